@@ -1,0 +1,97 @@
+"""Dependencies as Annotated aliases, so routers stay thin and tests can override them."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Annotated, Any
+
+from arq.connections import ArqRedis
+from fastapi import Depends, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.errors import Unauthenticated
+from shared.services import access
+from shared.services.access import Action, CourseRef
+from shared.services.auth import Principal, authenticate
+from shared.settings import Settings
+from shared.storage import ObjectStore
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+SettingsDep = Annotated[Settings, Depends(_settings)]
+
+
+async def _session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with request.app.state.sessionmaker() as session:
+        yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends(_session)]
+
+
+def _redis(request: Request) -> ArqRedis:
+    redis: ArqRedis = request.app.state.redis
+    return redis
+
+
+RedisDep = Annotated[ArqRedis, Depends(_redis)]
+
+
+def _store(request: Request) -> ObjectStore:
+    store: ObjectStore = request.app.state.store
+    return store
+
+
+StoreDep = Annotated[ObjectStore, Depends(_store)]
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="An API key (`gfk_...`) or a user token (JWT) minted by the LMS.",
+)
+
+
+async def _principal(
+    session: SessionDep,
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
+        raise Unauthenticated("Send `Authorization: Bearer <API key or user token>`.")
+    return await authenticate(session, credentials.credentials, settings.token_leeway_seconds)
+
+
+PrincipalDep = Annotated[Principal, Depends(_principal)]
+
+
+def _course(action: Action) -> Callable[..., Coroutine[Any, Any, CourseRef]]:
+    async def resolve(course: str, session: SessionDep, principal: PrincipalDep) -> CourseRef:
+        return await access.course_access(session, principal, course, action)
+
+    return resolve
+
+
+CourseRead = Annotated[CourseRef, Depends(_course(Action.COURSE_READ))]
+CourseWrite = Annotated[CourseRef, Depends(_course(Action.COURSE_WRITE))]
+MemberRead = Annotated[CourseRef, Depends(_course(Action.MEMBER_READ))]
+MemberWrite = Annotated[CourseRef, Depends(_course(Action.MEMBER_WRITE))]
+EnrollmentRead = Annotated[CourseRef, Depends(_course(Action.ENROLLMENT_READ))]
+EnrollmentWrite = Annotated[CourseRef, Depends(_course(Action.ENROLLMENT_WRITE))]
+AssessmentRead = Annotated[CourseRef, Depends(_course(Action.ASSESSMENT_READ))]
+AssessmentWrite = Annotated[CourseRef, Depends(_course(Action.ASSESSMENT_WRITE))]
+AttemptRead = Annotated[CourseRef, Depends(_course(Action.ATTEMPT_READ))]
+AttemptWrite = Annotated[CourseRef, Depends(_course(Action.ATTEMPT_WRITE))]
+ScoreRead = Annotated[CourseRef, Depends(_course(Action.SCORE_READ))]
+ScoreWrite = Annotated[CourseRef, Depends(_course(Action.SCORE_WRITE))]
+
+Limit = Annotated[int, Query(ge=1, le=1000, description="Page size (at most 1000).")]
+Cursor = Annotated[str | None, Query(max_length=512, description="`next_cursor` of the previous page.")]
+
+
+def actor(principal: Principal) -> str:
+    """How a caller is recorded as the author of a change."""
+    return f"key:{principal.subject}" if principal.is_key else principal.subject

@@ -1,0 +1,40 @@
+"""Build the process's resources on start-up and release them on shutdown."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+from fastapi import FastAPI
+
+from shared import jobs
+from shared.db.engine import make_engine, make_sessionmaker
+from shared.services.auth import ensure_bootstrap_key
+from shared.settings import Settings
+from shared.storage import open_store
+
+log = logging.getLogger("gradeflow.api")
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    async with AsyncExitStack() as stack:
+        engine = make_engine(settings)
+        stack.push_async_callback(engine.dispose)
+        app.state.engine = engine
+        app.state.sessionmaker = make_sessionmaker(engine)
+        redis = await jobs.connect(settings.redis_url)
+        stack.push_async_callback(redis.aclose)
+        app.state.redis = redis
+        store = await stack.enter_async_context(open_store(settings.s3))
+        await store.ensure_bucket()
+        app.state.store = store
+        if settings.bootstrap_api_key is not None:
+            async with app.state.sessionmaker() as session:
+                await ensure_bootstrap_key(
+                    session, settings.bootstrap_organization, settings.bootstrap_api_key.get_secret_value()
+                )
+        log.info("gradeflow api ready")
+        yield

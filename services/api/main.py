@@ -1,0 +1,38 @@
+"""The FastAPI application."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, FastAPI
+from fastapi_offline import FastAPIOffline
+
+from services.api import errors
+from services.api.lifespan import lifespan
+from services.api.limits import BodyLimit
+from services.api.routers import assessments, attempts, courses, enrollments, organization, scores, system
+from shared.settings import Settings, get_settings
+
+DESCRIPTION = """
+Gradeflow records learners' scores, computes grades under a course's grading policy, publishes
+results and builds reports. Authenticate with `Authorization: Bearer <API key>` (`gfk_...`) or a
+user token minted by your LMS. Every error is `application/problem+json` (RFC 9457); validation
+errors name each bad field by JSON pointer.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    app = FastAPIOffline(
+        title="Gradeflow",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        favicon_url="data:,",
+    )
+    app.state.settings = settings or get_settings()
+    errors.install(app)
+    app.add_middleware(BodyLimit, max_bytes=app.state.settings.limits.max_body_bytes)
+    app.include_router(system.router)
+    v1 = APIRouter(responses=errors.COMMON_RESPONSES)
+    for module in (organization, courses, enrollments, assessments, attempts, scores):
+        v1.include_router(module.router)
+    app.include_router(v1)
+    return app

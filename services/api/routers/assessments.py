@@ -1,0 +1,62 @@
+"""Assessments with their items, in course order."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response, status
+
+from services.api.deps import AssessmentRead, AssessmentWrite, Cursor, Limit, SessionDep
+from services.api.errors import CONFLICT
+from services.api.schemas.common import PageOut
+from services.api.schemas.records import AssessmentOut, ItemOut
+from shared.services import assessments
+from shared.services.assessments import AssessmentView
+from shared.services.inputs import AssessmentCreate, AssessmentFields, ExternalId
+
+router = APIRouter(prefix="/v1/courses/{course}/assessments", tags=["assessments"])
+
+
+def _out(view: AssessmentView) -> AssessmentOut:
+    a = view.assessment
+    return AssessmentOut(
+        external_id=a.external_id,
+        title=a.title,
+        category=a.category,
+        points_possible=a.points_possible,
+        position=a.position,
+        due_at=a.due_at,
+        items=[ItemOut.model_validate(i) for i in view.items],
+    )
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, responses=CONFLICT)
+async def create_assessment(
+    session: SessionDep, ref: AssessmentWrite, body: AssessmentCreate, response: Response
+) -> AssessmentOut:
+    """Create an assessment, with its items if it has any (points possible then come from the items)."""
+    view = await assessments.create_assessment(session, ref, body)
+    response.headers["Location"] = f"/v1/courses/{ref.external_id}/assessments/{body.external_id}"
+    return _out(view)
+
+
+@router.get("")
+async def list_assessments(
+    session: SessionDep, ref: AssessmentRead, limit: Limit = 100, cursor: Cursor = None
+) -> PageOut[AssessmentOut]:
+    """The course's assessments in course order."""
+    page = await assessments.list_assessments(session, ref, limit, cursor)
+    return PageOut(items=[_out(v) for v in page.items], next_cursor=page.next_cursor)
+
+
+@router.get("/{assessment}")
+async def get_assessment(session: SessionDep, ref: AssessmentRead, assessment: ExternalId) -> AssessmentOut:
+    """One assessment with its items."""
+    return _out(await assessments.get_assessment(session, ref, assessment))
+
+
+@router.patch("/{assessment}")
+async def update_assessment(
+    session: SessionDep, ref: AssessmentWrite, assessment: ExternalId, body: AssessmentFields
+) -> AssessmentOut:
+    """Change an assessment. Items are upserted by external id; a change of an item's points or
+    marking increases its revision, and scores given under an older revision show as stale."""
+    return _out(await assessments.update_assessment(session, ref, assessment, body))

@@ -1,0 +1,70 @@
+"""Courses and their staff."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query, Response, status
+
+from services.api.deps import CourseRead, CourseWrite, Cursor, Limit, MemberRead, MemberWrite, PrincipalDep, SessionDep
+from services.api.errors import CONFLICT
+from services.api.schemas.common import PageOut
+from services.api.schemas.records import CourseOut, MemberOut
+from shared.services import courses
+from shared.services.access import require_key
+from shared.services.inputs import CourseCreate, CoursePatch, ExternalId, MemberRoles
+
+router = APIRouter(prefix="/v1/courses", tags=["courses"])
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, responses=CONFLICT)
+async def create_course(
+    session: SessionDep, principal: PrincipalDep, body: CourseCreate, response: Response
+) -> CourseOut:
+    """Create a course (API keys). Its external id must be new in the organization."""
+    require_key(principal)
+    course = await courses.create_course(session, principal, body)
+    response.headers["Location"] = f"/v1/courses/{course.external_id}"
+    return CourseOut.model_validate(course)
+
+
+@router.get("")
+async def list_courses(
+    session: SessionDep,
+    principal: PrincipalDep,
+    limit: Limit = 100,
+    cursor: Cursor = None,
+    archived: bool | None = Query(default=None),
+) -> PageOut[CourseOut]:
+    """Courses of the organization (for a user: the courses they have a role in)."""
+    page = await courses.list_courses(session, principal, limit, cursor, archived)
+    return PageOut(items=[CourseOut.model_validate(c) for c in page.items], next_cursor=page.next_cursor)
+
+
+@router.get("/{course}")
+async def get_course(session: SessionDep, ref: CourseRead) -> CourseOut:
+    """One course."""
+    return CourseOut.model_validate(await courses.get_course(session, ref))
+
+
+@router.patch("/{course}")
+async def update_course(session: SessionDep, ref: CourseWrite, body: CoursePatch) -> CourseOut:
+    """Rename or archive a course."""
+    return CourseOut.model_validate(await courses.update_course(session, ref, body))
+
+
+@router.get("/{course}/members")
+async def list_members(session: SessionDep, ref: MemberRead) -> list[MemberOut]:
+    """Staff users of the course with their roles."""
+    members = await courses.list_members(session, ref)
+    return [MemberOut(user_id=u, roles=r) for u, r in members.items()]
+
+
+@router.put("/{course}/members/{user}")
+async def put_member(session: SessionDep, ref: MemberWrite, user: ExternalId, body: MemberRoles) -> MemberOut:
+    """Give a user exactly these roles in the course: planner, grader, publisher, viewer."""
+    return MemberOut(user_id=user, roles=await courses.set_member_roles(session, ref, user, list(body.roles)))
+
+
+@router.delete("/{course}/members/{user}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_member(session: SessionDep, ref: MemberWrite, user: ExternalId) -> None:
+    """Remove all of a user's roles in the course."""
+    await courses.remove_member(session, ref, user)

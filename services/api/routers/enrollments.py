@@ -1,0 +1,57 @@
+"""Learners enrolled in a course."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter, Query
+
+from services.api.deps import Cursor, EnrollmentRead, EnrollmentWrite, Limit, SessionDep
+from services.api.schemas.common import PageOut
+from services.api.schemas.records import BatchResult, EnrollmentOut
+from shared.services import enrollments
+from shared.services.inputs import EnrollmentBatch, EnrollmentFields, EnrollmentPatch, ExternalId
+
+router = APIRouter(prefix="/v1/courses/{course}/enrollments", tags=["enrollments"])
+
+
+@router.get("")
+async def list_enrollments(
+    session: SessionDep,
+    ref: EnrollmentRead,
+    limit: Limit = 100,
+    cursor: Cursor = None,
+    status: Literal["enrolled", "unenrolled"] | None = Query(default=None),
+    cohort: str | None = Query(default=None, max_length=255),
+) -> PageOut[EnrollmentOut]:
+    """Learners of the course, in enrollment order, optionally by status or cohort."""
+    page = await enrollments.list_enrollments(session, ref, limit, cursor, status, cohort)
+    return PageOut(items=[EnrollmentOut.model_validate(e) for e in page.items], next_cursor=page.next_cursor)
+
+
+@router.post(":batch")
+async def upsert_enrollments(session: SessionDep, ref: EnrollmentWrite, body: EnrollmentBatch) -> BatchResult:
+    """Create or replace up to 10,000 enrollments at once (all or nothing)."""
+    return BatchResult(written=await enrollments.upsert_enrollments(session, ref, body.enrollments))
+
+
+@router.put("/{learner}")
+async def put_enrollment(
+    session: SessionDep, ref: EnrollmentWrite, learner: ExternalId, body: EnrollmentFields
+) -> EnrollmentOut:
+    """Create or replace one learner's enrollment."""
+    return EnrollmentOut.model_validate(await enrollments.put_enrollment(session, ref, learner, body))
+
+
+@router.patch("/{learner}")
+async def patch_enrollment(
+    session: SessionDep, ref: EnrollmentWrite, learner: ExternalId, body: EnrollmentPatch
+) -> EnrollmentOut:
+    """Change some fields of an enrollment (for example unenroll a learner)."""
+    return EnrollmentOut.model_validate(await enrollments.patch_enrollment(session, ref, learner, body))
+
+
+@router.get("/{learner}")
+async def get_enrollment(session: SessionDep, ref: EnrollmentRead, learner: ExternalId) -> EnrollmentOut:
+    """One learner's enrollment."""
+    return EnrollmentOut.model_validate(await enrollments.get_enrollment(session, ref, learner))

@@ -1,0 +1,60 @@
+"""The caller's organization: user-token verification keys and API keys (admin keys only)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, status
+
+from services.api.deps import PrincipalDep, SessionDep
+from services.api.schemas.org import ApiKeyCreated, ApiKeyIn, ApiKeyOut, OrganizationOut, TokenKeysIn
+from shared.services import auth
+from shared.services.access import require_key
+from shared.db.models import Organization
+
+router = APIRouter(prefix="/v1", tags=["organization"])
+
+
+def _org_out(org: Organization) -> OrganizationOut:
+    return OrganizationOut(
+        slug=org.slug,
+        name=org.name,
+        accepts_hs256_tokens=bool(org.jwt_hs256_secret),
+        accepts_rs256_tokens=bool(org.jwks),
+        created_at=org.created_at,
+    )
+
+
+@router.get("/organization")
+async def get_organization(session: SessionDep, principal: PrincipalDep) -> OrganizationOut:
+    """The caller's organization (API keys only)."""
+    require_key(principal)
+    return _org_out(await auth.get_organization(session, principal.organization_id))
+
+
+@router.put("/organization/token-keys")
+async def put_token_keys(session: SessionDep, principal: PrincipalDep, body: TokenKeysIn) -> OrganizationOut:
+    """Register how the LMS signs user tokens: an HS256 shared secret and/or an RS256 JWKS document."""
+    require_key(principal, admin=True)
+    org = await auth.set_token_keys(session, principal.organization_id, body.hs256_secret, body.jwks)
+    return _org_out(org)
+
+
+@router.post("/api-keys", status_code=status.HTTP_201_CREATED)
+async def create_api_key(session: SessionDep, principal: PrincipalDep, body: ApiKeyIn) -> ApiKeyCreated:
+    """Create an API key; the secret is in this response only."""
+    require_key(principal, admin=True)
+    key, secret = await auth.create_api_key(session, principal.organization_id, body.name, body.role)
+    return ApiKeyCreated.model_validate({**ApiKeyOut.model_validate(key).model_dump(), "secret": secret})
+
+
+@router.get("/api-keys")
+async def list_api_keys(session: SessionDep, principal: PrincipalDep) -> list[ApiKeyOut]:
+    """The organization's keys, revoked ones included; secrets are never shown again."""
+    require_key(principal, admin=True)
+    return [ApiKeyOut.model_validate(k) for k in await auth.list_api_keys(session, principal.organization_id)]
+
+
+@router.delete("/api-keys/{key_id}")
+async def revoke_api_key(session: SessionDep, principal: PrincipalDep, key_id: int) -> ApiKeyOut:
+    """Revoke a key: it stops working at once."""
+    require_key(principal, admin=True)
+    return ApiKeyOut.model_validate(await auth.revoke_api_key(session, principal.organization_id, key_id))

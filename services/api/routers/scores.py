@@ -1,0 +1,83 @@
+"""Scores: one learner at a time, or batches of up to 10,000 rows."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Request
+from fastapi.responses import JSONResponse
+
+from services.api.deps import Cursor, Limit, PrincipalDep, ScoreRead, ScoreWrite, SessionDep, SettingsDep, actor
+from services.api.errors import CONFLICT
+from services.api.schemas.common import PageOut
+from services.api.schemas.records import BatchResult, ScoreOut
+from shared.services import idempotency, scores
+from shared.services.inputs import ExternalId, ScoreBatch, ScoreIn
+
+router = APIRouter(prefix="/v1/courses/{course}", tags=["scores"])
+
+
+@router.put("/assessments/{assessment}/scores/{learner}", responses=CONFLICT)
+async def put_score(
+    session: SessionDep,
+    principal: PrincipalDep,
+    ref: ScoreWrite,
+    assessment: ExternalId,
+    learner: ExternalId,
+    body: ScoreIn,
+) -> ScoreOut:
+    """Set a learner's score (idempotent): `earned` for an assessment without items, `items` for
+    one with items (the total is their sum; unscored items leave the attempt pending grading)."""
+    return ScoreOut.model_validate(await scores.put_score(session, ref, assessment, learner, body, actor(principal)))
+
+
+@router.get("/assessments/{assessment}/scores/{learner}")
+async def get_score(session: SessionDep, ref: ScoreRead, assessment: ExternalId, learner: ExternalId) -> ScoreOut:
+    """A learner's score with item detail."""
+    return ScoreOut.model_validate(await scores.get_score(session, ref, assessment, learner))
+
+
+@router.get("/assessments/{assessment}/scores")
+async def list_scores(
+    session: SessionDep, ref: ScoreRead, assessment: ExternalId, limit: Limit = 100, cursor: Cursor = None
+) -> PageOut[ScoreOut]:
+    """Assessment-level scores of every attempt at the assessment."""
+    page = await scores.list_scores(session, ref, assessment, limit, cursor)
+    return PageOut(items=[ScoreOut.model_validate(s) for s in page.items], next_cursor=page.next_cursor)
+
+
+@router.post("/scores:batch", response_model=BatchResult, responses=CONFLICT)
+async def batch_scores(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    ref: ScoreWrite,
+    body: ScoreBatch,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            max_length=255,
+            description="Replays the first response for 24 h; the same key with another body is 409.",
+        ),
+    ] = None,
+) -> JSONResponse:
+    """Write up to 10,000 scores (assessment or item level) all or nothing. Every bad row is
+    reported by its JSON pointer and nothing is written."""
+    scope = f"POST {request.url.path}"
+    stored = await idempotency.run_once(
+        session,
+        principal.organization_id,
+        idempotency_key,
+        scope,
+        idempotency.fingerprint(scope, await request.body()),
+        timedelta(hours=settings.limits.idempotency_ttl_hours),
+        lambda: _write(session, ref, body, actor(principal)),
+    )
+    headers = {"Idempotent-Replayed": "true"} if stored.replayed else None
+    return JSONResponse(stored.body, status_code=stored.status_code, headers=headers)
+
+
+async def _write(session: SessionDep, ref: ScoreWrite, body: ScoreBatch, who: str) -> tuple[int, dict[str, int]]:
+    return 200, await scores.write_batch(session, ref, body.scores, who)

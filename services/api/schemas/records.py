@@ -1,0 +1,96 @@
+"""Courses, members, enrollments, assessments, attempts and scores as the API shows them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel
+
+from services.api.schemas.common import Num, Out
+
+
+class CourseOut(Out):
+    external_id: str
+    title: str
+    archived: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class MemberOut(BaseModel):
+    user_id: str
+    roles: list[str]
+
+
+class EnrollmentOut(Out):
+    external_id: str
+    username: str | None
+    email: str | None
+    full_name: str | None
+    track: str
+    status: str
+    cohort: str | None
+    team: str | None
+    groups: list[str]
+    is_course_team: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class BatchResult(BaseModel):
+    written: int
+
+
+class ItemOut(Out):
+    external_id: str
+    number: str | None
+    title: str | None
+    points_possible: Num
+    marking: str
+    position: int
+    revision: int
+
+
+class AssessmentOut(Out):
+    external_id: str
+    title: str
+    category: str
+    points_possible: Num
+    position: int
+    due_at: datetime | None
+    items: list[ItemOut]
+
+
+class AttemptOut(Out):
+    learner: str
+    assessment: str
+    status: str
+    earned: Num | None
+    possible: Num | None
+    started_at: datetime | None
+    submitted_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class ItemScoreOut(BaseModel):
+    item: str
+    number: str | None
+    earned: Num | None
+    possible: Num
+    source: str | None
+    graded_by: str | None
+    graded_at: datetime | None
+    stale: bool
+
+
+class ScoreOut(BaseModel):
+    assessment: str
+    learner: str
+    status: str
+    earned: Num | None
+    possible: Num | None
+    source: str | None
+    graded_by: str | None
+    graded_at: datetime | None
+    items: list[ItemScoreOut] | None = None

@@ -1,0 +1,125 @@
+"""Courses, their learners and staff, and their assessments with items."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import Mapped, mapped_column
+
+from shared.db.base import POINTS, Base, CreatedAt, IdPk, Points, UpdatedAt
+
+ExternalId = String(255)
+
+
+class Course(Base):
+    __tablename__ = "courses"
+    __table_args__ = (UniqueConstraint("organization_id", "external_id"),)
+
+    id: Mapped[IdPk]
+    organization_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("organizations.id", ondelete="CASCADE")
+    )
+    external_id: Mapped[str] = mapped_column(ExternalId)
+    title: Mapped[str] = mapped_column(String(500))
+    archived: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    created_at: Mapped[CreatedAt]
+    updated_at: Mapped[UpdatedAt]
+
+
+class Enrollment(Base):
+    """A learner in a course, addressed by the LMS's user id (`external_id`)."""
+
+    __tablename__ = "enrollments"
+    __table_args__ = (
+        UniqueConstraint("course_id", "external_id"),
+        CheckConstraint("status IN ('enrolled', 'unenrolled')", name="status"),
+    )
+
+    id: Mapped[IdPk]
+    course_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("courses.id", ondelete="CASCADE"))
+    external_id: Mapped[str] = mapped_column(ExternalId)
+    username: Mapped[str | None] = mapped_column(String(255))
+    email: Mapped[str | None] = mapped_column(String(320))
+    full_name: Mapped[str | None] = mapped_column(String(500))
+    track: Mapped[str] = mapped_column(String(64), server_default="audit")
+    status: Mapped[str] = mapped_column(String(16), server_default="enrolled")
+    cohort: Mapped[str | None] = mapped_column(String(255))
+    team: Mapped[str | None] = mapped_column(String(255))
+    groups: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}")
+    is_course_team: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    created_at: Mapped[CreatedAt]
+    updated_at: Mapped[UpdatedAt]
+
+
+class CourseMember(Base):
+    """A staff user's role in a course (planner, grader, publisher, viewer)."""
+
+    __tablename__ = "course_members"
+    __table_args__ = (
+        UniqueConstraint("course_id", "user_id", "role"),
+        CheckConstraint("role IN ('planner', 'grader', 'publisher', 'viewer')", name="role"),
+    )
+
+    id: Mapped[IdPk]
+    course_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("courses.id", ondelete="CASCADE"))
+    user_id: Mapped[str] = mapped_column(ExternalId)
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[CreatedAt]
+
+
+class Assessment(Base):
+    __tablename__ = "assessments"
+    __table_args__ = (
+        UniqueConstraint("course_id", "external_id"),
+        CheckConstraint("points_possible >= 0", name="points_possible"),
+    )
+
+    id: Mapped[IdPk]
+    course_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("courses.id", ondelete="CASCADE"))
+    external_id: Mapped[str] = mapped_column(ExternalId)
+    title: Mapped[str] = mapped_column(String(500))
+    category: Mapped[str] = mapped_column(String(200))
+    points_possible: Mapped[Points]
+    position: Mapped[int] = mapped_column(Integer)
+    due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[CreatedAt]
+    updated_at: Mapped[UpdatedAt]
+
+
+class Item(Base):
+    """A question or problem of an assessment."""
+
+    __tablename__ = "items"
+    __table_args__ = (
+        UniqueConstraint("assessment_id", "external_id"),
+        CheckConstraint("marking IN ('auto', 'manual')", name="marking"),
+        CheckConstraint("points_possible >= 0", name="points_possible"),
+    )
+
+    id: Mapped[IdPk]
+    assessment_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("assessments.id", ondelete="CASCADE")
+    )
+    external_id: Mapped[str] = mapped_column(ExternalId)
+    number: Mapped[str | None] = mapped_column(String(32))
+    title: Mapped[str | None] = mapped_column(String(500))
+    points_possible: Mapped[Decimal] = mapped_column(POINTS)
+    marking: Mapped[str] = mapped_column(String(8), server_default="auto")
+    position: Mapped[int] = mapped_column(Integer)
+    revision: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+    created_at: Mapped[CreatedAt]
+    updated_at: Mapped[UpdatedAt]

@@ -1,0 +1,103 @@
+"""Attempts, their scores, and stored idempotent responses."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from shared.db.base import POINTS, Base, CreatedAt, IdPk, UpdatedAt
+
+ATTEMPT_STATUSES = ("to_be_taken", "in_progress", "submitted", "pending_grading", "graded", "cancelled")
+SCORE_SOURCES = ("auto", "manual", "override")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Attempt(Base):
+    """A learner's attempt at an assessment, carrying the assessment-level score.
+
+    For assessments with items the score is the sum of the item scores, kept in step by the
+    score service in the same transaction; for assessments without items it is written directly.
+    """
+
+    __tablename__ = "attempts"
+    __table_args__ = (
+        UniqueConstraint("assessment_id", "enrollment_id"),
+        CheckConstraint(_in("status", ATTEMPT_STATUSES), name="status"),
+        CheckConstraint(_in("source", SCORE_SOURCES), name="source"),
+        CheckConstraint("earned >= 0 AND possible >= 0", name="points"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    assessment_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("assessments.id", ondelete="CASCADE")
+    )
+    enrollment_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("enrollments.id", ondelete="CASCADE"), index=True
+    )
+    status: Mapped[str] = mapped_column(String(16))
+    earned: Mapped[Decimal | None] = mapped_column(POINTS)
+    possible: Mapped[Decimal | None] = mapped_column(POINTS)
+    source: Mapped[str | None] = mapped_column(String(8))
+    scored_by: Mapped[str | None] = mapped_column(String(255))
+    scored_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[CreatedAt]
+    updated_at: Mapped[UpdatedAt]
+
+
+class ItemScore(Base):
+    __tablename__ = "item_scores"
+    __table_args__ = (
+        CheckConstraint(_in("source", SCORE_SOURCES), name="source"),
+        CheckConstraint("earned >= 0 AND possible >= 0", name="points"),
+    )
+
+    attempt_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("attempts.id", ondelete="CASCADE"), primary_key=True
+    )
+    item_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("items.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    earned: Mapped[Decimal] = mapped_column(POINTS)
+    possible: Mapped[Decimal] = mapped_column(POINTS)
+    source: Mapped[str] = mapped_column(String(8))
+    scored_by: Mapped[str | None] = mapped_column(String(255))
+    scored_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    item_revision: Mapped[int] = mapped_column(Integer)
+
+
+class IdempotencyRecord(Base):
+    """The first response to a request sent with an Idempotency-Key, kept for the TTL."""
+
+    __tablename__ = "idempotency_records"
+
+    id: Mapped[IdPk]
+    organization_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("organizations.id", ondelete="CASCADE")
+    )
+    key: Mapped[str] = mapped_column(String(255))
+    scope: Mapped[str] = mapped_column(String(500))
+    request_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    status_code: Mapped[int] = mapped_column(Integer)
+    response: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    created_at: Mapped[CreatedAt]
+
+    __table_args__ = (UniqueConstraint("organization_id", "key"),)

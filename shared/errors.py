@@ -1,0 +1,78 @@
+"""Domain errors, independent of HTTP. services/api/errors.py maps them to problem+json."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass
+class FieldError:
+    """One bad field: `pointer` is a JSON pointer into the request body (or a parameter name)."""
+
+    pointer: str
+    detail: str
+    location: str = "body"
+
+
+class DomainError(Exception):
+    """Base of every error a client can cause. `code` is stable and becomes the problem type."""
+
+    code = "error"
+    title = "Request failed"
+
+    def __init__(self, detail: str, *, extra: dict[str, Any] | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra or {}
+
+
+class NotFound(DomainError):
+    code = "not-found"
+    title = "Not found"
+
+
+class Conflict(DomainError):
+    code = "conflict"
+    title = "Conflict"
+
+
+class PreconditionFailed(DomainError):
+    code = "precondition-failed"
+    title = "Precondition failed"
+
+
+class Unauthenticated(DomainError):
+    code = "unauthenticated"
+    title = "Authentication required"
+
+
+class Forbidden(DomainError):
+    code = "forbidden"
+    title = "Forbidden"
+
+
+class InvalidTransition(Conflict):
+    code = "invalid-transition"
+    title = "Illegal state transition"
+
+
+class ServiceUnavailable(DomainError):
+    code = "unavailable"
+    title = "Service unavailable"
+
+
+class ValidationFailed(DomainError):
+    """One or more fields are invalid; each error names its JSON pointer."""
+
+    code = "validation"
+    title = "Validation failed"
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        n = len(errors)
+        super().__init__(f"{n} field{'s' if n != 1 else ''} failed validation")
+        self.errors = errors
+
+    @classmethod
+    def one(cls, pointer: str, detail: str, location: str = "body") -> ValidationFailed:
+        return cls([FieldError(pointer, detail, location)])

@@ -1,0 +1,145 @@
+"""Assessments and their items."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.db.models import Assessment, Item
+from shared.errors import Conflict, NotFound, ValidationFailed
+from shared.services.access import CourseRef
+from shared.services.inputs import AssessmentCreate, AssessmentFields, ItemIn
+from shared.services.paging import Page, last_id_after, page_of
+
+
+@dataclass
+class AssessmentView:
+    assessment: Assessment
+    items: list[Item]
+
+
+async def create_assessment(session: AsyncSession, ref: CourseRef, body: AssessmentCreate) -> AssessmentView:
+    """Create an assessment with its items; without a position it goes last in the course."""
+    exists = await session.scalar(
+        select(Assessment.id).where(Assessment.course_id == ref.id, Assessment.external_id == body.external_id)
+    )
+    if exists is not None:
+        raise Conflict(f"Assessment {body.external_id!r} already exists in this course.")
+    position = body.position
+    if position is None:
+        last = await session.scalar(select(func.max(Assessment.position)).where(Assessment.course_id == ref.id))
+        position = 0 if last is None else last + 1
+    assessment = Assessment(
+        course_id=ref.id,
+        external_id=body.external_id,
+        title=body.title,
+        category=body.category,
+        points_possible=body.points_possible or Decimal(0),
+        position=position,
+        due_at=body.due_at,
+    )
+    session.add(assessment)
+    await session.flush()
+    items = _merge_items(assessment, [], body.items or [])
+    session.add_all(items)
+    await session.commit()
+    return AssessmentView(assessment, items)
+
+
+async def update_assessment(
+    session: AsyncSession, ref: CourseRef, external_id: str, body: AssessmentFields
+) -> AssessmentView:
+    """Change an assessment; `items` are upserted by external id (items not named are kept).
+
+    An item's revision increases whenever its points or its marking change.
+    """
+    view = await get_assessment(session, ref, external_id)
+    a = view.assessment
+    changes = body.model_dump(exclude_unset=True, exclude={"items"})
+    if "points_possible" in changes and (view.items or body.items):
+        raise ValidationFailed.one("/points_possible", "An assessment with items takes its points from them.")
+    for field, value in changes.items():
+        if value is None and field != "due_at":
+            continue
+        setattr(a, field, value)
+    if body.items:
+        new = _merge_items(a, view.items, body.items)
+        session.add_all(new)
+        view.items.extend(new)
+        a.points_possible = sum((i.points_possible for i in view.items), Decimal(0))
+    await session.commit()
+    return await get_assessment(session, ref, external_id)
+
+
+def _merge_items(assessment: Assessment, existing: list[Item], incoming: list[ItemIn]) -> list[Item]:
+    """Apply `incoming` to `existing` in place; return the items to add."""
+    by_ext = {i.external_id: i for i in existing}
+    next_position = max((i.position for i in existing), default=-1) + 1
+    added: list[Item] = []
+    for spec in incoming:
+        item = by_ext.get(spec.external_id)
+        if item is None:
+            added.append(
+                Item(
+                    assessment_id=assessment.id,
+                    external_id=spec.external_id,
+                    number=spec.number,
+                    title=spec.title,
+                    points_possible=spec.points_possible,
+                    marking=spec.marking,
+                    position=next_position,
+                    revision=1,
+                )
+            )
+            next_position += 1
+            continue
+        if item.points_possible != spec.points_possible or item.marking != spec.marking:
+            item.revision += 1
+        item.number, item.title = spec.number, spec.title
+        item.points_possible, item.marking = spec.points_possible, spec.marking
+    if added and not existing:
+        assessment.points_possible = sum((i.points_possible for i in added), Decimal(0))
+    return added
+
+
+async def get_assessment(session: AsyncSession, ref: CourseRef, external_id: str) -> AssessmentView:
+    a = await session.scalar(
+        select(Assessment).where(Assessment.course_id == ref.id, Assessment.external_id == external_id)
+    )
+    if a is None:
+        raise NotFound(f"Assessment {external_id!r} not found in this course.")
+    items = list(await session.scalars(select(Item).where(Item.assessment_id == a.id).order_by(Item.position)))
+    return AssessmentView(a, items)
+
+
+async def list_assessments(
+    session: AsyncSession, ref: CourseRef, limit: int, cursor: str | None
+) -> Page[AssessmentView]:
+    """Assessments in course order (position, then creation)."""
+    after = _decode_position_cursor(cursor)
+    stmt = select(Assessment).where(Assessment.course_id == ref.id)
+    if after is not None:
+        stmt = stmt.where(func.row(Assessment.position, Assessment.id) > func.row(*after))
+    rows = list(await session.scalars(stmt.order_by(Assessment.position, Assessment.id).limit(limit + 1)))
+    ids = [a.id for a in rows]
+    items: dict[int, list[Item]] = {i: [] for i in ids}
+    for item in await session.scalars(
+        select(Item).where(Item.assessment_id.in_(ids)).order_by(Item.assessment_id, Item.position)
+    ):
+        items[item.assessment_id].append(item)
+    views = [AssessmentView(a, items[a.id]) for a in rows]
+    return page_of(views, limit, lambda v: [v.assessment.position, v.assessment.id])
+
+
+def _decode_position_cursor(cursor: str | None) -> tuple[int, int] | None:
+    from shared.services.paging import decode_cursor
+
+    key = decode_cursor(cursor)
+    if key is None:
+        return None
+    if not (isinstance(key, list) and len(key) == 2 and all(type(k) is int for k in key)):
+        raise ValidationFailed.one("cursor", "Not a cursor this API issued.", "query")
+    return key[0], key[1]

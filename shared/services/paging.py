@@ -1,0 +1,50 @@
+"""Keyset pagination: an opaque cursor holding the last row's sort key."""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from shared.errors import ValidationFailed
+
+T = TypeVar("T")
+
+
+@dataclass
+class Page(Generic[T]):
+    items: list[T]
+    next_cursor: str | None
+
+
+def encode_cursor(key: Any) -> str:
+    return base64.urlsafe_b64encode(json.dumps(key, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> Any:
+    if cursor is None:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValidationFailed.one("cursor", "Not a cursor this API issued.", "query") from exc
+
+
+def last_id_after(cursor: str | None) -> int:
+    """Decode an id-keyed cursor (0 = start)."""
+    key = decode_cursor(cursor)
+    if key is None:
+        return 0
+    if not isinstance(key, int) or isinstance(key, bool):
+        raise ValidationFailed.one("cursor", "Not a cursor this API issued.", "query")
+    return key
+
+
+def page_of(rows: list[T], limit: int, key: Any) -> Page[T]:
+    """Rows were fetched with limit+1; the extra row means there is a next page."""
+    if len(rows) > limit:
+        rows = rows[:limit]
+        return Page(rows, encode_cursor(key(rows[-1])))
+    return Page(rows, None)

@@ -1,0 +1,291 @@
+"""Scores: one set-based path for a single PUT and for batches of 10,000 rows.
+
+Rows are resolved against the course's assessments, learners and items in one statement; every bad
+row is reported with its index; only when all rows are good are they written (all or nothing).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared import clock
+from shared.errors import Conflict, FieldError, NotFound, ValidationFailed
+from shared.services.access import CourseRef
+from shared.services.assessments import get_assessment
+from shared.services.enrollments import get_enrollment
+from shared.services.inputs import ScoreIn, ScoreRow
+from shared.services.paging import Page, last_id_after, page_of
+
+MAX_REPORTED_ERRORS = 100
+
+
+@dataclass
+class RowError:
+    row: int
+    field: str
+    detail: str
+    code: str  # unknown | mismatch | duplicate | cancelled
+
+
+_RESOLVE = text(
+    """
+    CREATE TEMP TABLE score_in ON COMMIT DROP AS
+    SELECT r.rn, r.earned, r.possible, r.source, r.scored_by, r.item AS item_ext,
+           a.id AS assessment_id, a.points_possible AS a_possible, e.id AS enrollment_id,
+           i.id AS item_id, i.points_possible AS i_possible, i.revision AS item_revision,
+           (a.id IS NOT NULL AND EXISTS (SELECT 1 FROM items x WHERE x.assessment_id = a.id)) AS has_items
+    FROM unnest(CAST(:rn AS int[]), CAST(:assessment AS text[]), CAST(:learner AS text[]),
+                CAST(:item AS text[]), CAST(:earned AS numeric[]), CAST(:possible AS numeric[]),
+                CAST(:source AS text[]), CAST(:scored_by AS text[]))
+         AS r(rn, assessment, learner, item, earned, possible, source, scored_by)
+    LEFT JOIN assessments a ON a.course_id = :course AND a.external_id = r.assessment
+    LEFT JOIN enrollments e ON e.course_id = :course AND e.external_id = r.learner
+    LEFT JOIN items i ON i.assessment_id = a.id AND i.external_id = r.item
+    """
+)
+
+_PROBLEMS = text(
+    """
+    SELECT rn, field, detail, code FROM (
+      SELECT rn, 'assessment' AS field, 'no such assessment in this course' AS detail, 'unknown' AS code
+        FROM score_in WHERE assessment_id IS NULL
+      UNION ALL
+      SELECT rn, 'learner', 'learner is not enrolled in this course', 'unknown'
+        FROM score_in WHERE enrollment_id IS NULL
+      UNION ALL
+      SELECT rn, 'item', 'no such item in this assessment', 'unknown'
+        FROM score_in WHERE assessment_id IS NOT NULL AND item_ext IS NOT NULL AND item_id IS NULL
+      UNION ALL
+      SELECT rn, 'item', 'this assessment has items: score each item', 'mismatch'
+        FROM score_in WHERE has_items AND item_ext IS NULL
+      UNION ALL
+      SELECT rn, 'item', 'this assessment has no items: give no item', 'mismatch'
+        FROM score_in WHERE assessment_id IS NOT NULL AND NOT has_items AND item_ext IS NOT NULL
+      UNION ALL
+      SELECT rn, 'learner', 'the same score appears in row ' || first_rn, 'duplicate' FROM (
+        SELECT rn, min(rn) OVER w AS first_rn FROM score_in
+        WHERE assessment_id IS NOT NULL AND enrollment_id IS NOT NULL
+        WINDOW w AS (PARTITION BY assessment_id, enrollment_id, item_id)
+      ) d WHERE rn <> first_rn
+      UNION ALL
+      SELECT s.rn, 'learner', 'the attempt is cancelled and takes no score', 'cancelled'
+        FROM score_in s JOIN attempts t
+          ON t.assessment_id = s.assessment_id AND t.enrollment_id = s.enrollment_id
+        WHERE t.status = 'cancelled'
+    ) p ORDER BY rn, field LIMIT :max
+    """
+)
+
+# Assessment-level scores create or update the attempt directly.
+_WRITE_TOTALS = text(
+    """
+    INSERT INTO attempts AS t (assessment_id, enrollment_id, status, earned, possible, source, scored_by, scored_at)
+    SELECT assessment_id, enrollment_id, 'graded', earned, coalesce(possible, a_possible), source, scored_by, :now
+    FROM score_in WHERE item_ext IS NULL
+    ON CONFLICT (assessment_id, enrollment_id) DO UPDATE SET
+      status = 'graded', earned = excluded.earned, possible = excluded.possible, source = excluded.source,
+      scored_by = excluded.scored_by, scored_at = excluded.scored_at, updated_at = :now
+    """
+)
+
+_ENSURE_ATTEMPTS = text(
+    """
+    INSERT INTO attempts (assessment_id, enrollment_id, status)
+    SELECT DISTINCT assessment_id, enrollment_id, 'pending_grading' FROM score_in WHERE item_ext IS NOT NULL
+    ON CONFLICT (assessment_id, enrollment_id) DO NOTHING
+    """
+)
+
+_WRITE_ITEMS = text(
+    """
+    INSERT INTO item_scores AS sc
+      (attempt_id, item_id, earned, possible, source, scored_by, scored_at, item_revision)
+    SELECT t.id, s.item_id, s.earned, coalesce(s.possible, s.i_possible), s.source, s.scored_by, :now,
+           s.item_revision
+    FROM score_in s JOIN attempts t ON t.assessment_id = s.assessment_id AND t.enrollment_id = s.enrollment_id
+    WHERE s.item_ext IS NOT NULL
+    ON CONFLICT (attempt_id, item_id) DO UPDATE SET
+      earned = excluded.earned, possible = excluded.possible, source = excluded.source,
+      scored_by = excluded.scored_by, scored_at = excluded.scored_at, item_revision = excluded.item_revision
+    """
+)
+
+# The assessment total of an attempt with items is derived from its item scores; unscored items
+# count their points possible and keep the attempt pending grading.
+_DERIVE_TOTALS = text(
+    """
+    UPDATE attempts t SET
+      earned = d.earned, possible = d.possible, source = d.source, scored_at = :now, updated_at = :now,
+      scored_by = d.scored_by,
+      status = CASE WHEN d.scored = d.n THEN 'graded' ELSE 'pending_grading' END
+    FROM (
+      SELECT t.id,
+             coalesce(sum(sc.earned), 0) AS earned,
+             sum(coalesce(sc.possible, i.points_possible)) AS possible,
+             count(sc.item_id) AS scored, count(*) AS n,
+             CASE WHEN bool_or(sc.source = 'override') THEN 'override'
+                  WHEN bool_or(sc.source = 'manual') THEN 'manual' ELSE 'auto' END AS source,
+             (array_agg(sc.scored_by ORDER BY sc.scored_at DESC NULLS LAST))[1] AS scored_by
+      FROM attempts t
+      JOIN items i ON i.assessment_id = t.assessment_id
+      LEFT JOIN item_scores sc ON sc.attempt_id = t.id AND sc.item_id = i.id
+      WHERE (t.assessment_id, t.enrollment_id) IN
+            (SELECT assessment_id, enrollment_id FROM score_in WHERE item_ext IS NOT NULL)
+      GROUP BY t.id
+    ) d
+    WHERE t.id = d.id
+    """
+)
+
+
+async def write_rows(session: AsyncSession, ref: CourseRef, rows: list[ScoreRow], actor: str) -> list[RowError]:
+    """Resolve and, when every row is good, write. Returns the row errors (nothing written then)."""
+    cols: dict[str, list[Any]] = {
+        "rn": list(range(len(rows))),
+        "assessment": [r.assessment for r in rows],
+        "learner": [r.learner for r in rows],
+        "item": [r.item for r in rows],
+        "earned": [r.earned for r in rows],
+        "possible": [r.possible for r in rows],
+        "source": [r.source for r in rows],
+        "scored_by": [r.graded_by or actor for r in rows],
+    }
+    await session.execute(_RESOLVE, {"course": ref.id, **cols})
+    problems = (await session.execute(_PROBLEMS, {"max": MAX_REPORTED_ERRORS})).all()
+    if problems:
+        return [RowError(p.rn, p.field, p.detail, p.code) for p in problems]
+    now = clock.now()
+    await session.execute(_WRITE_TOTALS, {"now": now})
+    if any(r.item is not None for r in rows):
+        await session.execute(_ENSURE_ATTEMPTS)
+        await session.execute(_WRITE_ITEMS, {"now": now})
+        await session.execute(_DERIVE_TOTALS, {"now": now})
+    await session.execute(text("DROP TABLE score_in"))
+    return []
+
+
+async def write_batch(session: AsyncSession, ref: CourseRef, rows: list[ScoreRow], actor: str) -> dict[str, Any]:
+    """Write a batch (does not commit: the caller commits it with its idempotency record)."""
+    errors = await write_rows(session, ref, rows, actor)
+    if errors:
+        await session.rollback()
+        raise ValidationFailed([FieldError(f"/scores/{e.row}/{e.field}", e.detail) for e in errors])
+    return {"written": len(rows)}
+
+
+async def put_score(
+    session: AsyncSession, ref: CourseRef, assessment: str, learner: str, body: ScoreIn, actor: str
+) -> dict[str, Any]:
+    """Set one learner's score for an assessment (idempotent) and return it."""
+    base = {"assessment": assessment, "learner": learner, "source": body.source, "graded_by": body.graded_by}
+    if body.items is not None:
+        rows = [
+            ScoreRow(item=i.item, earned=i.earned, possible=i.possible, **base)
+            for i in body.items
+        ]
+    else:
+        assert body.earned is not None
+        rows = [ScoreRow(earned=body.earned, possible=body.possible, **base)]
+    errors = await write_rows(session, ref, rows, actor)
+    if errors:
+        await session.rollback()
+        _raise_for_single(errors, body)
+    await session.commit()
+    return await get_score(session, ref, assessment, learner)
+
+
+def _raise_for_single(errors: list[RowError], body: ScoreIn) -> None:
+    first = errors[0]
+    if first.code == "unknown" and first.field in ("assessment", "learner"):
+        raise NotFound(f"{first.field.capitalize()}: {first.detail}.")
+    if first.code == "cancelled":
+        raise Conflict("The attempt is cancelled and takes no score.")
+    if first.code == "mismatch":
+        pointer = "/earned" if body.items is None else "/items"
+        raise ValidationFailed.one(pointer, first.detail)
+    raise ValidationFailed([FieldError(f"/items/{e.row}/item", e.detail) for e in errors])
+
+
+async def get_score(session: AsyncSession, ref: CourseRef, assessment: str, learner: str) -> dict[str, Any]:
+    """The learner's attempt at the assessment with its total and item scores."""
+    view = await get_assessment(session, ref, assessment)
+    enrollment = await get_enrollment(session, ref, learner)
+    attempt = (
+        await session.execute(
+            text("SELECT * FROM attempts WHERE assessment_id = :a AND enrollment_id = :e"),
+            {"a": view.assessment.id, "e": enrollment.id},
+        )
+    ).mappings().first()
+    if attempt is None:
+        raise NotFound(f"Learner {learner!r} has no attempt at {assessment!r}.")
+    items = (
+        await session.execute(
+            text(
+                """
+                SELECT i.external_id AS item, i.number, sc.earned, coalesce(sc.possible, i.points_possible) AS possible,
+                       sc.source, sc.scored_by, sc.scored_at, sc.item_revision, i.revision
+                FROM items i LEFT JOIN item_scores sc ON sc.item_id = i.id AND sc.attempt_id = :attempt
+                WHERE i.assessment_id = :a ORDER BY i.position
+                """
+            ),
+            {"attempt": attempt["id"], "a": view.assessment.id},
+        )
+    ).mappings().all()
+    return _score_view(assessment, learner, attempt, [dict(i) for i in items])
+
+
+def _score_view(
+    assessment: str, learner: str, attempt: Any, items: list[dict[str, Any]] | None
+) -> dict[str, Any]:
+    view = {
+        "assessment": assessment,
+        "learner": learner,
+        "status": attempt["status"],
+        "earned": attempt["earned"],
+        "possible": attempt["possible"],
+        "source": attempt["source"],
+        "graded_by": attempt["scored_by"],
+        "graded_at": attempt["scored_at"],
+        "items": [
+            {
+                "item": i["item"],
+                "number": i["number"],
+                "earned": i["earned"],
+                "possible": i["possible"],
+                "source": i["source"],
+                "graded_by": i["scored_by"],
+                "graded_at": i["scored_at"],
+                "stale": i["item_revision"] is not None and i["item_revision"] != i["revision"],
+            }
+            for i in items
+        ]
+        if items is not None
+        else None,
+    }
+    return view
+
+
+async def list_scores(
+    session: AsyncSession, ref: CourseRef, assessment: str, limit: int, cursor: str | None
+) -> Page[dict[str, Any]]:
+    """Assessment-level scores of every attempt at the assessment."""
+    view = await get_assessment(session, ref, assessment)
+    rows = (
+        await session.execute(
+            text(
+                """
+                SELECT t.id, e.external_id AS learner, t.status, t.earned, t.possible, t.source,
+                       t.scored_by, t.scored_at
+                FROM attempts t JOIN enrollments e ON e.id = t.enrollment_id
+                WHERE t.assessment_id = :a AND t.id > :after ORDER BY t.id LIMIT :lim
+                """
+            ),
+            {"a": view.assessment.id, "after": last_id_after(cursor), "lim": limit + 1},
+        )
+    ).mappings().all()
+    page = page_of(list(rows), limit, lambda r: r["id"])
+    return Page([_score_view(assessment, r["learner"], r, None) for r in page.items], page.next_cursor)

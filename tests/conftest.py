@@ -1,0 +1,133 @@
+"""Fixtures: the real PostgreSQL, Redis and SeaweedFS, one migrated database per run, one
+organization per test (tests are independent because every test works in its own tenant)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+
+from services.api.main import create_app
+from services.devstack import infra
+from shared.db.engine import make_engine, make_sessionmaker
+from shared.db.migrate import upgrade
+from shared.services import auth
+from shared.settings import S3Settings, Settings
+
+TEST_REDIS_DB = 13
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[infra.Stack]:
+    with infra.running(tmp_path_factory.mktemp("stack")) as s:
+        yield s
+
+
+@pytest.fixture(scope="session")
+async def settings(stack: infra.Stack) -> AsyncIterator[Settings]:
+    name = f"gradeflow_test_{os.getpid()}"
+    await infra.create_database(stack.database_admin_url, name, drop_first=True)
+    url = stack.database_url(name)
+    await asyncio.to_thread(upgrade, url)
+    redis_url = stack.redis_url.rsplit("/", 1)[0] + f"/{TEST_REDIS_DB}" if "://" in stack.redis_url else ""
+    if stack.redis_url.startswith("unix://"):
+        redis_url = stack.redis_url.split("?db=")[0] + f"?db={TEST_REDIS_DB}"
+    s3 = S3Settings(bucket="gradeflow-test", **stack.s3) if stack.s3 else S3Settings()
+    yield Settings(database_url=url, redis_url=redis_url, s3=s3, bootstrap_api_key=None)
+    await infra.drop_database(stack.database_admin_url, name)
+
+
+@pytest.fixture(scope="session")
+async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    application = create_app(settings)
+    async with LifespanManager(application):
+        yield application
+
+
+@pytest.fixture(scope="session")
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gradeflow.test") as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
+async def sessionmaker(settings: Settings) -> AsyncIterator[Any]:
+    engine = make_engine(settings)
+    yield make_sessionmaker(engine)
+    await engine.dispose()
+
+
+@dataclass
+class Tenant:
+    """An organization of its own with an admin key, and a client that sends that key."""
+
+    slug: str
+    id: int
+    key: str
+    client: httpx.AsyncClient
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}
+
+    async def request(self, method: str, url: str, *, as_: str | None = None, **kw: Any) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {as_ or self.key}", **kw.pop("headers", {})}
+        return await self.client.request(method, url, headers=headers, **kw)
+
+    async def get(self, url: str, **kw: Any) -> httpx.Response:
+        return await self.request("GET", url, **kw)
+
+    async def post(self, url: str, **kw: Any) -> httpx.Response:
+        return await self.request("POST", url, **kw)
+
+    async def put(self, url: str, **kw: Any) -> httpx.Response:
+        return await self.request("PUT", url, **kw)
+
+    async def patch(self, url: str, **kw: Any) -> httpx.Response:
+        return await self.request("PATCH", url, **kw)
+
+    async def delete(self, url: str, **kw: Any) -> httpx.Response:
+        return await self.request("DELETE", url, **kw)
+
+
+async def make_tenant(sessionmaker: Any, client: httpx.AsyncClient) -> Tenant:
+    slug = "org-" + secrets.token_hex(6)
+    async with sessionmaker() as session:
+        org = await auth.create_organization(session, slug, slug)
+        _, key = await auth.create_api_key(session, org.id, "test admin", "admin")
+    return Tenant(slug, org.id, key, client)
+
+
+@pytest.fixture
+async def tenant(sessionmaker: Any, client: httpx.AsyncClient) -> Tenant:
+    return await make_tenant(sessionmaker, client)
+
+
+@pytest.fixture
+async def other_tenant(sessionmaker: Any, client: httpx.AsyncClient) -> Tenant:
+    return await make_tenant(sessionmaker, client)
+
+
+def assert_problem(response: httpx.Response, status: int, *pointers: str) -> dict[str, Any]:
+    """The response is problem+json with `status`, naming each of `pointers` among its errors."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status and body["type"].startswith("urn:gradeflow:problem:") and body["title"]
+    named = {e.get("pointer", e.get("parameter")) for e in body.get("errors") or []}
+    for p in pointers:
+        assert p in named, f"{p} not in {named}"
+    return body
+
+
+ROOT = Path(__file__).resolve().parent.parent
