@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -121,7 +122,23 @@ async def _http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code, title = _HTTP_CODES.get(exc.status_code, ("http-error", "HTTP error"))
     detail = exc.detail if isinstance(exc.detail, str) and exc.detail != title else None
-    return problem(exc.status_code, code, title, detail, request, dict(exc.headers or {}))
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        # Starlette names only the first matching route's method; list every route on this path.
+        headers["Allow"] = ", ".join(sorted(_allowed_methods(request)))
+    return problem(exc.status_code, code, title, detail, request, headers)
+
+
+def _allowed_methods(request: Request) -> set[str]:
+    # Built from the OpenAPI document: it lists every method of every path template.
+    table: list[tuple[re.Pattern[str], set[str]]] | None = getattr(request.app.state, "method_table", None)
+    if table is None:
+        table = [
+            (re.compile("^" + re.sub(r"\\{[^}]+\\}", "[^/]+", re.escape(path)) + "$"), {m.upper() for m in ops})
+            for path, ops in request.app.openapi()["paths"].items()
+        ]
+        request.app.state.method_table = table
+    return {m for pattern, methods in table if pattern.match(request.url.path) for m in methods}
 
 
 async def _database_down(request: Request, exc: Exception) -> JSONResponse:

@@ -14,8 +14,7 @@ from shared.settings import get_settings
 
 
 async def startup(ctx: dict[str, Any]) -> None:
-    settings = get_settings()
-    ctx["settings"] = settings
+    settings = ctx.setdefault("settings", get_settings())  # tests pass their own
     ctx["engine"] = make_engine(settings)
     ctx["sessionmaker"] = make_sessionmaker(ctx["engine"])
 

@@ -58,7 +58,7 @@ _PROBLEMS = text(
         FROM score_in WHERE enrollment_id IS NULL
       UNION ALL
       SELECT rn, 'item', 'no such item in this assessment', 'unknown'
-        FROM score_in WHERE assessment_id IS NOT NULL AND item_ext IS NOT NULL AND item_id IS NULL
+        FROM score_in WHERE has_items AND item_ext IS NOT NULL AND item_id IS NULL
       UNION ALL
       SELECT rn, 'item', 'this assessment has items: score each item', 'mismatch'
         FROM score_in WHERE has_items AND item_ext IS NULL
