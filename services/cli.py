@@ -35,9 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "api":
         import uvicorn
 
-        uvicorn.run(
-            "services.api.main:create_app", factory=True, host=args.host, port=args.port, workers=args.workers
-        )
+        uvicorn.run("services.api.main:create_app", factory=True, host=args.host, port=args.port, workers=args.workers)
         return 0
     if args.command == "worker":
         from arq import run_worker

@@ -6,6 +6,9 @@ from typing import Any
 
 from arq.connections import ArqRedis, RedisSettings, create_pool
 
+# What the API holds to enqueue jobs.
+Queue = ArqRedis
+
 PURGE_IDEMPOTENCY = "purge_idempotency_records"
 
 

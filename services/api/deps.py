@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Annotated, Any
 
-from arq.connections import ArqRedis
 from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.errors import Unauthenticated
+from shared.jobs import Queue
 from shared.services import access
 from shared.services.access import Action, CourseRef
 from shared.services.auth import Principal, authenticate
@@ -34,12 +34,12 @@ async def _session(request: Request) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(_session)]
 
 
-def _redis(request: Request) -> ArqRedis:
-    redis: ArqRedis = request.app.state.redis
+def _redis(request: Request) -> Queue:
+    redis: Queue = request.app.state.redis
     return redis
 
 
-RedisDep = Annotated[ArqRedis, Depends(_redis)]
+RedisDep = Annotated[Queue, Depends(_redis)]
 
 
 def _store(request: Request) -> ObjectStore:

@@ -146,8 +146,12 @@ async def _database_down(request: Request, exc: Exception) -> JSONResponse:
         return await _unexpected(request, exc)
     log.warning("database unavailable: %s", type(exc).__name__)
     return problem(
-        503, "unavailable", "Service unavailable", "The database is unreachable; retry shortly.",
-        request, {"Retry-After": "5"},
+        503,
+        "unavailable",
+        "Service unavailable",
+        "The database is unreachable; retry shortly.",
+        request,
+        {"Retry-After": "5"},
     )
 
 
@@ -182,5 +186,4 @@ COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
     422: _doc(422, "Validation failed; `errors` names each bad field by JSON pointer."),
     503: _doc(503, "A backing service is unreachable; retry after the given delay."),
 }
-CONFLICT = {409: _doc(409, "Conflicts with the current state.")}
-PRECONDITION = {412: _doc(412, "The If-Match version is stale.")}
+CONFLICT: dict[int | str, dict[str, Any]] = {409: _doc(409, "Conflicts with the current state.")}

@@ -48,7 +48,5 @@ class BodyLimit:
                 await self._reject(scope, receive, send)
 
     async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = problem(
-            413, "payload-too-large", "Request body too large", f"The limit is {self.max_bytes} bytes."
-        )
+        response = problem(413, "payload-too-large", "Request body too large", f"The limit is {self.max_bytes} bytes.")
         await response(scope, receive, send)

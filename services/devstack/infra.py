@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg  # noqa: F401  (fail early when the install is incomplete)
+import asyncpg
 
 LOCAL_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 LOCAL_REDIS = "redis://127.0.0.1:6379/0"
@@ -97,7 +97,7 @@ def postgres(run_dir: Path, stack_stops: list[Any]) -> str:
         return LOCAL_PG
     import pgserver  # embedded PostgreSQL, unix socket only
 
-    server = pgserver.get_server(str(run_dir / "pgdata"), cleanup_mode="stop")
+    server = pgserver.get_server(str(run_dir / "pgdata"), cleanup_mode="stop")  # type: ignore[attr-defined]
     stack_stops.append(server.cleanup)
     uri: str = server.get_uri()
     return uri
@@ -148,13 +148,30 @@ def seaweedfs(run_dir: Path, stack_stops: list[Any]) -> dict[str, str]:
     ports = {
         name: free_port()
         for name in (
-            "s3.port", "s3.port.grpc", "s3.port.iceberg", "s3.port.lance", "master.port", "master.port.grpc",
-            "volume.port", "volume.port.grpc", "filer.port", "filer.port.grpc", "admin.port", "admin.port.grpc",
+            "s3.port",
+            "s3.port.grpc",
+            "s3.port.iceberg",
+            "s3.port.lance",
+            "master.port",
+            "master.port.grpc",
+            "volume.port",
+            "volume.port.grpc",
+            "filer.port",
+            "filer.port.grpc",
+            "admin.port",
+            "admin.port.grpc",
         )
     }
     cmd = [
-        str(weed), "mini", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-s3.config={config}",
-        "-admin.ui=false", "-webdav=false", *(f"-{k}={v}" for k, v in ports.items()),
+        str(weed),
+        "mini",
+        f"-dir={data}",
+        "-ip=127.0.0.1",
+        "-ip.bind=127.0.0.1",
+        f"-s3.config={config}",
+        "-admin.ui=false",
+        "-webdav=false",
+        *(f"-{k}={v}" for k, v in ports.items()),
     ]
     log = (run_dir / "seaweedfs.log").open("ab")
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -201,7 +218,6 @@ def running(run_dir: Path) -> Iterator[Stack]:
 
 async def create_database(admin_url: str, name: str, *, drop_first: bool = False) -> None:
     """Create database `name` on the server unless it exists."""
-    import asyncpg
 
     conn = await asyncpg.connect(admin_url.replace("+asyncpg", ""))
     try:
@@ -214,7 +230,6 @@ async def create_database(admin_url: str, name: str, *, drop_first: bool = False
 
 
 async def drop_database(admin_url: str, name: str) -> None:
-    import asyncpg
 
     conn = await asyncpg.connect(admin_url.replace("+asyncpg", ""))
     try:

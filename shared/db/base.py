@@ -23,9 +23,7 @@ POINTS = Numeric(18, 6)
 IdPk = Annotated[int, mapped_column(BigInteger, primary_key=True, autoincrement=True)]
 Points = Annotated[Decimal, mapped_column(POINTS)]
 CreatedAt = Annotated[datetime, mapped_column(DateTime(timezone=True), server_default=func.now())]
-UpdatedAt = Annotated[
-    datetime, mapped_column(DateTime(timezone=True), server_default=func.now(), onupdate=func.now())
-]
+UpdatedAt = Annotated[datetime, mapped_column(DateTime(timezone=True), server_default=func.now(), onupdate=func.now())]
 
 
 class Base(DeclarativeBase):

@@ -12,7 +12,7 @@ from shared.db.models import Assessment, Item
 from shared.errors import Conflict, NotFound, ValidationFailed
 from shared.services.access import CourseRef
 from shared.services.inputs import AssessmentCreate, AssessmentFields, ItemIn
-from shared.services.paging import Page, last_id_after, page_of
+from shared.services.paging import Page, page_of
 
 
 @dataclass

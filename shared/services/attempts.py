@@ -70,11 +70,15 @@ async def put_attempt(
 
 async def get_attempt(session: AsyncSession, ref: CourseRef, assessment: str, learner: str) -> dict[str, Any]:
     row = (
-        await session.execute(
-            text(_SELECT + " WHERE a.course_id = :c AND a.external_id = :a AND e.external_id = :e"),
-            {"c": ref.id, "a": assessment, "e": learner},
+        (
+            await session.execute(
+                text(_SELECT + " WHERE a.course_id = :c AND a.external_id = :a AND e.external_id = :e"),
+                {"c": ref.id, "a": assessment, "e": learner},
+            )
         )
-    ).mappings().first()
+        .mappings()
+        .first()
+    )
     if row is None:
         raise NotFound(f"Learner {learner!r} has no attempt at {assessment!r}.")
     return dict(row)
@@ -85,14 +89,18 @@ async def list_attempts(
 ) -> Page[dict[str, Any]]:
     view = await get_assessment(session, ref, assessment)
     rows = (
-        await session.execute(
-            text(
-                _SELECT
-                + " WHERE t.assessment_id = :a AND t.id > :after"
-                + (" AND t.status = :status" if status else "")
-                + " ORDER BY t.id LIMIT :lim"
-            ),
-            {"a": view.assessment.id, "after": last_id_after(cursor), "lim": limit + 1, "status": status},
+        (
+            await session.execute(
+                text(
+                    _SELECT
+                    + " WHERE t.assessment_id = :a AND t.id > :after"
+                    + (" AND t.status = :status" if status else "")
+                    + " ORDER BY t.id LIMIT :lim"
+                ),
+                {"a": view.assessment.id, "after": last_id_after(cursor), "lim": limit + 1, "status": status},
+            )
         )
-    ).mappings().all()
+        .mappings()
+        .all()
+    )
     return page_of([dict(r) for r in rows], limit, lambda r: r["id"])

@@ -164,9 +164,7 @@ async def create_api_key(
 
 
 async def list_api_keys(session: AsyncSession, organization_id: int) -> list[ApiKey]:
-    rows = await session.scalars(
-        select(ApiKey).where(ApiKey.organization_id == organization_id).order_by(ApiKey.id)
-    )
+    rows = await session.scalars(select(ApiKey).where(ApiKey.organization_id == organization_id).order_by(ApiKey.id))
     return list(rows)
 
 

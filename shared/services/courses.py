@@ -66,9 +66,7 @@ async def list_courses(
 
 async def set_member_roles(session: AsyncSession, ref: CourseRef, user_id: str, roles: list[str]) -> list[str]:
     """Replace a staff user's roles in the course."""
-    await session.execute(
-        delete(CourseMember).where(CourseMember.course_id == ref.id, CourseMember.user_id == user_id)
-    )
+    await session.execute(delete(CourseMember).where(CourseMember.course_id == ref.id, CourseMember.user_id == user_id))
     unique = sorted(set(roles))
     await session.execute(insert(CourseMember), [{"course_id": ref.id, "user_id": user_id, "role": r} for r in unique])
     await session.commit()

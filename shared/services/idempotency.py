@@ -83,9 +83,7 @@ def _replay(prior: IdempotencyRecord, scope: str, request_fingerprint: bytes) ->
     return Stored(prior.status_code, prior.response, replayed=True)
 
 
-async def _lookup(
-    session: AsyncSession, organization_id: int, key: str, ttl: timedelta
-) -> IdempotencyRecord | None:
+async def _lookup(session: AsyncSession, organization_id: int, key: str, ttl: timedelta) -> IdempotencyRecord | None:
     return await session.scalar(
         select(IdempotencyRecord).where(
             IdempotencyRecord.organization_id == organization_id,

@@ -183,10 +183,7 @@ async def put_score(
     """Set one learner's score for an assessment (idempotent) and return it."""
     base = {"assessment": assessment, "learner": learner, "source": body.source, "graded_by": body.graded_by}
     if body.items is not None:
-        rows = [
-            ScoreRow(item=i.item, earned=i.earned, possible=i.possible, **base)
-            for i in body.items
-        ]
+        rows = [ScoreRow(item=i.item, earned=i.earned, possible=i.possible, **base) for i in body.items]
     else:
         assert body.earned is not None
         rows = [ScoreRow(earned=body.earned, possible=body.possible, **base)]
@@ -215,32 +212,38 @@ async def get_score(session: AsyncSession, ref: CourseRef, assessment: str, lear
     view = await get_assessment(session, ref, assessment)
     enrollment = await get_enrollment(session, ref, learner)
     attempt = (
-        await session.execute(
-            text("SELECT * FROM attempts WHERE assessment_id = :a AND enrollment_id = :e"),
-            {"a": view.assessment.id, "e": enrollment.id},
+        (
+            await session.execute(
+                text("SELECT * FROM attempts WHERE assessment_id = :a AND enrollment_id = :e"),
+                {"a": view.assessment.id, "e": enrollment.id},
+            )
         )
-    ).mappings().first()
+        .mappings()
+        .first()
+    )
     if attempt is None:
         raise NotFound(f"Learner {learner!r} has no attempt at {assessment!r}.")
     items = (
-        await session.execute(
-            text(
-                """
+        (
+            await session.execute(
+                text(
+                    """
                 SELECT i.external_id AS item, i.number, sc.earned, coalesce(sc.possible, i.points_possible) AS possible,
                        sc.source, sc.scored_by, sc.scored_at, sc.item_revision, i.revision
                 FROM items i LEFT JOIN item_scores sc ON sc.item_id = i.id AND sc.attempt_id = :attempt
                 WHERE i.assessment_id = :a ORDER BY i.position
                 """
-            ),
-            {"attempt": attempt["id"], "a": view.assessment.id},
+                ),
+                {"attempt": attempt["id"], "a": view.assessment.id},
+            )
         )
-    ).mappings().all()
+        .mappings()
+        .all()
+    )
     return _score_view(assessment, learner, attempt, [dict(i) for i in items])
 
 
-def _score_view(
-    assessment: str, learner: str, attempt: Any, items: list[dict[str, Any]] | None
-) -> dict[str, Any]:
+def _score_view(assessment: str, learner: str, attempt: Any, items: list[dict[str, Any]] | None) -> dict[str, Any]:
     view = {
         "assessment": assessment,
         "learner": learner,
@@ -275,17 +278,21 @@ async def list_scores(
     """Assessment-level scores of every attempt at the assessment."""
     view = await get_assessment(session, ref, assessment)
     rows = (
-        await session.execute(
-            text(
-                """
+        (
+            await session.execute(
+                text(
+                    """
                 SELECT t.id, e.external_id AS learner, t.status, t.earned, t.possible, t.source,
                        t.scored_by, t.scored_at
                 FROM attempts t JOIN enrollments e ON e.id = t.enrollment_id
                 WHERE t.assessment_id = :a AND t.id > :after ORDER BY t.id LIMIT :lim
                 """
-            ),
-            {"a": view.assessment.id, "after": last_id_after(cursor), "lim": limit + 1},
+                ),
+                {"a": view.assessment.id, "after": last_id_after(cursor), "lim": limit + 1},
+            )
         )
-    ).mappings().all()
+        .mappings()
+        .all()
+    )
     page = page_of(list(rows), limit, lambda r: r["id"])
     return Page([_score_view(assessment, r["learner"], r, None) for r in page.items], page.next_cursor)

@@ -113,7 +113,11 @@ async def test_another_organization_sees_nothing(tenant: Tenant, other_tenant: T
         ("POST", "/v1/courses/c1/scores:batch"),
         ("DELETE", f"/v1/api-keys/{key['id']}"),
     ]
-    bodies = {"PATCH": {}, "PUT": {"earned": 1}, "POST": {"scores": [{"assessment": "hw1", "learner": "l1", "earned": 1}]}}
+    bodies = {
+        "PATCH": {},
+        "PUT": {"earned": 1},
+        "POST": {"scores": [{"assessment": "hw1", "learner": "l1", "earned": 1}]},
+    }
     for method, url in urls:
         r = await other_tenant.request(method, url, json=bodies.get(method))
         assert_problem(r, 404)

@@ -29,16 +29,21 @@ async def test_course_lifecycle_and_keyset_pages(tenant: Tenant) -> None:
 async def test_enrollments_single_bulk_and_filters(tenant: Tenant) -> None:
     await course(tenant)
     rows = [
-        {"external_id": f"u{i}", "username": f"user{i}", "email": f"u{i}@example.org", "full_name": f"Ünï {i}",
-         "track": "verified" if i % 2 else "audit", "cohort": "A" if i < 5 else "B", "groups": ["g1"]}
+        {
+            "external_id": f"u{i}",
+            "username": f"user{i}",
+            "email": f"u{i}@example.org",
+            "full_name": f"Ünï {i}",
+            "track": "verified" if i % 2 else "audit",
+            "cohort": "A" if i < 5 else "B",
+            "groups": ["g1"],
+        }
         for i in range(10)
     ]
     r = await tenant.post("/v1/courses/c1/enrollments:batch", json={"enrollments": rows})
     assert r.json() == {"written": 10}
     rows[0]["full_name"] = "Renamed"
-    assert (await tenant.post("/v1/courses/c1/enrollments:batch", json={"enrollments": rows})).json() == {
-        "written": 10
-    }
+    assert (await tenant.post("/v1/courses/c1/enrollments:batch", json={"enrollments": rows})).json() == {"written": 10}
     one = (await tenant.get("/v1/courses/c1/enrollments/u0")).json()
     assert one["full_name"] == "Renamed" and one["groups"] == ["g1"] and one["status"] == "enrolled"
     r = await tenant.patch("/v1/courses/c1/enrollments/u1", json={"status": "unenrolled", "team": "red"})
@@ -76,7 +81,9 @@ async def test_members_roles(tenant: Tenant) -> None:
 async def test_assessments_with_items_in_course_order(tenant: Tenant) -> None:
     await course(tenant)
     exam = await assessment(
-        tenant, "c1", "exam",
+        tenant,
+        "c1",
+        "exam",
         category="Exam",
         items=[
             {"external_id": "q1", "number": "1a", "points_possible": 2.5},
@@ -86,10 +93,14 @@ async def test_assessments_with_items_in_course_order(tenant: Tenant) -> None:
     assert exam["points_possible"] == 10 and [i["number"] for i in exam["items"]] == ["1a", "1b"]
     await assessment(tenant, "c1", "hw1", points_possible=20)
     await assessment(tenant, "c1", "hw0", points_possible=5, position=0)
-    assert_problem(await tenant.post("/v1/courses/c1/assessments", json={"external_id": "x", "title": "X",
-                                                                         "category": "HW"}), 422, "/points_possible")
-    r = await tenant.post("/v1/courses/c1/assessments", json={"external_id": "hw1", "title": "T", "category": "HW",
-                                                             "points_possible": 1})
+    assert_problem(
+        await tenant.post("/v1/courses/c1/assessments", json={"external_id": "x", "title": "X", "category": "HW"}),
+        422,
+        "/points_possible",
+    )
+    r = await tenant.post(
+        "/v1/courses/c1/assessments", json={"external_id": "hw1", "title": "T", "category": "HW", "points_possible": 1}
+    )
     assert_problem(r, 409)
     order = [a["external_id"] for a in (await tenant.get("/v1/courses/c1/assessments")).json()["items"]]
     assert order == ["exam", "hw0", "hw1"]  # equal positions keep creation order
@@ -98,20 +109,29 @@ async def test_assessments_with_items_in_course_order(tenant: Tenant) -> None:
     assert [a["external_id"] for a in page1["items"] + page2["items"]] == order and page2["next_cursor"] is None
 
     # Changing an item's points bumps its revision; a title change does not; new items are added.
-    r = await tenant.patch("/v1/courses/c1/assessments/exam", json={"items": [
-        {"external_id": "q1", "number": "1a", "points_possible": 5},
-        {"external_id": "q2", "number": "1b", "title": "Essay", "points_possible": 7.5, "marking": "manual"},
-        {"external_id": "q3", "number": "2", "points_possible": 1},
-    ]})
+    r = await tenant.patch(
+        "/v1/courses/c1/assessments/exam",
+        json={
+            "items": [
+                {"external_id": "q1", "number": "1a", "points_possible": 5},
+                {"external_id": "q2", "number": "1b", "title": "Essay", "points_possible": 7.5, "marking": "manual"},
+                {"external_id": "q3", "number": "2", "points_possible": 1},
+            ]
+        },
+    )
     items = {i["external_id"]: i for i in r.json()["items"]}
     assert (items["q1"]["revision"], items["q2"]["revision"], items["q3"]["revision"]) == (2, 1, 1)
     assert r.json()["points_possible"] == 13.5
-    assert_problem(await tenant.patch("/v1/courses/c1/assessments/exam", json={"points_possible": 3}), 422,
-                   "/points_possible")
-    r = await tenant.patch("/v1/courses/c1/assessments/hw1", json={"title": "Homework 1", "due_at": "2026-12-01T12:00:00Z"})
+    assert_problem(
+        await tenant.patch("/v1/courses/c1/assessments/exam", json={"points_possible": 3}), 422, "/points_possible"
+    )
+    r = await tenant.patch(
+        "/v1/courses/c1/assessments/hw1", json={"title": "Homework 1", "due_at": "2026-12-01T12:00:00Z"}
+    )
     assert r.json()["title"] == "Homework 1" and r.json()["due_at"].startswith("2026-12-01T12:00:00")
-    assert_problem(await tenant.patch("/v1/courses/c1/assessments/hw1", json={"due_at": "2026-12-01T12:00:00"}),
-                   422, "/due_at")
+    assert_problem(
+        await tenant.patch("/v1/courses/c1/assessments/hw1", json={"due_at": "2026-12-01T12:00:00"}), 422, "/due_at"
+    )
 
 
 async def test_attempt_transitions(tenant: Tenant) -> None:
@@ -124,8 +144,9 @@ async def test_attempt_transitions(tenant: Tenant) -> None:
         assert r.status_code == 200 and r.json()["status"] == status
     body = assert_problem(await tenant.put(f"{url}/l1", json={"status": "cancelled"}), 409)
     assert "graded" in body["detail"]
-    assert (await tenant.put(f"{url}/l2", json={"status": "in_progress",
-                                                "started_at": "2026-11-20T10:00:00+01:00"})).status_code == 200
+    assert (
+        await tenant.put(f"{url}/l2", json={"status": "in_progress", "started_at": "2026-11-20T10:00:00+01:00"})
+    ).status_code == 200
     assert (await tenant.put(f"{url}/l2", json={"status": "cancelled"})).status_code == 200
     assert_problem(await tenant.put(f"{url}/l2", json={"status": "in_progress"}), 409)
     assert_problem(await tenant.put(f"{url}/l2", json={"status": "done"}), 422, "/status")

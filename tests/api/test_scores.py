@@ -46,7 +46,9 @@ async def test_item_scores_derive_the_total_and_status(tenant: Tenant) -> None:
     body = r.json()
     assert (body["earned"], body["possible"], body["status"], body["source"]) == (8.5, 10, "graded", "manual")
     assert [(i["item"], i["earned"], i["graded_by"]) for i in body["items"]] == [
-        ("q1", 3, "key:" + body["items"][0]["graded_by"].split(":")[1]), ("q2", 5.5, "g1")]
+        ("q1", 3, "key:" + body["items"][0]["graded_by"].split(":")[1]),
+        ("q2", 5.5, "g1"),
+    ]
     # After q1's points change, its score shows as given under an older revision.
     await tenant.patch("/v1/courses/c1/assessments/exam", json={"items": [{"external_id": "q1", "points_possible": 5}]})
     items = (await tenant.get(url)).json()["items"]
@@ -61,14 +63,23 @@ async def test_score_input_errors(tenant: Tenant) -> None:
     assert_problem(await tenant.put(f"{base}/hw1/scores/l1", json={}), 422, "/earned")
     assert_problem(await tenant.put(f"{base}/hw1/scores/l1", json={"earned": 1, "source": "x"}), 422, "/source")
     assert_problem(await tenant.put(f"{base}/exam/scores/l1", json={"earned": 1}), 422, "/earned")
-    assert_problem(await tenant.put(f"{base}/hw1/scores/l1", json={"items": [{"item": "q1", "earned": 1}]}), 422,
-                   "/items")
-    assert_problem(await tenant.put(f"{base}/exam/scores/l1", json={"items": [{"item": "q1", "earned": 1},
-                                                                               {"item": "q9", "earned": 1}]}),
-                   422, "/items/1/item")
-    assert_problem(await tenant.put(f"{base}/exam/scores/l1", json={"items": [{"item": "q1", "earned": 1},
-                                                                               {"item": "q1", "earned": 2}]}),
-                   422, "/items/1/item")
+    assert_problem(
+        await tenant.put(f"{base}/hw1/scores/l1", json={"items": [{"item": "q1", "earned": 1}]}), 422, "/items"
+    )
+    assert_problem(
+        await tenant.put(
+            f"{base}/exam/scores/l1", json={"items": [{"item": "q1", "earned": 1}, {"item": "q9", "earned": 1}]}
+        ),
+        422,
+        "/items/1/item",
+    )
+    assert_problem(
+        await tenant.put(
+            f"{base}/exam/scores/l1", json={"items": [{"item": "q1", "earned": 1}, {"item": "q1", "earned": 2}]}
+        ),
+        422,
+        "/items/1/item",
+    )
     assert_problem(await tenant.put(f"{base}/nope/scores/l1", json={"earned": 1}), 404)
     assert_problem(await tenant.put(f"{base}/hw1/scores/nobody", json={"earned": 1}), 404)
     # A cancelled attempt takes no score.
@@ -99,8 +110,9 @@ async def test_batch_writes_everything_or_nothing(tenant: Tenant) -> None:
     r = await tenant.post("/v1/courses/c1/scores:batch", json={"scores": bad})
     assert_problem(r, 422, "/scores/10/earned")  # shape errors are reported first
     r = await tenant.post("/v1/courses/c1/scores:batch", json={"scores": bad[:-1]})
-    body = assert_problem(r, 422, "/scores/5/assessment", "/scores/6/learner", "/scores/7/item", "/scores/8/item",
-                          "/scores/9/learner")
+    body = assert_problem(
+        r, 422, "/scores/5/assessment", "/scores/6/learner", "/scores/7/item", "/scores/8/item", "/scores/9/learner"
+    )
     assert "row 0" in next(e["detail"] for e in body["errors"] if e["pointer"] == "/scores/9/learner")
     assert (await tenant.get("/v1/courses/c1/assessments/hw1/scores")).json()["items"] == []
 
@@ -127,16 +139,17 @@ async def test_idempotency_key_replays_and_rejects_other_bodies(tenant: Tenant) 
     # A failed request does not use up its key.
     bad = {"scores": [{"assessment": "hw1", "learner": "ghost", "earned": 6}]}
     assert_problem(await tenant.post("/v1/courses/c1/scores:batch", json=bad, headers={"Idempotency-Key": "k2"}), 422)
-    assert (await tenant.post("/v1/courses/c1/scores:batch", json=other, headers={"Idempotency-Key": "k2"})
-            ).status_code == 200
+    assert (
+        await tenant.post("/v1/courses/c1/scores:batch", json=other, headers={"Idempotency-Key": "k2"})
+    ).status_code == 200
 
 
 async def test_concurrent_requests_with_one_key_write_once(tenant: Tenant) -> None:
     await _setup(tenant)
     body = {"scores": [{"assessment": "hw1", "learner": f"l{i}", "earned": i} for i in (1, 2, 3)]}
-    responses = await asyncio.gather(*[
-        tenant.post("/v1/courses/c1/scores:batch", json=body, headers={"Idempotency-Key": "same"}) for _ in range(5)
-    ])
+    responses = await asyncio.gather(
+        *[tenant.post("/v1/courses/c1/scores:batch", json=body, headers={"Idempotency-Key": "same"}) for _ in range(5)]
+    )
     assert all(r.status_code in (200, 409) for r in responses)
     assert any(r.status_code == 200 for r in responses)
     assert all(r.json() == {"written": 3} for r in responses if r.status_code == 200)
@@ -145,8 +158,9 @@ async def test_concurrent_requests_with_one_key_write_once(tenant: Tenant) -> No
 async def test_batch_of_ten_thousand_rows(tenant: Tenant) -> None:
     await course(tenant)
     await assessment(tenant, "c1", "hw1", points_possible=100)
-    await tenant.post("/v1/courses/c1/enrollments:batch",
-                      json={"enrollments": [{"external_id": f"u{i}"} for i in range(10_000)]})
+    await tenant.post(
+        "/v1/courses/c1/enrollments:batch", json={"enrollments": [{"external_id": f"u{i}"} for i in range(10_000)]}
+    )
     rows = [{"assessment": "hw1", "learner": f"u{i}", "earned": i % 101} for i in range(10_000)]
     r = await tenant.post("/v1/courses/c1/scores:batch", json={"scores": rows})
     assert r.json() == {"written": 10_000}

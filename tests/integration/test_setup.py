@@ -17,8 +17,9 @@ from shared.settings import Settings, get_settings
 
 async def test_bootstrap_key_is_ensured_at_startup(settings: Settings) -> None:
     secret = "gfk_bootstrap_for_tests_0123456789"
-    app = create_app(settings.model_copy(update={"bootstrap_api_key": SecretStr(secret),
-                                                 "bootstrap_organization": "boot"}))
+    app = create_app(
+        settings.model_copy(update={"bootstrap_api_key": SecretStr(secret), "bootstrap_organization": "boot"})
+    )
     for _ in range(2):  # a restart finds the key already there
         async with LifespanManager(app):
             transport = httpx.ASGITransport(app=app)
@@ -48,5 +49,3 @@ async def test_cli_creates_organizations_and_keys(
 
 async def test_migrations_match_models(settings: Settings) -> None:
     await asyncio.to_thread(check, settings.async_database_url)
-
-

@@ -22,8 +22,9 @@ async def test_expired_idempotency_records_are_purged(tenant: Tenant, settings: 
     await enroll(tenant, "c1", "l1")
     for key in ("old", "new"):
         body = {"scores": [{"assessment": "hw1", "learner": "l1", "earned": 1}]}
-        assert (await tenant.post("/v1/courses/c1/scores:batch", json=body,
-                                  headers={"Idempotency-Key": key})).status_code == 200
+        assert (
+            await tenant.post("/v1/courses/c1/scores:batch", json=body, headers={"Idempotency-Key": key})
+        ).status_code == 200
     async with sessionmaker() as session:
         await session.execute(
             update(IdempotencyRecord)
@@ -39,8 +40,14 @@ async def test_expired_idempotency_records_are_purged(tenant: Tenant, settings: 
         assert not await jobs.enqueue(redis, jobs.PURGE_IDEMPOTENCY, "purge-test")  # deduplicated by id
 
         worker = Worker(
-            functions=WorkerSettings.functions, redis_pool=redis, burst=True, poll_delay=0,
-            handle_signals=False, on_startup=startup, on_shutdown=shutdown, ctx={"settings": settings},
+            functions=WorkerSettings.functions,
+            redis_pool=redis,
+            burst=True,
+            poll_delay=0,
+            handle_signals=False,
+            on_startup=startup,
+            on_shutdown=shutdown,
+            ctx={"settings": settings},
         )
         await worker.main()
         assert worker.jobs_complete == 1 and worker.jobs_failed == 0
@@ -48,8 +55,8 @@ async def test_expired_idempotency_records_are_purged(tenant: Tenant, settings: 
     finally:
         await redis.aclose()
     async with sessionmaker() as session:
-        keys = (await session.scalars(
-            select(IdempotencyRecord.key).where(IdempotencyRecord.organization_id == tenant.id)
-        )).all()
+        keys = (
+            await session.scalars(select(IdempotencyRecord.key).where(IdempotencyRecord.organization_id == tenant.id))
+        ).all()
         assert keys == ["new"]
         assert await session.scalar(select(func.count()).select_from(IdempotencyRecord)) >= 1

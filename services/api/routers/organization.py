@@ -6,9 +6,9 @@ from fastapi import APIRouter, status
 
 from services.api.deps import PrincipalDep, SessionDep
 from services.api.schemas.org import ApiKeyCreated, ApiKeyIn, ApiKeyOut, OrganizationOut, TokenKeysIn
+from shared.db.models import Organization
 from shared.services import auth
 from shared.services.access import require_key
-from shared.db.models import Organization
 
 router = APIRouter(prefix="/v1", tags=["organization"])
 

@@ -30,9 +30,7 @@ class Course(Base):
     __table_args__ = (UniqueConstraint("organization_id", "external_id"),)
 
     id: Mapped[IdPk]
-    organization_id: Mapped[int] = mapped_column(
-        BigInteger, ForeignKey("organizations.id", ondelete="CASCADE")
-    )
+    organization_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("organizations.id", ondelete="CASCADE"))
     external_id: Mapped[str] = mapped_column(ExternalId)
     title: Mapped[str] = mapped_column(String(500))
     archived: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
@@ -111,9 +109,7 @@ class Item(Base):
     )
 
     id: Mapped[IdPk]
-    assessment_id: Mapped[int] = mapped_column(
-        BigInteger, ForeignKey("assessments.id", ondelete="CASCADE")
-    )
+    assessment_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("assessments.id", ondelete="CASCADE"))
     external_id: Mapped[str] = mapped_column(ExternalId)
     number: Mapped[str | None] = mapped_column(String(32))
     title: Mapped[str | None] = mapped_column(String(500))

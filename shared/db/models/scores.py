@@ -45,12 +45,8 @@ class Attempt(Base):
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
-    assessment_id: Mapped[int] = mapped_column(
-        BigInteger, ForeignKey("assessments.id", ondelete="CASCADE")
-    )
-    enrollment_id: Mapped[int] = mapped_column(
-        BigInteger, ForeignKey("enrollments.id", ondelete="CASCADE"), index=True
-    )
+    assessment_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("assessments.id", ondelete="CASCADE"))
+    enrollment_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("enrollments.id", ondelete="CASCADE"), index=True)
     status: Mapped[str] = mapped_column(String(16))
     earned: Mapped[Decimal | None] = mapped_column(POINTS)
     possible: Mapped[Decimal | None] = mapped_column(POINTS)
@@ -70,9 +66,7 @@ class ItemScore(Base):
         CheckConstraint("earned >= 0 AND possible >= 0", name="points"),
     )
 
-    attempt_id: Mapped[int] = mapped_column(
-        BigInteger, ForeignKey("attempts.id", ondelete="CASCADE"), primary_key=True
-    )
+    attempt_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("attempts.id", ondelete="CASCADE"), primary_key=True)
     item_id: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("items.id", ondelete="CASCADE"), primary_key=True, index=True
     )
@@ -90,9 +84,7 @@ class IdempotencyRecord(Base):
     __tablename__ = "idempotency_records"
 
     id: Mapped[IdPk]
-    organization_id: Mapped[int] = mapped_column(
-        BigInteger, ForeignKey("organizations.id", ondelete="CASCADE")
-    )
+    organization_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("organizations.id", ondelete="CASCADE"))
     key: Mapped[str] = mapped_column(String(255))
     scope: Mapped[str] = mapped_column(String(500))
     request_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
