@@ -33,7 +33,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GRADEFLOW_", env_nested_delimiter="__", extra="ignore")
 
     database_url: SecretStr = SecretStr("postgresql+asyncpg://postgres@127.0.0.1:5432/gradeflow")
-    db_pool_size: int = 10
+    db_pool_size: int = 20
     db_max_overflow: int = 10
     redis_url: str = "redis://127.0.0.1:6379/0"
     s3: S3Settings = Field(default_factory=S3Settings)

@@ -18,7 +18,7 @@ from shared.settings import Settings
 from shared.storage import ObjectStore
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
@@ -34,7 +34,7 @@ async def _session(request: Request) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(_session)]
 
 
-def _redis(request: Request) -> Queue:
+async def _redis(request: Request) -> Queue:
     redis: Queue = request.app.state.redis
     return redis
 
@@ -42,7 +42,7 @@ def _redis(request: Request) -> Queue:
 RedisDep = Annotated[Queue, Depends(_redis)]
 
 
-def _store(request: Request) -> ObjectStore:
+async def _store(request: Request) -> ObjectStore:
     store: ObjectStore = request.app.state.store
     return store
 

@@ -16,7 +16,6 @@ from shared import clock
 from shared.errors import Conflict, FieldError, NotFound, ValidationFailed
 from shared.services.access import CourseRef
 from shared.services.assessments import get_assessment
-from shared.services.enrollments import get_enrollment
 from shared.services.inputs import ScoreIn, ScoreRow
 from shared.services.paging import Page, last_id_after, page_of
 
@@ -31,13 +30,13 @@ class RowError:
     code: str  # unknown | mismatch | duplicate | cancelled
 
 
+# score_in is a per-connection scratch table (shared/db/engine.py), emptied by each commit.
 _RESOLVE = text(
     """
-    CREATE TEMP TABLE score_in ON COMMIT DROP AS
-    SELECT r.rn, r.earned, r.possible, r.source, r.scored_by, r.item AS item_ext,
-           a.id AS assessment_id, a.points_possible AS a_possible, e.id AS enrollment_id,
-           i.id AS item_id, i.points_possible AS i_possible, i.revision AS item_revision,
-           (a.id IS NOT NULL AND EXISTS (SELECT 1 FROM items x WHERE x.assessment_id = a.id)) AS has_items
+    INSERT INTO score_in
+    SELECT r.rn, r.earned, r.possible, r.source, r.scored_by, r.item,
+           a.id, a.points_possible, e.id, i.id, i.points_possible, i.revision,
+           (a.id IS NOT NULL AND EXISTS (SELECT 1 FROM items x WHERE x.assessment_id = a.id))
     FROM unnest(CAST(:rn AS int[]), CAST(:assessment AS text[]), CAST(:learner AS text[]),
                 CAST(:item AS text[]), CAST(:earned AS numeric[]), CAST(:possible AS numeric[]),
                 CAST(:source AS text[]), CAST(:scored_by AS text[]))
@@ -143,7 +142,10 @@ _DERIVE_TOTALS = text(
 
 
 async def write_rows(session: AsyncSession, ref: CourseRef, rows: list[ScoreRow], actor: str) -> list[RowError]:
-    """Resolve and, when every row is good, write. Returns the row errors (nothing written then)."""
+    """Resolve and, when every row is good, write. Returns the row errors (nothing written then).
+
+    Call it once per transaction: the scratch table empties on commit.
+    """
     cols: dict[str, list[Any]] = {
         "rn": list(range(len(rows))),
         "assessment": [r.assessment for r in rows],
@@ -164,7 +166,6 @@ async def write_rows(session: AsyncSession, ref: CourseRef, rows: list[ScoreRow]
         await session.execute(_ENSURE_ATTEMPTS)
         await session.execute(_WRITE_ITEMS, {"now": now})
         await session.execute(_DERIVE_TOTALS, {"now": now})
-    await session.execute(text("DROP TABLE score_in"))
     return []
 
 
@@ -191,8 +192,9 @@ async def put_score(
     if errors:
         await session.rollback()
         _raise_for_single(errors, body)
+    score = await get_score(session, ref, assessment, learner)
     await session.commit()
-    return await get_score(session, ref, assessment, learner)
+    return score
 
 
 def _raise_for_single(errors: list[RowError], body: ScoreIn) -> None:
@@ -209,38 +211,47 @@ def _raise_for_single(errors: list[RowError], body: ScoreIn) -> None:
 
 async def get_score(session: AsyncSession, ref: CourseRef, assessment: str, learner: str) -> dict[str, Any]:
     """The learner's attempt at the assessment with its total and item scores."""
-    view = await get_assessment(session, ref, assessment)
-    enrollment = await get_enrollment(session, ref, learner)
-    attempt = (
-        (
-            await session.execute(
-                text("SELECT * FROM attempts WHERE assessment_id = :a AND enrollment_id = :e"),
-                {"a": view.assessment.id, "e": enrollment.id},
-            )
-        )
-        .mappings()
-        .first()
-    )
-    if attempt is None:
-        raise NotFound(f"Learner {learner!r} has no attempt at {assessment!r}.")
-    items = (
+    row = (
         (
             await session.execute(
                 text(
                     """
-                SELECT i.external_id AS item, i.number, sc.earned, coalesce(sc.possible, i.points_possible) AS possible,
+                    SELECT a.id AS a_id, e.id AS e_id, t.*,
+                           EXISTS (SELECT 1 FROM items i WHERE i.assessment_id = a.id) AS has_items
+                    FROM (SELECT 1) one
+                    LEFT JOIN assessments a ON a.course_id = :c AND a.external_id = :a
+                    LEFT JOIN enrollments e ON e.course_id = :c AND e.external_id = :l
+                    LEFT JOIN attempts t ON t.assessment_id = a.id AND t.enrollment_id = e.id
+                    """
+                ),
+                {"c": ref.id, "a": assessment, "l": learner},
+            )
+        )
+        .mappings()
+        .one()
+    )
+    if row["a_id"] is None:
+        raise NotFound(f"Assessment {assessment!r} not found in this course.")
+    if row["e_id"] is None:
+        raise NotFound(f"Learner {learner!r} is not enrolled in this course.")
+    if row["id"] is None:
+        raise NotFound(f"Learner {learner!r} has no attempt at {assessment!r}.")
+    items = None
+    if row["has_items"]:
+        result = await session.execute(
+            text(
+                """
+                SELECT i.external_id AS item, i.number, sc.earned,
+                       coalesce(sc.possible, i.points_possible) AS possible,
                        sc.source, sc.scored_by, sc.scored_at, sc.item_revision, i.revision
                 FROM items i LEFT JOIN item_scores sc ON sc.item_id = i.id AND sc.attempt_id = :attempt
                 WHERE i.assessment_id = :a ORDER BY i.position
                 """
-                ),
-                {"attempt": attempt["id"], "a": view.assessment.id},
-            )
+            ),
+            {"attempt": row["id"], "a": row["a_id"]},
         )
-        .mappings()
-        .all()
-    )
-    return _score_view(assessment, learner, attempt, [dict(i) for i in items])
+        items = [dict(i) for i in result.mappings()]
+    return _score_view(assessment, learner, row, items)
 
 
 def _score_view(assessment: str, learner: str, attempt: Any, items: list[dict[str, Any]] | None) -> dict[str, Any]:

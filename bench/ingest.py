@@ -1,0 +1,158 @@
+"""Score ingest: the batch API against raw asyncpg COPY into the same table, in the same run;
+then single-score PUT latency at 32 concurrent clients.
+
+    .venv/bin/python -m bench.ingest [--learners 20000] [--assessments 10] [--puts 4000]
+
+Last line: ingest_ratio=<batch API rows/s / COPY rows/s>. Goal >= 0.25; PUT p99 <= 50 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import aiohttp
+import asyncpg
+import httpx
+import orjson
+
+from bench.common import Server, api_server, percentile
+
+BATCH = 10_000
+
+
+async def setup(c: httpx.AsyncClient, learners: int, assessments: int) -> None:
+    (await c.post("/v1/courses", json={"external_id": "bench", "title": "Bench"})).raise_for_status()
+    for a in range(assessments):
+        body = {"external_id": f"a{a}", "title": f"A{a}", "category": "Homework", "points_possible": 100}
+        (await c.post("/v1/courses/bench/assessments", json=body)).raise_for_status()
+    for start in range(0, learners, BATCH):
+        rows = [{"external_id": f"u{i}"} for i in range(start, min(learners, start + BATCH))]
+        (await c.post("/v1/courses/bench/enrollments:batch", json={"enrollments": rows})).raise_for_status()
+
+
+def score_rows(learners: int, assessments: int) -> list[tuple[int, int, int]]:
+    return [(a, u, (u * 7 + a * 13) % 101) for u in range(learners) for a in range(assessments)]
+
+
+async def batch_api(c: httpx.AsyncClient, rows: list[tuple[int, int, int]], concurrency: int) -> float:
+    bodies = [
+        orjson.dumps(
+            {"scores": [{"assessment": f"a{a}", "learner": f"u{u}", "earned": e} for a, u, e in rows[i : i + BATCH]]}
+        )
+        for i in range(0, len(rows), BATCH)
+    ]
+    queue = list(enumerate(bodies))
+
+    async def sender() -> None:
+        while queue:
+            n, body = queue.pop()
+            r = await c.post(
+                "/v1/courses/bench/scores:batch",
+                content=body,
+                headers={"content-type": "application/json", "Idempotency-Key": f"bench-{n}"},
+            )
+            r.raise_for_status()
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*[sender() for _ in range(concurrency)])
+    return time.perf_counter() - t0
+
+
+async def raw_copy(database_url: str, rows: list[tuple[int, int, int]]) -> float:
+    conn = await asyncpg.connect(database_url)
+    try:
+        a_ids = dict(await conn.fetch("SELECT external_id, id FROM assessments"))
+        e_ids = dict(await conn.fetch("SELECT external_id, id FROM enrollments"))
+        now = datetime.now(UTC)
+        records = [
+            (a_ids[f"a{a}"], e_ids[f"u{u}"], "graded", Decimal(e), Decimal(100), "auto", "bench", now)
+            for a, u, e in rows
+        ]
+        await conn.execute("TRUNCATE attempts CASCADE")
+        t0 = time.perf_counter()
+        for i in range(0, len(records), 100_000):
+            await conn.copy_records_to_table(
+                "attempts",
+                records=records[i : i + 100_000],
+                columns=[
+                    "assessment_id",
+                    "enrollment_id",
+                    "status",
+                    "earned",
+                    "possible",
+                    "source",
+                    "scored_by",
+                    "scored_at",
+                ],
+            )
+        elapsed = time.perf_counter() - t0
+        await conn.execute("TRUNCATE attempts CASCADE")
+        return elapsed
+    finally:
+        await conn.close()
+
+
+async def put_latency(server: Server, total: int, clients: int, learners: int) -> tuple[list[float], float]:
+    """Single-score PUTs from `clients` concurrent connections (aiohttp: httpx's pool is the
+    bottleneck at this concurrency, not the server)."""
+    latencies: list[float] = []
+    counter = iter(range(total))
+    headers = {"Authorization": f"Bearer {server.key}", "content-type": "application/json"}
+    connector = aiohttp.TCPConnector(limit=clients)
+    async with aiohttp.ClientSession(server.base_url, headers=headers, connector=connector) as session:
+
+        async def client() -> None:
+            for n in counter:
+                url = f"/v1/courses/bench/assessments/a{n % 3}/scores/u{(n * 31) % learners}"
+                t0 = time.perf_counter()
+                async with session.put(url, data=orjson.dumps({"earned": n % 100})) as r:
+                    await r.read()
+                    r.raise_for_status()
+                latencies.append(time.perf_counter() - t0)
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*[client() for _ in range(clients)])
+        return latencies, time.perf_counter() - t0
+
+
+async def run(server: Server, args: argparse.Namespace) -> None:
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    headers = {"Authorization": f"Bearer {server.key}"}
+    async with httpx.AsyncClient(base_url=server.base_url, headers=headers, timeout=120, limits=limits) as c:
+        await setup(c, args.learners, args.assessments)
+        rows = score_rows(args.learners, args.assessments)
+        copy_s = await raw_copy(server.database_url, rows)
+        api_s = await batch_api(c, rows, args.concurrency)
+        copy_rate, api_rate = len(rows) / copy_s, len(rows) / api_s
+        print(f"rows={len(rows)} batch_size={BATCH} concurrency={args.concurrency} api_workers={args.workers}")
+        print(f"raw COPY:  {copy_s:7.2f} s  {copy_rate:10,.0f} rows/s")
+        print(f"batch API: {api_s:7.2f} s  {api_rate:10,.0f} rows/s")
+    await put_latency(server, 500, args.clients, args.learners)  # warm-up
+    lat, elapsed = await put_latency(server, args.puts, args.clients, args.learners)
+    p50, p95, p99 = (percentile(lat, p) * 1000 for p in (50, 95, 99))
+    print(
+        f"PUT score x{len(lat)} at {args.clients} clients: p50={p50:.1f} ms p95={p95:.1f} ms p99={p99:.1f} ms "
+        f"({len(lat) / elapsed:,.0f} req/s)"
+    )
+    print(f"ingest_ratio={api_rate / copy_rate:.3f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--learners", type=int, default=20_000)
+    parser.add_argument("--assessments", type=int, default=10)
+    parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument("--puts", type=int, default=4000)
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    args = parser.parse_args()
+    with api_server("gradeflow_bench_ingest", workers=args.workers) as server:
+        asyncio.run(run(server, args))
+
+
+if __name__ == "__main__":
+    main()
