@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
 from services.api import errors
@@ -31,8 +31,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     app.add_middleware(BodyLimit, max_bytes=app.state.settings.limits.max_body_bytes)
     app.include_router(system.router)
-    v1 = APIRouter(responses=errors.COMMON_RESPONSES)
     for module in (organization, courses, enrollments, assessments, attempts, scores):
-        v1.include_router(module.router)
-    app.include_router(v1)
+        app.include_router(module.router, responses=errors.COMMON_RESPONSES)
     return app

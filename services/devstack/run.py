@@ -15,7 +15,13 @@ from services.devstack import infra
 from shared.db.migrate import upgrade
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def run_dev() -> int:
+    # SIGTERM (from a supervisor or `timeout`) stops everything the way Ctrl-C does.
+    signal.signal(signal.SIGTERM, _interrupt)
     run_dir = Path(os.environ.get("GRADEFLOW_RUN_DIR", ".run")).resolve()
     port = int(os.environ.get("PORT", "8000"))
     with infra.running(run_dir) as stack:
