@@ -8,7 +8,16 @@ from fastapi_offline import FastAPIOffline
 from services.api import errors
 from services.api.lifespan import lifespan
 from services.api.limits import BodyLimit
-from services.api.routers import assessments, attempts, courses, enrollments, organization, scores, system
+from services.api.routers import (
+    assessments,
+    attempts,
+    courses,
+    enrollments,
+    grading,
+    organization,
+    scores,
+    system,
+)
 from shared.settings import Settings, get_settings
 
 DESCRIPTION = """
@@ -31,6 +40,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     app.add_middleware(BodyLimit, max_bytes=app.state.settings.limits.max_body_bytes)
     app.include_router(system.router)
-    for module in (organization, courses, enrollments, assessments, attempts, scores):
+    for module in (organization, courses, enrollments, assessments, attempts, scores, grading):
         app.include_router(module.router, responses=errors.COMMON_RESPONSES)
     return app

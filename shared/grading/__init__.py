@@ -1,0 +1,1 @@
+"""The pure grading engine: policy model, presets, bulk evaluation. No I/O."""

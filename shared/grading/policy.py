@@ -1,0 +1,109 @@
+"""Grading policy and evaluation input, validated with JSON pointers for every bad field."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from shared.errors import FieldError, ValidationFailed
+
+Finite = Annotated[float, Field(allow_inf_nan=False)]
+NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+AssessmentId = Annotated[str, Field(min_length=1, max_length=255)]
+Preset = Literal["standard", "openedx", "canvas"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Category(Strict):
+    name: Name
+    short_label: Annotated[str, Field(max_length=50)] | None = None
+    weight: NonNegative = Field(description="A fraction: 0.15 is 15 %.")
+    drop_lowest: Annotated[int, Field(ge=0, le=10_000)] = 0
+    drop_highest: Annotated[int, Field(ge=0, le=10_000)] = 0
+    min_count: Annotated[int, Field(ge=0, le=10_000)] = 0
+    never_drop: list[AssessmentId] = Field(default_factory=list, max_length=10_000)
+
+
+class Cutoff(Strict):
+    grade: Annotated[str, Field(min_length=1, max_length=50)]
+    min: NonNegative = Field(description="A fraction; above 1 is legal (extra credit).")
+
+
+class CatalogueEntry(Strict):
+    id: AssessmentId
+    category: Name
+    possible: NonNegative
+    label: Annotated[str, Field(max_length=200)] | None = None
+    omit_from_final: bool = False
+
+
+class Policy(Strict):
+    preset: Preset = "standard"
+    weighting: Literal["categories", "points"] = "categories"
+    categories: list[Category] = Field(default_factory=list, max_length=200)
+    cutoffs: list[Cutoff] = Field(default_factory=list, max_length=100)
+    pass_min: NonNegative | None = Field(default=None, description="Defaults to the lowest cutoff above 0.")
+    decimals: Annotated[int, Field(ge=0, le=6)] = Field(
+        default=2, description="Decimals of the rounded percent (standard preset)."
+    )
+    assessments: list[CatalogueEntry] = Field(
+        default_factory=list, max_length=10_000, description="The course's assessments, in course order."
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Policy:
+        errors: list[FieldError] = []
+        seen: dict[str, int] = {}
+        for i, c in enumerate(self.categories):
+            if c.name in seen:
+                errors.append(FieldError(f"/policy/categories/{i}/name", f"repeats /policy/categories/{seen[c.name]}"))
+            seen.setdefault(c.name, i)
+        ids: dict[str, int] = {}
+        for i, a in enumerate(self.assessments):
+            if a.id in ids:
+                errors.append(FieldError(f"/policy/assessments/{i}/id", f"repeats /policy/assessments/{ids[a.id]}"))
+            ids.setdefault(a.id, i)
+        for i, c in enumerate(self.categories):
+            for j, aid in enumerate(c.never_drop):
+                if aid not in ids:
+                    errors.append(FieldError(f"/policy/categories/{i}/never_drop/{j}", f"unknown assessment {aid!r}"))
+        for i in range(1, len(self.cutoffs)):
+            if self.cutoffs[i].min > self.cutoffs[i - 1].min:
+                errors.append(FieldError(f"/policy/cutoffs/{i}/min", "cutoffs must be in descending order"))
+        if errors:
+            raise ValidationFailed(errors)
+        return self
+
+    def pass_mark(self) -> float | None:
+        if self.pass_min is not None:
+            return self.pass_min
+        positive = [c.min for c in self.cutoffs if c.min > 0]
+        return min(positive) if positive else None
+
+
+class ScoreIn(Strict):
+    assessment_id: AssessmentId
+    earned: Finite | None = Field(description="null: not graded yet.")
+    possible: NonNegative | None = Field(default=None, description="Overrides the catalogue for this learner.")
+    excused: bool = False
+
+
+class LearnerIn(Strict):
+    learner_id: Annotated[str, Field(min_length=1, max_length=255)]
+    scores: list[ScoreIn] = Field(default_factory=list, max_length=10_000)
+
+
+class EvaluateRequest(Strict):
+    policy: Policy
+    learners: list[LearnerIn] = Field(max_length=10_000)
+
+
+def exact(x: float) -> Decimal:
+    """The decimal a client wrote: JSON numbers arrive as doubles, whose shortest repr is what was sent."""
+    return Decimal(repr(x)) if x == x else Decimal(0)

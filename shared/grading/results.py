@@ -1,0 +1,77 @@
+"""What the engine returns, shaped as the evaluate API answers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+
+@dataclass
+class CategoryResult:
+    percent: float | None
+    score: float | None
+    possible: float | None
+    dropped: list[str] = field(default_factory=list)
+    counted: list[str] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "percent": self.percent,
+            "score": self.score,
+            "possible": self.possible,
+            "dropped": self.dropped,
+            "counted": self.counted,
+            **self.extra,
+        }
+
+
+@dataclass
+class GradeResult:
+    percent: float | None
+    score: float | None
+    possible: float | None
+    grade: str | None
+    passed: bool | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "percent": self.percent,
+            "score": self.score,
+            "possible": self.possible,
+            "grade": self.grade,
+            "passed": self.passed,
+        }
+
+
+@dataclass
+class LearnerResult:
+    learner_id: str
+    current: GradeResult
+    final: GradeResult
+    categories: list[tuple[str, CategoryResult, CategoryResult]]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "learner_id": self.learner_id,
+            "current": self.current.as_dict(),
+            "final": self.final.as_dict(),
+            "categories": [
+                {"name": name, "current": cur.as_dict(), "final": fin.as_dict()} for name, cur, fin in self.categories
+            ],
+        }
+
+
+def scale100(fraction: float) -> float:
+    """A fraction as a 0-100 percent, scaled in decimal (0.29 -> 29, not 28.999999999999996)."""
+    return float(Decimal(repr(fraction)) * 100)
+
+
+def half_up(value: Decimal, places: int) -> Decimal:
+    return value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+
+
+def number(value: Decimal | None) -> float | None:
+    """Decimals leave as JSON numbers (their shortest double)."""
+    return None if value is None else float(value)

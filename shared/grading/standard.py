@@ -1,0 +1,207 @@
+"""The `standard` preset: Gradeflow's own semantics (docs/grading.md), vectorised over learners.
+
+Sums and ratios run in float64 across all learners at once; a learner whose percent lands within
+1e-6 of a rounding tie is recomputed in exact fractions, so every rounded result equals exact
+decimal arithmetic.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from fractions import Fraction
+
+import numpy as np
+import numpy.typing as npt
+
+from shared.grading.policy import Category, Policy
+from shared.grading.results import CategoryResult, GradeResult, LearnerResult, half_up
+from shared.grading.sheet import EXCUSED, GRADED, F64, Sheet
+
+B = npt.NDArray[np.bool_]
+
+
+class _Category:
+    """One category for one version (current or final): kept masks and totals per learner."""
+
+    def __init__(self, category: Category, sheet: Sheet, final: bool) -> None:
+        cols = [j for j in sheet.columns(category.name) if not sheet.omit[j]]
+        self.cols = cols
+        state = sheet.state[:, cols]
+        present = state == GRADED if not final else state != EXCUSED
+        e = np.where(state == GRADED, sheet.earned[:, cols], 0.0)
+        t = sheet.possible[:, cols]
+        n_l = len(sheet.learner_ids)
+        # Final grade: fewer assessments than min_count are made up with zeros worth the mean points.
+        n_place = category.min_count if final else 0
+        if n_place:
+            mean_t = float(np.mean(t[0])) if cols else 0.0
+            fill = np.maximum(category.min_count - present.sum(axis=1), 0)
+            slot = np.arange(n_place)[None, :] < fill[:, None]
+            present = np.hstack([present, slot])
+            e = np.hstack([e, np.zeros((n_l, n_place))])
+            t = np.hstack([t, np.full((n_l, n_place), mean_t)])
+        never = np.array([sheet.assessment_ids[j] in category.never_drop for j in cols] + [False] * n_place)
+        self.present = present
+        self.e, self.t = e, t
+        self.kept = _drops(e, t, present, never, category.drop_lowest, category.drop_highest)
+        self.score = np.where(self.kept, e, 0.0).sum(axis=1)
+        self.possible = np.where(self.kept, t, 0.0).sum(axis=1)
+
+
+def _drops(e: F64, t: F64, present: B, never: B, drop_lowest: int, drop_highest: int) -> B:
+    fixed = present & never[None, :]
+    droppable = present & ~never[None, :]
+    if not (drop_lowest or drop_highest):
+        return present.copy()
+    n = droppable.sum(axis=1)
+    d_low = np.minimum(drop_lowest, np.maximum(n - 1, 0))
+    d_high = np.minimum(drop_highest, np.maximum(n - 1 - d_low, 0))
+    keep_high = _best(e, t, droppable, fixed, n - d_low, maximise=True)
+    keep_low = _best(e, t, keep_high, fixed, n - d_low - d_high, maximise=False)
+    return keep_low | fixed
+
+
+def _best(e: F64, t: F64, candidates: B, fixed: B, keep: npt.NDArray[np.int64], maximise: bool) -> B:
+    """Per row, the `keep` candidates maximising (minimising) the kept ratio, by Dinkelbach iterations."""
+    sign = 1.0 if maximise else -1.0
+    s_fixed = np.where(fixed, e, 0.0).sum(axis=1)
+    t_fixed = np.where(fixed, t, 0.0).sum(axis=1)
+    width = e.shape[1]
+    positions = np.arange(width)[None, :]
+
+    def top(q: F64) -> B:
+        value = np.where(candidates, sign * (e - q[:, None] * t), -np.inf)
+        order = np.argsort(-value, axis=1, kind="stable")  # ties: earlier assessment first
+        rank = np.empty_like(order)
+        np.put_along_axis(rank, order, np.broadcast_to(positions, order.shape).copy(), axis=1)
+        return candidates & (rank < keep[:, None])
+
+    def ratio(chosen: B) -> F64:
+        num = np.where(chosen, e, 0.0).sum(axis=1) + s_fixed
+        den = np.where(chosen, t, 0.0).sum(axis=1) + t_fixed
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.where(num > 0, np.inf, 0.0))
+
+    chosen = top(np.zeros(e.shape[0]))
+    q = ratio(chosen)
+    for _ in range(50):
+        finite = np.isfinite(q)
+        nxt = top(np.where(finite, q, 0.0))
+        q_next = ratio(nxt)
+        improve = finite & (sign * (q_next - q) > 1e-12)
+        chosen = np.where(improve[:, None] | ~finite[:, None], chosen, nxt)
+        chosen = np.where(improve[:, None], nxt, chosen)
+        if not improve.any():
+            break
+        q = np.where(improve, q_next, q)
+    return chosen
+
+
+class Version:
+    """Course results of every learner for one version (current or final), as arrays."""
+
+    def __init__(self, policy: Policy, sheet: Sheet, final: bool) -> None:
+        n_l = len(sheet.learner_ids)
+        self.cats = [_Category(c, sheet, final) for c in policy.categories]
+        self.fraction, self.score, self.possible = _course(policy, self.cats, n_l)
+        self.percent = _rounded_percent(policy, self.cats, self.fraction)
+        self.letter = np.full(n_l, -1)
+        for k in range(len(policy.cutoffs) - 1, -1, -1):  # the first cutoff reached wins
+            floor = float(Decimal(repr(policy.cutoffs[k].min)) * 100)
+            self.letter = np.where(self.percent >= floor, k, self.letter)
+        mark = policy.pass_mark()
+        self.passed = None if mark is None else self.percent >= float(Decimal(repr(mark)) * 100)
+
+
+def evaluate(policy: Policy, sheet: Sheet) -> tuple[Version, Version]:
+    """The bulk path: current and final results for all learners, no per-learner objects."""
+    return Version(policy, sheet, final=False), Version(policy, sheet, final=True)
+
+
+def grade(policy: Policy, sheet: Sheet) -> list[LearnerResult]:
+    current, final = evaluate(policy, sheet)
+    results = []
+    for i, learner_id in enumerate(sheet.learner_ids):
+        categories = [
+            (c.name, _category(current.cats[k], i, sheet), _category(final.cats[k], i, sheet))
+            for k, c in enumerate(policy.categories)
+        ]
+        results.append(LearnerResult(learner_id, _grade(policy, current, i), _grade(policy, final, i), categories))
+    return results
+
+
+def _course(policy: Policy, cats: list[_Category], n_l: int) -> tuple[F64, F64, F64]:
+    """Per learner: the course fraction (NaN when nothing counts), its score and its possible."""
+    if policy.weighting == "points":
+        score = sum((c.score for c in cats), np.zeros(n_l))
+        possible = sum((c.possible for c in cats), np.zeros(n_l))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(possible > 0, score / possible, np.nan), score, possible
+    weights = np.zeros(n_l)
+    weighted = np.zeros(n_l)
+    for c, cat in zip(cats, policy.categories, strict=True):
+        counts = c.possible > 0
+        weights += np.where(counts, cat.weight, 0.0)
+        weighted += np.where(counts, cat.weight * c.score / np.where(counts, c.possible, 1.0), 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        fraction = np.where(weights > 0, weighted / np.where(weights > 0, weights, 1.0), np.nan)
+    return fraction, fraction * 100, np.where(weights > 0, 100.0, np.nan)
+
+
+def _rounded_percent(policy: Policy, cats: list[_Category], fraction: F64) -> F64:
+    """Half-up to `decimals` on the 0-100 scale; learners near a tie are redone in exact fractions."""
+    unit = 10.0**policy.decimals
+    scaled = fraction * 100 * unit
+    percent = np.floor(scaled + 0.5) / unit
+    near_tie = np.abs(scaled - np.floor(scaled) - 0.5) < 1e-6
+    for i in np.nonzero(near_tie)[0]:
+        exact = _exact_fraction(policy, cats, int(i))
+        value = Decimal(exact.numerator * 100) / Decimal(exact.denominator)
+        percent[i] = float(half_up(value, policy.decimals))
+    return percent
+
+
+def _grade(policy: Policy, v: Version, i: int) -> GradeResult:
+    if v.fraction[i] != v.fraction[i]:  # NaN: nothing counts yet
+        return GradeResult(None, None, None, None, None)
+    letter = policy.cutoffs[v.letter[i]].grade if v.letter[i] >= 0 else None
+    passed = None if v.passed is None else bool(v.passed[i])
+    percent = float(v.percent[i])
+    if policy.weighting == "points":
+        return GradeResult(percent, _round6(v.score[i]), _round6(v.possible[i]), letter, passed)
+    return GradeResult(percent, percent, 100.0, letter, passed)
+
+
+def _exact_fraction(policy: Policy, cats: list[_Category], i: int) -> Fraction:
+    def f(x: float) -> Fraction:
+        return Fraction(Decimal(repr(float(x))))
+
+    totals = [
+        (sum((f(c.e[i, k]) for k in np.nonzero(c.kept[i])[0]), Fraction(0)),
+         sum((f(c.t[i, k]) for k in np.nonzero(c.kept[i])[0]), Fraction(0)))
+        for c in cats
+    ]
+    if policy.weighting == "points":
+        return sum((s for s, _ in totals), Fraction(0)) / sum((p for _, p in totals), Fraction(0))
+    relevant = [(f(cat.weight), s, p) for (s, p), cat in zip(totals, policy.categories, strict=True) if p > 0]
+    return sum((w * s / p for w, s, p in relevant), Fraction(0)) / sum((w for w, _, _ in relevant), Fraction(0))
+
+
+def _round6(x: float) -> float:
+    return float(round(Decimal(repr(float(x))), 6))
+
+
+def _category(c: _Category, i: int, sheet: Sheet) -> CategoryResult:
+    ids = [sheet.assessment_ids[j] for j in c.cols]
+    kept = c.kept[i, : len(ids)]
+    dropped = c.present[i, : len(ids)] & ~kept
+    percent = None
+    if c.possible[i] > 0:
+        percent = float(half_up(Decimal(repr(float(c.score[i] / c.possible[i] * 100))), 2))
+    return CategoryResult(
+        percent=percent,
+        score=_round6(c.score[i]),
+        possible=_round6(c.possible[i]),
+        dropped=[a for a, d in zip(ids, dropped, strict=True) if d],
+        counted=[a for a, k in zip(ids, kept, strict=True) if k],
+    )
