@@ -227,4 +227,3 @@ def _passed(policy: Policy, percent: Decimal | None) -> bool | None:
     if percent is None or mark is None:
         return None
     return percent >= _dec(mark) * 100
-

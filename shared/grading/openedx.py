@@ -12,7 +12,7 @@ import numpy as np
 
 from shared.grading.policy import Policy
 from shared.grading.results import CategoryResult, GradeResult, LearnerResult, scale100
-from shared.grading.sheet import GRADED, MISSING, UNGRADED, F64, Sheet
+from shared.grading.sheet import F64, GRADED, MISSING, UNGRADED, Sheet
 
 
 def grade(policy: Policy, sheet: Sheet) -> list[LearnerResult]:

@@ -15,7 +15,7 @@ import numpy.typing as npt
 
 from shared.grading.policy import Category, Policy
 from shared.grading.results import CategoryResult, GradeResult, LearnerResult, half_up
-from shared.grading.sheet import EXCUSED, GRADED, F64, Sheet
+from shared.grading.sheet import EXCUSED, F64, GRADED, Sheet
 
 B = npt.NDArray[np.bool_]
 
@@ -62,38 +62,48 @@ def _drops(e: F64, t: F64, present: B, never: B, drop_lowest: int, drop_highest:
 
 
 def _best(e: F64, t: F64, candidates: B, fixed: B, keep: npt.NDArray[np.int64], maximise: bool) -> B:
-    """Per row, the `keep` candidates maximising (minimising) the kept ratio, by Dinkelbach iterations."""
-    sign = 1.0 if maximise else -1.0
-    s_fixed = np.where(fixed, e, 0.0).sum(axis=1)
-    t_fixed = np.where(fixed, t, 0.0).sum(axis=1)
-    width = e.shape[1]
-    positions = np.arange(width)[None, :]
+    """Per row, the `keep` candidates maximising (minimising) the kept ratio, by Dinkelbach iterations.
 
-    def top(q: F64) -> B:
-        value = np.where(candidates, sign * (e - q[:, None] * t), -np.inf)
+    Only rows with more candidates than places are searched, and each iteration only revisits the
+    rows whose ratio still improved.
+    """
+    chosen = candidates.copy()
+    rows = np.nonzero(candidates.sum(axis=1) > keep)[0]
+    if rows.size == 0:
+        return chosen
+    sign = 1.0 if maximise else -1.0
+    e, t, cand, keep = e[rows], t[rows], candidates[rows], keep[rows]
+    s_fixed = np.where(fixed[rows], e, 0.0).sum(axis=1)
+    t_fixed = np.where(fixed[rows], t, 0.0).sum(axis=1)
+
+    def top(idx: npt.NDArray[np.intp], q: F64) -> B:
+        c = cand[idx]
+        value = np.where(c, sign * (e[idx] - q[:, None] * t[idx]), -np.inf)
         order = np.argsort(-value, axis=1, kind="stable")  # ties: earlier assessment first
         rank = np.empty_like(order)
-        np.put_along_axis(rank, order, np.broadcast_to(positions, order.shape).copy(), axis=1)
-        return candidates & (rank < keep[:, None])
+        np.put_along_axis(rank, order, np.broadcast_to(np.arange(order.shape[1]), order.shape), axis=1)
+        return c & (rank < keep[idx, None])
 
-    def ratio(chosen: B) -> F64:
-        num = np.where(chosen, e, 0.0).sum(axis=1) + s_fixed
-        den = np.where(chosen, t, 0.0).sum(axis=1) + t_fixed
+    def ratio(idx: npt.NDArray[np.intp], sel: B) -> F64:
+        num = np.where(sel, e[idx], 0.0).sum(axis=1) + s_fixed[idx]
+        den = np.where(sel, t[idx], 0.0).sum(axis=1) + t_fixed[idx]
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.where(num > 0, np.inf, 0.0))
 
-    chosen = top(np.zeros(e.shape[0]))
-    q = ratio(chosen)
+    active = np.arange(rows.size)
+    sel = top(active, np.zeros(rows.size))
+    chosen[rows] = sel
+    q = ratio(active, sel)
     for _ in range(50):
-        finite = np.isfinite(q)
-        nxt = top(np.where(finite, q, 0.0))
-        q_next = ratio(nxt)
-        improve = finite & (sign * (q_next - q) > 1e-12)
-        chosen = np.where(improve[:, None] | ~finite[:, None], chosen, nxt)
-        chosen = np.where(improve[:, None], nxt, chosen)
-        if not improve.any():
+        finite = np.isfinite(q)  # an infinite ratio (points on zero possible) cannot improve
+        active, q = active[finite], q[finite]
+        if active.size == 0:
             break
-        q = np.where(improve, q_next, q)
+        nxt = top(active, q)  # at least as good as the current set; at the optimum it settles ties
+        chosen[rows[active]] = nxt
+        q_next = ratio(active, nxt)
+        improve = sign * (q_next - q) > 1e-12
+        active, q = active[improve], q_next[improve]
     return chosen
 
 
@@ -177,8 +187,10 @@ def _exact_fraction(policy: Policy, cats: list[_Category], i: int) -> Fraction:
         return Fraction(Decimal(repr(float(x))))
 
     totals = [
-        (sum((f(c.e[i, k]) for k in np.nonzero(c.kept[i])[0]), Fraction(0)),
-         sum((f(c.t[i, k]) for k in np.nonzero(c.kept[i])[0]), Fraction(0)))
+        (
+            sum((f(c.e[i, k]) for k in np.nonzero(c.kept[i])[0]), Fraction(0)),
+            sum((f(c.t[i, k]) for k in np.nonzero(c.kept[i])[0]), Fraction(0)),
+        )
         for c in cats
     ]
     if policy.weighting == "points":

@@ -53,8 +53,10 @@ def openedx_request(case: dict[str, Any], learner: dict[str, Any]) -> dict[str, 
             ],
         },
         "learners": [
-            {"learner_id": learner["id"],
-             "scores": [{"assessment_id": f"s{k}", "earned": s["earned"]} for k, s in enumerate(scores)]}
+            {
+                "learner_id": learner["id"],
+                "scores": [{"assessment_id": f"s{k}", "earned": s["earned"]} for k, s in enumerate(scores)],
+            }
         ],
     }
 
@@ -83,9 +85,7 @@ async def test_openedx_vectors(tenant: Tenant, case: dict[str, Any]) -> None:
 
 def canvas_request(case: dict[str, Any]) -> dict[str, Any]:
     data = case["input"]
-    assignments = sorted(
-        ((a, g) for g in data["groups"] for a in g["assignments"]), key=lambda ag: float(ag[0]["id"])
-    )
+    assignments = sorted(((a, g) for g in data["groups"] for a in g["assignments"]), key=lambda ag: float(ag[0]["id"]))
     known = {a["id"] for a, _ in assignments}
 
     def rules(g: dict[str, Any]) -> dict[str, Any]:
@@ -117,8 +117,11 @@ def canvas_request(case: dict[str, Any]) -> dict[str, Any]:
             {
                 "learner_id": str(learner["id"]),
                 "scores": [
-                    {"assessment_id": str(s["assignment_id"]), "earned": s.get("score"),
-                     "excused": bool(s.get("excused"))}
+                    {
+                        "assessment_id": str(s["assignment_id"]),
+                        "earned": s.get("score"),
+                        "excused": bool(s.get("excused")),
+                    }
                     for s in learner["submissions"]
                 ],
             }
@@ -136,8 +139,11 @@ async def test_canvas_vectors(tenant: Tenant, case: dict[str, Any]) -> None:
     r = await tenant.post("/v1/grading/evaluate", json=canvas_request(case))
     assert r.status_code == 200, r.text
     got = {g["learner_id"]: g for g in r.json()["learners"]}
-    suboptimal = {(c["learner"], c["group"], c["version"]): c for c in case["analysis"]["drop_checks"]
-                  if c["path"] == "pointed" and not c["optimal"]}
+    suboptimal = {
+        (c["learner"], c["group"], c["version"]): c
+        for c in case["analysis"]["drop_checks"]
+        if c["path"] == "pointed" and not c["optimal"]
+    }
     for expected in case["expected"]["learners"]:
         learner = got[str(expected["id"])]
         affected = {v for (lid, _, v) in suboptimal if lid == expected["id"]}
@@ -152,13 +158,19 @@ async def test_canvas_vectors(tenant: Tenant, case: dict[str, Any]) -> None:
                     assert float(ratio) == check["best_ratio"] != check["canvas_kept_ratio"]
                     continue
                 want = eg[version]
-                assert (ours["score"], ours["possible"], ours["percent"]) == \
-                    (want["score"], want["possible"], want["percent"]), (eg["id"], version, ours, want)
+                assert (ours["score"], ours["possible"], ours["percent"]) == (
+                    want["score"],
+                    want["possible"],
+                    want["percent"],
+                ), (eg["id"], version, ours, want)
                 assert sorted(ours["dropped"]) == sorted(ids(want["dropped"])), (eg["id"], version)
             if version in affected:
                 continue
             want_course = expected[version]
             ours_course = learner[version]
             assert (ours_course["score"], ours_course["possible"], ours_course["percent"], ours_course["grade"]) == (
-                want_course["score"], want_course["possible"], want_course["percent"], want_course["letter"]
+                want_course["score"],
+                want_course["possible"],
+                want_course["percent"],
+                want_course["letter"],
             ), (version, ours_course, want_course)
