@@ -40,7 +40,7 @@ class _Category:
             present = np.hstack([present, slot])
             e = np.hstack([e, np.zeros((n_l, n_place))])
             t = np.hstack([t, np.full((n_l, n_place), mean_t)])
-        never = np.array([sheet.assessment_ids[j] in category.never_drop for j in cols] + [False] * n_place)
+        never = np.array([sheet.assessment_ids[j] in category.never_drop for j in cols] + [False] * n_place, dtype=bool)
         self.present = present
         self.e, self.t = e, t
         self.kept = _drops(e, t, present, never, category.drop_lowest, category.drop_highest)
