@@ -10,6 +10,7 @@ from arq.connections import ArqRedis, RedisSettings, create_pool
 Queue = ArqRedis
 
 PURGE_IDEMPOTENCY = "purge_idempotency_records"
+RECOMPUTE_GRADES = "recompute_course_grades"
 
 
 def redis_settings(url: str) -> RedisSettings:

@@ -18,6 +18,7 @@ from fastapi import FastAPI
 
 from services.api.main import create_app
 from services.devstack import infra
+from shared import jobs
 from shared.db.engine import make_engine, make_sessionmaker
 from shared.db.migrate import upgrade
 from shared.services import auth
@@ -42,7 +43,11 @@ async def settings(stack: infra.Stack) -> AsyncIterator[Settings]:
     if stack.redis_url.startswith("unix://"):
         redis_url = stack.redis_url.split("?db=")[0] + f"?db={TEST_REDIS_DB}"
     s3 = S3Settings(bucket="gradeflow-test", **stack.s3) if stack.s3 else S3Settings()
-    yield Settings(database_url=url, redis_url=redis_url, s3=s3, bootstrap_api_key=None)
+    test_settings = Settings(database_url=url, redis_url=redis_url, s3=s3, bootstrap_api_key=None)
+    redis = await jobs.connect(redis_url)
+    await redis.flushdb()  # job ids restart with the new database; stale results would dedupe them
+    await redis.aclose()
+    yield test_settings
     await infra.drop_database(stack.database_admin_url, name)
 
 
@@ -131,3 +136,28 @@ def assert_problem(response: httpx.Response, status: int, *pointers: str) -> dic
 
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+async def run_worker(settings: Settings) -> Any:
+    """Run the real worker in-process until the queue is empty (burst), against the test Redis."""
+    from arq.worker import Worker
+
+    from services.worker.main import WorkerSettings, shutdown, startup
+
+    redis = await jobs.connect(settings.redis_url)
+    worker = Worker(
+        functions=WorkerSettings.functions,
+        redis_pool=redis,
+        burst=True,
+        poll_delay=0,
+        handle_signals=False,
+        on_startup=startup,
+        on_shutdown=shutdown,
+        ctx={"settings": settings},
+        max_tries=WorkerSettings.max_tries,
+    )
+    try:
+        await worker.main()
+    finally:
+        await worker.close()
+    return worker

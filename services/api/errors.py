@@ -187,3 +187,4 @@ COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
     503: _doc(503, "A backing service is unreachable; retry after the given delay."),
 }
 CONFLICT: dict[int | str, dict[str, Any]] = {409: _doc(409, "Conflicts with the current state.")}
+PRECONDITION: dict[int | str, dict[str, Any]] = {412: _doc(412, "The If-Match version is stale.")}

@@ -13,8 +13,10 @@ from services.api.routers import (
     attempts,
     courses,
     enrollments,
+    grades,
     grading,
     organization,
+    policy,
     scores,
     system,
 )
@@ -40,6 +42,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     app.add_middleware(BodyLimit, max_bytes=app.state.settings.limits.max_body_bytes)
     app.include_router(system.router)
-    for module in (organization, courses, enrollments, assessments, attempts, scores, grading):
+    for module in (organization, courses, enrollments, assessments, attempts, scores, grading, policy, grades):
         app.include_router(module.router, responses=errors.COMMON_RESPONSES)
     return app

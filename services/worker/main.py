@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from arq import cron
+from arq import cron, func
 from arq.connections import RedisSettings
 
-from services.worker.tasks import maintenance
+from services.worker.tasks import grades, maintenance
 from shared import jobs
 from shared.db.engine import make_engine, make_sessionmaker
 from shared.settings import get_settings
@@ -24,9 +24,14 @@ async def shutdown(ctx: dict[str, Any]) -> None:
 
 
 class WorkerSettings:
-    functions: ClassVar[list[Any]] = [maintenance.purge_idempotency_records]
+    functions: ClassVar[list[Any]] = [
+        maintenance.purge_idempotency_records,
+        # No kept result: the record in PostgreSQL is the result, and a later re-enqueue must not be deduplicated.
+        func(grades.recompute_course_grades, name=jobs.RECOMPUTE_GRADES, timeout=3600, keep_result=0),
+    ]
     cron_jobs: ClassVar[list[Any]] = [
-        cron(maintenance.purge_idempotency_records, minute={7}, unique=True, run_at_startup=True)
+        cron(maintenance.purge_idempotency_records, minute={7}, unique=True, run_at_startup=True),
+        cron(grades.sweep_recomputes, unique=True, run_at_startup=True),
     ]
     on_startup = startup
     on_shutdown = shutdown

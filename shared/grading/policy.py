@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
 from shared.errors import FieldError, ValidationFailed
 
@@ -43,7 +43,9 @@ class CatalogueEntry(Strict):
     omit_from_final: bool = False
 
 
-class Policy(Strict):
+class PolicyRules(Strict):
+    """A policy as a course stores it: the course's assessments are its catalogue."""
+
     preset: Preset = "standard"
     weighting: Literal["categories", "points"] = "categories"
     categories: list[Category] = Field(default_factory=list, max_length=200)
@@ -52,30 +54,37 @@ class Policy(Strict):
     decimals: Annotated[int, Field(ge=0, le=6)] = Field(
         default=2, description="Decimals of the rounded percent (standard preset)."
     )
+
+
+class Policy(PolicyRules):
+    """A policy with its assessment catalogue: everything the engine needs."""
+
     assessments: list[CatalogueEntry] = Field(
         default_factory=list, max_length=10_000, description="The course's assessments, in course order."
     )
 
     @model_validator(mode="after")
-    def _consistent(self) -> Policy:
+    def _consistent(self, info: ValidationInfo) -> Policy:
+        # Pointers are relative to where the policy sits in the request ("/policy" in evaluate).
+        at = (info.context or {}).get("pointer", "/policy")
         errors: list[FieldError] = []
         seen: dict[str, int] = {}
         for i, c in enumerate(self.categories):
             if c.name in seen:
-                errors.append(FieldError(f"/policy/categories/{i}/name", f"repeats /policy/categories/{seen[c.name]}"))
+                errors.append(FieldError(f"{at}/categories/{i}/name", f"repeats {at}/categories/{seen[c.name]}"))
             seen.setdefault(c.name, i)
         ids: dict[str, int] = {}
         for i, a in enumerate(self.assessments):
             if a.id in ids:
-                errors.append(FieldError(f"/policy/assessments/{i}/id", f"repeats /policy/assessments/{ids[a.id]}"))
+                errors.append(FieldError(f"{at}/assessments/{i}/id", f"repeats {at}/assessments/{ids[a.id]}"))
             ids.setdefault(a.id, i)
         for i, c in enumerate(self.categories):
             for j, aid in enumerate(c.never_drop):
                 if aid not in ids:
-                    errors.append(FieldError(f"/policy/categories/{i}/never_drop/{j}", f"unknown assessment {aid!r}"))
+                    errors.append(FieldError(f"{at}/categories/{i}/never_drop/{j}", f"unknown assessment {aid!r}"))
         for i in range(1, len(self.cutoffs)):
             if self.cutoffs[i].min > self.cutoffs[i - 1].min:
-                errors.append(FieldError(f"/policy/cutoffs/{i}/min", "cutoffs must be in descending order"))
+                errors.append(FieldError(f"{at}/cutoffs/{i}/min", "cutoffs must be in descending order"))
         if errors:
             raise ValidationFailed(errors)
         return self

@@ -27,6 +27,9 @@ class Action(StrEnum):
     ATTEMPT_WRITE = "attempt.write"
     SCORE_READ = "score.read"
     SCORE_WRITE = "score.write"
+    POLICY_READ = "policy.read"
+    POLICY_WRITE = "policy.write"
+    GRADE_READ = "grade.read"
 
 
 _STAFF = frozenset(COURSE_ROLES)
@@ -47,6 +50,9 @@ COURSE_RULES: dict[Action, frozenset[str]] = {
     Action.ATTEMPT_WRITE: _MARKERS,
     Action.SCORE_READ: _STAFF,
     Action.SCORE_WRITE: _MARKERS,
+    Action.POLICY_READ: _STAFF,
+    Action.POLICY_WRITE: _PLANNER,
+    Action.GRADE_READ: _STAFF,
 }
 
 

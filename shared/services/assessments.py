@@ -8,11 +8,13 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared import jobs
 from shared.db.models import Assessment, Item
 from shared.errors import Conflict, NotFound, ValidationFailed
+from shared.services import policies
 from shared.services.access import CourseRef
 from shared.services.inputs import AssessmentCreate, AssessmentFields, ItemIn
-from shared.services.paging import Page, page_of
+from shared.services.paging import Page, decode_cursor, page_of
 
 
 @dataclass
@@ -21,8 +23,12 @@ class AssessmentView:
     items: list[Item]
 
 
-async def create_assessment(session: AsyncSession, ref: CourseRef, body: AssessmentCreate) -> AssessmentView:
-    """Create an assessment with its items; without a position it goes last in the course."""
+async def create_assessment(
+    session: AsyncSession, queue: jobs.Queue, ref: CourseRef, body: AssessmentCreate
+) -> AssessmentView:
+    """Create an assessment with its items; without a position it goes last in the course.
+
+    The course's grades are recomputed (the new assessment counts, as not graded yet)."""
     exists = await session.scalar(
         select(Assessment.id).where(Assessment.course_id == ref.id, Assessment.external_id == body.external_id)
     )
@@ -46,11 +52,12 @@ async def create_assessment(session: AsyncSession, ref: CourseRef, body: Assessm
     items = _merge_items(assessment, [], body.items or [])
     session.add_all(items)
     await session.commit()
+    await policies.recompute_after_change(session, queue, ref.id)
     return AssessmentView(assessment, items)
 
 
 async def update_assessment(
-    session: AsyncSession, ref: CourseRef, external_id: str, body: AssessmentFields
+    session: AsyncSession, queue: jobs.Queue, ref: CourseRef, external_id: str, body: AssessmentFields
 ) -> AssessmentView:
     """Change an assessment; `items` are upserted by external id (items not named are kept).
 
@@ -71,6 +78,7 @@ async def update_assessment(
         view.items.extend(new)
         a.points_possible = sum((i.points_possible for i in view.items), Decimal(0))
     await session.commit()
+    await policies.recompute_after_change(session, queue, ref.id)
     return await get_assessment(session, ref, external_id)
 
 
@@ -135,8 +143,6 @@ async def list_assessments(
 
 
 def _decode_position_cursor(cursor: str | None) -> tuple[int, int] | None:
-    from shared.services.paging import decode_cursor
-
     key = decode_cursor(cursor)
     if key is None:
         return None

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.db.models import Enrollment
 from shared.errors import NotFound
+from shared.services import grades
 from shared.services.access import CourseRef
 from shared.services.inputs import EnrollmentFields, EnrollmentIn, EnrollmentPatch
 from shared.services.paging import Page, last_id_after, page_of
@@ -18,18 +19,19 @@ _FIELDS = tuple(EnrollmentFields.model_fields)
 
 
 async def _upsert(session: AsyncSession, ref: CourseRef, rows: list[dict[str, Any]]) -> int:
-    stmt = pg_insert(Enrollment)
-    stmt = stmt.on_conflict_do_update(
+    """Upsert and give the learners their stored grade rows (a new learner has one too)."""
+    insert = pg_insert(Enrollment)
+    stmt = insert.on_conflict_do_update(
         index_elements=["course_id", "external_id"],
-        set_={**{f: stmt.excluded[f] for f in _FIELDS}, "updated_at": func.now()},
-    )
-    total = 0
+        set_={**{f: insert.excluded[f] for f in _FIELDS}, "updated_at": func.now()},
+    ).returning(Enrollment.id)
+    ids: list[int] = []
     # One multi-row statement per chunk keeps within PostgreSQL's bind-parameter limit.
     for start in range(0, len(rows), 2000):
         chunk = [{"course_id": ref.id, **r} for r in rows[start : start + 2000]]
-        result = await session.execute(stmt.values(chunk))
-        total += result.rowcount  # type: ignore[attr-defined]
-    return total
+        ids += (await session.execute(stmt.values(chunk))).scalars().all()
+    await grades.refresh_learners(session, ref.id, ids)
+    return len(ids)
 
 
 async def put_enrollment(session: AsyncSession, ref: CourseRef, learner: str, body: EnrollmentFields) -> Enrollment:

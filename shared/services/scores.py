@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared import clock
 from shared.errors import Conflict, FieldError, NotFound, ValidationFailed
+from shared.services import grades
 from shared.services.access import CourseRef
 from shared.services.assessments import get_assessment
 from shared.services.inputs import ScoreIn, ScoreRow
@@ -166,6 +167,8 @@ async def write_rows(session: AsyncSession, ref: CourseRef, rows: list[ScoreRow]
         await session.execute(_ENSURE_ATTEMPTS)
         await session.execute(_WRITE_ITEMS, {"now": now})
         await session.execute(_DERIVE_TOTALS, {"now": now})
+    learners = (await session.execute(text("SELECT DISTINCT enrollment_id FROM score_in"))).scalars().all()
+    await grades.refresh_learners(session, ref.id, list(learners))
     return []
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
-from services.api.deps import AssessmentRead, AssessmentWrite, Cursor, Limit, SessionDep
+from services.api.deps import AssessmentRead, AssessmentWrite, Cursor, Limit, RedisDep, SessionDep
 from services.api.errors import CONFLICT
 from services.api.schemas.common import PageOut
 from services.api.schemas.records import AssessmentOut, ItemOut
@@ -30,10 +30,10 @@ def _out(view: AssessmentView) -> AssessmentOut:
 
 @router.post("", status_code=status.HTTP_201_CREATED, responses=CONFLICT)
 async def create_assessment(
-    session: SessionDep, ref: AssessmentWrite, body: AssessmentCreate, response: Response
+    session: SessionDep, queue: RedisDep, ref: AssessmentWrite, body: AssessmentCreate, response: Response
 ) -> AssessmentOut:
     """Create an assessment, with its items if it has any (points possible then come from the items)."""
-    view = await assessments.create_assessment(session, ref, body)
+    view = await assessments.create_assessment(session, queue, ref, body)
     response.headers["Location"] = f"/v1/courses/{ref.external_id}/assessments/{body.external_id}"
     return _out(view)
 
@@ -55,8 +55,8 @@ async def get_assessment(session: SessionDep, ref: AssessmentRead, assessment: E
 
 @router.patch("/{assessment}")
 async def update_assessment(
-    session: SessionDep, ref: AssessmentWrite, assessment: ExternalId, body: AssessmentFields
+    session: SessionDep, queue: RedisDep, ref: AssessmentWrite, assessment: ExternalId, body: AssessmentFields
 ) -> AssessmentOut:
     """Change an assessment. Items are upserted by external id; a change of an item's points or
     marking increases its revision, and scores given under an older revision show as stale."""
-    return _out(await assessments.update_assessment(session, ref, assessment, body))
+    return _out(await assessments.update_assessment(session, queue, ref, assessment, body))

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.grading.policy import PolicyRules
 
 
 class GradeOut(BaseModel):
@@ -39,3 +44,70 @@ class LearnerGradeOut(BaseModel):
 class EvaluateResponse(BaseModel):
     policy_fingerprint: str
     learners: list[LearnerGradeOut]
+
+
+class RecomputeOut(BaseModel):
+    id: int
+    policy_version: int
+    status: str
+    progress: int
+    message: str | None
+    error: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class PolicyVersionOut(BaseModel):
+    version: int
+    policy: PolicyRules
+    fingerprint: str
+    created_by: str
+    created_at: datetime
+
+
+class PolicyOut(PolicyVersionOut):
+    grades_version: int | None
+    recompute: RecomputeOut | None
+
+
+class Distribution(BaseModel):
+    letters: dict[str, int]
+    histogram: dict[str, list[Any]]
+    mean: float | None
+
+
+class LetterChange(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    learner: str
+    from_: str | None = Field(alias="from")
+    to: str | None
+    percent_from: float | None
+    percent_to: float | None
+
+
+class PreviewOut(BaseModel):
+    learners: int
+    before: Distribution
+    after: Distribution
+    changed: list[LetterChange]
+    changed_count: int
+
+
+class StoredGrade(BaseModel):
+    percent: float | None
+    grade: str | None
+    passed: bool | None
+
+
+class CourseGradeOut(BaseModel):
+    learner: str
+    policy_version: int
+    current: StoredGrade
+    final: StoredGrade
+    computed_at: datetime
+
+
+class CourseGradeExplained(CourseGradeOut):
+    explanation: dict[str, Any]

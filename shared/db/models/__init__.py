@@ -1,6 +1,7 @@
 """All tables. Import from here so alembic sees every model."""
 
 from shared.db.models.courses import Assessment, Course, CourseMember, Enrollment, Item
+from shared.db.models.grades import CourseGrade, GradeRecompute, GradingPolicy
 from shared.db.models.scores import Attempt, IdempotencyRecord, ItemScore
 from shared.db.models.tenancy import ApiKey, Organization
 
@@ -9,8 +10,11 @@ __all__ = [
     "Assessment",
     "Attempt",
     "Course",
+    "CourseGrade",
     "CourseMember",
     "Enrollment",
+    "GradeRecompute",
+    "GradingPolicy",
     "IdempotencyRecord",
     "Item",
     "ItemScore",

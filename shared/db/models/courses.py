@@ -34,6 +34,10 @@ class Course(Base):
     external_id: Mapped[str] = mapped_column(ExternalId)
     title: Mapped[str] = mapped_column(String(500))
     archived: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    # The active policy version, and the version whose stored grades reads serve (they differ while
+    # a recompute under a new policy runs).
+    policy_version: Mapped[int | None] = mapped_column(Integer)
+    grades_version: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[CreatedAt]
     updated_at: Mapped[UpdatedAt]
 

@@ -1,0 +1,294 @@
+"""Stored course grades: computing them from the database, keeping them current, reading them.
+
+Grades are computed in chunks of learners: their scores come out with COPY into polars and numpy,
+go through the grading engine, and go back with one multi-row upsert. Score writes refresh the
+grades of the learners they touch in the same transaction; a policy change recomputes the course
+in a worker job under the new version while the old version's grades stay served.
+"""
+
+from __future__ import annotations
+
+import io
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+import orjson
+import polars as pl
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared import clock
+from shared.errors import NotFound
+from shared.grading import engine
+from shared.grading.policy import Policy, PolicyRules
+from shared.grading.results import LearnerResult
+from shared.grading.sheet import EXCUSED, GRADED, UNGRADED, Sheet
+from shared.services.access import CourseRef
+from shared.services.paging import Page, last_id_after, page_of
+
+CHUNK = 20_000
+
+
+async def course_policy(session: AsyncSession, course_id: int, version: int) -> Policy:
+    """The stored policy `version` with the course's assessments as its catalogue (course order)."""
+    body = await session.scalar(
+        text("SELECT body FROM grading_policies WHERE course_id = :c AND version = :v"), {"c": course_id, "v": version}
+    )
+    if body is None:
+        raise NotFound(f"Policy version {version} not found.")
+    return with_catalogue(await catalogue(session, course_id), PolicyRules.model_validate(body), pointer="")
+
+
+async def catalogue(session: AsyncSession, course_id: int) -> list[dict[str, Any]]:
+    rows = await session.execute(
+        text(
+            "SELECT external_id, category, points_possible, title FROM assessments"
+            " WHERE course_id = :c ORDER BY position, id"
+        ),
+        {"c": course_id},
+    )
+    return [{"id": r[0], "category": r[1], "possible": float(r[2]), "label": r[3]} for r in rows]
+
+
+def with_catalogue(assessments: list[dict[str, Any]], rules: PolicyRules, pointer: str) -> Policy:
+    return Policy.model_validate({**rules.model_dump(), "assessments": assessments}, context={"pointer": pointer})
+
+
+async def load_sheet(session: AsyncSession, course_id: int, policy: Policy, enrollment_ids: np.ndarray) -> Sheet:
+    """The chunk's attempts as dense arrays (COPY out, parsed by polars)."""
+    conn = await session.connection()
+    raw = await conn.get_raw_connection()
+    buffer = io.BytesIO()
+    await raw.driver_connection.copy_from_query(  # type: ignore[union-attr]
+        """
+        SELECT t.enrollment_id, a.external_id, t.status, t.earned, t.possible
+        FROM attempts t JOIN assessments a ON a.id = t.assessment_id
+        WHERE a.course_id = $1 AND t.enrollment_id = ANY($2::bigint[])
+        """,
+        course_id,
+        enrollment_ids.tolist(),
+        output=buffer,
+        format="csv",
+    )
+    frame = (
+        pl.read_csv(
+            buffer.getvalue() or b"",
+            has_header=False,
+            new_columns=["enrollment", "assessment", "status", "earned", "possible"],
+            schema_overrides={
+                "enrollment": pl.Int64,
+                "assessment": pl.String,
+                "status": pl.String,
+                "earned": pl.Float64,
+                "possible": pl.Float64,
+            },
+        )
+        if buffer.getvalue()
+        else None
+    )
+    ids = [a.id for a in policy.assessments]
+    n_l, n_a = len(enrollment_ids), len(ids)
+    catalogue_possible = np.array([a.possible for a in policy.assessments], dtype=np.float64)
+    earned = np.full((n_l, n_a), np.nan)
+    possible = np.broadcast_to(catalogue_possible, (n_l, n_a)).copy()
+    state = np.zeros((n_l, n_a), dtype=np.int8)
+    if frame is not None and frame.height:
+        column_of = {a: j for j, a in enumerate(ids)}
+        cols = frame["assessment"].replace_strict(column_of, default=-1, return_dtype=pl.Int64).to_numpy()
+        rows = np.searchsorted(enrollment_ids, frame["enrollment"].to_numpy())
+        ok = cols >= 0
+        rows, cols = rows[ok], cols[ok]
+        status = frame["status"].to_numpy()[ok]
+        e = frame["earned"].to_numpy()[ok]
+        p = frame["possible"].to_numpy()[ok]
+        graded = (status == "graded") & ~np.isnan(e)
+        state[rows, cols] = np.where(graded, GRADED, np.where(status == "cancelled", EXCUSED, UNGRADED))
+        earned[rows, cols] = np.where(graded, e, np.nan)
+        possible[rows, cols] = np.where(np.isnan(p), possible[rows, cols], p)
+    return Sheet(
+        learner_ids=[str(i) for i in enrollment_ids.tolist()],
+        assessment_ids=ids,
+        categories=[a.category for a in policy.assessments],
+        omit=np.array([a.omit_from_final for a in policy.assessments], dtype=bool),
+        earned=earned,
+        possible=possible,
+        state=state,
+    )
+
+
+def explanation(policy: Policy, version: int, result: LearnerResult) -> dict[str, Any]:
+    """Why the grade is what it is: per category what counted, what was dropped, the weight applied."""
+    rules = {c.name: c for c in policy.categories}
+    out: dict[str, Any] = {"policy_version": version, "preset": policy.preset, "weighting": policy.weighting}
+    for version_name in ("current", "final"):
+        cats = [(name, cur if version_name == "current" else fin) for name, cur, fin in result.categories]
+        relevant = sum(rules[n].weight for n, c in cats if (c.possible or 0) > 0)
+        out[version_name] = result.current.as_dict() if version_name == "current" else result.final.as_dict()
+        out[version_name]["categories"] = [
+            {
+                "name": name,
+                "weight": rules[name].weight,
+                "applied_weight": _applied(policy, rules[name].weight, relevant, (c.possible or 0) > 0),
+                "rules": {
+                    "drop_lowest": rules[name].drop_lowest,
+                    "drop_highest": rules[name].drop_highest,
+                    "min_count": rules[name].min_count,
+                    "never_drop": rules[name].never_drop,
+                },
+                **c.as_dict(),
+            }
+            for name, c in cats
+        ]
+    return out
+
+
+def _applied(policy: Policy, weight: float, relevant: float, counts: bool) -> float | None:
+    if policy.weighting == "points":
+        return None
+    if policy.preset == "openedx":
+        return weight  # Open edX does not normalise weights
+    return weight / relevant if counts and relevant else 0.0
+
+
+_UPSERT = text(
+    """
+    INSERT INTO course_grades AS g (enrollment_id, policy_version, course_id, current_percent, current_grade,
+        current_passed, final_percent, final_grade, final_passed, explanation, computed_at)
+    SELECT u.e, :version, :course, u.cp, u.cg, u.cpass, u.fp, u.fg, u.fpass, u.x::jsonb, :now
+    FROM unnest(CAST(:e AS bigint[]), CAST(:cp AS numeric[]), CAST(:cg AS text[]), CAST(:cpass AS bool[]),
+                CAST(:fp AS numeric[]), CAST(:fg AS text[]), CAST(:fpass AS bool[]), CAST(:x AS text[]))
+         AS u(e, cp, cg, cpass, fp, fg, fpass, x)
+    ON CONFLICT (enrollment_id, policy_version) DO UPDATE SET
+      current_percent = excluded.current_percent, current_grade = excluded.current_grade,
+      current_passed = excluded.current_passed, final_percent = excluded.final_percent,
+      final_grade = excluded.final_grade, final_passed = excluded.final_passed,
+      explanation = excluded.explanation, computed_at = excluded.computed_at
+    """
+)
+
+
+async def compute_and_store(
+    session: AsyncSession, course_id: int, version: int, policy: Policy, enrollment_ids: np.ndarray
+) -> int:
+    """Grade these learners (sorted ids) under `policy` and upsert their rows for `version`."""
+    if len(enrollment_ids) == 0:
+        return 0
+    sheet = await load_sheet(session, course_id, policy, enrollment_ids)
+    results = engine.PRESETS[policy.preset](policy, sheet)
+    await session.execute(
+        _UPSERT,
+        {
+            "version": version,
+            "course": course_id,
+            "now": clock.now(),
+            "e": enrollment_ids.tolist(),
+            "cp": [_dec(r.current.percent) for r in results],
+            "cg": [r.current.grade for r in results],
+            "cpass": [r.current.passed for r in results],
+            "fp": [_dec(r.final.percent) for r in results],
+            "fg": [r.final.grade for r in results],
+            "fpass": [r.final.passed for r in results],
+            "x": [orjson.dumps(explanation(policy, version, r)).decode() for r in results],
+        },
+    )
+    return len(results)
+
+
+def _dec(x: float | None) -> Decimal | None:
+    return None if x is None else Decimal(repr(x))
+
+
+async def refresh_learners(session: AsyncSession, course_id: int, enrollment_ids: list[int]) -> None:
+    """Recompute these learners' grades inside the caller's transaction (after their scores changed).
+
+    Both the served version and a newer one being recomputed are kept current. The learners' rows
+    are locked first, so a concurrent recompute chunk either waits for this commit or is overwritten
+    by it.
+    """
+    versions = (
+        await session.execute(
+            text("SELECT policy_version, grades_version FROM courses WHERE id = :c"), {"c": course_id}
+        )
+    ).one()
+    wanted = sorted({v for v in versions if v is not None})
+    if not wanted or not enrollment_ids:
+        return
+    ids = np.array(sorted(set(enrollment_ids)), dtype=np.int64)
+    await session.execute(
+        text("SELECT 1 FROM enrollments WHERE id = ANY(:ids) ORDER BY id FOR NO KEY UPDATE"), {"ids": ids.tolist()}
+    )
+    for version in wanted:
+        policy = await course_policy(session, course_id, version)
+        for start in range(0, len(ids), CHUNK):
+            await compute_and_store(session, course_id, version, policy, ids[start : start + CHUNK])
+
+
+# --- reads ----------------------------------------------------------------------------------------
+
+_GRADE_COLUMNS = """
+    e.external_id AS learner, g.policy_version, g.current_percent, g.current_grade, g.current_passed,
+    g.final_percent, g.final_grade, g.final_passed, g.computed_at
+"""
+
+
+def _grade_view(row: Any, with_explanation: bool = False) -> dict[str, Any]:
+    view = {
+        "learner": row["learner"],
+        "policy_version": row["policy_version"],
+        "current": {"percent": row["current_percent"], "grade": row["current_grade"], "passed": row["current_passed"]},
+        "final": {"percent": row["final_percent"], "grade": row["final_grade"], "passed": row["final_passed"]},
+        "computed_at": row["computed_at"],
+    }
+    if with_explanation:
+        view["explanation"] = row["explanation"]
+    return view
+
+
+async def list_grades(session: AsyncSession, ref: CourseRef, limit: int, cursor: str | None) -> Page[dict[str, Any]]:
+    """Stored grades of the served version, in enrollment order."""
+    rows = (
+        (
+            await session.execute(
+                text(
+                    f"""
+                SELECT g.enrollment_id, {_GRADE_COLUMNS}
+                FROM courses c
+                JOIN course_grades g ON g.course_id = c.id AND g.policy_version = c.grades_version
+                JOIN enrollments e ON e.id = g.enrollment_id
+                WHERE c.id = :c AND g.enrollment_id > :after
+                ORDER BY g.enrollment_id LIMIT :lim
+                """  # noqa: S608  (constant columns, no input)
+                ),
+                {"c": ref.id, "after": last_id_after(cursor), "lim": limit + 1},
+            )
+        )
+        .mappings()
+        .all()
+    )
+    page = page_of(list(rows), limit, lambda r: r["enrollment_id"])
+    return Page([_grade_view(r) for r in page.items], page.next_cursor)
+
+
+async def learner_grade(session: AsyncSession, ref: CourseRef, learner: str) -> dict[str, Any]:
+    row = (
+        (
+            await session.execute(
+                text(
+                    f"""
+                SELECT {_GRADE_COLUMNS}, g.explanation
+                FROM enrollments e
+                JOIN courses c ON c.id = e.course_id
+                JOIN course_grades g ON g.enrollment_id = e.id AND g.policy_version = c.grades_version
+                WHERE e.course_id = :c AND e.external_id = :l
+                """  # noqa: S608
+                ),
+                {"c": ref.id, "l": learner},
+            )
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        raise NotFound(f"No stored grade for learner {learner!r} (not enrolled, or the course has no policy yet).")
+    return _grade_view(row, with_explanation=True)
