@@ -130,12 +130,12 @@ def evaluate(policy: Policy, sheet: Sheet) -> tuple[Version, Version]:
 
 def grade(policy: Policy, sheet: Sheet) -> list[LearnerResult]:
     current, final = evaluate(policy, sheet)
+    columns = [
+        (_CategoryColumns(c, sheet), _CategoryColumns(f, sheet)) for c, f in zip(current.cats, final.cats, strict=True)
+    ]
     results = []
     for i, learner_id in enumerate(sheet.learner_ids):
-        categories = [
-            (c.name, _category(current.cats[k], i, sheet), _category(final.cats[k], i, sheet))
-            for k, c in enumerate(policy.categories)
-        ]
+        categories = [(c.name, cur.at(i), fin.at(i)) for c, (cur, fin) in zip(policy.categories, columns, strict=True)]
         results.append(LearnerResult(learner_id, _grade(policy, current, i), _grade(policy, final, i), categories))
     return results
 
@@ -203,17 +203,40 @@ def _round6(x: float) -> float:
     return float(round(Decimal(repr(float(x))), 6))
 
 
-def _category(c: _Category, i: int, sheet: Sheet) -> CategoryResult:
-    ids = [sheet.assessment_ids[j] for j in c.cols]
-    kept = c.kept[i, : len(ids)]
-    dropped = c.present[i, : len(ids)] & ~kept
-    percent = None
-    if c.possible[i] > 0:
-        percent = float(half_up(Decimal(repr(float(c.score[i] / c.possible[i] * 100))), 2))
-    return CategoryResult(
-        percent=percent,
-        score=_round6(c.score[i]),
-        possible=_round6(c.possible[i]),
-        dropped=[a for a, d in zip(ids, dropped, strict=True) if d],
-        counted=[a for a, k in zip(ids, kept, strict=True) if k],
-    )
+class _CategoryColumns:
+    """One category's per-learner outputs as arrays, so building each learner's result is lookups.
+
+    Kept and dropped sets are encoded as bitmasks; learners share a handful of patterns.
+    """
+
+    def __init__(self, c: _Category, sheet: Sheet) -> None:
+        ids = [sheet.assessment_ids[j] for j in c.cols]
+        n = len(ids)
+        kept = c.kept[:, :n]
+        dropped = c.present[:, :n] & ~kept
+        bits = (1 << np.arange(n, dtype=np.int64)) if n else np.zeros(0, dtype=np.int64)
+        self.kept_code = kept.astype(np.int64) @ bits
+        self.dropped_code = dropped.astype(np.int64) @ bits
+        self.names = {
+            code: [ids[k] for k in range(n) if code >> k & 1]
+            for code in set(np.unique(self.kept_code).tolist()) | set(np.unique(self.dropped_code).tolist())
+        }
+        counts = c.possible > 0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            scaled = np.where(counts, c.score / np.where(counts, c.possible, 1.0), np.nan) * 100 * 100
+        self.percent = np.floor(scaled + 0.5) / 100
+        for i in np.nonzero(np.abs(scaled - np.floor(scaled) - 0.5) < 1e-6)[0]:
+            exact = Fraction(Decimal(repr(float(c.score[i])))) / Fraction(Decimal(repr(float(c.possible[i]))))
+            self.percent[i] = float(half_up(Decimal(exact.numerator * 100) / Decimal(exact.denominator), 2))
+        self.score = np.round(c.score, 6)
+        self.possible = np.round(c.possible, 6)
+
+    def at(self, i: int) -> CategoryResult:
+        percent = self.percent[i]
+        return CategoryResult(
+            percent=None if percent != percent else float(percent),
+            score=float(self.score[i]),
+            possible=float(self.possible[i]),
+            dropped=self.names[int(self.dropped_code[i])],
+            counted=self.names[int(self.kept_code[i])],
+        )

@@ -117,28 +117,17 @@ async def load_sheet(session: AsyncSession, course_id: int, policy: Policy, enro
     )
 
 
-def explanation(policy: Policy, version: int, result: LearnerResult) -> dict[str, Any]:
-    """Why the grade is what it is: per category what counted, what was dropped, the weight applied."""
-    rules = {c.name: c for c in policy.categories}
-    out: dict[str, Any] = {"policy_version": version, "preset": policy.preset, "weighting": policy.weighting}
-    for version_name in ("current", "final"):
-        cats = [(name, cur if version_name == "current" else fin) for name, cur, fin in result.categories]
-        relevant = sum(rules[n].weight for n, c in cats if (c.possible or 0) > 0)
-        out[version_name] = result.current.as_dict() if version_name == "current" else result.final.as_dict()
-        out[version_name]["categories"] = [
-            {
-                "name": name,
-                "weight": rules[name].weight,
-                "applied_weight": _applied(policy, rules[name].weight, relevant, (c.possible or 0) > 0),
-                "rules": {
-                    "drop_lowest": rules[name].drop_lowest,
-                    "drop_highest": rules[name].drop_highest,
-                    "min_count": rules[name].min_count,
-                    "never_drop": rules[name].never_drop,
-                },
-                **c.as_dict(),
-            }
-            for name, c in cats
+def explanation(policy: Policy, result: LearnerResult) -> dict[str, Any]:
+    """What is stored per learner to explain the grade: per category and version what counted, what
+    was dropped and the weight applied. The rules come from the policy version when it is read."""
+    weights = {c.name: c.weight for c in policy.categories}
+    out: dict[str, Any] = {}
+    for index, version in ((1, "current"), (2, "final")):
+        cats = [(entry[0], entry[index]) for entry in result.categories]
+        relevant = sum(weights[n] for n, c in cats if (c.possible or 0) > 0)
+        out[version] = [
+            {"name": n, "applied_weight": _applied(policy, weights[n], relevant, (c.possible or 0) > 0), **c.as_dict()}
+            for n, c in cats
         ]
     return out
 
@@ -149,6 +138,29 @@ def _applied(policy: Policy, weight: float, relevant: float, counts: bool) -> fl
     if policy.preset == "openedx":
         return weight  # Open edX does not normalise weights
     return weight / relevant if counts and relevant else 0.0
+
+
+def explained(stored: dict[str, Any], rules: dict[str, Any], version: int) -> dict[str, Any]:
+    """The stored explanation joined with the policy version's rules, as the API shows it."""
+    by_name = {c["name"]: c for c in rules.get("categories", [])}
+    out: dict[str, Any] = {
+        "policy_version": version,
+        "preset": rules.get("preset"),
+        "weighting": rules.get("weighting"),
+    }
+    for version_name in ("current", "final"):
+        out[version_name] = [
+            {
+                **entry,
+                "weight": by_name.get(entry["name"], {}).get("weight"),
+                "rules": {
+                    k: by_name.get(entry["name"], {}).get(k)
+                    for k in ("drop_lowest", "drop_highest", "min_count", "never_drop")
+                },
+            }
+            for entry in stored.get(version_name, [])
+        ]
+    return out
 
 
 _UPSERT = text(
@@ -189,7 +201,7 @@ async def compute_and_store(
             "fp": [_dec(r.final.percent) for r in results],
             "fg": [r.final.grade for r in results],
             "fpass": [r.final.passed for r in results],
-            "x": [orjson.dumps(explanation(policy, version, r)).decode() for r in results],
+            "x": [orjson.dumps(explanation(policy, r)).decode() for r in results],
         },
     )
     return len(results)
@@ -241,7 +253,7 @@ def _grade_view(row: Any, with_explanation: bool = False) -> dict[str, Any]:
         "computed_at": row["computed_at"],
     }
     if with_explanation:
-        view["explanation"] = row["explanation"]
+        view["explanation"] = explained(row["explanation"], row["rules"], row["policy_version"])
     return view
 
 
@@ -276,10 +288,11 @@ async def learner_grade(session: AsyncSession, ref: CourseRef, learner: str) -> 
             await session.execute(
                 text(
                     f"""
-                SELECT {_GRADE_COLUMNS}, g.explanation
+                SELECT {_GRADE_COLUMNS}, g.explanation, p.body AS rules
                 FROM enrollments e
                 JOIN courses c ON c.id = e.course_id
                 JOIN course_grades g ON g.enrollment_id = e.id AND g.policy_version = c.grades_version
+                JOIN grading_policies p ON p.course_id = c.id AND p.version = g.policy_version
                 WHERE e.course_id = :c AND e.external_id = :l
                 """  # noqa: S608
                 ),

@@ -66,7 +66,7 @@ async def test_policy_versions_recompute_and_stored_grades(tenant: Tenant, setti
     assert grades["cid"]["current"]["percent"] is None and grades["cid"]["final"]["grade"] == "F"
 
     detail = (await tenant.get("/v1/courses/c1/learners/ann/grade")).json()
-    hw = detail["explanation"]["final"]["categories"][0]
+    hw = detail["explanation"]["final"][0]
     assert (hw["name"], hw["dropped"], hw["counted"]) == ("Homework", ["hw3"], ["hw1", "hw2"])
     assert hw["applied_weight"] == 0.4 and hw["rules"]["drop_lowest"] == 1
     assert detail["policy_version"] == 1

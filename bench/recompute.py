@@ -1,0 +1,125 @@
+"""Recompute a stored course after a policy change, end to end: PUT the policy through the API,
+the worker recomputes every learner in chunks, the new grades are served. Baseline in the same
+run: the raw `COPY (SELECT ...) TO STDOUT` of the same scores (reading them, nothing else).
+
+    .venv/bin/python -m bench.recompute [--learners 200000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import os
+import subprocess
+import sys
+import time
+
+import asyncpg
+import httpx
+
+from bench.common import api_server
+
+CATEGORIES = [("Homework", 0.25, 8, 2), ("Quiz", 0.25, 6, 1), ("Midterm", 0.2, 3, 0), ("Final", 0.3, 3, 0)]
+POLICY = {
+    "preset": "standard",
+    "categories": [{"name": n, "weight": w, "drop_lowest": d} for n, w, _, d in CATEGORIES],
+    "cutoffs": [{"grade": g, "min": m} for g, m in (("A", 0.9), ("B", 0.8), ("C", 0.7), ("D", 0.6), ("F", 0))],
+}
+
+
+async def seed(c: httpx.AsyncClient, database_url: str, learners: int) -> None:
+    """Assessments through the API; learners and 20 scores each straight into the tables (set-up only)."""
+    (await c.post("/v1/courses", json={"external_id": "big", "title": "Big course"})).raise_for_status()
+    for name, _, count, _ in CATEGORIES:
+        for k in range(count):
+            body = {
+                "external_id": f"{name[:2]}{k}",
+                "title": f"{name} {k}",
+                "category": name,
+                "points_possible": 10 + 5 * k,
+            }
+            (await c.post("/v1/courses/big/assessments", json=body)).raise_for_status()
+    conn = await asyncpg.connect(database_url)
+    try:
+        course = await conn.fetchval("SELECT id FROM courses WHERE external_id = 'big'")
+        await conn.execute(
+            "INSERT INTO enrollments (course_id, external_id, username) "
+            "SELECT $1, 'u' || g, 'user' || g FROM generate_series(1, $2) g",
+            course,
+            learners,
+        )
+        await conn.execute(
+            """
+            INSERT INTO attempts (assessment_id, enrollment_id, status, earned, possible, source, scored_at)
+            SELECT a.id, e.id, CASE WHEN random() < 0.1 THEN 'pending_grading' ELSE 'graded' END,
+                   round((random() * a.points_possible)::numeric, 2), a.points_possible, 'auto', now()
+            FROM enrollments e CROSS JOIN assessments a WHERE e.course_id = $1 AND a.course_id = $1
+            """,
+            course,
+        )
+        await conn.execute("ANALYZE")
+    finally:
+        await conn.close()
+
+
+async def copy_baseline(database_url: str) -> float:
+    conn = await asyncpg.connect(database_url)
+    try:
+        t0 = time.perf_counter()
+        await conn.copy_from_query(
+            "SELECT t.enrollment_id, a.external_id, t.status, t.earned, t.possible FROM attempts t "
+            "JOIN assessments a ON a.id = t.assessment_id",
+            output=io.BytesIO(),
+            format="csv",
+        )
+        return time.perf_counter() - t0
+    finally:
+        await conn.close()
+
+
+async def run(base_url: str, key: str, database_url: str, env: dict[str, str], learners: int) -> None:
+    async with httpx.AsyncClient(base_url=base_url, headers={"Authorization": f"Bearer {key}"}, timeout=120) as c:
+        await seed(c, database_url, learners)
+        copy_s = await copy_baseline(database_url)
+        worker = subprocess.Popen(  # noqa: ASYNC220  (started once, outside the timed part)
+            [sys.executable, "-m", "services.cli", "worker"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            await asyncio.sleep(2)  # worker start-up, not part of the figure
+            t0 = time.perf_counter()
+            (await c.put("/v1/courses/big/policy", json=POLICY)).raise_for_status()
+            while True:
+                policy = (await c.get("/v1/courses/big/policy")).json()
+                status = policy["recompute"]["status"]
+                if status in ("succeeded", "failed", "superseded"):
+                    break
+                await asyncio.sleep(0.2)
+            elapsed = time.perf_counter() - t0
+        finally:
+            worker.terminate()
+            worker.wait(15)
+        grades = (await c.get("/v1/courses/big/grades", params={"limit": 3})).json()["items"]
+        print(f"learners={learners} scores={learners * 20} status={status}")
+        print(f"raw COPY out of the scores: {copy_s:6.2f} s")
+        print(
+            f"policy PUT -> all grades recomputed and served: {elapsed:6.2f} s ({learners / elapsed:,.0f} learners/s)"
+        )
+        print(f"sample: {[(g['learner'], g['final']['percent'], g['final']['grade']) for g in grades]}")
+        print(f"recompute_seconds={elapsed:.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--learners", type=int, default=200_000)
+    args = parser.parse_args()
+    with api_server("gradeflow_bench_recompute") as server:
+        env = {**os.environ, **server.env}
+        asyncio.run(run(server.base_url, server.key, server.database_url, env, args.learners))
+
+
+if __name__ == "__main__":
+    main()
