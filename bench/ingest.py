@@ -32,6 +32,12 @@ async def setup(c: httpx.AsyncClient, learners: int, assessments: int) -> None:
     for start in range(0, learners, BATCH):
         rows = [{"external_id": f"u{i}"} for i in range(start, min(learners, start + BATCH))]
         (await c.post("/v1/courses/bench/enrollments:batch", json={"enrollments": rows})).raise_for_status()
+    # With a policy, every score write also refreshes the learners' stored course grades.
+    policy = {
+        "categories": [{"name": "Homework", "weight": 1, "drop_lowest": 1}],
+        "cutoffs": [{"grade": "P", "min": 0.5}, {"grade": "F", "min": 0}],
+    }
+    (await c.put("/v1/courses/bench/policy", json=policy)).raise_for_status()
 
 
 def score_rows(learners: int, assessments: int) -> list[tuple[int, int, int]]:

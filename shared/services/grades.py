@@ -9,6 +9,7 @@ in a worker job under the new version while the old version's grades stay served
 from __future__ import annotations
 
 import io
+from collections import OrderedDict
 from decimal import Decimal
 from typing import Any
 
@@ -30,14 +31,31 @@ from shared.services.paging import Page, last_id_after, page_of
 CHUNK = 20_000
 
 
-async def course_policy(session: AsyncSession, course_id: int, version: int) -> Policy:
+# Policy versions never change, and the catalogue is keyed by its stamp (count and last change of the
+# course's assessments), so cached entries can never disagree between processes.
+_POLICIES: OrderedDict[tuple[int, int, str], Policy] = OrderedDict()
+
+_STAMP = "(SELECT count(*) || '@' || coalesce(max(updated_at)::text, '') FROM assessments WHERE course_id = :c)"
+
+
+async def course_policy(session: AsyncSession, course_id: int, version: int, stamp: str | None = None) -> Policy:
     """The stored policy `version` with the course's assessments as its catalogue (course order)."""
+    if stamp is None:
+        stamp = await session.scalar(text(f"SELECT {_STAMP}"), {"c": course_id})
+    key = (course_id, version, stamp or "")
+    if key in _POLICIES:
+        _POLICIES.move_to_end(key)
+        return _POLICIES[key]
     body = await session.scalar(
         text("SELECT body FROM grading_policies WHERE course_id = :c AND version = :v"), {"c": course_id, "v": version}
     )
     if body is None:
         raise NotFound(f"Policy version {version} not found.")
-    return with_catalogue(await catalogue(session, course_id), PolicyRules.model_validate(body), pointer="")
+    policy = with_catalogue(await catalogue(session, course_id), PolicyRules.model_validate(body), pointer="")
+    _POLICIES[key] = policy
+    if len(_POLICIES) > 256:
+        _POLICIES.popitem(last=False)
+    return policy
 
 
 async def catalogue(session: AsyncSession, course_id: int) -> list[dict[str, Any]]:
@@ -55,38 +73,69 @@ def with_catalogue(assessments: list[dict[str, Any]], rules: PolicyRules, pointe
     return Policy.model_validate({**rules.model_dump(), "assessments": assessments}, context={"pointer": pointer})
 
 
+_ATTEMPTS = """
+    SELECT t.enrollment_id, a.external_id, t.status, t.earned, t.possible
+    FROM attempts t JOIN assessments a ON a.id = t.assessment_id
+    WHERE a.course_id = $1 AND t.enrollment_id = ANY(CAST($2 AS bigint[]))
+"""
+
+
 async def load_sheet(session: AsyncSession, course_id: int, policy: Policy, enrollment_ids: np.ndarray) -> Sheet:
-    """The chunk's attempts as dense arrays (COPY out, parsed by polars)."""
+    """The chunk's attempts as dense arrays (COPY out, parsed by polars; a plain query for a few)."""
+    if len(enrollment_ids) <= 100:
+        rows = (
+            await session.execute(
+                text(_ATTEMPTS.replace("$1", ":c").replace("$2", ":ids")),
+                {"c": course_id, "ids": enrollment_ids.tolist()},
+            )
+        ).all()
+        schema = {
+            "enrollment": pl.Int64,
+            "assessment": pl.String,
+            "status": pl.String,
+            "earned": pl.Float64,
+            "possible": pl.Float64,
+        }
+        frame = pl.DataFrame(
+            [
+                (r[0], r[1], r[2], None if r[3] is None else float(r[3]), None if r[4] is None else float(r[4]))
+                for r in rows
+            ],
+            schema=schema,
+            orient="row",
+        )
+        return _sheet(policy, enrollment_ids, frame)
+    return _sheet(policy, enrollment_ids, await _copy_attempts(session, course_id, enrollment_ids))
+
+
+async def _copy_attempts(session: AsyncSession, course_id: int, enrollment_ids: np.ndarray) -> pl.DataFrame | None:
     conn = await session.connection()
     raw = await conn.get_raw_connection()
     buffer = io.BytesIO()
     await raw.driver_connection.copy_from_query(  # type: ignore[union-attr]
-        """
-        SELECT t.enrollment_id, a.external_id, t.status, t.earned, t.possible
-        FROM attempts t JOIN assessments a ON a.id = t.assessment_id
-        WHERE a.course_id = $1 AND t.enrollment_id = ANY($2::bigint[])
-        """,
+        _ATTEMPTS,
         course_id,
         enrollment_ids.tolist(),
         output=buffer,
         format="csv",
     )
-    frame = (
-        pl.read_csv(
-            buffer.getvalue() or b"",
-            has_header=False,
-            new_columns=["enrollment", "assessment", "status", "earned", "possible"],
-            schema_overrides={
-                "enrollment": pl.Int64,
-                "assessment": pl.String,
-                "status": pl.String,
-                "earned": pl.Float64,
-                "possible": pl.Float64,
-            },
-        )
-        if buffer.getvalue()
-        else None
+    if not buffer.getvalue():
+        return None
+    return pl.read_csv(
+        buffer.getvalue(),
+        has_header=False,
+        new_columns=["enrollment", "assessment", "status", "earned", "possible"],
+        schema_overrides={
+            "enrollment": pl.Int64,
+            "assessment": pl.String,
+            "status": pl.String,
+            "earned": pl.Float64,
+            "possible": pl.Float64,
+        },
     )
+
+
+def _sheet(policy: Policy, enrollment_ids: np.ndarray, frame: pl.DataFrame | None) -> Sheet:
     ids = [a.id for a in policy.assessments]
     n_l, n_a = len(enrollment_ids), len(ids)
     catalogue_possible = np.array([a.possible for a in policy.assessments], dtype=np.float64)
@@ -123,7 +172,7 @@ def explanation(policy: Policy, result: LearnerResult) -> dict[str, Any]:
     weights = {c.name: c.weight for c in policy.categories}
     out: dict[str, Any] = {}
     for index, version in ((1, "current"), (2, "final")):
-        cats = [(entry[0], entry[index]) for entry in result.categories]
+        cats = [(entry[0], entry[1] if index == 1 else entry[2]) for entry in result.categories]
         relevant = sum(weights[n] for n, c in cats if (c.possible or 0) > 0)
         out[version] = [
             {"name": n, "applied_weight": _applied(policy, weights[n], relevant, (c.possible or 0) > 0), **c.as_dict()}
@@ -218,12 +267,13 @@ async def refresh_learners(session: AsyncSession, course_id: int, enrollment_ids
     are locked first, so a concurrent recompute chunk either waits for this commit or is overwritten
     by it.
     """
-    versions = (
+    state = (
         await session.execute(
-            text("SELECT policy_version, grades_version FROM courses WHERE id = :c"), {"c": course_id}
+            text(f"SELECT policy_version, grades_version, {_STAMP} FROM courses WHERE id = :c"),  # noqa: S608
+            {"c": course_id},
         )
     ).one()
-    wanted = sorted({v for v in versions if v is not None})
+    wanted = sorted({v for v in state[:2] if v is not None})
     if not wanted or not enrollment_ids:
         return
     ids = np.array(sorted(set(enrollment_ids)), dtype=np.int64)
@@ -231,7 +281,7 @@ async def refresh_learners(session: AsyncSession, course_id: int, enrollment_ids
         text("SELECT 1 FROM enrollments WHERE id = ANY(:ids) ORDER BY id FOR NO KEY UPDATE"), {"ids": ids.tolist()}
     )
     for version in wanted:
-        policy = await course_policy(session, course_id, version)
+        policy = await course_policy(session, course_id, version, state[2])
         for start in range(0, len(ids), CHUNK):
             await compute_and_store(session, course_id, version, policy, ids[start : start + CHUNK])
 
