@@ -107,39 +107,46 @@ def _drop(category: Category, items: list[Item]) -> tuple[list[Item], list[Item]
 def _best(candidates: list[Item], fixed: list[Item], keep: int, maximise: bool) -> list[Item]:
     """The `keep` candidates that maximise (or minimise) (sum s + fixed s) / (sum t + fixed t).
 
-    Dinkelbach's method in exact fractions: take the best `keep` by s - q*t at the current ratio q,
-    move q to that set's ratio, and stop when it no longer improves; ties go to the earlier assessment.
+    Dinkelbach's method, exact: scores are decimals, so scaled to integers every comparison is an
+    integer one. Take the best `keep` by s - q*t at the current ratio q, move q to that set's ratio,
+    and stop when it no longer improves; ties go to the earlier assessment.
     """
     keep = max(1, keep)
     if len(candidates) <= keep:
         return list(candidates)
-    s_fixed = sum((Fraction(it.score) for it in fixed), Fraction(0))
-    t_fixed = sum((Fraction(it.possible) for it in fixed), Fraction(0))
+    places = max(
+        -min(it.score.as_tuple().exponent, it.possible.as_tuple().exponent, 0)  # type: ignore[operator]
+        for it in candidates + fixed
+    )
+    scale = Decimal(10) ** places
+    s = {id(it): int(it.score * scale) for it in candidates + fixed}
+    t = {id(it): int(it.possible * scale) for it in candidates + fixed}
+    s_fixed = sum(s[id(it)] for it in fixed)
+    t_fixed = sum(t[id(it)] for it in fixed)
     sign = 1 if maximise else -1
 
-    def ratio(chosen: list[Item]) -> Fraction | None:
-        den = sum((Fraction(it.possible) for it in chosen), t_fixed)
-        return sum((Fraction(it.score) for it in chosen), s_fixed) / den if den else None
+    def ratio(chosen: list[Item]) -> tuple[int, int]:
+        return sum(s[id(it)] for it in chosen) + s_fixed, sum(t[id(it)] for it in chosen) + t_fixed
 
-    def top(q: Fraction) -> list[Item]:
-        key = lambda it: (-sign * (Fraction(it.score) - q * Fraction(it.possible)), it.position)  # noqa: E731
-        return sorted(candidates, key=key)[:keep]
+    def top(num: int, den: int) -> list[Item]:
+        return sorted(candidates, key=lambda it: (-sign * (s[id(it)] * den - num * t[id(it)]), it.position))[:keep]
 
-    chosen = top(Fraction(0))
-    q = ratio(chosen)
-    while q is not None:
-        nxt = top(q)
-        q_next = ratio(nxt)
-        if q_next is None:
+    chosen = top(0, 1)
+    num, den = ratio(chosen)
+    while den > 0:
+        nxt = top(num, den)
+        n2, d2 = ratio(nxt)
+        if d2 <= 0:
             # A kept set worth 0 of 0 points scores s - q*t = 0 at every q, so Canvas's search runs to
             # the top of its bracket and keeps what ranks first there.
             if maximise:
-                chosen = top(_upper_bracket(candidates + fixed))
+                q = _upper_bracket(candidates + fixed)
+                chosen = top(q.numerator, q.denominator)
             break
-        if (q_next - q) * sign <= 0:
+        if sign * (n2 * den - num * d2) <= 0:  # no improvement: q is optimal
             chosen = nxt
             break
-        q = q_next
+        num, den = n2, d2
     return sorted(chosen, key=lambda it: it.position)
 
 
