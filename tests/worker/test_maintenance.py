@@ -5,14 +5,13 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from arq.worker import Worker
-from sqlalchemy import func, select, update
+from sqlalchemy import select, text, update
 
-from services.worker.main import WorkerSettings, shutdown, startup
+from services.worker.tasks.grades import sweep_recomputes
 from shared import clock, jobs
 from shared.db.models import IdempotencyRecord
 from shared.settings import Settings
-from tests.conftest import Tenant
+from tests.conftest import Tenant, run_worker
 from tests.helpers import assessment, course, enroll
 
 
@@ -22,9 +21,8 @@ async def test_expired_idempotency_records_are_purged(tenant: Tenant, settings: 
     await enroll(tenant, "c1", "l1")
     for key in ("old", "new"):
         body = {"scores": [{"assessment": "hw1", "learner": "l1", "earned": 1}]}
-        assert (
-            await tenant.post("/v1/courses/c1/scores:batch", json=body, headers={"Idempotency-Key": key})
-        ).status_code == 200
+        r = await tenant.post("/v1/courses/c1/scores:batch", json=body, headers={"Idempotency-Key": key})
+        assert r.status_code == 200
     async with sessionmaker() as session:
         await session.execute(
             update(IdempotencyRecord)
@@ -32,31 +30,47 @@ async def test_expired_idempotency_records_are_purged(tenant: Tenant, settings: 
             .values(created_at=clock.now() - timedelta(hours=25))
         )
         await session.commit()
-
     redis = await jobs.connect(settings.redis_url)
     try:
-        await redis.flushdb()
         assert await jobs.enqueue(redis, jobs.PURGE_IDEMPOTENCY, "purge-test")
         assert not await jobs.enqueue(redis, jobs.PURGE_IDEMPOTENCY, "purge-test")  # deduplicated by id
-
-        worker = Worker(
-            functions=WorkerSettings.functions,
-            redis_pool=redis,
-            burst=True,
-            poll_delay=0,
-            handle_signals=False,
-            on_startup=startup,
-            on_shutdown=shutdown,
-            ctx={"settings": settings},
-        )
-        await worker.main()
-        assert worker.jobs_complete == 1 and worker.jobs_failed == 0
-        await worker.close()
     finally:
         await redis.aclose()
+    worker = await run_worker(settings)
+    assert worker.jobs_failed == 0
     async with sessionmaker() as session:
         keys = (
             await session.scalars(select(IdempotencyRecord.key).where(IdempotencyRecord.organization_id == tenant.id))
         ).all()
-        assert keys == ["new"]
-        assert await session.scalar(select(func.count()).select_from(IdempotencyRecord)) >= 1
+    assert keys == ["new"]
+
+
+async def test_recompute_lost_from_redis_is_found_by_the_sweep(
+    tenant: Tenant, settings: Settings, sessionmaker: Any
+) -> None:
+    await course(tenant)
+    await assessment(tenant, "c1", "hw1")
+    await enroll(tenant, "c1", "l1")
+    await tenant.put("/v1/courses/c1/assessments/hw1/scores/l1", json={"earned": 7})
+    policy = {"categories": [{"name": "Homework", "weight": 1}], "cutoffs": [{"grade": "P", "min": 0.5}]}
+    assert (await tenant.put("/v1/courses/c1/policy", json=policy)).status_code == 200
+    redis = await jobs.connect(settings.redis_url)
+    try:
+        await redis.flushdb()  # Redis restarted: the queued job is gone
+        async with sessionmaker() as session:
+            await session.execute(
+                text(
+                    "UPDATE grade_recomputes SET created_at = created_at - interval '5 minutes'"
+                    " WHERE course_id = (SELECT id FROM courses WHERE organization_id = :o)"
+                ),
+                {"o": tenant.id},
+            )
+            await session.commit()
+        assert (await run_worker(settings)).jobs_complete == 0  # nothing to run
+        assert await sweep_recomputes({"sessionmaker": sessionmaker, "redis": redis}) >= 1
+    finally:
+        await redis.aclose()
+    await run_worker(settings)
+    state = (await tenant.get("/v1/courses/c1/policy")).json()
+    assert state["recompute"]["status"] == "succeeded" and state["grades_version"] == 1
+    assert (await tenant.get("/v1/courses/c1/learners/l1/grade")).json()["final"]["percent"] == 70.0
