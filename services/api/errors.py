@@ -171,20 +171,20 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(Exception, _unexpected)
 
 
-def _doc(status: int, description: str) -> dict[str, Any]:
+def _doc(description: str) -> dict[str, Any]:
     return {"model": Problem, "description": description, "content": {PROBLEM_MEDIA_TYPE: {}}}
 
 
 # Documented on every v1 operation.
 COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: _doc(400, "Malformed JSON or an unusable request."),
-    401: _doc(401, "Missing, unknown, revoked or expired credentials."),
-    403: _doc(403, "The caller's roles do not allow this."),
-    404: _doc(404, "Not found, or not the caller's to see."),
-    405: _doc(405, "Method not allowed on this path."),
-    413: _doc(413, "Request body over the configured limit."),
-    422: _doc(422, "Validation failed; `errors` names each bad field by JSON pointer."),
-    503: _doc(503, "A backing service is unreachable; retry after the given delay."),
+    400: _doc("Malformed JSON or an unusable request."),
+    401: _doc("Missing, unknown, revoked or expired credentials."),
+    403: _doc("The caller's roles do not allow this."),
+    404: _doc("Not found, or not the caller's to see."),
+    405: _doc("Method not allowed on this path."),
+    413: _doc("Request body over the configured limit."),
+    422: _doc("Validation failed; `errors` names each bad field by JSON pointer."),
+    503: _doc("A backing service is unreachable; retry after the given delay."),
 }
-CONFLICT: dict[int | str, dict[str, Any]] = {409: _doc(409, "Conflicts with the current state.")}
-PRECONDITION: dict[int | str, dict[str, Any]] = {412: _doc(412, "The If-Match version is stale.")}
+CONFLICT: dict[int | str, dict[str, Any]] = {409: _doc("Conflicts with the current state.")}
+PRECONDITION: dict[int | str, dict[str, Any]] = {412: _doc("The If-Match version is stale.")}

@@ -8,7 +8,10 @@ unnormalised; final percent = round_away_from_zero(raw * 100 + 0.05) / 100.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
+import numpy.typing as npt
 
 from shared.grading.policy import Policy
 from shared.grading.results import CategoryResult, GradeResult, LearnerResult, scale100
@@ -28,10 +31,11 @@ def grade(policy: Policy, sheet: Sheet) -> list[LearnerResult]:
 
     for category in policy.categories:
         cols = sheet.columns(category.name)
-        average, slots_info = _category(pct_all[:, cols], valid_all[:, cols], category.min_count, category.drop_lowest)
-        raw = raw + average * category.weight
-        per_category.append((category.name, cols, average, slots_info))
+        slots = _category(pct_all[:, cols], valid_all[:, cols], category.min_count, category.drop_lowest)
+        raw = raw + slots.average * category.weight
+        per_category.append((category.name, cols, slots))
 
+    # round_away_from_zero(raw * 100 + 0.05) / 100, operation by operation as Open edX does it
     percent = np.floor((raw * 100 + 0.05) * 1.0 + 0.5) / 1.0 / 100
     cutoffs = [(c.grade, c.min) for c in policy.cutoffs]
     pass_mark = policy.pass_mark()
@@ -42,27 +46,32 @@ def grade(policy: Policy, sheet: Sheet) -> list[LearnerResult]:
         passed = None if pass_mark is None else p >= pass_mark
         grade_result = GradeResult(scale100(p), scale100(p), 100.0, letter, passed)
         categories = []
-        for name, cols, average, (order, kept, dropped) in per_category:
-            ids = [sheet.assessment_ids[cols[j]] for j in order[i] if j >= 0]
-            counted = [a for a, k in zip(ids, kept[i], strict=False) if k]
-            dropped_ids = [a for a, d in zip(ids, dropped[i], strict=False) if d]
+        for name, cols, slots in per_category:
+            ids = [sheet.assessment_ids[cols[j]] for j in slots.order[i] if j >= 0]
+            counted = [a for a, k in zip(ids, slots.kept[i], strict=False) if k]
+            dropped_ids = [a for a, d in zip(ids, slots.dropped[i], strict=False) if d]
             e = float(earned[i, cols][valid_all[i, cols]].sum())
             t = float(sheet.possible[i, cols][valid_all[i, cols]].sum())
-            extra = {"placeholders": int(kept.shape[1] and _placeholders(order[i], kept[i], dropped[i]))}
-            result = CategoryResult(scale100(float(average[i])), e, t, dropped_ids, counted, extra)
+            extra = {"placeholders": int(slots.placeholders[i])}
+            result = CategoryResult(scale100(float(slots.average[i])), e, t, dropped_ids, counted, extra)
             categories.append((name, result, result))
         results.append(LearnerResult(learner_id, grade_result, grade_result, categories))
     return results
 
 
-def _placeholders(order: np.ndarray, kept: np.ndarray, dropped: np.ndarray) -> int:
-    return int(((order < 0) & (kept | dropped)).sum())
+@dataclass
+class Slots:
+    """One category for every learner: the average, and per slot its source column (-1 for a
+    placeholder), whether it was kept or dropped; and how many placeholders were added."""
+
+    average: F64
+    order: npt.NDArray[np.int64]
+    kept: npt.NDArray[np.bool_]
+    dropped: npt.NDArray[np.bool_]
+    placeholders: npt.NDArray[np.int64]
 
 
-def _category(
-    pct: F64, valid: np.ndarray, min_count: int, drop_count: int
-) -> tuple[F64, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Average per learner, and per slot: source column (-1 = placeholder), kept, dropped."""
+def _category(pct: F64, valid: npt.NDArray[np.bool_], min_count: int, drop_count: int) -> Slots:
     n_l, n_c = pct.shape
     width = max(min_count, n_c, 1)
     n_real = valid.sum(axis=1)
@@ -88,4 +97,4 @@ def _category(
     divisor = slots - drop_count
     with np.errstate(divide="ignore", invalid="ignore"):
         average = np.where(divisor > 0, total / np.where(divisor > 0, divisor, 1), 0.0)
-    return average, (order, kept, dropped)
+    return Slots(average, order, kept, dropped, slots - n_real)

@@ -171,8 +171,8 @@ def explanation(policy: Policy, result: LearnerResult) -> dict[str, Any]:
     was dropped and the weight applied. The rules come from the policy version when it is read."""
     weights = {c.name: c.weight for c in policy.categories}
     out: dict[str, Any] = {}
-    for index, version in ((1, "current"), (2, "final")):
-        cats = [(entry[0], entry[1] if index == 1 else entry[2]) for entry in result.categories]
+    for version in ("current", "final"):
+        cats = [(name, cur if version == "current" else fin) for name, cur, fin in result.categories]
         relevant = sum(weights[n] for n, c in cats if (c.possible or 0) > 0)
         out[version] = [
             {"name": n, "applied_weight": _applied(policy, weights[n], relevant, (c.possible or 0) > 0), **c.as_dict()}

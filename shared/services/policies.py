@@ -6,6 +6,7 @@ from collections import Counter
 from typing import Any
 
 import numpy as np
+import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -15,7 +16,7 @@ from shared.grading import engine
 from shared.grading.policy import PolicyRules
 from shared.services import grades
 from shared.services.access import CourseRef
-from shared.services.paging import Page, page_of
+from shared.services.paging import Page, decode_cursor, page_of
 
 
 async def get_policy(session: AsyncSession, ref: CourseRef) -> dict[str, Any]:
@@ -120,8 +121,6 @@ async def recompute_after_change(session: AsyncSession, queue: jobs.Queue, cours
 
 async def list_versions(session: AsyncSession, ref: CourseRef, limit: int, cursor: str | None) -> Page[dict[str, Any]]:
     """Every version, newest first."""
-    from shared.services.paging import decode_cursor
-
     before = decode_cursor(cursor)
     rows = (
         (
@@ -305,6 +304,4 @@ def _distribution(letters: list[str | None], percents: list[float | None]) -> di
 
 
 def _json(value: Any) -> str:
-    import orjson
-
     return orjson.dumps(value).decode()
