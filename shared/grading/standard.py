@@ -230,6 +230,7 @@ class _CategoryColumns:
             self.percent[i] = float(half_up(Decimal(exact.numerator * 100) / Decimal(exact.denominator), 2))
         self.score = np.round(c.score, 6)
         self.possible = np.round(c.possible, 6)
+        self.placeholders = c.kept[:, n:].sum(axis=1)  # min_count zeros that were counted
 
     def at(self, i: int) -> CategoryResult:
         percent = self.percent[i]
@@ -239,4 +240,5 @@ class _CategoryColumns:
             possible=float(self.possible[i]),
             dropped=self.names[int(self.dropped_code[i])],
             counted=self.names[int(self.kept_code[i])],
+            extra={"placeholders": int(self.placeholders[i])},
         )

@@ -133,3 +133,14 @@ async def test_drop_counts_beyond_the_assessments_follow_the_preset(tenant: Tena
 
 async def test_evaluate_needs_credentials(client: Any) -> None:
     assert_problem(await client.post("/v1/grading/evaluate", json=request([])), 401)
+
+
+async def test_min_count_counts_missing_work_in_the_final_grade(tenant: Tenant) -> None:
+    cats = [{"name": "Homework", "weight": 1, "min_count": 4}]
+    catalogue = CATALOGUE[:2]
+    learners = [{"learner_id": "x", "scores": scores(hw1=10, hw2=5)}]
+    r = await tenant.post("/v1/grading/evaluate", json=request(learners, categories=cats, assessments=catalogue))
+    hw = r.json()["learners"][0]["categories"][0]
+    # Two zeros worth the mean points (10) make up min_count 4: 15 of 40 in the final grade.
+    assert (hw["final"]["score"], hw["final"]["possible"], hw["final"]["placeholders"]) == (15, 40, 2)
+    assert (hw["current"]["score"], hw["current"]["possible"], hw["current"]["placeholders"]) == (15, 20, 0)
