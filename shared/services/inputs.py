@@ -5,13 +5,15 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, AwareDatetime, Field, StringConstraints, model_validator
 
 from shared.errors import FieldError, ValidationFailed
+from shared.validation import Input, clean_text
 
 ExternalId = Annotated[
     str,
     StringConstraints(min_length=1, max_length=255, pattern=r"^[^/\x00-\x1f]+$"),
+    AfterValidator(clean_text),
     Field(description="The LMS's own identifier (no slashes)."),
 ]
 Text = Annotated[str, StringConstraints(min_length=1, max_length=500)]
@@ -26,8 +28,8 @@ AttemptStatus = Literal["to_be_taken", "in_progress", "submitted", "pending_grad
 ScoreSource = Literal["auto", "manual", "override"]
 
 
-class Command(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+class Command(Input):
+    pass
 
 
 class CourseCreate(Command):

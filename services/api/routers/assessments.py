@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from fastapi import APIRouter, Response, status
 
 from services.api.deps import AssessmentRead, AssessmentWrite, Cursor, Limit, RedisDep, SessionDep
@@ -34,7 +36,9 @@ async def create_assessment(
 ) -> AssessmentOut:
     """Create an assessment, with its items if it has any (points possible then come from the items)."""
     view = await assessments.create_assessment(session, queue, ref, body)
-    response.headers["Location"] = f"/v1/courses/{ref.external_id}/assessments/{body.external_id}"
+    response.headers["Location"] = (
+        f"/v1/courses/{quote(ref.external_id, safe='')}/assessments/{quote(body.external_id, safe='')}"
+    )
     return _out(view)
 
 

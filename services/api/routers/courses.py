@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from fastapi import APIRouter, Query, Response, status
 
 from services.api.deps import CourseRead, CourseWrite, Cursor, Limit, MemberRead, MemberWrite, PrincipalDep, SessionDep
@@ -22,7 +24,7 @@ async def create_course(
     """Create a course (API keys). Its external id must be new in the organization."""
     require_key(principal)
     course = await courses.create_course(session, principal, body)
-    response.headers["Location"] = f"/v1/courses/{course.external_id}"
+    response.headers["Location"] = f"/v1/courses/{quote(course.external_id, safe='')}"
     return CourseOut.model_validate(course)
 
 

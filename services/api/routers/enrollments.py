@@ -11,6 +11,7 @@ from services.api.schemas.common import PageOut
 from services.api.schemas.records import BatchResult, EnrollmentOut
 from shared.services import enrollments
 from shared.services.inputs import EnrollmentBatch, EnrollmentFields, EnrollmentPatch, ExternalId
+from shared.validation import CleanStr
 
 router = APIRouter(prefix="/v1/courses/{course}/enrollments", tags=["enrollments"])
 
@@ -22,7 +23,7 @@ async def list_enrollments(
     limit: Limit = 100,
     cursor: Cursor = None,
     status: Literal["enrolled", "unenrolled"] | None = Query(default=None),
-    cohort: str | None = Query(default=None, max_length=255),
+    cohort: CleanStr | None = Query(default=None, max_length=255),
 ) -> PageOut[EnrollmentOut]:
     """Learners of the course, in enrollment order, optionally by status or cohort."""
     page = await enrollments.list_enrollments(session, ref, limit, cursor, status, cohort)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from services.api.schemas.common import Out
+from shared.validation import Input
 
 
 class OrganizationOut(Out):
@@ -18,16 +19,14 @@ class OrganizationOut(Out):
     created_at: datetime
 
 
-class TokenKeysIn(BaseModel):
+class TokenKeysIn(Input):
     """How the LMS signs user tokens. Tokens carry `iss` = the organization's slug and `sub` = the user."""
 
-    model_config = ConfigDict(extra="forbid")
     hs256_secret: str | None = Field(default=None, min_length=32, max_length=512)
     jwks: dict[str, Any] | None = Field(default=None, description="A JWKS document with the RS256 public keys.")
 
 
-class ApiKeyIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ApiKeyIn(Input):
     name: str = Field(min_length=1, max_length=200)
     role: Literal["admin", "service"] = "service"
 

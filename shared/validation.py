@@ -1,0 +1,40 @@
+"""Input text rules shared by every request model: what PostgreSQL can store, nothing else."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, field_validator
+
+
+def clean_text(value: Any) -> Any:
+    """Reject NUL characters and lone surrogates anywhere in a value (strings, lists, objects)."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("text must not contain NUL characters")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ValueError("text must be valid Unicode (it has a lone surrogate)") from exc
+    elif isinstance(value, list | tuple):
+        for item in value:
+            clean_text(item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            clean_text(key)
+            clean_text(item)
+    return value
+
+
+CleanStr = Annotated[str, AfterValidator(clean_text)]
+
+
+class Input(BaseModel):
+    """Base of request bodies: unknown fields are errors and all text must be storable."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _storable(cls, value: Any) -> Any:
+        return value if isinstance(value, BaseModel) else clean_text(value)

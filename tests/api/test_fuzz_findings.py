@@ -1,0 +1,22 @@
+"""Inputs the fuzzer found producing 500s: each must be a clear 4xx naming the field."""
+
+from __future__ import annotations
+
+from tests.conftest import Tenant, assert_problem
+
+
+async def test_course_with_unusual_text(tenant: Tenant) -> None:
+    r = await tenant.post(
+        "/v1/courses", json={"external_id": "\u011c:\u010f\u00fbe\u00af\u00c6\u00c4\u00a5Z", "title": "__main__"}
+    )
+    assert r.status_code == 201, r.text
+
+
+async def test_lone_surrogates_and_nul_are_422(tenant: Tenant) -> None:
+    body = b'{"external_id": "ok", "title": "\\uda21\\uddc7W\\u001a=J\\ud99f"}'
+    r = await tenant.post("/v1/courses", content=body, headers={"content-type": "application/json"})
+    assert_problem(r, 422, "/title")
+    r = await tenant.post("/v1/courses", json={"external_id": "ok", "title": "a\x00b"})
+    assert_problem(r, 422, "/title")
+    r = await tenant.put("/v1/organization/token-keys", json={"jwks": {"keys": [{"kid": "a\x00"}]}})
+    assert_problem(r, 422, "/jwks")
