@@ -90,6 +90,7 @@ ScoreWrite = Annotated[CourseRef, Depends(_course(Action.SCORE_WRITE))]
 PolicyRead = Annotated[CourseRef, Depends(_course(Action.POLICY_READ))]
 PolicyWrite = Annotated[CourseRef, Depends(_course(Action.POLICY_WRITE))]
 GradeRead = Annotated[CourseRef, Depends(_course(Action.GRADE_READ))]
+AuditRead = Annotated[CourseRef, Depends(_course(Action.AUDIT_READ))]
 
 Limit = Annotated[int, Query(ge=1, le=1000, description="Page size (at most 1000).")]
 Cursor = Annotated[str | None, Query(max_length=512, description="`next_cursor` of the previous page.")]

@@ -8,9 +8,11 @@ from fastapi_offline import FastAPIOffline
 from services.api import errors
 from services.api.lifespan import lifespan
 from services.api.limits import BodyLimit
+from services.api.request_id import RequestId
 from services.api.routers import (
     assessments,
     attempts,
+    audit,
     courses,
     enrollments,
     grades,
@@ -41,7 +43,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings or get_settings()
     errors.install(app)
     app.add_middleware(BodyLimit, max_bytes=app.state.settings.limits.max_body_bytes)
+    app.add_middleware(RequestId)
     app.include_router(system.router)
-    for module in (organization, courses, enrollments, assessments, attempts, scores, grading, policy, grades):
+    for module in (organization, courses, enrollments, assessments, attempts, scores, grading, policy, grades, audit):
         app.include_router(module.router, responses=errors.COMMON_RESPONSES)
     return app

@@ -16,7 +16,7 @@ SCRATCH_TABLES = [
     CREATE TEMP TABLE IF NOT EXISTS score_in (
       rn int, earned numeric, possible numeric, source text, scored_by text, item_ext text,
       assessment_id bigint, a_possible numeric, enrollment_id bigint, item_id bigint, i_possible numeric,
-      item_revision int, has_items bool
+      item_revision int, has_items bool, assessment_ext text, learner_ext text
     ) ON COMMIT DELETE ROWS
     """,
 ]

@@ -30,6 +30,7 @@ class Action(StrEnum):
     POLICY_READ = "policy.read"
     POLICY_WRITE = "policy.write"
     GRADE_READ = "grade.read"
+    AUDIT_READ = "audit.read"
 
 
 _STAFF = frozenset(COURSE_ROLES)
@@ -53,6 +54,7 @@ COURSE_RULES: dict[Action, frozenset[str]] = {
     Action.POLICY_READ: _STAFF,
     Action.POLICY_WRITE: _PLANNER,
     Action.GRADE_READ: _STAFF,
+    Action.AUDIT_READ: _PLANNER,
 }
 
 

@@ -14,7 +14,7 @@ from shared import clock, jobs
 from shared.errors import NotFound, PreconditionFailed
 from shared.grading import engine
 from shared.grading.policy import PolicyRules
-from shared.services import grades
+from shared.services import audit, grades
 from shared.services.access import CourseRef
 from shared.services.paging import Page, decode_cursor, page_of
 
@@ -95,6 +95,20 @@ async def put_policy(
         {"c": ref.id, "v": version, "body": _json(body), "fp": engine.fingerprint(policy), "by": actor},
     )
     await session.execute(text("UPDATE courses SET policy_version = :v WHERE id = :c"), {"c": ref.id, "v": version})
+    previous = None
+    if current is not None:
+        previous = await session.scalar(
+            text("SELECT body FROM grading_policies WHERE course_id = :c AND version = :v"), {"c": ref.id, "v": current}
+        )
+    await audit.record(
+        session,
+        ref.organization_id,
+        ref.id,
+        actor,
+        "policy.set",
+        old=None if previous is None else {"version": current, "policy": previous},
+        new={"version": version, "policy": body},
+    )
     recompute_id = await _queue_recompute(session, ref.id, version)
     await session.commit()
     await jobs.enqueue(queue, jobs.RECOMPUTE_GRADES, f"recompute-{recompute_id}", recompute_id)

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared import clock
 from shared.errors import Conflict, FieldError, NotFound, ValidationFailed
-from shared.services import grades
+from shared.services import audit, grades
 from shared.services.access import CourseRef
 from shared.services.assessments import get_assessment
 from shared.services.inputs import ScoreIn, ScoreRow
@@ -34,10 +34,12 @@ class RowError:
 # score_in is a per-connection scratch table (shared/db/engine.py), emptied by each commit.
 _RESOLVE = text(
     """
-    INSERT INTO score_in
+    INSERT INTO score_in (rn, earned, possible, source, scored_by, item_ext, assessment_id, a_possible,
+                          enrollment_id, item_id, i_possible, item_revision, has_items, assessment_ext, learner_ext)
     SELECT r.rn, r.earned, r.possible, r.source, r.scored_by, r.item,
            a.id, a.points_possible, e.id, i.id, i.points_possible, i.revision,
-           (a.id IS NOT NULL AND EXISTS (SELECT 1 FROM items x WHERE x.assessment_id = a.id))
+           (a.id IS NOT NULL AND EXISTS (SELECT 1 FROM items x WHERE x.assessment_id = a.id)),
+           r.assessment, r.learner
     FROM unnest(CAST(:rn AS int[]), CAST(:assessment AS text[]), CAST(:learner AS text[]),
                 CAST(:item AS text[]), CAST(:earned AS numeric[]), CAST(:possible AS numeric[]),
                 CAST(:source AS text[]), CAST(:scored_by AS text[]))
@@ -77,6 +79,36 @@ _PROBLEMS = text(
           ON t.assessment_id = s.assessment_id AND t.enrollment_id = s.enrollment_id
         WHERE t.status = 'cancelled'
     ) p ORDER BY rn, field LIMIT :max
+    """
+)
+
+# One audit entry per row that changes something, with the value it replaces (read before the write).
+_AUDIT = text(
+    """
+    INSERT INTO audit_log (organization_id, course_id, at, actor, request_id, action, learner, assessment, item,
+                           old, new)
+    SELECT :org, :course, :at, :actor, :rid, action, learner_ext, assessment_ext, item_ext, old, new
+    FROM (
+      SELECT s.rn, s.learner_ext, s.assessment_ext, s.item_ext,
+             CASE WHEN s.item_ext IS NULL THEN 'score.set' ELSE 'item_score.set' END AS action,
+             CASE WHEN s.item_ext IS NULL AND t.earned IS NOT NULL THEN
+                    jsonb_build_object('earned', trim_scale(t.earned), 'possible', trim_scale(t.possible),
+                                       'source', t.source, 'graded_by', t.scored_by)
+                  WHEN s.item_ext IS NOT NULL AND sc.attempt_id IS NOT NULL THEN
+                    jsonb_build_object('earned', trim_scale(sc.earned), 'possible', trim_scale(sc.possible),
+                                       'source', sc.source, 'graded_by', sc.scored_by)
+             END AS old,
+             jsonb_build_object(
+               'earned', trim_scale(s.earned),
+               'possible', trim_scale(coalesce(s.possible, CASE WHEN s.item_ext IS NULL THEN s.a_possible
+                                                                ELSE s.i_possible END)),
+               'source', s.source, 'graded_by', s.scored_by) AS new
+      FROM score_in s
+      LEFT JOIN attempts t ON t.assessment_id = s.assessment_id AND t.enrollment_id = s.enrollment_id
+      LEFT JOIN item_scores sc ON sc.attempt_id = t.id AND sc.item_id = s.item_id
+    ) changes
+    WHERE old IS DISTINCT FROM new
+    ORDER BY rn
     """
 )
 
@@ -162,6 +194,7 @@ async def write_rows(session: AsyncSession, ref: CourseRef, rows: list[ScoreRow]
     if problems:
         return [RowError(p.rn, p.field, p.detail, p.code) for p in problems]
     now = clock.now()
+    await session.execute(_AUDIT, audit.stamp(ref.organization_id, ref.id, actor))
     await session.execute(_WRITE_TOTALS, {"now": now})
     if any(r.item is not None for r in rows):
         await session.execute(_ENSURE_ATTEMPTS)

@@ -1,5 +1,6 @@
 """All tables. Import from here so alembic sees every model."""
 
+from shared.db.models.audit import AuditEntry
 from shared.db.models.courses import Assessment, Course, CourseMember, Enrollment, Item
 from shared.db.models.grades import CourseGrade, GradeRecompute, GradingPolicy
 from shared.db.models.scores import Attempt, IdempotencyRecord, ItemScore
@@ -9,6 +10,7 @@ __all__ = [
     "ApiKey",
     "Assessment",
     "Attempt",
+    "AuditEntry",
     "Course",
     "CourseGrade",
     "CourseMember",

@@ -1,0 +1,72 @@
+"""The course's audit trail (planners and API keys)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from fastapi.responses import StreamingResponse
+from pydantic import AwareDatetime
+
+from services.api.deps import AuditRead, Cursor, Limit, SessionDep
+from services.api.schemas.audit import AuditEntryOut
+from services.api.schemas.common import PageOut
+from shared.services import audit
+from shared.validation import CleanStr
+
+router = APIRouter(prefix="/v1/courses/{course}", tags=["audit"])
+
+Text = Annotated[CleanStr | None, Query(max_length=255)]
+When = Annotated[AwareDatetime | None, Query()]
+
+
+def _filters(
+    learner: str | None, assessment: str | None, actor: str | None, action: str | None, since: Any, until: Any
+) -> dict[str, Any]:
+    return {
+        "learner": learner,
+        "assessment": assessment,
+        "actor": actor,
+        "action": action,
+        "since": since,
+        "until": until,
+    }
+
+
+@router.get("/audit")
+async def list_audit(
+    session: SessionDep,
+    ref: AuditRead,
+    limit: Limit = 100,
+    cursor: Cursor = None,
+    learner: Text = None,
+    assessment: Text = None,
+    actor: Text = None,
+    action: Text = None,
+    since: When = None,
+    until: When = None,
+) -> PageOut[AuditEntryOut]:
+    """Every change in the course, oldest first: who, when, what, the old and the new value, and
+    the request id. Filter by learner, assessment, actor, action and time range."""
+    page = await audit.list_entries(
+        session, ref, limit, cursor, **_filters(learner, assessment, actor, action, since, until)
+    )
+    return PageOut(items=[AuditEntryOut.model_validate(e) for e in page.items], next_cursor=page.next_cursor)
+
+
+@router.get("/audit.csv", response_class=StreamingResponse, responses={200: {"content": {"text/csv": {}}}})
+async def export_audit(
+    session: SessionDep,
+    ref: AuditRead,
+    learner: Text = None,
+    assessment: Text = None,
+    actor: Text = None,
+    action: Text = None,
+    since: When = None,
+    until: When = None,
+) -> StreamingResponse:
+    """The same entries as a CSV file, streamed."""
+    rows = audit.export_csv(session, ref, **_filters(learner, assessment, actor, action, since, until))
+    return StreamingResponse(
+        rows, media_type="text/csv", headers={"Content-Disposition": 'attachment; filename="audit.csv"'}
+    )
