@@ -17,6 +17,7 @@ from services.api.routers import (
     enrollments,
     grades,
     grading,
+    marking,
     organization,
     policy,
     scores,
@@ -45,6 +46,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimit, max_bytes=app.state.settings.limits.max_body_bytes)
     app.add_middleware(RequestId)
     app.include_router(system.router)
-    for module in (organization, courses, enrollments, assessments, attempts, scores, grading, policy, grades, audit):
+    for module in (
+        organization,
+        courses,
+        enrollments,
+        assessments,
+        attempts,
+        scores,
+        marking,
+        grading,
+        policy,
+        grades,
+        audit,
+    ):
         app.include_router(module.router, responses=errors.COMMON_RESPONSES)
     return app

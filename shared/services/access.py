@@ -8,7 +8,7 @@ from enum import StrEnum
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.errors import Forbidden, NotFound
+from shared.errors import Forbidden, NotFound, ValidationFailed
 from shared.services.auth import Principal
 
 COURSE_ROLES = ("planner", "grader", "publisher", "viewer")
@@ -31,6 +31,9 @@ class Action(StrEnum):
     POLICY_WRITE = "policy.write"
     GRADE_READ = "grade.read"
     AUDIT_READ = "audit.read"
+    ALLOCATE = "marking.allocate"
+    MARK_READ = "marking.read"
+    MARK_WRITE = "marking.write"
 
 
 _STAFF = frozenset(COURSE_ROLES)
@@ -55,6 +58,9 @@ COURSE_RULES: dict[Action, frozenset[str]] = {
     Action.POLICY_WRITE: _PLANNER,
     Action.GRADE_READ: _STAFF,
     Action.AUDIT_READ: _PLANNER,
+    Action.ALLOCATE: _PLANNER,
+    Action.MARK_READ: _MARKERS,
+    Action.MARK_WRITE: _MARKERS,
 }
 
 
@@ -66,6 +72,22 @@ class CourseRef:
     organization_id: int
     external_id: str
     roles: frozenset[str]
+
+
+def marker_identity(principal: Principal, ref: CourseRef, grader: str | None) -> str:
+    """Who marks: a user marks as themselves; an API key (an LMS acting for its users) names the grader."""
+    if principal.is_key:
+        if grader is None:
+            raise ValidationFailed.one("grader", "An API key must say which grader this is for.", "query")
+        return grader
+    if grader is not None and grader != principal.subject:
+        raise Forbidden("You can only act as yourself.")
+    return principal.subject
+
+
+def sees_all_marks(principal: Principal, ref: CourseRef) -> bool:
+    """API keys and planners see every grader's marks; graders see their own until reconciliation."""
+    return principal.is_key or "planner" in ref.roles
 
 
 def require_key(principal: Principal, *, admin: bool = False) -> None:

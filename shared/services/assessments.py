@@ -46,6 +46,7 @@ async def create_assessment(
         points_possible=body.points_possible or Decimal(0),
         position=position,
         due_at=body.due_at,
+        marking=body.marking.model_dump(mode="json") if body.marking else None,
     )
     session.add(assessment)
     await session.flush()
@@ -66,10 +67,12 @@ async def update_assessment(
     view = await get_assessment(session, ref, external_id)
     a = view.assessment
     changes = body.model_dump(exclude_unset=True, exclude={"items"})
+    if "marking" in changes:
+        changes["marking"] = body.marking.model_dump(mode="json") if body.marking else None
     if "points_possible" in changes and (view.items or body.items):
         raise ValidationFailed.one("/points_possible", "An assessment with items takes its points from them.")
     for field, value in changes.items():
-        if value is None and field != "due_at":
+        if value is None and field not in ("due_at", "marking"):
             continue
         setattr(a, field, value)
     if body.items:

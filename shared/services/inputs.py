@@ -94,6 +94,27 @@ class ItemIn(Command):
     marking: Literal["auto", "manual"] = "auto"
 
 
+class MarkingSettings(Command):
+    """How manual items of an assessment are marked and reconciled."""
+
+    workflow: Literal["individual", "shared"] = "individual"
+    graders_per_item: Annotated[int, Field(ge=1, le=5)] = 1
+    reconciliation: Literal["average", "max", "min", "final_grader"] = "average"
+    discrepancy_points: Points | None = Field(
+        default=None, description="Marks further apart than this go to a third marker instead."
+    )
+    discrepancy_fraction: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)] | None = Field(
+        default=None, description="The same threshold as a fraction of the item's points."
+    )
+    final_grader: ExternalId | None = Field(default=None, description="Who sets the mark under final_grader.")
+
+    @model_validator(mode="after")
+    def _final_grader(self) -> MarkingSettings:
+        if self.reconciliation == "final_grader" and self.final_grader is None:
+            raise ValidationFailed.one("/marking/final_grader", "Required when reconciliation is final_grader.")
+        return self
+
+
 class AssessmentFields(Command):
     title: Text | None = None
     category: ShortText | None = None
@@ -105,6 +126,7 @@ class AssessmentFields(Command):
     )
     due_at: AwareDatetime | None = None
     items: list[ItemIn] | None = Field(default=None, max_length=1000)
+    marking: MarkingSettings | None = None
 
     @model_validator(mode="after")
     def _unique_items(self) -> AssessmentFields:
@@ -176,8 +198,29 @@ def _check_unique(values: list[str], array: str, field: str) -> None:
     errors = []
     for i, v in enumerate(values):
         if v in seen:
-            errors.append(FieldError(f"/{array}/{i}/{field}", f"{v!r} repeats /{array}/{seen[v]}/{field}"))
+            at = f"/{array}/{i}/{field}".rstrip("/")
+            errors.append(FieldError(at, f"{v!r} repeats /{array}/{seen[v]}/{field}".rstrip("/")))
         else:
             seen[v] = i
     if errors:
         raise ValidationFailed(errors)
+
+
+class AllocationRequest(Command):
+    graders: list[ExternalId] = Field(min_length=1, max_length=500)
+    mode: Literal["even", "random"] = "even"
+    seed: int | None = Field(default=None, description="For mode random: the same seed gives the same allocation.")
+    by: Literal["candidate", "item"] = "candidate"
+    role: Literal["marker", "third"] = Field(
+        default="marker", description="third: allocate the items whose marks differ by more than the threshold."
+    )
+
+    @model_validator(mode="after")
+    def _unique_graders(self) -> AllocationRequest:
+        _check_unique(list(self.graders), "graders", "")
+        return self
+
+
+class MarkIn(Command):
+    points: Points
+    comment: Annotated[str, StringConstraints(max_length=10_000)] | None = None

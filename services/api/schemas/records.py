@@ -7,6 +7,7 @@ from datetime import datetime
 from pydantic import BaseModel
 
 from services.api.schemas.common import Num, Out
+from shared.services.inputs import MarkingSettings
 
 
 class CourseOut(Out):
@@ -59,6 +60,7 @@ class AssessmentOut(Out):
     position: int
     due_at: datetime | None
     items: list[ItemOut]
+    marking: MarkingSettings
 
 
 class AttemptOut(Out):

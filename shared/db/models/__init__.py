@@ -3,10 +3,12 @@
 from shared.db.models.audit import AuditEntry
 from shared.db.models.courses import Assessment, Course, CourseMember, Enrollment, Item
 from shared.db.models.grades import CourseGrade, GradeRecompute, GradingPolicy
+from shared.db.models.marking import Allocation, Mark
 from shared.db.models.scores import Attempt, IdempotencyRecord, ItemScore
 from shared.db.models.tenancy import ApiKey, Organization
 
 __all__ = [
+    "Allocation",
     "ApiKey",
     "Assessment",
     "Attempt",
@@ -20,5 +22,6 @@ __all__ = [
     "IdempotencyRecord",
     "Item",
     "ItemScore",
+    "Mark",
     "Organization",
 ]

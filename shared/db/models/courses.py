@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -17,7 +18,7 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.db.base import POINTS, Base, CreatedAt, IdPk, Points, UpdatedAt
@@ -98,6 +99,8 @@ class Assessment(Base):
     points_possible: Mapped[Points]
     position: Mapped[int] = mapped_column(Integer)
     due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Marking workflow settings (see shared/services/inputs.py MarkingSettings); null = defaults.
+    marking: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     created_at: Mapped[CreatedAt]
     updated_at: Mapped[UpdatedAt]
 

@@ -1,0 +1,77 @@
+"""Manual marking: allocations, graders' queues and marks."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from services.api.deps import Allocate, MarkRead, MarkWrite, PrincipalDep, SessionDep, actor
+from services.api.schemas.marking import AllocationOut, AllocationResult, MarkOut, MarkResult, QueueOut
+from shared.services import marking
+from shared.services.access import marker_identity, sees_all_marks
+from shared.services.inputs import AllocationRequest, ExternalId, MarkIn
+
+router = APIRouter(prefix="/v1/courses/{course}", tags=["marking"])
+
+GraderParam = Annotated[ExternalId | None, Query(description="For API keys: the grader acted for.")]
+
+
+@router.post("/assessments/{assessment}/allocations")
+async def allocate(
+    session: SessionDep, principal: PrincipalDep, ref: Allocate, assessment: ExternalId, body: AllocationRequest
+) -> AllocationResult:
+    """Allocate unallocated work (submitted or pending-grading attempts) to graders: `even` or
+    seeded `random`, by candidate (all manual items of an attempt) or by item. Each unit gets the
+    assessment's graders_per_item; `role: third` allocates items whose marks disagree."""
+    return AllocationResult.model_validate(await marking.allocate(session, ref, assessment, body, actor(principal)))
+
+
+@router.get("/assessments/{assessment}/allocations")
+async def list_allocations(session: SessionDep, ref: Allocate, assessment: ExternalId) -> list[AllocationOut]:
+    """Who marks what in the assessment."""
+    return [AllocationOut.model_validate(a) for a in await marking.list_allocations(session, ref, assessment)]
+
+
+@router.delete("/assessments/{assessment}/allocations/{grader}")
+async def remove_grader(
+    session: SessionDep, principal: PrincipalDep, ref: Allocate, assessment: ExternalId, grader: ExternalId
+) -> dict[str, Any]:
+    """Take a grader off the assessment; their unmarked work is re-allocated evenly to the others."""
+    return await marking.remove_grader(session, ref, assessment, grader, actor(principal))
+
+
+@router.get("/marking/queue")
+async def my_queue(
+    session: SessionDep, principal: PrincipalDep, ref: MarkWrite, grader: GraderParam = None
+) -> QueueOut:
+    """The calling grader's items still to mark, with counts per assessment."""
+    return QueueOut.model_validate(await marking.queue(session, ref, marker_identity(principal, ref, grader)))
+
+
+@router.put("/assessments/{assessment}/marks/{learner}/{item}")
+async def put_mark(
+    session: SessionDep,
+    principal: PrincipalDep,
+    ref: MarkWrite,
+    assessment: ExternalId,
+    learner: ExternalId,
+    item: ExternalId,
+    body: MarkIn,
+    grader: GraderParam = None,
+) -> MarkResult:
+    """Mark one manual item allocated to you. When the item has all its marks they are reconciled
+    (average, max, min; a third marker when they differ by more than the threshold; or the final
+    grader's mark) into the item's score."""
+    who = marker_identity(principal, ref, grader)
+    return MarkResult.model_validate(await marking.put_mark(session, ref, assessment, learner, item, who, body))
+
+
+@router.get("/assessments/{assessment}/marks")
+async def list_marks(
+    session: SessionDep, principal: PrincipalDep, ref: MarkRead, assessment: ExternalId
+) -> list[MarkOut]:
+    """Marks of the assessment: planners see all; a grader sees their own, and others' once an
+    item is reconciled."""
+    viewer = None if sees_all_marks(principal, ref) else principal.subject
+    return [MarkOut.model_validate(m) for m in await marking.list_marks(session, ref, assessment, viewer)]

@@ -1,0 +1,51 @@
+"""Marking shapes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel
+
+
+class AllocationResult(BaseModel):
+    allocated: int
+    per_grader: dict[str, int]
+
+
+class AllocationOut(BaseModel):
+    learner: str
+    item: str | None
+    grader: str
+    role: str
+
+
+class QueueEntry(BaseModel):
+    assessment: str
+    learner: str
+    item: str
+    role: str
+
+
+class QueueOut(BaseModel):
+    grader: str
+    to_mark: list[QueueEntry]
+    counts: dict[str, int]
+
+
+class MarkResult(BaseModel):
+    learner: str
+    item: str
+    role: str
+    points: float
+    status: str
+
+
+class MarkOut(BaseModel):
+    learner: str
+    item: str
+    grader: str
+    role: str
+    points: float
+    comment: str | None
+    updated_at: datetime
+    reconciled: bool

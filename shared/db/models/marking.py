@@ -1,0 +1,50 @@
+"""Who marks what (allocations) and the marks graders give."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import BigInteger, CheckConstraint, DateTime, ForeignKey, Index, String, Text, func, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from shared.db.base import POINTS, Base, CreatedAt, IdPk
+
+
+class Allocation(Base):
+    """A grader assigned to an attempt's manual items (item_id null) or to one item of it."""
+
+    __tablename__ = "allocations"
+    __table_args__ = (
+        CheckConstraint("role IN ('marker', 'third', 'final')", name="role"),
+        Index("uq_allocations_attempt_item_grader", "attempt_id", text("coalesce(item_id, 0)"), "grader", unique=True),
+        Index("ix_allocations_grader", "grader"),
+    )
+
+    id: Mapped[IdPk]
+    attempt_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("attempts.id", ondelete="CASCADE"))
+    item_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("items.id", ondelete="CASCADE"))
+    grader: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(8), server_default="marker")
+    created_at: Mapped[CreatedAt]
+
+
+class Mark(Base):
+    """One grader's (or workgroup's) mark for one item of one attempt."""
+
+    __tablename__ = "marks"
+    __table_args__ = (
+        Index("uq_marks_attempt_item_grader", "attempt_id", "item_id", "grader", unique=True),
+        CheckConstraint("points >= 0", name="points"),
+        CheckConstraint("role IN ('marker', 'third', 'final')", name="role"),
+    )
+
+    id: Mapped[IdPk]
+    attempt_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("attempts.id", ondelete="CASCADE"))
+    item_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("items.id", ondelete="CASCADE"))
+    grader: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(8), server_default="marker")
+    points: Mapped[Decimal] = mapped_column(POINTS)
+    comment: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[CreatedAt]
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

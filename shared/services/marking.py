@@ -1,0 +1,415 @@
+"""Manual marking: allocating work to graders, graders' marks, and reconciling several marks into
+the item's score (which then flows through the one score path: totals, grades, audit)."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter, defaultdict
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from shared.services import audit, scores
+from shared.services.access import CourseRef
+from shared.services.assessments import AssessmentView, get_assessment
+from shared.services.inputs import AllocationRequest, MarkIn, MarkingSettings, ScoreRow
+
+SIX = Decimal("0.000001")
+
+
+def settings(view: AssessmentView) -> MarkingSettings:
+    return MarkingSettings.model_validate(view.assessment.marking or {})
+
+
+# --- allocation -----------------------------------------------------------------------------------
+
+
+async def _units(session: AsyncSession, view: AssessmentView, by: str) -> list[tuple[int, int | None, str, str]]:
+    """Work to mark: (attempt id, item id or None, learner, item external id or '') in course order.
+
+    Only submitted or pending-grading attempts of an assessment with manual items need marking.
+    """
+    manual = [i for i in view.items if i.marking == "manual"]
+    if not manual:
+        return []
+    rows = (
+        await session.execute(
+            text(
+                """
+                SELECT t.id, e.external_id FROM attempts t JOIN enrollments e ON e.id = t.enrollment_id
+                WHERE t.assessment_id = :a AND t.status IN ('submitted', 'pending_grading') ORDER BY t.id
+                """
+            ),
+            {"a": view.assessment.id},
+        )
+    ).all()
+    if by == "candidate":
+        return [(attempt, None, learner, "") for attempt, learner in rows]
+    return [(attempt, item.id, learner, item.external_id) for attempt, learner in rows for item in manual]
+
+
+async def _discrepant_units(session: AsyncSession, view: AssessmentView) -> list[tuple[int, int | None, str, str]]:
+    """Items whose marks differ by more than the threshold and have no third mark yet."""
+    out = []
+    for attempt, item_id, learner, item_ext in await _units(session, view, "item"):
+        state = await _item_state(session, view, attempt, item_id)  # type: ignore[arg-type]
+        if state["status"] == "needs_third_marker":
+            out.append((attempt, item_id, learner, item_ext))
+    return out
+
+
+async def allocate(
+    session: AsyncSession, ref: CourseRef, assessment: str, body: AllocationRequest, actor: str
+) -> dict[str, Any]:
+    """Give unallocated work to the graders: `even` balances counts (ties in the order given),
+    `random` does the same in a seeded random order. Each unit gets graders_per_item markers
+    (one third marker for role third)."""
+    view = await get_assessment(session, ref, assessment)
+    cfg = settings(view)
+    units = await (_discrepant_units(session, view) if body.role == "third" else _units(session, view, body.by))
+    needed = 1 if body.role == "third" else cfg.graders_per_item
+    existing = (
+        await session.execute(
+            text(
+                """
+                SELECT l.attempt_id, l.item_id, l.grader FROM allocations l
+                JOIN attempts t ON t.id = l.attempt_id WHERE t.assessment_id = :a AND l.role = :role
+                """
+            ),
+            {"a": view.assessment.id, "role": body.role},
+        )
+    ).all()
+    on_unit: dict[tuple[int, int | None], set[str]] = defaultdict(set)
+    load: Counter[str] = Counter({g: 0 for g in body.graders})
+    for attempt, item_id, grader in existing:
+        on_unit[(attempt, item_id)].add(grader)
+        if grader in load:
+            load[grader] += 1
+    rng = random.Random(body.seed)  # noqa: S311  (an allocation order, not a secret)
+    new: list[dict[str, Any]] = []
+    given: dict[str, list[list[str]]] = defaultdict(list)
+    for attempt, item_id, learner, item_ext in units:
+        already = on_unit[(attempt, item_id)] | on_unit[(attempt, None)]
+        free = [g for g in body.graders if g not in already]
+        if body.mode == "random":
+            rng.shuffle(free)
+        for grader in sorted(free, key=lambda g: load[g])[: max(0, needed - len(already))]:
+            load[grader] += 1
+            new.append({"attempt": attempt, "item": item_id, "grader": grader, "role": body.role})
+            given[grader].append([learner, item_ext])
+    if new:
+        await session.execute(
+            text(
+                """
+                INSERT INTO allocations (attempt_id, item_id, grader, role)
+                VALUES (:attempt, :item, :grader, :role)
+                """
+            ),
+            new,
+        )
+        await audit.record(
+            session,
+            ref.organization_id,
+            ref.id,
+            actor,
+            "allocation.add",
+            assessment=assessment,
+            new={"mode": body.mode, "by": body.by, "role": body.role, "allocated": given},
+        )
+    await session.commit()
+    return {"allocated": len(new), "per_grader": {g: len(v) for g, v in given.items()}}
+
+
+async def remove_grader(
+    session: AsyncSession, ref: CourseRef, assessment: str, grader: str, actor: str
+) -> dict[str, Any]:
+    """Take a grader off the assessment; their unmarked work goes evenly to the remaining graders."""
+    view = await get_assessment(session, ref, assessment)
+    removed = (
+        await session.execute(
+            text(
+                """
+                DELETE FROM allocations l USING attempts t
+                WHERE t.id = l.attempt_id AND t.assessment_id = :a AND l.grader = :g
+                  AND NOT EXISTS (SELECT 1 FROM marks m WHERE m.attempt_id = l.attempt_id AND m.grader = l.grader
+                                  AND (l.item_id IS NULL OR m.item_id = l.item_id))
+                RETURNING l.attempt_id, l.item_id, l.role
+                """
+            ),
+            {"a": view.assessment.id, "g": grader},
+        )
+    ).all()
+    if not removed:
+        raise NotFound(f"{grader!r} has no unmarked work allocated in {assessment!r}.")
+    others = [
+        g
+        for (g,) in (
+            await session.execute(
+                text(
+                    """
+                    SELECT l.grader FROM allocations l JOIN attempts t ON t.id = l.attempt_id
+                    WHERE t.assessment_id = :a AND l.grader <> :g GROUP BY l.grader ORDER BY count(*), l.grader
+                    """
+                ),
+                {"a": view.assessment.id, "g": grader},
+            )
+        ).all()
+    ]
+    load: Counter[str] = Counter()
+    moved = []
+    for attempt, item_id, role in removed:
+        taken = {
+            g
+            for (g,) in (
+                await session.execute(
+                    text("SELECT grader FROM allocations WHERE attempt_id = :t"),
+                    {"t": attempt},
+                )
+            ).all()
+        }
+        free = sorted((g for g in others if g not in taken), key=lambda g: load[g])
+        if free:
+            load[free[0]] += 1
+            moved.append({"attempt": attempt, "item": item_id, "grader": free[0], "role": role})
+    if moved:
+        await session.execute(
+            text(
+                "INSERT INTO allocations (attempt_id, item_id, grader, role) VALUES (:attempt, :item, :grader, :role)"
+            ),
+            moved,
+        )
+    await audit.record(
+        session,
+        ref.organization_id,
+        ref.id,
+        actor,
+        "allocation.remove",
+        assessment=assessment,
+        old={"grader": grader, "units": len(removed)},
+        new={"reallocated": dict(load)},
+    )
+    await session.commit()
+    return {"removed": len(removed), "reallocated": dict(load)}
+
+
+async def list_allocations(session: AsyncSession, ref: CourseRef, assessment: str) -> list[dict[str, Any]]:
+    view = await get_assessment(session, ref, assessment)
+    rows = await session.execute(
+        text(
+            """
+            SELECT e.external_id AS learner, i.external_id AS item, l.grader, l.role
+            FROM allocations l JOIN attempts t ON t.id = l.attempt_id
+            JOIN enrollments e ON e.id = t.enrollment_id LEFT JOIN items i ON i.id = l.item_id
+            WHERE t.assessment_id = :a ORDER BY t.id, i.position NULLS FIRST, l.grader
+            """
+        ),
+        {"a": view.assessment.id},
+    )
+    return [dict(r) for r in rows.mappings()]
+
+
+async def queue(session: AsyncSession, ref: CourseRef, grader: str) -> dict[str, Any]:
+    """The grader's allocated items that they have not marked yet, with counts per assessment."""
+    rows = (
+        (
+            await session.execute(
+                text(
+                    """
+                SELECT a.external_id AS assessment, e.external_id AS learner, i.external_id AS item, l.role
+                FROM allocations l
+                JOIN attempts t ON t.id = l.attempt_id
+                JOIN assessments a ON a.id = t.assessment_id
+                JOIN enrollments e ON e.id = t.enrollment_id
+                JOIN items i ON i.assessment_id = a.id AND i.marking = 'manual'
+                              AND (l.item_id IS NULL OR i.id = l.item_id)
+                WHERE a.course_id = :c AND l.grader = :g AND t.status <> 'cancelled'
+                  AND NOT EXISTS (SELECT 1 FROM marks m WHERE m.attempt_id = t.id AND m.item_id = i.id
+                                  AND m.grader = :g)
+                ORDER BY a.position, t.id, i.position
+                """
+                ),
+                {"c": ref.id, "g": grader},
+            )
+        )
+        .mappings()
+        .all()
+    )
+    counts = Counter(r["assessment"] for r in rows)
+    return {"grader": grader, "to_mark": [dict(r) for r in rows], "counts": dict(counts)}
+
+
+# --- marks ----------------------------------------------------------------------------------------
+
+
+async def _attempt_and_item(
+    session: AsyncSession, view: AssessmentView, ref: CourseRef, learner: str, item: str
+) -> tuple[int, int]:
+    found = next((i for i in view.items if i.external_id == item), None)
+    if found is None:
+        raise NotFound(f"Item {item!r} not found in {view.assessment.external_id!r}.")
+    if found.marking != "manual":
+        raise ValidationFailed.one("item", "This item is scored automatically; override its score instead.", "path")
+    attempt = await session.scalar(
+        text(
+            """
+            SELECT t.id FROM attempts t JOIN enrollments e ON e.id = t.enrollment_id
+            WHERE t.assessment_id = :a AND e.course_id = :c AND e.external_id = :l
+            """
+        ),
+        {"a": view.assessment.id, "c": ref.id, "l": learner},
+    )
+    if attempt is None:
+        raise NotFound(f"Learner {learner!r} has no attempt at {view.assessment.external_id!r}.")
+    return attempt, found.id
+
+
+async def _role_for(session: AsyncSession, cfg: MarkingSettings, attempt: int, item_id: int, grader: str) -> str:
+    """The grader's role on this item: allocated marker or third marker, or the final grader."""
+    role = await session.scalar(
+        text(
+            """
+            SELECT role FROM allocations WHERE attempt_id = :t AND grader = :g
+              AND (item_id IS NULL OR item_id = :i) ORDER BY role = 'marker' LIMIT 1
+            """
+        ),
+        {"t": attempt, "i": item_id, "g": grader},
+    )
+    if role is not None:
+        return str(role)
+    if cfg.reconciliation == "final_grader" and grader == cfg.final_grader:
+        return "final"
+    raise Forbidden("This item is not allocated to you.")
+
+
+async def put_mark(
+    session: AsyncSession, ref: CourseRef, assessment: str, learner: str, item: str, grader: str, body: MarkIn
+) -> dict[str, Any]:
+    """Record the caller's mark for one item, then reconcile the item's marks into its score."""
+    view = await get_assessment(session, ref, assessment)
+    cfg = settings(view)
+    attempt, item_id = await _attempt_and_item(session, view, ref, learner, item)
+    possible = next(i.points_possible for i in view.items if i.id == item_id)
+    if body.points > possible:
+        raise ValidationFailed.one("/points", f"At most the item's {possible.normalize()} points.")
+    role = await _role_for(session, cfg, attempt, item_id, grader)
+    if cfg.reconciliation == "final_grader" and role == "marker" and grader == cfg.final_grader:
+        role = "final"
+    previous = (
+        await session.execute(
+            text("SELECT points, comment FROM marks WHERE attempt_id = :t AND item_id = :i AND grader = :g"),
+            {"t": attempt, "i": item_id, "g": grader},
+        )
+    ).first()
+    await session.execute(
+        text(
+            """
+            INSERT INTO marks (attempt_id, item_id, grader, role, points, comment) VALUES (:t, :i, :g, :r, :p, :c)
+            ON CONFLICT (attempt_id, item_id, grader) DO UPDATE SET
+              points = excluded.points, comment = excluded.comment, role = excluded.role, updated_at = now()
+            """
+        ),
+        {"t": attempt, "i": item_id, "g": grader, "r": role, "p": body.points, "c": body.comment},
+    )
+    await audit.record(
+        session,
+        ref.organization_id,
+        ref.id,
+        grader,
+        "mark.set",
+        learner=learner,
+        assessment=assessment,
+        item=item,
+        old=None if previous is None else {"points": _num(previous[0]), "comment": previous[1]},
+        new={"points": _num(body.points), "comment": body.comment, "role": role},
+    )
+    state = await _item_state(session, view, attempt, item_id)
+    if state["score"] is not None:
+        row = ScoreRow(
+            assessment=assessment,
+            learner=learner,
+            item=item,
+            earned=state["score"],
+            source="manual",
+            graded_by=state["decided_by"],
+        )
+        errors = await scores.write_rows(session, ref, [row], grader)
+        if errors:
+            raise Conflict(errors[0].detail)
+    await session.commit()
+    return {"learner": learner, "item": item, "role": role, "points": _num(body.points), "status": state["status"]}
+
+
+async def _item_state(session: AsyncSession, view: AssessmentView, attempt: int, item_id: int) -> dict[str, Any]:
+    """Reconcile the marks of one item: the score if one follows from them, and the status."""
+    cfg = settings(view)
+    marks = (
+        await session.execute(
+            text("SELECT grader, role, points FROM marks WHERE attempt_id = :t AND item_id = :i ORDER BY id"),
+            {"t": attempt, "i": item_id},
+        )
+    ).all()
+    by_role: dict[str, list[tuple[str, Decimal]]] = defaultdict(list)
+    for grader, role, points in marks:
+        by_role[role].append((grader, points))
+    if cfg.reconciliation == "final_grader":
+        if by_role["final"]:
+            grader, points = by_role["final"][-1]
+            return {"status": "reconciled", "score": points, "decided_by": grader}
+        return {"status": "awaiting_final_grader", "score": None, "decided_by": None}
+    if by_role["third"]:
+        grader, points = by_role["third"][-1]
+        return {"status": "reconciled", "score": points, "decided_by": grader}
+    markers = [p for _, p in by_role["marker"]]
+    if len(markers) < cfg.graders_per_item:
+        return {"status": "awaiting_marks", "score": None, "decided_by": None}
+    possible = next(i.points_possible for i in view.items if i.id == item_id)
+    spread = max(markers) - min(markers)
+    limits = [Decimal(str(cfg.discrepancy_points))] if cfg.discrepancy_points is not None else []
+    if cfg.discrepancy_fraction is not None:
+        limits.append(Decimal(repr(cfg.discrepancy_fraction)) * possible)
+    if any(spread > limit for limit in limits):
+        return {"status": "needs_third_marker", "score": None, "decided_by": None}
+    if cfg.reconciliation == "max":
+        score = max(markers)
+    elif cfg.reconciliation == "min":
+        score = min(markers)
+    else:
+        score = (sum(markers, Decimal(0)) / len(markers)).quantize(SIX, rounding=ROUND_HALF_UP)
+    decided_by = by_role["marker"][0][0] if len(markers) == 1 else "reconciled"
+    return {"status": "reconciled", "score": score, "decided_by": decided_by}
+
+
+async def list_marks(
+    session: AsyncSession, ref: CourseRef, assessment: str, viewer: str | None
+) -> list[dict[str, Any]]:
+    """Marks of the assessment. A grader (`viewer`) sees only their own marks, plus the others' on
+    items already reconciled; staff with full access (viewer None) see every mark."""
+    view = await get_assessment(session, ref, assessment)
+    rows = (
+        (
+            await session.execute(
+                text(
+                    """
+                SELECT e.external_id AS learner, i.external_id AS item, m.grader, m.role, m.points, m.comment,
+                       m.updated_at, sc.attempt_id IS NOT NULL AND sc.source = 'manual' AS reconciled
+                FROM marks m JOIN attempts t ON t.id = m.attempt_id JOIN enrollments e ON e.id = t.enrollment_id
+                JOIN items i ON i.id = m.item_id
+                LEFT JOIN item_scores sc ON sc.attempt_id = m.attempt_id AND sc.item_id = m.item_id
+                WHERE t.assessment_id = :a ORDER BY t.id, i.position, m.id
+                """
+                ),
+                {"a": view.assessment.id},
+            )
+        )
+        .mappings()
+        .all()
+    )
+    visible = [r for r in rows if viewer is None or r["grader"] == viewer or r["reconciled"]]
+    return [{**dict(r), "points": _num(r["points"])} for r in visible]
+
+
+def _num(value: Decimal | None) -> float | None:
+    return None if value is None else float(value)

@@ -1,0 +1,163 @@
+"""Manual marking: allocation, private marks, reconciliation rules, third markers, final graders."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.conftest import Tenant, assert_problem
+from tests.helpers import course, enroll, grant, user_token
+
+LEARNERS = ("ann", "bob", "cid")
+
+
+async def _exam(t: Tenant, **marking: Any) -> dict[str, str]:
+    """An exam with an auto item (q1, 4 points) and a manual one (q2, 10 points); every learner
+    submitted and has q1 scored. Returns tokens for graders g1..g4 and planner p1."""
+    await course(t)
+    body = {
+        "external_id": "exam",
+        "title": "Exam",
+        "category": "Exam",
+        "marking": marking,
+        "items": [
+            {"external_id": "q1", "points_possible": 4},
+            {"external_id": "q2", "points_possible": 10, "marking": "manual"},
+        ],
+    }
+    r = await t.post("/v1/courses/c1/assessments", json=body)
+    assert r.status_code == 201, r.text
+    await enroll(t, "c1", *LEARNERS)
+    for learner in LEARNERS:
+        await t.put(f"/v1/courses/c1/assessments/exam/attempts/{learner}", json={"status": "submitted"})
+        r = await t.put(
+            f"/v1/courses/c1/assessments/exam/scores/{learner}", json={"items": [{"item": "q1", "earned": 3}]}
+        )
+        assert r.json()["status"] == "pending_grading"
+    tokens = {}
+    for user in ("g1", "g2", "g3", "g4"):
+        await grant(t, "c1", user, "grader")
+        tokens[user] = await user_token(t, user)
+    await grant(t, "c1", "p1", "planner")
+    tokens["p1"] = await user_token(t, "p1")
+    return tokens
+
+
+async def _mark(t: Tenant, token: str, learner: str, points: float) -> Any:
+    return await t.put(f"/v1/courses/c1/assessments/exam/marks/{learner}/q2", json={"points": points}, as_=token)
+
+
+async def _allocations(t: Tenant) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for a in (await t.get("/v1/courses/c1/assessments/exam/allocations")).json():
+        out.setdefault(a["learner"], []).append(a["grader"])
+    return out
+
+
+async def test_two_graders_average_privately_then_reconcile(tenant: Tenant) -> None:
+    tok = await _exam(tenant, graders_per_item=2, reconciliation="average")
+    r = await tenant.post("/v1/courses/c1/assessments/exam/allocations", json={"graders": ["g1", "g2", "g3"]})
+    assert r.json() == {"allocated": 6, "per_grader": {"g1": 2, "g2": 2, "g3": 2}}
+    allocation = await _allocations(tenant)
+    assert all(len(set(graders)) == 2 for graders in allocation.values())
+    # Allocating again gives nothing new.
+    assert (
+        await tenant.post("/v1/courses/c1/assessments/exam/allocations", json={"graders": ["g1", "g2", "g3"]})
+    ).json()["allocated"] == 0
+
+    first, second = allocation["ann"]
+    queue = (await tenant.get("/v1/courses/c1/marking/queue", as_=tok[first])).json()
+    assert queue["counts"] == {"exam": 2} and {q["learner"] for q in queue["to_mark"]} >= {"ann"}
+    r = await _mark(tenant, tok[first], "ann", 6)
+    assert r.json()["status"] == "awaiting_marks"
+    # The other grader does not see the first mark yet; the planner does.
+    assert (await tenant.get("/v1/courses/c1/assessments/exam/marks", as_=tok[second])).json() == []
+    assert len((await tenant.get("/v1/courses/c1/assessments/exam/marks", as_=tok["p1"])).json()) == 1
+    assert (await _mark(tenant, tok[second], "ann", 7)).json()["status"] == "reconciled"
+    score = (await tenant.get("/v1/courses/c1/assessments/exam/scores/ann")).json()
+    assert (score["earned"], score["status"]) == (3 + 6.5, "graded")
+    assert score["items"][1]["source"] == "manual" and score["items"][1]["graded_by"] == "reconciled"
+    assert len((await tenant.get("/v1/courses/c1/assessments/exam/marks", as_=tok[second])).json()) == 2
+    queue = (await tenant.get("/v1/courses/c1/marking/queue", as_=tok[first])).json()
+    assert queue["counts"] == {"exam": 1}
+
+
+@pytest.mark.parametrize(("rule", "expected"), [("max", 8), ("min", 5), ("average", 6.5)])
+async def test_reconciliation_rules(tenant: Tenant, rule: str, expected: float) -> None:
+    tok = await _exam(tenant, graders_per_item=2, reconciliation=rule)
+    await tenant.post("/v1/courses/c1/assessments/exam/allocations", json={"graders": ["g1", "g2"]})
+    await _mark(tenant, tok["g1"], "bob", 5)
+    await _mark(tenant, tok["g2"], "bob", 8)
+    items = (await tenant.get("/v1/courses/c1/assessments/exam/scores/bob")).json()["items"]
+    assert items[1]["earned"] == expected
+
+
+async def test_marks_too_far_apart_go_to_a_third_marker(tenant: Tenant) -> None:
+    tok = await _exam(tenant, graders_per_item=2, discrepancy_fraction=0.2)
+    await tenant.post("/v1/courses/c1/assessments/exam/allocations", json={"graders": ["g1", "g2"]})
+    await _mark(tenant, tok["g1"], "cid", 2)
+    assert (await _mark(tenant, tok["g2"], "cid", 9)).json()["status"] == "needs_third_marker"
+    assert (await tenant.get("/v1/courses/c1/assessments/exam/scores/cid")).json()["items"][1]["earned"] is None
+    r = await tenant.post("/v1/courses/c1/assessments/exam/allocations", json={"graders": ["g3"], "role": "third"})
+    assert r.json()["per_grader"] == {"g3": 1}
+    assert_problem(await _mark(tenant, tok["g4"], "cid", 5), 403)
+    assert (await _mark(tenant, tok["g3"], "cid", 6)).json()["status"] == "reconciled"
+    items = (await tenant.get("/v1/courses/c1/assessments/exam/scores/cid")).json()["items"]
+    assert (items[1]["earned"], items[1]["graded_by"]) == (6, "g3")
+
+
+async def test_final_grader_sets_the_mark(tenant: Tenant) -> None:
+    tok = await _exam(tenant, graders_per_item=2, reconciliation="final_grader", final_grader="p1")
+    await tenant.post("/v1/courses/c1/assessments/exam/allocations", json={"graders": ["g1", "g2"]})
+    await _mark(tenant, tok["g1"], "ann", 4)
+    assert (await _mark(tenant, tok["g2"], "ann", 6)).json()["status"] == "awaiting_final_grader"
+    assert (await _mark(tenant, tok["p1"], "ann", 5.5)).json()["role"] == "final"
+    assert (await tenant.get("/v1/courses/c1/assessments/exam/scores/ann")).json()["items"][1]["earned"] == 5.5
+    bad = {
+        "external_id": "x",
+        "title": "X",
+        "category": "E",
+        "points_possible": 1,
+        "marking": {"reconciliation": "final_grader"},
+    }
+    assert_problem(await tenant.post("/v1/courses/c1/assessments", json=bad), 422, "/marking/final_grader")
+
+
+async def test_marking_rules_and_roles(tenant: Tenant) -> None:
+    tok = await _exam(tenant)
+    await tenant.post("/v1/courses/c1/assessments/exam/allocations", json={"graders": ["g1", "g2"]})
+    mine = [learner for learner, graders in (await _allocations(tenant)).items() if "g1" in graders]
+    theirs = next(learner for learner in LEARNERS if learner not in mine)
+    assert_problem(await _mark(tenant, tok["g1"], theirs, 5), 403)
+    assert_problem(
+        await tenant.put(f"/v1/courses/c1/assessments/exam/marks/{mine[0]}/q1", json={"points": 1}, as_=tok["g1"]),
+        422,
+        "item",
+    )
+    assert_problem(await _mark(tenant, tok["g1"], mine[0], 11), 422, "/points")
+    # Only planners allocate; graders only see their own queue.
+    assert_problem(
+        await tenant.post("/v1/courses/c1/assessments/exam/allocations", json={"graders": ["g1"]}, as_=tok["g1"]), 403
+    )
+    assert_problem(await tenant.get("/v1/courses/c1/marking/queue", params={"grader": "g2"}, as_=tok["g1"]), 403)
+    assert_problem(await tenant.get("/v1/courses/c1/marking/queue"), 422, "grader")  # a key names the grader
+    # A grader taken off keeps what they marked; the rest goes to the others.
+    assert (await _mark(tenant, tok["g1"], mine[0], 5)).status_code == 200
+    r = await tenant.delete("/v1/courses/c1/assessments/exam/allocations/g1")
+    assert r.json()["removed"] == len(mine) - 1
+    after = await _allocations(tenant)
+    assert after[mine[0]] == ["g1"] and all(after[learner] == ["g2"] for learner in LEARNERS if learner != mine[0])
+    entries = (await tenant.get("/v1/courses/c1/audit", params={"action": "mark.set"})).json()["items"]
+    assert [(e["actor"], e["new"]["points"]) for e in entries] == [("g1", 5)]
+
+
+async def test_random_allocation_is_seeded(tenant: Tenant, other_tenant: Tenant) -> None:
+    body = {"graders": ["g1", "g2", "g3"], "mode": "random", "seed": 42, "by": "item"}
+    results = []
+    for t in (tenant, other_tenant):
+        await _exam(t)
+        r = await t.post("/v1/courses/c1/assessments/exam/allocations", json=body)
+        assert r.json()["allocated"] == 3 and sorted(r.json()["per_grader"].values()) == [1, 1, 1]
+        results.append(await _allocations(t))
+    assert results[0] == results[1]  # the same seed, the same allocation
