@@ -34,6 +34,7 @@ class Action(StrEnum):
     ALLOCATE = "marking.allocate"
     MARK_READ = "marking.read"
     MARK_WRITE = "marking.write"
+    CONFIRM = "marking.confirm"
 
 
 _STAFF = frozenset(COURSE_ROLES)
@@ -61,6 +62,7 @@ COURSE_RULES: dict[Action, frozenset[str]] = {
     Action.ALLOCATE: _PLANNER,
     Action.MARK_READ: _MARKERS,
     Action.MARK_WRITE: _MARKERS,
+    Action.CONFIRM: _MARKERS,  # graders only where the assessment allows it (checked by the service)
 }
 
 

@@ -73,8 +73,13 @@ def with_catalogue(assessments: list[dict[str, Any]], rules: PolicyRules, pointe
     return Policy.model_validate({**rules.model_dump(), "assessments": assessments}, context={"pointer": pointer})
 
 
+# Grading of an assessment with manual items counts only once confirmed ("unconfirmed" is not graded).
 _ATTEMPTS = """
-    SELECT t.enrollment_id, a.external_id, t.status, t.earned, t.possible
+    SELECT t.enrollment_id, a.external_id,
+           CASE WHEN t.status = 'graded' AND t.confirmed_at IS NULL
+                     AND EXISTS (SELECT 1 FROM items i WHERE i.assessment_id = a.id AND i.marking = 'manual')
+                THEN 'unconfirmed' ELSE t.status END,
+           t.earned, t.possible
     FROM attempts t JOIN assessments a ON a.id = t.assessment_id
     WHERE a.course_id = $1 AND t.enrollment_id = ANY(CAST($2 AS bigint[]))
 """

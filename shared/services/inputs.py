@@ -107,6 +107,7 @@ class MarkingSettings(Command):
         default=None, description="The same threshold as a fraction of the item's points."
     )
     final_grader: ExternalId | None = Field(default=None, description="Who sets the mark under final_grader.")
+    graders_confirm: bool = Field(default=False, description="Graders may confirm the attempts allocated to them.")
 
     @model_validator(mode="after")
     def _final_grader(self) -> MarkingSettings:
@@ -224,3 +225,9 @@ class AllocationRequest(Command):
 class MarkIn(Command):
     points: Points
     comment: Annotated[str, StringConstraints(max_length=10_000)] | None = None
+
+
+class ConfirmRequest(Command):
+    learners: list[ExternalId] | None = Field(
+        default=None, max_length=10_000, description="Default: every graded attempt not confirmed yet."
+    )

@@ -12,7 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from shared.services import audit, scores
+from shared.services import audit, grades, scores
 from shared.services.access import CourseRef
 from shared.services.assessments import AssessmentView, get_assessment
 from shared.services.inputs import AllocationRequest, MarkIn, MarkingSettings, ScoreRow
@@ -413,3 +413,70 @@ async def list_marks(
 
 def _num(value: Decimal | None) -> float | None:
     return None if value is None else float(value)
+
+
+# --- confirmation ---------------------------------------------------------------------------------
+
+
+async def confirm(
+    session: AsyncSession, ref: CourseRef, assessment: str, learners: list[str] | None, who: str, full_access: bool
+) -> dict[str, Any]:
+    """Confirm grading: the attempts' results become final (and count in the final course grade).
+
+    Planners confirm any graded attempt; a grader only where the assessment allows graders to
+    confirm, and only attempts allocated to them. Returns what was confirmed and what was skipped, why.
+    """
+    view = await get_assessment(session, ref, assessment)
+    if not full_access and not settings(view).graders_confirm:
+        raise Forbidden("Only planners confirm grading of this assessment.")
+    rows = (
+        await session.execute(
+            text(
+                """
+                SELECT e.external_id, e.id, t.id, t.status, t.confirmed_at IS NOT NULL,
+                       EXISTS (SELECT 1 FROM allocations l WHERE l.attempt_id = t.id AND l.grader = :who)
+                FROM enrollments e
+                LEFT JOIN attempts t ON t.enrollment_id = e.id AND t.assessment_id = :a
+                WHERE e.course_id = :c AND (CAST(:learners AS text[]) IS NULL OR e.external_id = ANY(:learners))
+                ORDER BY e.id
+                """
+            ),
+            {"a": view.assessment.id, "c": ref.id, "who": who, "learners": learners},
+        )
+    ).all()
+    found = {r[0] for r in rows}
+    skipped = [{"learner": learner, "reason": "not enrolled"} for learner in learners or [] if learner not in found]
+    chosen: list[tuple[str, int, int]] = []
+    for learner, enrollment, attempt, status, confirmed, allocated in rows:
+        reason = (
+            "no attempt"
+            if attempt is None
+            else "not graded yet"
+            if status != "graded"
+            else "already confirmed"
+            if confirmed
+            else "not allocated to you"
+            if not full_access and not allocated
+            else None
+        )
+        if reason is None:
+            chosen.append((learner, enrollment, attempt))
+        elif learners is not None:
+            skipped.append({"learner": learner, "reason": reason})
+    if chosen:
+        await session.execute(
+            text("UPDATE attempts SET confirmed_at = now(), confirmed_by = :who WHERE id = ANY(:ids)"),
+            {"who": who, "ids": [attempt for _, _, attempt in chosen]},
+        )
+        await audit.record(
+            session,
+            ref.organization_id,
+            ref.id,
+            who,
+            "confirmation.set",
+            assessment=assessment,
+            new={"learners": [learner for learner, _, _ in chosen]},
+        )
+        await grades.refresh_learners(session, ref.id, [enrollment for _, enrollment, _ in chosen])
+    await session.commit()
+    return {"confirmed": [learner for learner, _, _ in chosen], "skipped": skipped}

@@ -112,6 +112,10 @@ _AUDIT = text(
     """
 )
 
+# Overrides (the same rule in both upserts below): an override replaces the score and keeps the
+# automatic value it replaced in computed_earned; a later automatic score updates computed_earned and
+# leaves the override standing. Any score change reopens a confirmed attempt for confirmation.
+
 # Assessment-level scores create or update the attempt directly.
 _WRITE_TOTALS = text(
     """
@@ -119,8 +123,14 @@ _WRITE_TOTALS = text(
     SELECT assessment_id, enrollment_id, 'graded', earned, coalesce(possible, a_possible), source, scored_by, :now
     FROM score_in WHERE item_ext IS NULL
     ON CONFLICT (assessment_id, enrollment_id) DO UPDATE SET
-      status = 'graded', earned = excluded.earned, possible = excluded.possible, source = excluded.source,
-      scored_by = excluded.scored_by, scored_at = excluded.scored_at, updated_at = :now
+      status = 'graded',
+      earned = CASE WHEN excluded.source = 'auto' AND t.source = 'override' THEN t.earned ELSE excluded.earned END,
+      computed_earned = CASE WHEN excluded.source = 'auto' THEN excluded.earned
+                             WHEN excluded.source = 'override' AND t.source = 'auto' THEN t.earned
+                             WHEN excluded.source = 'override' THEN t.computed_earned END,
+      source = CASE WHEN excluded.source = 'auto' AND t.source = 'override' THEN 'override' ELSE excluded.source END,
+      possible = excluded.possible, scored_by = excluded.scored_by, scored_at = excluded.scored_at,
+      confirmed_at = NULL, confirmed_by = NULL, updated_at = :now
     """
 )
 
@@ -141,8 +151,13 @@ _WRITE_ITEMS = text(
     FROM score_in s JOIN attempts t ON t.assessment_id = s.assessment_id AND t.enrollment_id = s.enrollment_id
     WHERE s.item_ext IS NOT NULL
     ON CONFLICT (attempt_id, item_id) DO UPDATE SET
-      earned = excluded.earned, possible = excluded.possible, source = excluded.source,
-      scored_by = excluded.scored_by, scored_at = excluded.scored_at, item_revision = excluded.item_revision
+      earned = CASE WHEN excluded.source = 'auto' AND sc.source = 'override' THEN sc.earned ELSE excluded.earned END,
+      computed_earned = CASE WHEN excluded.source = 'auto' THEN excluded.earned
+                             WHEN excluded.source = 'override' AND sc.source = 'auto' THEN sc.earned
+                             WHEN excluded.source = 'override' THEN sc.computed_earned END,
+      source = CASE WHEN excluded.source = 'auto' AND sc.source = 'override' THEN 'override' ELSE excluded.source END,
+      possible = excluded.possible, scored_by = excluded.scored_by, scored_at = excluded.scored_at,
+      item_revision = excluded.item_revision
     """
 )
 
@@ -152,7 +167,7 @@ _DERIVE_TOTALS = text(
     """
     UPDATE attempts t SET
       earned = d.earned, possible = d.possible, source = d.source, scored_at = :now, updated_at = :now,
-      scored_by = d.scored_by,
+      scored_by = d.scored_by, confirmed_at = NULL, confirmed_by = NULL,
       status = CASE WHEN d.scored = d.n THEN 'graded' ELSE 'pending_grading' END
     FROM (
       SELECT t.id,
@@ -253,7 +268,9 @@ async def get_score(session: AsyncSession, ref: CourseRef, assessment: str, lear
                 text(
                     """
                     SELECT a.id AS a_id, e.id AS e_id, t.*,
-                           EXISTS (SELECT 1 FROM items i WHERE i.assessment_id = a.id) AS has_items
+                           EXISTS (SELECT 1 FROM items i WHERE i.assessment_id = a.id) AS has_items,
+                           EXISTS (SELECT 1 FROM items i WHERE i.assessment_id = a.id AND i.marking = 'manual')
+                             AS needs_confirmation
                     FROM (SELECT 1) one
                     LEFT JOIN assessments a ON a.course_id = :c AND a.external_id = :a
                     LEFT JOIN enrollments e ON e.course_id = :c AND e.external_id = :l
@@ -277,7 +294,7 @@ async def get_score(session: AsyncSession, ref: CourseRef, assessment: str, lear
         result = await session.execute(
             text(
                 """
-                SELECT i.external_id AS item, i.number, sc.earned,
+                SELECT i.external_id AS item, i.number, sc.earned, sc.computed_earned,
                        coalesce(sc.possible, i.points_possible) AS possible,
                        sc.source, sc.scored_by, sc.scored_at, sc.item_revision, i.revision
                 FROM items i LEFT JOIN item_scores sc ON sc.item_id = i.id AND sc.attempt_id = :attempt
@@ -291,6 +308,8 @@ async def get_score(session: AsyncSession, ref: CourseRef, assessment: str, lear
 
 
 def _score_view(assessment: str, learner: str, attempt: Any, items: list[dict[str, Any]] | None) -> dict[str, Any]:
+    confirmed = attempt["confirmed_at"] is not None
+    final_ready = attempt["status"] == "graded" and (confirmed or not attempt["needs_confirmation"])
     view = {
         "assessment": assessment,
         "learner": learner,
@@ -298,6 +317,11 @@ def _score_view(assessment: str, learner: str, attempt: Any, items: list[dict[st
         "earned": attempt["earned"],
         "possible": attempt["possible"],
         "source": attempt["source"],
+        "computed": attempt["computed_earned"],
+        "confirmed": confirmed,
+        "confirmed_by": attempt["confirmed_by"],
+        # Marks are visible to staff at once; the result is final only once grading is confirmed.
+        "final": attempt["earned"] if final_ready else None,
         "graded_by": attempt["scored_by"],
         "graded_at": attempt["scored_at"],
         "items": [
@@ -305,6 +329,7 @@ def _score_view(assessment: str, learner: str, attempt: Any, items: list[dict[st
                 "item": i["item"],
                 "number": i["number"],
                 "earned": i["earned"],
+                "computed": i["computed_earned"],
                 "possible": i["possible"],
                 "source": i["source"],
                 "graded_by": i["scored_by"],
@@ -330,7 +355,9 @@ async def list_scores(
                 text(
                     """
                 SELECT t.id, e.external_id AS learner, t.status, t.earned, t.possible, t.source,
-                       t.scored_by, t.scored_at
+                       t.scored_by, t.scored_at, t.computed_earned, t.confirmed_at, t.confirmed_by,
+                       EXISTS (SELECT 1 FROM items i WHERE i.assessment_id = t.assessment_id
+                               AND i.marking = 'manual') AS needs_confirmation
                 FROM attempts t JOIN enrollments e ON e.id = t.enrollment_id
                 WHERE t.assessment_id = :a AND t.id > :after ORDER BY t.id LIMIT :lim
                 """

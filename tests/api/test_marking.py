@@ -161,3 +161,66 @@ async def test_random_allocation_is_seeded(tenant: Tenant, other_tenant: Tenant)
         assert r.json()["allocated"] == 3 and sorted(r.json()["per_grader"].values()) == [1, 1, 1]
         results.append(await _allocations(t))
     assert results[0] == results[1]  # the same seed, the same allocation
+
+
+async def test_confirmation_gates_the_final_result(tenant: Tenant, settings: Any) -> None:
+    from tests.conftest import run_worker
+
+    tok = await _exam(tenant)
+    await tenant.put(
+        "/v1/courses/c1/policy",
+        json={"categories": [{"name": "Exam", "weight": 1}], "cutoffs": [{"grade": "P", "min": 0.5}]},
+    )
+    await run_worker(settings)
+    await tenant.post("/v1/courses/c1/assessments/exam/allocations", json={"graders": ["g1"]})
+    await _mark(tenant, tok["g1"], "ann", 8)
+    score = (await tenant.get("/v1/courses/c1/assessments/exam/scores/ann")).json()
+    # Graded and visible to staff (3 + 8 = 11 of 14), but not final until confirmed.
+    assert (score["status"], score["earned"], score["final"], score["confirmed"]) == ("graded", 11, None, False)
+    grade = (await tenant.get("/v1/courses/c1/learners/ann/grade")).json()
+    assert grade["final"]["percent"] == 0 and grade["current"]["percent"] is None
+    # Graders may not confirm here; planners may.
+    assert_problem(await tenant.post("/v1/courses/c1/assessments/exam/confirmations", json={}, as_=tok["g1"]), 403)
+    r = await tenant.post(
+        "/v1/courses/c1/assessments/exam/confirmations", json={"learners": ["ann", "bob", "zed"]}, as_=tok["p1"]
+    )
+    assert r.json() == {
+        "confirmed": ["ann"],
+        "skipped": [{"learner": "zed", "reason": "not enrolled"}, {"learner": "bob", "reason": "not graded yet"}],
+    }
+    score = (await tenant.get("/v1/courses/c1/assessments/exam/scores/ann")).json()
+    assert (score["final"], score["confirmed_by"]) == (11, "p1")
+    grade = (await tenant.get("/v1/courses/c1/learners/ann/grade")).json()
+    assert grade["final"]["percent"] == 78.57 and grade["final"]["grade"] == "P"
+    # A change of score reopens it for confirmation.
+    await _mark(tenant, tok["g1"], "ann", 9)
+    assert (await tenant.get("/v1/courses/c1/assessments/exam/scores/ann")).json()["final"] is None
+    assert (await tenant.get("/v1/courses/c1/learners/ann/grade")).json()["final"]["percent"] == 0
+
+
+async def test_graders_confirm_their_own_work_when_allowed(tenant: Tenant) -> None:
+    tok = await _exam(tenant, graders_confirm=True)
+    await tenant.post("/v1/courses/c1/assessments/exam/allocations", json={"graders": ["g1", "g2"]})
+    mine = [learner for learner, graders in (await _allocations(tenant)).items() if "g1" in graders]
+    for learner in LEARNERS:
+        grader = "g1" if learner in mine else "g2"
+        await _mark(tenant, tok[grader], learner, 5)
+    r = await tenant.post(
+        "/v1/courses/c1/assessments/exam/confirmations", json={"learners": list(LEARNERS)}, as_=tok["g1"]
+    )
+    assert r.json()["confirmed"] == mine
+    assert {s["reason"] for s in r.json()["skipped"]} == {"not allocated to you"}
+
+
+async def test_override_keeps_the_automatic_score_visible(tenant: Tenant) -> None:
+    await _exam(tenant)
+    url = "/v1/courses/c1/assessments/exam/scores/ann"
+    await tenant.put(url, json={"items": [{"item": "q1", "earned": 4}], "source": "override", "graded_by": "p1"})
+    q1 = (await tenant.get(url)).json()["items"][0]
+    assert (q1["earned"], q1["computed"], q1["source"]) == (4, 3, "override")
+    # A later automatic score (a re-run of the test engine) updates the computed value only.
+    await tenant.put(url, json={"items": [{"item": "q1", "earned": 2}]})
+    q1 = (await tenant.get(url)).json()["items"][0]
+    assert (q1["earned"], q1["computed"], q1["source"]) == (4, 2, "override")
+    history = (await tenant.get("/v1/courses/c1/audit", params={"learner": "ann", "action": "item_score.set"})).json()
+    assert [e["new"]["source"] for e in history["items"]] == ["auto", "override", "auto"]

@@ -6,11 +6,18 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from services.api.deps import Allocate, MarkRead, MarkWrite, PrincipalDep, SessionDep, actor
-from services.api.schemas.marking import AllocationOut, AllocationResult, MarkOut, MarkResult, QueueOut
+from services.api.deps import Allocate, Confirm, MarkRead, MarkWrite, PrincipalDep, SessionDep, actor
+from services.api.schemas.marking import (
+    AllocationOut,
+    AllocationResult,
+    ConfirmResult,
+    MarkOut,
+    MarkResult,
+    QueueOut,
+)
 from shared.services import marking
 from shared.services.access import marker_identity, sees_all_marks
-from shared.services.inputs import AllocationRequest, ExternalId, MarkIn
+from shared.services.inputs import AllocationRequest, ConfirmRequest, ExternalId, MarkIn
 
 router = APIRouter(prefix="/v1/courses/{course}", tags=["marking"])
 
@@ -75,3 +82,21 @@ async def list_marks(
     item is reconciled."""
     viewer = None if sees_all_marks(principal, ref) else principal.subject
     return [MarkOut.model_validate(m) for m in await marking.list_marks(session, ref, assessment, viewer)]
+
+
+@router.post("/assessments/{assessment}/confirmations")
+async def confirm(
+    session: SessionDep,
+    principal: PrincipalDep,
+    ref: Confirm,
+    assessment: ExternalId,
+    body: ConfirmRequest,
+    grader: GraderParam = None,
+) -> ConfirmResult:
+    """Confirm grading of graded attempts (all, or the listed learners). Until confirmed, an
+    attempt with manual items has no final result and does not count in the final course grade."""
+    full = sees_all_marks(principal, ref)
+    who = actor(principal) if full else marker_identity(principal, ref, grader)
+    return ConfirmResult.model_validate(
+        await marking.confirm(session, ref, assessment, body.learners, who, full_access=full)
+    )

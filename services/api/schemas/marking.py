@@ -49,3 +49,13 @@ class MarkOut(BaseModel):
     comment: str | None
     updated_at: datetime
     reconciled: bool
+
+
+class Skipped(BaseModel):
+    learner: str
+    reason: str
+
+
+class ConfirmResult(BaseModel):
+    confirmed: list[str]
+    skipped: list[Skipped]

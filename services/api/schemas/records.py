@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from services.api.schemas.common import Num, Out
 from shared.services.inputs import MarkingSettings
@@ -79,6 +79,7 @@ class ItemScoreOut(BaseModel):
     item: str
     number: str | None
     earned: Num | None
+    computed: Num | None = None
     possible: Num
     source: str | None
     graded_by: str | None
@@ -93,6 +94,10 @@ class ScoreOut(BaseModel):
     earned: Num | None
     possible: Num | None
     source: str | None
+    computed: Num | None = Field(default=None, description="The automatic score an override replaced.")
+    confirmed: bool
+    confirmed_by: str | None
+    final: Num | None = Field(description="The result once grading is confirmed (null before).")
     graded_by: str | None
     graded_at: datetime | None
     items: list[ItemScoreOut] | None = None

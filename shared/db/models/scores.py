@@ -53,6 +53,11 @@ class Attempt(Base):
     source: Mapped[str | None] = mapped_column(String(8))
     scored_by: Mapped[str | None] = mapped_column(String(255))
     scored_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The automatic score under an override, kept visible.
+    computed_earned: Mapped[Decimal | None] = mapped_column(POINTS)
+    # Grading with manual items must be confirmed before the attempt has a final result.
+    confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    confirmed_by: Mapped[str | None] = mapped_column(String(255))
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[CreatedAt]
@@ -75,6 +80,7 @@ class ItemScore(Base):
     source: Mapped[str] = mapped_column(String(8))
     scored_by: Mapped[str | None] = mapped_column(String(255))
     scored_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    computed_earned: Mapped[Decimal | None] = mapped_column(POINTS)
     item_revision: Mapped[int] = mapped_column(Integer)
 
 
