@@ -95,6 +95,7 @@ Allocate = Annotated[CourseRef, Depends(_course(Action.ALLOCATE))]
 MarkRead = Annotated[CourseRef, Depends(_course(Action.MARK_READ))]
 MarkWrite = Annotated[CourseRef, Depends(_course(Action.MARK_WRITE))]
 Confirm = Annotated[CourseRef, Depends(_course(Action.CONFIRM))]
+ImportWrite = Annotated[CourseRef, Depends(_course(Action.IMPORT))]
 
 Limit = Annotated[int, Query(ge=1, le=1000, description="Page size (at most 1000).")]
 Cursor = Annotated[str | None, Query(max_length=512, description="`next_cursor` of the previous page.")]

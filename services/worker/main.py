@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 from arq import cron, func
 from arq.connections import RedisSettings
 
-from services.worker.tasks import grades, maintenance
+from services.worker.tasks import grades, imports, maintenance
 from shared import jobs
 from shared.db.engine import make_engine, make_sessionmaker
 from shared.settings import get_settings
@@ -28,6 +28,7 @@ class WorkerSettings:
         maintenance.purge_idempotency_records,
         # No kept result: the record in PostgreSQL is the result, and a later re-enqueue must not be deduplicated.
         func(grades.recompute_course_grades, name=jobs.RECOMPUTE_GRADES, timeout=3600, keep_result=0),
+        func(imports.run_score_import, name=jobs.RUN_IMPORT, timeout=1800, keep_result=0),
     ]
     cron_jobs: ClassVar[list[Any]] = [
         cron(maintenance.purge_idempotency_records, minute={7}, unique=True, run_at_startup=True),

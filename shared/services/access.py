@@ -35,6 +35,7 @@ class Action(StrEnum):
     MARK_READ = "marking.read"
     MARK_WRITE = "marking.write"
     CONFIRM = "marking.confirm"
+    IMPORT = "scores.import"
 
 
 _STAFF = frozenset(COURSE_ROLES)
@@ -62,6 +63,7 @@ COURSE_RULES: dict[Action, frozenset[str]] = {
     Action.ALLOCATE: _PLANNER,
     Action.MARK_READ: _MARKERS,
     Action.MARK_WRITE: _MARKERS,
+    Action.IMPORT: _PLANNER,
     Action.CONFIRM: _MARKERS,  # graders only where the assessment allows it (checked by the service)
 }
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+import orjson
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.db.models import Enrollment
@@ -18,18 +18,30 @@ from shared.services.paging import Page, last_id_after, page_of
 _FIELDS = tuple(EnrollmentFields.model_fields)
 
 
+_UPSERT = text(
+    """
+    INSERT INTO enrollments AS e (course_id, external_id, username, email, full_name, track, status, cohort, team,
+                                  groups, is_course_team)
+    SELECT :course, u.external_id, u.username, u.email, u.full_name, u.track, u.status, u.cohort, u.team,
+           ARRAY(SELECT jsonb_array_elements_text(CAST(u.groups AS jsonb))), u.is_course_team
+    FROM unnest(CAST(:external_id AS text[]), CAST(:username AS text[]), CAST(:email AS text[]),
+                CAST(:full_name AS text[]), CAST(:track AS text[]), CAST(:status AS text[]), CAST(:cohort AS text[]),
+                CAST(:team AS text[]), CAST(:groups AS text[]), CAST(:is_course_team AS bool[]))
+         AS u(external_id, username, email, full_name, track, status, cohort, team, groups, is_course_team)
+    ON CONFLICT (course_id, external_id) DO UPDATE SET
+      username = excluded.username, email = excluded.email, full_name = excluded.full_name,
+      track = excluded.track, status = excluded.status, cohort = excluded.cohort, team = excluded.team,
+      groups = excluded.groups, is_course_team = excluded.is_course_team, updated_at = now()
+    RETURNING e.id
+    """
+)
+
+
 async def _upsert(session: AsyncSession, ref: CourseRef, rows: list[dict[str, Any]]) -> int:
-    """Upsert and give the learners their stored grade rows (a new learner has one too)."""
-    insert = pg_insert(Enrollment)
-    stmt = insert.on_conflict_do_update(
-        index_elements=["course_id", "external_id"],
-        set_={**{f: insert.excluded[f] for f in _FIELDS}, "updated_at": func.now()},
-    ).returning(Enrollment.id)
-    ids: list[int] = []
-    # One multi-row statement per chunk keeps within PostgreSQL's bind-parameter limit.
-    for start in range(0, len(rows), 2000):
-        chunk = [{"course_id": ref.id, **r} for r in rows[start : start + 2000]]
-        ids += (await session.execute(stmt.values(chunk))).scalars().all()
+    """Upsert in one set-based statement and give the learners their stored grade rows."""
+    columns: dict[str, list[Any]] = {f: [r[f] for r in rows] for f in ("external_id", *_FIELDS)}
+    columns["groups"] = [orjson.dumps(g).decode() for g in columns["groups"]]
+    ids = list((await session.execute(_UPSERT, {"course": ref.id, **columns})).scalars().all())
     await grades.refresh_learners(session, ref.id, ids)
     return len(ids)
 

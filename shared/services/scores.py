@@ -82,34 +82,45 @@ _PROBLEMS = text(
     """
 )
 
-# One audit entry per row that changes something, with the value it replaces (read before the write).
+# Each staged row with the value it would replace (read before any write) and the value it sets.
+_CHANGES = """
+    SELECT s.rn, s.learner_ext, s.assessment_ext, s.item_ext,
+           CASE WHEN s.item_ext IS NULL THEN 'score.set' ELSE 'item_score.set' END AS action,
+           CASE WHEN s.item_ext IS NULL AND t.earned IS NOT NULL THEN
+                  jsonb_build_object('earned', trim_scale(t.earned), 'possible', trim_scale(t.possible),
+                                     'source', t.source, 'graded_by', t.scored_by)
+                WHEN s.item_ext IS NOT NULL AND sc.attempt_id IS NOT NULL THEN
+                  jsonb_build_object('earned', trim_scale(sc.earned), 'possible', trim_scale(sc.possible),
+                                     'source', sc.source, 'graded_by', sc.scored_by)
+           END AS old,
+           jsonb_build_object(
+             'earned', trim_scale(s.earned),
+             'possible', trim_scale(coalesce(s.possible, CASE WHEN s.item_ext IS NULL THEN s.a_possible
+                                                              ELSE s.i_possible END)),
+             'source', s.source, 'graded_by', s.scored_by) AS new
+    FROM score_in s
+    LEFT JOIN attempts t ON t.assessment_id = s.assessment_id AND t.enrollment_id = s.enrollment_id
+    LEFT JOIN item_scores sc ON sc.attempt_id = t.id AND sc.item_id = s.item_id
+"""
+
+# One audit entry per row that changes something.
 _AUDIT = text(
-    """
+    f"""
     INSERT INTO audit_log (organization_id, course_id, at, actor, request_id, action, learner, assessment, item,
                            old, new)
     SELECT :org, :course, :at, :actor, :rid, action, learner_ext, assessment_ext, item_ext, old, new
-    FROM (
-      SELECT s.rn, s.learner_ext, s.assessment_ext, s.item_ext,
-             CASE WHEN s.item_ext IS NULL THEN 'score.set' ELSE 'item_score.set' END AS action,
-             CASE WHEN s.item_ext IS NULL AND t.earned IS NOT NULL THEN
-                    jsonb_build_object('earned', trim_scale(t.earned), 'possible', trim_scale(t.possible),
-                                       'source', t.source, 'graded_by', t.scored_by)
-                  WHEN s.item_ext IS NOT NULL AND sc.attempt_id IS NOT NULL THEN
-                    jsonb_build_object('earned', trim_scale(sc.earned), 'possible', trim_scale(sc.possible),
-                                       'source', sc.source, 'graded_by', sc.scored_by)
-             END AS old,
-             jsonb_build_object(
-               'earned', trim_scale(s.earned),
-               'possible', trim_scale(coalesce(s.possible, CASE WHEN s.item_ext IS NULL THEN s.a_possible
-                                                                ELSE s.i_possible END)),
-               'source', s.source, 'graded_by', s.scored_by) AS new
-      FROM score_in s
-      LEFT JOIN attempts t ON t.assessment_id = s.assessment_id AND t.enrollment_id = s.enrollment_id
-      LEFT JOIN item_scores sc ON sc.attempt_id = t.id AND sc.item_id = s.item_id
-    ) changes
-    WHERE old IS DISTINCT FROM new
-    ORDER BY rn
-    """
+    FROM ({_CHANGES}) changes WHERE old IS DISTINCT FROM new ORDER BY rn
+    """  # noqa: S608  (constant SQL)
+)
+
+# What a staged batch would do, row by row (for dry runs). Comparing earned, possible and source.
+_DIFF = text(
+    f"""
+    SELECT rn, learner_ext AS learner, assessment_ext AS assessment, item_ext AS item, old, new,
+           CASE WHEN old IS NULL THEN 'create'
+                WHEN old - 'graded_by' = new - 'graded_by' THEN 'unchanged' ELSE 'change' END AS effect
+    FROM ({_CHANGES}) changes ORDER BY rn
+    """  # noqa: S608
 )
 
 # Overrides (the same rule in both upserts below): an override replaces the score and keeps the
@@ -180,8 +191,7 @@ _DERIVE_TOTALS = text(
       FROM attempts t
       JOIN items i ON i.assessment_id = t.assessment_id
       LEFT JOIN item_scores sc ON sc.attempt_id = t.id AND sc.item_id = i.id
-      WHERE (t.assessment_id, t.enrollment_id) IN
-            (SELECT assessment_id, enrollment_id FROM score_in WHERE item_ext IS NOT NULL)
+      WHERE t.id = ANY(:ids)
       GROUP BY t.id
     ) d
     WHERE t.id = d.id
@@ -189,10 +199,10 @@ _DERIVE_TOTALS = text(
 )
 
 
-async def write_rows(session: AsyncSession, ref: CourseRef, rows: list[ScoreRow], actor: str) -> list[RowError]:
-    """Resolve and, when every row is good, write. Returns the row errors (nothing written then).
+async def stage(session: AsyncSession, ref: CourseRef, rows: list[ScoreRow], actor: str) -> list[RowError]:
+    """Resolve rows against the course into the scratch table; return every bad row (nothing written).
 
-    Call it once per transaction: the scratch table empties on commit.
+    Once per transaction: the scratch table empties on commit.
     """
     cols: dict[str, list[Any]] = {
         "rn": list(range(len(rows))),
@@ -206,18 +216,45 @@ async def write_rows(session: AsyncSession, ref: CourseRef, rows: list[ScoreRow]
     }
     await session.execute(_RESOLVE, {"course": ref.id, **cols})
     problems = (await session.execute(_PROBLEMS, {"max": MAX_REPORTED_ERRORS})).all()
-    if problems:
-        return [RowError(p.rn, p.field, p.detail, p.code) for p in problems]
+    return [RowError(p.rn, p.field, p.detail, p.code) for p in problems]
+
+
+async def staged_diff(session: AsyncSession) -> list[dict[str, Any]]:
+    """What applying the staged rows would change: create, change or unchanged, with old and new."""
+    return [dict(r) for r in (await session.execute(_DIFF)).mappings()]
+
+
+async def apply_staged(session: AsyncSession, ref: CourseRef, actor: str, any_items: bool) -> None:
+    """Write the staged rows: audit entries, scores, derived totals, the learners' stored grades."""
     now = clock.now()
     await session.execute(_AUDIT, audit.stamp(ref.organization_id, ref.id, actor))
     await session.execute(_WRITE_TOTALS, {"now": now})
-    if any(r.item is not None for r in rows):
+    if any_items:
         await session.execute(_ENSURE_ATTEMPTS)
         await session.execute(_WRITE_ITEMS, {"now": now})
-        await session.execute(_DERIVE_TOTALS, {"now": now})
+        touched = await session.scalars(
+            text(
+                "SELECT DISTINCT t.id FROM score_in s JOIN attempts t"
+                " ON t.assessment_id = s.assessment_id AND t.enrollment_id = s.enrollment_id"
+                " WHERE s.item_ext IS NOT NULL"
+            )
+        )
+        await derive_totals(session, list(touched))
     learners = (await session.execute(text("SELECT DISTINCT enrollment_id FROM score_in"))).scalars().all()
     await grades.refresh_learners(session, ref.id, list(learners))
-    return []
+
+
+async def derive_totals(session: AsyncSession, attempt_ids: list[int]) -> None:
+    """Recompute these attempts' totals and status from their item scores."""
+    await session.execute(_DERIVE_TOTALS, {"now": clock.now(), "ids": attempt_ids})
+
+
+async def write_rows(session: AsyncSession, ref: CourseRef, rows: list[ScoreRow], actor: str) -> list[RowError]:
+    """Stage and, when every row is good, write. Returns the row errors (nothing written then)."""
+    errors = await stage(session, ref, rows, actor)
+    if not errors:
+        await apply_staged(session, ref, actor, any(r.item is not None for r in rows))
+    return errors
 
 
 async def write_batch(session: AsyncSession, ref: CourseRef, rows: list[ScoreRow], actor: str) -> dict[str, Any]:

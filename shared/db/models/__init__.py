@@ -3,6 +3,7 @@
 from shared.db.models.audit import AuditEntry
 from shared.db.models.courses import Assessment, Course, CourseMember, Enrollment, Item
 from shared.db.models.grades import CourseGrade, GradeRecompute, GradingPolicy
+from shared.db.models.imports import ScoreImport
 from shared.db.models.marking import Allocation, Mark
 from shared.db.models.scores import Attempt, IdempotencyRecord, ItemScore
 from shared.db.models.tenancy import ApiKey, Organization
@@ -24,4 +25,5 @@ __all__ = [
     "ItemScore",
     "Mark",
     "Organization",
+    "ScoreImport",
 ]
