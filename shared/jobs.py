@@ -12,6 +12,7 @@ Queue = ArqRedis
 PURGE_IDEMPOTENCY = "purge_idempotency_records"
 RECOMPUTE_GRADES = "recompute_course_grades"
 RUN_IMPORT = "run_score_import"
+RESCORE_ITEM = "rescore_item"
 
 
 def redis_settings(url: str) -> RedisSettings:

@@ -29,6 +29,7 @@ class WorkerSettings:
         # No kept result: the record in PostgreSQL is the result, and a later re-enqueue must not be deduplicated.
         func(grades.recompute_course_grades, name=jobs.RECOMPUTE_GRADES, timeout=3600, keep_result=0),
         func(imports.run_score_import, name=jobs.RUN_IMPORT, timeout=1800, keep_result=0),
+        func(imports.rescore_item, name=jobs.RESCORE_ITEM, timeout=3600, keep_result=0),
     ]
     cron_jobs: ClassVar[list[Any]] = [
         cron(maintenance.purge_idempotency_records, minute={7}, unique=True, run_at_startup=True),

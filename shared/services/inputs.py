@@ -231,3 +231,12 @@ class ConfirmRequest(Command):
     learners: list[ExternalId] | None = Field(
         default=None, max_length=10_000, description="Default: every graded attempt not confirmed yet."
     )
+
+
+class RescoreRequest(Command):
+    points_possible: Points | None = Field(default=None, description="The item's new points (default: unchanged).")
+    mode: Literal["scale", "full_credit", "keep"] = Field(
+        default="scale",
+        description="scale: earned points scale with the new points; full_credit: everyone scored gets full "
+        "points (a faulty question); keep: earned points stay, only points possible change.",
+    )

@@ -224,3 +224,26 @@ async def test_override_keeps_the_automatic_score_visible(tenant: Tenant) -> Non
     assert (q1["earned"], q1["computed"], q1["source"]) == (4, 2, "override")
     history = (await tenant.get("/v1/courses/c1/audit", params={"learner": "ann", "action": "item_score.set"})).json()
     assert [e["new"]["source"] for e in history["items"]] == ["auto", "override", "auto"]
+
+
+async def test_cohort_rescore_after_points_change(tenant: Tenant, settings: Any) -> None:
+    from tests.conftest import run_worker
+
+    await _exam(tenant)  # everyone has q1 = 3 of 4
+    r = await tenant.post("/v1/courses/c1/assessments/exam/items/q1:rescore", json={"points_possible": 8})
+    assert r.status_code == 202 and r.json()["status"] == "queued"
+    exam = (await tenant.get("/v1/courses/c1/assessments/exam")).json()
+    assert (exam["items"][0]["revision"], exam["points_possible"]) == (2, 18)
+    assert (await tenant.get("/v1/courses/c1/assessments/exam/scores/ann")).json()["items"][0]["stale"] is True
+    await run_worker(settings)
+    done = (await tenant.get(f"/v1/courses/c1/rescores/{r.json()['id']}")).json()
+    assert (done["status"], done["progress"], done["rescored"]) == ("succeeded", 100, 3)
+    for learner in LEARNERS:
+        q1 = (await tenant.get(f"/v1/courses/c1/assessments/exam/scores/{learner}")).json()["items"][0]
+        assert (q1["earned"], q1["possible"], q1["stale"]) == (6, 8, False)
+    entries = (await tenant.get("/v1/courses/c1/audit", params={"action": "item_score.rescore"})).json()["items"]
+    assert len(entries) == 3 and entries[0]["old"]["earned"] == 3 and entries[0]["new"]["earned"] == 6
+    # A faulty question: full credit for everyone scored on it.
+    r = await tenant.post("/v1/courses/c1/assessments/exam/items/q1:rescore", json={"mode": "full_credit"})
+    await run_worker(settings)
+    assert (await tenant.get("/v1/courses/c1/assessments/exam/scores/bob")).json()["items"][0]["earned"] == 8

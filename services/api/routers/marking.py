@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from services.api.deps import Allocate, Confirm, MarkRead, MarkWrite, PrincipalDep, SessionDep, actor
+from services.api.deps import Allocate, Confirm, MarkRead, MarkWrite, PrincipalDep, RedisDep, SessionDep, actor
 from services.api.schemas.marking import (
     AllocationOut,
     AllocationResult,
@@ -14,10 +14,11 @@ from services.api.schemas.marking import (
     MarkOut,
     MarkResult,
     QueueOut,
+    RescoreOut,
 )
-from shared.services import marking
+from shared.services import marking, rescoring
 from shared.services.access import marker_identity, sees_all_marks
-from shared.services.inputs import AllocationRequest, ConfirmRequest, ExternalId, MarkIn
+from shared.services.inputs import AllocationRequest, ConfirmRequest, ExternalId, MarkIn, RescoreRequest
 
 router = APIRouter(prefix="/v1/courses/{course}", tags=["marking"])
 
@@ -100,3 +101,25 @@ async def confirm(
     return ConfirmResult.model_validate(
         await marking.confirm(session, ref, assessment, body.learners, who, full_access=full)
     )
+
+
+@router.post("/assessments/{assessment}/items/{item}:rescore", status_code=202)
+async def rescore_item(
+    session: SessionDep,
+    queue: RedisDep,
+    principal: PrincipalDep,
+    ref: Allocate,
+    assessment: ExternalId,
+    item: ExternalId,
+    body: RescoreRequest,
+) -> RescoreOut:
+    """Change an item's points and rescore it for every attempt in the worker (the item's revision
+    goes up; totals and stored grades follow; progress on the returned record)."""
+    record = await rescoring.start(session, queue, ref, assessment, item, body, actor(principal))
+    return RescoreOut.model_validate(record)
+
+
+@router.get("/rescores/{rescore_id}")
+async def get_rescore(session: SessionDep, ref: Allocate, rescore_id: int) -> RescoreOut:
+    """A rescore's progress and outcome."""
+    return RescoreOut.model_validate(await rescoring.get(session, ref, rescore_id))

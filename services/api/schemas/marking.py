@@ -59,3 +59,19 @@ class Skipped(BaseModel):
 class ConfirmResult(BaseModel):
     confirmed: list[str]
     skipped: list[Skipped]
+
+
+class RescoreOut(BaseModel):
+    id: int
+    assessment: str
+    item: str
+    mode: str
+    old_points: float
+    new_points: float
+    status: str
+    progress: int
+    rescored: int
+    requested_by: str
+    error: str | None
+    created_at: datetime
+    finished_at: datetime | None

@@ -48,3 +48,27 @@ class Mark(Base):
     comment: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[CreatedAt]
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class ItemRescore(Base):
+    """A worker job rescoring one item for every attempt after its points or key changed."""
+
+    __tablename__ = "item_rescores"
+    __table_args__ = (
+        CheckConstraint("status IN ('queued', 'running', 'succeeded', 'failed')", name="status"),
+        CheckConstraint("mode IN ('scale', 'full_credit', 'keep')", name="mode"),
+    )
+
+    id: Mapped[IdPk]
+    course_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("courses.id", ondelete="CASCADE"), index=True)
+    item_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("items.id", ondelete="CASCADE"))
+    mode: Mapped[str] = mapped_column(String(12))
+    old_points: Mapped[Decimal] = mapped_column(POINTS)
+    new_points: Mapped[Decimal] = mapped_column(POINTS)
+    status: Mapped[str] = mapped_column(String(16), server_default="queued")
+    progress: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    rescored: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    requested_by: Mapped[str] = mapped_column(String(255))
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[CreatedAt]
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
