@@ -240,3 +240,7 @@ class RescoreRequest(Command):
         description="scale: earned points scale with the new points; full_credit: everyone scored gets full "
         "points (a faulty question); keep: earned points stay, only points possible change.",
     )
+
+
+class WorkgroupIn(Command):
+    members: list[ExternalId] = Field(min_length=1, max_length=100)

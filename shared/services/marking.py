@@ -24,6 +24,54 @@ def settings(view: AssessmentView) -> MarkingSettings:
     return MarkingSettings.model_validate(view.assessment.marking or {})
 
 
+# --- who marks ------------------------------------------------------------------------------------
+
+
+async def identities(session: AsyncSession, ref: CourseRef, user: str) -> list[str]:
+    """The names a user marks under: themselves, then their workgroups in the course."""
+    groups = await session.scalars(
+        text("SELECT name FROM workgroups WHERE course_id = :c AND :u = ANY(members) ORDER BY name"),
+        {"c": ref.id, "u": user},
+    )
+    return [user, *groups]
+
+
+async def put_workgroup(
+    session: AsyncSession, ref: CourseRef, name: str, members: list[str], actor: str
+) -> dict[str, Any]:
+    """Create or replace a workgroup (shared workflow: its members mark together, as the group)."""
+    old = await session.scalar(
+        text("SELECT members FROM workgroups WHERE course_id = :c AND name = :n"), {"c": ref.id, "n": name}
+    )
+    await session.execute(
+        text(
+            """
+            INSERT INTO workgroups (course_id, name, members) VALUES (:c, :n, :m)
+            ON CONFLICT (course_id, name) DO UPDATE SET members = excluded.members
+            """
+        ),
+        {"c": ref.id, "n": name, "m": sorted(set(members))},
+    )
+    await audit.record(
+        session,
+        ref.organization_id,
+        ref.id,
+        actor,
+        "workgroup.set",
+        old=None if old is None else {"name": name, "members": old},
+        new={"name": name, "members": sorted(set(members))},
+    )
+    await session.commit()
+    return {"name": name, "members": sorted(set(members))}
+
+
+async def list_workgroups(session: AsyncSession, ref: CourseRef) -> list[dict[str, Any]]:
+    rows = await session.execute(
+        text("SELECT name, members FROM workgroups WHERE course_id = :c ORDER BY name"), {"c": ref.id}
+    )
+    return [{"name": n, "members": m} for n, m in rows]
+
+
 # --- allocation -----------------------------------------------------------------------------------
 
 
@@ -212,26 +260,28 @@ async def list_allocations(session: AsyncSession, ref: CourseRef, assessment: st
 
 
 async def queue(session: AsyncSession, ref: CourseRef, grader: str) -> dict[str, Any]:
-    """The grader's allocated items that they have not marked yet, with counts per assessment."""
+    """The grader's allocated items (their own and their workgroups') not marked yet, with counts."""
+    names = await identities(session, ref, grader)
     rows = (
         (
             await session.execute(
                 text(
                     """
-                SELECT a.external_id AS assessment, e.external_id AS learner, i.external_id AS item, l.role
+                SELECT a.external_id AS assessment, e.external_id AS learner, i.external_id AS item, l.role,
+                       l.grader AS marking_as
                 FROM allocations l
                 JOIN attempts t ON t.id = l.attempt_id
                 JOIN assessments a ON a.id = t.assessment_id
                 JOIN enrollments e ON e.id = t.enrollment_id
                 JOIN items i ON i.assessment_id = a.id AND i.marking = 'manual'
                               AND (l.item_id IS NULL OR i.id = l.item_id)
-                WHERE a.course_id = :c AND l.grader = :g AND t.status <> 'cancelled'
+                WHERE a.course_id = :c AND l.grader = ANY(:names) AND t.status <> 'cancelled'
                   AND NOT EXISTS (SELECT 1 FROM marks m WHERE m.attempt_id = t.id AND m.item_id = i.id
-                                  AND m.grader = :g)
+                                  AND m.grader = l.grader)
                 ORDER BY a.position, t.id, i.position
                 """
                 ),
-                {"c": ref.id, "g": grader},
+                {"c": ref.id, "names": names},
             )
         )
         .mappings()
@@ -266,22 +316,28 @@ async def _attempt_and_item(
     return attempt, found.id
 
 
-async def _role_for(session: AsyncSession, cfg: MarkingSettings, attempt: int, item_id: int, grader: str) -> str:
-    """The grader's role on this item: allocated marker or third marker, or the final grader."""
-    role = await session.scalar(
-        text(
-            """
-            SELECT role FROM allocations WHERE attempt_id = :t AND grader = :g
-              AND (item_id IS NULL OR item_id = :i) ORDER BY role = 'marker' LIMIT 1
-            """
-        ),
-        {"t": attempt, "i": item_id, "g": grader},
-    )
-    if role is not None:
-        return str(role)
-    if cfg.reconciliation == "final_grader" and grader == cfg.final_grader:
-        return "final"
-    raise Forbidden("This item is not allocated to you.")
+async def _role_for(
+    session: AsyncSession, cfg: MarkingSettings, attempt: int, item_id: int, names: list[str]
+) -> tuple[str, str]:
+    """Under which name and role the user marks this item: allocated to them (individual) or to one
+    of their workgroups (shared), as marker or third marker; or as the final grader."""
+    candidates = names[1:] if cfg.workflow == "shared" else names[:1]
+    row = (
+        await session.execute(
+            text(
+                """
+                SELECT grader, role FROM allocations WHERE attempt_id = :t AND grader = ANY(:names)
+                  AND (item_id IS NULL OR item_id = :i) ORDER BY role = 'marker', grader LIMIT 1
+                """
+            ),
+            {"t": attempt, "i": item_id, "names": candidates},
+        )
+    ).first()
+    if row is not None:
+        return str(row[0]), str(row[1])
+    if cfg.reconciliation == "final_grader" and names[0] == cfg.final_grader:
+        return names[0], "final"
+    raise Forbidden("This item is not allocated to you" + (" or your workgroup." if cfg.workflow == "shared" else "."))
 
 
 async def put_mark(
@@ -294,13 +350,13 @@ async def put_mark(
     possible = next(i.points_possible for i in view.items if i.id == item_id)
     if body.points > possible:
         raise ValidationFailed.one("/points", f"At most the item's {possible.normalize()} points.")
-    role = await _role_for(session, cfg, attempt, item_id, grader)
+    marker, role = await _role_for(session, cfg, attempt, item_id, await identities(session, ref, grader))
     if cfg.reconciliation == "final_grader" and role == "marker" and grader == cfg.final_grader:
-        role = "final"
+        marker, role = grader, "final"
     previous = (
         await session.execute(
             text("SELECT points, comment FROM marks WHERE attempt_id = :t AND item_id = :i AND grader = :g"),
-            {"t": attempt, "i": item_id, "g": grader},
+            {"t": attempt, "i": item_id, "g": marker},
         )
     ).first()
     await session.execute(
@@ -311,7 +367,7 @@ async def put_mark(
               points = excluded.points, comment = excluded.comment, role = excluded.role, updated_at = now()
             """
         ),
-        {"t": attempt, "i": item_id, "g": grader, "r": role, "p": body.points, "c": body.comment},
+        {"t": attempt, "i": item_id, "g": marker, "r": role, "p": body.points, "c": body.comment},
     )
     await audit.record(
         session,
@@ -323,7 +379,7 @@ async def put_mark(
         assessment=assessment,
         item=item,
         old=None if previous is None else {"points": _num(previous[0]), "comment": previous[1]},
-        new={"points": _num(body.points), "comment": body.comment, "role": role},
+        new={"points": _num(body.points), "comment": body.comment, "role": role, "marked_as": marker},
     )
     state = await _item_state(session, view, attempt, item_id)
     if state["score"] is not None:
@@ -339,7 +395,14 @@ async def put_mark(
         if errors:
             raise Conflict(errors[0].detail)
     await session.commit()
-    return {"learner": learner, "item": item, "role": role, "points": _num(body.points), "status": state["status"]}
+    return {
+        "learner": learner,
+        "item": item,
+        "role": role,
+        "marked_as": marker,
+        "points": _num(body.points),
+        "status": state["status"],
+    }
 
 
 async def _item_state(session: AsyncSession, view: AssessmentView, attempt: int, item_id: int) -> dict[str, Any]:
@@ -385,9 +448,10 @@ async def _item_state(session: AsyncSession, view: AssessmentView, attempt: int,
 async def list_marks(
     session: AsyncSession, ref: CourseRef, assessment: str, viewer: str | None
 ) -> list[dict[str, Any]]:
-    """Marks of the assessment. A grader (`viewer`) sees only their own marks, plus the others' on
-    items already reconciled; staff with full access (viewer None) see every mark."""
+    """Marks of the assessment. A grader (`viewer`) sees only their own and their workgroups' marks,
+    plus the others' on items already reconciled; full access (viewer None) sees every mark."""
     view = await get_assessment(session, ref, assessment)
+    mine = set(await identities(session, ref, viewer)) if viewer is not None else set()
     rows = (
         (
             await session.execute(
@@ -407,7 +471,7 @@ async def list_marks(
         .mappings()
         .all()
     )
-    visible = [r for r in rows if viewer is None or r["grader"] == viewer or r["reconciled"]]
+    visible = [r for r in rows if viewer is None or r["grader"] in mine or r["reconciled"]]
     return [{**dict(r), "points": _num(r["points"])} for r in visible]
 
 
@@ -434,14 +498,14 @@ async def confirm(
             text(
                 """
                 SELECT e.external_id, e.id, t.id, t.status, t.confirmed_at IS NOT NULL,
-                       EXISTS (SELECT 1 FROM allocations l WHERE l.attempt_id = t.id AND l.grader = :who)
+                       EXISTS (SELECT 1 FROM allocations l WHERE l.attempt_id = t.id AND l.grader = ANY(:names))
                 FROM enrollments e
                 LEFT JOIN attempts t ON t.enrollment_id = e.id AND t.assessment_id = :a
                 WHERE e.course_id = :c AND (CAST(:learners AS text[]) IS NULL OR e.external_id = ANY(:learners))
                 ORDER BY e.id
                 """
             ),
-            {"a": view.assessment.id, "c": ref.id, "who": who, "learners": learners},
+            {"a": view.assessment.id, "c": ref.id, "names": await identities(session, ref, who), "learners": learners},
         )
     ).all()
     found = {r[0] for r in rows}

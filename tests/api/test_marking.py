@@ -247,3 +247,24 @@ async def test_cohort_rescore_after_points_change(tenant: Tenant, settings: Any)
     r = await tenant.post("/v1/courses/c1/assessments/exam/items/q1:rescore", json={"mode": "full_credit"})
     await run_worker(settings)
     assert (await tenant.get("/v1/courses/c1/assessments/exam/scores/bob")).json()["items"][0]["earned"] == 8
+
+
+async def test_shared_workgroups_mark_together(tenant: Tenant) -> None:
+    tok = await _exam(tenant, workflow="shared")
+    for name, members in (("red", ["g1", "g2"]), ("blue", ["g3"])):
+        r = await tenant.put(f"/v1/courses/c1/workgroups/{name}", json={"members": members})
+        assert r.json() == {"name": name, "members": members}
+    await tenant.post("/v1/courses/c1/assessments/exam/allocations", json={"graders": ["red", "blue"]})
+    reds = [learner for learner, graders in (await _allocations(tenant)).items() if graders == ["red"]]
+    queue = (await tenant.get("/v1/courses/c1/marking/queue", as_=tok["g2"])).json()
+    assert queue["counts"] == {"exam": len(reds)} and {q["marking_as"] for q in queue["to_mark"]} == {"red"}
+    # Either member marks for the group; the later mark replaces the earlier one: one mark per item.
+    assert (await _mark(tenant, tok["g1"], reds[0], 4)).json()["marked_as"] == "red"
+    assert (await _mark(tenant, tok["g2"], reds[0], 5)).json()["status"] == "reconciled"
+    marks = [m for m in (await tenant.get("/v1/courses/c1/assessments/exam/marks")).json() if m["learner"] == reds[0]]
+    assert [(m["grader"], m["points"]) for m in marks] == [("red", 5)]
+    assert_problem(await _mark(tenant, tok["g3"], reds[0], 1), 403)
+    item = (await tenant.get(f"/v1/courses/c1/assessments/exam/scores/{reds[0]}")).json()["items"][1]
+    assert (item["earned"], item["graded_by"]) == (5, "red")
+    history = (await tenant.get("/v1/courses/c1/audit", params={"action": "mark.set"})).json()["items"]
+    assert [e["actor"] for e in history] == ["g1", "g2"]  # who acted stays in the audit trail

@@ -15,10 +15,18 @@ from services.api.schemas.marking import (
     MarkResult,
     QueueOut,
     RescoreOut,
+    WorkgroupOut,
 )
 from shared.services import marking, rescoring
 from shared.services.access import marker_identity, sees_all_marks
-from shared.services.inputs import AllocationRequest, ConfirmRequest, ExternalId, MarkIn, RescoreRequest
+from shared.services.inputs import (
+    AllocationRequest,
+    ConfirmRequest,
+    ExternalId,
+    MarkIn,
+    RescoreRequest,
+    WorkgroupIn,
+)
 
 router = APIRouter(prefix="/v1/courses/{course}", tags=["marking"])
 
@@ -123,3 +131,20 @@ async def rescore_item(
 async def get_rescore(session: SessionDep, ref: Allocate, rescore_id: int) -> RescoreOut:
     """A rescore's progress and outcome."""
     return RescoreOut.model_validate(await rescoring.get(session, ref, rescore_id))
+
+
+@router.put("/workgroups/{name}")
+async def put_workgroup(
+    session: SessionDep, principal: PrincipalDep, ref: Allocate, name: ExternalId, body: WorkgroupIn
+) -> WorkgroupOut:
+    """Create or replace a workgroup. Under the shared workflow, work is allocated to workgroups;
+    any member marks for the group, and the mark is the group's."""
+    return WorkgroupOut.model_validate(
+        await marking.put_workgroup(session, ref, name, list(body.members), actor(principal))
+    )
+
+
+@router.get("/workgroups")
+async def list_workgroups(session: SessionDep, ref: Allocate) -> list[WorkgroupOut]:
+    """The course's workgroups."""
+    return [WorkgroupOut.model_validate(w) for w in await marking.list_workgroups(session, ref)]

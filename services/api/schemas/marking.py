@@ -24,6 +24,7 @@ class QueueEntry(BaseModel):
     learner: str
     item: str
     role: str
+    marking_as: str
 
 
 class QueueOut(BaseModel):
@@ -36,6 +37,7 @@ class MarkResult(BaseModel):
     learner: str
     item: str
     role: str
+    marked_as: str
     points: float
     status: str
 
@@ -75,3 +77,8 @@ class RescoreOut(BaseModel):
     error: str | None
     created_at: datetime
     finished_at: datetime | None
+
+
+class WorkgroupOut(BaseModel):
+    name: str
+    members: list[str]

@@ -6,6 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import BigInteger, CheckConstraint, DateTime, ForeignKey, Index, String, Text, func, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.db.base import POINTS, Base, CreatedAt, IdPk
@@ -72,3 +73,14 @@ class ItemRescore(Base):
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[CreatedAt]
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Workgroup(Base):
+    """Graders who mark together (shared workflow): their marks are the workgroup's."""
+
+    __tablename__ = "workgroups"
+
+    course_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("courses.id", ondelete="CASCADE"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    members: Mapped[list[str]] = mapped_column(ARRAY(Text))
+    created_at: Mapped[CreatedAt]
