@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.errors import Unauthenticated
 from shared.jobs import Queue
-from shared.services import access
+from shared.services import access, marking
 from shared.services.access import Action, CourseRef
 from shared.services.auth import Principal, authenticate
 from shared.settings import Settings
@@ -83,7 +83,6 @@ EnrollmentRead = Annotated[CourseRef, Depends(_course(Action.ENROLLMENT_READ))]
 EnrollmentWrite = Annotated[CourseRef, Depends(_course(Action.ENROLLMENT_WRITE))]
 AssessmentRead = Annotated[CourseRef, Depends(_course(Action.ASSESSMENT_READ))]
 AssessmentWrite = Annotated[CourseRef, Depends(_course(Action.ASSESSMENT_WRITE))]
-AttemptRead = Annotated[CourseRef, Depends(_course(Action.ATTEMPT_READ))]
 AttemptWrite = Annotated[CourseRef, Depends(_course(Action.ATTEMPT_WRITE))]
 ScoreRead = Annotated[CourseRef, Depends(_course(Action.SCORE_READ))]
 ScoreWrite = Annotated[CourseRef, Depends(_course(Action.SCORE_WRITE))]
@@ -104,3 +103,13 @@ Cursor = Annotated[str | None, Query(max_length=512, description="`next_cursor` 
 def actor(principal: Principal) -> str:
     """How a caller is recorded as the author of a change."""
     return f"key:{principal.subject}" if principal.is_key else principal.subject
+
+
+async def _result_scope(session: SessionDep, principal: PrincipalDep, ref: ScoreRead) -> list[str] | None:
+    if access.sees_all_results(principal, ref):
+        return None
+    return await marking.identities(session, ref, principal.subject)
+
+
+# None, or the names (user, workgroups) of a grader who sees only the attempts allocated to them.
+ResultScope = Annotated[list[str] | None, Depends(_result_scope)]

@@ -23,7 +23,6 @@ class Action(StrEnum):
     ENROLLMENT_WRITE = "enrollment.write"
     ASSESSMENT_READ = "assessment.read"
     ASSESSMENT_WRITE = "assessment.write"
-    ATTEMPT_READ = "attempt.read"
     ATTEMPT_WRITE = "attempt.write"
     SCORE_READ = "score.read"
     SCORE_WRITE = "score.write"
@@ -41,6 +40,8 @@ class Action(StrEnum):
 _STAFF = frozenset(COURSE_ROLES)
 _PLANNER = frozenset({"planner"})
 _MARKERS = frozenset({"planner", "grader"})
+# Roles that see every result in the course; a grader without one of them sees only allocated work.
+_OVERSIGHT = frozenset({"planner", "viewer", "publisher"})
 
 # Course roles allowed to take each action. API keys (admin and service) may take every course action.
 COURSE_RULES: dict[Action, frozenset[str]] = {
@@ -52,13 +53,13 @@ COURSE_RULES: dict[Action, frozenset[str]] = {
     Action.ENROLLMENT_WRITE: _PLANNER,
     Action.ASSESSMENT_READ: _STAFF,
     Action.ASSESSMENT_WRITE: _PLANNER,
-    Action.ATTEMPT_READ: _STAFF,
-    Action.ATTEMPT_WRITE: _MARKERS,
+    # Graders change results only through marks on work allocated to them.
+    Action.ATTEMPT_WRITE: _PLANNER,
     Action.SCORE_READ: _STAFF,
-    Action.SCORE_WRITE: _MARKERS,
+    Action.SCORE_WRITE: _PLANNER,
     Action.POLICY_READ: _STAFF,
     Action.POLICY_WRITE: _PLANNER,
-    Action.GRADE_READ: _STAFF,
+    Action.GRADE_READ: _OVERSIGHT,
     Action.AUDIT_READ: _PLANNER,
     Action.ALLOCATE: _PLANNER,
     Action.MARK_READ: _MARKERS,
@@ -92,6 +93,18 @@ def marker_identity(principal: Principal, ref: CourseRef, grader: str | None) ->
 def sees_all_marks(principal: Principal, ref: CourseRef) -> bool:
     """API keys and planners see every grader's marks; graders see their own until reconciliation."""
     return principal.is_key or "planner" in ref.roles
+
+
+# SQL condition: attempt `t` is allocated to one of :scope (a grader's names); true when :scope is null.
+IN_SCOPE = (
+    "(CAST(:scope AS text[]) IS NULL OR EXISTS (SELECT 1 FROM allocations l"
+    " WHERE l.attempt_id = t.id AND l.grader = ANY(CAST(:scope AS text[]))))"
+)
+
+
+def sees_all_results(principal: Principal, ref: CourseRef) -> bool:
+    """False for a grader with no overseeing role: they see only the attempts allocated to them."""
+    return principal.is_key or bool(ref.roles & _OVERSIGHT)
 
 
 def require_key(principal: Principal, *, admin: bool = False) -> None:

@@ -8,7 +8,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.errors import InvalidTransition, NotFound
-from shared.services.access import CourseRef
+from shared.services.access import IN_SCOPE, CourseRef
 from shared.services.assessments import get_assessment
 from shared.services.enrollments import get_enrollment
 from shared.services.inputs import AttemptIn
@@ -68,12 +68,14 @@ async def put_attempt(
     return await get_attempt(session, ref, assessment, learner)
 
 
-async def get_attempt(session: AsyncSession, ref: CourseRef, assessment: str, learner: str) -> dict[str, Any]:
+async def get_attempt(
+    session: AsyncSession, ref: CourseRef, assessment: str, learner: str, scope: list[str] | None = None
+) -> dict[str, Any]:
     row = (
         (
             await session.execute(
-                text(_SELECT + " WHERE a.course_id = :c AND a.external_id = :a AND e.external_id = :e"),
-                {"c": ref.id, "a": assessment, "e": learner},
+                text(_SELECT + " WHERE a.course_id = :c AND a.external_id = :a AND e.external_id = :e AND " + IN_SCOPE),
+                {"c": ref.id, "a": assessment, "e": learner, "scope": scope},
             )
         )
         .mappings()
@@ -85,7 +87,13 @@ async def get_attempt(session: AsyncSession, ref: CourseRef, assessment: str, le
 
 
 async def list_attempts(
-    session: AsyncSession, ref: CourseRef, assessment: str, limit: int, cursor: str | None, status: str | None
+    session: AsyncSession,
+    ref: CourseRef,
+    assessment: str,
+    limit: int,
+    cursor: str | None,
+    status: str | None,
+    scope: list[str] | None = None,
 ) -> Page[dict[str, Any]]:
     view = await get_assessment(session, ref, assessment)
     rows = (
@@ -93,11 +101,18 @@ async def list_attempts(
             await session.execute(
                 text(
                     _SELECT
-                    + " WHERE t.assessment_id = :a AND t.id > :after"
+                    + " WHERE t.assessment_id = :a AND t.id > :after AND "
+                    + IN_SCOPE
                     + (" AND t.status = :status" if status else "")
                     + " ORDER BY t.id LIMIT :lim"
                 ),
-                {"a": view.assessment.id, "after": last_id_after(cursor), "lim": limit + 1, "status": status},
+                {
+                    "a": view.assessment.id,
+                    "after": last_id_after(cursor),
+                    "lim": limit + 1,
+                    "status": status,
+                    "scope": scope,
+                },
             )
         )
         .mappings()

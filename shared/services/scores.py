@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared import clock
 from shared.errors import Conflict, FieldError, NotFound, ValidationFailed
 from shared.services import audit, grades
-from shared.services.access import CourseRef
+from shared.services.access import IN_SCOPE, CourseRef
 from shared.services.assessments import get_assessment
 from shared.services.inputs import ScoreIn, ScoreRow
 from shared.services.paging import Page, last_id_after, page_of
@@ -297,24 +297,41 @@ def _raise_for_single(errors: list[RowError], body: ScoreIn) -> None:
     raise ValidationFailed([FieldError(f"/items/{e.row}/item", e.detail) for e in errors])
 
 
-async def get_score(session: AsyncSession, ref: CourseRef, assessment: str, learner: str) -> dict[str, Any]:
-    """The learner's attempt at the assessment with its total and item scores."""
+_GET_SCORE = text(
+    f"""
+    SELECT a.id AS a_id, e.id AS e_id, t.*, {IN_SCOPE} AS in_scope,
+           EXISTS (SELECT 1 FROM items i WHERE i.assessment_id = a.id) AS has_items,
+           EXISTS (SELECT 1 FROM items i WHERE i.assessment_id = a.id AND i.marking = 'manual') AS needs_confirmation
+    FROM (SELECT 1) one
+    LEFT JOIN assessments a ON a.course_id = :c AND a.external_id = :a
+    LEFT JOIN enrollments e ON e.course_id = :c AND e.external_id = :l
+    LEFT JOIN attempts t ON t.assessment_id = a.id AND t.enrollment_id = e.id
+    """  # noqa: S608  (constant SQL)
+)
+
+_LIST_SCORES = text(
+    f"""
+    SELECT t.id, e.external_id AS learner, t.status, t.earned, t.possible, t.source,
+           t.scored_by, t.scored_at, t.computed_earned, t.confirmed_at, t.confirmed_by,
+           EXISTS (SELECT 1 FROM items i WHERE i.assessment_id = t.assessment_id AND i.marking = 'manual')
+             AS needs_confirmation
+    FROM attempts t JOIN enrollments e ON e.id = t.enrollment_id
+    WHERE t.assessment_id = :a AND t.id > :after AND {IN_SCOPE}
+    ORDER BY t.id LIMIT :lim
+    """  # noqa: S608  (constant SQL)
+)
+
+
+async def get_score(
+    session: AsyncSession, ref: CourseRef, assessment: str, learner: str, scope: list[str] | None = None
+) -> dict[str, Any]:
+    """The learner's attempt at the assessment with its total and item scores (within `scope`, the
+    names of a grader who sees only allocated work)."""
     row = (
         (
             await session.execute(
-                text(
-                    """
-                    SELECT a.id AS a_id, e.id AS e_id, t.*,
-                           EXISTS (SELECT 1 FROM items i WHERE i.assessment_id = a.id) AS has_items,
-                           EXISTS (SELECT 1 FROM items i WHERE i.assessment_id = a.id AND i.marking = 'manual')
-                             AS needs_confirmation
-                    FROM (SELECT 1) one
-                    LEFT JOIN assessments a ON a.course_id = :c AND a.external_id = :a
-                    LEFT JOIN enrollments e ON e.course_id = :c AND e.external_id = :l
-                    LEFT JOIN attempts t ON t.assessment_id = a.id AND t.enrollment_id = e.id
-                    """
-                ),
-                {"c": ref.id, "a": assessment, "l": learner},
+                _GET_SCORE,
+                {"c": ref.id, "a": assessment, "l": learner, "scope": scope},
             )
         )
         .mappings()
@@ -324,8 +341,10 @@ async def get_score(session: AsyncSession, ref: CourseRef, assessment: str, lear
         raise NotFound(f"Assessment {assessment!r} not found in this course.")
     if row["e_id"] is None:
         raise NotFound(f"Learner {learner!r} is not enrolled in this course.")
-    if row["id"] is None:
-        raise NotFound(f"Learner {learner!r} has no attempt at {assessment!r}.")
+    if row["id"] is None or not row["in_scope"]:
+        raise NotFound(
+            f"Learner {learner!r} has no attempt at {assessment!r}" + (" allocated to you." if scope else ".")
+        )
     items = None
     if row["has_items"]:
         result = await session.execute(
@@ -382,24 +401,20 @@ def _score_view(assessment: str, learner: str, attempt: Any, items: list[dict[st
 
 
 async def list_scores(
-    session: AsyncSession, ref: CourseRef, assessment: str, limit: int, cursor: str | None
+    session: AsyncSession,
+    ref: CourseRef,
+    assessment: str,
+    limit: int,
+    cursor: str | None,
+    scope: list[str] | None = None,
 ) -> Page[dict[str, Any]]:
     """Assessment-level scores of every attempt at the assessment."""
     view = await get_assessment(session, ref, assessment)
     rows = (
         (
             await session.execute(
-                text(
-                    """
-                SELECT t.id, e.external_id AS learner, t.status, t.earned, t.possible, t.source,
-                       t.scored_by, t.scored_at, t.computed_earned, t.confirmed_at, t.confirmed_by,
-                       EXISTS (SELECT 1 FROM items i WHERE i.assessment_id = t.assessment_id
-                               AND i.marking = 'manual') AS needs_confirmation
-                FROM attempts t JOIN enrollments e ON e.id = t.enrollment_id
-                WHERE t.assessment_id = :a AND t.id > :after ORDER BY t.id LIMIT :lim
-                """
-                ),
-                {"a": view.assessment.id, "after": last_id_after(cursor), "lim": limit + 1},
+                _LIST_SCORES,
+                {"a": view.assessment.id, "after": last_id_after(cursor), "lim": limit + 1, "scope": scope},
             )
         )
         .mappings()

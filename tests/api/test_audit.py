@@ -32,12 +32,12 @@ async def test_history_of_one_score_is_reconstructed_exactly(tenant: Tenant) -> 
     await course(tenant)
     await assessment(tenant, "c1", "hw1", points_possible=10)
     await enroll(tenant, "c1", "ann", "bob")
-    await grant(tenant, "c1", "g1", "grader")
-    grader = await user_token(tenant, "g1")
+    await grant(tenant, "c1", "p1", "planner")
+    planner = await user_token(tenant, "p1")
     url = "/v1/courses/c1/assessments/hw1/scores/ann"
     assert (await tenant.put(url, json={"earned": 4}, headers={"X-Request-ID": "req-1"})).status_code == 200
     assert (await tenant.put(url, json={"earned": 4})).status_code == 200  # no change, no entry
-    assert (await tenant.put(url, json={"earned": 7.5, "source": "manual"}, as_=grader)).status_code == 200
+    assert (await tenant.put(url, json={"earned": 7.5, "source": "manual"}, as_=planner)).status_code == 200
     batch = {
         "scores": [
             {"assessment": "hw1", "learner": "ann", "earned": 9, "source": "override"},
@@ -61,20 +61,20 @@ async def test_history_of_one_score_is_reconstructed_exactly(tenant: Tenant) -> 
         (None, {"earned": 4, "possible": 10, "source": "auto", "graded_by": key}),
         (
             {"earned": 4, "possible": 10, "source": "auto", "graded_by": key},
-            {"earned": 7.5, "possible": 10, "source": "manual", "graded_by": "g1"},
+            {"earned": 7.5, "possible": 10, "source": "manual", "graded_by": "p1"},
         ),
         (
-            {"earned": 7.5, "possible": 10, "source": "manual", "graded_by": "g1"},
+            {"earned": 7.5, "possible": 10, "source": "manual", "graded_by": "p1"},
             {"earned": 9, "possible": 10, "source": "override", "graded_by": key},
         ),
     ]
-    assert [e["actor"] for e in history] == [key, "g1", key]
+    assert [e["actor"] for e in history] == [key, "p1", key]
     assert history[0]["request_id"] == "req-1" and history[0]["assessment"] == "hw1"
     # Replaying the entries gives the stored score.
     stored = (await tenant.get(url)).json()
     assert history[-1]["new"]["earned"] == stored["earned"] and history[-1]["new"]["source"] == stored["source"]
     assert [e["learner"] for e in await _entries(tenant, action="score.set")] == ["ann", "ann", "ann", "bob"]
-    assert await _entries(tenant, actor="g1") == [history[1]]
+    assert await _entries(tenant, actor="p1") == [history[1]]
 
 
 async def test_policy_changes_are_audited_and_exported(tenant: Tenant) -> None:

@@ -45,10 +45,13 @@ async def test_hs256_user_roles_per_course(tenant: Tenant) -> None:
     stranger = await user_token(tenant, "nobody")
     learner = await user_token(tenant, "learner1")
 
-    # A grader reads the course and scores, but cannot change the course's set-up.
+    # A grader reads the course but changes results only through marks on allocated work.
     assert (await tenant.get("/v1/courses/c1", as_=grader)).status_code == 200
-    r = await tenant.put("/v1/courses/c1/assessments/hw1/scores/learner1", json={"earned": 7}, as_=grader)
-    assert r.status_code == 200 and r.json()["graded_by"] == "grader1"
+    assert_problem(
+        await tenant.put("/v1/courses/c1/assessments/hw1/scores/learner1", json={"earned": 7}, as_=grader), 403
+    )
+    r = await tenant.put("/v1/courses/c1/assessments/hw1/scores/learner1", json={"earned": 7}, as_=planner)
+    assert r.status_code == 200 and r.json()["graded_by"] == "planner1"
     assert_problem(await tenant.post("/v1/courses/c1/assessments", json={}, as_=grader), 403)
     assert_problem(await tenant.patch("/v1/courses/c1", json={"title": "x"}, as_=grader), 403)
     assert_problem(await tenant.post("/v1/courses", json={"external_id": "c2", "title": "t"}, as_=planner), 403)

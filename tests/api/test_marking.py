@@ -268,3 +268,19 @@ async def test_shared_workgroups_mark_together(tenant: Tenant) -> None:
     assert (item["earned"], item["graded_by"]) == (5, "red")
     history = (await tenant.get("/v1/courses/c1/audit", params={"action": "mark.set"})).json()["items"]
     assert [e["actor"] for e in history] == ["g1", "g2"]  # who acted stays in the audit trail
+
+
+async def test_a_grader_sees_only_allocated_results(tenant: Tenant) -> None:
+    tok = await _exam(tenant)
+    await tenant.post("/v1/courses/c1/assessments/exam/allocations", json={"graders": ["g1", "g2"]})
+    mine = sorted(learner for learner, graders in (await _allocations(tenant)).items() if "g1" in graders)
+    listed = (await tenant.get("/v1/courses/c1/assessments/exam/scores", as_=tok["g1"])).json()["items"]
+    assert sorted(s["learner"] for s in listed) == mine
+    attempts = (await tenant.get("/v1/courses/c1/assessments/exam/attempts", as_=tok["g1"])).json()["items"]
+    assert sorted(a["learner"] for a in attempts) == mine
+    other = next(learner for learner in LEARNERS if learner not in mine)
+    assert_problem(await tenant.get(f"/v1/courses/c1/assessments/exam/scores/{other}", as_=tok["g1"]), 404)
+    assert_problem(await tenant.get(f"/v1/courses/c1/assessments/exam/attempts/{other}", as_=tok["g1"]), 404)
+    assert_problem(await tenant.get("/v1/courses/c1/grades", as_=tok["g1"]), 403)
+    # Planners (and viewers, publishers) see everything.
+    assert len((await tenant.get("/v1/courses/c1/assessments/exam/scores", as_=tok["p1"])).json()["items"]) == 3

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query
 
-from services.api.deps import AttemptRead, AttemptWrite, Cursor, Limit, SessionDep
+from services.api.deps import AttemptWrite, Cursor, Limit, ResultScope, ScoreRead, SessionDep
 from services.api.errors import CONFLICT
 from services.api.schemas.common import PageOut
 from services.api.schemas.records import AttemptOut
@@ -17,14 +17,15 @@ router = APIRouter(prefix="/v1/courses/{course}/assessments/{assessment}/attempt
 @router.get("")
 async def list_attempts(
     session: SessionDep,
-    ref: AttemptRead,
+    ref: ScoreRead,
+    scope: ResultScope,
     assessment: ExternalId,
     limit: Limit = 100,
     cursor: Cursor = None,
     status: AttemptStatus | None = Query(default=None),
 ) -> PageOut[AttemptOut]:
     """Attempts at the assessment, optionally by status."""
-    page = await attempts.list_attempts(session, ref, assessment, limit, cursor, status)
+    page = await attempts.list_attempts(session, ref, assessment, limit, cursor, status, scope)
     return PageOut(items=[AttemptOut.model_validate(a) for a in page.items], next_cursor=page.next_cursor)
 
 
@@ -38,6 +39,8 @@ async def put_attempt(
 
 
 @router.get("/{learner}")
-async def get_attempt(session: SessionDep, ref: AttemptRead, assessment: ExternalId, learner: ExternalId) -> AttemptOut:
+async def get_attempt(
+    session: SessionDep, ref: ScoreRead, scope: ResultScope, assessment: ExternalId, learner: ExternalId
+) -> AttemptOut:
     """One learner's attempt."""
-    return AttemptOut.model_validate(await attempts.get_attempt(session, ref, assessment, learner))
+    return AttemptOut.model_validate(await attempts.get_attempt(session, ref, assessment, learner, scope))

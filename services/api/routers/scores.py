@@ -8,7 +8,17 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
 
-from services.api.deps import Cursor, Limit, PrincipalDep, ScoreRead, ScoreWrite, SessionDep, SettingsDep, actor
+from services.api.deps import (
+    Cursor,
+    Limit,
+    PrincipalDep,
+    ResultScope,
+    ScoreRead,
+    ScoreWrite,
+    SessionDep,
+    SettingsDep,
+    actor,
+)
 from services.api.errors import CONFLICT
 from services.api.schemas.common import PageOut
 from services.api.schemas.records import BatchResult, ScoreOut
@@ -33,17 +43,25 @@ async def put_score(
 
 
 @router.get("/assessments/{assessment}/scores/{learner}")
-async def get_score(session: SessionDep, ref: ScoreRead, assessment: ExternalId, learner: ExternalId) -> ScoreOut:
+async def get_score(
+    session: SessionDep, ref: ScoreRead, scope: ResultScope, assessment: ExternalId, learner: ExternalId
+) -> ScoreOut:
     """A learner's score with item detail."""
-    return ScoreOut.model_validate(await scores.get_score(session, ref, assessment, learner))
+    return ScoreOut.model_validate(await scores.get_score(session, ref, assessment, learner, scope))
 
 
 @router.get("/assessments/{assessment}/scores")
 async def list_scores(
-    session: SessionDep, ref: ScoreRead, assessment: ExternalId, limit: Limit = 100, cursor: Cursor = None
+    session: SessionDep,
+    ref: ScoreRead,
+    scope: ResultScope,
+    assessment: ExternalId,
+    limit: Limit = 100,
+    cursor: Cursor = None,
 ) -> PageOut[ScoreOut]:
-    """Assessment-level scores of every attempt at the assessment."""
-    page = await scores.list_scores(session, ref, assessment, limit, cursor)
+    """Assessment-level scores of every attempt at the assessment (a grader: the attempts
+    allocated to them)."""
+    page = await scores.list_scores(session, ref, assessment, limit, cursor, scope)
     return PageOut(items=[ScoreOut.model_validate(s) for s in page.items], next_cursor=page.next_cursor)
 
 
