@@ -3,6 +3,8 @@ the item's score (which then flows through the one score path: totals, grades, a
 
 from __future__ import annotations
 
+import csv
+import io
 import random
 from collections import Counter, defaultdict
 from decimal import ROUND_HALF_UP, Decimal
@@ -544,3 +546,37 @@ async def confirm(
         await grades.refresh_learners(session, ref.id, [enrollment for _, enrollment, _ in chosen])
     await session.commit()
     return {"confirmed": [learner for learner, _, _ in chosen], "skipped": skipped}
+
+
+async def marks_csv(session: AsyncSession, ref: CourseRef, assessment: str) -> str:
+    """Every manual item of every marked attempt, one column per grader (or workgroup), then the
+    item's score: what each marker gave, side by side."""
+    marks = await list_marks(session, ref, assessment, viewer=None)
+    graders = sorted({m["grader"] for m in marks})
+    cells: dict[tuple[str, str], dict[str, Any]] = {}
+    for m in marks:
+        cells.setdefault((m["learner"], m["item"]), {})[m["grader"]] = m["points"]
+    view = await get_assessment(session, ref, assessment)
+    scored = {
+        (learner, item): (earned, source)
+        for learner, item, earned, source in await session.execute(
+            text(
+                """
+                SELECT e.external_id, i.external_id, trim_scale(sc.earned), sc.source
+                FROM item_scores sc JOIN attempts t ON t.id = sc.attempt_id
+                JOIN enrollments e ON e.id = t.enrollment_id JOIN items i ON i.id = sc.item_id
+                WHERE t.assessment_id = :a AND i.marking = 'manual'
+                """
+            ),
+            {"a": view.assessment.id},
+        )
+    }
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["learner", "item", *graders, "score", "source"])
+    for (learner, item), given in cells.items():
+        score, source = scored.get((learner, item), (None, None))
+        writer.writerow(
+            [learner, item, *(given.get(g, "") for g in graders), "" if score is None else score, source or ""]
+        )
+    return out.getvalue()

@@ -81,6 +81,11 @@ async def test_two_graders_average_privately_then_reconcile(tenant: Tenant) -> N
     assert len((await tenant.get("/v1/courses/c1/assessments/exam/marks", as_=tok[second])).json()) == 2
     queue = (await tenant.get("/v1/courses/c1/marking/queue", as_=tok[first])).json()
     assert queue["counts"] == {"exam": 1}
+    export = (await tenant.get("/v1/courses/c1/assessments/exam/marks.csv")).text.splitlines()
+    header = export[0].split(",")
+    assert header == ["learner", "item", *sorted([first, second]), "score", "source"]
+    row = dict(zip(header, export[1].split(","), strict=True))
+    assert (row[first], row[second], row["score"], row["source"]) == ("6.0", "7.0", "6.5", "manual")
 
 
 @pytest.mark.parametrize(("rule", "expected"), [("max", 8), ("min", 5), ("average", 6.5)])

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Query
+from fastapi.responses import Response
 
 from services.api.deps import Allocate, Confirm, MarkRead, MarkWrite, PrincipalDep, RedisDep, SessionDep, actor
 from services.api.schemas.marking import (
@@ -148,3 +150,16 @@ async def put_workgroup(
 async def list_workgroups(session: SessionDep, ref: Allocate) -> list[WorkgroupOut]:
     """The course's workgroups."""
     return [WorkgroupOut.model_validate(w) for w in await marking.list_workgroups(session, ref)]
+
+
+@router.get(
+    "/assessments/{assessment}/marks.csv", response_class=Response, responses={200: {"content": {"text/csv": {}}}}
+)
+async def export_marks(session: SessionDep, ref: Allocate, assessment: ExternalId) -> Response:
+    """The marks as CSV, one column per grader (individual workflow) or workgroup (shared)."""
+    content = await marking.marks_csv(session, ref, assessment)
+    return Response(
+        content,
+        media_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{quote(assessment, safe="")}-marks.csv"'},
+    )
