@@ -37,7 +37,7 @@ def api_server(name: str, workers: int = 1) -> Iterator[Server]:
         port = infra.free_port()
         env = {**os.environ, **stack.env(name), "GRADEFLOW_BOOTSTRAP_API_KEY": key}
         cmd = [sys.executable, "-m", "services.cli", "api", "--port", str(port), "--workers", str(workers)]
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=open(run_dir / "api.log", "ab"))  # noqa: SIM115
         try:
             deadline = time.monotonic() + 30
             while not infra.answers("127.0.0.1", port):

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Annotated, Any
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.errors import Unauthenticated
 from shared.jobs import Queue
@@ -32,6 +32,18 @@ async def _session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 SessionDep = Annotated[AsyncSession, Depends(_session)]
+
+
+async def _sessionmaker(request: Request) -> async_sessionmaker[AsyncSession]:
+    factory: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
+    return factory
+
+
+# For work that outlives the request's own session, such as a streamed response body.
+SessionFactoryDep = Annotated[async_sessionmaker[AsyncSession], Depends(_sessionmaker)]
+
+# Ids of our own records in paths: positive and within PostgreSQL's bigint.
+RecordId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
 async def _redis(request: Request) -> Queue:

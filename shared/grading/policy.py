@@ -10,8 +10,10 @@ from pydantic import ConfigDict, Field, ValidationInfo, model_validator
 from shared.errors import FieldError, ValidationFailed
 from shared.validation import Input
 
-Finite = Annotated[float, Field(allow_inf_nan=False)]
-NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+# Bounded so that no arithmetic on them can overflow a double.
+Finite = Annotated[float, Field(ge=-1e12, le=1e12, allow_inf_nan=False)]
+NonNegative = Annotated[float, Field(ge=0, le=1e12, allow_inf_nan=False)]
+Share = Annotated[float, Field(ge=0, le=1000, allow_inf_nan=False)]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 AssessmentId = Annotated[str, Field(min_length=1, max_length=255)]
 Preset = Literal["standard", "openedx", "canvas"]
@@ -24,7 +26,7 @@ class Strict(Input):
 class Category(Strict):
     name: Name
     short_label: Annotated[str, Field(max_length=50)] | None = None
-    weight: NonNegative = Field(description="A fraction: 0.15 is 15 %.")
+    weight: Share = Field(description="A fraction: 0.15 is 15 %.")
     drop_lowest: Annotated[int, Field(ge=0, le=10_000)] = 0
     drop_highest: Annotated[int, Field(ge=0, le=10_000)] = 0
     min_count: Annotated[int, Field(ge=0, le=10_000)] = 0
@@ -33,7 +35,7 @@ class Category(Strict):
 
 class Cutoff(Strict):
     grade: Annotated[str, Field(min_length=1, max_length=50)]
-    min: NonNegative = Field(description="A fraction; above 1 is legal (extra credit).")
+    min: Share = Field(description="A fraction; above 1 is legal (extra credit).")
 
 
 class CatalogueEntry(Strict):
@@ -51,7 +53,7 @@ class PolicyRules(Strict):
     weighting: Literal["categories", "points"] = "categories"
     categories: list[Category] = Field(default_factory=list, max_length=200)
     cutoffs: list[Cutoff] = Field(default_factory=list, max_length=100)
-    pass_min: NonNegative | None = Field(default=None, description="Defaults to the lowest cutoff above 0.")
+    pass_min: Share | None = Field(default=None, description="Defaults to the lowest cutoff above 0.")
     decimals: Annotated[int, Field(ge=0, le=6)] = Field(
         default=2, description="Decimals of the rounded percent (standard preset)."
     )

@@ -8,11 +8,10 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
-import orjson
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from shared import clock, context
+from shared import clock, context, jsonutil
 from shared.services.access import CourseRef
 from shared.services.paging import Page, last_id_after, page_of
 
@@ -59,8 +58,8 @@ async def record(
             "learner": learner,
             "assessment": assessment,
             "item": item,
-            "old": None if old is None else orjson.dumps(old).decode(),
-            "new": None if new is None else orjson.dumps(new).decode(),
+            "old": None if old is None else jsonutil.dumps(old),
+            "new": None if new is None else jsonutil.dumps(new),
         },
     )
 
@@ -125,8 +124,11 @@ async def list_entries(
     return page_of([dict(r) for r in rows], limit, lambda r: r["id"])
 
 
-async def export_csv(session: AsyncSession, ref: CourseRef, **filters: Any) -> AsyncIterator[str]:
-    """The same entries as CSV, streamed in chunks (memory does not grow with the log)."""
+async def export_csv(
+    sessionmaker: async_sessionmaker[AsyncSession], ref: CourseRef, **filters: Any
+) -> AsyncIterator[str]:
+    """The same entries as CSV, streamed in chunks (memory does not grow with the log). It opens its
+    own session: the body is sent after the request's session has closed."""
     where, params = _filters(**filters)
     header = _COLUMNS.split(", ")
     after = 0
@@ -134,14 +136,15 @@ async def export_csv(session: AsyncSession, ref: CourseRef, **filters: Any) -> A
     writer = csv.writer(buffer)
     writer.writerow(header)
     while True:
-        rows = (
-            await session.execute(
-                _page_query(where),
-                {"c": ref.id, "after": after, "lim": 5000, **params},
-            )
-        ).all()
+        async with sessionmaker() as session:
+            rows = (
+                await session.execute(
+                    _page_query(where),
+                    {"c": ref.id, "after": after, "lim": 5000, **params},
+                )
+            ).all()
         for r in rows:
-            writer.writerow([*r[:8], *(None if v is None else orjson.dumps(v).decode() for v in r[8:])])
+            writer.writerow([*r[:8], *(None if v is None else jsonutil.dumps(v) for v in r[8:])])
         yield buffer.getvalue()
         buffer.seek(0)
         buffer.truncate()

@@ -6,11 +6,10 @@ from collections import Counter
 from typing import Any
 
 import numpy as np
-import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from shared import clock, jobs
+from shared import clock, jobs, jsonutil
 from shared.errors import NotFound, PreconditionFailed
 from shared.grading import engine
 from shared.grading.policy import PolicyRules
@@ -79,7 +78,9 @@ async def put_policy(
 
     With `if_match`, the change applies only if that is still the active version (else 412).
     """
-    current = await session.scalar(text("SELECT policy_version FROM courses WHERE id = :c FOR UPDATE"), {"c": ref.id})
+    current = await session.scalar(
+        text("SELECT policy_version FROM courses WHERE id = :c FOR NO KEY UPDATE"), {"c": ref.id}
+    )
     if if_match is not None and if_match != current:
         raise PreconditionFailed(f"The active policy is version {current}, not {if_match}; reload and retry.")
     policy = grades.with_catalogue(await grades.catalogue(session, ref.id), rules, pointer="")
@@ -222,7 +223,7 @@ async def _recompute(
             await session.commit()
     async with sessionmaker() as session:
         active = await session.scalar(
-            text("SELECT policy_version FROM courses WHERE id = :c FOR UPDATE"), {"c": course_id}
+            text("SELECT policy_version FROM courses WHERE id = :c FOR NO KEY UPDATE"), {"c": course_id}
         )
         if active != version:  # a newer policy arrived; its own recompute will switch
             await session.execute(
@@ -318,4 +319,4 @@ def _distribution(letters: list[str | None], percents: list[float | None]) -> di
 
 
 def _json(value: Any) -> str:
-    return orjson.dumps(value).decode()
+    return jsonutil.dumps(value)

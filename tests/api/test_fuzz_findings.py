@@ -20,3 +20,22 @@ async def test_lone_surrogates_and_nul_are_422(tenant: Tenant) -> None:
     assert_problem(r, 422, "/title")
     r = await tenant.put("/v1/organization/token-keys", json={"jwks": {"keys": [{"kid": "a\x00"}]}})
     assert_problem(r, 422, "/jwks")
+
+
+async def test_ids_beyond_bigint_are_422(tenant: Tenant) -> None:
+    await tenant.post("/v1/courses", json={"external_id": "c1", "title": "C"})
+    assert_problem(await tenant.get("/v1/courses/c1/imports/99999999999999999999"), 422, "import_id")
+    assert_problem(await tenant.get("/v1/courses/c1/rescores/0"), 422, "rescore_id")
+
+
+async def test_weights_that_could_overflow_are_422(tenant: Tenant) -> None:
+    await tenant.post("/v1/courses", json={"external_id": "c1", "title": "C"})
+    r = await tenant.put("/v1/courses/c1/policy", json={"categories": [{"name": "H", "weight": 1e30}]})
+    assert_problem(r, 422, "/categories/0/weight")
+
+
+async def test_streamed_audit_export_after_changes(tenant: Tenant) -> None:
+    await tenant.post("/v1/courses", json={"external_id": "c1", "title": "C"})
+    await tenant.put("/v1/courses/c1/policy", json={"categories": [{"name": "H", "weight": 1}]})
+    r = await tenant.get("/v1/courses/c1/audit.csv", params={"action": "policy.set"})
+    assert r.status_code == 200 and r.text.count("\n") == 2

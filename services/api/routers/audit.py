@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 from pydantic import AwareDatetime
 
-from services.api.deps import AuditRead, Cursor, Limit, SessionDep
+from services.api.deps import AuditRead, Cursor, Limit, SessionDep, SessionFactoryDep
 from services.api.schemas.audit import AuditEntryOut
 from services.api.schemas.common import PageOut
 from shared.services import audit
@@ -56,7 +56,7 @@ async def list_audit(
 
 @router.get("/audit.csv", response_class=StreamingResponse, responses={200: {"content": {"text/csv": {}}}})
 async def export_audit(
-    session: SessionDep,
+    sessions: SessionFactoryDep,
     ref: AuditRead,
     learner: Text = None,
     assessment: Text = None,
@@ -66,7 +66,7 @@ async def export_audit(
     until: When = None,
 ) -> StreamingResponse:
     """The same entries as a CSV file, streamed."""
-    rows = audit.export_csv(session, ref, **_filters(learner, assessment, actor, action, since, until))
+    rows = audit.export_csv(sessions, ref, **_filters(learner, assessment, actor, action, since, until))
     return StreamingResponse(
         rows, media_type="text/csv", headers={"Content-Disposition": 'attachment; filename="audit.csv"'}
     )

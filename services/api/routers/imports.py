@@ -8,7 +8,7 @@ from urllib.parse import quote
 import orjson
 from fastapi import APIRouter, File, Form, Response, UploadFile, status
 
-from services.api.deps import ImportWrite, PrincipalDep, RedisDep, SessionDep, SettingsDep, actor
+from services.api.deps import ImportWrite, PrincipalDep, RecordId, RedisDep, SessionDep, SettingsDep, actor
 from services.api.errors import CONFLICT
 from services.api.schemas.imports import ImportOut, RevertOut
 from shared.errors import ValidationFailed
@@ -62,13 +62,15 @@ async def create_import(
 
 
 @router.get("/{import_id}")
-async def get_import(session: SessionDep, ref: ImportWrite, import_id: int) -> ImportOut:
+async def get_import(session: SessionDep, ref: ImportWrite, import_id: RecordId) -> ImportOut:
     """An import's state and, when done, its diff or its row errors."""
     return ImportOut.model_validate(await imports.get_import(session, ref, import_id))
 
 
 @router.post("/{import_id}:revert", responses=CONFLICT)
-async def revert_import(session: SessionDep, principal: PrincipalDep, ref: ImportWrite, import_id: int) -> RevertOut:
+async def revert_import(
+    session: SessionDep, principal: PrincipalDep, ref: ImportWrite, import_id: RecordId
+) -> RevertOut:
     """Undo an applied import as a whole (scores changed again since then are left alone and listed)."""
     result: dict[str, Any] = await imports.revert(session, ref, import_id, actor(principal))
     return RevertOut.model_validate(result)

@@ -8,7 +8,17 @@ from urllib.parse import quote
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from services.api.deps import Allocate, Confirm, MarkRead, MarkWrite, PrincipalDep, RedisDep, SessionDep, actor
+from services.api.deps import (
+    Allocate,
+    Confirm,
+    MarkRead,
+    MarkWrite,
+    PrincipalDep,
+    RecordId,
+    RedisDep,
+    SessionDep,
+    actor,
+)
 from services.api.schemas.marking import (
     AllocationOut,
     AllocationResult,
@@ -130,7 +140,7 @@ async def rescore_item(
 
 
 @router.get("/rescores/{rescore_id}")
-async def get_rescore(session: SessionDep, ref: Allocate, rescore_id: int) -> RescoreOut:
+async def get_rescore(session: SessionDep, ref: Allocate, rescore_id: RecordId) -> RescoreOut:
     """A rescore's progress and outcome."""
     return RescoreOut.model_validate(await rescoring.get(session, ref, rescore_id))
 

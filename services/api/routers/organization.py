@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from services.api.deps import PrincipalDep, SessionDep
+from services.api.deps import PrincipalDep, RecordId, SessionDep
 from services.api.schemas.org import ApiKeyCreated, ApiKeyIn, ApiKeyOut, OrganizationOut, TokenKeysIn
 from shared.db.models import Organization
 from shared.services import auth
@@ -54,7 +54,7 @@ async def list_api_keys(session: SessionDep, principal: PrincipalDep) -> list[Ap
 
 
 @router.delete("/api-keys/{key_id}")
-async def revoke_api_key(session: SessionDep, principal: PrincipalDep, key_id: int) -> ApiKeyOut:
+async def revoke_api_key(session: SessionDep, principal: PrincipalDep, key_id: RecordId) -> ApiKeyOut:
     """Revoke a key: it stops working at once."""
     require_key(principal, admin=True)
     return ApiKeyOut.model_validate(await auth.revoke_api_key(session, principal.organization_id, key_id))
