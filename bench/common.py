@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from services.devstack import infra
 from shared.db.migrate import upgrade
@@ -54,3 +55,30 @@ def api_server(name: str, workers: int = 1) -> Iterator[Server]:
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+@contextmanager
+def worker_process(env: dict[str, str]) -> Iterator[None]:
+    """`gradeflow worker` running beside the API for the duration."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "services.cli", "worker"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        time.sleep(2)  # start-up, not part of any figure
+        yield
+    finally:
+        proc.terminate()
+        proc.wait(15)
+
+
+async def wait_until_done(client: Any, url: str, status_of: Any) -> dict[str, Any]:
+    """Poll `url` as a client would until `status_of(body)` leaves queued/running (10 min at most)."""
+    async with asyncio.timeout(600):
+        while True:
+            body: dict[str, Any] = (await client.get(url)).json()
+            if status_of(body) not in ("queued", "running"):
+                return body
+            await asyncio.sleep(0.2)

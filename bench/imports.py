@@ -9,8 +9,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -18,7 +16,7 @@ from decimal import Decimal
 import asyncpg
 import httpx
 
-from bench.common import api_server
+from bench.common import api_server, wait_until_done, worker_process
 
 
 async def run(base_url: str, key: str, database_url: str, env: dict[str, str], n: int) -> None:
@@ -46,26 +44,12 @@ async def run(base_url: str, key: str, database_url: str, env: dict[str, str], n
         finally:
             await conn.close()
         content = ("learner,assessment,earned\n" + "".join(f"u{i},hw1,{i % 101}\n" for i in range(n))).encode()
-        worker = subprocess.Popen(  # noqa: ASYNC220  (started once, outside the timed part)
-            [sys.executable, "-m", "services.cli", "worker"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            await asyncio.sleep(2)
+        with worker_process(env):
             t0 = time.perf_counter()
             r = await c.post("/v1/courses/imp/imports", files={"file": ("s.csv", content, "text/csv")})
             r.raise_for_status()
-            for _ in range(3000):  # poll the API as a client would, for at most 10 minutes
-                state = (await c.get(r.headers["location"])).json()
-                if state["status"] not in ("queued", "running"):
-                    break
-                await asyncio.sleep(0.2)
+            state = await wait_until_done(c, r.headers["location"], lambda body: body["status"])
             elapsed = time.perf_counter() - t0
-        finally:
-            worker.terminate()
-            worker.wait(15)
         print(f"rows={n} status={state['status']} created={state['result'].get('create')}")
         print(f"raw COPY of the same rows: {copy_s:6.2f} s")
         print(f"CSV import, upload to applied: {elapsed:6.2f} s ({n / elapsed:,.0f} rows/s)")

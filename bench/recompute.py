@@ -11,14 +11,12 @@ import argparse
 import asyncio
 import io
 import os
-import subprocess
-import sys
 import time
 
 import asyncpg
 import httpx
 
-from bench.common import api_server
+from bench.common import api_server, wait_until_done, worker_process
 
 CATEGORIES = [("Homework", 0.25, 8, 2), ("Quiz", 0.25, 6, 1), ("Midterm", 0.2, 3, 0), ("Final", 0.3, 3, 0)]
 POLICY = {
@@ -82,26 +80,12 @@ async def run(base_url: str, key: str, database_url: str, env: dict[str, str], l
     async with httpx.AsyncClient(base_url=base_url, headers={"Authorization": f"Bearer {key}"}, timeout=120) as c:
         await seed(c, database_url, learners)
         copy_s = await copy_baseline(database_url)
-        worker = subprocess.Popen(  # noqa: ASYNC220  (started once, outside the timed part)
-            [sys.executable, "-m", "services.cli", "worker"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            await asyncio.sleep(2)  # worker start-up, not part of the figure
+        with worker_process(env):
             t0 = time.perf_counter()
             (await c.put("/v1/courses/big/policy", json=POLICY)).raise_for_status()
-            while True:
-                policy = (await c.get("/v1/courses/big/policy")).json()
-                status = policy["recompute"]["status"]
-                if status in ("succeeded", "failed", "superseded"):
-                    break
-                await asyncio.sleep(0.2)
+            policy = await wait_until_done(c, "/v1/courses/big/policy", lambda body: body["recompute"]["status"])
+            status = policy["recompute"]["status"]
             elapsed = time.perf_counter() - t0
-        finally:
-            worker.terminate()
-            worker.wait(15)
         grades = (await c.get("/v1/courses/big/grades", params={"limit": 3})).json()["items"]
         print(f"learners={learners} scores={learners * 20} status={status}")
         print(f"raw COPY out of the scores: {copy_s:6.2f} s")
