@@ -38,8 +38,11 @@ def main(argv: list[str] | None = None) -> int:
         uvicorn.run("services.api.main:create_app", factory=True, host=args.host, port=args.port, workers=args.workers)
         return 0
     if args.command == "worker":
+        import logging
+
         from arq import run_worker
 
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
         from services.worker.main import WorkerSettings
 
         run_worker(WorkerSettings)  # type: ignore[arg-type]

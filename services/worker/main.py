@@ -33,7 +33,7 @@ class WorkerSettings:
     ]
     cron_jobs: ClassVar[list[Any]] = [
         cron(maintenance.purge_idempotency_records, minute={7}, unique=True, run_at_startup=True),
-        cron(grades.sweep_recomputes, unique=True, run_at_startup=True),
+        cron(grades.sweep_jobs, unique=True, run_at_startup=True),
     ]
     on_startup = startup
     on_shutdown = shutdown

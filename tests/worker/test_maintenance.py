@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import select, text, update
 
-from services.worker.tasks.grades import sweep_recomputes
+from services.worker.tasks.grades import sweep_jobs
 from shared import clock, jobs
 from shared.db.models import IdempotencyRecord
 from shared.settings import Settings
@@ -67,10 +67,36 @@ async def test_recompute_lost_from_redis_is_found_by_the_sweep(
             )
             await session.commit()
         assert (await run_worker(settings)).jobs_complete == 0  # nothing to run
-        assert await sweep_recomputes({"sessionmaker": sessionmaker, "redis": redis}) >= 1
+        assert await sweep_jobs({"sessionmaker": sessionmaker, "redis": redis}) >= 1
     finally:
         await redis.aclose()
     await run_worker(settings)
     state = (await tenant.get("/v1/courses/c1/policy")).json()
     assert state["recompute"]["status"] == "succeeded" and state["grades_version"] == 1
     assert (await tenant.get("/v1/courses/c1/learners/l1/grade")).json()["final"]["percent"] == 70.0
+
+
+async def test_import_lost_from_redis_is_found_by_the_sweep(
+    tenant: Tenant, settings: Settings, sessionmaker: Any
+) -> None:
+    await course(tenant)
+    await assessment(tenant, "c1", "hw1")
+    await enroll(tenant, "c1", "l1")
+    r = await tenant.post(
+        "/v1/courses/c1/imports", files={"file": ("s.csv", b"learner,assessment,earned\nl1,hw1,6\n", "text/csv")}
+    )
+    redis = await jobs.connect(settings.redis_url)
+    try:
+        await redis.flushdb()
+        async with sessionmaker() as session:
+            await session.execute(
+                text("UPDATE score_imports SET created_at = created_at - interval '5 minutes' WHERE id = :i"),
+                {"i": r.json()["id"]},
+            )
+            await session.commit()
+        assert await sweep_jobs({"sessionmaker": sessionmaker, "redis": redis}) >= 1
+    finally:
+        await redis.aclose()
+    await run_worker(settings)
+    assert (await tenant.get(r.headers["location"])).json()["status"] == "succeeded"
+    assert (await tenant.get("/v1/courses/c1/assessments/hw1/scores/l1")).json()["earned"] == 6

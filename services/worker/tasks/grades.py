@@ -1,4 +1,4 @@
-"""Course grade recomputes."""
+"""Course grade recomputes, and the sweep that keeps every queued job alive."""
 
 from __future__ import annotations
 
@@ -10,16 +10,24 @@ from sqlalchemy import text
 from shared import clock, jobs
 from shared.services import policies
 
+# Tables whose rows are jobs: the job each queued row needs, and its job-id prefix.
+JOB_TABLES = {
+    "grade_recomputes": (jobs.RECOMPUTE_GRADES, "recompute"),
+    "score_imports": (jobs.RUN_IMPORT, "import"),
+    "item_rescores": (jobs.RESCORE_ITEM, "rescore"),
+}
+
 
 async def recompute_course_grades(ctx: dict[str, Any], recompute_id: int) -> str:
     """Recompute a course's stored grades under one policy version (runs once per record)."""
     return await policies.run_recompute(ctx["sessionmaker"], recompute_id)
 
 
-async def sweep_recomputes(ctx: dict[str, Any]) -> int:
-    """PostgreSQL is the source of truth: re-enqueue queued recomputes whose job is gone (Redis
-    restarted or flushed; the job id deduplicates) and fail those stuck running past an hour."""
+async def sweep_jobs(ctx: dict[str, Any]) -> int:
+    """PostgreSQL is the source of truth: re-enqueue queued records whose job is gone (Redis
+    restarted or flushed; the job id deduplicates), and fail recomputes stuck running past an hour."""
     now = clock.now()
+    found: list[tuple[str, str, int]] = []
     async with ctx["sessionmaker"]() as session:
         await session.execute(
             text(
@@ -31,13 +39,13 @@ async def sweep_recomputes(ctx: dict[str, Any]) -> int:
             ),
             {"now": now, "stale": now - timedelta(hours=1)},
         )
-        queued = (
-            await session.scalars(
-                text("SELECT id FROM grade_recomputes WHERE status = 'queued' AND created_at < :t"),
+        for table, (job, prefix) in JOB_TABLES.items():
+            ids = await session.scalars(
+                text(f"SELECT id FROM {table} WHERE status = 'queued' AND created_at < :t"),  # noqa: S608
                 {"t": now - timedelta(minutes=1)},
             )
-        ).all()
+            found += [(job, prefix, record_id) for record_id in ids]
         await session.commit()
-    for recompute_id in queued:
-        await jobs.enqueue(ctx["redis"], jobs.RECOMPUTE_GRADES, f"recompute-{recompute_id}", recompute_id)
-    return len(queued)
+    for job, prefix, record_id in found:
+        await jobs.enqueue(ctx["redis"], job, f"{prefix}-{record_id}", record_id)
+    return len(found)
