@@ -50,17 +50,31 @@ async def record(
     new: Any = None,
 ) -> None:
     """Append one entry in the caller's transaction (it commits or rolls back with the change)."""
+    entry = {"action": action, "learner": learner, "assessment": assessment, "item": item, "old": old, "new": new}
+    await record_many(session, organization_id, course_id, actor, [entry])
+
+
+async def record_many(
+    session: AsyncSession, organization_id: int, course_id: int | None, actor: str, entries: list[dict[str, Any]]
+) -> None:
+    """Append entries (action, learner, assessment, item, old, new) in one batched statement."""
+    if not entries:
+        return
+    shared = stamp(organization_id, course_id, actor)
     await session.execute(
         _INSERT,
-        {
-            **stamp(organization_id, course_id, actor),
-            "action": action,
-            "learner": learner,
-            "assessment": assessment,
-            "item": item,
-            "old": None if old is None else jsonutil.dumps(old),
-            "new": None if new is None else jsonutil.dumps(new),
-        },
+        [
+            {
+                **shared,
+                "action": e["action"],
+                "learner": e.get("learner"),
+                "assessment": e.get("assessment"),
+                "item": e.get("item"),
+                "old": None if e.get("old") is None else jsonutil.dumps(e["old"]),
+                "new": None if e.get("new") is None else jsonutil.dumps(e["new"]),
+            }
+            for e in entries
+        ],
     )
 
 

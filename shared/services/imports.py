@@ -280,19 +280,24 @@ async def revert(session: AsyncSession, ref: CourseRef, import_id: int, actor: s
             await _restore(session, batch, is_item)
     token = context.request_id.set(f"revert-import-{import_id}")
     try:
-        for entry in restore:
-            await audit.record(
-                session,
-                ref.organization_id,
-                ref.id,
-                actor,
-                entry["action"].replace(".set", ".revert"),
-                learner=entry["learner"],
-                assessment=entry["assessment"],
-                item=entry["item"],
-                old=entry["new"],
-                new=entry["old"],
-            )
+        await audit.record_many(
+            session,
+            ref.organization_id,
+            ref.id,
+            actor,
+            [
+                {
+                    "action": e["action"].replace(".set", ".revert"),
+                    "learner": e["learner"],
+                    "assessment": e["assessment"],
+                    "item": e["item"],
+                    "old": e["new"],
+                    "new": e["old"],
+                }
+                for e in restore
+            ],
+        )
+
         await audit.record(
             session,
             ref.organization_id,

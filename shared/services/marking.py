@@ -102,13 +102,25 @@ async def _units(session: AsyncSession, view: AssessmentView, by: str) -> list[t
 
 
 async def _discrepant_units(session: AsyncSession, view: AssessmentView) -> list[tuple[int, int | None, str, str]]:
-    """Items whose marks differ by more than the threshold and have no third mark yet."""
-    out = []
-    for attempt, item_id, learner, item_ext in await _units(session, view, "item"):
-        state = await _item_state(session, view, attempt, item_id)  # type: ignore[arg-type]
-        if state["status"] == "needs_third_marker":
-            out.append((attempt, item_id, learner, item_ext))
-    return out
+    """Items whose marks differ by more than the threshold and have no third mark yet (one query)."""
+    marks: dict[tuple[int, int], list[tuple[Any, ...]]] = defaultdict(list)
+    for attempt, item_id, grader, role, points in await session.execute(
+        text(
+            """
+            SELECT m.attempt_id, m.item_id, m.grader, m.role, m.points FROM marks m
+            JOIN attempts t ON t.id = m.attempt_id WHERE t.assessment_id = :a ORDER BY m.id
+            """
+        ),
+        {"a": view.assessment.id},
+    ):
+        marks[(attempt, item_id)].append((grader, role, points))
+    cfg = settings(view)
+    return [
+        unit
+        for unit in await _units(session, view, "item")
+        if reconcile(cfg, _points_of(view, unit[1]), marks.get((unit[0], unit[1]), []))["status"]  # type: ignore[arg-type]
+        == "needs_third_marker"
+    ]
 
 
 async def allocate(
@@ -209,17 +221,15 @@ async def remove_grader(
         ).all()
     ]
     load: Counter[str] = Counter()
+    on_attempt: dict[int, set[str]] = defaultdict(set)
+    for attempt, g in await session.execute(
+        text("SELECT attempt_id, grader FROM allocations WHERE attempt_id = ANY(:ids)"),
+        {"ids": sorted({r[0] for r in removed})},
+    ):
+        on_attempt[attempt].add(g)
     moved = []
     for attempt, item_id, role in removed:
-        taken = {
-            g
-            for (g,) in (
-                await session.execute(
-                    text("SELECT grader FROM allocations WHERE attempt_id = :t"),
-                    {"t": attempt},
-                )
-            ).all()
-        }
+        taken = on_attempt[attempt]
         free = sorted((g for g in others if g not in taken), key=lambda g: load[g])
         if free:
             load[free[0]] += 1
@@ -349,7 +359,7 @@ async def put_mark(
     view = await get_assessment(session, ref, assessment)
     cfg = settings(view)
     attempt, item_id = await _attempt_and_item(session, view, ref, learner, item)
-    possible = next(i.points_possible for i in view.items if i.id == item_id)
+    possible = _points_of(view, item_id)
     if body.points > possible:
         raise ValidationFailed.one("/points", f"At most the item's {possible.normalize()} points.")
     marker, role = await _role_for(session, cfg, attempt, item_id, await identities(session, ref, grader))
@@ -409,13 +419,21 @@ async def put_mark(
 
 async def _item_state(session: AsyncSession, view: AssessmentView, attempt: int, item_id: int) -> dict[str, Any]:
     """Reconcile the marks of one item: the score if one follows from them, and the status."""
-    cfg = settings(view)
     marks = (
         await session.execute(
             text("SELECT grader, role, points FROM marks WHERE attempt_id = :t AND item_id = :i ORDER BY id"),
             {"t": attempt, "i": item_id},
         )
     ).all()
+    return reconcile(settings(view), _points_of(view, item_id), [tuple(m) for m in marks])
+
+
+def _points_of(view: AssessmentView, item_id: int) -> Decimal:
+    return next(i.points_possible for i in view.items if i.id == item_id)
+
+
+def reconcile(cfg: MarkingSettings, possible: Decimal, marks: list[tuple[Any, ...]]) -> dict[str, Any]:
+    """The item's score from its marks (grader, role, points; oldest first), and its status."""
     by_role: dict[str, list[tuple[str, Decimal]]] = defaultdict(list)
     for grader, role, points in marks:
         by_role[role].append((grader, points))
@@ -430,7 +448,6 @@ async def _item_state(session: AsyncSession, view: AssessmentView, attempt: int,
     markers = [p for _, p in by_role["marker"]]
     if len(markers) < cfg.graders_per_item:
         return {"status": "awaiting_marks", "score": None, "decided_by": None}
-    possible = next(i.points_possible for i in view.items if i.id == item_id)
     spread = max(markers) - min(markers)
     limits = [Decimal(str(cfg.discrepancy_points))] if cfg.discrepancy_points is not None else []
     if cfg.discrepancy_fraction is not None:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from dataclasses import asdict, dataclass
+from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 from pydantic import AwareDatetime
 
@@ -20,53 +21,35 @@ Text = Annotated[CleanStr | None, Query(max_length=255)]
 When = Annotated[AwareDatetime | None, Query()]
 
 
-def _filters(
-    learner: str | None, assessment: str | None, actor: str | None, action: str | None, since: Any, until: Any
-) -> dict[str, Any]:
-    return {
-        "learner": learner,
-        "assessment": assessment,
-        "actor": actor,
-        "action": action,
-        "since": since,
-        "until": until,
-    }
+@dataclass
+class AuditFilters:
+    """Which entries: by learner, assessment, actor, action, and time range [since, until)."""
+
+    learner: Text = None
+    assessment: Text = None
+    actor: Text = None
+    action: Text = None
+    since: When = None
+    until: When = None
+
+
+Filters = Annotated[AuditFilters, Depends()]
 
 
 @router.get("/audit")
 async def list_audit(
-    session: SessionDep,
-    ref: AuditRead,
-    limit: Limit = 100,
-    cursor: Cursor = None,
-    learner: Text = None,
-    assessment: Text = None,
-    actor: Text = None,
-    action: Text = None,
-    since: When = None,
-    until: When = None,
+    session: SessionDep, ref: AuditRead, filters: Filters, limit: Limit = 100, cursor: Cursor = None
 ) -> PageOut[AuditEntryOut]:
     """Every change in the course, oldest first: who, when, what, the old and the new value, and
     the request id. Filter by learner, assessment, actor, action and time range."""
-    page = await audit.list_entries(
-        session, ref, limit, cursor, **_filters(learner, assessment, actor, action, since, until)
-    )
+    page = await audit.list_entries(session, ref, limit, cursor, **asdict(filters))
     return PageOut(items=[AuditEntryOut.model_validate(e) for e in page.items], next_cursor=page.next_cursor)
 
 
 @router.get("/audit.csv", response_class=StreamingResponse, responses={200: {"content": {"text/csv": {}}}})
-async def export_audit(
-    sessions: SessionFactoryDep,
-    ref: AuditRead,
-    learner: Text = None,
-    assessment: Text = None,
-    actor: Text = None,
-    action: Text = None,
-    since: When = None,
-    until: When = None,
-) -> StreamingResponse:
+async def export_audit(sessions: SessionFactoryDep, ref: AuditRead, filters: Filters) -> StreamingResponse:
     """The same entries as a CSV file, streamed."""
-    rows = audit.export_csv(sessions, ref, **_filters(learner, assessment, actor, action, since, until))
+    rows = audit.export_csv(sessions, ref, **asdict(filters))
     return StreamingResponse(
         rows, media_type="text/csv", headers={"Content-Disposition": 'attachment; filename="audit.csv"'}
     )
