@@ -11,6 +11,7 @@ Queue = ArqRedis
 
 PURGE_IDEMPOTENCY = "purge_idempotency_records"
 RECOMPUTE_GRADES = "recompute_course_grades"
+REFRESH_GRADES = "refresh_stale_grades"
 RUN_IMPORT = "run_score_import"
 RESCORE_ITEM = "rescore_item"
 

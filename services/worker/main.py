@@ -28,6 +28,7 @@ class WorkerSettings:
         maintenance.purge_idempotency_records,
         # No kept result: the record in PostgreSQL is the result, and a later re-enqueue must not be deduplicated.
         func(grades.recompute_course_grades, name=jobs.RECOMPUTE_GRADES, timeout=3600, keep_result=0),
+        func(grades.refresh_stale_grades, name=jobs.REFRESH_GRADES, timeout=3600, keep_result=0),
         func(imports.run_score_import, name=jobs.RUN_IMPORT, timeout=1800, keep_result=0),
         func(imports.rescore_item, name=jobs.RESCORE_ITEM, timeout=3600, keep_result=0),
     ]

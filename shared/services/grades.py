@@ -9,6 +9,8 @@ in a worker job under the new version while the old version's grades stay served
 from __future__ import annotations
 
 import io
+import logging
+import time
 from collections import OrderedDict
 from decimal import Decimal
 from typing import Any
@@ -16,10 +18,11 @@ from typing import Any
 import numpy as np
 import orjson
 import polars as pl
+from redis.exceptions import RedisError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared import clock
+from shared import clock, jobs
 from shared.errors import NotFound
 from shared.grading import engine
 from shared.grading.policy import Policy, PolicyRules
@@ -29,6 +32,8 @@ from shared.services.access import CourseRef
 from shared.services.paging import Page, last_id_after, page_of
 
 CHUNK = 20_000
+
+log = logging.getLogger(__name__)
 
 
 # Policy versions never change, and the catalogue is keyed by its stamp (count and last change of the
@@ -85,35 +90,47 @@ _ATTEMPTS = """
 """
 
 
+_NO_ROWS = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, object), np.zeros(0), np.zeros(0))
+
+
 async def load_sheet(session: AsyncSession, course_id: int, policy: Policy, enrollment_ids: np.ndarray) -> Sheet:
     """The chunk's attempts as dense arrays (COPY out, parsed by polars; a plain query for a few)."""
+    column_of = {a.id: j for j, a in enumerate(policy.assessments)}
     if len(enrollment_ids) <= 100:
-        rows = (
-            await session.execute(
-                text(_ATTEMPTS.replace("$1", ":c").replace("$2", ":ids")),
-                {"c": course_id, "ids": enrollment_ids.tolist()},
-            )
-        ).all()
-        schema = {
-            "enrollment": pl.Int64,
-            "assessment": pl.String,
-            "status": pl.String,
-            "earned": pl.Float64,
-            "possible": pl.Float64,
-        }
-        frame = pl.DataFrame(
-            [
-                (r[0], r[1], r[2], None if r[3] is None else float(r[3]), None if r[4] is None else float(r[4]))
-                for r in rows
-            ],
-            schema=schema,
-            orient="row",
+        columns = await _query_attempts(session, course_id, enrollment_ids, column_of)
+    else:
+        columns = await _copy_attempts(session, course_id, enrollment_ids, column_of)
+    return _sheet(policy, enrollment_ids, *columns)
+
+
+# Per attempt row: enrollment id, the assessment's column in the sheet (-1: not in the policy), status,
+# earned, possible.
+AttemptColumns = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+async def _query_attempts(
+    session: AsyncSession, course_id: int, enrollment_ids: np.ndarray, column_of: dict[str, int]
+) -> AttemptColumns:
+    rows = (
+        await session.execute(
+            text(_ATTEMPTS.replace("$1", ":c").replace("$2", ":ids")), {"c": course_id, "ids": enrollment_ids.tolist()}
         )
-        return _sheet(policy, enrollment_ids, frame)
-    return _sheet(policy, enrollment_ids, await _copy_attempts(session, course_id, enrollment_ids))
+    ).all()
+    if not rows:
+        return _NO_ROWS
+    enrollment, assessment, status, earned, possible = zip(*rows, strict=True)
+    return (
+        np.array(enrollment, dtype=np.int64),
+        np.array([column_of.get(a, -1) for a in assessment], dtype=np.int64),
+        np.array(status, dtype=object),
+        np.array([np.nan if x is None else float(x) for x in earned]),
+        np.array([np.nan if x is None else float(x) for x in possible]),
+    )
 
 
-async def _copy_attempts(session: AsyncSession, course_id: int, enrollment_ids: np.ndarray) -> pl.DataFrame | None:
+async def _copy_attempts(
+    session: AsyncSession, course_id: int, enrollment_ids: np.ndarray, column_of: dict[str, int]
+) -> AttemptColumns:
     conn = await session.connection()
     raw = await conn.get_raw_connection()
     buffer = io.BytesIO()
@@ -125,8 +142,8 @@ async def _copy_attempts(session: AsyncSession, course_id: int, enrollment_ids: 
         format="csv",
     )
     if not buffer.getvalue():
-        return None
-    return pl.read_csv(
+        return _NO_ROWS
+    frame = pl.read_csv(
         buffer.getvalue(),
         has_header=False,
         new_columns=["enrollment", "assessment", "status", "earned", "possible"],
@@ -138,24 +155,35 @@ async def _copy_attempts(session: AsyncSession, course_id: int, enrollment_ids: 
             "possible": pl.Float64,
         },
     )
+    return (
+        frame["enrollment"].to_numpy(),
+        frame["assessment"].replace_strict(column_of, default=-1, return_dtype=pl.Int64).to_numpy(),
+        frame["status"].to_numpy(),
+        frame["earned"].to_numpy(),
+        frame["possible"].to_numpy(),
+    )
 
 
-def _sheet(policy: Policy, enrollment_ids: np.ndarray, frame: pl.DataFrame | None) -> Sheet:
+def _sheet(
+    policy: Policy,
+    enrollment_ids: np.ndarray,
+    enrollment: np.ndarray,
+    cols: np.ndarray,
+    status: np.ndarray,
+    e: np.ndarray,
+    p: np.ndarray,
+) -> Sheet:
+    """Dense learner x assessment arrays from attempt rows (given column-wise)."""
     ids = [a.id for a in policy.assessments]
     n_l, n_a = len(enrollment_ids), len(ids)
     catalogue_possible = np.array([a.possible for a in policy.assessments], dtype=np.float64)
     earned = np.full((n_l, n_a), np.nan)
     possible = np.broadcast_to(catalogue_possible, (n_l, n_a)).copy()
     state = np.zeros((n_l, n_a), dtype=np.int8)
-    if frame is not None and frame.height:
-        column_of = {a: j for j, a in enumerate(ids)}
-        cols = frame["assessment"].replace_strict(column_of, default=-1, return_dtype=pl.Int64).to_numpy()
-        rows = np.searchsorted(enrollment_ids, frame["enrollment"].to_numpy())
+    if len(enrollment):
         ok = cols >= 0
-        rows, cols = rows[ok], cols[ok]
-        status = frame["status"].to_numpy()[ok]
-        e = frame["earned"].to_numpy()[ok]
-        p = frame["possible"].to_numpy()[ok]
+        rows, cols = np.searchsorted(enrollment_ids, enrollment[ok]), cols[ok]
+        status, e, p = status[ok], e[ok], p[ok]
         graded = (status == "graded") & ~np.isnan(e)
         state[rows, cols] = np.where(graded, GRADED, np.where(status == "cancelled", EXCUSED, UNGRADED))
         earned[rows, cols] = np.where(graded, e, np.nan)
@@ -291,6 +319,63 @@ async def refresh_learners(session: AsyncSession, course_id: int, enrollment_ids
             await compute_and_store(session, course_id, version, policy, ids[start : start + CHUNK])
 
 
+# Single score writes only mark their learner stale (one row in the write's transaction) and ask the
+# worker to refresh the course a moment later, so a burst of writes costs one vectorised refresh.
+# Every grade read first refreshes what is stale, so nobody reads a grade older than its scores.
+MARK_STALE_FROM_SCRATCH = text(
+    """
+    INSERT INTO stale_grades (enrollment_id, course_id)
+    SELECT DISTINCT enrollment_id, CAST(:c AS bigint) FROM score_in ON CONFLICT DO NOTHING
+    """
+)
+
+# Locks are taken in enrollment order, so concurrent refreshers queue up rather than deadlock; a write
+# that marks a learner while the refresher holds the mark waits, and its mark outlives this refresh.
+_TAKE_STALE = text(
+    """
+    DELETE FROM stale_grades WHERE enrollment_id IN (
+      SELECT enrollment_id FROM stale_grades WHERE course_id = :c ORDER BY enrollment_id LIMIT :lim FOR UPDATE)
+    RETURNING enrollment_id
+    """
+)
+
+_REFRESH_DELAY = 0.5  # seconds the worker waits, gathering a course's writes into one refresh
+_ASKED: dict[int, float] = {}  # course -> when this process last asked the worker to refresh it
+
+
+async def ask_refresh(queue: jobs.Queue, course_id: int) -> None:
+    """Ask the worker to refresh the course's stale grades soon (at most once per delay per process;
+    if Redis is down the worker's sweep finds them)."""
+    now = time.monotonic()
+    if now - _ASKED.get(course_id, 0.0) < _REFRESH_DELAY:
+        return
+    _ASKED[course_id] = now
+    if len(_ASKED) > 10_000:
+        _ASKED.clear()
+    try:
+        await queue.enqueue_job(
+            jobs.REFRESH_GRADES, course_id, _job_id=f"refresh-{course_id}", _defer_by=_REFRESH_DELAY
+        )
+    except (OSError, RedisError):
+        log.warning("could not ask the worker to refresh course %s's grades; its sweep will", course_id)
+
+
+async def refresh_stale(session: AsyncSession, course_id: int, limit: int = CHUNK) -> int:
+    """Refresh up to `limit` stale learners of the course in the caller's transaction; how many."""
+    ids = list((await session.scalars(_TAKE_STALE, {"c": course_id, "lim": limit})).all())
+    await refresh_learners(session, course_id, ids)
+    return len(ids)
+
+
+async def bring_current(session: AsyncSession, course_id: int) -> int:
+    """Refresh every stale learner of the course, committing chunk by chunk; how many."""
+    total = 0
+    while n := await refresh_stale(session, course_id):
+        await session.commit()
+        total += n
+    return total
+
+
 # --- reads ----------------------------------------------------------------------------------------
 
 _GRADE_COLUMNS = """
@@ -314,6 +399,7 @@ def _grade_view(row: Any, with_explanation: bool = False) -> dict[str, Any]:
 
 async def list_grades(session: AsyncSession, ref: CourseRef, limit: int, cursor: str | None) -> Page[dict[str, Any]]:
     """Stored grades of the served version, in enrollment order."""
+    await bring_current(session, ref.id)
     rows = (
         (
             await session.execute(
@@ -338,6 +424,7 @@ async def list_grades(session: AsyncSession, ref: CourseRef, limit: int, cursor:
 
 
 async def learner_grade(session: AsyncSession, ref: CourseRef, learner: str) -> dict[str, Any]:
+    await bring_current(session, ref.id)
     row = (
         (
             await session.execute(

@@ -263,6 +263,7 @@ async def preview(session: AsyncSession, ref: CourseRef, rules: PolicyRules) -> 
     """A draft policy on the course's real scores, nothing saved: distributions before and after,
     and the learners whose letter changes."""
     policy = grades.with_catalogue(await grades.catalogue(session, ref.id), rules, pointer="")
+    await grades.bring_current(session, ref.id)
     stored = {
         r[0]: (r[1], r[2], r[3])
         for r in await session.execute(

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared import clock
+from shared import clock, jobs
 from shared.errors import Conflict, FieldError, NotFound, ValidationFailed
 from shared.services import audit, grades
 from shared.services.access import IN_SCOPE, CourseRef
@@ -224,8 +224,11 @@ async def staged_diff(session: AsyncSession) -> list[dict[str, Any]]:
     return [dict(r) for r in (await session.execute(_DIFF)).mappings()]
 
 
-async def apply_staged(session: AsyncSession, ref: CourseRef, actor: str, any_items: bool) -> None:
-    """Write the staged rows: audit entries, scores, derived totals, the learners' stored grades."""
+async def apply_staged(
+    session: AsyncSession, ref: CourseRef, actor: str, any_items: bool, defer_grades: bool = False
+) -> None:
+    """Write the staged rows: audit entries, scores, derived totals, and the learners' stored grades
+    (refreshed here, or with `defer_grades` marked stale for the worker or the next grade read)."""
     now = clock.now()
     await session.execute(_AUDIT, audit.stamp(ref.organization_id, ref.id, actor))
     await session.execute(_WRITE_TOTALS, {"now": now})
@@ -240,6 +243,9 @@ async def apply_staged(session: AsyncSession, ref: CourseRef, actor: str, any_it
             )
         )
         await derive_totals(session, list(touched))
+    if defer_grades:
+        await session.execute(grades.MARK_STALE_FROM_SCRATCH, {"c": ref.id})
+        return
     learners = (await session.execute(text("SELECT DISTINCT enrollment_id FROM score_in"))).scalars().all()
     await grades.refresh_learners(session, ref.id, list(learners))
 
@@ -249,11 +255,13 @@ async def derive_totals(session: AsyncSession, attempt_ids: list[int]) -> None:
     await session.execute(_DERIVE_TOTALS, {"now": clock.now(), "ids": attempt_ids})
 
 
-async def write_rows(session: AsyncSession, ref: CourseRef, rows: list[ScoreRow], actor: str) -> list[RowError]:
+async def write_rows(
+    session: AsyncSession, ref: CourseRef, rows: list[ScoreRow], actor: str, defer_grades: bool = False
+) -> list[RowError]:
     """Stage and, when every row is good, write. Returns the row errors (nothing written then)."""
     errors = await stage(session, ref, rows, actor)
     if not errors:
-        await apply_staged(session, ref, actor, any(r.item is not None for r in rows))
+        await apply_staged(session, ref, actor, any(r.item is not None for r in rows), defer_grades)
     return errors
 
 
@@ -267,21 +275,29 @@ async def write_batch(session: AsyncSession, ref: CourseRef, rows: list[ScoreRow
 
 
 async def put_score(
-    session: AsyncSession, ref: CourseRef, assessment: str, learner: str, body: ScoreIn, actor: str
+    session: AsyncSession,
+    queue: jobs.Queue,
+    ref: CourseRef,
+    assessment: str,
+    learner: str,
+    body: ScoreIn,
+    actor: str,
 ) -> dict[str, Any]:
-    """Set one learner's score for an assessment (idempotent) and return it."""
+    """Set one learner's score for an assessment (idempotent) and return it. The learner's course
+    grade is refreshed a moment later (and before any read of it)."""
     base = {"assessment": assessment, "learner": learner, "source": body.source, "graded_by": body.graded_by}
     if body.items is not None:
         rows = [ScoreRow(item=i.item, earned=i.earned, possible=i.possible, **base) for i in body.items]
     else:
         assert body.earned is not None
         rows = [ScoreRow(earned=body.earned, possible=body.possible, **base)]
-    errors = await write_rows(session, ref, rows, actor)
+    errors = await write_rows(session, ref, rows, actor, defer_grades=True)
     if errors:
         await session.rollback()
         _raise_for_single(errors, body)
     score = await get_score(session, ref, assessment, learner)
     await session.commit()
+    await grades.ask_refresh(queue, ref.id)
     return score
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import text
+
 from shared.settings import Settings
 from tests.conftest import Tenant, assert_problem, run_worker
 from tests.helpers import assessment, course, enroll, grant, user_token
@@ -71,7 +73,7 @@ async def test_policy_versions_recompute_and_stored_grades(tenant: Tenant, setti
     assert hw["applied_weight"] == 0.4 and hw["rules"]["drop_lowest"] == 1
     assert detail["policy_version"] == 1
 
-    # A score write updates the learner's stored grade at once, in the same transaction.
+    # A score write is reflected by the next grade read, worker or not.
     assert (await tenant.put("/v1/courses/c1/assessments/exam/scores/cid", json={"earned": 50})).status_code == 200
     cid = (await tenant.get("/v1/courses/c1/learners/cid/grade")).json()
     assert cid["current"]["percent"] == 50.0 and cid["final"]["percent"] == 30.0
@@ -93,6 +95,34 @@ async def test_policy_versions_recompute_and_stored_grades(tenant: Tenant, setti
     assert after["bob"]["final"]["percent"] == 77.5
     versions = (await tenant.get("/v1/courses/c1/policy/versions")).json()["items"]
     assert [v["version"] for v in versions] == [2, 1] and versions[1]["policy"]["weighting"] == "categories"
+
+
+_OWN = "JOIN enrollments e ON e.id = {t}.enrollment_id JOIN courses c ON c.id = e.course_id AND c.organization_id = :o"
+
+
+async def _stored_final(sessionmaker: Any, t: Tenant, learner: str) -> float:
+    """The stored grade as it is in the database (reading it through the API would refresh it)."""
+    async with sessionmaker() as session:
+        sql = f"SELECT g.final_percent FROM course_grades g {_OWN.format(t='g')} WHERE e.external_id = :l"  # noqa: S608
+        return float(await session.scalar(text(sql), {"l": learner, "o": t.id}))
+
+
+async def test_single_score_writes_refresh_grades_in_the_worker(
+    tenant: Tenant, settings: Settings, sessionmaker: Any
+) -> None:
+    await _course(tenant)
+    await tenant.put("/v1/courses/c1/policy", json=POLICY)
+    await run_worker(settings)
+    assert await _stored_final(sessionmaker, tenant, "cid") == 0.0
+    for exam in (40, 50):  # a burst of writes: the worker refreshes the course once, a moment later
+        r = await tenant.put("/v1/courses/c1/assessments/exam/scores/cid", json={"earned": exam})
+        assert r.status_code == 200
+    assert await _stored_final(sessionmaker, tenant, "cid") == 0.0  # not yet: nobody read it
+    await run_worker(settings)
+    assert await _stored_final(sessionmaker, tenant, "cid") == 30.0
+    async with sessionmaker() as session:
+        sql = f"SELECT count(*) FROM stale_grades s {_OWN.format(t='s')}"  # noqa: S608
+        assert await session.scalar(text(sql), {"o": tenant.id}) == 0
 
 
 async def test_new_assessment_triggers_recompute(tenant: Tenant, settings: Settings) -> None:

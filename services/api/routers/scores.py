@@ -12,6 +12,7 @@ from services.api.deps import (
     Cursor,
     Limit,
     PrincipalDep,
+    RedisDep,
     ResultScope,
     ScoreRead,
     ScoreWrite,
@@ -31,6 +32,7 @@ router = APIRouter(prefix="/v1/courses/{course}", tags=["scores"])
 @router.put("/assessments/{assessment}/scores/{learner}", responses=CONFLICT)
 async def put_score(
     session: SessionDep,
+    queue: RedisDep,
     principal: PrincipalDep,
     ref: ScoreWrite,
     assessment: ExternalId,
@@ -39,7 +41,9 @@ async def put_score(
 ) -> ScoreOut:
     """Set a learner's score (idempotent): `earned` for an assessment without items, `items` for
     one with items (the total is their sum; unscored items leave the attempt pending grading)."""
-    return ScoreOut.model_validate(await scores.put_score(session, ref, assessment, learner, body, actor(principal)))
+    return ScoreOut.model_validate(
+        await scores.put_score(session, queue, ref, assessment, learner, body, actor(principal))
+    )
 
 
 @router.get("/assessments/{assessment}/scores/{learner}")

@@ -2,7 +2,7 @@
 
 from shared.db.models.audit import AuditEntry
 from shared.db.models.courses import Assessment, Course, CourseMember, Enrollment, Item
-from shared.db.models.grades import CourseGrade, GradeRecompute, GradingPolicy
+from shared.db.models.grades import CourseGrade, GradeRecompute, GradingPolicy, StaleGrade
 from shared.db.models.imports import ScoreImport
 from shared.db.models.marking import Allocation, ItemRescore, Mark, Workgroup
 from shared.db.models.scores import Attempt, IdempotencyRecord, ItemScore
@@ -27,5 +27,6 @@ __all__ = [
     "Mark",
     "Organization",
     "ScoreImport",
+    "StaleGrade",
     "Workgroup",
 ]

@@ -49,6 +49,18 @@ class CourseGrade(Base):
     computed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class StaleGrade(Base):
+    """A learner whose scores changed after their stored grades were computed (single score writes
+    mark, a worker job or the next grade read refreshes)."""
+
+    __tablename__ = "stale_grades"
+
+    enrollment_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("enrollments.id", ondelete="CASCADE"), primary_key=True
+    )
+    course_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("courses.id", ondelete="CASCADE"), index=True)
+
+
 class GradeRecompute(Base):
     """A worker job recomputing a whole course's grades under one policy version."""
 
