@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -18,6 +19,20 @@ class S3Settings(BaseSettings):
     secret_key: SecretStr = SecretStr("")
     bucket: str = "gradeflow"
     region: str = "us-east-1"
+
+
+class SmtpSettings(BaseSettings):
+    """Outgoing e-mail. Read from GRADEFLOW_SMTP_*."""
+
+    model_config = SettingsConfigDict(env_prefix="GRADEFLOW_SMTP_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 25
+    security: Literal["none", "starttls", "tls"] = "none"
+    username: str | None = None
+    password: SecretStr | None = None
+    sender: str = "Gradeflow <results@gradeflow.invalid>"
+    timeout_seconds: float = 30
 
 
 class Limits(BaseModel):
@@ -37,6 +52,9 @@ class Settings(BaseSettings):
     db_max_overflow: int = 10
     redis_url: str = "redis://127.0.0.1:6379/0"
     s3: S3Settings = Field(default_factory=S3Settings)
+    smtp: SmtpSettings = Field(default_factory=SmtpSettings)
+    # Where a learner reads their results in the LMS; {course} and {learner} are filled in (URL-quoted).
+    results_url_template: str = "https://lms.invalid/courses/{course}/results"
     limits: Limits = Field(default_factory=Limits)
     bootstrap_api_key: SecretStr | None = None
     bootstrap_organization: str = "default"

@@ -107,6 +107,8 @@ MarkRead = Annotated[CourseRef, Depends(_course(Action.MARK_READ))]
 MarkWrite = Annotated[CourseRef, Depends(_course(Action.MARK_WRITE))]
 Confirm = Annotated[CourseRef, Depends(_course(Action.CONFIRM))]
 ImportWrite = Annotated[CourseRef, Depends(_course(Action.IMPORT))]
+Publish = Annotated[CourseRef, Depends(_course(Action.PUBLISH))]
+PublicationRead = Annotated[CourseRef, Depends(_course(Action.PUBLICATION_READ))]
 
 Limit = Annotated[int, Query(ge=1, le=1000, description="Page size (at most 1000).")]
 Cursor = Annotated[str | None, Query(max_length=512, description="`next_cursor` of the previous page.")]

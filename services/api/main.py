@@ -19,8 +19,10 @@ from services.api.routers import (
     grading,
     imports,
     marking,
+    me,
     organization,
     policy,
+    publications,
     scores,
     system,
 )
@@ -59,6 +61,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         grading,
         policy,
         grades,
+        publications,
+        me,
         audit,
     ):
         app.include_router(module.router, responses=errors.COMMON_RESPONSES)

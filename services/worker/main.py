@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 from arq import cron, func
 from arq.connections import RedisSettings
 
-from services.worker.tasks import grades, imports, maintenance
+from services.worker.tasks import grades, imports, maintenance, publishing
 from shared import jobs
 from shared.db.engine import make_engine, make_sessionmaker
 from shared.settings import get_settings
@@ -28,7 +28,9 @@ class WorkerSettings:
         maintenance.purge_idempotency_records,
         # No kept result: the record in PostgreSQL is the result, and a later re-enqueue must not be deduplicated.
         func(grades.recompute_course_grades, name=jobs.RECOMPUTE_GRADES, timeout=3600, keep_result=0),
-        func(grades.refresh_stale_grades, name=jobs.REFRESH_GRADES, timeout=3600, keep_result=0),
+        func(publishing.follow_up_score_changes, name=jobs.FOLLOW_UP, timeout=3600, keep_result=0),
+        func(publishing.run_publication, name=jobs.RUN_PUBLICATION, timeout=3600, keep_result=0),
+        func(publishing.send_notifications, name=jobs.SEND_NOTIFICATIONS, timeout=3600, keep_result=0),
         func(imports.run_score_import, name=jobs.RUN_IMPORT, timeout=1800, keep_result=0),
         func(imports.rescore_item, name=jobs.RESCORE_ITEM, timeout=3600, keep_result=0),
     ]

@@ -35,6 +35,8 @@ class Action(StrEnum):
     MARK_WRITE = "marking.write"
     CONFIRM = "marking.confirm"
     IMPORT = "scores.import"
+    PUBLISH = "results.publish"
+    PUBLICATION_READ = "results.publication_read"
 
 
 _STAFF = frozenset(COURSE_ROLES)
@@ -66,6 +68,9 @@ COURSE_RULES: dict[Action, frozenset[str]] = {
     Action.MARK_WRITE: _MARKERS,
     Action.IMPORT: _PLANNER,
     Action.CONFIRM: _MARKERS,  # graders only where the assessment allows it (checked by the service)
+    # Publishing is its own role, independent of grading (a publisher may be limited to assessments).
+    Action.PUBLISH: frozenset({"publisher"}),
+    Action.PUBLICATION_READ: _OVERSIGHT,
 }
 
 

@@ -47,10 +47,12 @@ async def create_assessment(
         position=position,
         due_at=body.due_at,
         marking=body.marking.model_dump(mode="json") if body.marking else None,
+        release=body.release.model_dump(mode="json") if body.release else None,
     )
     session.add(assessment)
     await session.flush()
     items = _merge_items(assessment, [], body.items or [])
+    _check_release(assessment, items)
     session.add_all(items)
     await session.commit()
     await policies.recompute_after_change(session, queue, ref.id)
@@ -67,12 +69,14 @@ async def update_assessment(
     view = await get_assessment(session, ref, external_id)
     a = view.assessment
     changes = body.model_dump(exclude_unset=True, exclude={"items"})
-    if "marking" in changes:
-        changes["marking"] = body.marking.model_dump(mode="json") if body.marking else None
+    for field in ("marking", "release"):
+        if field in changes:
+            value = getattr(body, field)
+            changes[field] = value.model_dump(mode="json") if value else None
     if "points_possible" in changes and (view.items or body.items):
         raise ValidationFailed.one("/points_possible", "An assessment with items takes its points from them.")
     for field, value in changes.items():
-        if value is None and field not in ("due_at", "marking"):
+        if value is None and field not in ("due_at", "marking", "release"):
             continue
         setattr(a, field, value)
     if body.items:
@@ -80,9 +84,17 @@ async def update_assessment(
         session.add_all(new)
         view.items.extend(new)
         a.points_possible = sum((i.points_possible for i in view.items), Decimal(0))
+    _check_release(a, view.items)
     await session.commit()
     await policies.recompute_after_change(session, queue, ref.id)
     return await get_assessment(session, ref, external_id)
+
+
+def _check_release(assessment: Assessment, items: list[Item]) -> None:
+    if (assessment.release or {}).get("mode") == "automatic" and any(i.marking == "manual" for i in items):
+        raise ValidationFailed.one(
+            "/release/mode", "Automatic release is for fully auto-scored assessments; this one has manual items."
+        )
 
 
 def _merge_items(assessment: Assessment, existing: list[Item], incoming: list[ItemIn]) -> list[Item]:

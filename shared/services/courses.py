@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import delete, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -10,7 +12,7 @@ from shared.db.models import Course, CourseMember
 from shared.errors import Conflict, NotFound
 from shared.services.access import CourseRef
 from shared.services.auth import Principal
-from shared.services.inputs import CourseCreate, CoursePatch
+from shared.services.inputs import CourseCreate, CoursePatch, MemberRoles
 from shared.services.paging import Page, last_id_after, page_of
 
 
@@ -64,13 +66,20 @@ async def list_courses(
     return page_of(rows, limit, lambda c: c.id)
 
 
-async def set_member_roles(session: AsyncSession, ref: CourseRef, user_id: str, roles: list[str]) -> list[str]:
-    """Replace a staff user's roles in the course."""
+async def set_member_roles(session: AsyncSession, ref: CourseRef, user_id: str, body: MemberRoles) -> dict[str, Any]:
+    """Replace a staff user's roles in the course (the publisher role optionally limited to assessments)."""
     await session.execute(delete(CourseMember).where(CourseMember.course_id == ref.id, CourseMember.user_id == user_id))
-    unique = sorted(set(roles))
-    await session.execute(insert(CourseMember), [{"course_id": ref.id, "user_id": user_id, "role": r} for r in unique])
+    unique = sorted(set(body.roles))
+    scope = sorted(set(body.publish_assessments)) if body.publish_assessments is not None else None
+    await session.execute(
+        insert(CourseMember),
+        [
+            {"course_id": ref.id, "user_id": user_id, "role": r, "assessments": scope if r == "publisher" else None}
+            for r in unique
+        ],
+    )
     await session.commit()
-    return unique
+    return {"user_id": user_id, "roles": unique, "publish_assessments": scope}
 
 
 async def remove_member(session: AsyncSession, ref: CourseRef, user_id: str) -> None:
@@ -82,13 +91,16 @@ async def remove_member(session: AsyncSession, ref: CourseRef, user_id: str) -> 
     await session.commit()
 
 
-async def list_members(session: AsyncSession, ref: CourseRef) -> dict[str, list[str]]:
+async def list_members(session: AsyncSession, ref: CourseRef) -> list[dict[str, Any]]:
     rows = await session.execute(
-        select(CourseMember.user_id, CourseMember.role)
+        select(CourseMember.user_id, CourseMember.role, CourseMember.assessments)
         .where(CourseMember.course_id == ref.id)
         .order_by(CourseMember.user_id, CourseMember.role)
     )
-    members: dict[str, list[str]] = {}
-    for user_id, role in rows:
-        members.setdefault(user_id, []).append(role)
-    return members
+    members: dict[str, dict[str, Any]] = {}
+    for user_id, role, scope in rows:
+        member = members.setdefault(user_id, {"user_id": user_id, "roles": [], "publish_assessments": None})
+        member["roles"].append(role)
+        if role == "publisher":
+            member["publish_assessments"] = scope
+    return list(members.values())

@@ -9,8 +9,6 @@ in a worker job under the new version while the old version's grades stay served
 from __future__ import annotations
 
 import io
-import logging
-import time
 from collections import OrderedDict
 from decimal import Decimal
 from typing import Any
@@ -18,11 +16,10 @@ from typing import Any
 import numpy as np
 import orjson
 import polars as pl
-from redis.exceptions import RedisError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared import clock, jobs
+from shared import clock
 from shared.errors import NotFound
 from shared.grading import engine
 from shared.grading.policy import Policy, PolicyRules
@@ -32,8 +29,6 @@ from shared.services.access import CourseRef
 from shared.services.paging import Page, last_id_after, page_of
 
 CHUNK = 20_000
-
-log = logging.getLogger(__name__)
 
 
 # Policy versions never change, and the catalogue is keyed by its stamp (count and last change of the
@@ -320,8 +315,9 @@ async def refresh_learners(session: AsyncSession, course_id: int, enrollment_ids
 
 
 # Single score writes only mark their learner stale (one row in the write's transaction) and ask the
-# worker to refresh the course a moment later, so a burst of writes costs one vectorised refresh.
-# Every grade read first refreshes what is stale, so nobody reads a grade older than its scores.
+# worker to refresh the course a moment later (services/followup.py), so a burst of writes costs one
+# vectorised refresh. Every grade read first refreshes what is stale, so nobody reads a grade older
+# than its scores.
 MARK_STALE_FROM_SCRATCH = text(
     """
     INSERT INTO stale_grades (enrollment_id, course_id)
@@ -338,26 +334,6 @@ _TAKE_STALE = text(
     RETURNING enrollment_id
     """
 )
-
-_REFRESH_DELAY = 0.5  # seconds the worker waits, gathering a course's writes into one refresh
-_ASKED: dict[int, float] = {}  # course -> when this process last asked the worker to refresh it
-
-
-async def ask_refresh(queue: jobs.Queue, course_id: int) -> None:
-    """Ask the worker to refresh the course's stale grades soon (at most once per delay per process;
-    if Redis is down the worker's sweep finds them)."""
-    now = time.monotonic()
-    if now - _ASKED.get(course_id, 0.0) < _REFRESH_DELAY:
-        return
-    _ASKED[course_id] = now
-    if len(_ASKED) > 10_000:
-        _ASKED.clear()
-    try:
-        await queue.enqueue_job(
-            jobs.REFRESH_GRADES, course_id, _job_id=f"refresh-{course_id}", _defer_by=_REFRESH_DELAY
-        )
-    except (OSError, RedisError):
-        log.warning("could not ask the worker to refresh course %s's grades; its sweep will", course_id)
 
 
 async def refresh_stale(session: AsyncSession, course_id: int, limit: int = CHUNK) -> int:

@@ -82,6 +82,45 @@ class EnrollmentPatch(Command):
 
 class MemberRoles(Command):
     roles: list[CourseRole] = Field(min_length=1, max_length=4)
+    publish_assessments: list[ExternalId] | None = Field(
+        default=None,
+        max_length=1000,
+        description="Limits the publisher role to these assessments (and not the course grade); "
+        "omitted: the whole course.",
+    )
+
+    @model_validator(mode="after")
+    def _scope(self) -> MemberRoles:
+        if self.publish_assessments is not None and "publisher" not in self.roles:
+            raise ValidationFailed.one("/publish_assessments", "Only the publisher role can be limited.")
+        return self
+
+
+ResultShow = Literal["total_only", "with_items"]
+
+
+class ReleaseSettings(Command):
+    """How an assessment's results reach learners."""
+
+    mode: Literal["manual", "automatic", "scheduled"] = Field(
+        default="manual",
+        description="manual: a publisher publishes; automatic: fully auto-scored assessments only; "
+        "scheduled: every publishable result from `at` on.",
+    )
+    after: Literal["each_attempt", "last_attempt"] = Field(
+        default="each_attempt",
+        description="For automatic: publish each graded attempt, or all at once when no attempt is still to be "
+        "taken or in progress and the due date (if any) has passed.",
+    )
+    at: AwareDatetime | None = Field(default=None, description="For scheduled: when results become visible.")
+    show: ResultShow = "total_only"
+    notify_email: bool = False
+
+    @model_validator(mode="after")
+    def _at(self) -> ReleaseSettings:
+        if self.mode == "scheduled" and self.at is None:
+            raise ValidationFailed.one("/release/at", "Required when mode is scheduled.")
+        return self
 
 
 class ItemIn(Command):
@@ -128,6 +167,7 @@ class AssessmentFields(Command):
     due_at: AwareDatetime | None = None
     items: list[ItemIn] | None = Field(default=None, max_length=1000)
     marking: MarkingSettings | None = None
+    release: ReleaseSettings | None = None
 
     @model_validator(mode="after")
     def _unique_items(self) -> AssessmentFields:
@@ -193,14 +233,14 @@ class ScoreBatch(Command):
     scores: list[ScoreRow] = Field(min_length=1, max_length=10_000)
 
 
-def _check_unique(values: list[str], array: str, field: str) -> None:
+def _check_unique(values: list[str], array: str, field: str | None) -> None:
     # Raised as a domain error (not ValueError) so it keeps the exact pointer of the repeated field.
     seen: dict[str, int] = {}
     errors = []
+    tail = f"/{field}" if field else ""
     for i, v in enumerate(values):
         if v in seen:
-            at = f"/{array}/{i}/{field}".rstrip("/")
-            errors.append(FieldError(at, f"{v!r} repeats /{array}/{seen[v]}/{field}".rstrip("/")))
+            errors.append(FieldError(f"/{array}/{i}{tail}", f"{v!r} repeats /{array}/{seen[v]}{tail}"))
         else:
             seen[v] = i
     if errors:
@@ -244,3 +284,44 @@ class RescoreRequest(Command):
 
 class WorkgroupIn(Command):
     members: list[ExternalId] = Field(min_length=1, max_length=100)
+
+
+class Audience(Command):
+    """Whose results: exactly one of the fields (`all` or `unpublished` set to true, or a list)."""
+
+    all: bool = False
+    unpublished: bool = Field(
+        default=False, description="Every result not yet published, or changed since it was published."
+    )
+    learners: list[ExternalId] | None = Field(default=None, min_length=1, max_length=10_000)
+    cohorts: list[ShortText] | None = Field(default=None, min_length=1, max_length=1000)
+    groups: list[ShortText] | None = Field(default=None, min_length=1, max_length=1000)
+
+    @model_validator(mode="after")
+    def _one(self) -> Audience:
+        chosen = [self.all, self.unpublished, *(x is not None for x in (self.learners, self.cohorts, self.groups))]
+        if sum(chosen) != 1:
+            raise ValidationFailed.one(
+                "/audience", "Choose exactly one of all, unpublished, learners, cohorts or groups."
+            )
+        return self
+
+
+class PublicationRequest(Command):
+    action: Literal["publish", "retract"] = "publish"
+    assessments: list[ExternalId] = Field(default_factory=list, max_length=1000)
+    course_grade: bool = Field(default=False, description="The course grade, alone or with assessments.")
+    audience: Audience
+    show: ResultShow = Field(default="total_only", description="with_items: item scores and comments are visible.")
+    notify_email: bool = False
+    publish_at: AwareDatetime | None = Field(default=None, description="In the future: publish then, from the worker.")
+
+    @model_validator(mode="after")
+    def _what(self) -> PublicationRequest:
+        if not self.assessments and not self.course_grade:
+            raise ValidationFailed.one("/assessments", "Name assessments, the course grade, or both.")
+        _check_unique(self.assessments, "assessments", None)
+        if self.action == "retract" and (self.notify_email or self.publish_at is not None):
+            pointer = "/notify_email" if self.notify_email else "/publish_at"
+            raise ValidationFailed.one(pointer, "A retraction takes effect at once and sends no e-mail.")
+        return self

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared import clock, jobs
 from shared.errors import Conflict, FieldError, NotFound, ValidationFailed
-from shared.services import audit, grades
+from shared.services import audit, followup, grades
 from shared.services.access import IN_SCOPE, CourseRef
 from shared.services.assessments import get_assessment
 from shared.services.inputs import ScoreIn, ScoreRow
@@ -297,7 +297,7 @@ async def put_score(
         _raise_for_single(errors, body)
     score = await get_score(session, ref, assessment, learner)
     await session.commit()
-    await grades.ask_refresh(queue, ref.id)
+    await followup.ask(queue, ref.id)
     return score
 
 
@@ -313,15 +313,20 @@ def _raise_for_single(errors: list[RowError], body: ScoreIn) -> None:
     raise ValidationFailed([FieldError(f"/items/{e.row}/item", e.detail) for e in errors])
 
 
+# What learners see of the result (published_results `pr`): since when, and whether it has changed since.
+_PUBLISHED = """pr.published_at,
+    (pr.earned IS DISTINCT FROM t.earned OR pr.possible IS DISTINCT FROM t.possible) AS changed_since_published"""
+
 _GET_SCORE = text(
     f"""
-    SELECT a.id AS a_id, e.id AS e_id, t.*, {IN_SCOPE} AS in_scope,
+    SELECT a.id AS a_id, e.id AS e_id, t.*, {IN_SCOPE} AS in_scope, {_PUBLISHED},
            EXISTS (SELECT 1 FROM items i WHERE i.assessment_id = a.id) AS has_items,
            EXISTS (SELECT 1 FROM items i WHERE i.assessment_id = a.id AND i.marking = 'manual') AS needs_confirmation
     FROM (SELECT 1) one
     LEFT JOIN assessments a ON a.course_id = :c AND a.external_id = :a
     LEFT JOIN enrollments e ON e.course_id = :c AND e.external_id = :l
     LEFT JOIN attempts t ON t.assessment_id = a.id AND t.enrollment_id = e.id
+    LEFT JOIN published_results pr ON pr.enrollment_id = e.id AND pr.assessment_id = a.id
     """  # noqa: S608  (constant SQL)
 )
 
@@ -330,8 +335,9 @@ _LIST_SCORES = text(
     SELECT t.id, e.external_id AS learner, t.status, t.earned, t.possible, t.source,
            t.scored_by, t.scored_at, t.computed_earned, t.confirmed_at, t.confirmed_by,
            EXISTS (SELECT 1 FROM items i WHERE i.assessment_id = t.assessment_id AND i.marking = 'manual')
-             AS needs_confirmation
+             AS needs_confirmation, {_PUBLISHED}
     FROM attempts t JOIN enrollments e ON e.id = t.enrollment_id
+    LEFT JOIN published_results pr ON pr.enrollment_id = t.enrollment_id AND pr.assessment_id = t.assessment_id
     WHERE t.assessment_id = :a AND t.id > :after AND {IN_SCOPE}
     ORDER BY t.id LIMIT :lim
     """  # noqa: S608  (constant SQL)
@@ -396,6 +402,12 @@ def _score_view(assessment: str, learner: str, attempt: Any, items: list[dict[st
         "final": attempt["earned"] if final_ready else None,
         "graded_by": attempt["scored_by"],
         "graded_at": attempt["scored_at"],
+        "publication": {
+            "state": "unpublished"
+            if attempt["published_at"] is None
+            else ("changed" if attempt["changed_since_published"] else "published"),
+            "published_at": attempt["published_at"],
+        },
         "items": [
             {
                 "item": i["item"],

@@ -71,9 +71,15 @@ async def test_enrollment_batch_errors_name_the_row(tenant: Tenant) -> None:
 async def test_members_roles(tenant: Tenant) -> None:
     await course(tenant)
     r = await tenant.put("/v1/courses/c1/members/ann", json={"roles": ["grader", "publisher", "grader"]})
-    assert r.json() == {"user_id": "ann", "roles": ["grader", "publisher"]}
+    ann = {"user_id": "ann", "roles": ["grader", "publisher"], "publish_assessments": None}
+    assert r.json() == ann
     assert_problem(await tenant.put("/v1/courses/c1/members/bob", json={"roles": ["boss"]}), 422, "/roles/0")
-    assert (await tenant.get("/v1/courses/c1/members")).json() == [{"user_id": "ann", "roles": ["grader", "publisher"]}]
+    limited = {"roles": ["grader"], "publish_assessments": ["hw1"]}
+    assert_problem(await tenant.put("/v1/courses/c1/members/bob", json=limited), 422, "/publish_assessments")
+    r = await tenant.put("/v1/courses/c1/members/bob", json={"roles": ["publisher"], "publish_assessments": ["hw1"]})
+    bob = {"user_id": "bob", "roles": ["publisher"], "publish_assessments": ["hw1"]}
+    assert r.json() == bob
+    assert (await tenant.get("/v1/courses/c1/members")).json() == [ann, bob]
     assert (await tenant.delete("/v1/courses/c1/members/ann")).status_code == 204
     assert_problem(await tenant.delete("/v1/courses/c1/members/ann"), 404)
 

@@ -12,7 +12,7 @@ from services.api.schemas.common import PageOut
 from services.api.schemas.records import AssessmentOut, ItemOut
 from shared.services import assessments
 from shared.services.assessments import AssessmentView
-from shared.services.inputs import AssessmentCreate, AssessmentFields, ExternalId, MarkingSettings
+from shared.services.inputs import AssessmentCreate, AssessmentFields, ExternalId, MarkingSettings, ReleaseSettings
 
 router = APIRouter(prefix="/v1/courses/{course}/assessments", tags=["assessments"])
 
@@ -28,6 +28,7 @@ def _out(view: AssessmentView) -> AssessmentOut:
         due_at=a.due_at,
         items=[ItemOut.model_validate(i) for i in view.items],
         marking=MarkingSettings.model_validate(a.marking or {}),
+        release=ReleaseSettings.model_validate(a.release or {}),
     )
 
 

@@ -56,14 +56,14 @@ async def update_course(session: SessionDep, ref: CourseWrite, body: CoursePatch
 @router.get("/{course}/members")
 async def list_members(session: SessionDep, ref: MemberRead) -> list[MemberOut]:
     """Staff users of the course with their roles."""
-    members = await courses.list_members(session, ref)
-    return [MemberOut(user_id=u, roles=r) for u, r in members.items()]
+    return [MemberOut.model_validate(m) for m in await courses.list_members(session, ref)]
 
 
 @router.put("/{course}/members/{user}")
 async def put_member(session: SessionDep, ref: MemberWrite, user: ExternalId, body: MemberRoles) -> MemberOut:
-    """Give a user exactly these roles in the course: planner, grader, publisher, viewer."""
-    return MemberOut(user_id=user, roles=await courses.set_member_roles(session, ref, user, list(body.roles)))
+    """Give a user exactly these roles in the course: planner, grader, publisher, viewer. The
+    publisher role can be limited to some assessments (`publish_assessments`)."""
+    return MemberOut.model_validate(await courses.set_member_roles(session, ref, user, body))
 
 
 @router.delete("/{course}/members/{user}", status_code=status.HTTP_204_NO_CONTENT)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
 from services.api.schemas.common import Num, Out
-from shared.services.inputs import MarkingSettings
+from shared.services.inputs import MarkingSettings, ReleaseSettings
 
 
 class CourseOut(Out):
@@ -21,6 +22,9 @@ class CourseOut(Out):
 class MemberOut(BaseModel):
     user_id: str
     roles: list[str]
+    publish_assessments: list[str] | None = Field(
+        default=None, description="The assessments the publisher role covers; null: the whole course."
+    )
 
 
 class EnrollmentOut(Out):
@@ -61,6 +65,7 @@ class AssessmentOut(Out):
     due_at: datetime | None
     items: list[ItemOut]
     marking: MarkingSettings
+    release: ReleaseSettings
 
 
 class AttemptOut(Out):
@@ -87,6 +92,13 @@ class ItemScoreOut(BaseModel):
     stale: bool
 
 
+class PublicationState(BaseModel):
+    state: Literal["unpublished", "published", "changed"] = Field(
+        description="changed: published, but the result has changed since (learners still see the published one)."
+    )
+    published_at: datetime | None
+
+
 class ScoreOut(BaseModel):
     assessment: str
     learner: str
@@ -100,4 +112,5 @@ class ScoreOut(BaseModel):
     final: Num | None = Field(description="The result once grading is confirmed (null before).")
     graded_by: str | None
     graded_at: datetime | None
+    publication: PublicationState
     items: list[ItemScoreOut] | None = None

@@ -8,7 +8,8 @@ from typing import Any
 from sqlalchemy import text
 
 from shared import clock, jobs
-from shared.services import grades, policies
+from shared.notify import mail
+from shared.services import policies
 
 # Tables whose rows are jobs: the job each queued row needs, and its job-id prefix.
 JOB_TABLES = {
@@ -23,16 +24,11 @@ async def recompute_course_grades(ctx: dict[str, Any], recompute_id: int) -> str
     return await policies.run_recompute(ctx["sessionmaker"], recompute_id)
 
 
-async def refresh_stale_grades(ctx: dict[str, Any], course_id: int) -> int:
-    """Bring the stored grades of learners whose scores changed since up to date."""
-    async with ctx["sessionmaker"]() as session:
-        return await grades.bring_current(session, course_id)
-
-
 async def sweep_jobs(ctx: dict[str, Any]) -> int:
     """PostgreSQL is the source of truth: re-enqueue queued records whose job is gone (Redis
-    restarted or flushed; the job id deduplicates), refresh courses with stale grades, and fail
-    recomputes stuck running past an hour."""
+    restarted or flushed; the job id deduplicates), scheduled publications that are due, e-mails
+    due for a (re)try, follow-ups for courses with stale grades or a release mode; fail recomputes
+    stuck running past an hour and e-mails whose sender died mid-send."""
     now = clock.now()
     found: list[tuple[str, str, int]] = []
     async with ctx["sessionmaker"]() as session:
@@ -52,8 +48,18 @@ async def sweep_jobs(ctx: dict[str, Any]) -> int:
                 {"t": now - timedelta(minutes=1)},
             )
             found += [(job, prefix, record_id) for record_id in ids]
-        stale = await session.scalars(text("SELECT DISTINCT course_id FROM stale_grades"))
-        found += [(jobs.REFRESH_GRADES, "refresh", course_id) for course_id in stale]
+        due = await session.scalars(
+            text("SELECT id FROM publications WHERE status = 'scheduled' AND publish_at <= :now"), {"now": now}
+        )
+        found += [(jobs.RUN_PUBLICATION, "publication", publication_id) for publication_id in due]
+        found += [(jobs.SEND_NOTIFICATIONS, "notify", p) for p in await mail.fail_interrupted(session)]
+        courses = await session.scalars(
+            text(
+                "SELECT course_id FROM stale_grades UNION"
+                " SELECT course_id FROM assessments WHERE coalesce(release->>'mode', 'manual') <> 'manual'"
+            )
+        )
+        found += [(jobs.FOLLOW_UP, "follow-up", course_id) for course_id in courses]
         await session.commit()
     for job, prefix, record_id in found:
         await jobs.enqueue(ctx["redis"], job, f"{prefix}-{record_id}", record_id)

@@ -5,6 +5,7 @@ from shared.db.models.courses import Assessment, Course, CourseMember, Enrollmen
 from shared.db.models.grades import CourseGrade, GradeRecompute, GradingPolicy, StaleGrade
 from shared.db.models.imports import ScoreImport
 from shared.db.models.marking import Allocation, ItemRescore, Mark, Workgroup
+from shared.db.models.publishing import Notification, Publication, PublishedGrade, PublishedResult
 from shared.db.models.scores import Attempt, IdempotencyRecord, ItemScore
 from shared.db.models.tenancy import ApiKey, Organization
 
@@ -25,7 +26,11 @@ __all__ = [
     "ItemRescore",
     "ItemScore",
     "Mark",
+    "Notification",
     "Organization",
+    "Publication",
+    "PublishedGrade",
+    "PublishedResult",
     "ScoreImport",
     "StaleGrade",
     "Workgroup",

@@ -81,6 +81,8 @@ class CourseMember(Base):
     course_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("courses.id", ondelete="CASCADE"))
     user_id: Mapped[str] = mapped_column(ExternalId)
     role: Mapped[str] = mapped_column(String(16))
+    # For the publisher role: the assessments (external ids) it covers; null covers the whole course.
+    assessments: Mapped[list[str] | None] = mapped_column(ARRAY(Text))
     created_at: Mapped[CreatedAt]
 
 
@@ -101,6 +103,7 @@ class Assessment(Base):
     due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Marking workflow settings (see shared/services/inputs.py MarkingSettings); null = defaults.
     marking: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    release: Mapped[dict[str, Any] | None] = mapped_column(JSONB)  # how results reach learners; null: manual
     created_at: Mapped[CreatedAt]
     updated_at: Mapped[UpdatedAt]
 

@@ -1,0 +1,33 @@
+"""Publishing jobs: scheduled publications, follow-ups after score changes, results e-mails."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared import jobs
+from shared.notify import mail
+from shared.services import followup, publishing
+
+
+async def run_publication(ctx: dict[str, Any], publication_id: int) -> str:
+    """Run a scheduled publication once its time has come; then send its e-mails."""
+    outcome = await publishing.run_scheduled(ctx["sessionmaker"], publication_id)
+    if outcome == "published":
+        await jobs.enqueue(ctx["redis"], jobs.SEND_NOTIFICATIONS, f"notify-{publication_id}", publication_id)
+    return outcome
+
+
+async def follow_up_score_changes(ctx: dict[str, Any], course_id: int) -> str:
+    """Bring the course's stale grades current and publish what its release modes make due."""
+    async with ctx["sessionmaker"]() as session:
+        refreshed, publications = await followup.run(session, course_id)
+    for publication_id in publications:
+        await jobs.enqueue(ctx["redis"], jobs.SEND_NOTIFICATIONS, f"notify-{publication_id}", publication_id)
+    return f"{refreshed} grades refreshed, {len(publications)} publications"
+
+
+async def send_notifications(ctx: dict[str, Any], publication_id: int) -> str:
+    """Send a publication's due e-mails (each at most once); retries are picked up by the sweep."""
+    settings = ctx["settings"]
+    next_due = await mail.send_due(ctx["sessionmaker"], settings.smtp, settings.results_url_template, publication_id)
+    return "done" if next_due is None else f"next retry at {next_due.isoformat()}"
