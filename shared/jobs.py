@@ -12,7 +12,6 @@ Queue = ArqRedis
 PURGE_IDEMPOTENCY = "purge_idempotency_records"
 RECOMPUTE_GRADES = "recompute_course_grades"
 FOLLOW_UP = "follow_up_score_changes"
-RUN_PUBLICATION = "run_publication"
 SEND_NOTIFICATIONS = "send_notifications"
 RUN_IMPORT = "run_score_import"
 RESCORE_ITEM = "rescore_item"

@@ -17,12 +17,12 @@ from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
 from services.api.main import create_app
-from services.devstack import infra
+from services.devstack import infra, mailsink
 from shared import jobs
 from shared.db.engine import make_engine, make_sessionmaker
 from shared.db.migrate import upgrade
 from shared.services import auth
-from shared.settings import S3Settings, Settings
+from shared.settings import S3Settings, Settings, SmtpSettings
 
 TEST_REDIS_DB = 13
 
@@ -34,7 +34,23 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[infra.Stack]:
 
 
 @pytest.fixture(scope="session")
-async def settings(stack: infra.Stack) -> AsyncIterator[Settings]:
+def smtp_server() -> Iterator[tuple[mailsink.Memory, int]]:
+    """A real SMTP server (aiosmtpd) on loopback that keeps what it receives."""
+    handler = mailsink.Memory()
+    with mailsink.running(handler) as port:
+        yield handler, port
+
+
+@pytest.fixture
+def mailbox(smtp_server: tuple[mailsink.Memory, int]) -> mailsink.Memory:
+    """The messages received during this test (filter by recipient: the worker may also send other
+    tests' queued mail)."""
+    smtp_server[0].messages.clear()
+    return smtp_server[0]
+
+
+@pytest.fixture(scope="session")
+async def settings(stack: infra.Stack, smtp_server: tuple[mailsink.Memory, int]) -> AsyncIterator[Settings]:
     name = f"gradeflow_test_{os.getpid()}"
     await infra.create_database(stack.database_admin_url, name, drop_first=True)
     url = stack.database_url(name)
@@ -43,7 +59,14 @@ async def settings(stack: infra.Stack) -> AsyncIterator[Settings]:
     if stack.redis_url.startswith("unix://"):
         redis_url = stack.redis_url.split("?db=")[0] + f"?db={TEST_REDIS_DB}"
     s3 = S3Settings(bucket="gradeflow-test", **stack.s3) if stack.s3 else S3Settings()
-    test_settings = Settings(database_url=url, redis_url=redis_url, s3=s3, bootstrap_api_key=None)
+    test_settings = Settings(
+        database_url=url,
+        redis_url=redis_url,
+        s3=s3,
+        smtp=SmtpSettings(host="127.0.0.1", port=smtp_server[1], timeout_seconds=5),
+        results_url_template="https://lms.example/courses/{course}/me",
+        bootstrap_api_key=None,
+    )
     redis = await jobs.connect(redis_url)
     await redis.flushdb()  # job ids restart with the new database; stale results would dedupe them
     await redis.aclose()
@@ -139,12 +162,20 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 async def run_worker(settings: Settings) -> Any:
-    """Run the real worker in-process until the queue is empty (burst), against the test Redis."""
+    """Run the worker's crons once (as a starting worker does), then the real worker in-process until
+    the queue is empty (burst), against the test Redis."""
     from arq.worker import Worker
 
     from services.worker.main import WorkerSettings, shutdown, startup
 
     redis = await jobs.connect(settings.redis_url)
+    ctx: dict[str, Any] = {"settings": settings, "redis": redis}
+    await startup(ctx)
+    try:
+        for cron in WorkerSettings.cron_jobs:
+            await cron.coroutine(ctx)
+    finally:
+        await shutdown(ctx)
     worker = Worker(
         functions=WorkerSettings.functions,
         redis_pool=redis,

@@ -16,8 +16,13 @@ async def course(t: Tenant, ext: str = "c1", title: str = "Physics 101") -> dict
     return dict(r.json())
 
 
+def email(t: Tenant, learner: str) -> str:
+    """A learner's address, unique to the tenant (tests read the shared test mailbox by it)."""
+    return f"{learner}@{t.slug}.example.org"
+
+
 async def enroll(t: Tenant, course_ext: str, *learners: str) -> None:
-    rows = [{"external_id": x, "username": x, "email": f"{x}@example.org"} for x in learners]
+    rows = [{"external_id": x, "username": x, "email": email(t, x)} for x in learners]
     r = await t.post(f"/v1/courses/{course_ext}/enrollments:batch", json={"enrollments": rows})
     assert r.status_code == 200, r.text
 

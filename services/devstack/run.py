@@ -9,9 +9,10 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
-from services.devstack import infra
+from services.devstack import infra, mailsink
 from shared.db.migrate import upgrade
 
 
@@ -24,8 +25,12 @@ def run_dev() -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     run_dir = Path(os.environ.get("GRADEFLOW_RUN_DIR", ".run")).resolve()
     port = int(os.environ.get("PORT", "8000"))
-    with infra.running(run_dir) as stack:
+    with infra.running(run_dir) as stack, ExitStack() as extras:
         env = {**os.environ, **stack.env(os.environ.get("GRADEFLOW_DATABASE_NAME", "gradeflow"))}
+        mail_dir = run_dir / "mail"
+        if "GRADEFLOW_SMTP_HOST" not in os.environ:  # no real SMTP server: keep the mail for a person to read
+            smtp_port = extras.enter_context(mailsink.running(mailsink.Folder(mail_dir)))
+            env |= {"GRADEFLOW_SMTP_HOST": "127.0.0.1", "GRADEFLOW_SMTP_PORT": str(smtp_port)}
         if "GRADEFLOW_DATABASE_URL" not in os.environ:
             asyncio.run(infra.create_database(stack.database_admin_url, "gradeflow"))
         upgrade(env["GRADEFLOW_DATABASE_URL"])
@@ -43,7 +48,10 @@ def run_dev() -> int:
         while not infra.answers("127.0.0.1", port) and time.monotonic() < deadline:
             time.sleep(0.2)
         print(f"\nGradeflow is running.\n  docs:        http://127.0.0.1:{port}/docs", flush=True)
-        print(f"  dev API key: {env['GRADEFLOW_BOOTSTRAP_API_KEY']}\n  Ctrl-C stops it.\n", flush=True)
+        print(f"  dev API key: {env['GRADEFLOW_BOOTSTRAP_API_KEY']}", flush=True)
+        if "GRADEFLOW_SMTP_HOST" not in os.environ:
+            print(f"  e-mail:      kept as .eml files in {mail_dir}", flush=True)
+        print("  Ctrl-C stops it.\n", flush=True)
         try:
             while all(p.poll() is None for p in procs):
                 time.sleep(0.5)

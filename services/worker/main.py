@@ -29,14 +29,15 @@ class WorkerSettings:
         # No kept result: the record in PostgreSQL is the result, and a later re-enqueue must not be deduplicated.
         func(grades.recompute_course_grades, name=jobs.RECOMPUTE_GRADES, timeout=3600, keep_result=0),
         func(publishing.follow_up_score_changes, name=jobs.FOLLOW_UP, timeout=3600, keep_result=0),
-        func(publishing.run_publication, name=jobs.RUN_PUBLICATION, timeout=3600, keep_result=0),
         func(publishing.send_notifications, name=jobs.SEND_NOTIFICATIONS, timeout=3600, keep_result=0),
         func(imports.run_score_import, name=jobs.RUN_IMPORT, timeout=1800, keep_result=0),
         func(imports.rescore_item, name=jobs.RESCORE_ITEM, timeout=3600, keep_result=0),
     ]
     cron_jobs: ClassVar[list[Any]] = [
         cron(maintenance.purge_idempotency_records, minute={7}, unique=True, run_at_startup=True),
-        cron(grades.sweep_jobs, unique=True, run_at_startup=True),
+        # No kept result: a cron's job id is its slot, and a restart within the slot must run it again.
+        cron(grades.sweep_jobs, unique=True, run_at_startup=True, keep_result=0),
+        cron(publishing.publish_due, second=set(range(0, 60, 10)), unique=True, run_at_startup=True, keep_result=0),
     ]
     on_startup = startup
     on_shutdown = shutdown

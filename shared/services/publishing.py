@@ -236,7 +236,8 @@ async def create(
     body: PublicationRequest,
     actor: str,
 ) -> dict[str, Any]:
-    """Publish or retract now, or schedule a publication for `publish_at` (the worker runs it then)."""
+    """Publish or retract now, or schedule a publication for `publish_at` (the worker's
+    `publish_due` cron runs it then, within seconds)."""
     scope = await _publisher_scope(session, ref.id, principal)
     if scope is not None:
         outside = [a for a in body.assessments if a not in scope]
@@ -258,12 +259,7 @@ async def create(
     if not scheduled:
         await _execute(session, ref.organization_id, ref.id, publication_id, actor)
     await session.commit()
-    if scheduled:
-        assert body.publish_at is not None
-        await queue.enqueue_job(
-            jobs.RUN_PUBLICATION, publication_id, _job_id=f"publication-{publication_id}", _defer_until=body.publish_at
-        )
-    elif body.notify_email:
+    if not scheduled and body.notify_email:
         await jobs.enqueue(queue, jobs.SEND_NOTIFICATIONS, f"notify-{publication_id}", publication_id)
     return await get(session, ref, publication_id)
 
@@ -379,6 +375,19 @@ async def _mark_not_enrolled(
     return detail + [
         {"learner": lr, "assessment": None, "reason": "not_enrolled"} for lr in learners if lr not in enrolled
     ]
+
+
+async def due_publications(session: AsyncSession) -> list[int]:
+    return list(
+        (
+            await session.scalars(
+                text(
+                    "SELECT id FROM publications WHERE status = 'scheduled' AND publish_at <= :now ORDER BY publish_at"
+                ),
+                {"now": clock.now()},
+            )
+        ).all()
+    )
 
 
 async def run_scheduled(sessionmaker: async_sessionmaker[AsyncSession], publication_id: int) -> str:

@@ -26,9 +26,9 @@ async def recompute_course_grades(ctx: dict[str, Any], recompute_id: int) -> str
 
 async def sweep_jobs(ctx: dict[str, Any]) -> int:
     """PostgreSQL is the source of truth: re-enqueue queued records whose job is gone (Redis
-    restarted or flushed; the job id deduplicates), scheduled publications that are due, e-mails
-    due for a (re)try, follow-ups for courses with stale grades or a release mode; fail recomputes
-    stuck running past an hour and e-mails whose sender died mid-send."""
+    restarted or flushed; the job id deduplicates), e-mails due for a (re)try, and follow-ups for
+    courses with stale grades or a release mode; fail recomputes stuck running past an hour and
+    e-mails whose sender died mid-send."""
     now = clock.now()
     found: list[tuple[str, str, int]] = []
     async with ctx["sessionmaker"]() as session:
@@ -48,10 +48,6 @@ async def sweep_jobs(ctx: dict[str, Any]) -> int:
                 {"t": now - timedelta(minutes=1)},
             )
             found += [(job, prefix, record_id) for record_id in ids]
-        due = await session.scalars(
-            text("SELECT id FROM publications WHERE status = 'scheduled' AND publish_at <= :now"), {"now": now}
-        )
-        found += [(jobs.RUN_PUBLICATION, "publication", publication_id) for publication_id in due]
         found += [(jobs.SEND_NOTIFICATIONS, "notify", p) for p in await mail.fail_interrupted(session)]
         courses = await session.scalars(
             text(

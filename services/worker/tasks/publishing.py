@@ -9,12 +9,15 @@ from shared.notify import mail
 from shared.services import followup, publishing
 
 
-async def run_publication(ctx: dict[str, Any], publication_id: int) -> str:
-    """Run a scheduled publication once its time has come; then send its e-mails."""
-    outcome = await publishing.run_scheduled(ctx["sessionmaker"], publication_id)
-    if outcome == "published":
-        await jobs.enqueue(ctx["redis"], jobs.SEND_NOTIFICATIONS, f"notify-{publication_id}", publication_id)
-    return outcome
+async def publish_due(ctx: dict[str, Any]) -> int:
+    """Cron (every 10 s): run the scheduled publications whose time has come, then send their e-mails.
+    PostgreSQL holds the schedule, so nothing is lost if Redis is."""
+    async with ctx["sessionmaker"]() as session:
+        due = await publishing.due_publications(session)
+    for publication_id in due:
+        if await publishing.run_scheduled(ctx["sessionmaker"], publication_id) == "published":
+            await jobs.enqueue(ctx["redis"], jobs.SEND_NOTIFICATIONS, f"notify-{publication_id}", publication_id)
+    return len(due)
 
 
 async def follow_up_score_changes(ctx: dict[str, Any], course_id: int) -> str:
