@@ -161,7 +161,7 @@ def assert_problem(response: httpx.Response, status: int, *pointers: str) -> dic
 ROOT = Path(__file__).resolve().parent.parent
 
 
-async def run_worker(settings: Settings) -> Any:
+async def run_worker(settings: Settings, crons: bool = True) -> Any:
     """Run the worker's crons once (as a starting worker does), then the real worker in-process until
     the queue is empty (burst), against the test Redis."""
     from arq.worker import Worker
@@ -172,7 +172,7 @@ async def run_worker(settings: Settings) -> Any:
     ctx: dict[str, Any] = {"settings": settings, "redis": redis}
     await startup(ctx)
     try:
-        for cron in WorkerSettings.cron_jobs:
+        for cron in WorkerSettings.cron_jobs if crons else []:
             await cron.coroutine(ctx)
     finally:
         await shutdown(ctx)

@@ -66,7 +66,7 @@ async def test_recompute_lost_from_redis_is_found_by_the_sweep(
                 {"o": tenant.id},
             )
             await session.commit()
-        assert (await run_worker(settings)).jobs_complete == 0  # nothing to run
+        assert (await run_worker(settings, crons=False)).jobs_complete == 0  # nothing to run
         assert await sweep_jobs({"sessionmaker": sessionmaker, "redis": redis}) >= 1
     finally:
         await redis.aclose()
