@@ -86,13 +86,15 @@ def test_scaling_all_points_changes_no_percent(body: dict[str, Any], k: float, p
     scaled = {
         "policy": {
             **body["policy"],
-            "assessments": [{**a, "possible": a["possible"] * k} for a in body["policy"]["assessments"]],
+            # Rounded as a client would send them: 1.13 * 3 is 3.3899999999999997 in binary floating point.
+            "assessments": [{**a, "possible": round(a["possible"] * k, 6)} for a in body["policy"]["assessments"]],
         },
         "learners": [
             {
                 **learner,
                 "scores": [
-                    {**s, "earned": None if s["earned"] is None else s["earned"] * k} for s in learner["scores"]
+                    {**s, "earned": None if s["earned"] is None else round(s["earned"] * k, 6)}
+                    for s in learner["scores"]
                 ],
             }
             for learner in body["learners"]
