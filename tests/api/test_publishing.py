@@ -241,6 +241,20 @@ async def test_automatic_release_after_each_auto_scored_attempt(
     assert ReleaseSettings.model_validate(shown).mode == "automatic"
 
 
+async def test_automatic_release_after_the_last_attempt(tenant: Tenant, settings: Settings) -> None:
+    await _course(tenant)
+    await assessment(tenant, "c1", "final", release={"mode": "automatic", "after": "last_attempt"})
+    assert (await tenant.put("/v1/courses/c1/assessments/final/scores/ann", json={"earned": 5})).status_code == 200
+    r = await tenant.put("/v1/courses/c1/assessments/final/attempts/bob", json={"status": "in_progress"})
+    assert r.status_code == 200
+    await run_worker(settings)
+    assert (await _mine(tenant, "ann"))["results"] == []  # bob is still sitting it
+    assert (await tenant.put("/v1/courses/c1/assessments/final/scores/bob", json={"earned": 6})).status_code == 200
+    await run_worker(settings)
+    assert [r["earned"] for r in (await _mine(tenant, "ann"))["results"]] == [5]
+    assert [r["earned"] for r in (await _mine(tenant, "bob"))["results"]] == [6]
+
+
 async def test_results_email_once_per_learner(
     tenant: Tenant, settings: Settings, sessionmaker: Any, mailbox: Memory
 ) -> None:
