@@ -340,8 +340,9 @@ async def _execute(
             skipped = len(missing)
             detail = [{"learner": lr, "assessment": a, "reason": "not_published"} for lr, a in missing]
     if audience.get("learners"):
-        detail = await _mark_not_enrolled(session, course_id, audience["learners"], detail)
-        skipped = max(skipped, len(detail))
+        strangers = await _not_enrolled(session, course_id, audience["learners"])
+        skipped += len(strangers)
+        detail = [{"learner": lr, "assessment": None, "reason": "not_enrolled"} for lr in strangers] + detail
     await session.execute(
         text(
             """
@@ -360,10 +361,7 @@ async def _execute(
     )
 
 
-async def _mark_not_enrolled(
-    session: AsyncSession, course_id: int, learners: list[str], detail: list[dict[str, Any]]
-) -> list[dict[str, Any]]:
-    """Requested learners who are not enrolled get one entry saying so."""
+async def _not_enrolled(session: AsyncSession, course_id: int, learners: list[str]) -> list[str]:
     enrolled = set(
         (
             await session.scalars(
@@ -372,9 +370,7 @@ async def _mark_not_enrolled(
             )
         ).all()
     )
-    return detail + [
-        {"learner": lr, "assessment": None, "reason": "not_enrolled"} for lr in learners if lr not in enrolled
-    ]
+    return [lr for lr in learners if lr not in enrolled]
 
 
 async def due_publications(session: AsyncSession) -> list[int]:
