@@ -25,6 +25,7 @@ from shared.grading import engine
 from shared.grading.policy import Policy, PolicyRules
 from shared.grading.results import LearnerResult
 from shared.grading.sheet import EXCUSED, GRADED, UNGRADED, Sheet
+from shared.services import published
 from shared.services.access import CourseRef
 from shared.services.paging import Page, last_id_after, page_of
 
@@ -354,7 +355,10 @@ async def bring_current(session: AsyncSession, course_id: int) -> int:
 
 # --- reads ----------------------------------------------------------------------------------------
 
+# With the course grade as published to the learner (`pg`), if it is.
 _GRADE_COLUMNS = """
+    pg.published_at, (pg.percent IS DISTINCT FROM g.final_percent OR pg.grade IS DISTINCT FROM g.final_grade)
+      AS changed_since_published,
     e.external_id AS learner, g.policy_version, g.current_percent, g.current_grade, g.current_passed,
     g.final_percent, g.final_grade, g.final_passed, g.computed_at
 """
@@ -367,6 +371,7 @@ def _grade_view(row: Any, with_explanation: bool = False) -> dict[str, Any]:
         "current": {"percent": row["current_percent"], "grade": row["current_grade"], "passed": row["current_passed"]},
         "final": {"percent": row["final_percent"], "grade": row["final_grade"], "passed": row["final_passed"]},
         "computed_at": row["computed_at"],
+        "publication": published.state(row["published_at"], row["changed_since_published"]),
     }
     if with_explanation:
         view["explanation"] = explained(row["explanation"], row["rules"], row["policy_version"])
@@ -385,6 +390,7 @@ async def list_grades(session: AsyncSession, ref: CourseRef, limit: int, cursor:
                 FROM courses c
                 JOIN course_grades g ON g.course_id = c.id AND g.policy_version = c.grades_version
                 JOIN enrollments e ON e.id = g.enrollment_id
+                LEFT JOIN published_grades pg ON pg.enrollment_id = g.enrollment_id
                 WHERE c.id = :c AND g.enrollment_id > :after
                 ORDER BY g.enrollment_id LIMIT :lim
                 """  # noqa: S608  (constant columns, no input)
@@ -410,6 +416,7 @@ async def learner_grade(session: AsyncSession, ref: CourseRef, learner: str) -> 
                 FROM enrollments e
                 JOIN courses c ON c.id = e.course_id
                 JOIN course_grades g ON g.enrollment_id = e.id AND g.policy_version = c.grades_version
+                LEFT JOIN published_grades pg ON pg.enrollment_id = e.id
                 JOIN grading_policies p ON p.course_id = c.id AND p.version = g.policy_version
                 WHERE e.course_id = :c AND e.external_id = :l
                 """  # noqa: S608

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared import clock, jobs
 from shared.errors import Conflict, FieldError, NotFound, ValidationFailed
-from shared.services import audit, followup, grades
+from shared.services import audit, followup, grades, published
 from shared.services.access import IN_SCOPE, CourseRef
 from shared.services.assessments import get_assessment
 from shared.services.inputs import ScoreIn, ScoreRow
@@ -402,12 +402,7 @@ def _score_view(assessment: str, learner: str, attempt: Any, items: list[dict[st
         "final": attempt["earned"] if final_ready else None,
         "graded_by": attempt["scored_by"],
         "graded_at": attempt["scored_at"],
-        "publication": {
-            "state": "unpublished"
-            if attempt["published_at"] is None
-            else ("changed" if attempt["changed_since_published"] else "published"),
-            "published_at": attempt["published_at"],
-        },
+        "publication": published.state(attempt["published_at"], attempt["changed_since_published"]),
         "items": [
             {
                 "item": i["item"],

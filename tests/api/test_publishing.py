@@ -189,6 +189,9 @@ async def test_course_grade_and_retraction_are_audited(tenant: Tenant, settings:
     mine = await _mine(tenant, "ann")
     assert mine["results"][0]["earned"] == 8
     assert (mine["course_grade"]["percent"], mine["course_grade"]["grade"]) == (80, "P")
+    staff = (await tenant.get("/v1/courses/c1/learners/ann/grade")).json()
+    assert staff["publication"]["state"] == "published"
+    assert (await tenant.get("/v1/courses/c1/learners/bob/grade")).json()["publication"]["state"] == "unpublished"
 
     r = await _publish(tenant, action="retract", assessments=["hw1"], audience={"learners": ["ann", "bob"]})
     assert r["changed"] == 1 and _skips(r) == {("bob", "hw1", "not_published")}

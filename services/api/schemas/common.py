@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, PlainSerializer
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
 T = TypeVar("T")
 
@@ -20,3 +21,10 @@ class Out(BaseModel):
 class PageOut(BaseModel, Generic[T]):
     items: list[T]
     next_cursor: str | None = None
+
+
+class PublicationState(BaseModel):
+    state: Literal["unpublished", "published", "changed"] = Field(
+        description="changed: published, but the result has changed since (learners still see the published one)."
+    )
+    published_at: datetime | None

@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.api.schemas.common import PublicationState
 from shared.grading.policy import PolicyRules
 
 
@@ -107,6 +108,7 @@ class CourseGradeOut(BaseModel):
     current: StoredGrade
     final: StoredGrade
     computed_at: datetime
+    publication: PublicationState
 
 
 class CourseGradeExplained(CourseGradeOut):

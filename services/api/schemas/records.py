@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from services.api.schemas.common import Num, Out
+from services.api.schemas.common import Num, Out, PublicationState
 from shared.services.inputs import MarkingSettings, ReleaseSettings
 
 
@@ -90,13 +89,6 @@ class ItemScoreOut(BaseModel):
     graded_by: str | None
     graded_at: datetime | None
     stale: bool
-
-
-class PublicationState(BaseModel):
-    state: Literal["unpublished", "published", "changed"] = Field(
-        description="changed: published, but the result has changed since (learners still see the published one)."
-    )
-    published_at: datetime | None
 
 
 class ScoreOut(BaseModel):
