@@ -13,6 +13,7 @@ PURGE_IDEMPOTENCY = "purge_idempotency_records"
 RECOMPUTE_GRADES = "recompute_course_grades"
 FOLLOW_UP = "follow_up_score_changes"
 SEND_NOTIFICATIONS = "send_notifications"
+RUN_REPORT = "run_report"
 RUN_IMPORT = "run_score_import"
 RESCORE_ITEM = "rescore_item"
 

@@ -35,6 +35,16 @@ class SmtpSettings(BaseSettings):
     timeout_seconds: float = 30
 
 
+class ReportSettings(BaseModel):
+    """Report files and their download links. Read from GRADEFLOW_REPORTS__*."""
+
+    link_seconds: int = Field(default=300, ge=1, le=300, description="How long a download link works (at most 5 min).")
+    retention_days: int = Field(default=30, ge=1)
+    running_limit_minutes: int = Field(default=120, ge=1, description="A running job silent this long has failed.")
+    # The report's page in the LMS, for the e-mail sent when a report is ready ({course}, {report}).
+    page_url_template: str = "https://lms.invalid/courses/{course}/reports/{report}"
+
+
 class Limits(BaseModel):
     max_body_bytes: int = 16 * 1024 * 1024
     max_batch_rows: int = 10_000
@@ -53,6 +63,7 @@ class Settings(BaseSettings):
     redis_url: str = "redis://127.0.0.1:6379/0"
     s3: S3Settings = Field(default_factory=S3Settings)
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
+    reports: ReportSettings = Field(default_factory=ReportSettings)
     # Where a learner reads their results in the LMS; {course} and {learner} are filled in (URL-quoted).
     results_url_template: str = "https://lms.invalid/courses/{course}/results"
     limits: Limits = Field(default_factory=Limits)

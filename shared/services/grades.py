@@ -8,7 +8,6 @@ in a worker job under the new version while the old version's grades stay served
 
 from __future__ import annotations
 
-import io
 from collections import OrderedDict
 from decimal import Decimal
 from typing import Any
@@ -20,6 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared import clock
+from shared.db.copy import copy_frame
 from shared.errors import NotFound
 from shared.grading import engine
 from shared.grading.policy import Policy, PolicyRules
@@ -92,11 +92,17 @@ _NO_ROWS = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, object), n
 async def load_sheet(session: AsyncSession, course_id: int, policy: Policy, enrollment_ids: np.ndarray) -> Sheet:
     """The chunk's attempts as dense arrays (COPY out, parsed by polars; a plain query for a few)."""
     column_of = {a.id: j for j, a in enumerate(policy.assessments)}
+    return _sheet(policy, enrollment_ids, *await attempt_columns(session, course_id, enrollment_ids, column_of))
+
+
+async def attempt_columns(
+    session: AsyncSession, course_id: int, enrollment_ids: np.ndarray, column_of: dict[str, int]
+) -> AttemptColumns:
+    """These learners' attempts, column-wise (status `unconfirmed`: graded, manual marking not yet
+    confirmed); `column_of` maps assessment external ids to columns (others get -1)."""
     if len(enrollment_ids) <= 100:
-        columns = await _query_attempts(session, course_id, enrollment_ids, column_of)
-    else:
-        columns = await _copy_attempts(session, course_id, enrollment_ids, column_of)
-    return _sheet(policy, enrollment_ids, *columns)
+        return await _query_attempts(session, course_id, enrollment_ids, column_of)
+    return await _copy_attempts(session, course_id, enrollment_ids, column_of)
 
 
 # Per attempt row: enrollment id, the assessment's column in the sheet (-1: not in the policy), status,
@@ -127,30 +133,14 @@ async def _query_attempts(
 async def _copy_attempts(
     session: AsyncSession, course_id: int, enrollment_ids: np.ndarray, column_of: dict[str, int]
 ) -> AttemptColumns:
-    conn = await session.connection()
-    raw = await conn.get_raw_connection()
-    buffer = io.BytesIO()
-    await raw.driver_connection.copy_from_query(  # type: ignore[union-attr]
-        _ATTEMPTS,
-        course_id,
-        enrollment_ids.tolist(),
-        output=buffer,
-        format="csv",
-    )
-    if not buffer.getvalue():
-        return _NO_ROWS
-    frame = pl.read_csv(
-        buffer.getvalue(),
-        has_header=False,
-        new_columns=["enrollment", "assessment", "status", "earned", "possible"],
-        schema_overrides={
-            "enrollment": pl.Int64,
-            "assessment": pl.String,
-            "status": pl.String,
-            "earned": pl.Float64,
-            "possible": pl.Float64,
-        },
-    )
+    schema = {
+        "enrollment": pl.Int64,
+        "assessment": pl.String,
+        "status": pl.String,
+        "earned": pl.Float64,
+        "possible": pl.Float64,
+    }
+    frame = await copy_frame(session, _ATTEMPTS, [course_id, enrollment_ids.tolist()], schema)
     return (
         frame["enrollment"].to_numpy(),
         frame["assessment"].replace_strict(column_of, default=-1, return_dtype=pl.Int64).to_numpy(),

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AwareDatetime, Field, StringConstraints, model_validator
+from pydantic import ValidationError as PydanticValidationError
 
 from shared.errors import FieldError, ValidationFailed
 from shared.validation import Input, clean_text
@@ -325,3 +326,96 @@ class PublicationRequest(Command):
             pointer = "/notify_email" if self.notify_email else "/publish_at"
             raise ValidationFailed.one(pointer, "A retraction takes effect at once and sends no e-mail.")
         return self
+
+
+# --- reports ----------------------------------------------------------------------------------------
+
+
+class CsvParams(Command):
+    bom: bool = Field(default=False, description="Start with a UTF-8 byte order mark (for spreadsheet programs).")
+
+
+class GradeReportParams(CsvParams):
+    pass
+
+
+class ProblemGradeReportParams(CsvParams):
+    pass
+
+
+class MarksAndGradesParams(CsvParams):
+    assessment: ExternalId
+
+
+class ResultsXlsxParams(Command):
+    """The results table's filters."""
+
+    status: list[AttemptStatus] | None = Field(default=None, min_length=1, max_length=6)
+    assessment: ExternalId | None = None
+    group: ShortText | None = None
+    cohort: ShortText | None = None
+    search: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = Field(
+        default=None, description="Case-insensitive, in learner id, username, name and e-mail."
+    )
+    since: AwareDatetime | None = Field(default=None, description="Attempts last changed at or after this time.")
+    until: AwareDatetime | None = Field(default=None, description="... and before this time.")
+
+
+class GroupReportParams(Command):
+    assessment: ExternalId
+    group: ShortText | None = None
+    cohort: ShortText | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> GroupReportParams:
+        if self.group is not None and self.cohort is not None:
+            raise ValidationFailed.one("/params/cohort", "Give a group or a cohort, not both.")
+        return self
+
+
+class IndividualReportsParams(Command):
+    group: ShortText | None = None
+    cohort: ShortText | None = None
+    learners: list[ExternalId] | None = Field(default=None, min_length=1, max_length=10_000)
+
+
+REPORT_PARAMS: dict[str, type[Command]] = {
+    "grade_report": GradeReportParams,
+    "problem_grade_report": ProblemGradeReportParams,
+    "marks_and_grades": MarksAndGradesParams,
+    "results_xlsx": ResultsXlsxParams,
+    "group_report_pdf": GroupReportParams,
+    "individual_reports_zip": IndividualReportsParams,
+}
+
+ReportKind = Literal[
+    "grade_report",
+    "problem_grade_report",
+    "marks_and_grades",
+    "results_xlsx",
+    "group_report_pdf",
+    "individual_reports_zip",
+]
+
+
+class ReportRequest(Command):
+    kind: ReportKind
+    params: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Per kind: grade_report, problem_grade_report {bom}; marks_and_grades {assessment, bom}; "
+        "results_xlsx {status, assessment, group, cohort, search, since, until}; group_report_pdf {assessment, "
+        "group | cohort}; individual_reports_zip {group | cohort | learners}.",
+    )
+    notify_email: Email | None = Field(default=None, description="Who to e-mail (a link to the LMS) when it ends.")
+
+    def checked_params(self) -> Command:
+        """The params validated for the kind (errors point into /params)."""
+        try:
+            return REPORT_PARAMS[self.kind].model_validate(self.params)
+        except PydanticValidationError as exc:
+            raise ValidationFailed(
+                [
+                    FieldError("/params/" + "/".join(str(p) for p in e["loc"]) if e["loc"] else "/params", e["msg"])
+                    for e in exc.errors()
+                ]
+            ) from None

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from aiobotocore.config import AioConfig
@@ -11,6 +13,11 @@ from aiobotocore.session import get_session
 from botocore.exceptions import BotoCoreError, ClientError
 
 from shared.settings import S3Settings
+
+PART_SIZE = 16 * 1024 * 1024
+
+# Errors worth trying again later: the store is unreachable or said something transient.
+TRANSIENT = (BotoCoreError, ClientError, OSError)
 
 
 class ObjectStore:
@@ -39,6 +46,35 @@ class ObjectStore:
         async with response["Body"] as stream:
             data: bytes = await stream.read()
         return data
+
+    async def upload_file(self, key: str, path: Path, content_type: str, part_size: int = PART_SIZE) -> None:
+        """Upload a file as a private object: one PUT when small, a multipart upload otherwise (aborted
+        on failure, so no half object is left behind)."""
+        size = path.stat().st_size  # noqa: ASYNC240 (one stat; the reads below are in parts)
+        if size <= part_size:
+            await self.put_bytes(key, await asyncio.to_thread(path.read_bytes), content_type)
+            return
+        upload = await self._client.create_multipart_upload(Bucket=self.bucket, Key=key, ContentType=content_type)
+        upload_id = upload["UploadId"]
+        parts = []
+        try:
+            with path.open("rb") as f:
+                number = 1
+                while chunk := await asyncio.to_thread(f.read, part_size):
+                    r = await self._client.upload_part(
+                        Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=chunk
+                    )
+                    parts.append({"ETag": r["ETag"], "PartNumber": number})
+                    number += 1
+            await self._client.complete_multipart_upload(
+                Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
+            )
+        except BaseException:
+            await self._client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+            raise
+
+    async def delete(self, key: str) -> None:
+        await self._client.delete_object(Bucket=self.bucket, Key=key)
 
     async def presign_get(self, key: str, expires_in: int, filename: str | None = None) -> str:
         params: dict[str, Any] = {"Bucket": self.bucket, "Key": key}

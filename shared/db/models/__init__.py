@@ -6,6 +6,7 @@ from shared.db.models.grades import CourseGrade, GradeRecompute, GradingPolicy, 
 from shared.db.models.imports import ScoreImport
 from shared.db.models.marking import Allocation, ItemRescore, Mark, Workgroup
 from shared.db.models.publishing import Notification, Publication, PublishedGrade, PublishedResult
+from shared.db.models.reports import Report
 from shared.db.models.scores import Attempt, IdempotencyRecord, ItemScore
 from shared.db.models.tenancy import ApiKey, Organization
 
@@ -31,6 +32,7 @@ __all__ = [
     "Publication",
     "PublishedGrade",
     "PublishedResult",
+    "Report",
     "ScoreImport",
     "StaleGrade",
     "Workgroup",
