@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.errors import Unauthenticated
 from shared.jobs import Queue
-from shared.services import access, marking
+from shared.services import access, marking, reports
 from shared.services.access import Action, CourseRef
 from shared.services.auth import Principal, authenticate
 from shared.settings import Settings
@@ -109,6 +109,20 @@ Confirm = Annotated[CourseRef, Depends(_course(Action.CONFIRM))]
 ImportWrite = Annotated[CourseRef, Depends(_course(Action.IMPORT))]
 Publish = Annotated[CourseRef, Depends(_course(Action.PUBLISH))]
 PublicationRead = Annotated[CourseRef, Depends(_course(Action.PUBLICATION_READ))]
+ReportWrite = Annotated[CourseRef, Depends(_course(Action.REPORT_WRITE))]
+ReportRead = Annotated[CourseRef, Depends(_course(Action.REPORT_READ))]
+
+
+def _report_course(action: Action) -> Callable[..., Coroutine[Any, Any, CourseRef]]:
+    async def resolve(report_id: RecordId, session: SessionDep, principal: PrincipalDep) -> CourseRef:
+        return await reports.report_access(session, principal, report_id, action)
+
+    return resolve
+
+
+# The course of the report in the path, checked for the action.
+ReadableReport = Annotated[CourseRef, Depends(_report_course(Action.REPORT_READ))]
+WritableReport = Annotated[CourseRef, Depends(_report_course(Action.REPORT_WRITE))]
 
 Limit = Annotated[int, Query(ge=1, le=1000, description="Page size (at most 1000).")]
 Cursor = Annotated[str | None, Query(max_length=512, description="`next_cursor` of the previous page.")]

@@ -23,6 +23,7 @@ from services.api.routers import (
     organization,
     policy,
     publications,
+    reports,
     scores,
     system,
 )
@@ -62,6 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         policy,
         grades,
         publications,
+        reports,
         me,
         audit,
     ):

@@ -2,24 +2,30 @@
 
 from __future__ import annotations
 
+from contextlib import AsyncExitStack
 from typing import Any, ClassVar
 
 from arq import cron, func
 from arq.connections import RedisSettings
 
-from services.worker.tasks import grades, imports, maintenance, publishing
+from services.worker.tasks import grades, imports, maintenance, publishing, reports
 from shared import jobs
 from shared.db.engine import make_engine, make_sessionmaker
+from shared.services import reports as reports_service
 from shared.settings import get_settings
+from shared.storage.s3 import open_store
 
 
 async def startup(ctx: dict[str, Any]) -> None:
     settings = ctx.setdefault("settings", get_settings())  # tests pass their own
     ctx["engine"] = make_engine(settings)
     ctx["sessionmaker"] = make_sessionmaker(ctx["engine"])
+    ctx["resources"] = resources = AsyncExitStack()
+    ctx["store"] = await resources.enter_async_context(open_store(settings.s3))
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
+    await ctx["resources"].aclose()
     await ctx["engine"].dispose()
 
 
@@ -30,6 +36,13 @@ class WorkerSettings:
         func(grades.recompute_course_grades, name=jobs.RECOMPUTE_GRADES, timeout=3600, keep_result=0),
         func(publishing.follow_up_score_changes, name=jobs.FOLLOW_UP, timeout=3600, keep_result=0),
         func(publishing.send_notifications, name=jobs.SEND_NOTIFICATIONS, timeout=3600, keep_result=0),
+        func(
+            reports.run_report,
+            name=jobs.RUN_REPORT,
+            timeout=3 * 3600,
+            keep_result=0,
+            max_tries=reports_service.MAX_TRIES + 1,
+        ),
         func(imports.run_score_import, name=jobs.RUN_IMPORT, timeout=1800, keep_result=0),
         func(imports.rescore_item, name=jobs.RESCORE_ITEM, timeout=3600, keep_result=0),
     ]
@@ -37,6 +50,7 @@ class WorkerSettings:
         cron(maintenance.purge_idempotency_records, minute={7}, unique=True, run_at_startup=True),
         # No kept result: a cron's job id is its slot, and a restart within the slot must run it again.
         cron(grades.sweep_jobs, unique=True, run_at_startup=True, keep_result=0),
+        cron(reports.expire_reports, minute={17}, unique=True, run_at_startup=True, keep_result=0),
         cron(publishing.publish_due, second=set(range(0, 60, 10)), unique=True, run_at_startup=True, keep_result=0),
     ]
     on_startup = startup

@@ -98,6 +98,18 @@ def compose(letter: Letter, settings: SmtpSettings, link_template: str, message_
     return message
 
 
+async def send_simple(smtp: SmtpSettings, to: str, subject: str, body: str) -> None:
+    """One plain-text message (e.g. "your report is ready"), sent at once."""
+    message = EmailMessage()
+    message["Subject"], message["From"], message["To"] = subject, smtp.sender, to
+    message.set_content(body)
+    connection = _Connection(smtp)
+    try:
+        await connection.send(message)
+    finally:
+        await connection.close()
+
+
 _CLAIM = text(
     """
     UPDATE notifications n SET status = 'sending', tries = n.tries + 1, claimed_at = :now

@@ -37,6 +37,8 @@ class Action(StrEnum):
     IMPORT = "scores.import"
     PUBLISH = "results.publish"
     PUBLICATION_READ = "results.publication_read"
+    REPORT_WRITE = "report.write"
+    REPORT_READ = "report.read"
 
 
 _STAFF = frozenset(COURSE_ROLES)
@@ -71,6 +73,9 @@ COURSE_RULES: dict[Action, frozenset[str]] = {
     # Publishing is its own role, independent of grading (a publisher may be limited to assessments).
     Action.PUBLISH: frozenset({"publisher"}),
     Action.PUBLICATION_READ: _OVERSIGHT,
+    # Reports hold every learner's results: asked for by planners, read by those who oversee results.
+    Action.REPORT_WRITE: _PLANNER,
+    Action.REPORT_READ: _OVERSIGHT,
 }
 
 

@@ -67,7 +67,7 @@ async def test_recompute_lost_from_redis_is_found_by_the_sweep(
             )
             await session.commit()
         assert (await run_worker(settings, crons=False)).jobs_complete == 0  # nothing to run
-        assert await sweep_jobs({"sessionmaker": sessionmaker, "redis": redis}) >= 1
+        assert await sweep_jobs({"sessionmaker": sessionmaker, "redis": redis, "settings": settings}) >= 1
     finally:
         await redis.aclose()
     await run_worker(settings)
@@ -94,7 +94,7 @@ async def test_import_lost_from_redis_is_found_by_the_sweep(
                 {"i": r.json()["id"]},
             )
             await session.commit()
-        assert await sweep_jobs({"sessionmaker": sessionmaker, "redis": redis}) >= 1
+        assert await sweep_jobs({"sessionmaker": sessionmaker, "redis": redis, "settings": settings}) >= 1
     finally:
         await redis.aclose()
     await run_worker(settings)

@@ -9,13 +9,14 @@ from sqlalchemy import text
 
 from shared import clock, jobs
 from shared.notify import mail
-from shared.services import policies
+from shared.services import policies, reports
 
 # Tables whose rows are jobs: the job each queued row needs, and its job-id prefix.
 JOB_TABLES = {
     "grade_recomputes": (jobs.RECOMPUTE_GRADES, "recompute"),
     "score_imports": (jobs.RUN_IMPORT, "import"),
     "item_rescores": (jobs.RESCORE_ITEM, "rescore"),
+    "reports": (jobs.RUN_REPORT, "report"),
 }
 
 
@@ -27,8 +28,8 @@ async def recompute_course_grades(ctx: dict[str, Any], recompute_id: int) -> str
 async def sweep_jobs(ctx: dict[str, Any]) -> int:
     """PostgreSQL is the source of truth: re-enqueue queued records whose job is gone (Redis
     restarted or flushed; the job id deduplicates), e-mails due for a (re)try, and follow-ups for
-    courses with stale grades or a release mode; fail recomputes stuck running past an hour and
-    e-mails whose sender died mid-send."""
+    courses with stale grades or a release mode; fail recomputes stuck running past an hour, reports
+    whose worker went silent, and e-mails whose sender died mid-send."""
     now = clock.now()
     found: list[tuple[str, str, int]] = []
     async with ctx["sessionmaker"]() as session:
@@ -49,6 +50,7 @@ async def sweep_jobs(ctx: dict[str, Any]) -> int:
             )
             found += [(job, prefix, record_id) for record_id in ids]
         found += [(jobs.SEND_NOTIFICATIONS, "notify", p) for p in await mail.fail_interrupted(session)]
+        await reports.fail_stuck(session, timedelta(minutes=ctx["settings"].reports.running_limit_minutes))
         courses = await session.scalars(
             text(
                 "SELECT course_id FROM stale_grades UNION"

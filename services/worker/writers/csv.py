@@ -1,0 +1,43 @@
+"""CSV: UTF-8 (optionally with a BOM), text cells neutralised against formula injection."""
+
+from __future__ import annotations
+
+from typing import BinaryIO
+
+import polars as pl
+
+# A cell starting with one of these is run as a formula by spreadsheet programs (CSV injection).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+BOM = b"\xef\xbb\xbf"
+
+
+def neutralise(value: str) -> str:
+    """Prefix a formula-like cell with an apostrophe, so spreadsheets show it as text."""
+    return "'" + value if value.startswith(FORMULA_START) else value
+
+
+def _safe(frame: pl.DataFrame) -> pl.DataFrame:
+    text_columns = [c for c, t in frame.schema.items() if t == pl.String]
+    return frame.with_columns(
+        pl.when(pl.col(c).str.contains(r"^[=+\-@\t\r]")).then(pl.lit("'") + pl.col(c)).otherwise(pl.col(c)).alias(c)
+        for c in text_columns
+    ).rename({c: neutralise(c) for c in frame.columns if neutralise(c) != c})
+
+
+class CsvFile:
+    """Appends frames to one CSV file; the header comes from the first frame."""
+
+    def __init__(self, out: BinaryIO, bom: bool) -> None:
+        self.out = out
+        self.rows = 0
+        self._header_written = False
+        if bom:
+            out.write(BOM)
+
+    def write(self, frame: pl.DataFrame) -> None:
+        if not self._header_written and frame.width:
+            _safe(frame.head(0)).write_csv(self.out, include_header=True)
+            self._header_written = True
+        if frame.height:
+            _safe(frame).write_csv(self.out, include_header=False)
+            self.rows += frame.height

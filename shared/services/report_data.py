@@ -1,0 +1,472 @@
+"""What each report holds, read in chunks of learners so memory does not grow with the course.
+
+A report reads inside one read-only REPEATABLE READ transaction, so its file is one consistent
+picture even while scores keep changing. CSV reports come out as polars frames (text cells ready to
+write); the XLSX and PDF reports as plain rows and per-learner records.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import polars as pl
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.db.copy import copy_frame
+from shared.grading.policy import PolicyRules
+from shared.services import grades
+
+CHUNK = 20_000
+NOT_ATTEMPTED = "Not Attempted"
+NOT_AVAILABLE = "Not Available"
+# Cell states of a learner x assessment result.
+EMPTY, FINAL, UNAVAILABLE = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class ItemInfo:
+    id: int
+    external_id: str
+    number: str | None
+    title: str | None
+    points: float
+    marking: str
+    revision: int
+
+    @property
+    def label(self) -> str:
+        return self.title or self.number or self.external_id
+
+
+@dataclass(frozen=True)
+class AssessmentInfo:
+    id: int
+    external_id: str
+    title: str
+    category: str
+    points: float
+    items: list[ItemInfo]
+    marking: dict[str, Any] | None
+
+
+@dataclass
+class CourseInfo:
+    id: int
+    external_id: str
+    title: str
+    assessments: list[AssessmentInfo]
+    rules: PolicyRules | None
+    columns: list[tuple[str, AssessmentInfo]] = field(default_factory=list)  # report label, assessment
+
+    def assessment(self, external_id: str) -> AssessmentInfo | None:
+        return next((a for a in self.assessments if a.external_id == external_id), None)
+
+    def letter(self, fraction: float | None) -> str | None:
+        """The policy's letter for a fraction (0.85), if the course has cutoffs."""
+        if fraction is None or self.rules is None:
+            return None
+        for cutoff in sorted(self.rules.cutoffs, key=lambda c: -c.min):
+            if fraction >= cutoff.min:
+                return cutoff.grade
+        return None
+
+
+async def begin_snapshot(session: AsyncSession) -> None:
+    """Make the session's transaction one read-only snapshot for the whole report."""
+    await session.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY"))
+
+
+async def count_learners(session: AsyncSession, course_id: int) -> int:
+    return int(
+        await session.scalar(text("SELECT count(*) FROM enrollments WHERE course_id = :c"), {"c": course_id}) or 0
+    )
+
+
+async def load_course(session: AsyncSession, course_id: int) -> CourseInfo:
+    course = (
+        await session.execute(
+            text(
+                """
+                SELECT c.external_id, c.title, p.body FROM courses c
+                LEFT JOIN grading_policies p ON p.course_id = c.id AND p.version = c.grades_version
+                WHERE c.id = :c
+                """
+            ),
+            {"c": course_id},
+        )
+    ).one()
+    items: dict[int, list[ItemInfo]] = {}
+    for r in await session.execute(
+        text(
+            """
+            SELECT i.assessment_id, i.id, i.external_id, i.number, i.title, i.points_possible, i.marking, i.revision
+            FROM items i JOIN assessments a ON a.id = i.assessment_id WHERE a.course_id = :c
+            ORDER BY i.assessment_id, i.position, i.id
+            """
+        ),
+        {"c": course_id},
+    ):
+        items.setdefault(r[0], []).append(ItemInfo(r[1], r[2], r[3], r[4], float(r[5]), r[6], r[7]))
+    assessments = [
+        AssessmentInfo(r[0], r[1], r[2], r[3], float(r[4]), items.get(r[0], []), r[5])
+        for r in await session.execute(
+            text(
+                "SELECT id, external_id, title, category, points_possible, marking FROM assessments"
+                " WHERE course_id = :c ORDER BY position, id"
+            ),
+            {"c": course_id},
+        )
+    ]
+    info = CourseInfo(
+        course_id, course[0], course[1], assessments, PolicyRules.model_validate(course[2]) if course[2] else None
+    )
+    info.columns = _labelled(assessments)
+    return info
+
+
+def _labelled(assessments: list[AssessmentInfo]) -> list[tuple[str, AssessmentInfo]]:
+    """Open edX's grouping: by category in order of first appearance, "{category} {i}" numbering, or
+    just "{category}" for a category with one assessment."""
+    by_category: dict[str, list[AssessmentInfo]] = {}
+    for a in assessments:
+        by_category.setdefault(a.category, []).append(a)
+    out = []
+    for category, members in by_category.items():
+        if len(members) == 1:
+            out.append((category, members[0]))
+        else:
+            out += [(f"{category} {i}", a) for i, a in enumerate(members, start=1)]
+    return out
+
+
+async def learner_chunks(
+    session: AsyncSession, course_id: int, condition: str = "TRUE", params: dict[str, Any] | None = None
+) -> AsyncIterator[np.ndarray]:
+    """The course's enrollment ids (matching `condition` on `e`) in ascending chunks."""
+    after = 0
+    while True:
+        ids = (
+            await session.scalars(
+                text(
+                    f"SELECT e.id FROM enrollments e WHERE e.course_id = :c AND e.id > :after AND {condition}"  # noqa: S608
+                    " ORDER BY e.id LIMIT :n"
+                ),
+                {"c": course_id, "after": after, "n": CHUNK, **(params or {})},
+            )
+        ).all()
+        if not ids:
+            return
+        after = ids[-1]
+        yield np.array(ids, dtype=np.int64)
+
+
+async def result_cells(session: AsyncSession, course: CourseInfo, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per learner x assessment (course order): the result as a fraction (earned / possible) and its
+    state: FINAL (graded and, with manual marking, confirmed), UNAVAILABLE (cancelled, or waiting for
+    grading or confirmation), EMPTY (no attempt, or not yet taken)."""
+    column_of = {a.external_id: j for j, a in enumerate(course.assessments)}
+    enrollment, cols, status, earned, possible = await grades.attempt_columns(session, course.id, ids, column_of)
+    n_l, n_a = len(ids), len(course.assessments)
+    value = np.full((n_l, n_a), np.nan)
+    state = np.zeros((n_l, n_a), dtype=np.int8)
+    ok = cols >= 0
+    rows, cols = np.searchsorted(ids, enrollment[ok]), cols[ok]
+    status, earned, possible = status[ok], earned[ok], possible[ok]
+    final = (status == "graded") & ~np.isnan(earned)
+    waiting = np.isin(status, ["cancelled", "submitted", "pending_grading", "unconfirmed"])
+    state[rows, cols] = np.where(final, FINAL, np.where(waiting, UNAVAILABLE, EMPTY))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        fraction = np.where(possible > 0, earned / possible, np.nan)
+    value[rows, cols] = np.where(final, fraction, np.nan)
+    state[(state == FINAL) & np.isnan(value)] = EMPTY  # zero points possible: nothing to show (as Open edX)
+    return value, state
+
+
+def category_averages(course: CourseInfo, value: np.ndarray, state: np.ndarray) -> dict[str, np.ndarray]:
+    """Open edX's "(Avg)": the category's assessments (unscored count 0), the policy's drops applied, no
+    min-count placeholders. Categories with several assessments and a rule in the policy only."""
+    rules = {c.name: c for c in course.rules.categories} if course.rules else {}
+    out = {}
+    members: dict[str, list[int]] = {}
+    for j, a in enumerate(course.assessments):
+        members.setdefault(a.category, []).append(j)
+    for category, cols in members.items():
+        if len(cols) < 2 or category not in rules:
+            continue
+        rule = rules[category]
+        scores = np.sort(np.where(state[:, cols] == FINAL, value[:, cols], 0.0), axis=1)
+        kept = scores[:, rule.drop_lowest : len(cols) - rule.drop_highest]
+        out[category] = kept.mean(axis=1) if kept.shape[1] else np.zeros(len(value))
+    return out
+
+
+def _cells(value: np.ndarray, state: np.ndarray, digits: int) -> pl.Series:
+    shown = pl.Series(np.round(value, digits)).cast(pl.String)
+    return pl.select(
+        pl.when(pl.lit(pl.Series(state)) == FINAL)
+        .then(shown)
+        .when(pl.lit(pl.Series(state)) == UNAVAILABLE)
+        .then(pl.lit(NOT_AVAILABLE))
+        .otherwise(pl.lit(NOT_ATTEMPTED))
+    ).to_series()
+
+
+_LEARNERS = """
+    SELECT e.id, e.external_id, e.email, e.username, e.full_name, e.cohort, e.team, e.track, e.status,
+           g.final_percent, g.final_grade
+    FROM enrollments e JOIN courses c ON c.id = e.course_id
+    LEFT JOIN course_grades g ON g.enrollment_id = e.id AND g.policy_version = c.grades_version
+    WHERE e.id = ANY(CAST($1 AS bigint[])) ORDER BY e.id
+"""
+_LEARNER_SCHEMA = {
+    "id": pl.Int64,
+    "external_id": pl.String,
+    "email": pl.String,
+    "username": pl.String,
+    "full_name": pl.String,
+    "cohort": pl.String,
+    "team": pl.String,
+    "track": pl.String,
+    "status": pl.String,
+    "final_percent": pl.Float64,
+    "final_grade": pl.String,
+}
+
+
+async def learners(session: AsyncSession, ids: np.ndarray) -> pl.DataFrame:
+    """The chunk's learners with their stored final course grade (in id order)."""
+    return await copy_frame(session, _LEARNERS, [ids.tolist()], _LEARNER_SCHEMA)
+
+
+async def uses(session: AsyncSession, course_id: int) -> tuple[bool, bool]:
+    """Whether the course has cohorts, and teams (their report columns appear only then)."""
+    row = (
+        await session.execute(
+            text("SELECT bool_or(cohort IS NOT NULL), bool_or(team IS NOT NULL) FROM enrollments WHERE course_id = :c"),
+            {"c": course_id},
+        )
+    ).one()
+    return bool(row[0]), bool(row[1])
+
+
+def grade(frame: pl.DataFrame) -> pl.Series:
+    """The stored course grade as Open edX reports it: a fraction (0.74), 0.0 when there is none."""
+    return (frame["final_percent"].fill_null(0.0) / 100).round(4).cast(pl.String)
+
+
+# --- the course grade report (Open edX layout) ----------------------------------------------------
+
+
+async def grade_report(session: AsyncSession, course: CourseInfo) -> AsyncIterator[pl.DataFrame]:
+    cohorts, teams = await uses(session, course.id)
+    position = {a.id: j for j, a in enumerate(course.assessments)}
+    async for ids in learner_chunks(session, course.id):
+        people = await learners(session, ids)
+        value, state = await result_cells(session, course, ids)
+        averages = category_averages(course, value, state)
+        columns: dict[str, pl.Series] = {
+            "Student ID": people["external_id"],
+            "Email": people["email"].fill_null(""),
+            "Username": people["username"].fill_null(""),
+            "Grade": grade(people),
+        }
+        categories = [c for c in dict.fromkeys(a.category for a in course.assessments)]
+        for category in categories:
+            for label, a in course.columns:
+                if a.category == category:
+                    title = label if label == category else f"{label}: {a.title}"
+                    columns[title] = _cells(value[:, position[a.id]], state[:, position[a.id]], 4)
+            if sum(a.category == category for a in course.assessments) > 1:
+                avg = averages.get(category)
+                columns[f"{category} (Avg)"] = (
+                    pl.Series(avg).cast(pl.String) if avg is not None else pl.Series([""] * len(ids))
+                )
+        if cohorts:
+            columns["Cohort Name"] = people["cohort"].fill_null("")
+        if teams:
+            columns["Team Name"] = people["team"].fill_null("")
+        columns["Enrollment Track"] = people["track"]
+        columns["Enrollment Status"] = people["status"]
+        yield pl.DataFrame(columns)
+
+
+# --- the problem grade report ---------------------------------------------------------------------
+
+_ITEM_SCORES = """
+    SELECT t.enrollment_id, sc.item_id, sc.earned FROM attempts t JOIN item_scores sc ON sc.attempt_id = t.id
+    WHERE t.assessment_id = ANY(CAST($1 AS bigint[])) AND t.enrollment_id = ANY(CAST($2 AS bigint[]))
+      AND t.status <> 'cancelled'
+"""
+
+
+async def problem_grade_report(session: AsyncSession, course: CourseInfo) -> AsyncIterator[pl.DataFrame]:
+    """Per item (or per assessment without items) an Earned / Possible pair: `earned, possible` when
+    scored, `Not Attempted, possible` when not, `Not Available` twice when the attempt is cancelled."""
+    position = {a.id: j for j, a in enumerate(course.assessments)}
+    all_items = [i for a in course.assessments for i in a.items]
+    item_column = {i.id: k for k, i in enumerate(all_items)}
+    async for ids in learner_chunks(session, course.id):
+        people = await learners(session, ids)
+        value, state = await result_cells(session, course, ids)
+        cancelled = await _cancelled(session, course, ids)
+        earned = np.full((len(ids), len(all_items)), np.nan)
+        scores = await copy_frame(
+            session,
+            _ITEM_SCORES,
+            [[a.id for a in course.assessments if a.items], ids.tolist()],
+            {"enrollment": pl.Int64, "item": pl.Int64, "earned": pl.Float64},
+        )
+        if scores.height:
+            rows = np.searchsorted(ids, scores["enrollment"].to_numpy())
+            cols = np.array([item_column[i] for i in scores["item"].to_list()], dtype=np.int64)
+            earned[rows, cols] = scores["earned"].to_numpy()
+        columns: dict[str, pl.Series] = {
+            "Student ID": people["external_id"],
+            "Email": people["email"].fill_null(""),
+            "Username": people["username"].fill_null(""),
+            "Enrollment Status": people["status"],
+            "Grade": grade(people),
+        }
+        for label, a in course.columns:
+            j = position[a.id]
+            gone = cancelled[:, j]
+            if a.items:
+                pairs = [(f"{a.title} - {i.label}", earned[:, item_column[i.id]], i.points) for i in a.items]
+            else:
+                total = np.where(state[:, j] == FINAL, value[:, j] * a.points, np.nan)
+                pairs = [(f"{a.title} - {a.title}", total, a.points)]
+            for name, got, points in pairs:
+                head = f"{label}: {name}"
+                columns[f"{head} (Earned)"] = pl.Series(
+                    np.where(gone, NOT_AVAILABLE, np.where(np.isnan(got), NOT_ATTEMPTED, _floats(got))), dtype=pl.String
+                )
+                columns[f"{head} (Possible)"] = pl.Series(np.where(gone, NOT_AVAILABLE, str(float(points))))
+        yield pl.DataFrame(columns)
+
+
+def _floats(values: np.ndarray) -> np.ndarray:
+    return np.array([repr(float(v)) for v in values], dtype=object)
+
+
+async def _cancelled(session: AsyncSession, course: CourseInfo, ids: np.ndarray) -> np.ndarray:
+    column_of = {a.external_id: j for j, a in enumerate(course.assessments)}
+    enrollment, cols, status, _, _ = await grades.attempt_columns(session, course.id, ids, column_of)
+    out = np.zeros((len(ids), len(course.assessments)), dtype=bool)
+    ok = (cols >= 0) & (status == "cancelled")
+    out[np.searchsorted(ids, enrollment[ok]), cols[ok]] = True
+    return out
+
+
+# --- marks and grades (Inspera's CSV) -------------------------------------------------------------
+
+_MARKS = """
+    SELECT e.external_id, e.id, i.id AS item_id, sc.earned, sc.computed_earned, sc.source, t.earned AS total,
+           t.possible AS total_possible, t.status, t.confirmed_at IS NOT NULL AS confirmed, t.source AS total_source,
+           t.computed_earned AS total_computed,
+           (SELECT array_agg(m.grader ORDER BY m.id) FROM marks m WHERE m.attempt_id = t.id AND m.item_id = i.id)
+             AS graders
+    FROM attempts t JOIN enrollments e ON e.id = t.enrollment_id
+    LEFT JOIN items i ON i.assessment_id = t.assessment_id
+    LEFT JOIN item_scores sc ON sc.attempt_id = t.id AND sc.item_id = i.id
+    WHERE t.assessment_id = :a AND t.status <> 'cancelled' AND e.id > :after
+    ORDER BY e.id, i.position, i.id
+    LIMIT :n
+"""
+
+
+async def marks_and_grades(
+    session: AsyncSession, course: CourseInfo, assessment: AssessmentInfo
+) -> AsyncIterator[pl.DataFrame]:
+    """One row per candidate per question: who marked it (a column pair per grader in the individual
+    workflow, a workgroup per column in the shared one), the manual and automatic scores (AutoScore holds
+    the overriding value where a score was overridden), and the final grade once grading is confirmed."""
+    shared = (assessment.marking or {}).get("workflow") == "shared"
+    width = await session.scalar(
+        text(
+            """
+            SELECT coalesce(max(n), 0) FROM (SELECT count(*) AS n FROM marks m JOIN attempts t ON t.id = m.attempt_id
+            WHERE t.assessment_id = :a GROUP BY m.attempt_id, m.item_id) x
+            """
+        ),
+        {"a": assessment.id},
+    )
+    needs_confirmation = any(i.marking == "manual" for i in assessment.items)
+    items = {i.id: i for i in assessment.items}
+    after, per_row = 0, max(1, len(assessment.items))
+    while True:
+        rows = (
+            (await session.execute(text(_MARKS), {"a": assessment.id, "after": after, "n": CHUNK * per_row}))
+            .mappings()
+            .all()
+        )
+        if not rows:
+            return
+        last = rows[-1]["id"]
+        if len(rows) == CHUNK * per_row:  # keep every learner whole: leave the last one for the next chunk
+            rows = [r for r in rows if r["id"] != last] or rows
+        after = rows[-1]["id"]
+        yield pl.DataFrame(
+            [_marks_row(course, assessment, items, r, int(width or 0), shared, needs_confirmation) for r in rows],
+            schema=_marks_header(int(width or 0), shared),
+            orient="row",
+        )
+
+
+def _marks_header(width: int, shared: bool) -> list[str]:
+    graders = (
+        [f"WorkgroupID{n}" for n in range(1, width + 1)]
+        if shared
+        else [c for n in range(1, width + 1) for c in (f"GraderUserID{n}", f"GraderUsername{n}")]
+    )
+    return [
+        "CandidateExternalId",
+        "UserID",
+        "QuestionNo",
+        "QuestionTitle",
+        "QuestionRevisionId",
+        "QuestionId",
+        *graders,
+        "ManualScore",
+        "AutoScore",
+        "FinalGrade",
+    ]
+
+
+def _number(x: Any) -> str:
+    return "" if x is None else format(x.normalize(), "f") if hasattr(x, "normalize") else str(x)
+
+
+def _marks_row(
+    course: CourseInfo,
+    assessment: AssessmentInfo,
+    items: dict[int, ItemInfo],
+    r: Any,
+    width: int,
+    shared: bool,
+    needs_confirmation: bool,
+) -> list[str]:
+    item = items.get(r["item_id"]) if r["item_id"] is not None else None
+    manual = item is not None and item.marking == "manual"
+    graders = list(r["graders"] or [])[:width] if manual else []
+    graders += [""] * (width - len(graders))
+    grader_cells = graders if shared else [c for g in graders for c in (g, g)]
+    earned = r["earned"] if item is not None else r["total"]
+    final = r["status"] == "graded" and (r["confirmed"] or not needs_confirmation)
+    fraction = float(r["total"] / r["total_possible"]) if final and r["total_possible"] else None
+    final_grade = (course.letter(fraction) or _number(r["total"])) if final else ""
+    return [
+        r["external_id"],
+        str(r["id"]),
+        (item.number or item.external_id) if item else "",
+        (item.title or "") if item else assessment.title,
+        str(item.revision) if item else "",
+        str(item.id) if item else "",
+        *grader_cells,
+        _number(earned) if manual else "",
+        "" if manual else _number(earned),
+        final_grade,
+    ]
