@@ -90,7 +90,8 @@ async def _build_and_upload(ctx: dict[str, Any], report: dict[str, Any]) -> bool
             course = await report_data.load_course(session, report["course_id"])
             total = await report_data.count_learners(session, course.id)
             builder = BUILDERS[report["kind"]]
-            ext, rows, name = await builder(session, course, report["params"], Path(folder), _Counter(progress, total))
+            params = {k: v for k, v in report["params"].items() if k != "notify_email"}
+            ext, rows, name = await builder(session, course, params, Path(folder), _Counter(progress, total))
         path = Path(folder) / f"report.{ext}"
         file_name = f"{_safe_name(course.external_id)}_{name}_{stamp}.{ext}"
         await progress(99, "uploading")
