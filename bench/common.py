@@ -58,7 +58,7 @@ def percentile(values: list[float], p: float) -> float:
 
 
 @contextmanager
-def worker_process(env: dict[str, str]) -> Iterator[None]:
+def worker_process(env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
     """`gradeflow worker` running beside the API for the duration."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "services.cli", "worker"],
@@ -68,7 +68,7 @@ def worker_process(env: dict[str, str]) -> Iterator[None]:
     )
     try:
         time.sleep(2)  # start-up, not part of any figure
-        yield
+        yield proc
     finally:
         proc.terminate()
         proc.wait(15)
@@ -82,3 +82,11 @@ async def wait_until_done(client: Any, url: str, status_of: Any) -> dict[str, An
             if status_of(body) not in ("queued", "running"):
                 return body
             await asyncio.sleep(0.2)
+
+
+def peak_rss_mb(pid: int) -> float:
+    """A live process's peak resident memory (VmHWM), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM")

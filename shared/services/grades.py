@@ -75,15 +75,20 @@ def with_catalogue(assessments: list[dict[str, Any]], rules: PolicyRules, pointe
 
 
 # Grading of an assessment with manual items counts only once confirmed ("unconfirmed" is not graded).
-_ATTEMPTS = """
+# Which assessments have manual items is worked out once per statement, not once per attempt.
+_ATTEMPTS_OF = """
     SELECT t.enrollment_id, a.external_id,
-           CASE WHEN t.status = 'graded' AND t.confirmed_at IS NULL
-                     AND EXISTS (SELECT 1 FROM items i WHERE i.assessment_id = a.id AND i.marking = 'manual')
-                THEN 'unconfirmed' ELSE t.status END,
+           CASE WHEN t.status = 'graded' AND t.confirmed_at IS NULL AND a.manual THEN 'unconfirmed' ELSE t.status END,
            t.earned, t.possible
-    FROM attempts t JOIN assessments a ON a.id = t.assessment_id
-    WHERE a.course_id = $1 AND t.enrollment_id = ANY(CAST($2 AS bigint[]))
+    FROM attempts t
+    JOIN (SELECT a.id, a.external_id,
+                 EXISTS (SELECT 1 FROM items i WHERE i.assessment_id = a.id AND i.marking = 'manual') AS manual
+          FROM assessments a WHERE a.course_id = $1) a ON a.id = t.assessment_id
 """
+# These learners; or every learner of the course in an id range (an index range scan per assessment,
+# for chunks of consecutive learners).
+_ATTEMPTS = _ATTEMPTS_OF + " WHERE t.enrollment_id = ANY(CAST($2 AS bigint[]))"
+_ATTEMPTS_IN_RANGE = _ATTEMPTS_OF + " WHERE t.enrollment_id BETWEEN $2 AND $3"
 
 
 _NO_ROWS = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, object), np.zeros(0), np.zeros(0))

@@ -143,25 +143,40 @@ def _labelled(assessments: list[AssessmentInfo]) -> list[tuple[str, AssessmentIn
     return out
 
 
-async def learner_chunks(
-    session: AsyncSession, course_id: int, condition: str = "TRUE", params: dict[str, Any] | None = None
-) -> AsyncIterator[np.ndarray]:
-    """The course's enrollment ids (matching `condition` on `e`) in ascending chunks."""
+@dataclass(frozen=True)
+class Who:
+    """Which learners a report covers: everyone, a group, a cohort or a list."""
+
+    group: str | None = None
+    cohort: str | None = None
+    learners: list[str] | None = None
+
+    def sql(self) -> tuple[str, list[Any]]:
+        """The condition on enrollment `e` (its value is the 4th COPY argument) and that argument."""
+        if self.learners is not None:
+            return "e.external_id = ANY(CAST($4 AS text[]))", [self.learners]
+        if self.group is not None:
+            return "CAST($4 AS text) = ANY(e.groups)", [self.group]
+        if self.cohort is not None:
+            return "e.cohort = $4", [self.cohort]
+        return "TRUE", []
+
+
+EVERYONE = Who()
+
+
+async def learner_chunks(session: AsyncSession, course_id: int, who: Who = EVERYONE) -> AsyncIterator[pl.DataFrame]:
+    """The course's learners (those `who` covers) in ascending chunks, each with its stored final
+    course grade; one COPY per chunk."""
+    condition, extra = who.sql()
+    sql = _LEARNERS.format(condition=condition)
     after = 0
     while True:
-        ids = (
-            await session.scalars(
-                text(
-                    f"SELECT e.id FROM enrollments e WHERE e.course_id = :c AND e.id > :after AND {condition}"  # noqa: S608
-                    " ORDER BY e.id LIMIT :n"
-                ),
-                {"c": course_id, "after": after, "n": CHUNK, **(params or {})},
-            )
-        ).all()
-        if not ids:
+        frame = await copy_frame(session, sql, [course_id, after, CHUNK, *extra], _LEARNER_SCHEMA)
+        if not frame.height:
             return
-        after = ids[-1]
-        yield np.array(ids, dtype=np.int64)
+        after = int(frame["id"][-1])
+        yield frame
 
 
 async def result_cells(session: AsyncSession, course: CourseInfo, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -220,7 +235,7 @@ _LEARNERS = """
            g.final_percent, g.final_grade
     FROM enrollments e JOIN courses c ON c.id = e.course_id
     LEFT JOIN course_grades g ON g.enrollment_id = e.id AND g.policy_version = c.grades_version
-    WHERE e.id = ANY(CAST($1 AS bigint[])) ORDER BY e.id
+    WHERE e.course_id = $1 AND e.id > $2 AND {condition} ORDER BY e.id LIMIT $3
 """
 _LEARNER_SCHEMA = {
     "id": pl.Int64,
@@ -235,11 +250,6 @@ _LEARNER_SCHEMA = {
     "final_percent": pl.Float64,
     "final_grade": pl.String,
 }
-
-
-async def learners(session: AsyncSession, ids: np.ndarray) -> pl.DataFrame:
-    """The chunk's learners with their stored final course grade (in id order)."""
-    return await copy_frame(session, _LEARNERS, [ids.tolist()], _LEARNER_SCHEMA)
 
 
 async def uses(session: AsyncSession, course_id: int) -> tuple[bool, bool]:
@@ -264,8 +274,8 @@ def grade(frame: pl.DataFrame) -> pl.Series:
 async def grade_report(session: AsyncSession, course: CourseInfo) -> AsyncIterator[pl.DataFrame]:
     cohorts, teams = await uses(session, course.id)
     position = {a.id: j for j, a in enumerate(course.assessments)}
-    async for ids in learner_chunks(session, course.id):
-        people = await learners(session, ids)
+    async for people in learner_chunks(session, course.id):
+        ids = people["id"].to_numpy()
         value, state = await result_cells(session, course, ids)
         averages = category_averages(course, value, state)
         columns: dict[str, pl.Series] = {
@@ -309,8 +319,8 @@ async def problem_grade_report(session: AsyncSession, course: CourseInfo) -> Asy
     position = {a.id: j for j, a in enumerate(course.assessments)}
     all_items = [i for a in course.assessments for i in a.items]
     item_column = {i.id: k for k, i in enumerate(all_items)}
-    async for ids in learner_chunks(session, course.id):
-        people = await learners(session, ids)
+    async for people in learner_chunks(session, course.id):
+        ids = people["id"].to_numpy()
         value, state = await result_cells(session, course, ids)
         cancelled = await _cancelled(session, course, ids)
         earned = np.full((len(ids), len(all_items)), np.nan)

@@ -17,9 +17,9 @@ from shared.services.report_data import (
     CHUNK,
     FINAL,
     CourseInfo,
+    Who,
     category_averages,
     learner_chunks,
-    learners,
     result_cells,
 )
 
@@ -137,17 +137,18 @@ class GroupResults:
 async def group_results(session: AsyncSession, course: CourseInfo, p: GroupReportParams) -> GroupResults:
     assessment = course.assessment(p.assessment)
     assert assessment is not None
-    condition, params, who = "TRUE", dict[str, Any](), "all learners"
-    if p.group is not None:
-        condition, params, who = "CAST(:grp AS text) = ANY(e.groups)", {"grp": p.group}, f"group {p.group}"
-    elif p.cohort is not None:
-        condition, params, who = "e.cohort = :cohort", {"cohort": p.cohort}, f"cohort {p.cohort}"
+    who = (
+        "all learners"
+        if p.group is None and p.cohort is None
+        else f"group {p.group}"
+        if p.group
+        else f"cohort {p.cohort}"
+    )
     j = course.assessments.index(assessment)
     graded: list[dict[str, Any]] = []
     not_graded = 0
-    async for ids in learner_chunks(session, course.id, condition, params):
-        people = await learners(session, ids)
-        value, state = await result_cells(session, course, ids)
+    async for people in learner_chunks(session, course.id, Who(group=p.group, cohort=p.cohort)):
+        value, state = await result_cells(session, course, people["id"].to_numpy())
         for k, person in enumerate(people.iter_rows(named=True)):
             if state[k, j] == FINAL:
                 graded.append(
@@ -220,16 +221,10 @@ async def learner_records(
 ) -> AsyncIterator[list[LearnerRecord]]:
     """Each learner's record: scores per category and assessment (final results only), the course
     grade, and item detail only where it was published with items."""
-    condition, params = "TRUE", dict[str, Any]()
-    if p.learners is not None:
-        condition, params = "e.external_id = ANY(CAST(:learners AS text[]))", {"learners": p.learners}
-    elif p.group is not None:
-        condition, params = "CAST(:grp AS text) = ANY(e.groups)", {"grp": p.group}
-    elif p.cohort is not None:
-        condition, params = "e.cohort = :cohort", {"cohort": p.cohort}
+    who = Who(group=p.group, cohort=p.cohort, learners=p.learners)
     cutoffs = sorted(((c.grade, c.min) for c in course.rules.cutoffs), key=lambda c: -c[1]) if course.rules else []
-    async for ids in learner_chunks(session, course.id, condition, params):
-        people = await learners(session, ids)
+    async for people in learner_chunks(session, course.id, who):
+        ids = people["id"].to_numpy()
         value, state = await result_cells(session, course, ids)
         averages = category_averages(course, value, state)
         published = await _published_items(session, ids)

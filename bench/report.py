@@ -1,0 +1,137 @@
+"""The report pipeline at size: the whole `grade_report` job, from the POST to succeeded, against a raw
+`COPY (SELECT ...) TO STDOUT` of the same score rows timed in the same run; the worker's peak RSS;
+the results XLSX rate; 1,000 individual PDFs zipped.
+
+    .venv/bin/python -m bench.report [--learners 200000] [--skip-extras]
+
+Last line: report_ratio=<job time / COPY time> peak_rss_mb=<n>. Goals: ratio <= 2.0 at 1,000,000
+learners; peak RSS <= 500 MB and within 20 % between 200,000 and 1,000,000 learners; XLSX >= 20,000
+rows/s; 1,000 individual PDFs in under 60 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import os
+import time
+from typing import Any
+
+import asyncpg
+import httpx
+
+from bench.common import api_server, peak_rss_mb, wait_until_done, worker_process
+from bench.recompute import CATEGORIES, POLICY
+
+
+async def seed(c: httpx.AsyncClient, database_url: str, learners: int) -> None:
+    """Assessments and the policy through the API (served at once: no learners yet); learners, 20 scores
+    each and their stored grades straight into the tables (set-up only)."""
+    (await c.post("/v1/courses", json={"external_id": "big", "title": "Big course"})).raise_for_status()
+    for name, _, count, _ in CATEGORIES:
+        for k in range(count):
+            body = {
+                "external_id": f"{name[:2]}{k}",
+                "title": f"{name} {k}",
+                "category": name,
+                "points_possible": 10 + 5 * k,
+            }
+            (await c.post("/v1/courses/big/assessments", json=body)).raise_for_status()
+    (await c.put("/v1/courses/big/policy", json=POLICY)).raise_for_status()
+    await wait_until_done(c, "/v1/courses/big/policy", lambda body: body["recompute"]["status"])
+    conn = await asyncpg.connect(database_url)
+    try:
+        course = await conn.fetchval("SELECT id FROM courses WHERE external_id = 'big'")
+        await conn.execute(
+            "INSERT INTO enrollments (course_id, external_id, username, email, full_name, cohort) "
+            "SELECT $1, 'u' || g, 'user' || g, 'user' || g || '@example.org', 'Learner ' || g, "
+            "CASE WHEN g <= 1000 THEN 'first-thousand' ELSE 'rest' END FROM generate_series(1, $2) g",
+            course,
+            learners,
+        )
+        await conn.execute(
+            """
+            INSERT INTO attempts (assessment_id, enrollment_id, status, earned, possible, source, scored_at)
+            SELECT a.id, e.id, CASE WHEN random() < 0.1 THEN 'pending_grading' ELSE 'graded' END,
+                   round((random() * a.points_possible)::numeric, 2), a.points_possible, 'auto', now()
+            FROM enrollments e CROSS JOIN assessments a WHERE e.course_id = $1 AND a.course_id = $1
+            """,
+            course,
+        )
+        await conn.execute(
+            """
+            INSERT INTO course_grades (enrollment_id, policy_version, course_id, current_percent, current_grade,
+                current_passed, final_percent, final_grade, final_passed, explanation, computed_at)
+            SELECT e.id, 1, $1, p, 'B', true, p, 'B', true, '{}', now()
+            FROM (SELECT id, round((random() * 100)::numeric, 2) AS p FROM enrollments WHERE course_id = $1) e
+            """,
+            course,
+        )
+        await conn.execute("ANALYZE")
+    finally:
+        await conn.close()
+
+
+async def copy_baseline(database_url: str) -> float:
+    conn = await asyncpg.connect(database_url)
+    try:
+        t0 = time.perf_counter()
+        await conn.copy_from_query(
+            "SELECT t.enrollment_id, a.external_id, t.status, t.earned, t.possible FROM attempts t "
+            "JOIN assessments a ON a.id = t.assessment_id",
+            output=io.BytesIO(),
+            format="csv",
+        )
+        return time.perf_counter() - t0
+    finally:
+        await conn.close()
+
+
+async def timed_report(c: httpx.AsyncClient, kind: str, **params: Any) -> tuple[float, dict[str, Any]]:
+    t0 = time.perf_counter()
+    r = await c.post("/v1/courses/big/reports", json={"kind": kind, "params": params})
+    r.raise_for_status()
+    done = await wait_until_done(c, r.headers["location"], lambda body: body["status"])
+    if done["status"] != "succeeded":
+        raise RuntimeError(f"{kind}: {done}")
+    return time.perf_counter() - t0, done
+
+
+async def run(server: Any, args: argparse.Namespace) -> None:
+    headers = {"Authorization": f"Bearer {server.key}"}
+    async with httpx.AsyncClient(base_url=server.base_url, headers=headers, timeout=120) as c:
+        env = {**os.environ, **server.env}
+        with worker_process(env) as worker:
+            print(f"worker RSS at start: {peak_rss_mb(worker.pid):,.0f} MB")
+            await seed(c, server.database_url, args.learners)
+            copy_s = await copy_baseline(server.database_url)
+            job_s, done = await timed_report(c, "grade_report")
+            rss = peak_rss_mb(worker.pid)
+            print(f"learners={args.learners} score_rows={args.learners * 20}")
+            print(f"raw COPY out of the score rows: {copy_s:7.2f} s")
+            size = f"{done['rows']:,} rows, {done['bytes'] / 1e6:,.1f} MB"
+            print(f"grade_report job, POST to succeeded: {job_s:7.2f} s ({size})")
+            print(f"worker peak RSS after the grade report: {rss:,.0f} MB")
+            if not args.skip_extras:
+                xlsx_s, xlsx = await timed_report(c, "results_xlsx", assessment="Ho0")
+                rate = xlsx["rows"] / xlsx_s
+                print(f"results_xlsx, one assessment: {xlsx['rows']:,} rows in {xlsx_s:.2f} s = {rate:,.0f} rows/s")
+                zip_s, z = await timed_report(c, "individual_reports_zip", cohort="first-thousand")
+                print(f"individual_reports_zip: {z['rows']:,} PDFs in {zip_s:.2f} s ({z['bytes'] / 1e6:.1f} MB)")
+                rss = peak_rss_mb(worker.pid)
+                print(f"worker peak RSS after all reports: {rss:,.0f} MB")
+    print(f"report_ratio={job_s / copy_s:.2f} peak_rss_mb={rss:.0f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--learners", type=int, default=200_000)
+    parser.add_argument("--skip-extras", action="store_true", help="only the grade report")
+    args = parser.parse_args()
+    with api_server("gradeflow_bench_report") as server:
+        asyncio.run(run(server, args))
+
+
+if __name__ == "__main__":
+    main()
