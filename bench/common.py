@@ -60,11 +60,9 @@ def percentile(values: list[float], p: float) -> float:
 @contextmanager
 def worker_process(env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
     """`gradeflow worker` running beside the API for the duration."""
+    log = open(Path(".run") / "bench" / "worker.log", "ab")  # noqa: SIM115
     proc = subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "worker"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        [sys.executable, "-m", "services.cli", "worker"], env=env, stdout=subprocess.DEVNULL, stderr=log
     )
     try:
         time.sleep(2)  # start-up, not part of any figure

@@ -77,13 +77,14 @@ def with_catalogue(assessments: list[dict[str, Any]], rules: PolicyRules, pointe
 # Grading of an assessment with manual items counts only once confirmed ("unconfirmed" is not graded).
 # Which assessments have manual items is worked out once per statement, not once per attempt.
 _ATTEMPTS_OF = """
+    WITH a AS MATERIALIZED (
+      SELECT a.id, a.external_id,
+             EXISTS (SELECT 1 FROM items i WHERE i.assessment_id = a.id AND i.marking = 'manual') AS manual
+      FROM assessments a WHERE a.course_id = $1)
     SELECT t.enrollment_id, a.external_id,
            CASE WHEN t.status = 'graded' AND t.confirmed_at IS NULL AND a.manual THEN 'unconfirmed' ELSE t.status END,
-           t.earned, t.possible
-    FROM attempts t
-    JOIN (SELECT a.id, a.external_id,
-                 EXISTS (SELECT 1 FROM items i WHERE i.assessment_id = a.id AND i.marking = 'manual') AS manual
-          FROM assessments a WHERE a.course_id = $1) a ON a.id = t.assessment_id
+           CAST(t.earned AS float8), CAST(t.possible AS float8)
+    FROM attempts t JOIN a ON a.id = t.assessment_id
 """
 # These learners; or every learner of the course in an id range (an index range scan per assessment,
 # for chunks of consecutive learners).

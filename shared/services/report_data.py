@@ -7,9 +7,11 @@ write); the XLSX and PDF reports as plain rows and per-learner records.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import polars as pl
@@ -272,36 +274,79 @@ def grade(frame: pl.DataFrame) -> pl.Series:
 
 
 async def grade_report(session: AsyncSession, course: CourseInfo) -> AsyncIterator[pl.DataFrame]:
+    """Frames of the course grade report; reading the next chunk overlaps building this one."""
     cohorts, teams = await uses(session, course.id)
-    position = {a.id: j for j, a in enumerate(course.assessments)}
+    async for people, (value, state) in ahead(_with_results(session, course)):
+        yield await asyncio.to_thread(_grade_frame, course, people, value, state, cohorts, teams)
+
+
+async def _with_results(
+    session: AsyncSession, course: CourseInfo
+) -> AsyncIterator[tuple[pl.DataFrame, tuple[np.ndarray, np.ndarray]]]:
     async for people in learner_chunks(session, course.id):
-        ids = people["id"].to_numpy()
-        value, state = await result_cells(session, course, ids)
-        averages = category_averages(course, value, state)
-        columns: dict[str, pl.Series] = {
-            "Student ID": people["external_id"],
-            "Email": people["email"].fill_null(""),
-            "Username": people["username"].fill_null(""),
-            "Grade": grade(people),
-        }
-        categories = [c for c in dict.fromkeys(a.category for a in course.assessments)]
-        for category in categories:
-            for label, a in course.columns:
-                if a.category == category:
-                    title = label if label == category else f"{label}: {a.title}"
-                    columns[title] = _cells(value[:, position[a.id]], state[:, position[a.id]], 4)
-            if sum(a.category == category for a in course.assessments) > 1:
-                avg = averages.get(category)
-                columns[f"{category} (Avg)"] = (
-                    pl.Series(avg).cast(pl.String) if avg is not None else pl.Series([""] * len(ids))
-                )
-        if cohorts:
-            columns["Cohort Name"] = people["cohort"].fill_null("")
-        if teams:
-            columns["Team Name"] = people["team"].fill_null("")
-        columns["Enrollment Track"] = people["track"]
-        columns["Enrollment Status"] = people["status"]
-        yield pl.DataFrame(columns)
+        yield people, await result_cells(session, course, people["id"].to_numpy())
+
+
+def _grade_frame(
+    course: CourseInfo, people: pl.DataFrame, value: np.ndarray, state: np.ndarray, cohorts: bool, teams: bool
+) -> pl.DataFrame:
+    position = {a.id: j for j, a in enumerate(course.assessments)}
+    averages = category_averages(course, value, state)
+    columns: dict[str, pl.Series] = {
+        "Student ID": people["external_id"],
+        "Email": people["email"].fill_null(""),
+        "Username": people["username"].fill_null(""),
+        "Grade": grade(people),
+    }
+    for category in dict.fromkeys(a.category for a in course.assessments):
+        for label, a in course.columns:
+            if a.category == category:
+                title = label if label == category else f"{label}: {a.title}"
+                columns[title] = _cells(value[:, position[a.id]], state[:, position[a.id]], 4)
+        if sum(a.category == category for a in course.assessments) > 1:
+            avg = averages.get(category)
+            columns[f"{category} (Avg)"] = (
+                pl.Series(avg).cast(pl.String) if avg is not None else pl.Series([""] * people.height)
+            )
+    if cohorts:
+        columns["Cohort Name"] = people["cohort"].fill_null("")
+    if teams:
+        columns["Team Name"] = people["team"].fill_null("")
+    columns["Enrollment Track"] = people["track"]
+    columns["Enrollment Status"] = people["status"]
+    return pl.DataFrame(columns)
+
+
+T = TypeVar("T")
+_END = object()
+
+
+async def ahead(source: AsyncIterator[T]) -> AsyncIterator[T]:
+    """Run `source` one item ahead of the consumer, so producing the next item (waiting on the
+    database) overlaps consuming this one (in a thread)."""
+    queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=1)
+
+    async def fill() -> None:
+        try:
+            async for item in source:
+                await queue.put(item)
+            await queue.put(_END)
+        except BaseException as exc:  # handed to the consumer, raised there
+            await queue.put(exc)
+
+    task = asyncio.create_task(fill())
+    try:
+        while True:
+            item = await queue.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 # --- the problem grade report ---------------------------------------------------------------------

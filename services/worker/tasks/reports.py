@@ -10,6 +10,7 @@ import asyncio
 import hashlib
 import logging
 import tempfile
+import time
 import zipfile
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -84,6 +85,7 @@ async def _build_and_upload(ctx: dict[str, Any], report: dict[str, Any]) -> bool
         await reports.progress(sessionmaker, report_id, percent, message)
 
     stamp = datetime.now(UTC).strftime("%Y-%m-%d-%H%M")
+    began = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="gradeflow-report-") as folder:
         async with sessionmaker() as session:
             await report_data.begin_snapshot(session)
@@ -92,12 +94,21 @@ async def _build_and_upload(ctx: dict[str, Any], report: dict[str, Any]) -> bool
             builder = BUILDERS[report["kind"]]
             params = {k: v for k, v in report["params"].items() if k != "notify_email"}
             ext, rows, name = await builder(session, course, params, Path(folder), _Counter(progress, total))
+        built = time.perf_counter()
         path = Path(folder) / f"report.{ext}"
         file_name = f"{_safe_name(course.external_id)}_{name}_{stamp}.{ext}"
         await progress(99, "uploading")
         digest, size = await asyncio.to_thread(_sha256, path)
         key = reports.object_key(report, file_name)
         await store.upload_file(key, path, CONTENT_TYPES[ext])
+        log.info(
+            "report %s: %s rows built in %.2f s, %s bytes uploaded in %.2f s",
+            report_id,
+            rows,
+            built - began,
+            size,
+            time.perf_counter() - built,
+        )
     done = await reports.succeed(
         sessionmaker,
         report_id,
@@ -145,7 +156,7 @@ Built = tuple[str, int, str]
 async def _csv(frames: Any, path: Path, bom: bool, counter: _Counter, per_learner: bool = True) -> int:
     with path.open("wb") as out:
         csv = CsvFile(out, bom)
-        async for frame in frames:
+        async for frame in report_data.ahead(frames):
             await asyncio.to_thread(csv.write, frame)
             await counter.add(frame.height if per_learner else 0, "learners" if per_learner else "rows")
     return csv.rows
