@@ -196,7 +196,7 @@ async def marks_and_grades(
 async def results_xlsx(session: AsyncSession, course: CourseInfo, params: Params, folder: Path, c: _Counter) -> Built:
     p = ResultsXlsxParams.model_validate(params)
     book = XlsxFile(folder / "report.xlsx", report_records.RESULTS_HEADER)
-    async for rows in report_records.results_rows(session, course, p):
+    async for rows in report_data.ahead(report_records.results_rows(session, course, p)):
         await asyncio.to_thread(book.write, rows)
         await c.add(0, "rows")
     await asyncio.to_thread(book.close)

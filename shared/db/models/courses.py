@@ -12,6 +12,7 @@ from sqlalchemy import (
     CheckConstraint,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -49,6 +50,8 @@ class Enrollment(Base):
     __tablename__ = "enrollments"
     __table_args__ = (
         UniqueConstraint("course_id", "external_id"),
+        # Keyset walks over a course's learners in id order (reports, recomputes, lists).
+        Index("ix_enrollments_course_id_id", "course_id", "id"),
         CheckConstraint("status IN ('enrolled', 'unenrolled')", name="status"),
     )
 
