@@ -45,6 +45,15 @@ class ReportSettings(BaseModel):
     page_url_template: str = "https://lms.invalid/courses/{course}/reports/{report}"
 
 
+class WebhookSettings(BaseModel):
+    """Webhook delivery. Read from GRADEFLOW_WEBHOOKS__*."""
+
+    # Networks private/loopback targets may be in (e.g. ["127.0.0.0/8", "::1/128"]); none by default.
+    allow_private: list[str] = Field(default_factory=list)
+    timeout_seconds: float = 10
+    rotation_grace_hours: int = Field(default=24, ge=0, description="How long a replaced secret keeps signing.")
+
+
 class Limits(BaseModel):
     max_body_bytes: int = 16 * 1024 * 1024
     max_batch_rows: int = 10_000
@@ -64,6 +73,7 @@ class Settings(BaseSettings):
     s3: S3Settings = Field(default_factory=S3Settings)
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     reports: ReportSettings = Field(default_factory=ReportSettings)
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     # Where a learner reads their results in the LMS; {course} and {learner} are filled in (URL-quoted).
     results_url_template: str = "https://lms.invalid/courses/{course}/results"
     limits: Limits = Field(default_factory=Limits)

@@ -22,7 +22,7 @@ from shared import jobs
 from shared.db.engine import make_engine, make_sessionmaker
 from shared.db.migrate import upgrade
 from shared.services import auth
-from shared.settings import S3Settings, Settings, SmtpSettings
+from shared.settings import S3Settings, Settings, SmtpSettings, WebhookSettings
 
 TEST_REDIS_DB = 13
 
@@ -65,6 +65,7 @@ async def settings(stack: infra.Stack, smtp_server: tuple[mailsink.Memory, int])
         s3=s3,
         smtp=SmtpSettings(host="127.0.0.1", port=smtp_server[1], timeout_seconds=5),
         results_url_template="https://lms.example/courses/{course}/me",
+        webhooks=WebhookSettings(allow_private=["127.0.0.0/8", "::1/128"], timeout_seconds=3),
         bootstrap_api_key=None,
     )
     redis = await jobs.connect(redis_url)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
-from services.api import errors
+from services.api import errors, webhook_docs
 from services.api.lifespan import lifespan
 from services.api.limits import BodyLimit
 from services.api.request_id import RequestId
@@ -26,6 +26,7 @@ from services.api.routers import (
     reports,
     scores,
     system,
+    webhooks,
 )
 from shared.settings import Settings, get_settings
 
@@ -65,7 +66,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         publications,
         reports,
         me,
+        webhooks,
         audit,
     ):
         app.include_router(module.router, responses=errors.COMMON_RESPONSES)
+    webhook_docs.install(app)
     return app

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 from arq import cron, func
 from arq.connections import RedisSettings
 
-from services.worker.tasks import grades, imports, maintenance, publishing, reports
+from services.worker.tasks import grades, imports, maintenance, publishing, reports, webhooks
 from shared import jobs
 from shared.db.engine import make_engine, make_sessionmaker
 from shared.services import reports as reports_service
@@ -52,6 +52,7 @@ class WorkerSettings:
         cron(grades.sweep_jobs, unique=True, run_at_startup=True, keep_result=0),
         cron(reports.expire_reports, minute={17}, unique=True, run_at_startup=True, keep_result=0),
         cron(publishing.publish_due, second=set(range(0, 60, 10)), unique=True, run_at_startup=True, keep_result=0),
+        cron(webhooks.deliver_webhooks, second=set(range(0, 60, 5)), unique=True, run_at_startup=True, keep_result=0),
     ]
     on_startup = startup
     on_shutdown = shutdown

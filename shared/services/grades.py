@@ -25,6 +25,7 @@ from shared.grading import engine
 from shared.grading.policy import Policy, PolicyRules
 from shared.grading.results import LearnerResult
 from shared.grading.sheet import EXCUSED, GRADED, UNGRADED, Sheet
+from shared.notify import events
 from shared.services import published
 from shared.services.access import CourseRef
 from shared.services.paging import Page, last_id_after, page_of
@@ -255,13 +256,21 @@ _UPSERT = text(
 
 
 async def compute_and_store(
-    session: AsyncSession, course_id: int, version: int, policy: Policy, enrollment_ids: np.ndarray
+    session: AsyncSession,
+    course_id: int,
+    version: int,
+    policy: Policy,
+    enrollment_ids: np.ndarray,
+    announce: bool = False,
 ) -> int:
-    """Grade these learners (sorted ids) under `policy` and upsert their rows for `version`."""
+    """Grade these learners (sorted ids) under `policy` and upsert their rows for `version`; with
+    `announce` (the served version), a `grade.changed` event for each learner whose grade changed."""
     if len(enrollment_ids) == 0:
         return 0
     sheet = await load_sheet(session, course_id, policy, enrollment_ids)
     results = engine.PRESETS[policy.preset](policy, sheet)
+    if announce:
+        await _announce_changes(session, course_id, version, enrollment_ids, results)
     await session.execute(
         _UPSERT,
         {
@@ -279,6 +288,46 @@ async def compute_and_store(
         },
     )
     return len(results)
+
+
+async def _announce_changes(
+    session: AsyncSession, course_id: int, version: int, enrollment_ids: np.ndarray, results: list[LearnerResult]
+) -> None:
+    before = {
+        r[0]: r[1:]
+        for r in await session.execute(
+            text(
+                """
+                SELECT e.id, e.external_id, g.final_percent, g.final_grade, g.final_passed
+                FROM enrollments e LEFT JOIN course_grades g ON g.enrollment_id = e.id AND g.policy_version = :v
+                WHERE e.id = ANY(:ids)
+                """
+            ),
+            {"v": version, "ids": enrollment_ids.tolist()},
+        )
+    }
+    changes = []
+    for eid, result in zip(enrollment_ids.tolist(), results, strict=True):
+        learner, old_percent, old_grade, old_passed = before[eid]
+        new_percent = result.final.percent
+        old = None if old_percent is None else float(old_percent)
+        if old == new_percent and old_grade == result.final.grade:
+            continue
+        changes.append(
+            {
+                "learner": learner,
+                "policy_version": version,
+                "old": None if old_percent is None else {"percent": old, "grade": old_grade, "passed": old_passed},
+                "new": {"percent": new_percent, "grade": result.final.grade, "passed": result.final.passed},
+            }
+        )
+    if changes:
+        course = (
+            await session.execute(
+                text("SELECT organization_id, external_id FROM courses WHERE id = :c"), {"c": course_id}
+            )
+        ).one()
+        await events.emit(session, course[0], "grade.changed", *({"course": course[1], **c} for c in changes))
 
 
 def _dec(x: float | None) -> Decimal | None:
@@ -308,7 +357,8 @@ async def refresh_learners(session: AsyncSession, course_id: int, enrollment_ids
     for version in wanted:
         policy = await course_policy(session, course_id, version, state[2])
         for start in range(0, len(ids), CHUNK):
-            await compute_and_store(session, course_id, version, policy, ids[start : start + CHUNK])
+            chunk = ids[start : start + CHUNK]
+            await compute_and_store(session, course_id, version, policy, chunk, announce=version == state[1])
 
 
 # Single score writes only mark their learner stale (one row in the write's transaction) and ask the

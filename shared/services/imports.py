@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared import clock, context, jobs
 from shared.errors import Conflict, NotFound, ValidationFailed
+from shared.notify import events
 from shared.services import audit, grades, scores
 from shared.services.access import CourseRef
 from shared.services.inputs import ScoreRow
@@ -160,16 +161,19 @@ async def run_import(sessionmaker: async_sessionmaker[AsyncSession], import_id: 
     if claimed is None:
         return "not queued"
     org, course_id, dry_run, columns, content, actor = claimed
-    ref = CourseRef(course_id, org, "", frozenset())
     async with sessionmaker() as session:
+        course = await session.scalar(text("SELECT external_id FROM courses WHERE id = :c"), {"c": course_id})
+        ref = CourseRef(course_id, org, course or "", frozenset())
         try:
             result = await _process(session, ref, import_id, dry_run, columns, content, actor)
         except Exception as exc:
             await session.rollback()
-            await _finish(session, import_id, "failed", None, f"{type(exc).__name__}: {exc}")
+            await _finish(session, ref, import_id, dry_run, "failed", None, f"{type(exc).__name__}: {exc}")
             raise
         status = "failed" if result["errors"] and not dry_run else "succeeded"
-        await _finish(session, import_id, status, result, None if status == "succeeded" else "rows in error")
+        await _finish(
+            session, ref, import_id, dry_run, status, result, None if status == "succeeded" else "rows in error"
+        )
     return status
 
 
@@ -218,7 +222,28 @@ async def _process(
     return summary
 
 
-async def _finish(session: AsyncSession, import_id: int, status: str, result: Any, error: str | None) -> None:
+async def _finish(
+    session: AsyncSession,
+    ref: CourseRef,
+    import_id: int,
+    dry_run: bool,
+    status: str,
+    result: Any,
+    error: str | None,
+) -> None:
+    await events.emit(
+        session,
+        ref.organization_id,
+        "import.completed",
+        {
+            "course": ref.external_id,
+            "import": import_id,
+            "status": "applied" if status == "succeeded" and not dry_run else status,
+            "dry_run": dry_run,
+            "rows": None if result is None else result.get("rows"),
+            "errors": None if result is None else result.get("error_count"),
+        },
+    )
     await session.execute(
         text(
             """

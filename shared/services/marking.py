@@ -14,6 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from shared.notify import events
 from shared.services import audit, grades, scores
 from shared.services.access import CourseRef
 from shared.services.assessments import AssessmentView, get_assessment
@@ -561,6 +562,17 @@ async def confirm(
             new={"learners": [learner for learner, _, _ in chosen]},
         )
         await grades.refresh_learners(session, ref.id, [enrollment for _, enrollment, _ in chosen])
+        await events.emit(
+            session,
+            ref.organization_id,
+            "grading.confirmed",
+            {
+                "course": ref.external_id,
+                "assessment": assessment,
+                "confirmed_by": who,
+                "learners": [learner for learner, _, _ in chosen],
+            },
+        )
     await session.commit()
     return {"confirmed": [learner for learner, _, _ in chosen], "skipped": skipped}
 

@@ -13,6 +13,7 @@ from shared import clock, jobs, jsonutil
 from shared.errors import NotFound, PreconditionFailed
 from shared.grading import engine
 from shared.grading.policy import PolicyRules
+from shared.notify import events
 from shared.services import audit, grades
 from shared.services.access import CourseRef
 from shared.services.paging import Page, decode_cursor, page_of
@@ -111,6 +112,13 @@ async def put_policy(
         new={"version": version, "policy": body},
     )
     recompute_id = await _queue_recompute(session, ref.id, version)
+    served = await session.scalar(text("SELECT grades_version FROM courses WHERE id = :c"), {"c": ref.id})
+    await events.emit(
+        session,
+        ref.organization_id,
+        "policy.changed",
+        {"course": ref.external_id, "policy_version": version, "grades_version": served, "changed_by": actor},
+    )
     await session.commit()
     await jobs.enqueue(queue, jobs.RECOMPUTE_GRADES, f"recompute-{recompute_id}", recompute_id)
     return await get_policy(session, ref)

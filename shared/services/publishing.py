@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared import clock, jobs, jsonutil
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from shared.notify import events
 from shared.services import audit, grades
 from shared.services.access import CourseRef
 from shared.services.auth import Principal
@@ -113,6 +114,9 @@ _OWED_AND_SKIPPED = """
     ),
     skipped AS (SELECT * FROM cand WHERE reason IS NOT NULL AND NOT (:only_unpublished AND was_published))
     SELECT (SELECT count(*) FROM written) AS changed, (SELECT count(*) FROM skipped) AS skipped,
+           (SELECT coalesce(jsonb_agg(e.external_id ORDER BY e.id), '[]') FROM enrollments e
+            WHERE e.id IN (SELECT DISTINCT enrollment_id FROM written LIMIT 1000)) AS learners,
+           (SELECT count(DISTINCT enrollment_id) FROM written) AS learner_count,
            (SELECT coalesce(jsonb_agg(jsonb_build_object('learner', learner, 'assessment', assessment,
                                                          'reason', reason) ORDER BY learner, assessment), '[]')
             FROM (SELECT * FROM skipped ORDER BY learner, assessment LIMIT :max_detail) s) AS detail
@@ -320,19 +324,26 @@ async def _execute(
     condition = _audience_sql(audience)
     changed, skipped = 0, 0
     detail: list[dict[str, Any]] = []
+    learners: set[str] = set()
+    learner_count = 0
     if p["action"] == "publish":
         statements = ([_PUBLISH_RESULTS] if p["assessments"] else []) + ([_PUBLISH_GRADES] if p["course_grade"] else [])
         if p["course_grade"]:
             await grades.bring_current(session, course_id)
         for sql in statements:
             row = (await session.execute(text(sql.format(audience=condition)), params)).one()
-            changed, skipped, detail = changed + row[0], skipped + row[1], detail + list(row[2])
+            changed, skipped = changed + row.changed, skipped + row.skipped
+            detail += list(row.detail)
+            learners |= set(row.learners)
+            learner_count = max(learner_count, row.learner_count)
     else:
         statements = ([_RETRACT_RESULTS] if p["assessments"] else []) + ([_RETRACT_GRADES] if p["course_grade"] else [])
         done: set[tuple[str, str | None]] = set()
         for sql in statements:
             done |= {(r[0], r[1]) for r in await session.execute(text(sql.format(audience=condition)), params)}
         changed = len(done)
+        learners = {lr for lr, _ in done}
+        learner_count = len(learners)
         if audience.get("learners"):
             wanted = [(lr, a) for lr in audience["learners"] for a in p["assessments"]]
             wanted += [(lr, None) for lr in audience["learners"] if p["course_grade"]]
@@ -343,6 +354,23 @@ async def _execute(
         strangers = await _not_enrolled(session, course_id, audience["learners"])
         skipped += len(strangers)
         detail = [{"learner": lr, "assessment": None, "reason": "not_enrolled"} for lr in strangers] + detail
+    if changed:
+        course = await session.scalar(text("SELECT external_id FROM courses WHERE id = :c"), {"c": course_id})
+        await events.emit(
+            session,
+            organization_id,
+            "results.published" if p["action"] == "publish" else "results.unpublished",
+            {
+                "course": course,
+                "publication": publication_id,
+                "assessments": list(p["assessments"]),
+                "course_grade": p["course_grade"],
+                "show": p["show"],
+                "trigger": p["trigger"],
+                "learner_count": max(learner_count, len(learners)),
+                "learners": sorted(learners)[:1000],
+            },
+        )
     await session.execute(
         text(
             """

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared import clock, jobs, jsonutil
 from shared.errors import Conflict, NotFound
+from shared.notify import events
 from shared.services import audit
 from shared.services.access import Action, CourseRef, course_access
 from shared.services.auth import Principal
@@ -249,27 +250,45 @@ async def succeed(
     """Mark the report succeeded (False when it was cancelled meanwhile: the caller deletes the file)."""
     now = clock.now()
     async with sessionmaker() as session:
-        done = await session.scalar(
-            text(
-                """
-                UPDATE reports SET status = 'succeeded', progress = 100, message = 'ready', finished_at = :now,
-                       object_key = :key, file_name = :name, content_type = :type, rows = :rows, bytes = :size,
-                       sha256 = :sha, expires_at = :expires
-                WHERE id = :id AND status = 'running' RETURNING id
-                """
-            ),
-            {
-                "id": report_id,
-                "now": now,
-                "key": object_key,
-                "name": file_name,
-                "type": content_type,
-                "rows": rows,
-                "size": size,
-                "sha": sha256,
-                "expires": now + timedelta(days=retention_days),
-            },
-        )
+        done = (
+            await session.execute(
+                text(
+                    """
+                    UPDATE reports r SET status = 'succeeded', progress = 100, message = 'ready', finished_at = :now,
+                           object_key = :key, file_name = :name, content_type = :type, rows = :rows, bytes = :size,
+                           sha256 = :sha, expires_at = :expires
+                    FROM courses c
+                    WHERE r.id = :id AND r.status = 'running' AND c.id = r.course_id
+                    RETURNING c.organization_id, c.external_id, r.kind
+                    """
+                ),
+                {
+                    "id": report_id,
+                    "now": now,
+                    "key": object_key,
+                    "name": file_name,
+                    "type": content_type,
+                    "rows": rows,
+                    "size": size,
+                    "sha": sha256,
+                    "expires": now + timedelta(days=retention_days),
+                },
+            )
+        ).first()
+        if done is not None:
+            await events.emit(
+                session,
+                done.organization_id,
+                "report.succeeded",
+                {
+                    "course": done.external_id,
+                    "report": report_id,
+                    "kind": done.kind,
+                    "file_name": file_name,
+                    "rows": rows,
+                    "bytes": size,
+                },
+            )
         await session.commit()
     return done is not None
 
@@ -297,15 +316,26 @@ async def fail(sessionmaker: async_sessionmaker[AsyncSession], report_id: int, e
 
 
 async def _fail(session: AsyncSession, report_id: int, error: str) -> None:
-    await session.execute(
-        text(
-            """
-            UPDATE reports SET status = 'failed', finished_at = :now, error = :e, message = 'failed'
-            WHERE id = :id AND status IN ('running', 'queued')
-            """
-        ),
-        {"id": report_id, "now": clock.now(), "e": error[:2000]},
-    )
+    failed = (
+        await session.execute(
+            text(
+                """
+                UPDATE reports r SET status = 'failed', finished_at = :now, error = :e, message = 'failed'
+                FROM courses c
+                WHERE r.id = :id AND r.status IN ('running', 'queued') AND c.id = r.course_id
+                RETURNING c.organization_id, c.external_id, r.kind
+                """
+            ),
+            {"id": report_id, "now": clock.now(), "e": error[:2000]},
+        )
+    ).first()
+    if failed is not None:
+        await events.emit(
+            session,
+            failed.organization_id,
+            "report.failed",
+            {"course": failed.external_id, "report": report_id, "kind": failed.kind, "error": error[:2000]},
+        )
     await session.commit()
 
 

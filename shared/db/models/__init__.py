@@ -9,6 +9,7 @@ from shared.db.models.publishing import Notification, Publication, PublishedGrad
 from shared.db.models.reports import Report
 from shared.db.models.scores import Attempt, IdempotencyRecord, ItemScore
 from shared.db.models.tenancy import ApiKey, Organization
+from shared.db.models.webhooks import OutboxEvent, Webhook, WebhookAttempt, WebhookDelivery
 
 __all__ = [
     "Allocation",
@@ -29,11 +30,15 @@ __all__ = [
     "Mark",
     "Notification",
     "Organization",
+    "OutboxEvent",
     "Publication",
     "PublishedGrade",
     "PublishedResult",
     "Report",
     "ScoreImport",
     "StaleGrade",
+    "Webhook",
+    "WebhookAttempt",
+    "WebhookDelivery",
     "Workgroup",
 ]

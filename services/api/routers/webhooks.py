@@ -1,0 +1,93 @@
+"""Webhooks (admin API keys): subscriptions, deliveries, redelivery, replay, and the event catalogue."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from fastapi import APIRouter, Response, status
+
+from services.api.deps import Cursor, Limit, PrincipalDep, RecordId, SessionDep, SettingsDep
+from services.api.schemas.common import PageOut
+from services.api.schemas.webhooks import DeliveryOut, ReplayOut, WebhookOut
+from shared.services import webhooks
+from shared.services.access import require_key
+from shared.services.inputs import ReplayRequest, WebhookIn, WebhookPatch
+
+router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+async def create_webhook(
+    session: SessionDep, settings: SettingsDep, principal: PrincipalDep, body: WebhookIn, response: Response
+) -> WebhookOut:
+    """Subscribe an endpoint to event types. The answer holds the signing secret (`whsec_...`), once."""
+    require_key(principal, admin=True)
+    view = await webhooks.create(session, principal.organization_id, body, settings.webhooks.allow_private)
+    response.headers["Location"] = f"/v1/webhooks/{view['id']}"
+    return WebhookOut.model_validate(view)
+
+
+@router.get("")
+async def list_webhooks(session: SessionDep, principal: PrincipalDep) -> list[WebhookOut]:
+    """The organization's endpoints (without secrets)."""
+    require_key(principal, admin=True)
+    return [WebhookOut.model_validate(w) for w in await webhooks.list_webhooks(session, principal.organization_id)]
+
+
+@router.get("/{webhook_id}")
+async def get_webhook(session: SessionDep, principal: PrincipalDep, webhook_id: RecordId) -> WebhookOut:
+    """One endpoint, with why it was disabled if it was."""
+    require_key(principal, admin=True)
+    return WebhookOut.model_validate(await webhooks.get(session, principal.organization_id, webhook_id))
+
+
+@router.patch("/{webhook_id}")
+async def update_webhook(
+    session: SessionDep, settings: SettingsDep, principal: PrincipalDep, webhook_id: RecordId, body: WebhookPatch
+) -> WebhookOut:
+    """Change an endpoint; `rotate_secret` answers with a new secret while the old one keeps signing
+    (both signatures are sent) for the grace period."""
+    require_key(principal, admin=True)
+    grace = timedelta(hours=settings.webhooks.rotation_grace_hours)
+    view = await webhooks.update(
+        session, principal.organization_id, webhook_id, body, settings.webhooks.allow_private, grace
+    )
+    return WebhookOut.model_validate(view)
+
+
+@router.delete("/{webhook_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_webhook(session: SessionDep, principal: PrincipalDep, webhook_id: RecordId) -> None:
+    """Unsubscribe (deliveries still owed are dropped)."""
+    require_key(principal, admin=True)
+    await webhooks.delete(session, principal.organization_id, webhook_id)
+
+
+@router.post("/{webhook_id}:ping", status_code=status.HTTP_202_ACCEPTED)
+async def ping_webhook(session: SessionDep, principal: PrincipalDep, webhook_id: RecordId) -> None:
+    """Send a `webhook.ping` test event to this endpoint."""
+    require_key(principal, admin=True)
+    await webhooks.ping(session, principal.organization_id, webhook_id)
+
+
+@router.get("/{webhook_id}/deliveries")
+async def list_deliveries(
+    session: SessionDep, principal: PrincipalDep, webhook_id: RecordId, limit: Limit = 100, cursor: Cursor = None
+) -> PageOut[DeliveryOut]:
+    """Deliveries to the endpoint, most recent first, each with every attempt."""
+    require_key(principal, admin=True)
+    page = await webhooks.deliveries(session, principal.organization_id, webhook_id, limit, cursor)
+    return PageOut(items=[DeliveryOut.model_validate(d) for d in page.items], next_cursor=page.next_cursor)
+
+
+@router.post("/deliveries/{delivery_id}:redeliver", status_code=status.HTTP_202_ACCEPTED)
+async def redeliver(session: SessionDep, principal: PrincipalDep, delivery_id: RecordId) -> None:
+    """Send one delivery again (same event id)."""
+    require_key(principal, admin=True)
+    await webhooks.redeliver(session, principal.organization_id, delivery_id)
+
+
+@router.post("/{webhook_id}:replay", status_code=status.HTTP_202_ACCEPTED)
+async def replay(session: SessionDep, principal: PrincipalDep, webhook_id: RecordId, body: ReplayRequest) -> ReplayOut:
+    """Send the endpoint every event of its types since a time, again."""
+    require_key(principal, admin=True)
+    return ReplayOut(deliveries=await webhooks.replay(session, principal.organization_id, webhook_id, body.since))

@@ -1,0 +1,205 @@
+"""Webhooks against a real HTTP receiver on loopback: signed deliveries, retries, rotation, replay,
+refused targets, and events that exist only when their change committed."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+import pytest
+from aiohttp import web
+from sqlalchemy import text
+
+from services.devstack.infra import free_port
+from shared import clock
+from shared.settings import Settings
+from tests.conftest import Tenant, assert_problem, run_worker
+from tests.helpers import assessment, course, enroll
+
+POLICY = {
+    "categories": [{"name": "Homework", "weight": 1}],
+    "cutoffs": [{"grade": "P", "min": 0.5}, {"grade": "F", "min": 0}],
+}
+
+
+@dataclass
+class Receiver:
+    base: str
+    answers: dict[str, int] = field(default_factory=dict)  # path -> status (default 200)
+    requests: list[dict[str, Any]] = field(default_factory=list)
+
+    def to(self, path: str) -> list[dict[str, Any]]:
+        return [r for r in self.requests if r["path"] == path]
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    port = free_port()
+    box = Receiver(f"http://127.0.0.1:{port}")
+
+    async def handle(request: web.Request) -> web.Response:
+        body = await request.read()
+        box.requests.append({"path": request.path, "headers": dict(request.headers), "body": body})
+        status = box.answers.get(request.path, 200)
+        if status in (301, 302):
+            return web.Response(status=status, headers={"Location": box.base + "/elsewhere"})
+        return web.Response(status=status, text="x" * 3000 if status >= 500 else "ok")
+
+    app = web.Application()
+    app.router.add_route("POST", "/{tail:.*}", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    yield box
+    await runner.cleanup()
+
+
+async def _subscribe(t: Tenant, url: str, *events: str) -> dict[str, Any]:
+    r = await t.post("/v1/webhooks", json={"url": url, "events": list(events)})
+    assert r.status_code == 201, r.text
+    return dict(r.json())
+
+
+def _verify(secret: str, request: dict[str, Any]) -> bool:
+    h = request["headers"]
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    signed = f"{h['webhook-id']}.{h['webhook-timestamp']}.".encode() + request["body"]
+    expected = "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+    return expected in h["webhook-signature"].split(" ")
+
+
+async def test_signed_delivery_of_committed_changes(tenant: Tenant, settings: Settings, receiver: Receiver) -> None:
+    await course(tenant)
+    await assessment(tenant, "c1", "hw1")
+    await enroll(tenant, "c1", "ann")
+    hook = await _subscribe(tenant, receiver.base + "/hook", "policy.changed", "grade.changed")
+    assert hook["secret"].startswith("whsec_") and hook["active"]
+    assert (await tenant.get(f"/v1/webhooks/{hook['id']}")).json()["secret"] is None  # shown once
+    assert (await tenant.put("/v1/courses/c1/policy", json=POLICY)).status_code == 200
+    await run_worker(settings)  # recomputes; the served grades appear
+    # A write rolled back (a bad row) leaves no event; a committed one does.
+    bad = {
+        "scores": [
+            {"assessment": "hw1", "learner": "ann", "earned": 9},
+            {"assessment": "nope", "learner": "ann", "earned": 1},
+        ]
+    }
+    assert (await tenant.post("/v1/courses/c1/scores:batch", json=bad)).status_code == 422
+    good = {"scores": [{"assessment": "hw1", "learner": "ann", "earned": 8}]}
+    assert (await tenant.post("/v1/courses/c1/scores:batch", json=good)).status_code == 200
+    await run_worker(settings)
+    got = receiver.to("/hook")
+    types = [orjson.loads(r["body"])["type"] for r in got]
+    assert types.count("policy.changed") == 1 and types.count("grade.changed") == 1
+    for request in got:
+        assert _verify(hook["secret"], request)
+        body = orjson.loads(request["body"])
+        assert request["headers"]["webhook-id"] == body["id"] and body["id"].startswith("evt_")
+    change = next(orjson.loads(r["body"]) for r in got if orjson.loads(r["body"])["type"] == "grade.changed")
+    assert change["data"]["learner"] == "ann" and change["data"]["new"] == {
+        "percent": 80.0,
+        "grade": "P",
+        "passed": True,
+    }
+    deliveries = (await tenant.get(f"/v1/webhooks/{hook['id']}/deliveries")).json()["items"]
+    assert {d["status"] for d in deliveries} == {"succeeded"}
+    assert deliveries[0]["attempt_log"][0]["status_code"] == 200 and deliveries[0]["attempt_log"][0]["response"] == "ok"
+
+
+async def test_failures_are_retried_then_redelivered(tenant: Tenant, settings: Settings, receiver: Receiver) -> None:
+    await course(tenant)
+    receiver.answers["/down"] = 500
+    hook = await _subscribe(tenant, receiver.base + "/down", "policy.changed")
+    assert (await tenant.put("/v1/courses/c1/policy", json=POLICY)).status_code == 200
+    await run_worker(settings)
+    [delivery] = (await tenant.get(f"/v1/webhooks/{hook['id']}/deliveries")).json()["items"]
+    assert (delivery["status"], delivery["attempts"], delivery["last_status"]) == ("pending", 1, 500)
+    assert len(delivery["attempt_log"][0]["response"]) == 1024  # the first 1 KB of the answer
+    clock.freeze(datetime.now(UTC) + timedelta(seconds=10))
+    try:
+        await run_worker(settings)  # the second try, 5 s (plus jitter) later
+    finally:
+        clock.freeze(None)
+    [delivery] = (await tenant.get(f"/v1/webhooks/{hook['id']}/deliveries")).json()["items"]
+    assert delivery["attempts"] == 2 and delivery["status"] == "pending"
+    ids = {r["headers"]["webhook-id"] for r in receiver.to("/down")}
+    assert len(ids) == 1 and len(receiver.to("/down")) == 2  # the same event id on every retry
+    receiver.answers["/down"] = 204
+    assert (await tenant.post(f"/v1/webhooks/deliveries/{delivery['id']}:redeliver")).status_code == 202
+    await run_worker(settings)
+    [delivery] = (await tenant.get(f"/v1/webhooks/{hook['id']}/deliveries")).json()["items"]
+    assert delivery["status"] == "succeeded" and len(delivery["attempt_log"]) == 3
+
+
+async def test_an_endpoint_failing_for_five_days_is_disabled(
+    tenant: Tenant, settings: Settings, receiver: Receiver, sessionmaker: Any
+) -> None:
+    await course(tenant)
+    receiver.answers["/dead"] = 503
+    hook = await _subscribe(tenant, receiver.base + "/dead", "policy.changed")
+    async with sessionmaker() as session:
+        await session.execute(
+            text("UPDATE webhooks SET failing_since = now() - interval '6 days' WHERE id = :id"), {"id": hook["id"]}
+        )
+        await session.commit()
+    assert (await tenant.put("/v1/courses/c1/policy", json=POLICY)).status_code == 200
+    await run_worker(settings)
+    shown = (await tenant.get(f"/v1/webhooks/{hook['id']}")).json()
+    assert not shown["active"] and "5 days" in shown["disabled_reason"] and "HTTP 503" in shown["disabled_reason"]
+    r = await tenant.patch(f"/v1/webhooks/{hook['id']}", json={"active": True})
+    assert r.json()["active"] and r.json()["disabled_reason"] is None
+
+
+async def test_rotation_signs_with_both_secrets(tenant: Tenant, settings: Settings, receiver: Receiver) -> None:
+    await course(tenant)
+    hook = await _subscribe(tenant, receiver.base + "/rot", "policy.changed")
+    rotated = (await tenant.patch(f"/v1/webhooks/{hook['id']}", json={"rotate_secret": True})).json()
+    assert rotated["secret"] != hook["secret"]
+    assert (await tenant.post(f"/v1/webhooks/{hook['id']}:ping")).status_code == 202
+    await run_worker(settings)
+    [request] = receiver.to("/rot")
+    assert orjson.loads(request["body"])["type"] == "webhook.ping"
+    assert _verify(hook["secret"], request) and _verify(rotated["secret"], request)
+    assert len(request["headers"]["webhook-signature"].split(" ")) == 2
+
+
+async def test_replay_and_refused_targets(tenant: Tenant, settings: Settings, receiver: Receiver) -> None:
+    await course(tenant)
+    since = datetime.now(UTC) - timedelta(minutes=1)
+    hook = await _subscribe(tenant, receiver.base + "/replay", "policy.changed")
+    assert (await tenant.put("/v1/courses/c1/policy", json=POLICY)).status_code == 200
+    await run_worker(settings)
+    r = await tenant.post(f"/v1/webhooks/{hook['id']}:replay", json={"since": since.isoformat()})
+    assert r.status_code == 202 and r.json()["deliveries"] == 1
+    await run_worker(settings)
+    assert len(receiver.to("/replay")) == 2
+    # A redirect is not followed: it counts as a failed try.
+    receiver.answers["/moved"] = 302
+    moved = await _subscribe(tenant, receiver.base + "/moved", "policy.changed")
+    assert (await tenant.put("/v1/courses/c1/policy", json={**POLICY, "weighting": "points"})).status_code == 200
+    await run_worker(settings)
+    [delivery] = (await tenant.get(f"/v1/webhooks/{moved['id']}/deliveries")).json()["items"]
+    assert delivery["last_status"] == 302 and receiver.to("/elsewhere") == []
+    # Private, link-local and metadata addresses are refused unless allowed.
+    for url in ("http://10.1.2.3/x", "http://169.254.169.254/latest", "ftp://example.org/x", "http://[fd00::1]/x"):
+        assert_problem(await tenant.post("/v1/webhooks", json={"url": url, "events": ["policy.changed"]}), 422, "/url")
+
+
+async def test_webhook_access_and_catalogue(
+    tenant: Tenant, other_tenant: Tenant, receiver: Receiver, client: Any
+) -> None:
+    hook = await _subscribe(tenant, receiver.base + "/a", "report.succeeded")
+    assert_problem(await other_tenant.get(f"/v1/webhooks/{hook['id']}"), 404)
+    assert_problem(await other_tenant.post(f"/v1/webhooks/{hook['id']}:ping"), 404)
+    assert_problem(await tenant.post("/v1/webhooks", json={"url": receiver.base, "events": ["nope"]}), 422, "/events/0")
+    assert [w["id"] for w in (await tenant.get("/v1/webhooks")).json()] == [hook["id"]]
+    assert (await tenant.delete(f"/v1/webhooks/{hook['id']}")).status_code == 204
+    assert_problem(await tenant.get(f"/v1/webhooks/{hook['id']}"), 404)
+    catalogue = (await client.get("/openapi.json")).json()["webhooks"]
+    assert {"grade.changed", "results.published", "report.failed", "import.completed"} <= set(catalogue)
