@@ -85,12 +85,12 @@ _ATTEMPTS_OF = """
     SELECT t.enrollment_id, a.external_id,
            CASE WHEN t.status = 'graded' AND t.confirmed_at IS NULL AND a.manual THEN 'unconfirmed' ELSE t.status END,
            CAST(t.earned AS float8), CAST(t.possible AS float8)
-    FROM attempts t JOIN a ON a.id = t.assessment_id
+    FROM a CROSS JOIN LATERAL (SELECT * FROM attempts t WHERE t.assessment_id = a.id AND {learners}) t
 """
-# These learners; or every learner of the course in an id range (an index range scan per assessment,
-# for chunks of consecutive learners).
-_ATTEMPTS = _ATTEMPTS_OF + " WHERE t.enrollment_id = ANY(CAST($2 AS bigint[]))"
-_ATTEMPTS_IN_RANGE = _ATTEMPTS_OF + " WHERE t.enrollment_id BETWEEN $2 AND $3"
+# These learners; or every learner of the course in an id range. Either way one index scan per
+# assessment on (assessment_id, enrollment_id), whatever the size of the course.
+_ATTEMPTS = _ATTEMPTS_OF.format(learners="t.enrollment_id = ANY(CAST($2 AS bigint[]))")
+_ATTEMPTS_IN_RANGE = _ATTEMPTS_OF.format(learners="t.enrollment_id BETWEEN $2 AND $3")
 
 
 _NO_ROWS = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, object), np.zeros(0), np.zeros(0))

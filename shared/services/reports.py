@@ -341,17 +341,24 @@ async def _fail(session: AsyncSession, report_id: int, error: str) -> None:
 
 async def fail_stuck(session: AsyncSession, limit: timedelta) -> int:
     """Running reports whose worker has been silent past `limit` failed (worker lost)."""
-    result = await session.execute(
-        text(
-            """
-            UPDATE reports SET status = 'failed', finished_at = :now, message = 'failed',
-              error = 'the worker stopped reporting progress for ' || :minutes || ' minutes (worker lost)'
-            WHERE status = 'running' AND heartbeat_at < :t
-            """
-        ),
-        {"now": clock.now(), "t": clock.now() - limit, "minutes": str(int(limit.total_seconds() // 60))},
-    )
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    failed = (
+        await session.execute(
+            text(
+                """
+                UPDATE reports r SET status = 'failed', finished_at = :now, message = 'failed',
+                  error = 'the worker stopped reporting progress for ' || :minutes || ' minutes (worker lost)'
+                FROM courses c
+                WHERE r.status = 'running' AND r.heartbeat_at < :t AND c.id = r.course_id
+                RETURNING r.id, r.kind, r.error, c.organization_id, c.external_id
+                """
+            ),
+            {"now": clock.now(), "t": clock.now() - limit, "minutes": str(int(limit.total_seconds() // 60))},
+        )
+    ).all()
+    for r in failed:
+        data = {"course": r.external_id, "report": r.id, "kind": r.kind, "error": r.error}
+        await events.emit(session, r.organization_id, "report.failed", data)
+    return len(failed)
 
 
 async def expire(session: AsyncSession, store: ObjectStore) -> int:
