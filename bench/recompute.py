@@ -26,8 +26,8 @@ POLICY = {
 }
 
 
-async def seed(c: httpx.AsyncClient, database_url: str, learners: int) -> None:
-    """Assessments through the API; learners and 20 scores each straight into the tables (set-up only)."""
+async def create_course(c: httpx.AsyncClient) -> None:
+    """Course "big" with 20 assessments in 4 categories, through the API."""
     (await c.post("/v1/courses", json={"external_id": "big", "title": "Big course"})).raise_for_status()
     for name, _, count, _ in CATEGORIES:
         for k in range(count):
@@ -38,6 +38,11 @@ async def seed(c: httpx.AsyncClient, database_url: str, learners: int) -> None:
                 "points_possible": 10 + 5 * k,
             }
             (await c.post("/v1/courses/big/assessments", json=body)).raise_for_status()
+
+
+async def seed(c: httpx.AsyncClient, database_url: str, learners: int) -> None:
+    """Assessments through the API; learners and 20 scores each straight into the tables (set-up only)."""
+    await create_course(c)
     conn = await asyncpg.connect(database_url)
     try:
         course = await conn.fetchval("SELECT id FROM courses WHERE external_id = 'big'")

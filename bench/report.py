@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import io
 import os
 import time
 from typing import Any
@@ -22,22 +21,13 @@ import asyncpg
 import httpx
 
 from bench.common import api_server, peak_rss_mb, wait_until_done, worker_process
-from bench.recompute import CATEGORIES, POLICY
+from bench.recompute import POLICY, copy_baseline, create_course
 
 
 async def seed(c: httpx.AsyncClient, database_url: str, learners: int) -> None:
     """Assessments and the policy through the API (served at once: no learners yet); learners, 20 scores
     each and their stored grades straight into the tables (set-up only)."""
-    (await c.post("/v1/courses", json={"external_id": "big", "title": "Big course"})).raise_for_status()
-    for name, _, count, _ in CATEGORIES:
-        for k in range(count):
-            body = {
-                "external_id": f"{name[:2]}{k}",
-                "title": f"{name} {k}",
-                "category": name,
-                "points_possible": 10 + 5 * k,
-            }
-            (await c.post("/v1/courses/big/assessments", json=body)).raise_for_status()
+    await create_course(c)
     (await c.put("/v1/courses/big/policy", json=POLICY)).raise_for_status()
     await wait_until_done(c, "/v1/courses/big/policy", lambda body: body["recompute"]["status"])
     conn = await asyncpg.connect(database_url)
@@ -69,21 +59,6 @@ async def seed(c: httpx.AsyncClient, database_url: str, learners: int) -> None:
             course,
         )
         await conn.execute("ANALYZE")
-    finally:
-        await conn.close()
-
-
-async def copy_baseline(database_url: str) -> float:
-    conn = await asyncpg.connect(database_url)
-    try:
-        t0 = time.perf_counter()
-        await conn.copy_from_query(
-            "SELECT t.enrollment_id, a.external_id, t.status, t.earned, t.possible FROM attempts t "
-            "JOIN assessments a ON a.id = t.assessment_id",
-            output=io.BytesIO(),
-            format="csv",
-        )
-        return time.perf_counter() - t0
     finally:
         await conn.close()
 
