@@ -222,8 +222,8 @@ async def test_timeouts_give_up_and_a_worker_dying_mid_delivery(
     async with sessionmaker() as session:
         await session.execute(
             text(
-                "UPDATE webhook_deliveries SET status = 'sending', attempts = 1, next_attempt_at = now() - interval '1 s'"
-                " WHERE webhook_id = :w"
+                "UPDATE webhook_deliveries SET status = 'sending', attempts = 1,"
+                " next_attempt_at = now() - interval '1 s' WHERE webhook_id = :w"
             ),
             {"w": fine["id"]},
         )
@@ -235,7 +235,8 @@ async def test_timeouts_give_up_and_a_worker_dying_mid_delivery(
     # The last try of the schedule fails for good.
     async with sessionmaker() as session:
         await session.execute(
-            text("UPDATE webhook_deliveries SET attempts = 7, next_attempt_at = now() WHERE id = :d"), {"d": delivery["id"]}
+            text("UPDATE webhook_deliveries SET attempts = 7, next_attempt_at = now() WHERE id = :d"),
+            {"d": delivery["id"]},
         )
         await session.commit()
     await run_worker(settings)
