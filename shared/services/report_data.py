@@ -236,8 +236,8 @@ _LEARNERS = """
     SELECT e.id, e.external_id, e.email, e.username, e.full_name, e.cohort, e.team, e.track, e.status,
            g.final_percent, g.final_grade
     FROM enrollments e JOIN courses c ON c.id = e.course_id
-    LEFT JOIN LATERAL (SELECT * FROM course_grades g
-                       WHERE g.enrollment_id = e.id AND g.policy_version = c.grades_version) g ON TRUE
+    LEFT JOIN LATERAL (SELECT * FROM course_grades g  -- a lookup per learner (OFFSET 0: not flattened)
+                       WHERE g.enrollment_id = e.id AND g.policy_version = c.grades_version OFFSET 0) g ON TRUE
     WHERE e.course_id = $1 AND e.id > $2 AND {condition} ORDER BY e.id LIMIT $3
 """
 _LEARNER_SCHEMA = {
