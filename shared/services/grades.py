@@ -85,11 +85,11 @@ _ATTEMPTS_OF = """
     SELECT t.enrollment_id, a.external_id,
            CASE WHEN t.status = 'graded' AND t.confirmed_at IS NULL AND a.manual THEN 'unconfirmed' ELSE t.status END,
            CAST(t.earned AS float8), CAST(t.possible AS float8)
-    FROM a CROSS JOIN LATERAL (SELECT * FROM attempts t WHERE t.assessment_id = a.id AND {learners} OFFSET 0) t
+    FROM attempts t JOIN a ON a.id = t.assessment_id
+    WHERE {learners}
 """
-# These learners; or every learner of the course in an id range. Either way one index scan per
-# assessment on (assessment_id, enrollment_id), whatever the size of the course: OFFSET 0 keeps the
-# planner from flattening the subquery into a join it may then answer with a scan of every attempt.
+# These learners; or every learner of the course in an id range (one pass over the learners' rows,
+# which sit together on disk).
 _ATTEMPTS = _ATTEMPTS_OF.format(learners="t.enrollment_id = ANY(CAST($2 AS bigint[]))")
 _ATTEMPTS_IN_RANGE = _ATTEMPTS_OF.format(learners="t.enrollment_id BETWEEN $2 AND $3")
 

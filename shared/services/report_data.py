@@ -78,10 +78,13 @@ class CourseInfo:
 
 
 async def begin_snapshot(session: AsyncSession) -> None:
-    """Make the session's transaction one read-only snapshot for the whole report. No JIT: the chunk
-    queries are estimated costly enough to trigger it, and compiling them costs more than it saves."""
+    """Make the session's transaction one read-only snapshot for the whole report. No JIT (compiling
+    the chunk queries costs more than it saves) and no parallel workers: in a large course the planner
+    would answer a chunk's id range with a parallel scan of every attempt, while the index range it
+    needs is a few thousand pages (and the worker process needs the other core)."""
     await session.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY"))
     await session.execute(text("SET LOCAL jit = off"))
+    await session.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
 
 
 async def count_learners(session: AsyncSession, course_id: int) -> int:
