@@ -20,6 +20,7 @@ import random
 import secrets
 import socket
 import time
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -117,8 +118,7 @@ async def deliver_due(sessionmaker: async_sessionmaker[AsyncSession], settings: 
                 return tried
             outcomes = await asyncio.gather(*(_send(client, settings, d) for d in claimed))
             async with sessionmaker() as session:
-                for d, outcome in zip(claimed, outcomes, strict=True):
-                    await _record(session, d, outcome)
+                await _record(session, claimed, outcomes)
                 await session.commit()
             tried += len(claimed)
 
@@ -156,61 +156,81 @@ async def _send(client: httpx.AsyncClient, settings: WebhookSettings, d: Any) ->
     return {"status_code": response.status_code, "latency_ms": latency, "response": snippet, "error": None}
 
 
-async def _record(session: AsyncSession, d: Any, outcome: dict[str, Any]) -> None:
+_LOG_ATTEMPTS = text(
+    """
+    INSERT INTO webhook_attempts (delivery_id, at, status_code, latency_ms, response, error)
+    SELECT u.d, :now, u.code, u.latency, u.response, u.error
+    FROM unnest(CAST(:d AS bigint[]), CAST(:code AS int[]), CAST(:latency AS int[]), CAST(:response AS text[]),
+                CAST(:error AS text[])) AS u(d, code, latency, response, error)
+    """
+)
+_SET_OUTCOMES = text(
+    """
+    UPDATE webhook_deliveries d SET status = u.status, next_attempt_at = u.next, last_status = u.code,
+           last_error = u.error, finished_at = u.finished
+    FROM unnest(CAST(:d AS bigint[]), CAST(:status AS text[]), CAST(:next AS timestamptz[]), CAST(:code AS int[]),
+                CAST(:error AS text[]), CAST(:finished AS timestamptz[])) AS u(d, status, next, code, error, finished)
+    WHERE d.id = u.d
+    """
+)
+# An endpoint that answered is healthy again; one that failed has been failing since its first failure,
+# and is disabled once that is 5 days ago.
+_ENDPOINT_HEALTH = text(
+    """
+    UPDATE webhooks w SET
+      failing_since = CASE WHEN u.ok THEN NULL ELSE coalesce(w.failing_since, :now) END,
+      active = CASE WHEN NOT u.ok AND coalesce(w.failing_since, :now) <= :cutoff THEN false ELSE w.active END,
+      disabled_reason = CASE WHEN NOT u.ok AND coalesce(w.failing_since, :now) <= :cutoff
+        THEN 'disabled after failing for 5 days in a row; last error: ' || u.error ELSE w.disabled_reason END
+    FROM unnest(CAST(:w AS bigint[]), CAST(:ok AS boolean[]), CAST(:error AS text[])) AS u(w, ok, error)
+    WHERE w.id = u.w
+    """
+)
+
+
+async def _record(session: AsyncSession, claimed: Sequence[Any], outcomes: list[dict[str, Any]]) -> None:
+    """Every attempt of a batch, the deliveries' new state and the endpoints' health: three statements."""
     now = clock.now()
+    statuses, nexts, errors, finished = [], [], [], []
+    health: dict[int, tuple[bool, str | None]] = {}
+    for d, o in zip(claimed, outcomes, strict=True):
+        ok = o["status_code"] is not None and 200 <= o["status_code"] < 300
+        delay = None if ok else retry_delay(d["attempts"])
+        status = "succeeded" if ok else ("pending" if delay is not None else "failed")
+        error = o["error"] or (None if ok else f"HTTP {o['status_code']}")
+        statuses.append(status)
+        nexts.append(now + (delay or timedelta(0)))
+        errors.append(error)
+        finished.append(None if status == "pending" else now)
+        if d["active"]:
+            health[d["webhook_id"]] = (
+                (ok, error) if not ok or d["webhook_id"] not in health else health[d["webhook_id"]]
+            )
+    ids = [d["id"] for d in claimed]
+    codes = [o["status_code"] for o in outcomes]
     await session.execute(
-        text(
-            """
-            INSERT INTO webhook_attempts (delivery_id, at, status_code, latency_ms, response, error)
-            VALUES (:d, :now, :code, :latency, :response, :error)
-            """
-        ),
+        _LOG_ATTEMPTS,
         {
-            "d": d["id"],
             "now": now,
-            "code": outcome["status_code"],
-            "latency": outcome["latency_ms"],
-            "response": outcome["response"],
-            "error": outcome["error"],
+            "d": ids,
+            "code": codes,
+            "latency": [o["latency_ms"] for o in outcomes],
+            "response": [o["response"] for o in outcomes],
+            "error": [o["error"] for o in outcomes],
         },
     )
-    ok = outcome["status_code"] is not None and 200 <= outcome["status_code"] < 300
-    delay = None if ok else retry_delay(d["attempts"])
-    status = "succeeded" if ok else ("pending" if delay is not None else "failed")
     await session.execute(
-        text(
-            """
-            UPDATE webhook_deliveries SET status = :status, next_attempt_at = :next, last_status = :code,
-                   last_error = :error, finished_at = :finished
-            WHERE id = :d
-            """
-        ),
-        {
-            "d": d["id"],
-            "status": status,
-            "next": now + (delay or timedelta(0)),
-            "code": outcome["status_code"],
-            "error": outcome["error"] or (None if ok else f"HTTP {outcome['status_code']}"),
-            "finished": None if status == "pending" else now,
-        },
+        _SET_OUTCOMES,
+        {"d": ids, "status": statuses, "next": nexts, "code": codes, "error": errors, "finished": finished},
     )
-    if ok:
-        await session.execute(text("UPDATE webhooks SET failing_since = NULL WHERE id = :w"), {"w": d["webhook_id"]})
-        return
-    await session.execute(
-        text(
-            """
-            UPDATE webhooks SET failing_since = coalesce(failing_since, :now),
-              active = CASE WHEN coalesce(failing_since, :now) <= :cutoff THEN false ELSE active END,
-              disabled_reason = CASE WHEN coalesce(failing_since, :now) <= :cutoff
-                THEN 'disabled after failing for 5 days in a row; last error: ' || :error ELSE disabled_reason END
-            WHERE id = :w
-            """
-        ),
-        {
-            "w": d["webhook_id"],
-            "now": now,
-            "cutoff": now - DISABLE_AFTER,
-            "error": outcome["error"] or f"HTTP {outcome['status_code']}",
-        },
-    )
+    if health:
+        await session.execute(
+            _ENDPOINT_HEALTH,
+            {
+                "now": now,
+                "cutoff": now - DISABLE_AFTER,
+                "w": list(health),
+                "ok": [h[0] for h in health.values()],
+                "error": [h[1] for h in health.values()],
+            },
+        )
