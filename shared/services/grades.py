@@ -342,14 +342,18 @@ async def refresh_learners(session: AsyncSession, course_id: int, enrollment_ids
     are locked first, so a concurrent recompute chunk either waits for this commit or is overwritten
     by it.
     """
+    if not enrollment_ids:
+        return
     state = (
         await session.execute(
             text(f"SELECT policy_version, grades_version, {_STAMP} FROM courses WHERE id = :c"),  # noqa: S608
             {"c": course_id},
         )
-    ).one()
+    ).first()
+    if state is None:  # the course is gone
+        return
     wanted = sorted({v for v in state[:2] if v is not None})
-    if not wanted or not enrollment_ids:
+    if not wanted:
         return
     ids = np.array(sorted(set(enrollment_ids)), dtype=np.int64)
     await session.execute(

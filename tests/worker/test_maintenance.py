@@ -100,3 +100,10 @@ async def test_import_lost_from_redis_is_found_by_the_sweep(
     await run_worker(settings)
     assert (await tenant.get(r.headers["location"])).json()["status"] == "succeeded"
     assert (await tenant.get("/v1/courses/c1/assessments/hw1/scores/l1")).json()["earned"] == 6
+
+
+async def test_a_follow_up_for_a_course_that_is_gone_does_nothing(sessionmaker: Any) -> None:
+    from services.worker.tasks.publishing import follow_up_score_changes
+
+    outcome = await follow_up_score_changes({"sessionmaker": sessionmaker, "redis": None}, 2**62)
+    assert outcome == "0 grades refreshed, 0 publications"
