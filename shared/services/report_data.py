@@ -26,7 +26,7 @@ CHUNK = 20_000
 NOT_ATTEMPTED = "Not Attempted"
 NOT_AVAILABLE = "Not Available"
 # Cell states of a learner x assessment result.
-EMPTY, FINAL, UNAVAILABLE = 0, 1, 2
+EMPTY, FINAL, UNAVAILABLE, CANCELLED = 0, 1, 2, 3
 
 
 @dataclass(frozen=True)
@@ -190,8 +190,8 @@ async def learner_chunks(session: AsyncSession, course_id: int, who: Who = EVERY
 
 async def result_cells(session: AsyncSession, course: CourseInfo, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per learner x assessment (course order): the result as a fraction (earned / possible) and its
-    state: FINAL (graded and, with manual marking, confirmed), UNAVAILABLE (cancelled, or waiting for
-    grading or confirmation), EMPTY (no attempt, or not yet taken)."""
+    state: FINAL (graded and, with manual marking, confirmed), UNAVAILABLE (waiting for grading or
+    confirmation), CANCELLED, EMPTY (no attempt, or not yet taken)."""
     column_of = {a.external_id: j for j, a in enumerate(course.assessments)}
     enrollment, cols, status, earned, possible = await grades.attempt_columns(session, course.id, ids, column_of)
     n_l, n_a = len(ids), len(course.assessments)
@@ -201,8 +201,8 @@ async def result_cells(session: AsyncSession, course: CourseInfo, ids: np.ndarra
     rows, cols = np.searchsorted(ids, enrollment[ok]), cols[ok]
     status, earned, possible = status[ok], earned[ok], possible[ok]
     final = (status == "graded") & ~np.isnan(earned)
-    waiting = np.isin(status, ["cancelled", "submitted", "pending_grading", "unconfirmed"])
-    state[rows, cols] = np.where(final, FINAL, np.where(waiting, UNAVAILABLE, EMPTY))
+    waiting = np.isin(status, ["submitted", "pending_grading", "unconfirmed"])
+    state[rows, cols] = np.select([final, waiting, status == "cancelled"], [FINAL, UNAVAILABLE, CANCELLED], EMPTY)
     with np.errstate(divide="ignore", invalid="ignore"):
         fraction = np.where(possible > 0, earned / possible, np.nan)
     value[rows, cols] = np.where(final, fraction, np.nan)
@@ -233,7 +233,7 @@ def _cells(value: np.ndarray, state: np.ndarray, digits: int) -> pl.Series:
     return pl.select(
         pl.when(pl.lit(pl.Series(state)) == FINAL)
         .then(shown)
-        .when(pl.lit(pl.Series(state)) == UNAVAILABLE)
+        .when(pl.lit(pl.Series(state)) >= UNAVAILABLE)
         .then(pl.lit(NOT_AVAILABLE))
         .otherwise(pl.lit(NOT_ATTEMPTED))
     ).to_series()
@@ -375,7 +375,6 @@ async def problem_grade_report(session: AsyncSession, course: CourseInfo) -> Asy
     async for people in learner_chunks(session, course.id):
         ids = people["id"].to_numpy()
         value, state = await result_cells(session, course, ids)
-        cancelled = await _cancelled(session, course, ids)
         earned = np.full((len(ids), len(all_items)), np.nan)
         scores = await copy_frame(
             session,
@@ -396,7 +395,7 @@ async def problem_grade_report(session: AsyncSession, course: CourseInfo) -> Asy
         }
         for label, a in course.columns:
             j = position[a.id]
-            gone = cancelled[:, j]
+            gone = state[:, j] == CANCELLED
             if a.items:
                 pairs = [(f"{a.title} - {i.label}", earned[:, item_column[i.id]], i.points) for i in a.items]
             else:
@@ -404,24 +403,12 @@ async def problem_grade_report(session: AsyncSession, course: CourseInfo) -> Asy
                 pairs = [(f"{a.title} - {a.title}", total, a.points)]
             for name, got, points in pairs:
                 head = f"{label}: {name}"
-                columns[f"{head} (Earned)"] = pl.Series(
-                    np.where(gone, NOT_AVAILABLE, np.where(np.isnan(got), NOT_ATTEMPTED, _floats(got))), dtype=pl.String
-                )
+                shown = pl.Series(got, nan_to_null=True).cast(pl.String).fill_null(NOT_ATTEMPTED)
+                columns[f"{head} (Earned)"] = pl.select(
+                    pl.when(pl.lit(pl.Series(gone))).then(pl.lit(NOT_AVAILABLE)).otherwise(shown)
+                ).to_series()
                 columns[f"{head} (Possible)"] = pl.Series(np.where(gone, NOT_AVAILABLE, str(float(points))))
         yield pl.DataFrame(columns)
-
-
-def _floats(values: np.ndarray) -> np.ndarray:
-    return np.array([repr(float(v)) for v in values], dtype=object)
-
-
-async def _cancelled(session: AsyncSession, course: CourseInfo, ids: np.ndarray) -> np.ndarray:
-    column_of = {a.external_id: j for j, a in enumerate(course.assessments)}
-    enrollment, cols, status, _, _ = await grades.attempt_columns(session, course.id, ids, column_of)
-    out = np.zeros((len(ids), len(course.assessments)), dtype=bool)
-    ok = (cols >= 0) & (status == "cancelled")
-    out[np.searchsorted(ids, enrollment[ok]), cols[ok]] = True
-    return out
 
 
 # --- marks and grades (Inspera's CSV) -------------------------------------------------------------
