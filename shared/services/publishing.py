@@ -21,7 +21,7 @@ from shared.services import audit, grades
 from shared.services.access import CourseRef
 from shared.services.auth import Principal
 from shared.services.inputs import Audience, PublicationRequest
-from shared.services.paging import Page, last_id_after, page_of
+from shared.services.paging import Page, newest_first
 
 MAX_SKIPPED_DETAIL = 1000
 SYSTEM_ACTOR = "gradeflow:release"
@@ -565,18 +565,7 @@ async def list_publications(
     session: AsyncSession, ref: CourseRef, limit: int, cursor: str | None
 ) -> Page[dict[str, Any]]:
     """Most recent first."""
-    after = last_id_after(cursor) or 2**63 - 1
-    rows = (
-        (
-            await session.execute(
-                text(_VIEW + " WHERE p.course_id = :c AND p.id < :after ORDER BY p.id DESC LIMIT :lim"),
-                {"c": ref.id, "after": after, "lim": limit + 1},
-            )
-        )
-        .mappings()
-        .all()
-    )
-    page = page_of(list(rows), limit, lambda r: r["id"])
+    page = await newest_first(session, _VIEW + " WHERE p.course_id = :c", {"c": ref.id}, limit, cursor)
     return Page([_view(r) for r in page.items], page.next_cursor)
 
 

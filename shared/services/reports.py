@@ -21,7 +21,7 @@ from shared.services import audit
 from shared.services.access import Action, CourseRef, course_access
 from shared.services.auth import Principal
 from shared.services.inputs import ReportRequest
-from shared.services.paging import Page, last_id_after, page_of
+from shared.services.paging import Page, newest_first
 from shared.storage.s3 import ObjectStore
 
 MAX_TRIES = 3
@@ -152,18 +152,7 @@ async def download_link(
 
 async def list_reports(session: AsyncSession, ref: CourseRef, limit: int, cursor: str | None) -> Page[dict[str, Any]]:
     """Most recent first, pending and running ones with their progress."""
-    after = last_id_after(cursor) or 2**63 - 1
-    rows = (
-        (
-            await session.execute(
-                text(_SELECT + " WHERE r.course_id = :c AND r.id < :after ORDER BY r.id DESC LIMIT :lim"),
-                {"c": ref.id, "after": after, "lim": limit + 1},
-            )
-        )
-        .mappings()
-        .all()
-    )
-    page = page_of(list(rows), limit, lambda r: r["id"])
+    page = await newest_first(session, _SELECT + " WHERE r.course_id = :c", {"c": ref.id}, limit, cursor)
     return Page([_shape(r) for r in page.items], page.next_cursor)
 
 

@@ -13,7 +13,7 @@ from shared.errors import NotFound, ValidationFailed
 from shared.notify import events
 from shared.notify.webhooks import Refused, check_target, new_secret
 from shared.services.inputs import WebhookIn, WebhookPatch
-from shared.services.paging import Page, last_id_after, page_of
+from shared.services.paging import Page, newest_first
 
 _COLUMNS = "id, url, events, description, active, disabled_reason, failing_since, created_at, updated_at"
 
@@ -159,29 +159,16 @@ async def deliveries(
 ) -> Page[dict[str, Any]]:
     """Most recent first, each with its attempts (time, status code, latency, start of the answer)."""
     await _row(session, organization_id, webhook_id)
-    after = last_id_after(cursor) or 2**63 - 1
-    rows = (
-        (
-            await session.execute(
-                text(
-                    """
-                    SELECT d.id, d.event_id, e.type AS event_type, d.status, d.attempts, d.next_attempt_at,
-                           d.last_status, d.last_error, d.created_at, d.finished_at,
-                           coalesce((SELECT jsonb_agg(jsonb_build_object('at', a.at, 'status_code', a.status_code,
-                                       'latency_ms', a.latency_ms, 'response', a.response, 'error', a.error)
-                                     ORDER BY a.id) FROM webhook_attempts a WHERE a.delivery_id = d.id), '[]')
-                             AS attempt_log
-                    FROM webhook_deliveries d JOIN outbox_events e ON e.id = d.event_id
-                    WHERE d.webhook_id = :w AND d.id < :after ORDER BY d.id DESC LIMIT :lim
-                    """
-                ),
-                {"w": webhook_id, "after": after, "lim": limit + 1},
-            )
-        )
-        .mappings()
-        .all()
-    )
-    page = page_of(list(rows), limit, lambda r: r["id"])
+    sql = """
+        SELECT d.id, d.event_id, e.type AS event_type, d.status, d.attempts, d.next_attempt_at,
+               d.last_status, d.last_error, d.created_at, d.finished_at,
+               coalesce((SELECT jsonb_agg(jsonb_build_object('at', a.at, 'status_code', a.status_code,
+                           'latency_ms', a.latency_ms, 'response', a.response, 'error', a.error)
+                         ORDER BY a.id) FROM webhook_attempts a WHERE a.delivery_id = d.id), '[]') AS attempt_log
+        FROM webhook_deliveries d JOIN outbox_events e ON e.id = d.event_id
+        WHERE d.webhook_id = :w
+    """
+    page = await newest_first(session, sql, {"w": webhook_id}, limit, cursor)
     return Page([dict(r) for r in page.items], page.next_cursor)
 
 
