@@ -40,27 +40,35 @@ async def create_course(c: httpx.AsyncClient) -> None:
             (await c.post("/v1/courses/big/assessments", json=body)).raise_for_status()
 
 
+async def insert_learners_and_scores(conn: asyncpg.Connection, learners: int) -> int:
+    """Learners u1..uN of course "big" (the first 1,000 in cohort first-thousand) and a score for each of
+    its assessments (10 % pending grading), straight into the tables (set-up only). Returns the course id."""
+    course: int = await conn.fetchval("SELECT id FROM courses WHERE external_id = 'big'")
+    await conn.execute(
+        "INSERT INTO enrollments (course_id, external_id, username, email, full_name, cohort) "
+        "SELECT $1, 'u' || g, 'user' || g, 'user' || g || '@example.org', 'Learner ' || g, "
+        "CASE WHEN g <= 1000 THEN 'first-thousand' ELSE 'rest' END FROM generate_series(1, $2) g",
+        course,
+        learners,
+    )
+    await conn.execute(
+        """
+        INSERT INTO attempts (assessment_id, enrollment_id, status, earned, possible, source, scored_at)
+        SELECT a.id, e.id, CASE WHEN random() < 0.1 THEN 'pending_grading' ELSE 'graded' END,
+               round((random() * a.points_possible)::numeric, 2), a.points_possible, 'auto', now()
+        FROM enrollments e CROSS JOIN assessments a WHERE e.course_id = $1 AND a.course_id = $1
+        """,
+        course,
+    )
+    return course
+
+
 async def seed(c: httpx.AsyncClient, database_url: str, learners: int) -> None:
     """Assessments through the API; learners and 20 scores each straight into the tables (set-up only)."""
     await create_course(c)
     conn = await asyncpg.connect(database_url)
     try:
-        course = await conn.fetchval("SELECT id FROM courses WHERE external_id = 'big'")
-        await conn.execute(
-            "INSERT INTO enrollments (course_id, external_id, username) "
-            "SELECT $1, 'u' || g, 'user' || g FROM generate_series(1, $2) g",
-            course,
-            learners,
-        )
-        await conn.execute(
-            """
-            INSERT INTO attempts (assessment_id, enrollment_id, status, earned, possible, source, scored_at)
-            SELECT a.id, e.id, CASE WHEN random() < 0.1 THEN 'pending_grading' ELSE 'graded' END,
-                   round((random() * a.points_possible)::numeric, 2), a.points_possible, 'auto', now()
-            FROM enrollments e CROSS JOIN assessments a WHERE e.course_id = $1 AND a.course_id = $1
-            """,
-            course,
-        )
+        await insert_learners_and_scores(conn, learners)
         await conn.execute("ANALYZE")
     finally:
         await conn.close()

@@ -21,7 +21,7 @@ import asyncpg
 import httpx
 
 from bench.common import api_server, peak_rss_mb, wait_until_done, worker_process
-from bench.recompute import POLICY, copy_baseline, create_course
+from bench.recompute import POLICY, copy_baseline, create_course, insert_learners_and_scores
 
 
 async def seed(c: httpx.AsyncClient, database_url: str, learners: int) -> None:
@@ -32,23 +32,7 @@ async def seed(c: httpx.AsyncClient, database_url: str, learners: int) -> None:
     await wait_until_done(c, "/v1/courses/big/policy", lambda body: body["recompute"]["status"])
     conn = await asyncpg.connect(database_url)
     try:
-        course = await conn.fetchval("SELECT id FROM courses WHERE external_id = 'big'")
-        await conn.execute(
-            "INSERT INTO enrollments (course_id, external_id, username, email, full_name, cohort) "
-            "SELECT $1, 'u' || g, 'user' || g, 'user' || g || '@example.org', 'Learner ' || g, "
-            "CASE WHEN g <= 1000 THEN 'first-thousand' ELSE 'rest' END FROM generate_series(1, $2) g",
-            course,
-            learners,
-        )
-        await conn.execute(
-            """
-            INSERT INTO attempts (assessment_id, enrollment_id, status, earned, possible, source, scored_at)
-            SELECT a.id, e.id, CASE WHEN random() < 0.1 THEN 'pending_grading' ELSE 'graded' END,
-                   round((random() * a.points_possible)::numeric, 2), a.points_possible, 'auto', now()
-            FROM enrollments e CROSS JOIN assessments a WHERE e.course_id = $1 AND a.course_id = $1
-            """,
-            course,
-        )
+        course = await insert_learners_and_scores(conn, learners)
         await conn.execute(
             """
             INSERT INTO course_grades (enrollment_id, policy_version, course_id, current_percent, current_grade,

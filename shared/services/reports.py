@@ -7,6 +7,7 @@ uploads the file and marks it succeeded. Download links are minted on every read
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
@@ -312,19 +313,13 @@ async def _fail(session: AsyncSession, report_id: int, error: str) -> None:
                 UPDATE reports r SET status = 'failed', finished_at = :now, error = :e, message = 'failed'
                 FROM courses c
                 WHERE r.id = :id AND r.status IN ('running', 'queued') AND c.id = r.course_id
-                RETURNING c.organization_id, c.external_id, r.kind
+                RETURNING r.id, r.kind, r.error, c.organization_id, c.external_id
                 """
             ),
             {"id": report_id, "now": clock.now(), "e": error[:2000]},
         )
     ).first()
-    if failed is not None:
-        await events.emit(
-            session,
-            failed.organization_id,
-            "report.failed",
-            {"course": failed.external_id, "report": report_id, "kind": failed.kind, "error": error[:2000]},
-        )
+    await _announce_failures(session, [failed] if failed else [])
     await session.commit()
 
 
@@ -344,10 +339,15 @@ async def fail_stuck(session: AsyncSession, limit: timedelta) -> int:
             {"now": clock.now(), "t": clock.now() - limit, "minutes": str(int(limit.total_seconds() // 60))},
         )
     ).all()
+    await _announce_failures(session, failed)
+    return len(failed)
+
+
+async def _announce_failures(session: AsyncSession, failed: Sequence[Any]) -> None:
+    """`report.failed` for each (id, kind, error, organization_id, external_id) row."""
     for r in failed:
         data = {"course": r.external_id, "report": r.id, "kind": r.kind, "error": r.error}
         await events.emit(session, r.organization_id, "report.failed", data)
-    return len(failed)
 
 
 async def expire(session: AsyncSession, store: ObjectStore) -> int:
