@@ -248,9 +248,9 @@ async def create(
         if outside or body.course_grade:
             what = f"assessment {outside[0]!r}" if outside else "the course grade"
             raise Forbidden(f"Your publisher role does not cover {what}.")
-    await _assessment_ids(session, ref.id, body.assessments)
-    now = clock.now()
-    scheduled = body.publish_at is not None and body.publish_at > now
+    scheduled = body.publish_at is not None and body.publish_at > clock.now()
+    if scheduled:  # checked now; an immediate publication checks them as it runs (and rolls back)
+        await _assessment_ids(session, ref.id, body.assessments)
     publication_id = await _insert(session, ref.id, body, "scheduled" if scheduled else "done", "request", actor)
     await audit.record(
         session,
