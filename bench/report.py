@@ -42,7 +42,10 @@ async def seed(c: httpx.AsyncClient, database_url: str, learners: int) -> None:
             """,
             course,
         )
-        await conn.execute("ANALYZE")
+        # Settled tables for both timings: hint bits and the visibility map written, nothing dirty (the first
+        # read after a bulk insert otherwise pays for writing them, whichever read comes first).
+        await conn.execute("VACUUM (ANALYZE)")
+        await conn.execute("CHECKPOINT")
     finally:
         await conn.close()
 
@@ -64,11 +67,12 @@ async def run(server: Any, args: argparse.Namespace) -> None:
         with worker_process(env) as worker:
             print(f"worker RSS at start: {peak_rss_mb(worker.pid):,.0f} MB")
             await seed(c, server.database_url, args.learners)
-            copy_s = await copy_baseline(server.database_url)
+            first_copy_s = await copy_baseline(server.database_url)
             job_s, done = await timed_report(c, "grade_report")
+            copy_s = min(first_copy_s, await copy_baseline(server.database_url))  # the faster one: the harder ratio
             rss = peak_rss_mb(worker.pid)
             print(f"learners={args.learners} score_rows={args.learners * 20}")
-            print(f"raw COPY out of the score rows: {copy_s:7.2f} s")
+            print(f"raw COPY out of the score rows: {copy_s:7.2f} s (before and after the job: the faster)")
             size = f"{done['rows']:,} rows, {done['bytes'] / 1e6:,.1f} MB"
             print(f"grade_report job, POST to succeeded: {job_s:7.2f} s ({size})")
             print(f"worker peak RSS after the grade report: {rss:,.0f} MB")

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import numpy as np
 import polars as pl
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.db.copy import copy_frame
 from shared.grading.policy import PolicyRules
@@ -77,16 +77,41 @@ class CourseInfo:
         return None
 
 
-async def begin_snapshot(session: AsyncSession) -> None:
-    """Make the session's transaction one read-only snapshot for the whole report.
+_SNAPSHOT_SETTINGS = ("enable_seqscan = off", "max_parallel_workers_per_gather = 0", "jit = off")
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Sessions that all read one read-only REPEATABLE READ snapshot (the first exports it, the others
+    import it), so a report can read several chunks at once and still show one consistent picture."""
+
+    sessions: tuple[AsyncSession, ...]
+
+    @property
+    def session(self) -> AsyncSession:
+        return self.sessions[0]
+
+
+@contextlib.asynccontextmanager
+async def snapshot(sessionmaker: async_sessionmaker[AsyncSession], readers: int = 1) -> AsyncIterator[Snapshot]:
+    """`readers` sessions on one snapshot for the whole report.
 
     Every query of a report reads one chunk of learners by an id range, a few thousand pages. In a
     large course (1M learners) the planner answers that range with a scan of every attempt (measured:
-    2 s a chunk instead of 0.3 s), so the report's transaction does without sequential scans, parallel
-    workers (the worker process needs the other core) and JIT (compiling costs more than it saves)."""
-    await session.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY"))
-    for setting in ("enable_seqscan = off", "max_parallel_workers_per_gather = 0", "jit = off"):
-        await session.execute(text(f"SET LOCAL {setting}"))
+    2 s a chunk instead of 0.3 s), so the report's transactions do without sequential scans, parallel
+    workers (the report reads in parallel itself) and JIT (compiling costs more than it saves)."""
+    async with contextlib.AsyncExitStack() as stack:
+        sessions = [await stack.enter_async_context(sessionmaker()) for _ in range(readers)]
+        exported = None
+        for session in sessions:
+            await session.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY"))
+            if exported is None:
+                exported = await session.scalar(text("SELECT pg_export_snapshot()"))
+            else:
+                await session.execute(text(f"SET TRANSACTION SNAPSHOT '{exported}'"))
+            for setting in _SNAPSHOT_SETTINGS:
+                await session.execute(text(f"SET LOCAL {setting}"))
+        yield Snapshot(tuple(sessions))
 
 
 async def count_learners(session: AsyncSession, course_id: int) -> int:
@@ -172,20 +197,40 @@ class Who:
 
 
 EVERYONE = Who()
+Bounds = tuple[int, int]  # the first and the last learner id of a chunk
+
+
+async def chunk_bounds(session: AsyncSession, course_id: int, who: Who = EVERYONE) -> list[Bounds]:
+    """The course's learners (those `who` covers) cut into chunks of CHUNK, ascending: one pass over
+    their ids, so the chunks can then be read in any order, several at once."""
+    condition, extra = who.sql()
+    rows = await session.execute(
+        text(_BOUNDS.format(condition=condition.replace("$4", ":x"))),
+        {"c": course_id, "n": CHUNK, **({"x": extra[0]} if extra else {})},
+    )
+    return [(int(r[0]), int(r[1])) for r in rows]
+
+
+_BOUNDS = """
+    SELECT min(id), max(id) FROM (
+      SELECT e.id, (row_number() OVER (ORDER BY e.id) - 1) / :n AS k
+      FROM enrollments e WHERE e.course_id = :c AND {condition}) x
+    GROUP BY k ORDER BY k
+"""
+
+
+async def learners_in(session: AsyncSession, course_id: int, bounds: Bounds, who: Who = EVERYONE) -> pl.DataFrame:
+    """One chunk of learners (ascending ids), each with its stored final course grade; one COPY."""
+    condition, extra = who.sql()
+    return await copy_frame(
+        session, _LEARNERS.format(condition=condition), [course_id, *bounds, *extra], _LEARNER_SCHEMA
+    )
 
 
 async def learner_chunks(session: AsyncSession, course_id: int, who: Who = EVERYONE) -> AsyncIterator[pl.DataFrame]:
-    """The course's learners (those `who` covers) in ascending chunks, each with its stored final
-    course grade; one COPY per chunk."""
-    condition, extra = who.sql()
-    sql = _LEARNERS.format(condition=condition)
-    after = 0
-    while True:
-        frame = await copy_frame(session, sql, [course_id, after, CHUNK, *extra], _LEARNER_SCHEMA)
-        if not frame.height:
-            return
-        after = int(frame["id"][-1])
-        yield frame
+    """The course's learners (those `who` covers) chunk by chunk, in ascending order."""
+    for bounds in await chunk_bounds(session, course_id, who):
+        yield await learners_in(session, course_id, bounds, who)
 
 
 async def result_cells(session: AsyncSession, course: CourseInfo, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -200,9 +245,11 @@ async def result_cells(session: AsyncSession, course: CourseInfo, ids: np.ndarra
     ok = cols >= 0
     rows, cols = np.searchsorted(ids, enrollment[ok]), cols[ok]
     status, earned, possible = status[ok], earned[ok], possible[ok]
-    final = (status == "graded") & ~np.isnan(earned)
-    waiting = np.isin(status, ["submitted", "pending_grading", "unconfirmed"])
-    state[rows, cols] = np.select([final, waiting, status == "cancelled"], [FINAL, UNAVAILABLE, CANCELLED], EMPTY)
+    final = (status == grades.GRADED_STATUS) & ~np.isnan(earned)
+    waiting = np.isin(status, grades.WAITING)
+    state[rows, cols] = np.select(
+        [final, waiting, status == grades.CANCELLED_STATUS], [FINAL, UNAVAILABLE, CANCELLED], EMPTY
+    )
     with np.errstate(divide="ignore", invalid="ignore"):
         fraction = np.where(possible > 0, earned / possible, np.nan)
     value[rows, cols] = np.where(final, fraction, np.nan)
@@ -245,7 +292,7 @@ _LEARNERS = """
     FROM enrollments e JOIN courses c ON c.id = e.course_id
     LEFT JOIN LATERAL (SELECT * FROM course_grades g  -- a lookup per learner (OFFSET 0: not flattened)
                        WHERE g.enrollment_id = e.id AND g.policy_version = c.grades_version OFFSET 0) g ON TRUE
-    WHERE e.course_id = $1 AND e.id > $2 AND {condition} ORDER BY e.id LIMIT $3
+    WHERE e.course_id = $1 AND e.id BETWEEN $2 AND $3 AND {condition} ORDER BY e.id
 """
 _LEARNER_SCHEMA = {
     "id": pl.Int64,
@@ -281,18 +328,18 @@ def grade(frame: pl.DataFrame) -> pl.Series:
 # --- the course grade report (Open edX layout) ----------------------------------------------------
 
 
-async def grade_report(session: AsyncSession, course: CourseInfo) -> AsyncIterator[pl.DataFrame]:
-    """Frames of the course grade report; reading the next chunk overlaps building this one."""
-    cohorts, teams = await uses(session, course.id)
-    async for people, (value, state) in ahead(_with_results(session, course)):
+async def grade_report(snap: Snapshot, course: CourseInfo) -> AsyncIterator[pl.DataFrame]:
+    """Frames of the course grade report; chunks are read by all the snapshot's sessions at once
+    while the one before is built."""
+    cohorts, teams = await uses(snap.session, course.id)
+
+    async def read(session: AsyncSession, bounds: Bounds) -> tuple[pl.DataFrame, tuple[np.ndarray, np.ndarray]]:
+        people = await learners_in(session, course.id, bounds)
+        return people, await result_cells(session, course, people["id"].to_numpy())
+
+    chunks = in_parallel(snap.sessions, await chunk_bounds(snap.session, course.id), read)
+    async for people, (value, state) in chunks:
         yield await asyncio.to_thread(_grade_frame, course, people, value, state, cohorts, teams)
-
-
-async def _with_results(
-    session: AsyncSession, course: CourseInfo
-) -> AsyncIterator[tuple[pl.DataFrame, tuple[np.ndarray, np.ndarray]]]:
-    async for people in learner_chunks(session, course.id):
-        yield people, await result_cells(session, course, people["id"].to_numpy())
 
 
 def _grade_frame(
@@ -355,6 +402,35 @@ async def ahead(source: AsyncIterator[T]) -> AsyncIterator[T]:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+async def in_parallel(
+    sessions: Sequence[AsyncSession], work: Sequence[Bounds], read: Callable[[AsyncSession, Bounds], Awaitable[T]]
+) -> AsyncIterator[T]:
+    """`read(session, bounds)` for every chunk, each session reading its share one chunk after the
+    other (each a chunk ahead of the consumer), results yielded in the chunks' order."""
+    queues: list[asyncio.Queue[Any]] = [asyncio.Queue(maxsize=1) for _ in sessions]
+
+    async def reader(k: int) -> None:
+        try:
+            for bounds in work[k :: len(sessions)]:
+                await queues[k].put(await read(sessions[k], bounds))
+        except BaseException as exc:  # handed to the consumer, raised there
+            await queues[k].put(exc)
+
+    tasks = [asyncio.create_task(reader(k)) for k in range(len(sessions))]
+    try:
+        for i in range(len(work)):
+            item = await queues[i % len(sessions)].get()
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
 # --- the problem grade report ---------------------------------------------------------------------

@@ -43,17 +43,11 @@ RESULTS_HEADER = [
     "Comments",
 ]
 
-_RESULTS = """
-    SELECT t.id, e.external_id, e.username, e.full_name, e.email, e.cohort, array_to_string(e.groups, ', ') AS groups,
-           a.external_id AS assessment, a.title, t.status, t.earned, t.possible, t.submitted_at, t.updated_at,
-           CASE WHEN t.status = 'pending_grading' THEN
-             (SELECT string_agg(DISTINCT l.grader, ', ') FROM allocations l WHERE l.attempt_id = t.id) END AS grader,
-           pr.published_at IS NOT NULL AS published,
-           (SELECT string_agg(m.comment, ' | ' ORDER BY m.id) FROM marks m
-            WHERE m.attempt_id = t.id AND m.comment IS NOT NULL) AS comments
+# The planner's filters, one place for the rows and their count.
+_FILTERED = """
     FROM attempts t JOIN enrollments e ON e.id = t.enrollment_id JOIN assessments a ON a.id = t.assessment_id
     LEFT JOIN published_results pr ON pr.enrollment_id = e.id AND pr.assessment_id = a.id
-    WHERE a.course_id = :c AND t.id > :after
+    WHERE a.course_id = :c
       AND (CAST(:statuses AS text[]) IS NULL OR t.status = ANY(CAST(:statuses AS text[])))
       AND (CAST(:assessment AS text) IS NULL OR a.external_id = :assessment)
       AND (CAST(:grp AS text) IS NULL OR CAST(:grp AS text) = ANY(e.groups))
@@ -62,18 +56,26 @@ _RESULTS = """
            OR e.full_name ILIKE :pattern OR e.email ILIKE :pattern)
       AND (CAST(:since AS timestamptz) IS NULL OR t.updated_at >= :since)
       AND (CAST(:until AS timestamptz) IS NULL OR t.updated_at < :until)
-    ORDER BY t.id LIMIT :n
 """
 
+_RESULTS = f"""
+    SELECT t.id, e.external_id, e.username, e.full_name, e.email, e.cohort, array_to_string(e.groups, ', ') AS groups,
+           a.external_id AS assessment, a.title, t.status, t.earned, t.possible, t.submitted_at, t.updated_at,
+           CASE WHEN t.status = 'pending_grading' THEN
+             (SELECT string_agg(DISTINCT l.grader, ', ') FROM allocations l WHERE l.attempt_id = t.id) END AS grader,
+           pr.published_at IS NOT NULL AS published,
+           (SELECT string_agg(m.comment, ' | ' ORDER BY m.id) FROM marks m
+            WHERE m.attempt_id = t.id AND m.comment IS NOT NULL) AS comments
+    {_FILTERED} AND t.id > :after
+    ORDER BY t.id LIMIT :n
+"""  # noqa: S608 (constant SQL pieces)
 
-async def results_rows(
-    session: AsyncSession, course: CourseInfo, p: ResultsXlsxParams
-) -> AsyncIterator[list[list[Any]]]:
-    """The results table (one row per attempt) with the planner's filters, in chunks of rows."""
+
+def _filters(course: CourseInfo, p: ResultsXlsxParams) -> dict[str, Any]:
     pattern = None
     if p.search:
         pattern = "%" + p.search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    params = {
+    return {
         "c": course.id,
         "statuses": p.status,
         "assessment": p.assessment,
@@ -83,8 +85,19 @@ async def results_rows(
         "pattern": pattern,
         "since": p.since,
         "until": p.until,
-        "n": CHUNK,
     }
+
+
+async def results_count(session: AsyncSession, course: CourseInfo, p: ResultsXlsxParams) -> int:
+    """How many rows the results table has with the planner's filters."""
+    return int(await session.scalar(text("SELECT count(*) " + _FILTERED), _filters(course, p)) or 0)
+
+
+async def results_rows(
+    session: AsyncSession, course: CourseInfo, p: ResultsXlsxParams
+) -> AsyncIterator[list[list[Any]]]:
+    """The results table (one row per attempt) with the planner's filters, in chunks of rows."""
+    params = {**_filters(course, p), "n": CHUNK}
     after = 0
     while True:
         rows = (await session.execute(text(_RESULTS), {**params, "after": after})).mappings().all()

@@ -371,8 +371,10 @@ async def expire(session: AsyncSession, store: ObjectStore) -> int:
     return len(rows)
 
 
-def object_key(report: dict[str, Any], file_name: str) -> str:
-    return f"reports/{report['course_id']}/{report['id']}/{quote(file_name, safe='._-')}"
+def object_key(report: dict[str, Any], extension: str) -> str:
+    """Known before the file is built (the upload starts while it is written); the download's file
+    name is given when the link is minted."""
+    return f"reports/{report['course_id']}/{report['id']}/report.{extension}"
 
 
 def page_url(template: str, course: str, report_id: int) -> str:

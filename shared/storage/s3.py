@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -38,40 +40,21 @@ class ObjectStore:
             return False
         return True
 
-    async def put_bytes(self, key: str, data: bytes, content_type: str) -> None:
-        await self._client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
-
     async def get_bytes(self, key: str) -> bytes:
         response = await self._client.get_object(Bucket=self.bucket, Key=key)
         async with response["Body"] as stream:
             data: bytes = await stream.read()
         return data
 
-    async def upload_file(self, key: str, path: Path, content_type: str, part_size: int = PART_SIZE) -> None:
-        """Upload a file as a private object: one PUT when small, a multipart upload otherwise (aborted
-        on failure, so no half object is left behind)."""
-        size = path.stat().st_size  # noqa: ASYNC240 (one stat; the reads below are in parts)
-        if size <= part_size:
-            await self.put_bytes(key, await asyncio.to_thread(path.read_bytes), content_type)
-            return
-        upload = await self._client.create_multipart_upload(Bucket=self.bucket, Key=key, ContentType=content_type)
-        upload_id = upload["UploadId"]
-        parts = []
-        try:
-            with path.open("rb") as f:
-                number = 1
-                while chunk := await asyncio.to_thread(f.read, part_size):
-                    r = await self._client.upload_part(
-                        Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=chunk
-                    )
-                    parts.append({"ETag": r["ETag"], "PartNumber": number})
-                    number += 1
-            await self._client.complete_multipart_upload(
-                Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
-            )
-        except BaseException:
-            await self._client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
-            raise
+    def upload(self, key: str, content_type: str, part_size: int = PART_SIZE) -> Upload:
+        """A private object uploaded from a file while the file is still being written (see Upload)."""
+        return Upload(self._client, self.bucket, key, content_type, part_size)
+
+    async def upload_file(self, key: str, path: Path, content_type: str, part_size: int = PART_SIZE) -> str:
+        """Upload a finished file as a private object; its sha256."""
+        async with self.upload(key, content_type, part_size) as upload:
+            await upload.finish(path)
+        return upload.sha256
 
     async def delete(self, key: str) -> None:
         await self._client.delete_object(Bucket=self.bucket, Key=key)
@@ -82,6 +65,83 @@ class ObjectStore:
             params["ResponseContentDisposition"] = f'attachment; filename="{filename}"'
         url: str = await self._client.generate_presigned_url("get_object", Params=params, ExpiresIn=expires_in)
         return url
+
+
+class Upload:
+    """Uploads a file that is still growing: `grown(path)` sends, in the background, every whole part
+    written so far; `finish(path)` sends the rest and completes the object (one PUT when it is small).
+    Leaving the block without finishing, or with an error, aborts the multipart upload, so no half
+    object is left behind. The sha256 of the whole file is worked out on the way."""
+
+    def __init__(self, client: Any, bucket: str, key: str, content_type: str, part_size: int) -> None:
+        self._client, self.bucket, self.key, self.content_type = client, bucket, key, content_type
+        self.part_size = part_size
+        self.sent = 0  # bytes handed to the store (or to the part being sent)
+        self._hash = hashlib.sha256()
+        self._upload_id: str | None = None
+        self._parts: list[dict[str, Any]] = []
+        self._sending: asyncio.Task[None] | None = None
+        self.sha256 = ""
+
+    async def __aenter__(self) -> Upload:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._sending is not None and not self._sending.done():
+            self._sending.cancel()
+            with contextlib.suppress(BaseException):
+                await self._sending
+        if self._upload_id is not None:
+            await self._client.abort_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=self._upload_id)
+
+    def grown(self, path: Path) -> None:
+        """Start sending the whole parts written since the last call, unless a send is under way."""
+        if self._sending is not None and self._sending.done():
+            self._sending.result()  # a failed part fails the upload now
+            self._sending = None
+        if self._sending is None and path.stat().st_size - self.sent >= self.part_size:
+            self._sending = asyncio.create_task(self._send_parts(path, final=False))
+
+    async def finish(self, path: Path) -> None:
+        if self._sending is not None:
+            await self._sending
+            self._sending = None
+        if self._upload_id is None and path.stat().st_size <= self.part_size:  # noqa: ASYNC240 (one stat)
+            data = await asyncio.to_thread(path.read_bytes)
+            self._hash.update(data)
+            await self._client.put_object(Bucket=self.bucket, Key=self.key, Body=data, ContentType=self.content_type)
+        else:
+            await self._send_parts(path, final=True)
+            await self._client.complete_multipart_upload(
+                Bucket=self.bucket, Key=self.key, UploadId=self._upload_id, MultipartUpload={"Parts": self._parts}
+            )
+            self._upload_id = None
+        self.sha256 = self._hash.hexdigest()
+
+    async def _send_parts(self, path: Path, final: bool) -> None:
+        if self._upload_id is None:
+            created = await self._client.create_multipart_upload(
+                Bucket=self.bucket, Key=self.key, ContentType=self.content_type
+            )
+            self._upload_id = created["UploadId"]
+        while True:
+            size = path.stat().st_size  # noqa: ASYNC240 (one stat a part)
+            if size - self.sent < (1 if final else self.part_size):
+                return
+            data = await asyncio.to_thread(_read, path, self.sent, self.part_size)
+            self._hash.update(data)
+            number = len(self._parts) + 1
+            r = await self._client.upload_part(
+                Bucket=self.bucket, Key=self.key, UploadId=self._upload_id, PartNumber=number, Body=data
+            )
+            self._parts.append({"ETag": r["ETag"], "PartNumber": number})
+            self.sent += len(data)
+
+
+def _read(path: Path, offset: int, size: int) -> bytes:
+    with path.open("rb") as f:
+        f.seek(offset)
+        return f.read(size)
 
 
 @asynccontextmanager

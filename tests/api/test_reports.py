@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import text
 
 from services.devstack.mailsink import Memory
+from services.worker.writers import xlsx
 from shared import jobs
 from shared.services import reports as report_service
 from shared.settings import S3Settings, Settings
@@ -192,6 +193,24 @@ async def test_results_xlsx_with_filters(tenant: Tenant, settings: Settings) -> 
     data = list(openpyxl.load_workbook(io.BytesIO(content)).active.iter_rows(values_only=True))[1:]  # type: ignore[union-attr]
     assert {r[0] for r in data} == {"ann"} and len(data) == 3
 
+
+
+async def test_results_xlsx_continues_on_new_sheets_and_keeps_an_empty_header(
+    tenant: Tenant, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await _course(tenant, settings)
+    monkeypatch.setattr(xlsx, "MAX_ROWS", 3)  # a header and two rows a sheet
+    _, content = await _report(tenant, settings, "results_xlsx")
+    book = openpyxl.load_workbook(io.BytesIO(content))
+    assert book.sheetnames == ["Results", "Results 2", "Results 3"]
+    assert all(s["A1"].value == "Learner ID" for s in book.worksheets)
+    rows = [r for s in book.worksheets for r in list(s.iter_rows(values_only=True))[1:]]
+    expected = [("ann", "hw1"), ("ann", "hw2"), ("ann", "exam"), ("bob", "hw1"), ("bob", "exam")]
+    assert sorted((r[0], r[6]) for r in rows) == sorted(expected)
+    _, content = await _report(tenant, settings, "results_xlsx", search="nobody")
+    sheet = openpyxl.load_workbook(io.BytesIO(content)).active
+    assert sheet is not None
+    assert [r[:2] for r in sheet.iter_rows(values_only=True)] == [("Learner ID", "Username")]
 
 def _pdf_text(content: bytes) -> str:
     return "\n".join(page.extract_text() for page in pypdf.PdfReader(io.BytesIO(content)).pages)

@@ -7,19 +7,19 @@ database hiccup is retried with back-off and the last failure is written on the 
 from __future__ import annotations
 
 import asyncio
-import hashlib
+import contextlib
 import logging
 import tempfile
 import time
 import zipfile
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from arq import Retry
 from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.worker.writers import pdf
 from services.worker.writers.csv import CsvFile
@@ -35,7 +35,7 @@ from shared.services.inputs import (
     ResultsXlsxParams,
 )
 from shared.services.report_data import AssessmentInfo, CourseInfo
-from shared.storage.s3 import TRANSIENT
+from shared.storage.s3 import TRANSIENT, Upload
 
 log = logging.getLogger(__name__)
 
@@ -86,23 +86,21 @@ async def _build_and_upload(ctx: dict[str, Any], report: dict[str, Any]) -> bool
 
     stamp = datetime.now(UTC).strftime("%Y-%m-%d-%H%M")
     began = time.perf_counter()
+    ext = EXTENSIONS[report["kind"]]
+    key = reports.object_key(report, ext)
     with tempfile.TemporaryDirectory(prefix="gradeflow-report-") as folder:
-        async with sessionmaker() as session:
-            await report_data.begin_snapshot(session)
-            course = await report_data.load_course(session, report["course_id"])
-            total = await report_data.count_learners(session, course.id)
-            builder = BUILDERS[report["kind"]]
+        out = Output(Path(folder) / f"report.{ext}", store.upload(key, CONTENT_TYPES[ext]))
+        async with out.upload, report_data.snapshot(sessionmaker, READERS.get(report["kind"], 1)) as snap:
+            course = await report_data.load_course(snap.session, report["course_id"])
+            total = await report_data.count_learners(snap.session, course.id)
             params = {k: v for k, v in report["params"].items() if k != "notify_email"}
-            ext, rows, name = await builder(session, course, params, Path(folder), _Counter(progress, total))
-        built = time.perf_counter()
-        path = Path(folder) / f"report.{ext}"
-        file_name = f"{_safe_name(course.external_id)}_{name}_{stamp}.{ext}"
-        await progress(99, "uploading")
-        digest, size = await asyncio.to_thread(_sha256, path)
-        key = reports.object_key(report, file_name)
-        await store.upload_file(key, path, CONTENT_TYPES[ext])
+            rows, name = await BUILDERS[report["kind"]](snap, course, params, out, _Counter(progress, total))
+            built = time.perf_counter()
+            await progress(99, "uploading")
+            await out.upload.finish(out.path)
+        size = out.path.stat().st_size
         log.info(
-            "report %s: %s rows built in %.2f s, %s bytes uploaded in %.2f s",
+            "report %s: %s rows built in %.2f s, %s bytes, upload finished %.2f s later",
             report_id,
             rows,
             built - began,
@@ -113,16 +111,24 @@ async def _build_and_upload(ctx: dict[str, Any], report: dict[str, Any]) -> bool
         sessionmaker,
         report_id,
         object_key=key,
-        file_name=file_name,
+        file_name=f"{_safe_name(course.external_id)}_{name}_{stamp}.{ext}",
         content_type=CONTENT_TYPES[ext],
         rows=rows,
         size=size,
-        sha256=digest,
+        sha256=out.upload.sha256,
         retention_days=settings.reports.retention_days,
     )
     if not done:  # cancelled while uploading
         await store.delete(key)
     return done
+
+
+@dataclass(frozen=True)
+class Output:
+    """Where a builder writes its file; an append-only file (CSV) is uploaded while it grows."""
+
+    path: Path
+    upload: Upload
 
 
 class _Counter:
@@ -140,24 +146,19 @@ def _safe_name(external_id: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in external_id)[:100]
 
 
-def _sha256(path: Path) -> tuple[str, int]:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest(), path.stat().st_size
-
-
 # --- one builder per kind: (session, course, params, folder, counter) -> (extension, rows, name) ---
 
-Built = tuple[str, int, str]
+Built = tuple[int, str]  # rows, the name in the file name
+Snapshot = report_data.Snapshot
 
 
-async def _csv(frames: Any, path: Path, bom: bool, counter: _Counter, per_learner: bool = True) -> int:
-    with path.open("wb") as out:
-        csv = CsvFile(out, bom)
+async def _csv(frames: Any, out: Output, bom: bool, counter: _Counter, per_learner: bool = True) -> int:
+    with out.path.open("wb") as f:
+        csv = CsvFile(f, bom)
         async for frame in report_data.ahead(frames):
             await asyncio.to_thread(csv.write, frame)
+            await asyncio.to_thread(f.flush)
+            out.upload.grown(out.path)
             await counter.add(frame.height if per_learner else 0, "learners" if per_learner else "rows")
     return csv.rows
 
@@ -169,59 +170,57 @@ def _assessment(course: CourseInfo, external_id: str) -> AssessmentInfo:
     return assessment
 
 
-async def grade_report(session: AsyncSession, course: CourseInfo, params: Params, folder: Path, c: _Counter) -> Built:
+async def grade_report(snap: Snapshot, course: CourseInfo, params: Params, out: Output, c: _Counter) -> Built:
     p = GradeReportParams.model_validate(params)
-    rows = await _csv(report_data.grade_report(session, course), folder / "report.csv", p.bom, c)
-    return "csv", rows, "grade_report"
+    return await _csv(report_data.grade_report(snap, course), out, p.bom, c), "grade_report"
 
 
-async def problem_grade_report(
-    session: AsyncSession, course: CourseInfo, params: Params, folder: Path, c: _Counter
-) -> Built:
+async def problem_grade_report(snap: Snapshot, course: CourseInfo, params: Params, out: Output, c: _Counter) -> Built:
     p = ProblemGradeReportParams.model_validate(params)
-    rows = await _csv(report_data.problem_grade_report(session, course), folder / "report.csv", p.bom, c)
-    return "csv", rows, "problem_grade_report"
+    return await _csv(report_data.problem_grade_report(snap.session, course), out, p.bom, c), "problem_grade_report"
 
 
-async def marks_and_grades(
-    session: AsyncSession, course: CourseInfo, params: Params, folder: Path, c: _Counter
-) -> Built:
+async def marks_and_grades(snap: Snapshot, course: CourseInfo, params: Params, out: Output, c: _Counter) -> Built:
     p = MarksAndGradesParams.model_validate(params)
     assessment = _assessment(course, p.assessment)
-    frames = report_data.marks_and_grades(session, course, assessment)
-    rows = await _csv(frames, folder / "report.csv", p.bom, c, per_learner=False)
-    return "csv", rows, f"marks_and_grades_{_safe_name(assessment.external_id)}"
+    frames = report_data.marks_and_grades(snap.session, course, assessment)
+    rows = await _csv(frames, out, p.bom, c, per_learner=False)
+    return rows, f"marks_and_grades_{_safe_name(assessment.external_id)}"
 
 
-async def results_xlsx(session: AsyncSession, course: CourseInfo, params: Params, folder: Path, c: _Counter) -> Built:
+async def results_xlsx(snap: Snapshot, course: CourseInfo, params: Params, out: Output, c: _Counter) -> Built:
     p = ResultsXlsxParams.model_validate(params)
-    book = XlsxFile(folder / "report.xlsx", report_records.RESULTS_HEADER)
-    async for rows in report_data.ahead(report_records.results_rows(session, course, p)):
-        await asyncio.to_thread(book.write, rows)
-        await c.add(0, "rows")
-    await asyncio.to_thread(book.close)
-    return "xlsx", book.rows, "results"
+    count = await report_records.results_count(snap.session, course, p)
+    book = XlsxFile(out.path, report_records.RESULTS_HEADER, count)
+    saving = asyncio.ensure_future(asyncio.to_thread(book.save))
+    try:
+        async for rows in report_data.ahead(report_records.results_rows(snap.session, course, p)):
+            await asyncio.to_thread(book.put, rows)
+            await c.add(0, "rows")
+        await asyncio.to_thread(book.end)
+    except BaseException:
+        book.abort()
+        with contextlib.suppress(Exception):
+            await saving
+        raise
+    await saving
+    return book.rows, "results"
 
 
-async def group_report_pdf(
-    session: AsyncSession, course: CourseInfo, params: Params, folder: Path, c: _Counter
-) -> Built:
+async def group_report_pdf(snap: Snapshot, course: CourseInfo, params: Params, out: Output, c: _Counter) -> Built:
     p = GroupReportParams.model_validate(params)
     _assessment(course, p.assessment)
-    results = await report_records.group_results(session, course, p)
-    data = await asyncio.to_thread(pdf.group_report, results)
-    await asyncio.to_thread((folder / "report.pdf").write_bytes, data)
-    return "pdf", len(results.ranking), f"group_report_{_safe_name(p.assessment)}"
+    results = await report_records.group_results(snap.session, course, p)
+    await asyncio.to_thread(out.path.write_bytes, await asyncio.to_thread(pdf.group_report, results))
+    return len(results.ranking), f"group_report_{_safe_name(p.assessment)}"
 
 
-async def individual_reports_zip(
-    session: AsyncSession, course: CourseInfo, params: Params, folder: Path, c: _Counter
-) -> Built:
+async def individual_reports_zip(snap: Snapshot, course: CourseInfo, params: Params, out: Output, c: _Counter) -> Built:
     p = IndividualReportsParams.model_validate(params)
     count = 0
     used: set[str] = set()
-    with zipfile.ZipFile(folder / "report.zip", "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        async for records in report_records.learner_records(session, course, p):
+    with zipfile.ZipFile(out.path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        async for records in report_records.learner_records(snap.session, course, p):
             for record in records:
                 data = await asyncio.to_thread(pdf.individual_report, record)
                 name = _safe_name(record.learner) + ".pdf"
@@ -231,7 +230,7 @@ async def individual_reports_zip(
                 await asyncio.to_thread(archive.writestr, name, data)
                 count += 1
             await c.add(len(records))
-    return "zip", count, "individual_reports"
+    return count, "individual_reports"
 
 
 BUILDERS = {
@@ -242,6 +241,16 @@ BUILDERS = {
     "group_report_pdf": group_report_pdf,
     "individual_reports_zip": individual_reports_zip,
 }
+EXTENSIONS = {
+    "grade_report": "csv",
+    "problem_grade_report": "csv",
+    "marks_and_grades": "csv",
+    "results_xlsx": "xlsx",
+    "group_report_pdf": "pdf",
+    "individual_reports_zip": "zip",
+}
+# Sessions reading a report's snapshot at once (the grade report reads its chunks in parallel).
+READERS = {"grade_report": 2}
 
 
 async def _tell(ctx: dict[str, Any], report: dict[str, Any], succeeded: bool) -> None:

@@ -1,61 +1,84 @@
-"""XLSX in constant memory (XlsxWriter): rows are written and forgotten as they come."""
+"""XLSX streamed in constant memory by rust_xlsxwriter (the rustpy-xlsxwriter binding): rows are
+written and forgotten as they come. Text stays text: no formulas, numbers or links are made out of
+what learners typed."""
 
 from __future__ import annotations
 
-from datetime import datetime
+import itertools
+import queue
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import xlsxwriter
+import polars as pl
+import rustpy_xlsxwriter as rx
 
 MAX_ROWS = 1_048_576  # a worksheet's limit, header included
+_END: Any = object()
+
+
+class Aborted(Exception):
+    """The rows stopped coming (the report failed or was cancelled)."""
 
 
 class XlsxFile:
-    """One results sheet; past a sheet's row limit the rows continue on a new sheet."""
+    """One results sheet, continued on "Results 2", ... past a sheet's row limit. `save()` runs in a
+    thread and writes while `put()` hands it chunks of rows; `end()` or `abort()` tells it to stop."""
 
-    def __init__(self, path: Path, header: list[str], title: str = "Results") -> None:
-        # Text stays text: no formulas, numbers or links made out of what learners typed.
-        self.book = xlsxwriter.Workbook(
-            str(path),
-            {
-                "constant_memory": True,
-                "strings_to_formulas": False,
-                "strings_to_numbers": False,
-                "strings_to_urls": False,
-                "remove_timezone": True,
-            },
-        )
-        self.header, self.title = header, title
-        self.bold = self.book.add_format({"bold": True})
-        self.when = self.book.add_format({"num_format": "yyyy-mm-dd hh:mm"})
+    def __init__(self, path: Path, header: list[str], rows: int, title: str = "Results") -> None:
+        self.path, self.header, self.title = path, header, title
+        self.expected = rows
+        self.sheets = max(1, -(-rows // (MAX_ROWS - 1)))
         self.rows = 0
-        self.sheets = 0
-        self._new_sheet()
+        self._chunks: queue.Queue[Any] = queue.Queue(maxsize=2)
+        self._stopped = False
 
-    def _new_sheet(self) -> None:
-        self.sheets += 1
-        self.sheet = self.book.add_worksheet(self.title if self.sheets == 1 else f"{self.title} {self.sheets}")
-        self.sheet.write_row(0, 0, self.header, self.bold)
-        self.sheet.freeze_panes(1, 0)
-        self.row = 1
+    def put(self, rows: list[list[Any]]) -> None:
+        while not self._stopped:
+            try:
+                self._chunks.put(rows, timeout=0.5)
+                return
+            except queue.Full:
+                continue
+        raise Aborted("the XLSX writer stopped")
 
-    def write(self, rows: list[list[Any]]) -> None:
-        for values in rows:
-            if self.row >= MAX_ROWS:
-                self._new_sheet()
-            for col, value in enumerate(values):
-                if value is None:
-                    continue
-                if isinstance(value, datetime):
-                    self.sheet.write_datetime(self.row, col, value, self.when)
-                elif isinstance(value, str):
-                    self.sheet.write_string(self.row, col, value)
-                else:
-                    self.sheet.write_number(self.row, col, value)
-            self.row += 1
-        self.rows += len(rows)
+    def end(self) -> None:
+        if not self._stopped:  # an empty table's writer is done already
+            self.put([_END])
 
-    def close(self) -> None:
-        self.sheet.autofilter(0, 0, 0, len(self.header) - 1)
-        self.book.close()
+    def abort(self) -> None:
+        self._stopped = True
+        while True:  # make room, then wake the writer if it waits
+            try:
+                self._chunks.get_nowait()
+            except queue.Empty:
+                break
+        self._chunks.put_nowait(None)
+
+    def save(self) -> None:
+        try:
+            rows = self._rows()
+            book = rx.FastExcel(str(self.path)).format(datetime_format="yyyy-mm-dd hh:mm", bold_headers=True)
+            book = book.freeze(row=1)
+            for n in range(1, self.sheets + 1):
+                # The row count is known (one snapshot); an empty frame keeps the header of an empty sheet.
+                data: Any = (
+                    itertools.islice(rows, MAX_ROWS - 1)
+                    if self.expected
+                    else pl.DataFrame(schema=dict.fromkeys(self.header, pl.String))
+                )
+                book = book.sheet(self.title if n == 1 else f"{self.title} {n}", data, autofilter=True)
+            book.save()
+        finally:
+            self._stopped = True
+
+    def _rows(self) -> Iterator[dict[str, Any]]:
+        while True:
+            chunk = self._chunks.get()
+            if chunk is None:
+                raise Aborted("the rows stopped coming")
+            for values in chunk:
+                if values is _END:
+                    return
+                self.rows += 1
+                yield dict(zip(self.header, values, strict=True))
