@@ -1,4 +1,5 @@
-"""COPY a query's rows out of PostgreSQL straight into a polars frame (the fast path for bulk reads)."""
+"""Reads on the session's asyncpg connection: COPY a query's rows straight into a polars frame (the fast
+path for bulk reads), and plain fetches with positional placeholders."""
 
 from __future__ import annotations
 
@@ -9,13 +10,23 @@ import polars as pl
 from sqlalchemy.ext.asyncio import AsyncSession
 
 
+async def _driver(session: AsyncSession) -> Any:
+    conn = await session.connection()
+    return (await conn.get_raw_connection()).driver_connection
+
+
+async def fetch(session: AsyncSession, sql: str, args: list[Any]) -> list[Any]:
+    """Rows of `sql` (asyncpg placeholders) inside the session's transaction, for statements built from
+    optional conditions (each with its own placeholder, so every filter combination plans well)."""
+    rows: list[Any] = await (await _driver(session)).fetch(sql, *args)
+    return rows
+
+
 async def copy_frame(session: AsyncSession, sql: str, args: list[Any], schema: dict[str, Any]) -> pl.DataFrame:
     """Run `sql` (asyncpg placeholders $1, $2, ...) as COPY ... TO STDOUT CSV inside the session's
     transaction; the frame has `schema`'s columns in order (empty when no rows)."""
-    conn = await session.connection()
-    raw = await conn.get_raw_connection()
     buffer = io.BytesIO()
-    await raw.driver_connection.copy_from_query(sql, *args, output=buffer, format="csv")  # type: ignore[union-attr]
+    await (await _driver(session)).copy_from_query(sql, *args, output=buffer, format="csv")
     if not buffer.getvalue():
         return pl.DataFrame(schema=schema)
     return pl.read_csv(buffer.getvalue(), has_header=False, new_columns=list(schema), schema_overrides=schema)

@@ -12,9 +12,8 @@ import numpy as np
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.services.inputs import GroupReportParams, IndividualReportsParams, ResultsXlsxParams
+from shared.services.inputs import GroupReportParams, IndividualReportsParams
 from shared.services.report_data import (
-    CHUNK,
     FINAL,
     CourseInfo,
     Who,
@@ -22,114 +21,6 @@ from shared.services.report_data import (
     learner_chunks,
     result_cells,
 )
-
-RESULTS_HEADER = [
-    "Learner ID",
-    "Username",
-    "Full name",
-    "E-mail",
-    "Cohort",
-    "Groups",
-    "Assessment ID",
-    "Assessment",
-    "Status",
-    "Result",
-    "Possible",
-    "Percent",
-    "Grader",
-    "Published",
-    "Submitted at",
-    "Last change",
-    "Comments",
-]
-
-# The planner's filters, one place for the rows and their count.
-_FILTERED = """
-    FROM attempts t JOIN enrollments e ON e.id = t.enrollment_id JOIN assessments a ON a.id = t.assessment_id
-    LEFT JOIN published_results pr ON pr.enrollment_id = e.id AND pr.assessment_id = a.id
-    WHERE a.course_id = :c
-      AND (CAST(:statuses AS text[]) IS NULL OR t.status = ANY(CAST(:statuses AS text[])))
-      AND (CAST(:assessment AS text) IS NULL OR a.external_id = :assessment)
-      AND (CAST(:grp AS text) IS NULL OR CAST(:grp AS text) = ANY(e.groups))
-      AND (CAST(:cohort AS text) IS NULL OR e.cohort = :cohort)
-      AND (CAST(:search AS text) IS NULL OR e.external_id ILIKE :pattern OR e.username ILIKE :pattern
-           OR e.full_name ILIKE :pattern OR e.email ILIKE :pattern)
-      AND (CAST(:since AS timestamptz) IS NULL OR t.updated_at >= :since)
-      AND (CAST(:until AS timestamptz) IS NULL OR t.updated_at < :until)
-"""
-
-_RESULTS = f"""
-    SELECT t.id, e.external_id, e.username, e.full_name, e.email, e.cohort, array_to_string(e.groups, ', ') AS groups,
-           a.external_id AS assessment, a.title, t.status, t.earned, t.possible, t.submitted_at, t.updated_at,
-           CASE WHEN t.status = 'pending_grading' THEN
-             (SELECT string_agg(DISTINCT l.grader, ', ') FROM allocations l WHERE l.attempt_id = t.id) END AS grader,
-           pr.published_at IS NOT NULL AS published,
-           (SELECT string_agg(m.comment, ' | ' ORDER BY m.id) FROM marks m
-            WHERE m.attempt_id = t.id AND m.comment IS NOT NULL) AS comments
-    {_FILTERED} AND t.id > :after
-    ORDER BY t.id LIMIT :n
-"""  # noqa: S608 (constant SQL pieces)
-
-
-def _filters(course: CourseInfo, p: ResultsXlsxParams) -> dict[str, Any]:
-    pattern = None
-    if p.search:
-        pattern = "%" + p.search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    return {
-        "c": course.id,
-        "statuses": p.status,
-        "assessment": p.assessment,
-        "grp": p.group,
-        "cohort": p.cohort,
-        "search": p.search,
-        "pattern": pattern,
-        "since": p.since,
-        "until": p.until,
-    }
-
-
-async def results_count(session: AsyncSession, course: CourseInfo, p: ResultsXlsxParams) -> int:
-    """How many rows the results table has with the planner's filters."""
-    return int(await session.scalar(text("SELECT count(*) " + _FILTERED), _filters(course, p)) or 0)
-
-
-async def results_rows(
-    session: AsyncSession, course: CourseInfo, p: ResultsXlsxParams
-) -> AsyncIterator[list[list[Any]]]:
-    """The results table (one row per attempt) with the planner's filters, in chunks of rows."""
-    params = {**_filters(course, p), "n": CHUNK}
-    after = 0
-    while True:
-        rows = (await session.execute(text(_RESULTS), {**params, "after": after})).mappings().all()
-        if not rows:
-            return
-        after = rows[-1]["id"]
-        yield [_result_row(r) for r in rows]
-
-
-def _result_row(r: Any) -> list[Any]:
-    scored = r["earned"] is not None and r["status"] == "graded"
-    percent = float(r["earned"] / r["possible"] * 100) if scored and r["possible"] else None
-    return [
-        r["external_id"],
-        r["username"],
-        r["full_name"],
-        r["email"],
-        r["cohort"],
-        r["groups"],
-        r["assessment"],
-        r["title"],
-        r["status"],
-        float(r["earned"]) if scored else "No result yet",
-        float(r["possible"]) if r["possible"] is not None else None,
-        round(percent, 2) if percent is not None else None,
-        r["grader"],
-        "yes" if r["published"] else "no",
-        r["submitted_at"],
-        r["updated_at"],
-        r["comments"],
-    ]
-
 
 # --- a group's results on one assessment ----------------------------------------------------------
 

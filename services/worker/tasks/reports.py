@@ -25,7 +25,7 @@ from services.worker.writers import pdf
 from services.worker.writers.csv import CsvFile
 from services.worker.writers.xlsx import XlsxFile
 from shared.notify import mail
-from shared.services import report_data, report_records, reports
+from shared.services import report_data, report_records, reports, results_table
 from shared.services.inputs import (
     GradeReportParams,
     GroupReportParams,
@@ -190,12 +190,12 @@ async def marks_and_grades(snap: Snapshot, course: CourseInfo, params: Params, o
 
 async def results_xlsx(snap: Snapshot, course: CourseInfo, params: Params, out: Output, c: _Counter) -> Built:
     p = ResultsXlsxParams.model_validate(params)
-    count = await report_records.results_count(snap.session, course, p)
-    book = XlsxFile(out.path, report_records.RESULTS_HEADER, count)
+    f = results_table.ResultsFilter(p.status, p.assessment, p.group, p.cohort, p.search, p.since, p.until)
+    book = XlsxFile(out.path, results_table.HEADER, await results_table.total(snap.session, course.id, f))
     saving = asyncio.ensure_future(asyncio.to_thread(book.save))
     try:
-        async for rows in report_data.ahead(report_records.results_rows(snap.session, course, p)):
-            await asyncio.to_thread(book.put, rows)
+        async for frame in report_data.ahead(results_table.frames(snap.session, course.id, f, report_data.CHUNK)):
+            await asyncio.to_thread(book.put, frame)
             await c.add(0, "rows")
         await asyncio.to_thread(book.end)
     except BaseException:

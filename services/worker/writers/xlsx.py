@@ -23,20 +23,23 @@ class Aborted(Exception):
 
 class XlsxFile:
     """One results sheet, continued on "Results 2", ... past a sheet's row limit. `save()` runs in a
-    thread and writes while `put()` hands it chunks of rows; `end()` or `abort()` tells it to stop."""
+    thread and writes while `put()` hands it frames with the header's columns; `end()` or `abort()`
+    tells it to stop. An empty "Result" cell says `no_result`."""
 
-    def __init__(self, path: Path, header: list[str], rows: int, title: str = "Results") -> None:
-        self.path, self.header, self.title = path, header, title
+    def __init__(
+        self, path: Path, header: list[str], rows: int, title: str = "Results", no_result: str = "No result yet"
+    ) -> None:
+        self.path, self.header, self.title, self.no_result = path, header, title, no_result
         self.expected = rows
         self.sheets = max(1, -(-rows // (MAX_ROWS - 1)))
         self.rows = 0
         self._chunks: queue.Queue[Any] = queue.Queue(maxsize=2)
         self._stopped = False
 
-    def put(self, rows: list[list[Any]]) -> None:
+    def put(self, frame: pl.DataFrame) -> None:
         while not self._stopped:
             try:
-                self._chunks.put(rows, timeout=0.5)
+                self._chunks.put(frame, timeout=0.5)
                 return
             except queue.Full:
                 continue
@@ -44,7 +47,7 @@ class XlsxFile:
 
     def end(self) -> None:
         if not self._stopped:  # an empty table's writer is done already
-            self.put([_END])
+            self.put(_END)
 
     def abort(self) -> None:
         self._stopped = True
@@ -74,11 +77,13 @@ class XlsxFile:
 
     def _rows(self) -> Iterator[dict[str, Any]]:
         while True:
-            chunk = self._chunks.get()
-            if chunk is None:
+            frame = self._chunks.get()
+            if frame is None:
                 raise Aborted("the rows stopped coming")
-            for values in chunk:
-                if values is _END:
-                    return
+            if frame is _END:
+                return
+            for row in frame.iter_rows(named=True):
+                if row["Result"] is None:
+                    row["Result"] = self.no_result
                 self.rows += 1
-                yield dict(zip(self.header, values, strict=True))
+                yield row
