@@ -82,6 +82,11 @@ STATUS = {s: i for i, s in enumerate(STATUSES)}
 GRADED_STATUS, CANCELLED_STATUS, UNCONFIRMED = STATUS["graded"], STATUS["cancelled"], len(STATUSES)
 WAITING = (STATUS["submitted"], STATUS["pending_grading"], UNCONFIRMED)
 
+
+def status_name(code: int) -> str:
+    return STATUSES[code] if code < len(STATUSES) else "unconfirmed"
+
+
 _COURSE_ASSESSMENTS = """
     SELECT a.id, a.external_id, EXISTS (SELECT 1 FROM items i WHERE i.assessment_id = a.id AND i.marking = 'manual')
     FROM assessments a WHERE a.course_id = :c

@@ -6,20 +6,15 @@ from typing import BinaryIO
 
 import polars as pl
 
-# A cell starting with one of these is run as a formula by spreadsheet programs (CSV injection).
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+from shared.csv_cells import FORMULA_PATTERN, neutralise
+
 BOM = b"\xef\xbb\xbf"
-
-
-def neutralise(value: str) -> str:
-    """Prefix a formula-like cell with an apostrophe, so spreadsheets show it as text."""
-    return "'" + value if value.startswith(FORMULA_START) else value
 
 
 def _safe(frame: pl.DataFrame) -> pl.DataFrame:
     text_columns = [c for c, t in frame.schema.items() if t == pl.String]
     return frame.with_columns(
-        pl.when(pl.col(c).str.contains(r"^[=+\-@\t\r]")).then(pl.lit("'") + pl.col(c)).otherwise(pl.col(c)).alias(c)
+        pl.when(pl.col(c).str.contains(FORMULA_PATTERN)).then(pl.lit("'") + pl.col(c)).otherwise(pl.col(c)).alias(c)
         for c in text_columns
     ).rename({c: neutralise(c) for c in frame.columns if neutralise(c) != c})
 

@@ -1,0 +1,126 @@
+"""The read side for LMS screens: the results table, the gradebook, learner progress, statistics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import StreamingResponse
+from pydantic import AwareDatetime
+
+from services.api.deps import Cursor, GradeRead, Limit, ResultScope, ScoreRead, SessionDep, SessionFactoryDep
+from services.api.schemas.readside import GradebookColumn, GradebookPage, GradebookRow, ResultRow, ResultsPage
+from shared import csv_cells
+from shared.services import gradebook, results_table
+from shared.services.inputs import AttemptStatus, ExternalId
+from shared.validation import CleanStr
+
+router = APIRouter(prefix="/v1/courses/{course}", tags=["results"])
+
+Text = Annotated[CleanStr | None, Query(max_length=255)]
+
+
+@dataclass
+class ResultFilters:
+    """Which attempts: statuses, one assessment, a group or cohort, a search in learner id, username,
+    name and e-mail (case-insensitive), and a range [since, until) of the attempt's last change."""
+
+    status: Annotated[list[AttemptStatus] | None, Query(max_length=6)] = None
+    assessment: Annotated[ExternalId | None, Query()] = None
+    group: Text = None
+    cohort: Text = None
+    search: Annotated[CleanStr | None, Query(min_length=1, max_length=200)] = None
+    since: Annotated[AwareDatetime | None, Query()] = None
+    until: Annotated[AwareDatetime | None, Query()] = None
+
+
+@router.get("/results")
+async def list_results(
+    session: SessionDep,
+    ref: ScoreRead,
+    scope: ResultScope,
+    filters: Annotated[ResultFilters, Depends()],
+    limit: Limit = 100,
+    cursor: Cursor = None,
+) -> ResultsPage:
+    """The results table: one row per attempt (learner x assessment, in learner order) with its status,
+    the score or "No result yet", the grader while it waits for grading and whether learners see it;
+    with the counts per status for the dashboard. Graders see only the attempts allocated to them."""
+    f = results_table.ResultsFilter(
+        filters.status,
+        filters.assessment,
+        filters.group,
+        filters.cohort,
+        filters.search,
+        filters.since,
+        filters.until,
+        scope,
+    )
+    page = await results_table.page(session, ref, f, limit, cursor)
+    counts = await results_table.counts(session, ref, f)
+    return ResultsPage(
+        items=[ResultRow.model_validate(r) for r in page.items], next_cursor=page.next_cursor, counts=counts
+    )
+
+
+Percent = Annotated[float | None, Query(ge=0, le=100)]
+
+
+@dataclass
+class GradebookFilters:
+    """What the gradebook shows: percent or absolute scores; one category's columns; learners whose
+    score on one assessment, or whose course grade, is in a range (percent); by enrollment track,
+    cohort, group or enrollment status; course team members only when asked; a case-insensitive search
+    in username, e-mail and name; sorted by name, course grade or an assessment (`-` for descending)."""
+
+    view: Annotated[Literal["percent", "absolute"], Query()] = "percent"
+    category: Text = None
+    assessment: Annotated[ExternalId | None, Query()] = None
+    score_min: Percent = None
+    score_max: Percent = None
+    grade_min: Percent = None
+    grade_max: Percent = None
+    track: Text = None
+    cohort: Text = None
+    group: Text = None
+    status: Annotated[Literal["enrolled", "unenrolled"] | None, Query()] = None
+    include_course_team: bool = False
+    search: Annotated[CleanStr | None, Query(min_length=1, max_length=200)] = None
+    sort: Annotated[str, Query(max_length=300, pattern=r"^-?(name|grade|assessment:.+)$")] = "name"
+
+    def query(self) -> gradebook.GradebookQuery:
+        return gradebook.GradebookQuery(**vars(self))
+
+
+@router.get("/gradebook")
+async def get_gradebook(
+    session: SessionDep,
+    ref: GradeRead,
+    filters: Annotated[GradebookFilters, Depends()],
+    limit: Limit = 100,
+    cursor: Cursor = None,
+) -> GradebookPage:
+    """The gradebook: one row per learner with each assessment's score (dropped ones marked), each
+    category's average and the course grade (current and final, letter, passed), from the stored grades."""
+    course, page = await gradebook.page(session, ref, filters.query(), limit, cursor)
+    shown = gradebook.columns(course, filters.query())
+    return GradebookPage(
+        items=[GradebookRow.model_validate(r) for r in page.items],
+        next_cursor=page.next_cursor,
+        columns=[
+            GradebookColumn(assessment=a.external_id, title=a.title, category=a.category, points_possible=a.points)
+            for a in shown
+        ],
+    )
+
+
+@router.get("/gradebook.csv", response_class=StreamingResponse, responses={200: {"content": {"text/csv": {}}}})
+async def export_gradebook(
+    sessions: SessionFactoryDep, ref: GradeRead, filters: Annotated[GradebookFilters, Depends()]
+) -> StreamingResponse:
+    """The same view as a CSV file, streamed (formula-like cells neutralised)."""
+    rows = csv_cells.stream(gradebook.csv_rows(sessions, ref, filters.query()))
+    return StreamingResponse(
+        rows, media_type="text/csv", headers={"Content-Disposition": 'attachment; filename="gradebook.csv"'}
+    )

@@ -1,0 +1,268 @@
+"""The gradebook: one row per learner with each assessment's score, each category's average and the
+course grade, as the Open edX gradebook shows them, read from the stored grades.
+
+A page is one statement over the enrollments and their stored grade (filters and sort built from
+optional conditions, keyset by the sort key and the enrollment id), then one read of the page's
+attempts; nothing is graded on read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Literal
+
+import numpy as np
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from shared.db.copy import fetch
+from shared.errors import NotFound, ValidationFailed
+from shared.services import grades
+from shared.services.access import CourseRef
+from shared.services.paging import Page, decode_cursor, encode_cursor
+from shared.services.report_data import AssessmentInfo, CourseInfo, load_course
+from shared.services.results_table import like_pattern
+
+View = Literal["percent", "absolute"]
+
+
+@dataclass(frozen=True)
+class GradebookQuery:
+    view: View = "percent"
+    category: str | None = None  # only this category's assessments and average
+    assessment: str | None = None  # with score_min / score_max: learners whose score on it is in range
+    score_min: float | None = None  # percent
+    score_max: float | None = None
+    grade_min: float | None = None  # final course grade, percent
+    grade_max: float | None = None
+    track: str | None = None
+    cohort: str | None = None
+    group: str | None = None
+    status: str | None = None  # enrollment status
+    include_course_team: bool = False
+    search: str | None = None  # case-insensitive, in username, e-mail and name
+    sort: str = "name"  # name, grade, assessment:<id>; a leading "-" sorts descending
+
+
+# Sort keys: text or numbers; a learner with no value sorts after every value (before, descending).
+_NAME = "lower(coalesce(e.full_name, e.username, e.external_id))"
+_GRADE = "coalesce(g.final_percent, -1)"
+_SCORE = "coalesce(CASE WHEN s.status = 'graded' AND s.possible > 0 THEN s.earned / s.possible * 100 END, -1)"
+
+
+async def page(
+    session: AsyncSession, ref: CourseRef, q: GradebookQuery, limit: int, cursor: str | None
+) -> tuple[CourseInfo, Page[dict[str, Any]]]:
+    """One page of the gradebook and the course it shows (its assessment columns)."""
+    await grades.bring_current(session, ref.id)
+    course = await load_course(session, ref.id)
+    rows, more = await _learners(session, course, q, limit, cursor)
+    items = await _rows(session, course, q, rows)
+    next_cursor = encode_cursor([str(rows[-1]["k"]), rows[-1]["id"]]) if more else None
+    return course, Page(items, next_cursor)
+
+
+def columns(course: CourseInfo, q: GradebookQuery) -> list[AssessmentInfo]:
+    return [a for a in course.assessments if q.category is None or a.category == q.category]
+
+
+async def _learners(
+    session: AsyncSession, course: CourseInfo, q: GradebookQuery, limit: int, cursor: str | None
+) -> tuple[list[Any], bool]:
+    args: list[Any] = [course.id]
+
+    def arg(value: Any) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
+    joins, where = [], ["e.course_id = $1"]
+    descending = q.sort.startswith("-")
+    sort = q.sort.lstrip("-")
+    if sort == "name":
+        key, key_type = _NAME, "text"
+    elif sort == "grade":
+        key, key_type = _GRADE, "numeric"
+    elif sort.startswith("assessment:") and course.assessment(sort.split(":", 1)[1]):
+        sorted_by = course.assessment(sort.split(":", 1)[1])
+        assert sorted_by is not None
+        joins.append(f"LEFT JOIN attempts s ON s.enrollment_id = e.id AND s.assessment_id = {arg(sorted_by.id)}")
+        key, key_type = _SCORE, "numeric"
+    else:
+        raise ValidationFailed.one("sort", "Sort by name, grade or assessment:<id> of this course.", "query")
+    if q.assessment is not None:
+        filtered = course.assessment(q.assessment)
+        if filtered is None:
+            raise NotFound(f"Assessment {q.assessment!r} not found in this course.")
+        joins.append(f"LEFT JOIN attempts fa ON fa.enrollment_id = e.id AND fa.assessment_id = {arg(filtered.id)}")
+        score = "CASE WHEN fa.status = 'graded' AND fa.possible > 0 THEN fa.earned / fa.possible * 100 END"
+        if q.score_min is not None:
+            where.append(f"{score} >= {arg(q.score_min)}")
+        if q.score_max is not None:
+            where.append(f"{score} <= {arg(q.score_max)}")
+    if q.grade_min is not None:
+        where.append(f"g.final_percent >= {arg(q.grade_min)}")
+    if q.grade_max is not None:
+        where.append(f"g.final_percent <= {arg(q.grade_max)}")
+    for column, value in (("e.track", q.track), ("e.cohort", q.cohort), ("e.status", q.status)):
+        if value is not None:
+            where.append(f"{column} = {arg(value)}")
+    if q.group is not None:
+        where.append(f"CAST({arg(q.group)} AS text) = ANY(e.groups)")
+    if not q.include_course_team:
+        where.append("NOT e.is_course_team")
+    if q.search is not None:
+        p = arg(like_pattern(q.search))
+        where.append(f"(e.username ILIKE {p} OR e.email ILIKE {p} OR e.full_name ILIKE {p})")
+    after = _cursor(cursor)
+    if after is not None:  # ties stay in enrollment order whichever way the key sorts
+        k, i = f"CAST({arg(after[0])} AS {key_type})", f"CAST({arg(after[1])} AS bigint)"
+        where.append(f"({key} {'<' if descending else '>'} {k} OR ({key} = {k} AND e.id > {i}))")
+    order = "DESC" if descending else "ASC"
+    sql = f"""
+        SELECT e.id, e.external_id, e.username, e.full_name, e.email, e.track, e.cohort, e.groups, e.status,
+               e.is_course_team, g.current_percent, g.current_grade, g.current_passed, g.final_percent,
+               g.final_grade, g.final_passed, g.explanation, {key} AS k
+        FROM enrollments e JOIN courses c ON c.id = e.course_id
+        LEFT JOIN course_grades g ON g.enrollment_id = e.id AND g.policy_version = c.grades_version
+        {" ".join(joins)}
+        WHERE {" AND ".join(where)}
+        ORDER BY {key} {order}, e.id LIMIT {arg(limit + 1)}
+    """  # noqa: S608 (constant SQL pieces; values are parameters)
+    rows = await fetch(session, sql, args)
+    return rows[:limit], len(rows) > limit
+
+
+def _cursor(cursor: str | None) -> tuple[str, int] | None:
+    key = decode_cursor(cursor)
+    if key is None:
+        return None
+    if not (isinstance(key, list) and len(key) == 2 and isinstance(key[0], str) and type(key[1]) is int):
+        raise ValidationFailed.one("cursor", "Not a cursor this API issued.", "query")
+    return key[0], key[1]
+
+
+async def _rows(session: AsyncSession, course: CourseInfo, q: GradebookQuery, rows: list[Any]) -> list[dict[str, Any]]:
+    shown = columns(course, q)
+    column_of = {a.external_id: j for j, a in enumerate(shown)}
+    ids = np.array(sorted(r["id"] for r in rows), dtype=np.int64)
+    enrollment, cols, status, earned, possible = await grades.attempt_columns(session, course.id, ids, column_of)
+    cells: dict[tuple[int, int], tuple[int, float, float]] = {
+        (int(e), int(j)): (int(s), float(x), float(p))
+        for e, j, s, x, p in zip(enrollment, cols, status, earned, possible, strict=True)
+    }
+    return [_row(r, shown, cells, q) for r in rows]
+
+
+def _row(r: Any, shown: list[AssessmentInfo], cells: dict[tuple[int, int], Any], q: GradebookQuery) -> dict[str, Any]:
+    explanation = r["explanation"] or {}
+    final = {c["name"]: c for c in explanation.get("final", [])}
+    current = {c["name"]: c for c in explanation.get("current", [])}
+    dropped = {a for c in final.values() for a in c.get("dropped", [])}
+    categories = [
+        {
+            "name": name,
+            "current_percent": current.get(name, {}).get("percent"),
+            "final_percent": final.get(name, {}).get("percent"),
+            "dropped": final.get(name, {}).get("dropped", []),
+        }
+        for name in dict.fromkeys(a.category for a in shown)
+    ]
+    return {
+        "learner": r["external_id"],
+        "username": r["username"],
+        "full_name": r["full_name"],
+        "email": r["email"],
+        "track": r["track"],
+        "cohort": r["cohort"],
+        "groups": list(r["groups"] or []),
+        "status": r["status"],
+        "course_team": r["is_course_team"],
+        "assessments": [
+            _cell(a, cells.get((r["id"], j)), a.external_id in dropped, q.view) for j, a in enumerate(shown)
+        ],
+        "categories": categories,
+        "current": _grade(r["current_percent"], r["current_grade"], r["current_passed"]),
+        "final": _grade(r["final_percent"], r["final_grade"], r["final_passed"]),
+    }
+
+
+def _grade(percent: Decimal | None, grade: str | None, passed: bool | None) -> dict[str, Any]:
+    return {"percent": None if percent is None else float(percent), "grade": grade, "passed": passed}
+
+
+def _cell(a: AssessmentInfo, cell: tuple[int, float, float] | None, dropped: bool, view: View) -> dict[str, Any]:
+    status = grades.status_name(cell[0]) if cell else "not_attempted"
+    graded = cell is not None and cell[0] == grades.GRADED_STATUS and not np.isnan(cell[1])
+    earned = cell[1] if graded and cell else None
+    possible = cell[2] if cell and not np.isnan(cell[2]) else a.points
+    percent = round(earned / possible * 100, 2) if earned is not None and possible else None
+    if view == "absolute":
+        display = f"{_num(earned)} out of {_num(possible)}" if earned is not None else "-"
+        score = earned
+    else:
+        display = f"{_num(percent)}%" if percent is not None else "-"
+        score = percent
+    return {
+        "assessment": a.external_id,
+        "status": status,
+        "score": score,
+        "possible": possible if view == "absolute" else 100.0,
+        "display": display,
+        "dropped": dropped,
+    }
+
+
+def _num(x: float | None) -> str:
+    return "" if x is None else f"{x:g}"
+
+
+# --- CSV ------------------------------------------------------------------------------------------
+
+
+async def csv_rows(
+    sessions: async_sessionmaker[AsyncSession], ref: CourseRef, q: GradebookQuery
+) -> AsyncIterator[list[Any]]:
+    """The same view as CSV rows (header first), read page by page in its own session."""
+    cursor: str | None = None
+    first = True
+    while True:
+        async with sessions() as session:
+            course, p = await page(session, ref, q, 1000, cursor)
+        if first:
+            shown = columns(course, q)
+            yield [
+                "Student ID",
+                "Username",
+                "Email",
+                "Name",
+                "Track",
+                "Cohort",
+                "Enrollment Status",
+                *(f"{a.title} ({a.external_id})" for a in shown),
+                *(f"{c} (Avg)" for c in dict.fromkeys(a.category for a in shown)),
+                "Current Grade",
+                "Final Grade",
+                "Letter",
+                "Passed",
+            ]
+            first = False
+        for r in p.items:
+            yield [
+                r["learner"],
+                r["username"],
+                r["email"],
+                r["full_name"],
+                r["track"],
+                r["cohort"],
+                r["status"],
+                *(c["display"] for c in r["assessments"]),
+                *(c["final_percent"] for c in r["categories"]),
+                r["current"]["percent"],
+                r["final"]["percent"],
+                r["final"]["grade"],
+                r["final"]["passed"],
+            ]
+        if p.next_cursor is None:
+            return
+        cursor = p.next_cursor
