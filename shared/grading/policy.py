@@ -58,6 +58,12 @@ class PolicyRules(Strict):
         default=2, description="Decimals of the rounded percent (standard preset)."
     )
 
+    def pass_mark(self) -> float | None:
+        if self.pass_min is not None:
+            return self.pass_min
+        positive = [c.min for c in self.cutoffs if c.min > 0]
+        return min(positive) if positive else None
+
 
 class Policy(PolicyRules):
     """A policy with its assessment catalogue: everything the engine needs."""
@@ -91,12 +97,6 @@ class Policy(PolicyRules):
         if errors:
             raise ValidationFailed(errors)
         return self
-
-    def pass_mark(self) -> float | None:
-        if self.pass_min is not None:
-            return self.pass_min
-        positive = [c.min for c in self.cutoffs if c.min > 0]
-        return min(positive) if positive else None
 
 
 class ScoreIn(Strict):

@@ -119,7 +119,7 @@ AttemptColumns = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarra
 async def load_sheet(session: AsyncSession, course_id: int, policy: Policy, enrollment_ids: np.ndarray) -> Sheet:
     """The chunk's attempts as dense arrays (COPY out, parsed by polars; a plain query for a few)."""
     column_of = {a.id: j for j, a in enumerate(policy.assessments)}
-    return _sheet(policy, enrollment_ids, *await attempt_columns(session, course_id, enrollment_ids, column_of))
+    return sheet_of(policy, enrollment_ids, *await attempt_columns(session, course_id, enrollment_ids, column_of))
 
 
 async def attempt_columns(
@@ -156,7 +156,7 @@ async def attempt_columns(
     )
 
 
-def _sheet(
+def sheet_of(
     policy: Policy,
     enrollment_ids: np.ndarray,
     enrollment: np.ndarray,

@@ -44,9 +44,7 @@ def like_pattern(search: str) -> str:
 
 
 _SEARCHED = ("e.external_id", "e.username", "e.full_name", "e.email")
-_ALLOCATED = (
-    "EXISTS (SELECT 1 FROM allocations l WHERE l.attempt_id = t.id AND l.grader = ANY(CAST({g} AS text[])))"
-)
+_ALLOCATED = "EXISTS (SELECT 1 FROM allocations l WHERE l.attempt_id = t.id AND l.grader = ANY(CAST({g} AS text[])))"
 
 
 async def _where(

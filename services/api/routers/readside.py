@@ -2,17 +2,35 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from pydantic import AwareDatetime
 
-from services.api.deps import Cursor, GradeRead, Limit, ResultScope, ScoreRead, SessionDep, SessionFactoryDep
-from services.api.schemas.readside import GradebookColumn, GradebookPage, GradebookRow, ResultRow, ResultsPage
-from shared import csv_cells
-from shared.services import gradebook, results_table
+from services.api.deps import (
+    Cursor,
+    GradeRead,
+    Limit,
+    PrincipalDep,
+    ResultScope,
+    ScoreRead,
+    SessionDep,
+    SessionFactoryDep,
+)
+from services.api.schemas.readside import (
+    GradebookColumn,
+    GradebookPage,
+    GradebookRow,
+    ProgressOut,
+    ResultRow,
+    ResultsPage,
+    StatisticsOut,
+)
+from shared import charts, csv_cells
+from shared.services import gradebook, progress, results_table, statistics
 from shared.services.inputs import AttemptStatus, ExternalId
 from shared.validation import CleanStr
 
@@ -124,3 +142,70 @@ async def export_gradebook(
     return StreamingResponse(
         rows, media_type="text/csv", headers={"Content-Disposition": 'attachment; filename="gradebook.csv"'}
     )
+
+
+_CHARTS: dict[int | str, dict[str, Any]] = {200: {"content": {"image/svg+xml": {}, "image/png": {}}}}
+ChartFormat = Literal["svg", "png"]
+
+
+def _chart(data: bytes, fmt: ChartFormat) -> Response:
+    return Response(data, media_type=charts.MEDIA_TYPES[fmt])
+
+
+@router.get("/learners/{learner}/progress")
+async def learner_progress(
+    session: SessionDep, principal: PrincipalDep, course: ExternalId, learner: ExternalId
+) -> ProgressOut:
+    """A learner's progress: every assessment's score, the category averages with the dropped
+    assessments marked, the total, the cutoffs and the pass mark, and for each cutoff not reached yet
+    the share of the remaining points that would reach it. Staff with grade access see the current
+    scores; the learner, with their own user token, sees only what has been published to them."""
+    who = await progress.viewer(session, principal, course, learner)
+    return ProgressOut.model_validate(await progress.progress(session, who))
+
+
+@router.get("/learners/{learner}/progress.{fmt}", response_class=Response, responses=_CHARTS)
+async def learner_progress_chart(
+    session: SessionDep, principal: PrincipalDep, course: ExternalId, learner: ExternalId, fmt: ChartFormat
+) -> Response:
+    """The progress as a chart (SVG or PNG): bars per assessment grouped by category, an average bar per
+    category, a total bar, and lines at the cutoffs labelled with their letters; dropped ones hatched."""
+    who = await progress.viewer(session, principal, course, learner)
+    data = await progress.progress(session, who)
+    return _chart(await asyncio.to_thread(charts.progress_chart, data, fmt), fmt)
+
+
+@dataclass
+class StatisticsScope:
+    """Whose results: everyone (course team excluded), or a cohort or group; one assessment or the
+    course grade; the histogram's number of bins over 0-100 %."""
+
+    assessment: Annotated[ExternalId | None, Query()] = None
+    cohort: Text = None
+    group: Text = None
+    bins: Annotated[int, Query(ge=1, le=100)] = 10
+
+    def scope(self) -> statistics.Scope:
+        return statistics.Scope(**vars(self))
+
+
+@router.get("/statistics")
+async def course_statistics(
+    session: SessionDep, ref: GradeRead, scope: Annotated[StatisticsScope, Depends()]
+) -> StatisticsOut:
+    """Count, mean, median, standard deviation, min, max, quartiles, pass rate, a histogram and the
+    letter distribution of the course grade (with each assessment's count and mean) or of one
+    assessment's results (with facility and discrimination per item, so weak questions stand out)."""
+    return StatisticsOut.model_validate(await statistics.statistics(session, ref, scope.scope()))
+
+
+@router.get("/statistics/histogram.{fmt}", response_class=Response, responses=_CHARTS)
+async def statistics_histogram(
+    session: SessionDep, ref: GradeRead, scope: Annotated[StatisticsScope, Depends()], fmt: ChartFormat
+) -> Response:
+    """The distribution of the same statistics as a histogram chart (SVG or PNG)."""
+    stats = await statistics.statistics(session, ref, scope.scope())
+    title = f"{stats.get('title') or stats['of']}: {stats['count']} results"
+    histogram = stats["histogram"]
+    data = await asyncio.to_thread(charts.histogram_chart, title, histogram["edges"], histogram["counts"], fmt)
+    return _chart(data, fmt)

@@ -86,3 +86,100 @@ class GradebookColumn(BaseModel):
 
 class GradebookPage(PageOut[GradebookRow]):
     columns: list[GradebookColumn]
+
+
+class ProgressAssessment(BaseModel):
+    assessment: str
+    title: str
+    category: str
+    graded: bool = Field(description="Counted as graded (for a learner: published to them).")
+    excused: bool
+    earned: float | None
+    possible: float
+    percent: float | None
+    dropped: bool
+
+
+class ProgressCategory(BaseModel):
+    name: str
+    weight: float | None
+    current_percent: float | None
+    final_percent: float | None
+    dropped: list[str]
+
+
+class ProgressGrade(BaseModel):
+    percent: float | None
+    score: float | None
+    possible: float | None
+    grade: str | None
+    passed: bool | None
+
+
+class ProgressCutoff(BaseModel):
+    grade: str
+    min: float = Field(description="The cutoff as a fraction of the course grade.")
+    reached: bool
+    reachable: bool
+    needed_share_of_remaining: float | None = Field(
+        description="The share (0-1) of the points of every assessment not yet graded that reaches this "
+        "cutoff, when it is not reached yet and still can be."
+    )
+
+
+class ProgressOut(BaseModel):
+    learner: str
+    published_only: bool = Field(description="True for the learner's own view: only published results count.")
+    policy_version: int
+    preset: str
+    assessments: list[ProgressAssessment]
+    categories: list[ProgressCategory]
+    current: ProgressGrade
+    final: ProgressGrade
+    pass_mark: float | None
+    cutoffs: list[ProgressCutoff]
+
+
+class Histogram(BaseModel):
+    edges: list[float]
+    counts: list[int]
+
+
+class Distribution(BaseModel):
+    count: int
+    mean: float | None
+    median: float | None
+    std: float | None = Field(description="Sample standard deviation (n - 1).")
+    min: float | None
+    max: float | None
+    q1: float | None
+    q3: float | None
+    pass_rate: float | None
+    histogram: Histogram
+    letters: dict[str, int]
+
+
+class AssessmentSummary(BaseModel):
+    assessment: str
+    title: str
+    category: str
+    count: int
+    mean: float | None
+
+
+class ItemStatistics(BaseModel):
+    item: str
+    number: str | None
+    title: str | None
+    points_possible: float
+    count: int
+    mean: float | None
+    facility: float | None = Field(description="Mean score / points possible.")
+    discrimination: float | None = Field(description="Correlation of the item's score with the rest of the test.")
+
+
+class StatisticsOut(Distribution):
+    of: str = Field(description='"course grade" or the assessment.')
+    title: str | None = None
+    assessments: list[AssessmentSummary] | None = None
+    items: list[ItemStatistics] | None = None

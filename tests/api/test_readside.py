@@ -1,4 +1,5 @@
-"""The gradebook and the results table against a small course whose numbers are worked out by hand.
+"""The read side (gradebook, results table, progress, statistics) against a small course whose numbers
+are worked out by hand.
 
 Homework (40 %, lowest dropped): hw1, hw2 of 10 points; Exam (60 %): exam of 20 points (one auto item
 of 10 and one manual item of 10). Final grades (unscored work counts 0, then the lowest homework is
@@ -15,6 +16,11 @@ from __future__ import annotations
 import csv
 import io
 from typing import Any
+from xml.etree import ElementTree
+
+import numpy as np
+import pytest
+from PIL import Image
 
 from shared.settings import Settings
 from tests.conftest import Tenant, assert_problem, run_worker
@@ -249,3 +255,121 @@ async def test_results_table_rows_counts_and_filters(tenant: Tenant, settings: S
     await grant(tenant, "c1", "g1", "grader")
     mine = (await tenant.get(RESULTS, as_=await user_token(tenant, "g1"))).json()
     assert {(r["learner"], r["assessment"]) for r in mine["items"]} == {("ann", "quiz"), ("bob", "quiz")}
+
+
+# --- learner progress -----------------------------------------------------------------------------
+
+
+async def test_progress_matches_the_engine_and_says_what_is_still_needed(tenant: Tenant, settings: Settings) -> None:
+    await _course(tenant, settings)
+    r = await tenant.get("/v1/courses/c1/learners/ann/progress")
+    assert r.status_code == 200, r.text
+    ann = r.json()
+    grade = (await tenant.get("/v1/courses/c1/learners/ann/grade")).json()
+    assert ann["final"]["percent"] == grade["final"]["percent"] == 86.0 and ann["final"]["grade"] == "A"
+    explained = {c["name"]: c for c in grade["explanation"]["final"]}
+    for category in ann["categories"]:
+        assert category["final_percent"] == explained[category["name"]]["percent"]
+        assert category["dropped"] == explained[category["name"]]["dropped"]
+    assert {a["assessment"]: a["dropped"] for a in ann["assessments"]} == {"hw1": False, "hw2": True, "exam": False}
+    assert ann["pass_mark"] == 0.6 and all(c["reached"] for c in ann["cutoffs"])
+
+    # cid: hw1 10 of 10, the rest not graded. The lowest homework is dropped, so only the exam matters:
+    # 40 % + 60 % x share >= 80 % (A) needs 2/3 of the remaining points, >= 60 % (B) needs 1/3.
+    cid = (await tenant.get("/v1/courses/c1/learners/cid/progress")).json()
+    assert cid["final"]["percent"] == 40.0
+    needed = {c["grade"]: c for c in cid["cutoffs"]}
+    assert needed["A"]["needed_share_of_remaining"] == 0.667 and needed["A"]["reachable"]
+    assert needed["B"]["needed_share_of_remaining"] == 0.334
+    assert needed["F"]["reached"] and needed["F"]["needed_share_of_remaining"] is None
+
+
+async def test_learners_see_only_their_own_published_progress(tenant: Tenant, settings: Settings) -> None:
+    await _course(tenant, settings)
+    token = await user_token(tenant, "ann")
+    mine = (await tenant.get("/v1/courses/c1/learners/ann/progress", as_=token)).json()
+    assert mine["published_only"] and not any(a["graded"] for a in mine["assessments"])
+    r = await tenant.post(
+        "/v1/courses/c1/publications", json={"assessments": ["hw1"], "audience": {"learners": ["ann"]}}
+    )
+    assert r.status_code in (200, 201, 202), r.text
+    await run_worker(settings)
+    mine = (await tenant.get("/v1/courses/c1/learners/ann/progress", as_=token)).json()
+    assert [a["assessment"] for a in mine["assessments"] if a["graded"]] == ["hw1"]
+    # hw1 (80 %) alone: hw2 counts 0 and is dropped, the exam counts 0: 0.4 x 0.8 = 32 %
+    assert mine["final"]["percent"] == 32.0
+    assert_problem(await tenant.get("/v1/courses/c1/learners/bob/progress", as_=token), 404)
+    assert_problem(await tenant.get("/v1/courses/c1/learners/bob/progress.svg", as_=token), 404)
+
+
+async def test_progress_and_histogram_charts_are_valid_svg_and_png(tenant: Tenant, settings: Settings) -> None:
+    await _course(tenant, settings)
+    svg = await tenant.get("/v1/courses/c1/learners/ann/progress.svg")
+    assert svg.status_code == 200 and svg.headers["content-type"] == "image/svg+xml"
+    root = ElementTree.fromstring(svg.content)
+    assert root.tag.endswith("svg")
+    text = " ".join(t for t in root.itertext())
+    assert "Homework avg" in text and "Total" in text and "dropped" in text
+    png = await tenant.get("/v1/courses/c1/learners/ann/progress.png")
+    assert png.headers["content-type"] == "image/png"
+    image = Image.open(io.BytesIO(png.content))
+    image.verify()
+    assert image.format == "PNG" and image.size[0] > 300
+    for fmt in ("svg", "png"):
+        r = await tenant.get(f"/v1/courses/c1/statistics/histogram.{fmt}", params={"assessment": "hw1", "bins": 5})
+        assert r.status_code == 200 and r.headers["content-type"].startswith("image/")
+    ElementTree.fromstring((await tenant.get("/v1/courses/c1/statistics/histogram.svg")).content)
+    assert_problem(await tenant.get("/v1/courses/c1/learners/ann/progress.gif"), 422)
+
+
+# --- statistics -----------------------------------------------------------------------------------
+
+
+def _reference(values: list[float]) -> dict[str, float]:
+    v = np.array(values)
+    q1, median, q3 = np.percentile(v, [25, 50, 75])
+    return {
+        "mean": v.mean(),
+        "median": median,
+        "std": v.std(ddof=1),
+        "min": v.min(),
+        "max": v.max(),
+        "q1": q1,
+        "q3": q3,
+    }
+
+
+async def test_course_and_assessment_statistics_match_numpy(tenant: Tenant, settings: Settings) -> None:
+    await _course(tenant, settings)
+    stats = (await tenant.get("/v1/courses/c1/statistics", params={"bins": 5})).json()
+    # enrolled learners outside the course team: ann 86, bob 50, cid 40 (eve has left)
+    assert stats["count"] == 3
+    for key, value in _reference([86, 50, 40]).items():
+        assert stats[key] == pytest.approx(value), key
+    assert stats["pass_rate"] == pytest.approx(1 / 3)
+    assert stats["letters"] == {"A": 1, "B": 0, "F": 2}
+    assert stats["histogram"] == {"edges": [0, 20, 40, 60, 80, 100], "counts": [0, 0, 2, 0, 1]}
+    hw1 = next(a for a in stats["assessments"] if a["assessment"] == "hw1")
+    assert hw1["count"] == 4 and hw1["mean"] == pytest.approx((80 + 50 + 50 + 100) / 4)  # tom is course team
+    cohort = (await tenant.get("/v1/courses/c1/statistics", params={"cohort": "A"})).json()
+    assert cohort["count"] == 2 and cohort["mean"] == pytest.approx(63)
+
+    items = [{"external_id": f"q{k}", "number": str(k), "points_possible": 5} for k in (1, 2, 3)]
+    await assessment(tenant, "c1", "test", title="Test", category="Exam", items=items)
+    marks = {"ann": (5, 4, 3), "bob": (2, 1, 3), "cid": (4, 4, 1), "eve": (1, 0, 2), "tom": (0, 0, 0)}
+    for learner, points in marks.items():
+        body = {"items": [{"item": f"q{k + 1}", "earned": p} for k, p in enumerate(points)]}
+        assert (await tenant.put(f"/v1/courses/c1/assessments/test/scores/{learner}", json=body)).status_code == 200
+    test = (await tenant.get("/v1/courses/c1/statistics", params={"assessment": "test"})).json()
+    scores = np.array([marks[lr] for lr in ("ann", "bob", "cid", "eve")], dtype=float)
+    totals = scores.sum(axis=1) / 15 * 100
+    assert test["count"] == 4
+    for key, value in _reference(list(totals)).items():
+        assert test[key] == pytest.approx(value), key
+    assert test["pass_rate"] == pytest.approx(np.mean(totals >= 60))
+    for k, item in enumerate(test["items"]):
+        rest = scores.sum(axis=1) - scores[:, k]
+        assert item["facility"] == pytest.approx(scores[:, k].mean() / 5)
+        assert item["discrimination"] == pytest.approx(np.corrcoef(scores[:, k], rest)[0, 1])
+    assert_problem(await tenant.get("/v1/courses/c1/statistics", params={"assessment": "nope"}), 404)
+    assert_problem(await tenant.get("/v1/courses/c1/statistics", params={"bins": 0}), 422)
