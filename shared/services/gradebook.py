@@ -45,10 +45,14 @@ class GradebookQuery:
     sort: str = "name"  # name, grade, assessment:<id>; a leading "-" sorts descending
 
 
-# Sort keys: text or numbers; a learner with no value sorts after every value (before, descending).
+# Sort keys: text or numbers; a learner with no value (no grade, no graded attempt) counts as the lowest.
 _NAME = "lower(coalesce(e.full_name, e.username, e.external_id))"
 _GRADE = "coalesce(g.final_percent, -1)"
-_SCORE = "coalesce(CASE WHEN s.status = 'graded' AND s.possible > 0 THEN s.earned / s.possible * 100 END, -1)"
+_PERCENT = (
+    "CASE WHEN {s}.status = 'graded' AND {s}.possible > 0"
+    " THEN CAST({s}.earned AS float8) / CAST({s}.possible AS float8) * 100 END"
+)
+_SCORE = "coalesce(" + _PERCENT + ", -1)"
 
 
 async def page(
@@ -76,7 +80,17 @@ async def _learners(
         args.append(value)
         return f"${len(args)}"
 
-    joins, where = [], ["e.course_id = $1"]
+    where = ["e.course_id = $1"]
+    joined: dict[int, str] = {}  # assessment id -> the alias of its attempts (one join per assessment)
+
+    def attempts_of(external_id: str) -> str:
+        a = course.assessment(external_id)
+        if a is None:
+            raise NotFound(f"Assessment {external_id!r} not found in this course.")
+        if a.id not in joined:
+            joined[a.id] = f"s{len(joined)}"
+        return joined[a.id]
+
     descending = q.sort.startswith("-")
     sort = q.sort.lstrip("-")
     if sort == "name":
@@ -84,22 +98,15 @@ async def _learners(
     elif sort == "grade":
         key, key_type = _GRADE, "numeric"
     elif sort.startswith("assessment:") and course.assessment(sort.split(":", 1)[1]):
-        sorted_by = course.assessment(sort.split(":", 1)[1])
-        assert sorted_by is not None
-        joins.append(f"LEFT JOIN attempts s ON s.enrollment_id = e.id AND s.assessment_id = {arg(sorted_by.id)}")
-        key, key_type = _SCORE, "numeric"
+        key, key_type = _SCORE.format(s=attempts_of(sort.split(":", 1)[1])), "float8"
     else:
         raise ValidationFailed.one("sort", "Sort by name, grade or assessment:<id> of this course.", "query")
     if q.assessment is not None:
-        filtered = course.assessment(q.assessment)
-        if filtered is None:
-            raise NotFound(f"Assessment {q.assessment!r} not found in this course.")
-        joins.append(f"LEFT JOIN attempts fa ON fa.enrollment_id = e.id AND fa.assessment_id = {arg(filtered.id)}")
-        score = "CASE WHEN fa.status = 'graded' AND fa.possible > 0 THEN fa.earned / fa.possible * 100 END"
+        s = attempts_of(q.assessment)
         if q.score_min is not None:
-            where.append(f"{score} >= {arg(q.score_min)}")
+            where.append(f"{_PERCENT.format(s=s)} >= {arg(q.score_min)}")
         if q.score_max is not None:
-            where.append(f"{score} <= {arg(q.score_max)}")
+            where.append(f"{_PERCENT.format(s=s)} <= {arg(q.score_max)}")
     if q.grade_min is not None:
         where.append(f"g.final_percent >= {arg(q.grade_min)}")
     if q.grade_max is not None:
@@ -116,18 +123,35 @@ async def _learners(
         where.append(f"(e.username ILIKE {p} OR e.email ILIKE {p} OR e.full_name ILIKE {p})")
     after = _cursor(cursor)
     if after is not None:  # ties stay in enrollment order whichever way the key sorts
-        k, i = f"CAST({arg(after[0])} AS {key_type})", f"CAST({arg(after[1])} AS bigint)"
+        k, i = f"CAST(CAST({arg(after[0])} AS text) AS {key_type})", f"CAST({arg(after[1])} AS bigint)"
         where.append(f"({key} {'<' if descending else '>'} {k} OR ({key} = {k} AND e.id > {i}))")
     order = "DESC" if descending else "ASC"
+    # The sort runs over narrow rows (id and key); only the page's rows are then read whole. Sorted by
+    # grade, the walk starts from the stored grades (their index gives the order; every learner has a
+    # stored grade once the course has a served policy).
+    grades_first = sort == "grade" and course.served_version is not None
+    version = arg(course.served_version)
+    source = (
+        "course_grades g JOIN enrollments e ON e.id = g.enrollment_id"
+        f" AND g.course_id = $1 AND g.policy_version = {version}"
+        if grades_first
+        else f"enrollments e LEFT JOIN course_grades g ON g.enrollment_id = e.id AND g.policy_version = {version}"
+    )
+    joins = " ".join(
+        f"LEFT JOIN attempts {alias} ON {alias}.enrollment_id = e.id AND {alias}.assessment_id = {arg(a)}"
+        for a, alias in joined.items()
+    )
     sql = f"""
+        WITH page AS (
+          SELECT e.id, {key} AS k FROM {source} {joins}
+          WHERE {" AND ".join(where)}
+          ORDER BY {key} {order}, e.id LIMIT {arg(limit + 1)})
         SELECT e.id, e.external_id, e.username, e.full_name, e.email, e.track, e.cohort, e.groups, e.status,
                e.is_course_team, g.current_percent, g.current_grade, g.current_passed, g.final_percent,
-               g.final_grade, g.final_passed, g.explanation, {key} AS k
-        FROM enrollments e JOIN courses c ON c.id = e.course_id
+               g.final_grade, g.final_passed, g.explanation, page.k
+        FROM page JOIN enrollments e ON e.id = page.id JOIN courses c ON c.id = e.course_id
         LEFT JOIN course_grades g ON g.enrollment_id = e.id AND g.policy_version = c.grades_version
-        {" ".join(joins)}
-        WHERE {" AND ".join(where)}
-        ORDER BY {key} {order}, e.id LIMIT {arg(limit + 1)}
+        ORDER BY page.k {order}, e.id
     """  # noqa: S608 (constant SQL pieces; values are parameters)
     rows = await fetch(session, sql, args)
     return rows[:limit], len(rows) > limit

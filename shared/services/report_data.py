@@ -62,6 +62,7 @@ class CourseInfo:
     title: str
     assessments: list[AssessmentInfo]
     rules: PolicyRules | None
+    served_version: int | None = None  # the policy version whose stored grades are served
     columns: list[tuple[str, AssessmentInfo]] = field(default_factory=list)  # report label, assessment
 
     def assessment(self, external_id: str) -> AssessmentInfo | None:
@@ -125,7 +126,7 @@ async def load_course(session: AsyncSession, course_id: int) -> CourseInfo:
         await session.execute(
             text(
                 """
-                SELECT c.external_id, c.title, p.body FROM courses c
+                SELECT c.external_id, c.title, p.body, c.grades_version FROM courses c
                 LEFT JOIN grading_policies p ON p.course_id = c.id AND p.version = c.grades_version
                 WHERE c.id = :c
                 """
@@ -156,7 +157,12 @@ async def load_course(session: AsyncSession, course_id: int) -> CourseInfo:
         )
     ]
     info = CourseInfo(
-        course_id, course[0], course[1], assessments, PolicyRules.model_validate(course[2]) if course[2] else None
+        course_id,
+        course[0],
+        course[1],
+        assessments,
+        PolicyRules.model_validate(course[2]) if course[2] else None,
+        course[3],
     )
     info.columns = _labelled(assessments)
     return info

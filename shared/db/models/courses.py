@@ -52,6 +52,10 @@ class Enrollment(Base):
         UniqueConstraint("course_id", "external_id"),
         # Keyset walks over a course's learners in id order (reports, recomputes, lists).
         Index("ix_enrollments_course_id_id", "course_id", "id"),
+        # The gradebook's sort by name (its key expression, as shared/services/gradebook.py writes it).
+        Index(
+            "ix_enrollments_course_name", "course_id", text("lower(coalesce(full_name, username, external_id))"), "id"
+        ),
         CheckConstraint("status IN ('enrolled', 'unenrolled')", name="status"),
     )
 

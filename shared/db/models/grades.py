@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, CheckConstraint, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, DateTime, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -32,7 +32,17 @@ class CourseGrade(Base):
     """A learner's course grade under one policy version; reads serve `courses.grades_version`."""
 
     __tablename__ = "course_grades"
-    __table_args__ = (Index("ix_course_grades_course_version", "course_id", "policy_version", "enrollment_id"),)
+    __table_args__ = (
+        Index("ix_course_grades_course_version", "course_id", "policy_version", "enrollment_id"),
+        # The gradebook's sort by grade (its key expression, as shared/services/gradebook.py writes it).
+        Index(
+            "ix_course_grades_course_version_final",
+            "course_id",
+            "policy_version",
+            text("coalesce(final_percent, -1)"),
+            "enrollment_id",
+        ),
+    )
 
     enrollment_id: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("enrollments.id", ondelete="CASCADE"), primary_key=True
