@@ -16,13 +16,13 @@ from typing import Any, Literal
 import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from shared.db.conditions import Params, contains
 from shared.db.copy import fetch
 from shared.errors import NotFound, ValidationFailed
 from shared.services import grades
 from shared.services.access import CourseRef
 from shared.services.paging import Page, decode_cursor, encode_cursor
 from shared.services.report_data import AssessmentInfo, CourseInfo, load_course
-from shared.services.results_table import like_pattern
 
 View = Literal["percent", "absolute"]
 
@@ -74,11 +74,7 @@ def columns(course: CourseInfo, q: GradebookQuery) -> list[AssessmentInfo]:
 async def _learners(
     session: AsyncSession, course: CourseInfo, q: GradebookQuery, limit: int, cursor: str | None
 ) -> tuple[list[Any], bool]:
-    args: list[Any] = [course.id]
-
-    def arg(value: Any) -> str:
-        args.append(value)
-        return f"${len(args)}"
+    arg = Params(course.id)
 
     where = ["e.course_id = $1"]
     joined: dict[int, str] = {}  # assessment id -> the alias of its attempts (one join per assessment)
@@ -119,8 +115,7 @@ async def _learners(
     if not q.include_course_team:
         where.append("NOT e.is_course_team")
     if q.search is not None:
-        p = arg(like_pattern(q.search))
-        where.append(f"(e.username ILIKE {p} OR e.email ILIKE {p} OR e.full_name ILIKE {p})")
+        where.append(contains(("e.username", "e.email", "e.full_name"), q.search, arg))
     after = _cursor(cursor)
     if after is not None:  # ties stay in enrollment order whichever way the key sorts
         k, i = f"CAST(CAST({arg(after[0])} AS text) AS {key_type})", f"CAST({arg(after[1])} AS bigint)"
@@ -153,7 +148,7 @@ async def _learners(
         LEFT JOIN course_grades g ON g.enrollment_id = e.id AND g.policy_version = c.grades_version
         ORDER BY page.k {order}, e.id
     """  # noqa: S608 (constant SQL pieces; values are parameters)
-    rows = await fetch(session, sql, args)
+    rows = await fetch(session, sql, arg.values)
     return rows[:limit], len(rows) > limit
 
 
@@ -170,10 +165,10 @@ async def _rows(session: AsyncSession, course: CourseInfo, q: GradebookQuery, ro
     shown = columns(course, q)
     column_of = {a.external_id: j for j, a in enumerate(shown)}
     ids = np.array(sorted(r["id"] for r in rows), dtype=np.int64)
-    enrollment, cols, status, earned, possible = await grades.attempt_columns(session, course.id, ids, column_of)
+    at, cols, status, earned, possible = await grades.attempt_columns(session, course.id, ids, column_of)
     cells: dict[tuple[int, int], tuple[int, float, float]] = {
-        (int(e), int(j)): (int(s), float(x), float(p))
-        for e, j, s, x, p in zip(enrollment, cols, status, earned, possible, strict=True)
+        (int(ids[k]), int(j)): (int(s), float(x), float(p))
+        for k, j, s, x, p in zip(at, cols, status, earned, possible, strict=True)
     }
     return [_row(r, shown, cells, q) for r in rows]
 

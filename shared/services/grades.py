@@ -111,8 +111,8 @@ _ATTEMPT_SCHEMA = {
     "unconfirmed": pl.Int8,
 }
 
-# Per attempt row: enrollment id, the assessment's column in the sheet (-1: not in `column_of`), status
-# code, earned, possible.
+# Per attempt row: the learner's position in the ids asked for, the assessment's column, status code,
+# earned, possible.
 AttemptColumns = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
@@ -135,9 +135,7 @@ async def attempt_columns(
         frame = await copy_frame(session, _IN_RANGE, [int(enrollment_ids[0]), int(enrollment_ids[-1])], _ATTEMPT_SCHEMA)
     else:
         frame = await copy_frame(session, _OF_LEARNERS, [enrollment_ids.tolist()], _ATTEMPT_SCHEMA)
-    enrollment = frame["enrollment"].to_numpy()
-    at = np.minimum(np.searchsorted(enrollment_ids, enrollment), max(len(enrollment_ids) - 1, 0))
-    mine = enrollment_ids[at] == enrollment if len(enrollment_ids) else np.zeros(len(enrollment), bool)
+    at, mine = _positions(enrollment_ids, frame["enrollment"].to_numpy())
     cols = (
         frame["assessment"]
         .replace_strict({a: column_of.get(x, -1) for a, x, _ in assessments}, default=-1, return_dtype=pl.Int64)
@@ -148,7 +146,7 @@ async def attempt_columns(
     status = np.where((status == GRADED_STATUS) & manual & (frame["unconfirmed"].to_numpy() == 1), UNCONFIRMED, status)
     keep = mine & (cols >= 0)
     return (
-        enrollment[keep],
+        at[keep],
         cols[keep],
         status[keep],
         frame["earned"].to_numpy()[keep],
@@ -156,26 +154,38 @@ async def attempt_columns(
     )
 
 
+def _positions(enrollment_ids: np.ndarray, enrollment: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each attempt row's learner position in `enrollment_ids` (ascending), and whether it is one of
+    them. Consecutive ids (a course's learners, usually) need a subtraction, not a search."""
+    if not len(enrollment_ids):
+        return np.zeros(len(enrollment), np.int64), np.zeros(len(enrollment), bool)
+    first, n = int(enrollment_ids[0]), len(enrollment_ids)
+    if int(enrollment_ids[-1]) - first == n - 1:
+        at = enrollment - first
+        mine = (at >= 0) & (at < n)
+        return np.clip(at, 0, n - 1), mine
+    at = np.minimum(np.searchsorted(enrollment_ids, enrollment), n - 1)
+    return at, enrollment_ids[at] == enrollment
+
+
 def sheet_of(
     policy: Policy,
     enrollment_ids: np.ndarray,
-    enrollment: np.ndarray,
+    rows: np.ndarray,
     cols: np.ndarray,
     status: np.ndarray,
     e: np.ndarray,
     p: np.ndarray,
 ) -> Sheet:
-    """Dense learner x assessment arrays from attempt rows (given column-wise)."""
+    """Dense learner x assessment arrays from attempt rows (given column-wise: learner position,
+    assessment column, status code, earned, possible)."""
     ids = [a.id for a in policy.assessments]
     n_l, n_a = len(enrollment_ids), len(ids)
     catalogue_possible = np.array([a.possible for a in policy.assessments], dtype=np.float64)
     earned = np.full((n_l, n_a), np.nan)
     possible = np.broadcast_to(catalogue_possible, (n_l, n_a)).copy()
     state = np.zeros((n_l, n_a), dtype=np.int8)
-    if len(enrollment):
-        ok = cols >= 0
-        rows, cols = np.searchsorted(enrollment_ids, enrollment[ok]), cols[ok]
-        status, e, p = status[ok], e[ok], p[ok]
+    if len(rows):
         graded = (status == GRADED_STATUS) & ~np.isnan(e)
         state[rows, cols] = np.where(graded, GRADED, np.where(status == CANCELLED_STATUS, EXCUSED, UNGRADED))
         earned[rows, cols] = np.where(graded, e, np.nan)

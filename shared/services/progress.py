@@ -87,7 +87,7 @@ async def _published_sheet(session: AsyncSession, policy: Policy, enrollment_id:
     return grades.sheet_of(
         policy,
         np.array([enrollment_id], dtype=np.int64),
-        np.full(len(known), enrollment_id, dtype=np.int64),
+        np.zeros(len(known), dtype=np.int64),
         np.array([column_of[r[0]] for r in known], dtype=np.int64),
         np.full(len(known), grades.GRADED_STATUS, dtype=np.int8),
         np.array([r[1] for r in known], dtype=np.float64),

@@ -244,13 +244,10 @@ async def result_cells(session: AsyncSession, course: CourseInfo, ids: np.ndarra
     state: FINAL (graded and, with manual marking, confirmed), UNAVAILABLE (waiting for grading or
     confirmation), CANCELLED, EMPTY (no attempt, or not yet taken)."""
     column_of = {a.external_id: j for j, a in enumerate(course.assessments)}
-    enrollment, cols, status, earned, possible = await grades.attempt_columns(session, course.id, ids, column_of)
+    rows, cols, status, earned, possible = await grades.attempt_columns(session, course.id, ids, column_of)
     n_l, n_a = len(ids), len(course.assessments)
     value = np.full((n_l, n_a), np.nan)
     state = np.zeros((n_l, n_a), dtype=np.int8)
-    ok = cols >= 0
-    rows, cols = np.searchsorted(ids, enrollment[ok]), cols[ok]
-    status, earned, possible = status[ok], earned[ok], possible[ok]
     final = (status == grades.GRADED_STATUS) & ~np.isnan(earned)
     waiting = np.isin(status, grades.WAITING)
     state[rows, cols] = np.select(
@@ -281,15 +278,22 @@ def category_averages(course: CourseInfo, value: np.ndarray, state: np.ndarray) 
     return out
 
 
-def _cells(value: np.ndarray, state: np.ndarray, digits: int) -> pl.Series:
-    shown = pl.Series(np.round(value, digits)).cast(pl.String)
-    return pl.select(
-        pl.when(pl.lit(pl.Series(state)) == FINAL)
-        .then(shown)
-        .when(pl.lit(pl.Series(state)) >= UNAVAILABLE)
+def _cells(value: np.ndarray, state: np.ndarray, digits: int) -> pl.DataFrame:
+    """Every assessment's cells at once (a column per assessment, course order): the rounded fraction
+    when final, else Not Available / Not Attempted."""
+    names = [str(j) for j in range(value.shape[1])]
+    frame = pl.DataFrame(np.round(value, digits), schema=names).hstack(
+        pl.DataFrame(state, schema=[f"s{n}" for n in names])
+    )
+    return frame.select(
+        pl.when(pl.col(f"s{n}") == FINAL)
+        .then(pl.col(n).cast(pl.String))
+        .when(pl.col(f"s{n}") >= UNAVAILABLE)
         .then(pl.lit(NOT_AVAILABLE))
         .otherwise(pl.lit(NOT_ATTEMPTED))
-    ).to_series()
+        .alias(n)
+        for n in names
+    )
 
 
 _LEARNERS = """
@@ -353,6 +357,7 @@ def _grade_frame(
 ) -> pl.DataFrame:
     position = {a.id: j for j, a in enumerate(course.assessments)}
     averages = category_averages(course, value, state)
+    cells = _cells(value, state, 4)
     columns: dict[str, pl.Series] = {
         "Student ID": people["external_id"],
         "Email": people["email"].fill_null(""),
@@ -363,7 +368,7 @@ def _grade_frame(
         for label, a in course.columns:
             if a.category == category:
                 title = label if label == category else f"{label}: {a.title}"
-                columns[title] = _cells(value[:, position[a.id]], state[:, position[a.id]], 4)
+                columns[title] = cells[str(position[a.id])]
         if sum(a.category == category for a in course.assessments) > 1:
             avg = averages.get(category)
             columns[f"{category} (Avg)"] = (
@@ -414,13 +419,15 @@ async def in_parallel(
     sessions: Sequence[AsyncSession], work: Sequence[Bounds], read: Callable[[AsyncSession, Bounds], Awaitable[T]]
 ) -> AsyncIterator[T]:
     """`read(session, bounds)` for every chunk, each session reading its share one chunk after the
-    other (each a chunk ahead of the consumer), results yielded in the chunks' order."""
+    other, results yielded in the chunks' order. A session reads its next chunk once the consumer
+    has taken its last one, so no more chunks than sessions wait in memory."""
     queues: list[asyncio.Queue[Any]] = [asyncio.Queue(maxsize=1) for _ in sessions]
 
     async def reader(k: int) -> None:
         try:
             for bounds in work[k :: len(sessions)]:
                 await queues[k].put(await read(sessions[k], bounds))
+                await queues[k].join()
         except BaseException as exc:  # handed to the consumer, raised there
             await queues[k].put(exc)
 
@@ -428,6 +435,7 @@ async def in_parallel(
     try:
         for i in range(len(work)):
             item = await queues[i % len(sessions)].get()
+            queues[i % len(sessions)].task_done()
             if isinstance(item, BaseException):
                 raise item
             yield item

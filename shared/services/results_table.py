@@ -16,6 +16,7 @@ from typing import Any
 import polars as pl
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.db.conditions import Params, contains
 from shared.db.copy import copy_frame, fetch
 from shared.errors import NotFound, ValidationFailed
 from shared.services import published
@@ -38,12 +39,6 @@ class ResultsFilter:
     scope: list[str] | None = None  # a grader's names: only the attempts allocated to them
 
 
-def like_pattern(search: str) -> str:
-    """`search` anywhere in a text, matched literally by (I)LIKE."""
-    return "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-
-
-_SEARCHED = ("e.external_id", "e.username", "e.full_name", "e.email")
 _ALLOCATED = "EXISTS (SELECT 1 FROM allocations l WHERE l.attempt_id = t.id AND l.grader = ANY(CAST({g} AS text[])))"
 
 
@@ -52,12 +47,7 @@ async def _where(
 ) -> tuple[str, list[Any]]:
     """The filter as SQL over attempts `t`, enrollments `e`, assessments `a` ($1, $2, ... in `args`).
     An assessment is resolved to its id first, so its attempts are read by their own index."""
-    args: list[Any] = [course_id]
-
-    def arg(value: Any) -> str:
-        args.append(value)
-        return f"${len(args)}"
-
+    arg = Params(course_id)
     conditions = ["a.course_id = $1"]
     if f.status and with_status:
         conditions.append(f"t.status = ANY(CAST({arg(list(f.status))} AS text[]))")
@@ -68,17 +58,14 @@ async def _where(
     if f.cohort is not None:
         conditions.append(f"e.cohort = {arg(f.cohort)}")
     if f.search is not None:
-        p = arg(like_pattern(f.search))
-        conditions.append(
-            f"(e.external_id ILIKE {p} OR e.username ILIKE {p} OR e.full_name ILIKE {p} OR e.email ILIKE {p})"
-        )
+        conditions.append(contains(("e.external_id", "e.username", "e.full_name", "e.email"), f.search, arg))
     if f.since is not None:
         conditions.append(f"t.updated_at >= {arg(f.since)}")
     if f.until is not None:
         conditions.append(f"t.updated_at < {arg(f.until)}")
     if f.scope is not None:
         conditions.append(_ALLOCATED.format(g=arg(f.scope)))
-    return " AND ".join(conditions), args
+    return " AND ".join(conditions), arg.values
 
 
 _FROM = """

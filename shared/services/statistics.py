@@ -15,6 +15,7 @@ import numpy as np
 import polars as pl
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.db.conditions import Params
 from shared.db.copy import copy_frame
 from shared.errors import NotFound
 from shared.services import grades
@@ -30,16 +31,14 @@ class Scope:
     bins: int = 10
 
 
-def _who(scope: Scope, first: int) -> tuple[str, list[Any]]:
-    """Conditions on enrollment `e`, their placeholders numbered from `first`."""
-    conditions, args = ["NOT e.is_course_team"], []
+def _who(scope: Scope, arg: Params) -> str:
+    """Conditions on enrollment `e` (their values added to `arg`)."""
+    conditions = ["NOT e.is_course_team"]
     if scope.cohort is not None:
-        args.append(scope.cohort)
-        conditions.append(f"e.cohort = ${first + len(args) - 1}")
+        conditions.append(f"e.cohort = {arg(scope.cohort)}")
     if scope.group is not None:
-        args.append(scope.group)
-        conditions.append(f"CAST(${first + len(args) - 1} AS text) = ANY(e.groups)")
-    return " AND ".join(conditions), args
+        conditions.append(f"CAST({arg(scope.group)} AS text) = ANY(e.groups)")
+    return " AND ".join(conditions)
 
 
 async def statistics(session: AsyncSession, ref: CourseRef, scope: Scope) -> dict[str, Any]:
@@ -55,7 +54,8 @@ async def statistics(session: AsyncSession, ref: CourseRef, scope: Scope) -> dic
 
 
 async def _course(session: AsyncSession, course: CourseInfo, scope: Scope) -> dict[str, Any]:
-    who, args = _who(scope, 2)
+    arg = Params(course.id)
+    who = _who(scope, arg)
     frame = await copy_frame(
         session,
         f"""
@@ -64,7 +64,7 @@ async def _course(session: AsyncSession, course: CourseInfo, scope: Scope) -> di
         JOIN course_grades g ON g.enrollment_id = e.id AND g.policy_version = c.grades_version
         WHERE e.course_id = $1 AND e.status = 'enrolled' AND {who}
         """,  # noqa: S608 (constant SQL pieces)
-        [course.id, *args],
+        arg.values,
         {"percent": pl.Float64, "letter": pl.String, "passed": pl.Int8},
     )
     percent = frame["percent"].drop_nulls().to_numpy()
@@ -88,7 +88,8 @@ async def _assessment_percents(
     session: AsyncSession, course: CourseInfo, a: AssessmentInfo, scope: Scope
 ) -> tuple[np.ndarray, np.ndarray]:
     """Attempt ids and percents of the assessment's final results."""
-    who, args = _who(scope, 3)
+    arg = Params(a.id, course.id)
+    who = _who(scope, arg)
     confirmed = "AND t.confirmed_at IS NOT NULL" if any(i.marking == "manual" for i in a.items) else ""
     frame = await copy_frame(
         session,
@@ -99,7 +100,7 @@ async def _assessment_percents(
           AND t.possible > 0 {confirmed} AND {who}
         ORDER BY t.id
         """,  # noqa: S608 (constant SQL pieces)
-        [a.id, course.id, *args],
+        arg.values,
         {"attempt": pl.Int64, "percent": pl.Float64},
     )
     return frame["attempt"].to_numpy(), frame["percent"].to_numpy()
