@@ -1,4 +1,4 @@
-"""gradebook sorts: learners by name, stored grades by final percent
+"""gradebook sorts: learners by name, stored grades by final percent, attempts by percent
 
 Revision ID: 0014
 Revises: 0013
@@ -18,6 +18,12 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+ATTEMPT_PERCENT = (
+    "coalesce(CASE WHEN status = 'graded' AND possible > 0"
+    " THEN CAST(earned AS float8) / CAST(possible AS float8) * 100 END, -1)"
+)
+
+
 def upgrade() -> None:
     # The expressions are the gradebook's sort keys, written as it writes them (shared/services/gradebook.py).
     op.create_index(
@@ -30,8 +36,12 @@ def upgrade() -> None:
         "course_grades",
         ["course_id", "policy_version", sa.text("coalesce(final_percent, -1)"), "enrollment_id"],
     )
+    op.create_index(
+        "ix_attempts_assessment_percent", "attempts", ["assessment_id", sa.text(ATTEMPT_PERCENT), "enrollment_id"]
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_attempts_assessment_percent", table_name="attempts")
     op.drop_index("ix_course_grades_course_version_final", table_name="course_grades")
     op.drop_index("ix_enrollments_course_name", table_name="enrollments")

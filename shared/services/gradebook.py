@@ -48,11 +48,10 @@ class GradebookQuery:
 # Sort keys: text or numbers; a learner with no value (no grade, no graded attempt) counts as the lowest.
 _NAME = "lower(coalesce(e.full_name, e.username, e.external_id))"
 _GRADE = "coalesce(g.final_percent, -1)"
-_PERCENT = (
-    "CASE WHEN {s}.status = 'graded' AND {s}.possible > 0"
-    " THEN CAST({s}.earned AS float8) / CAST({s}.possible AS float8) * 100 END"
+_SCORE = (
+    "coalesce(CASE WHEN {s}.status = 'graded' AND {s}.possible > 0"
+    " THEN CAST({s}.earned AS float8) / CAST({s}.possible AS float8) * 100 END, -1)"
 )
-_SCORE = "coalesce(" + _PERCENT + ", -1)"
 
 
 async def page(
@@ -97,12 +96,16 @@ async def _learners(
         key, key_type = _SCORE.format(s=attempts_of(sort.split(":", 1)[1])), "float8"
     else:
         raise ValidationFailed.one("sort", "Sort by name, grade or assessment:<id> of this course.", "query")
-    if q.assessment is not None:
+    required: set[str] = set()  # aliases whose attempt must exist (a score range asks for a graded one)
+    if q.assessment is not None and (q.score_min is not None or q.score_max is not None):
         s = attempts_of(q.assessment)
-        if q.score_min is not None:
-            where.append(f"{_PERCENT.format(s=s)} >= {arg(q.score_min)}")
+        required.add(s)
+        # On the sort key's own expression (no value = -1), so the attempts' index serves both.
+        where.append(f"{_SCORE.format(s=s)} >= {arg(q.score_min or 0)}")
         if q.score_max is not None:
-            where.append(f"{_PERCENT.format(s=s)} <= {arg(q.score_max)}")
+            where.append(f"{_SCORE.format(s=s)} <= {arg(q.score_max)}")
+    elif q.assessment is not None:
+        attempts_of(q.assessment)  # it must exist
     if q.grade_min is not None:
         where.append(f"g.final_percent >= {arg(q.grade_min)}")
     if q.grade_max is not None:
@@ -133,7 +136,8 @@ async def _learners(
         else f"enrollments e LEFT JOIN course_grades g ON g.enrollment_id = e.id AND g.policy_version = {version}"
     )
     joins = " ".join(
-        f"LEFT JOIN attempts {alias} ON {alias}.enrollment_id = e.id AND {alias}.assessment_id = {arg(a)}"
+        f"{'' if alias in required else 'LEFT '}JOIN attempts {alias}"
+        f" ON {alias}.enrollment_id = e.id AND {alias}.assessment_id = {arg(a)}"
         for a, alias in joined.items()
     )
     sql = f"""
