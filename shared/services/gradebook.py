@@ -120,9 +120,9 @@ async def _learners(
     if q.search is not None:
         where.append(contains(("e.username", "e.email", "e.full_name"), q.search, arg))
     after = _cursor(cursor)
-    if after is not None:  # ties stay in enrollment order whichever way the key sorts
+    if after is not None:  # a row comparison, so the sort's index starts the page where the last one ended
         k, i = f"CAST(CAST({arg(after[0])} AS text) AS {key_type})", f"CAST({arg(after[1])} AS bigint)"
-        where.append(f"({key} {'<' if descending else '>'} {k} OR ({key} = {k} AND e.id > {i}))")
+        where.append(f"({key}, e.id) {'<' if descending else '>'} ({k}, {i})")
     order = "DESC" if descending else "ASC"
     # The sort runs over narrow rows (id and key); only the page's rows are then read whole. Sorted by
     # grade, the walk starts from the stored grades (their index gives the order; every learner has a
@@ -144,13 +144,13 @@ async def _learners(
         WITH page AS (
           SELECT e.id, {key} AS k FROM {source} {joins}
           WHERE {" AND ".join(where)}
-          ORDER BY {key} {order}, e.id LIMIT {arg(limit + 1)})
+          ORDER BY {key} {order}, e.id {order} LIMIT {arg(limit + 1)})
         SELECT e.id, e.external_id, e.username, e.full_name, e.email, e.track, e.cohort, e.groups, e.status,
                e.is_course_team, g.current_percent, g.current_grade, g.current_passed, g.final_percent,
                g.final_grade, g.final_passed, g.explanation, page.k
         FROM page JOIN enrollments e ON e.id = page.id JOIN courses c ON c.id = e.course_id
         LEFT JOIN course_grades g ON g.enrollment_id = e.id AND g.policy_version = c.grades_version
-        ORDER BY page.k {order}, e.id
+        ORDER BY page.k {order}, e.id {order}
     """  # noqa: S608 (constant SQL pieces; values are parameters)
     rows = await fetch(session, sql, arg.values)
     return rows[:limit], len(rows) > limit
