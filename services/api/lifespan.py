@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from shared import jobs
 from shared.db.engine import make_engine, make_sessionmaker
+from shared.heap import freeze_startup_objects
 from shared.services.auth import ensure_bootstrap_key
 from shared.settings import Settings
 from shared.storage import open_store
@@ -36,5 +37,6 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                 await ensure_bootstrap_key(
                     session, settings.bootstrap_organization, settings.bootstrap_api_key.get_secret_value()
                 )
+        freeze_startup_objects()
         log.info("gradeflow api ready")
         yield

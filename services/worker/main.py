@@ -11,6 +11,7 @@ from arq.connections import RedisSettings
 from services.worker.tasks import grades, imports, maintenance, publishing, reports, webhooks
 from shared import jobs
 from shared.db.engine import make_engine, make_sessionmaker
+from shared.heap import freeze_startup_objects
 from shared.services import reports as reports_service
 from shared.settings import get_settings
 from shared.storage.s3 import open_store
@@ -22,6 +23,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["sessionmaker"] = make_sessionmaker(ctx["engine"])
     ctx["resources"] = resources = AsyncExitStack()
     ctx["store"] = await resources.enter_async_context(open_store(settings.s3))
+    freeze_startup_objects()
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:

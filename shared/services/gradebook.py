@@ -8,6 +8,7 @@ attempts; nothing is graded on read.
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -88,12 +89,14 @@ async def _learners(
 
     descending = q.sort.startswith("-")
     sort = q.sort.lstrip("-")
+    sort_alias = None
     if sort == "name":
         key, key_type = _NAME, "text"
     elif sort == "grade":
         key, key_type = _GRADE, "numeric"
     elif sort.startswith("assessment:") and course.assessment(sort.split(":", 1)[1]):
-        key, key_type = _SCORE.format(s=attempts_of(sort.split(":", 1)[1])), "float8"
+        sort_alias = attempts_of(sort.split(":", 1)[1])
+        key, key_type = _SCORE.format(s=sort_alias), "float8"
     else:
         raise ValidationFailed.one("sort", "Sort by name, grade or assessment:<id> of this course.", "query")
     required: set[str] = set()  # aliases whose attempt must exist (a score range asks for a graded one)
@@ -119,15 +122,18 @@ async def _learners(
         where.append("NOT e.is_course_team")
     if q.search is not None:
         where.append(contains(("e.username", "e.email", "e.full_name"), q.search, arg))
-    after = _cursor(cursor)
-    if after is not None:  # a row comparison, so the sort's index starts the page where the last one ended
-        k, i = f"CAST(CAST({arg(after[0])} AS text) AS {key_type})", f"CAST({arg(after[1])} AS bigint)"
-        where.append(f"({key}, e.id) {'<' if descending else '>'} ({k}, {i})")
-    order = "DESC" if descending else "ASC"
     # The sort runs over narrow rows (id and key); only the page's rows are then read whole. Sorted by
     # grade, the walk starts from the stored grades (their index gives the order; every learner has a
-    # stored grade once the course has a served policy).
+    # stored grade once the course has a served policy); sorted by an assessment with a score range,
+    # from its attempts. The tie-breaker is that index's own learner column, so it serves the order
+    # and the row comparison that starts each page where the last one ended.
     grades_first = sort == "grade" and course.served_version is not None
+    tie = "g.enrollment_id" if grades_first else f"{sort_alias}.enrollment_id" if sort_alias in required else "e.id"
+    after = _cursor(cursor)
+    if after is not None:
+        k, i = f"CAST(CAST({arg(after[0])} AS text) AS {key_type})", f"CAST({arg(after[1])} AS bigint)"
+        where.append(f"({key}, {tie}) {'<' if descending else '>'} ({k}, {i})")
+    order = "DESC" if descending else "ASC"
     version = arg(course.served_version)
     source = (
         "course_grades g JOIN enrollments e ON e.id = g.enrollment_id"
@@ -144,7 +150,7 @@ async def _learners(
         WITH page AS (
           SELECT e.id, {key} AS k FROM {source} {joins}
           WHERE {" AND ".join(where)}
-          ORDER BY {key} {order}, e.id {order} LIMIT {arg(limit + 1)})
+          ORDER BY {key} {order}, {tie} {order} LIMIT {arg(limit + 1)})
         SELECT e.id, e.external_id, e.username, e.full_name, e.email, e.track, e.cohort, e.groups, e.status,
                e.is_course_team, g.current_percent, g.current_grade, g.current_passed, g.final_percent,
                g.final_grade, g.final_passed, g.explanation, page.k
@@ -215,17 +221,17 @@ def _grade(percent: Decimal | None, grade: str | None, passed: bool | None) -> d
 
 
 def _cell(a: AssessmentInfo, cell: tuple[int, float, float] | None, dropped: bool, view: View) -> dict[str, Any]:
-    status = grades.status_name(cell[0]) if cell else "not_attempted"
-    graded = cell is not None and cell[0] == grades.GRADED_STATUS and not np.isnan(cell[1])
-    earned = cell[1] if graded and cell else None
-    possible = cell[2] if cell and not np.isnan(cell[2]) else a.points
+    if cell is None:
+        status, earned, possible = "not_attempted", None, a.points
+    else:
+        graded = cell[0] == grades.GRADED_STATUS and not math.isnan(cell[1])
+        status, earned = grades.status_name(cell[0]), cell[1] if graded else None
+        possible = a.points if math.isnan(cell[2]) else cell[2]
     percent = round(earned / possible * 100, 2) if earned is not None and possible else None
     if view == "absolute":
-        display = f"{_num(earned)} out of {_num(possible)}" if earned is not None else "-"
-        score = earned
+        score, display = earned, f"{_num(earned)} out of {_num(possible)}" if earned is not None else "-"
     else:
-        display = f"{_num(percent)}%" if percent is not None else "-"
-        score = percent
+        score, display = percent, f"{_num(percent)}%" if percent is not None else "-"
     return {
         "assessment": a.external_id,
         "status": status,

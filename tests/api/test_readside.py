@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from services.api.schemas.readside import GradebookPage
 from shared.settings import Settings
 from tests.conftest import Tenant, assert_problem, run_worker
 from tests.helpers import assessment, course, grant, user_token
@@ -99,6 +100,7 @@ async def test_gradebook_rows_cells_and_views(tenant: Tenant, settings: Settings
     r = await tenant.get(GB)
     assert r.status_code == 200, r.text
     body = r.json()
+    assert GradebookPage.model_validate(body).model_dump(mode="json") == body  # exactly the documented shape
     assert [c["assessment"] for c in body["columns"]] == ["hw1", "hw2", "exam"]
     assert _learners(body) == ["ann", "bob", "cid", "eve"]  # by name; the course team is left out
     ann = body["items"][0]
