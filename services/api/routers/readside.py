@@ -64,16 +64,7 @@ async def list_results(
     """The results table: one row per attempt (learner x assessment, in learner order) with its status,
     the score or "No result yet", the grader while it waits for grading and whether learners see it;
     with the counts per status for the dashboard. Graders see only the attempts allocated to them."""
-    f = results_table.ResultsFilter(
-        filters.status,
-        filters.assessment,
-        filters.group,
-        filters.cohort,
-        filters.search,
-        filters.since,
-        filters.until,
-        scope,
-    )
+    f = results_table.ResultsFilter(**vars(filters), scope=scope)
     page = await results_table.page(session, ref, f, limit, cursor)
     counts = await results_table.counts(session, ref, f)
     return ResultsPage(

@@ -194,7 +194,7 @@ async def marks_and_grades(snap: Snapshot, course: CourseInfo, params: Params, o
 
 async def results_xlsx(snap: Snapshot, course: CourseInfo, params: Params, out: Output, c: _Counter) -> Built:
     p = ResultsXlsxParams.model_validate(params)
-    f = results_table.ResultsFilter(p.status, p.assessment, p.group, p.cohort, p.search, p.since, p.until)
+    f = results_table.ResultsFilter(**p.model_dump())
     book = XlsxFile(out.path, results_table.HEADER, await results_table.total(snap.session, course.id, f))
     saving = asyncio.ensure_future(asyncio.to_thread(book.save))
     try:
