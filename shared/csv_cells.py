@@ -17,7 +17,8 @@ def neutralise(value: str) -> str:
     return "'" + value if value.startswith(FORMULA_START) else value
 
 
-def _cell(value: Any) -> Any:
+def cell(value: Any) -> Any:
+    """A value for a CSV cell: text neutralised, anything else as it is."""
     return neutralise(value) if isinstance(value, str) else value
 
 
@@ -27,7 +28,7 @@ async def stream(rows: AsyncIterator[list[Any]], batch: int = 1000) -> AsyncIter
     writer = csv.writer(buffer)
     n = 0
     async for row in rows:
-        writer.writerow([_cell(v) for v in row])
+        writer.writerow([cell(v) for v in row])
         n += 1
         if n % batch == 0:
             yield _take(buffer)

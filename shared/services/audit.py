@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from shared import clock, context, jsonutil
+from shared import clock, context, csv_cells, jsonutil
 from shared.services.access import CourseRef
 from shared.services.paging import Page, last_id_after, page_of
 
@@ -158,7 +158,8 @@ async def export_csv(
                 )
             ).all()
         for r in rows:
-            writer.writerow([*r[:8], *(None if v is None else jsonutil.dumps(v) for v in r[8:])])
+            values = [*r[:8], *(None if v is None else jsonutil.dumps(v) for v in r[8:])]
+            writer.writerow([csv_cells.cell(v) for v in values])
         yield buffer.getvalue()
         buffer.seek(0)
         buffer.truncate()

@@ -91,6 +91,12 @@ async def test_policy_changes_are_audited_and_exported(tenant: Tenant) -> None:
     assert [row["action"] for row in rows] == ["policy.set", "policy.set"]
     assert json.loads(rows[1]["new"])["version"] == 2
     assert "x-request-id" in r.headers
+    await enroll(tenant, "c1", "=HYPERLINK(1)")
+    await assessment(tenant, "c1", "hw1")
+    r = await tenant.put("/v1/courses/c1/assessments/hw1/scores/=HYPERLINK(1)", json={"earned": 5})
+    assert r.status_code == 200, r.text
+    rows = list(csv.DictReader(io.StringIO((await tenant.get("/v1/courses/c1/audit.csv")).text)))
+    assert "'=HYPERLINK(1)" in {row["learner"] for row in rows}  # never a formula in a spreadsheet
 
 
 async def test_audit_log_is_append_only_in_the_database(tenant: Tenant, sessionmaker: Any) -> None:
