@@ -22,7 +22,7 @@ from shared.db.copy import fetch
 from shared.errors import NotFound, ValidationFailed
 from shared.services import grades
 from shared.services.access import CourseRef
-from shared.services.paging import Page, decode_cursor, encode_cursor
+from shared.services.paging import BIGINT, Page, decode_cursor, encode_cursor, not_ours
 from shared.services.report_data import AssessmentInfo, CourseInfo, load_course
 
 View = Literal["percent", "absolute"]
@@ -129,7 +129,7 @@ async def _learners(
     # and the row comparison that starts each page where the last one ended.
     grades_first = sort == "grade" and course.served_version is not None
     tie = "g.enrollment_id" if grades_first else f"{sort_alias}.enrollment_id" if sort_alias in required else "e.id"
-    after = _cursor(cursor)
+    after = _cursor(cursor, key_type)
     if after is not None:
         k, i = f"CAST(CAST({arg(after[0])} AS text) AS {key_type})", f"CAST({arg(after[1])} AS bigint)"
         where.append(f"({key}, {tie}) {'<' if descending else '>'} ({k}, {i})")
@@ -162,12 +162,22 @@ async def _learners(
     return rows[:limit], len(rows) > limit
 
 
-def _cursor(cursor: str | None) -> tuple[str, int] | None:
+def _cursor(cursor: str | None, key_type: str) -> tuple[str, int] | None:
+    """The last row's sort key (as text) and id; a cursor of another sort, or forged, is refused."""
     key = decode_cursor(cursor)
     if key is None:
         return None
     if not (isinstance(key, list) and len(key) == 2 and isinstance(key[0], str) and type(key[1]) is int):
-        raise ValidationFailed.one("cursor", "Not a cursor this API issued.", "query")
+        raise not_ours()
+    if key[1] not in BIGINT:
+        raise not_ours()
+    if key_type != "text":
+        try:
+            number = float(key[0])
+        except ValueError:
+            raise not_ours() from None
+        if not math.isfinite(number):
+            raise not_ours()
     return key[0], key[1]
 
 

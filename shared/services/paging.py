@@ -32,7 +32,14 @@ def decode_cursor(cursor: str | None) -> Any:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise ValidationFailed.one("cursor", "Not a cursor this API issued.", "query") from exc
+        raise not_ours() from exc
+
+
+BIGINT = range(-(2**63), 2**63)
+
+
+def not_ours() -> ValidationFailed:
+    return ValidationFailed.one("cursor", "Not a cursor this API issued.", "query")
 
 
 def last_id_after(cursor: str | None) -> int:
@@ -40,8 +47,8 @@ def last_id_after(cursor: str | None) -> int:
     key = decode_cursor(cursor)
     if key is None:
         return 0
-    if not isinstance(key, int) or isinstance(key, bool):
-        raise ValidationFailed.one("cursor", "Not a cursor this API issued.", "query")
+    if not isinstance(key, int) or isinstance(key, bool) or key not in BIGINT:
+        raise not_ours()
     return key
 
 

@@ -18,10 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.db.conditions import Params, contains
 from shared.db.copy import copy_frame, fetch
-from shared.errors import NotFound, ValidationFailed
+from shared.errors import NotFound
 from shared.services import published
 from shared.services.access import CourseRef
-from shared.services.paging import Page, decode_cursor, encode_cursor
+from shared.services.paging import BIGINT, Page, decode_cursor, encode_cursor, not_ours
 
 NO_RESULT = "No result yet"
 STATUSES = ("to_be_taken", "in_progress", "submitted", "pending_grading", "graded", "cancelled")
@@ -138,8 +138,8 @@ def _cursor(cursor: str | None) -> tuple[int, int]:
     key = decode_cursor(cursor)
     if key is None:
         return 0, 0
-    if not (isinstance(key, list) and len(key) == 2 and all(type(k) is int for k in key)):
-        raise ValidationFailed.one("cursor", "Not a cursor this API issued.", "query")
+    if not (isinstance(key, list) and len(key) == 2 and all(type(k) is int and k in BIGINT for k in key)):
+        raise not_ours()
     return key[0], key[1]
 
 

@@ -23,6 +23,7 @@ import pytest
 from PIL import Image
 
 from services.api.schemas.readside import GradebookPage
+from shared.services.paging import encode_cursor
 from shared.settings import Settings
 from tests.conftest import Tenant, assert_problem, run_worker
 from tests.helpers import assessment, course, grant, user_token
@@ -169,6 +170,11 @@ async def test_gradebook_sorting_is_stable_across_pages(tenant: Tenant, settings
     # a learner without a score sorts after every score
     assert (await tenant.get(GB, params={"sort": "-assessment:exam"})).json()["items"][-1]["learner"] == "cid"
     assert_problem(await tenant.get(GB, params={"cursor": "bm90IGEgY3Vyc29y"}), 422)
+    by_name = (await tenant.get(GB, params={"limit": 1})).json()["next_cursor"]
+    assert_problem(await tenant.get(GB, params={"sort": "grade", "cursor": by_name}), 422, "cursor")  # another sort's
+    for forged in (["1", 2**70], ["inf", 1], [1, 1]):
+        assert_problem(await tenant.get(GB, params={"sort": "grade", "cursor": encode_cursor(forged)}), 422, "cursor")
+    assert_problem(await tenant.get(RESULTS, params={"cursor": encode_cursor([2**64, 1])}), 422, "cursor")
 
 
 async def test_gradebook_csv_streams_the_same_view(tenant: Tenant, settings: Settings) -> None:
