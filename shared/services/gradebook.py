@@ -22,7 +22,7 @@ from shared.db.copy import fetch
 from shared.errors import NotFound, ValidationFailed
 from shared.services import grades
 from shared.services.access import CourseRef
-from shared.services.paging import BIGINT, Page, decode_cursor, encode_cursor, not_ours
+from shared.services.paging import Page, encode_cursor, not_ours, pair_after
 from shared.services.report_data import AssessmentInfo, CourseInfo, load_course
 
 View = Literal["percent", "absolute"]
@@ -164,21 +164,19 @@ async def _learners(
 
 def _cursor(cursor: str | None, key_type: str) -> tuple[str, int] | None:
     """The last row's sort key (as text) and id; a cursor of another sort, or forged, is refused."""
-    key = decode_cursor(cursor)
-    if key is None:
+    after = pair_after(cursor)
+    if after is None:
         return None
-    if not (isinstance(key, list) and len(key) == 2 and isinstance(key[0], str) and type(key[1]) is int):
-        raise not_ours()
-    if key[1] not in BIGINT:
+    if not isinstance(after[0], str):
         raise not_ours()
     if key_type != "text":
         try:
-            number = float(key[0])
+            number = float(after[0])
         except ValueError:
             raise not_ours() from None
         if not math.isfinite(number):
             raise not_ours()
-    return key[0], key[1]
+    return after
 
 
 async def _rows(session: AsyncSession, course: CourseInfo, q: GradebookQuery, rows: list[Any]) -> list[dict[str, Any]]:

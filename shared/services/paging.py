@@ -52,6 +52,16 @@ def last_id_after(cursor: str | None) -> int:
     return key
 
 
+def pair_after(cursor: str | None) -> tuple[Any, int] | None:
+    """Decode a (sort key, id) cursor; the caller checks the key's kind."""
+    key = decode_cursor(cursor)
+    if key is None:
+        return None
+    if not (isinstance(key, list) and len(key) == 2 and type(key[1]) is int and key[1] in BIGINT):
+        raise not_ours()
+    return key[0], key[1]
+
+
 def page_of(rows: list[T], limit: int, key: Any) -> Page[T]:
     """Rows were fetched with limit+1; the extra row means there is a next page."""
     if len(rows) > limit:

@@ -209,9 +209,7 @@ EVERYONE = Who()
 Bounds = tuple[int, int]  # the first and the last learner id of a chunk
 
 
-async def chunk_bounds(
-    session: AsyncSession, course_id: int, who: Who = EVERYONE, size: int = CHUNK
-) -> list[Bounds]:
+async def chunk_bounds(session: AsyncSession, course_id: int, who: Who = EVERYONE, size: int = CHUNK) -> list[Bounds]:
     """The course's learners (those `who` covers) cut into chunks of `size`, ascending: one pass over
     their ids, so the chunks can then be read in any order, several at once."""
     condition, extra = who.sql()

@@ -21,7 +21,7 @@ from shared.db.copy import copy_frame, fetch
 from shared.errors import NotFound
 from shared.services import published
 from shared.services.access import CourseRef
-from shared.services.paging import BIGINT, Page, decode_cursor, encode_cursor, not_ours
+from shared.services.paging import BIGINT, Page, encode_cursor, not_ours, pair_after
 
 NO_RESULT = "No result yet"
 STATUSES = ("to_be_taken", "in_progress", "submitted", "pending_grading", "graded", "cancelled")
@@ -135,12 +135,12 @@ def _row(r: Any) -> dict[str, Any]:
 
 
 def _cursor(cursor: str | None) -> tuple[int, int]:
-    key = decode_cursor(cursor)
-    if key is None:
+    after = pair_after(cursor)
+    if after is None:
         return 0, 0
-    if not (isinstance(key, list) and len(key) == 2 and all(type(k) is int and k in BIGINT for k in key)):
+    if not (type(after[0]) is int and after[0] in BIGINT):
         raise not_ours()
-    return key[0], key[1]
+    return after
 
 
 async def counts(session: AsyncSession, ref: CourseRef, f: ResultsFilter) -> dict[str, int]:

@@ -16,7 +16,7 @@ import polars as pl
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.db.conditions import Params
-from shared.db.copy import copy_frame
+from shared.db.copy import copy_frame, fetch
 from shared.errors import NotFound
 from shared.services import grades
 from shared.services.access import CourseRef
@@ -39,6 +39,18 @@ def _who(scope: Scope, arg: Params) -> str:
     if scope.group is not None:
         conditions.append(f"CAST({arg(scope.group)} AS text) = ANY(e.groups)")
     return " AND ".join(conditions)
+
+
+# A final result: graded, with points, and confirmed where the assessment has manual items (their ids
+# are the statement's parameter `manual`).
+_FINAL = (
+    "t.status = 'graded' AND t.earned IS NOT NULL AND t.possible > 0"
+    " AND (t.confirmed_at IS NOT NULL OR NOT t.assessment_id = ANY(CAST({manual} AS bigint[])))"
+)
+
+
+def _manual(course: CourseInfo) -> list[int]:
+    return [a.id for a in course.assessments if any(i.marking == "manual" for i in a.items)]
 
 
 async def statistics(session: AsyncSession, ref: CourseRef, scope: Scope) -> dict[str, Any]:
@@ -69,12 +81,30 @@ async def _course(session: AsyncSession, course: CourseInfo, scope: Scope) -> di
     )
     percent = frame["percent"].drop_nulls().to_numpy()
     passed = frame["passed"].drop_nulls()
-    per_assessment = []
-    for a in course.assessments:
-        values = await _assessment_percents(session, course, a, scope)
-        per_assessment.append(
-            {"assessment": a.external_id, "title": a.title, "category": a.category, **_summary(values[1])}
+    arg = Params(course.id, _manual(course))
+    summary = {
+        r["assessment_id"]: r
+        for r in await fetch(
+            session,
+            f"""
+            SELECT t.assessment_id, count(*) AS n, avg(CAST(t.earned / t.possible * 100 AS float8)) AS mean
+            FROM attempts t JOIN enrollments e ON e.id = t.enrollment_id
+            WHERE e.course_id = $1 AND {_FINAL.format(manual="$2")} AND {_who(scope, arg)}
+            GROUP BY t.assessment_id
+            """,  # noqa: S608 (constant SQL pieces)
+            arg.values,
         )
+    }
+    per_assessment = [
+        {
+            "assessment": a.external_id,
+            "title": a.title,
+            "category": a.category,
+            "count": int(summary[a.id]["n"]) if a.id in summary else 0,
+            "mean": summary[a.id]["mean"] if a.id in summary else None,
+        }
+        for a in course.assessments
+    ]
     return {
         "of": "course grade",
         **_describe(percent, scope.bins),
@@ -88,16 +118,14 @@ async def _assessment_percents(
     session: AsyncSession, course: CourseInfo, a: AssessmentInfo, scope: Scope
 ) -> tuple[np.ndarray, np.ndarray]:
     """Attempt ids and percents of the assessment's final results."""
-    arg = Params(a.id, course.id)
+    arg = Params(a.id, course.id, _manual(course))
     who = _who(scope, arg)
-    confirmed = "AND t.confirmed_at IS NOT NULL" if any(i.marking == "manual" for i in a.items) else ""
     frame = await copy_frame(
         session,
         f"""
         SELECT t.id, CAST(t.earned / t.possible * 100 AS float8)
         FROM attempts t JOIN enrollments e ON e.id = t.enrollment_id
-        WHERE t.assessment_id = $1 AND e.course_id = $2 AND t.status = 'graded' AND t.earned IS NOT NULL
-          AND t.possible > 0 {confirmed} AND {who}
+        WHERE t.assessment_id = $1 AND e.course_id = $2 AND {_FINAL.format(manual="$3")} AND {who}
         ORDER BY t.id
         """,  # noqa: S608 (constant SQL pieces)
         arg.values,
@@ -155,10 +183,6 @@ def _item(item: Any, scores: np.ndarray, rest: np.ndarray) -> dict[str, Any]:
         "facility": facility,
         "discrimination": discrimination,
     }
-
-
-def _summary(values: np.ndarray) -> dict[str, Any]:
-    return {"count": len(values), "mean": float(values.mean()) if len(values) else None}
 
 
 def _describe(values: np.ndarray, bins: int) -> dict[str, Any]:
