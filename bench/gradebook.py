@@ -58,8 +58,10 @@ async def run(server: Any, args: argparse.Namespace) -> None:
         await pages(c, "/v1/courses/big/gradebook", {}, 5)  # warm up
         base = await pages(c, "/v1/courses/big/grades", {}, args.requests)
         print(f"learners={args.learners}")
-        print(f"baseline GET .../grades (stored grades, enrollment order): p50 {percentile(base, 50):6.1f} ms"
-              f"  p95 {percentile(base, 95):6.1f} ms")
+        print(
+            f"baseline GET .../grades (stored grades, enrollment order): p50 {percentile(base, 50):6.1f} ms"
+            f"  p95 {percentile(base, 95):6.1f} ms"
+        )
         worst = 0.0
         for name, params in VIEWS:
             times = await pages(c, "/v1/courses/big/gradebook", params, args.requests)

@@ -35,14 +35,22 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "api":
         import uvicorn
 
-        uvicorn.run("services.api.main:create_app", factory=True, host=args.host, port=args.port, workers=args.workers)
+        uvicorn.run(
+            "services.api.main:serve",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            log_config=None,  # our JSON lines (shared/logs.py); access lines come from the app
+            access_log=False,
+        )
         return 0
     if args.command == "worker":
-        import logging
-
         from arq import run_worker
 
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+        from shared import logs
+
+        logs.configure(get_settings().log_level)
         from services.worker.main import WorkerSettings
 
         run_worker(WorkerSettings)  # type: ignore[arg-type]

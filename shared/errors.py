@@ -20,11 +20,15 @@ class DomainError(Exception):
 
     code = "error"
     title = "Request failed"
+    # Seconds a client should wait before trying again (sent as Retry-After), when that is known.
+    retry_after: int | None = None
 
-    def __init__(self, detail: str, *, extra: dict[str, Any] | None = None) -> None:
+    def __init__(self, detail: str, *, extra: dict[str, Any] | None = None, retry_after: int | None = None) -> None:
         super().__init__(detail)
         self.detail = detail
         self.extra = extra or {}
+        if retry_after is not None:
+            self.retry_after = retry_after
 
 
 class NotFound(DomainError):
@@ -60,6 +64,13 @@ class InvalidTransition(Conflict):
 class ServiceUnavailable(DomainError):
     code = "unavailable"
     title = "Service unavailable"
+    retry_after = 5
+
+
+class RateLimited(DomainError):
+    code = "rate-limited"
+    title = "Too many requests"
+    retry_after = 1
 
 
 class ValidationFailed(DomainError):

@@ -33,3 +33,10 @@ async def enqueue(redis: ArqRedis, name: str, job_id: str, *args: Any) -> bool:
     """Enqueue a job carrying ids only; `job_id` deduplicates. False when it was already queued."""
     job = await redis.enqueue_job(name, *args, _job_id=job_id)
     return job is not None
+
+
+async def queue_depth(redis: ArqRedis) -> int:
+    """Jobs waiting in the queue (deferred ones included)."""
+    from arq.constants import default_queue_name
+
+    return int(await redis.zcard(default_queue_name))

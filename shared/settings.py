@@ -77,6 +77,15 @@ class Settings(BaseSettings):
     # Where a learner reads their results in the LMS; {course} and {learner} are filled in (URL-quoted).
     results_url_template: str = "https://lms.invalid/courses/{course}/results"
     limits: Limits = Field(default_factory=Limits)
+    # Per API key (or LMS user), shared by all replicas through Redis; limits' syntax, "" for none.
+    rate_limit: str = "6000/minute;300/second"
+    # Requests one API process answers at once; more get 503 with Retry-After instead of queueing.
+    max_in_flight: int = Field(default=256, ge=1)
+    # How long a request waits for a free database connection before it is answered 503.
+    db_pool_timeout_seconds: float = Field(default=10, gt=0)
+    # The worker's Prometheus endpoint (0: none).
+    worker_metrics_port: int = Field(default=9464, ge=0, le=65535)
+    log_level: str = "INFO"
     bootstrap_api_key: SecretStr | None = None
     bootstrap_organization: str = "default"
     token_leeway_seconds: int = 30

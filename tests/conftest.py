@@ -67,6 +67,8 @@ async def settings(stack: infra.Stack, smtp_server: tuple[mailsink.Memory, int])
         results_url_template="https://lms.example/courses/{course}/me",
         webhooks=WebhookSettings(allow_private=["127.0.0.0/8", "::1/128"], timeout_seconds=3),
         bootstrap_api_key=None,
+        rate_limit="",  # tests of their own set limits; a fuzzer's burst must not be throttled
+        worker_metrics_port=0,
     )
     redis = await jobs.connect(redis_url)
     await redis.flushdb()  # job ids restart with the new database; stale results would dedupe them

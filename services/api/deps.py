@@ -68,13 +68,16 @@ _bearer = HTTPBearer(
 
 
 async def _principal(
+    request: Request,
     session: SessionDep,
     settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise Unauthenticated("Send `Authorization: Bearer <API key or user token>`.")
-    return await authenticate(session, credentials.credentials, settings.token_leeway_seconds)
+    principal = await authenticate(session, credentials.credentials, settings.token_leeway_seconds)
+    await request.app.state.limiter.check(principal)
+    return principal
 
 
 PrincipalDep = Annotated[Principal, Depends(_principal)]

@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared import errors as e
@@ -28,6 +29,7 @@ _STATUS: list[tuple[type[e.DomainError], int]] = [
     (e.Unauthenticated, 401),
     (e.Forbidden, 403),
     (e.ServiceUnavailable, 503),
+    (e.RateLimited, 429),
 ]
 
 _HTTP_CODES = {
@@ -91,7 +93,9 @@ def _field_errors(errors: list[e.FieldError]) -> list[dict[str, str]]:
 async def _domain(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, e.DomainError)
     status = next((s for cls, s in _STATUS if isinstance(exc, cls)), 400)
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+    if exc.retry_after is not None:
+        headers["Retry-After"] = str(exc.retry_after)
     errors = _field_errors(exc.errors) if isinstance(exc, e.ValidationFailed) else None
     return problem(status, exc.code, exc.title, exc.detail, request, headers, errors=errors, **exc.extra)
 
@@ -155,6 +159,15 @@ async def _database_down(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _overloaded(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("no database connection free within the pool timeout")
+    return overloaded(request, "Every database connection is busy; retry shortly.")
+
+
+def overloaded(request: Request | None, detail: str) -> JSONResponse:
+    return problem(503, "overloaded", "Service overloaded", detail, request, {"Retry-After": "1"})
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem(500, "internal", "Internal error", "An unexpected error occurred.", request)
@@ -168,6 +181,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(InterfaceError, _database_down)
     app.add_exception_handler(DBAPIError, _database_down)
     app.add_exception_handler(ConnectionError, _database_down)
+    app.add_exception_handler(PoolTimeout, _overloaded)
     app.add_exception_handler(Exception, _unexpected)
 
 
@@ -184,7 +198,8 @@ COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
     405: _doc("Method not allowed on this path."),
     413: _doc("Request body over the configured limit."),
     422: _doc("Validation failed; `errors` names each bad field by JSON pointer."),
-    503: _doc("A backing service is unreachable; retry after the given delay."),
+    429: _doc("Too many requests for this credential; retry after `Retry-After` seconds."),
+    503: _doc("A backing service is unreachable or the service is overloaded; retry after `Retry-After` seconds."),
 }
 CONFLICT: dict[int | str, dict[str, Any]] = {409: _doc("Conflicts with the current state.")}
 PRECONDITION: dict[int | str, dict[str, Any]] = {412: _doc("The If-Match version is stale.")}

@@ -8,6 +8,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
 
+from services.api.rate_limits import RateLimiter
 from shared import jobs
 from shared.db.engine import make_engine, make_sessionmaker
 from shared.heap import freeze_startup_objects
@@ -29,6 +30,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         redis = await jobs.connect(settings.redis_url)
         stack.push_async_callback(redis.aclose)
         app.state.redis = redis
+        app.state.limiter = RateLimiter(settings.redis_url, settings.rate_limit)
         store = await stack.enter_async_context(open_store(settings.s3))
         await store.ensure_bucket()
         app.state.store = store

@@ -8,6 +8,7 @@ from fastapi_offline import FastAPIOffline
 from services.api import errors, webhook_docs
 from services.api.lifespan import lifespan
 from services.api.limits import BodyLimit
+from services.api.observe import Observe
 from services.api.request_id import RequestId
 from services.api.routers import (
     assessments,
@@ -29,6 +30,7 @@ from services.api.routers import (
     system,
     webhooks,
 )
+from shared import logs
 from shared.settings import Settings, get_settings
 
 DESCRIPTION = """
@@ -50,6 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings or get_settings()
     errors.install(app)
     app.add_middleware(BodyLimit, max_bytes=app.state.settings.limits.max_body_bytes)
+    app.add_middleware(Observe, max_in_flight=app.state.settings.max_in_flight)
     app.add_middleware(RequestId)
     app.include_router(system.router)
     for module in (
@@ -74,3 +77,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router, responses=errors.COMMON_RESPONSES)
     webhook_docs.install(app)
     return app
+
+
+def serve() -> FastAPI:
+    """The app as `gradeflow api` serves it (in each uvicorn worker process): logs as JSON lines."""
+    settings = get_settings()
+    logs.configure(settings.log_level)
+    return create_app(settings)

@@ -7,7 +7,10 @@ from typing import Any, ClassVar
 
 from arq import cron, func
 from arq.connections import RedisSettings
+from arq.cron import CronJob
+from prometheus_client import start_http_server
 
+from services.worker.observe import observed
 from services.worker.tasks import grades, imports, maintenance, publishing, reports, webhooks
 from shared import jobs
 from shared.db.engine import make_engine, make_sessionmaker
@@ -23,6 +26,9 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["sessionmaker"] = make_sessionmaker(ctx["engine"])
     ctx["resources"] = resources = AsyncExitStack()
     ctx["store"] = await resources.enter_async_context(open_store(settings.s3))
+    if settings.worker_metrics_port:
+        server, _ = start_http_server(settings.worker_metrics_port)
+        resources.callback(server.shutdown)
     freeze_startup_objects()
 
 
@@ -33,7 +39,7 @@ async def shutdown(ctx: dict[str, Any]) -> None:
 
 class WorkerSettings:
     functions: ClassVar[list[Any]] = [
-        maintenance.purge_idempotency_records,
+        func(maintenance.purge_idempotency_records),
         # No kept result: the record in PostgreSQL is the result, and a later re-enqueue must not be deduplicated.
         func(grades.recompute_course_grades, name=jobs.RECOMPUTE_GRADES, timeout=3600, keep_result=0),
         func(publishing.follow_up_score_changes, name=jobs.FOLLOW_UP, timeout=3600, keep_result=0),
@@ -48,7 +54,7 @@ class WorkerSettings:
         func(imports.run_score_import, name=jobs.RUN_IMPORT, timeout=1800, keep_result=0),
         func(imports.rescore_item, name=jobs.RESCORE_ITEM, timeout=3600, keep_result=0),
     ]
-    cron_jobs: ClassVar[list[Any]] = [
+    cron_jobs: ClassVar[list[CronJob]] = [
         cron(maintenance.purge_idempotency_records, minute={7}, unique=True, run_at_startup=True),
         # No kept result: a cron's job id is its slot, and a restart within the slot must run it again.
         cron(grades.sweep_jobs, unique=True, run_at_startup=True, keep_result=0),
@@ -56,6 +62,8 @@ class WorkerSettings:
         cron(publishing.publish_due, second=set(range(0, 60, 10)), unique=True, run_at_startup=True, keep_result=0),
         cron(webhooks.deliver_webhooks, second=set(range(0, 60, 5)), unique=True, run_at_startup=True, keep_result=0),
     ]
+    functions = [observed(f) for f in functions]
+    cron_jobs = [observed(c) for c in cron_jobs]
     on_startup = startup
     on_shutdown = shutdown
     redis_settings: RedisSettings = jobs.redis_settings(get_settings().redis_url)

@@ -29,6 +29,7 @@ def make_engine(settings: Settings) -> AsyncEngine:
         settings.async_database_url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout_seconds,
     )
 
     @event.listens_for(engine.sync_engine, "connect")

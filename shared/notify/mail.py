@@ -24,7 +24,7 @@ import jinja2
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from shared import clock
+from shared import clock, metrics
 from shared.settings import SmtpSettings
 
 log = logging.getLogger(__name__)
@@ -193,6 +193,7 @@ async def send_due(
                 row = (await session.execute(_LETTER, {"p": publication_id, "e": enrollment_id})).mappings().one()
                 await session.commit()
             outcome = await _send_one(connection, smtp, link_template, publication_id, enrollment_id, tries, row)
+            metrics.EMAILS.labels(outcome="retry" if outcome["status"] == "queued" else outcome["status"]).inc()
             async with sessionmaker() as session:
                 await session.execute(_OUTCOME, {"p": publication_id, "e": enrollment_id, **outcome})
                 await session.commit()

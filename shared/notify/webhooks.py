@@ -29,7 +29,7 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from shared import clock, jsonutil
+from shared import clock, jsonutil, metrics
 from shared.settings import WebhookSettings
 
 log = logging.getLogger(__name__)
@@ -199,6 +199,7 @@ async def _record(session: AsyncSession, claimed: Sequence[Any], outcomes: list[
         status = "succeeded" if ok else ("pending" if delay is not None else "failed")
         error = o["error"] or (None if ok else f"HTTP {o['status_code']}")
         statuses.append(status)
+        metrics.WEBHOOK_DELIVERIES.labels(outcome="succeeded" if ok else status.replace("pending", "retry")).inc()
         nexts.append(now + (delay or timedelta(0)))
         errors.append(error)
         finished.append(None if status == "pending" else now)

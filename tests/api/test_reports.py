@@ -194,7 +194,6 @@ async def test_results_xlsx_with_filters(tenant: Tenant, settings: Settings) -> 
     assert {r[0] for r in data} == {"ann"} and len(data) == 3
 
 
-
 async def test_results_xlsx_continues_on_new_sheets_and_keeps_an_empty_header(
     tenant: Tenant, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -211,6 +210,7 @@ async def test_results_xlsx_continues_on_new_sheets_and_keeps_an_empty_header(
     sheet = openpyxl.load_workbook(io.BytesIO(content)).active
     assert sheet is not None
     assert [r[:2] for r in sheet.iter_rows(values_only=True)] == [("Learner ID", "Username")]
+
 
 def _pdf_text(content: bytes) -> str:
     return "\n".join(page.extract_text() for page in pypdf.PdfReader(io.BytesIO(content)).pages)

@@ -1,4 +1,4 @@
-"""Liveness and readiness."""
+"""Liveness, readiness and metrics."""
 
 from __future__ import annotations
 
@@ -6,8 +6,12 @@ import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
+
+from shared import jobs, metrics
+from shared.services.backlog import backlog
 
 router = APIRouter(tags=["system"])
 
@@ -42,3 +46,22 @@ async def readyz(request: Request) -> JSONResponse:
             checks[name] = False
     ready = all(checks.values())
     return JSONResponse({"status": "ready" if ready else "unavailable", "checks": checks}, 200 if ready else 503)
+
+
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text format."}},
+)
+async def prometheus_metrics(request: Request) -> Response:
+    """Prometheus metrics of this API process, with the queue depth and the backlogs read now."""
+    state = request.app.state
+    try:
+        metrics.QUEUE_DEPTH.set(await asyncio.wait_for(jobs.queue_depth(state.redis), timeout=2))
+        async with state.sessionmaker() as session:
+            reports, webhooks = await asyncio.wait_for(backlog(session), timeout=2)
+        metrics.REPORTS_WAITING.set(reports)
+        metrics.WEBHOOKS_DUE.set(webhooks)
+    except Exception:  # the request metrics are still worth serving; /readyz tells the rest
+        metrics.QUEUE_DEPTH.set(float("nan"))
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

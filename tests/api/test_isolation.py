@@ -1,0 +1,244 @@
+"""Isolation sweep: every operation of the OpenAPI document, called by four callers who must not get
+at an organization's data - nobody, another organization's admin key, a learner's user token, and a
+grader of the course who is not allocated the work. The expected answers come from `RULES`, keyed
+by the route table: a new route without a rule fails this test until someone decides who may call it.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from tests.conftest import Tenant
+from tests.helpers import assessment, course, enroll, grant, user_token
+
+# Callers: "none" (no credentials), "other" (another organization's admin key), "learner" (a learner
+# of the course, own user token), "grader" (a grader of the course with nothing allocated).
+# Expectations: a status, or "own" (200 with the caller's own, empty data: none of the
+# organization's ids in the answer), "empty" (200 without the learner's data in it).
+PUBLIC = {"GET /healthz", "GET /readyz", "GET /metrics"}
+
+
+@dataclass(frozen=True)
+class Rule:
+    other: int | str = 404
+    learner: int | str = 404
+    grader: int | str = 403
+
+
+ORG_ADMIN = Rule(other="own", learner=403, grader=403)  # the caller's own organization's settings
+OWN_LIST = Rule(other="own", learner="own", grader="own")
+COURSE = Rule()  # course data for staff: no role is 404, a grader without the right is 403
+ROSTER = Rule(grader=200)  # staff of the course, graders included, see who is enrolled
+
+RULES: dict[str, Rule] = {
+    "GET /v1/organization": ORG_ADMIN,
+    "PUT /v1/organization/token-keys": ORG_ADMIN,
+    "GET /v1/api-keys": ORG_ADMIN,
+    "POST /v1/api-keys": ORG_ADMIN,
+    "DELETE /v1/api-keys/{key_id}": Rule(other=404, learner=403, grader=403),
+    "POST /v1/courses": Rule(other="own", learner=403, grader=403),
+    "GET /v1/courses": OWN_LIST,
+    "GET /v1/courses/{course}": Rule(grader="empty"),
+    "PATCH /v1/courses/{course}": COURSE,
+    "GET /v1/courses/{course}/members": COURSE,
+    "PUT /v1/courses/{course}/members/{user}": COURSE,
+    "DELETE /v1/courses/{course}/members/{user}": COURSE,
+    "GET /v1/courses/{course}/enrollments": ROSTER,
+    "POST /v1/courses/{course}/enrollments:batch": COURSE,
+    "PUT /v1/courses/{course}/enrollments/{learner}": COURSE,
+    "PATCH /v1/courses/{course}/enrollments/{learner}": COURSE,
+    "GET /v1/courses/{course}/enrollments/{learner}": ROSTER,
+    "POST /v1/courses/{course}/assessments": COURSE,
+    "GET /v1/courses/{course}/assessments": Rule(grader="empty"),
+    "GET /v1/courses/{course}/assessments/{assessment}": Rule(grader="empty"),
+    "PATCH /v1/courses/{course}/assessments/{assessment}": COURSE,
+    "GET /v1/courses/{course}/assessments/{assessment}/attempts": Rule(grader="empty"),
+    "PUT /v1/courses/{course}/assessments/{assessment}/attempts/{learner}": COURSE,
+    "GET /v1/courses/{course}/assessments/{assessment}/attempts/{learner}": Rule(grader=404),
+    "PUT /v1/courses/{course}/assessments/{assessment}/scores/{learner}": COURSE,
+    "GET /v1/courses/{course}/assessments/{assessment}/scores/{learner}": Rule(grader=404),
+    "GET /v1/courses/{course}/assessments/{assessment}/scores": Rule(grader="empty"),
+    "POST /v1/courses/{course}/scores:batch": COURSE,
+    "POST /v1/courses/{course}/assessments/{assessment}/allocations": COURSE,
+    "GET /v1/courses/{course}/assessments/{assessment}/allocations": COURSE,
+    "DELETE /v1/courses/{course}/assessments/{assessment}/allocations/{grader}": COURSE,
+    "GET /v1/courses/{course}/marking/queue": Rule(grader="empty"),
+    "PUT /v1/courses/{course}/assessments/{assessment}/marks/{learner}/{item}": Rule(grader=404),
+    "GET /v1/courses/{course}/assessments/{assessment}/marks": Rule(grader="empty"),
+    "POST /v1/courses/{course}/assessments/{assessment}/confirmations": COURSE,
+    "POST /v1/courses/{course}/assessments/{assessment}/items/{item}:rescore": COURSE,
+    "GET /v1/courses/{course}/rescores/{rescore_id}": COURSE,
+    "PUT /v1/courses/{course}/workgroups/{name}": COURSE,
+    "GET /v1/courses/{course}/workgroups": COURSE,
+    "GET /v1/courses/{course}/assessments/{assessment}/marks.csv": COURSE,
+    "POST /v1/courses/{course}/imports": COURSE,
+    "GET /v1/courses/{course}/imports/{import_id}": COURSE,
+    "POST /v1/courses/{course}/imports/{import_id}:revert": COURSE,
+    # Pure arithmetic on the caller's own input (what-if grading): anyone authenticated.
+    "POST /v1/grading/evaluate": OWN_LIST,
+    "GET /v1/courses/{course}/policy": Rule(grader=404),
+    "PUT /v1/courses/{course}/policy": COURSE,
+    "GET /v1/courses/{course}/policy/versions": Rule(grader="empty"),
+    "POST /v1/courses/{course}/policy:preview": COURSE,
+    "GET /v1/courses/{course}/grades": COURSE,
+    "GET /v1/courses/{course}/learners/{learner}/grade": COURSE,
+    "POST /v1/courses/{course}/publications": COURSE,
+    "GET /v1/courses/{course}/publications": COURSE,
+    "GET /v1/courses/{course}/publications/{publication_id}": COURSE,
+    "POST /v1/courses/{course}/publications/{publication_id}:cancel": COURSE,
+    "GET /v1/courses/{course}/publication-summary": COURSE,
+    "POST /v1/courses/{course}/reports": COURSE,
+    "GET /v1/courses/{course}/reports": COURSE,
+    "GET /v1/reports/{report_id}": COURSE,
+    "GET /v1/reports/{report_id}/download": COURSE,
+    "POST /v1/reports/{report_id}:cancel": COURSE,
+    "GET /v1/courses/{course}/results": Rule(grader="empty"),
+    "GET /v1/courses/{course}/gradebook": COURSE,
+    "GET /v1/courses/{course}/gradebook.csv": COURSE,
+    "GET /v1/courses/{course}/learners/{learner}/progress": COURSE,
+    "GET /v1/courses/{course}/learners/{learner}/progress.{fmt}": COURSE,
+    "GET /v1/courses/{course}/statistics": COURSE,
+    "GET /v1/courses/{course}/statistics/histogram.{fmt}": COURSE,
+    "GET /v1/me/courses/{course}/results": Rule(other=403, learner="empty", grader=404),
+    "GET /v1/webhooks": ORG_ADMIN,
+    "POST /v1/webhooks": ORG_ADMIN,
+    "GET /v1/webhooks/{webhook_id}": Rule(learner=403),
+    "PATCH /v1/webhooks/{webhook_id}": Rule(learner=403),
+    "DELETE /v1/webhooks/{webhook_id}": Rule(learner=403),
+    "POST /v1/webhooks/{webhook_id}:ping": Rule(learner=403),
+    "GET /v1/webhooks/{webhook_id}/deliveries": Rule(learner=403),
+    "POST /v1/webhooks/deliveries/{delivery_id}:redeliver": Rule(learner=403),
+    "POST /v1/webhooks/{webhook_id}:replay": Rule(learner=403),
+    "GET /v1/courses/{course}/audit": COURSE,
+    "GET /v1/courses/{course}/audit.csv": COURSE,
+}
+
+
+async def _world(t: Tenant) -> dict[str, str]:
+    """A course with something behind every path parameter, owned by `t`."""
+    c = "iso-" + secrets.token_hex(4)
+    await course(t, c)
+    await enroll(t, c, "u1", "u2")
+    await assessment(t, c, "hw")
+    await assessment(t, c, "ex", items=[{"external_id": "q1", "points_possible": 5, "marking": "manual"}])
+    await grant(t, c, "g1", "grader")
+    await grant(t, c, "g2", "grader")
+    base = f"/v1/courses/{c}"
+    assert (await t.put(f"{base}/assessments/hw/scores/u1", json={"earned": 8})).status_code == 200
+    assert (await t.put(f"{base}/assessments/ex/scores/u1", json={"items": []})).status_code in (200, 422)
+    r = await t.post(f"{base}/assessments/ex/allocations", json={"graders": ["g1"], "mode": "even"})
+    assert r.status_code in (200, 201), r.text
+
+    async def made(method: str, url: str, **kw: Any) -> str:
+        r = await t.request(method, url, **kw)
+        assert r.status_code < 300, (url, r.text)
+        return str(r.json()["id"])
+
+    ids = {
+        "course": c,
+        "learner": "u1",
+        "assessment": "ex",
+        "item": "q1",
+        "grader": "g1",
+        "user": "g1",
+        "name": "wg1",
+        "fmt": "svg",
+        "key_id": await made("POST", "/v1/api-keys", json={"name": "lms", "role": "service"}),
+        "report_id": await made("POST", f"{base}/reports", json={"kind": "grade_report"}),
+        "publication_id": await made(
+            "POST", f"{base}/publications", json={"assessments": ["hw"], "audience": {"all": True}}
+        ),
+        "import_id": await made(
+            "POST",
+            f"{base}/imports",
+            files={"file": ("s.csv", b"learner,assessment,earned\nu2,hw,4\n", "text/csv")},
+            data={"dry_run": "true"},
+        ),
+        "rescore_id": await made("POST", f"{base}/assessments/ex/items/q1:rescore", json={"points_possible": 6}),
+        "webhook_id": await made(
+            "POST", "/v1/webhooks", json={"url": "http://127.0.0.1:9/h", "events": ["grade.changed"]}
+        ),
+    }
+    assert (await t.post(f"/v1/webhooks/{ids['webhook_id']}:ping")).status_code == 202
+    deliveries = (await t.get(f"/v1/webhooks/{ids['webhook_id']}/deliveries")).json()["items"]
+    ids["delivery_id"] = str(deliveries[0]["id"])
+    return ids
+
+
+def _operations(document: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(m.upper(), p) for p, ops in document["paths"].items() for m in ops]
+
+
+# Valid bodies where a route checks the caller after the body (elsewhere `{}` is enough: the
+# caller is refused before the body is read).
+BODIES: dict[str, dict[str, Any]] = {
+    "POST /v1/api-keys": {"name": "x", "role": "service"},
+    "POST /v1/courses": {"external_id": "mine", "title": "Mine"},
+    "POST /v1/grading/evaluate": {
+        "policy": {"preset": "standard", "categories": [{"name": "H", "weight": 1}], "assessments": []},
+        "learners": [],
+    },
+    "POST /v1/webhooks": {"url": "http://127.0.0.1:9/x", "events": ["grade.changed"]},
+    "POST /v1/webhooks/{webhook_id}:replay": {"since": "2026-01-01T00:00:00Z"},
+    "PUT /v1/courses/{course}/assessments/{assessment}/marks/{learner}/{item}": {"points": 1},
+}
+
+
+def _body(method: str, path: str) -> dict[str, Any]:
+    if method in ("GET", "DELETE"):
+        return {}
+    if path.endswith("/imports"):
+        return {"files": {"file": ("s.csv", b"learner,assessment,earned\nu2,hw,4\n", "text/csv")}}
+    return {"json": BODIES.get(f"{method} {path}", {})}
+
+
+def _check(caller: str, expected: int | str, r: httpx.Response, secret_words: set[str], what: str) -> str | None:
+    if isinstance(expected, int):
+        return None if r.status_code == expected else f"{what} as {caller}: {r.status_code} (want {expected})"
+    if not 200 <= r.status_code < 300:
+        return f"{what} as {caller}: {r.status_code} (want 2xx, {expected})"
+    leaked = {w for w in secret_words if re.search(rf"\b{re.escape(w)}\b", r.text)}
+    return f"{what} as {caller}: shows {sorted(leaked)}" if leaked else None
+
+
+async def test_every_route_keeps_strangers_out(tenant: Tenant, other_tenant: Tenant, client: httpx.AsyncClient) -> None:
+    ids = await _world(tenant)
+    learner = await user_token(tenant, "u1")
+    grader = await user_token(tenant, "g2")
+    document = (await client.get("/openapi.json")).json()
+    operations = _operations(document)
+    unruled = [f"{m} {p}" for m, p in operations if f"{m} {p}" not in RULES and f"{m} {p}" not in PUBLIC]
+    assert not unruled, f"routes without an isolation rule: {unruled}"
+    assert not set(RULES) - {f"{m} {p}" for m, p in operations}, "rules for routes that are gone"
+
+    problems: list[str] = []
+    for method, path in operations:
+        what = f"{method} {path}"
+        url = re.sub(r"\{(\w+)\}", lambda m: ids[m.group(1)], path)
+        kw = _body(method, path)
+        if what in PUBLIC:
+            r = await client.request(method, url)
+            if r.status_code >= 500 and path != "/readyz":
+                problems.append(f"{what}: {r.status_code}")
+            continue
+        rule = RULES[what]
+        r = await client.request(method, url, **kw)
+        if r.status_code != 401 or not r.headers["content-type"].startswith("application/problem+json"):
+            problems.append(f"{what} without credentials: {r.status_code}")
+        # The organization's own ids must never show to a stranger; the learner and grader may see
+        # the course they belong to, never another learner's results.
+        secret_words = {ids["course"], "u1", "u2"}
+        for caller, token, expected, words in (
+            ("other", other_tenant.key, rule.other, secret_words),
+            ("learner", learner, rule.learner, {"u2"}),
+            ("grader", grader, rule.grader, {"u1", "u2"}),
+        ):
+            r = await tenant.request(method, url, as_=token, **kw)
+            if (problem := _check(caller, expected, r, words, what)) is not None:
+                problems.append(problem)
+    assert not problems, "\n".join(problems)
