@@ -6,7 +6,6 @@ import asyncio
 import os
 import secrets
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from services.devstack import infra
+from services.devstack import infra, processes
 from shared.db.migrate import upgrade
 
 
@@ -35,20 +34,11 @@ def api_server(name: str, workers: int = 1) -> Iterator[Server]:
         url = stack.database_url(name)
         upgrade(url)
         key = "gfk_bench_" + secrets.token_urlsafe(16)
-        port = infra.free_port()
         env = {**os.environ, **stack.env(name), "GRADEFLOW_BOOTSTRAP_API_KEY": key}
-        cmd = [sys.executable, "-m", "services.cli", "api", "--port", str(port), "--workers", str(workers)]
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=open(run_dir / "api.log", "ab"))  # noqa: SIM115
         try:
-            deadline = time.monotonic() + 30
-            while not infra.answers("127.0.0.1", port):
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise RuntimeError("the API did not start")
-                time.sleep(0.1)
-            yield Server(f"http://127.0.0.1:{port}", key, url, env)
+            with processes.api(env, workers=workers, log=run_dir / "api.log") as base_url:
+                yield Server(base_url, key, url, env)
         finally:
-            proc.terminate()
-            proc.wait(15)
             asyncio.run(infra.drop_database(stack.database_admin_url, name))
 
 
@@ -60,16 +50,9 @@ def percentile(values: list[float], p: float) -> float:
 @contextmanager
 def worker_process(env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
     """`gradeflow worker` running beside the API for the duration."""
-    log = open(Path(".run") / "bench" / "worker.log", "ab")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "worker"], env=env, stdout=subprocess.DEVNULL, stderr=log
-    )
-    try:
+    with processes.worker(env, log=Path(".run") / "bench" / "worker.log") as proc:
         time.sleep(2)  # start-up, not part of any figure
         yield proc
-    finally:
-        proc.terminate()
-        proc.wait(15)
 
 
 async def wait_until_done(client: Any, url: str, status_of: Any) -> dict[str, Any]:

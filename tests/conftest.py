@@ -4,6 +4,7 @@ organization per test (tests are independent because every test works in its own
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import secrets
 from collections.abc import AsyncIterator, Iterator
@@ -17,7 +18,7 @@ from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
 from services.api.main import create_app
-from services.devstack import infra, mailsink
+from services.devstack import infra, mailsink, processes
 from shared import jobs
 from shared.db.engine import make_engine, make_sessionmaker
 from shared.db.migrate import upgrade
@@ -75,6 +76,34 @@ async def settings(stack: infra.Stack, smtp_server: tuple[mailsink.Memory, int])
     await redis.aclose()
     yield test_settings
     await infra.drop_database(stack.database_admin_url, name)
+
+
+def settings_env(s: Settings, **overrides: str) -> dict[str, str]:
+    """The environment that gives a `gradeflow` child process the same settings as the tests."""
+    env = {
+        **os.environ,
+        "GRADEFLOW_DATABASE_URL": s.database_url.get_secret_value(),
+        "GRADEFLOW_REDIS_URL": s.redis_url,
+        "GRADEFLOW_S3_ENDPOINT_URL": s.s3.endpoint_url or "",
+        "GRADEFLOW_S3_ACCESS_KEY": s.s3.access_key.get_secret_value(),
+        "GRADEFLOW_S3_SECRET_KEY": s.s3.secret_key.get_secret_value(),
+        "GRADEFLOW_S3_BUCKET": s.s3.bucket,
+        "GRADEFLOW_S3_REGION": s.s3.region,
+        "GRADEFLOW_SMTP_HOST": s.smtp.host,
+        "GRADEFLOW_SMTP_PORT": str(s.smtp.port),
+        "GRADEFLOW_WEBHOOKS__ALLOW_PRIVATE": json.dumps(s.webhooks.allow_private),
+        "GRADEFLOW_RESULTS_URL_TEMPLATE": s.results_url_template,
+        "GRADEFLOW_RATE_LIMIT": s.rate_limit,
+        "GRADEFLOW_WORKER_METRICS_PORT": "0",
+    }
+    return env | {f"GRADEFLOW_{k.upper()}": v for k, v in overrides.items()}
+
+
+@pytest.fixture(scope="session")
+def live_api(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`gradeflow api` as a real process on a loopback port (for clients that speak real HTTP)."""
+    with processes.api(settings_env(settings), log=tmp_path_factory.mktemp("live") / "api.log") as base_url:
+        yield base_url
 
 
 @pytest.fixture(scope="session")

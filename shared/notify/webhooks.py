@@ -73,12 +73,18 @@ class Refused(Exception):
 async def check_target(url: str, allow: list[str]) -> None:
     """Refuse URLs that are not http(s), and hosts that resolve to private, loopback, link-local or
     otherwise reserved addresses unless they are in `allow` (networks such as 127.0.0.0/8)."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port or 443
+        if host:
+            host.encode("idna")
+    except (ValueError, UnicodeError) as exc:
+        raise Refused(f"not a usable URL: {exc}") from exc
+    if parts.scheme not in ("http", "https") or not host:
         raise Refused("only http and https URLs with a host can receive webhooks")
     allowed = [ipaddress.ip_network(n, strict=False) for n in allow]
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(parts.hostname, parts.port or 443, type=socket.SOCK_STREAM)
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
         raise Refused(f"the host does not resolve: {exc}") from exc
     for info in infos:

@@ -39,3 +39,14 @@ async def test_streamed_audit_export_after_changes(tenant: Tenant) -> None:
     await tenant.put("/v1/courses/c1/policy", json={"categories": [{"name": "H", "weight": 1}]})
     r = await tenant.get("/v1/courses/c1/audit.csv", params={"action": "policy.set"})
     assert r.status_code == 200 and r.text.count("\n") == 2
+
+
+async def test_webhook_urls_that_are_no_urls_are_422(tenant: Tenant) -> None:
+    for url in ("https://\u023aY=6\u0091", "https://example.org:\u00fc\u008c/x"):
+        r = await tenant.post("/v1/webhooks", json={"url": url, "events": ["grade.changed"]})
+        assert_problem(r, 422, "/url")
+
+
+async def test_a_bad_sort_of_a_streamed_export_is_422_not_a_broken_download(tenant: Tenant) -> None:
+    await tenant.post("/v1/courses", json={"external_id": "c1", "title": "C"})
+    assert_problem(await tenant.get("/v1/courses/c1/gradebook.csv", params={"sort": "-assessment:\x16"}), 422, "sort")

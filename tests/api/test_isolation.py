@@ -7,14 +7,13 @@ by the route table: a new route without a rule fails this test until someone dec
 from __future__ import annotations
 
 import re
-import secrets
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
 from tests.conftest import Tenant
-from tests.helpers import assessment, course, enroll, grant, user_token
+from tests.helpers import populated_course, user_token
 
 # Callers: "none" (no credentials), "other" (another organization's admin key), "learner" (a learner
 # of the course, own user token), "grader" (a grader of the course with nothing allocated).
@@ -119,57 +118,6 @@ RULES: dict[str, Rule] = {
 }
 
 
-async def _world(t: Tenant) -> dict[str, str]:
-    """A course with something behind every path parameter, owned by `t`."""
-    c = "iso-" + secrets.token_hex(4)
-    await course(t, c)
-    await enroll(t, c, "u1", "u2")
-    await assessment(t, c, "hw")
-    await assessment(t, c, "ex", items=[{"external_id": "q1", "points_possible": 5, "marking": "manual"}])
-    await grant(t, c, "g1", "grader")
-    await grant(t, c, "g2", "grader")
-    base = f"/v1/courses/{c}"
-    assert (await t.put(f"{base}/assessments/hw/scores/u1", json={"earned": 8})).status_code == 200
-    assert (await t.put(f"{base}/assessments/ex/scores/u1", json={"items": []})).status_code in (200, 422)
-    r = await t.post(f"{base}/assessments/ex/allocations", json={"graders": ["g1"], "mode": "even"})
-    assert r.status_code in (200, 201), r.text
-
-    async def made(method: str, url: str, **kw: Any) -> str:
-        r = await t.request(method, url, **kw)
-        assert r.status_code < 300, (url, r.text)
-        return str(r.json()["id"])
-
-    ids = {
-        "course": c,
-        "learner": "u1",
-        "assessment": "ex",
-        "item": "q1",
-        "grader": "g1",
-        "user": "g1",
-        "name": "wg1",
-        "fmt": "svg",
-        "key_id": await made("POST", "/v1/api-keys", json={"name": "lms", "role": "service"}),
-        "report_id": await made("POST", f"{base}/reports", json={"kind": "grade_report"}),
-        "publication_id": await made(
-            "POST", f"{base}/publications", json={"assessments": ["hw"], "audience": {"all": True}}
-        ),
-        "import_id": await made(
-            "POST",
-            f"{base}/imports",
-            files={"file": ("s.csv", b"learner,assessment,earned\nu2,hw,4\n", "text/csv")},
-            data={"dry_run": "true"},
-        ),
-        "rescore_id": await made("POST", f"{base}/assessments/ex/items/q1:rescore", json={"points_possible": 6}),
-        "webhook_id": await made(
-            "POST", "/v1/webhooks", json={"url": "http://127.0.0.1:9/h", "events": ["grade.changed"]}
-        ),
-    }
-    assert (await t.post(f"/v1/webhooks/{ids['webhook_id']}:ping")).status_code == 202
-    deliveries = (await t.get(f"/v1/webhooks/{ids['webhook_id']}/deliveries")).json()["items"]
-    ids["delivery_id"] = str(deliveries[0]["id"])
-    return ids
-
-
 def _operations(document: dict[str, Any]) -> list[tuple[str, str]]:
     return [(m.upper(), p) for p, ops in document["paths"].items() for m in ops]
 
@@ -207,7 +155,7 @@ def _check(caller: str, expected: int | str, r: httpx.Response, secret_words: se
 
 
 async def test_every_route_keeps_strangers_out(tenant: Tenant, other_tenant: Tenant, client: httpx.AsyncClient) -> None:
-    ids = await _world(tenant)
+    ids = await populated_course(tenant)
     learner = await user_token(tenant, "u1")
     grader = await user_token(tenant, "g2")
     document = (await client.get("/openapi.json")).json()

@@ -12,6 +12,7 @@ from pydantic import AwareDatetime
 from services.api.deps import AuditRead, Cursor, Limit, SessionDep, SessionFactoryDep
 from services.api.schemas.audit import AuditEntryOut
 from services.api.schemas.common import PageOut
+from services.api.streaming import primed
 from shared.services import audit
 from shared.validation import CleanStr
 
@@ -49,7 +50,7 @@ async def list_audit(
 @router.get("/audit.csv", response_class=StreamingResponse, responses={200: {"content": {"text/csv": {}}}})
 async def export_audit(sessions: SessionFactoryDep, ref: AuditRead, filters: Filters) -> StreamingResponse:
     """The same entries as a CSV file, streamed."""
-    rows = audit.export_csv(sessions, ref, **asdict(filters))
+    rows = await primed(audit.export_csv(sessions, ref, **asdict(filters)))
     return StreamingResponse(
         rows, media_type="text/csv", headers={"Content-Disposition": 'attachment; filename="audit.csv"'}
     )

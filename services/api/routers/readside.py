@@ -28,6 +28,7 @@ from services.api.schemas.readside import (
     ResultsPage,
     StatisticsOut,
 )
+from services.api.streaming import primed
 from shared import charts, csv_cells
 from shared.services import gradebook, progress, results_table, statistics
 from shared.services.inputs import AttemptStatus, ExternalId
@@ -131,7 +132,7 @@ async def export_gradebook(
     sessions: SessionFactoryDep, ref: GradeRead, filters: Annotated[GradebookFilters, Depends()]
 ) -> StreamingResponse:
     """The same view as a CSV file, streamed (formula-like cells neutralised)."""
-    rows = csv_cells.stream(gradebook.csv_rows(sessions, ref, filters.query()))
+    rows = await primed(csv_cells.stream(gradebook.csv_rows(sessions, ref, filters.query())))
     return StreamingResponse(
         rows, media_type="text/csv", headers={"Content-Disposition": 'attachment; filename="gradebook.csv"'}
     )
