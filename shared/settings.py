@@ -33,6 +33,8 @@ class SmtpSettings(BaseSettings):
     password: SecretStr | None = None
     sender: str = "Gradeflow <results@gradeflow.invalid>"
     timeout_seconds: float = 30
+    # A message claimed this long ago and not marked sent was interrupted (worker lost): failed, never resent.
+    lease_seconds: int = Field(default=600, ge=1)
 
 
 class ReportSettings(BaseModel):
@@ -40,7 +42,9 @@ class ReportSettings(BaseModel):
 
     link_seconds: int = Field(default=300, ge=1, le=300, description="How long a download link works (at most 5 min).")
     retention_days: int = Field(default=30, ge=1)
-    running_limit_minutes: int = Field(default=120, ge=1, description="A running job silent this long has failed.")
+    # A running report whose worker has not reported progress for this long was abandoned (worker
+    # lost): it is tried again by another worker, up to 3 tries, then failed.
+    lease_seconds: int = Field(default=120, ge=1)
     # The report's page in the LMS, for the e-mail sent when a report is ready ({course}, {report}).
     page_url_template: str = "https://lms.invalid/courses/{course}/reports/{report}"
 
@@ -52,6 +56,8 @@ class WebhookSettings(BaseModel):
     allow_private: list[str] = Field(default_factory=list)
     timeout_seconds: float = 10
     rotation_grace_hours: int = Field(default=24, ge=0, description="How long a replaced secret keeps signing.")
+    # A delivery whose worker died mid-send is sent again after this (receivers de-duplicate on webhook-id).
+    lease_seconds: int = Field(default=120, ge=1)
 
 
 class Limits(BaseModel):

@@ -8,17 +8,19 @@ import json
 import os
 import secrets
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from aiohttp import web
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
 from services.api.main import create_app
 from services.devstack import infra, mailsink, processes
+from services.devstack.infra import free_port
 from shared import jobs
 from shared.db.engine import make_engine, make_sessionmaker
 from shared.db.migrate import upgrade
@@ -224,3 +226,41 @@ async def run_worker(settings: Settings, crons: bool = True) -> Any:
     finally:
         await worker.close()
     return worker
+
+
+@dataclass
+class Receiver:
+    base: str
+    # path -> status (default 200); 0: answer after 2 s, -1: hang once, then 200
+    answers: dict[str, int] = field(default_factory=dict)
+    requests: list[dict[str, Any]] = field(default_factory=list)
+
+    def to(self, path: str) -> list[dict[str, Any]]:
+        return [r for r in self.requests if r["path"] == path]
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    port = free_port()
+    box = Receiver(f"http://127.0.0.1:{port}")
+
+    async def handle(request: web.Request) -> web.Response:
+        body = await request.read()
+        box.requests.append({"path": request.path, "headers": dict(request.headers), "body": body})
+        status = box.answers.get(request.path, 200)
+        if status == 0:  # no answer in time
+            await asyncio.sleep(2)
+        if status == -1:  # no answer at all, once: the sender is expected to die meanwhile
+            box.answers[request.path] = 200
+            await asyncio.sleep(60)
+        if status in (301, 302):
+            return web.Response(status=status, headers={"Location": box.base + "/elsewhere"})
+        return web.Response(status=status, text="x" * 3000 if status >= 500 else "ok")
+
+    app = web.Application()
+    app.router.add_route("POST", "/{tail:.*}", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    yield box
+    await runner.cleanup()

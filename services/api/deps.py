@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Annotated, Any
 
 from fastapi import Depends, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.errors import Unauthenticated
@@ -27,8 +29,14 @@ SettingsDep = Annotated[Settings, Depends(_settings)]
 
 
 async def _session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with request.app.state.sessionmaker() as session:
+    session: AsyncSession = request.app.state.sessionmaker()
+    try:
         yield session
+    finally:
+        # A connection lost mid-request fails again on close; the request has already been answered
+        # (503), and the pool replaces the connection.
+        with contextlib.suppress(DBAPIError, OSError):
+            await session.close()
 
 
 SessionDep = Annotated[AsyncSession, Depends(_session)]

@@ -31,7 +31,6 @@ log = logging.getLogger(__name__)
 
 MAX_TRIES = 6
 BACKOFF = [timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=30), timedelta(hours=2), timedelta(hours=6)]
-INTERRUPTED_AFTER = timedelta(minutes=10)
 
 _templates = jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
@@ -259,26 +258,28 @@ def _retry(now: datetime, tries: int, error: str) -> dict[str, Any]:
     }
 
 
-async def fail_interrupted(session: AsyncSession) -> list[int]:
+async def fail_interrupted(session: AsyncSession, lease: timedelta) -> list[tuple[int, bool]]:
     """Claims left by a worker that died mid-send: the message may or may not have gone, so it is never
     sent again (at most once); it counts as failed with the reason. Returns the publications that
-    still have e-mails queued, for the sweep to re-enqueue."""
+    still have e-mails queued, for the sweep to re-enqueue, each with whether a sender died on it."""
     now = clock.now()
-    await session.execute(
-        text(
-            """
-            UPDATE notifications SET status = 'failed',
-              error = 'interrupted while sending (worker lost); not retried so that it is never sent twice'
-            WHERE status = 'sending' AND claimed_at < :t
-            """
-        ),
-        {"t": now - INTERRUPTED_AFTER},
-    )
-    return list(
+    interrupted = set(
         (
             await session.scalars(
-                text("SELECT DISTINCT publication_id FROM notifications WHERE status = 'queued' AND next_try_at <= :n"),
-                {"n": now},
+                text(
+                    """
+                    UPDATE notifications SET status = 'failed',
+                      error = 'interrupted while sending (worker lost); not retried so that it is never sent twice'
+                    WHERE status = 'sending' AND claimed_at < :t
+                    RETURNING publication_id
+                    """
+                ),
+                {"t": now - lease},
             )
         ).all()
     )
+    due = await session.scalars(
+        text("SELECT DISTINCT publication_id FROM notifications WHERE status = 'queued' AND next_try_at <= :n"),
+        {"n": now},
+    )
+    return [(p, p in interrupted) for p in due.all()]

@@ -44,7 +44,6 @@ SCHEDULE = [
     timedelta(hours=10),
 ]
 DISABLE_AFTER = timedelta(days=5)
-LEASE = timedelta(minutes=2)  # a delivery being sent by a worker that died is retried after this
 BATCH = 50
 
 
@@ -112,12 +111,13 @@ _CLAIM = text(
 async def deliver_due(sessionmaker: async_sessionmaker[AsyncSession], settings: WebhookSettings) -> int:
     """Send every delivery that is due, in batches; returns how many were tried."""
     tried = 0
+    lease = timedelta(seconds=settings.lease_seconds)
     async with httpx.AsyncClient(timeout=settings.timeout_seconds, follow_redirects=False) as client:
         while True:
             now = clock.now()
             async with sessionmaker() as session:
                 claimed = (
-                    (await session.execute(_CLAIM, {"now": now, "lease": now + LEASE, "n": BATCH})).mappings().all()
+                    (await session.execute(_CLAIM, {"now": now, "lease": now + lease, "n": BATCH})).mappings().all()
                 )
                 await session.commit()
             if not claimed:

@@ -29,8 +29,9 @@ MAX_TRIES = 3
 RETRY_AFTER = [timedelta(seconds=5), timedelta(seconds=30), timedelta(minutes=2)]
 
 
-def job_id(report_id: int) -> str:
-    return f"report-{report_id}"
+def job_id(report_id: int, tries: int = 0) -> str:
+    """One job per try: a job left in the queue by a worker that died does not hold up the next try."""
+    return f"report-{report_id}" if tries == 0 else f"report-{report_id}-{tries}"
 
 
 async def create(
@@ -208,17 +209,20 @@ class Cancelled(Exception):
     """The report was cancelled while it ran."""
 
 
-async def progress(sessionmaker: async_sessionmaker[AsyncSession], report_id: int, percent: int, message: str) -> None:
-    """Record progress (and that the worker is alive); raises Cancelled if the report was cancelled."""
+async def progress(
+    sessionmaker: async_sessionmaker[AsyncSession], report_id: int, try_: int, percent: int, message: str
+) -> None:
+    """Record progress (and that the worker is alive); raises Cancelled if the report was cancelled,
+    or taken over by another try after this worker fell silent past the lease."""
     async with sessionmaker() as session:
         alive = await session.scalar(
             text(
                 """
                 UPDATE reports SET progress = :p, message = :m, heartbeat_at = :now
-                WHERE id = :id AND status = 'running' RETURNING id
+                WHERE id = :id AND status = 'running' AND tries = :t RETURNING id
                 """
             ),
-            {"id": report_id, "p": max(0, min(99, percent)), "m": message, "now": clock.now()},
+            {"id": report_id, "t": try_, "p": max(0, min(99, percent)), "m": message, "now": clock.now()},
         )
         await session.commit()
     if alive is None:
@@ -228,6 +232,7 @@ async def progress(sessionmaker: async_sessionmaker[AsyncSession], report_id: in
 async def succeed(
     sessionmaker: async_sessionmaker[AsyncSession],
     report_id: int,
+    try_: int,
     *,
     object_key: str,
     file_name: str,
@@ -248,12 +253,13 @@ async def succeed(
                            object_key = :key, file_name = :name, content_type = :type, rows = :rows, bytes = :size,
                            sha256 = :sha, expires_at = :expires
                     FROM courses c
-                    WHERE r.id = :id AND r.status = 'running' AND c.id = r.course_id
+                    WHERE r.id = :id AND r.status = 'running' AND r.tries = :t AND c.id = r.course_id
                     RETURNING c.organization_id, c.external_id, r.kind
                     """
                 ),
                 {
                     "id": report_id,
+                    "t": try_,
                     "now": now,
                     "key": object_key,
                     "name": file_name,
@@ -323,24 +329,40 @@ async def _fail(session: AsyncSession, report_id: int, error: str) -> None:
     await session.commit()
 
 
-async def fail_stuck(session: AsyncSession, limit: timedelta) -> int:
-    """Running reports whose worker has been silent past `limit` failed (worker lost)."""
+async def recover_abandoned(session: AsyncSession, lease: timedelta) -> list[tuple[int, int]]:
+    """Running reports whose worker fell silent past `lease` (worker lost): back to queued for another
+    try, or failed once they have had MAX_TRIES. Returns (report id, tries) of those to enqueue."""
+    now = clock.now()
+    silent = {"t": now - lease, "max": MAX_TRIES, "now": now}
+    again = (
+        await session.execute(
+            text(
+                """
+                UPDATE reports SET status = 'queued',
+                  message = 'the worker was lost during try ' || tries || '; trying again'
+                WHERE status = 'running' AND heartbeat_at < :t AND tries < :max
+                RETURNING id, tries
+                """
+            ),
+            silent,
+        )
+    ).all()
     failed = (
         await session.execute(
             text(
                 """
                 UPDATE reports r SET status = 'failed', finished_at = :now, message = 'failed',
-                  error = 'the worker stopped reporting progress for ' || :minutes || ' minutes (worker lost)'
+                  error = 'the worker was lost during each of ' || r.tries || ' tries'
                 FROM courses c
-                WHERE r.status = 'running' AND r.heartbeat_at < :t AND c.id = r.course_id
+                WHERE r.status = 'running' AND r.heartbeat_at < :t AND r.tries >= :max AND c.id = r.course_id
                 RETURNING r.id, r.kind, r.error, c.organization_id, c.external_id
                 """
             ),
-            {"now": clock.now(), "t": clock.now() - limit, "minutes": str(int(limit.total_seconds() // 60))},
+            silent,
         )
     ).all()
     await _announce_failures(session, failed)
-    return len(failed)
+    return [(row.id, row.tries) for row in again]
 
 
 async def _announce_failures(session: AsyncSession, failed: Sequence[Any]) -> None:

@@ -3,63 +3,24 @@ refused targets, and events that exist only when their change committed."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 import pytest
-from aiohttp import web
 from sqlalchemy import text
 from standardwebhooks.webhooks import Webhook as StandardWebhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from services.devstack.infra import free_port
 from shared import clock
 from shared.settings import Settings
-from tests.conftest import Tenant, assert_problem, run_worker
+from tests.conftest import Receiver, Tenant, assert_problem, run_worker
 from tests.helpers import assessment, course, enroll
 
 POLICY = {
     "categories": [{"name": "Homework", "weight": 1}],
     "cutoffs": [{"grade": "P", "min": 0.5}, {"grade": "F", "min": 0}],
 }
-
-
-@dataclass
-class Receiver:
-    base: str
-    answers: dict[str, int] = field(default_factory=dict)  # path -> status (default 200)
-    requests: list[dict[str, Any]] = field(default_factory=list)
-
-    def to(self, path: str) -> list[dict[str, Any]]:
-        return [r for r in self.requests if r["path"] == path]
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    port = free_port()
-    box = Receiver(f"http://127.0.0.1:{port}")
-
-    async def handle(request: web.Request) -> web.Response:
-        body = await request.read()
-        box.requests.append({"path": request.path, "headers": dict(request.headers), "body": body})
-        status = box.answers.get(request.path, 200)
-        if status == 0:  # no answer in time
-            await asyncio.sleep(2)
-        if status in (301, 302):
-            return web.Response(status=status, headers={"Location": box.base + "/elsewhere"})
-        return web.Response(status=status, text="x" * 3000 if status >= 500 else "ok")
-
-    app = web.Application()
-    app.router.add_route("POST", "/{tail:.*}", handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    yield box
-    await runner.cleanup()
 
 
 async def _subscribe(t: Tenant, url: str, *events: str) -> dict[str, Any]:

@@ -16,7 +16,6 @@ JOB_TABLES = {
     "grade_recomputes": (jobs.RECOMPUTE_GRADES, "recompute"),
     "score_imports": (jobs.RUN_IMPORT, "import"),
     "item_rescores": (jobs.RESCORE_ITEM, "rescore"),
-    "reports": (jobs.RUN_REPORT, "report"),
 }
 
 
@@ -28,10 +27,11 @@ async def recompute_course_grades(ctx: dict[str, Any], recompute_id: int) -> str
 async def sweep_jobs(ctx: dict[str, Any]) -> int:
     """PostgreSQL is the source of truth: re-enqueue queued records whose job is gone (Redis
     restarted or flushed; the job id deduplicates), e-mails due for a (re)try, and follow-ups for
-    courses with stale grades or a release mode; fail recomputes stuck running past an hour, reports
-    whose worker went silent, and e-mails whose sender died mid-send."""
+    courses with stale grades or a release mode; fail recomputes stuck running past an hour; retry
+    reports whose worker went silent past the lease (failed after 3 tries); fail e-mails whose sender
+    died mid-send (never sent twice) and send the rest."""
     now = clock.now()
-    found: list[tuple[str, str, int]] = []
+    found: list[tuple[str, str, int]] = []  # (job, job id, record id)
     async with ctx["sessionmaker"]() as session:
         await session.execute(
             text(
@@ -43,22 +43,48 @@ async def sweep_jobs(ctx: dict[str, Any]) -> int:
             ),
             {"now": now, "stale": now - timedelta(hours=1)},
         )
+        # An import job is stopped by arq after 30 minutes, so one still running after an hour lost its
+        # worker; its rows were applied in one transaction, which died with it.
+        await session.execute(
+            text(
+                """
+                UPDATE score_imports SET status = 'failed', finished_at = :now,
+                  error = 'the worker was lost while it ran; nothing was applied (all or nothing): run it again'
+                WHERE status = 'running' AND created_at < :stale
+                """
+            ),
+            {"now": now, "stale": now - timedelta(hours=1)},
+        )
         for table, (job, prefix) in JOB_TABLES.items():
             ids = await session.scalars(
                 text(f"SELECT id FROM {table} WHERE status = 'queued' AND created_at < :t"),  # noqa: S608
                 {"t": now - timedelta(minutes=1)},
             )
-            found += [(job, prefix, record_id) for record_id in ids]
-        found += [(jobs.SEND_NOTIFICATIONS, "notify", p) for p in await mail.fail_interrupted(session)]
-        await reports.fail_stuck(session, timedelta(minutes=ctx["settings"].reports.running_limit_minutes))
+            found += [(job, f"{prefix}-{record_id}", record_id) for record_id in ids]
+        # Reports get a job id per try: a dead worker's job keeps its id in Redis for hours.
+        abandoned = await reports.recover_abandoned(session, timedelta(seconds=ctx["settings"].reports.lease_seconds))
+        waiting = await session.execute(
+            text("SELECT id, tries FROM reports WHERE status = 'queued' AND created_at < :t"),
+            {"t": now - timedelta(minutes=1)},
+        )
+        found += [
+            (jobs.RUN_REPORT, reports.job_id(r, tries), r)
+            for r, tries in {*abandoned, *((row.id, row.tries) for row in waiting)}
+        ]
+        # E-mails whose sender died get a new job id for the same reason; a second sender is harmless.
+        mail_due = await mail.fail_interrupted(session, timedelta(seconds=ctx["settings"].smtp.lease_seconds))
+        found += [
+            (jobs.SEND_NOTIFICATIONS, f"notify-{p}" + (f"-{now.timestamp():.0f}" if lost else ""), p)
+            for p, lost in mail_due
+        ]
         courses = await session.scalars(
             text(
                 "SELECT course_id FROM stale_grades UNION"
                 " SELECT course_id FROM assessments WHERE coalesce(release->>'mode', 'manual') <> 'manual'"
             )
         )
-        found += [(jobs.FOLLOW_UP, "follow-up", course_id) for course_id in courses]
+        found += [(jobs.FOLLOW_UP, f"follow-up-{course_id}", course_id) for course_id in courses]
         await session.commit()
-    for job, prefix, record_id in found:
-        await jobs.enqueue(ctx["redis"], job, f"{prefix}-{record_id}", record_id)
+    for job, job_id, record_id in found:
+        await jobs.enqueue(ctx["redis"], job, job_id, record_id)
     return len(found)

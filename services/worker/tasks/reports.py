@@ -86,7 +86,7 @@ async def _build_and_upload(ctx: dict[str, Any], report: dict[str, Any]) -> bool
     report_id = report["id"]
 
     async def progress(percent: int, message: str) -> None:
-        await reports.progress(sessionmaker, report_id, percent, message)
+        await reports.progress(sessionmaker, report_id, report["tries"], percent, message)
 
     stamp = datetime.now(UTC).strftime("%Y-%m-%d-%H%M")
     began = time.perf_counter()
@@ -114,6 +114,7 @@ async def _build_and_upload(ctx: dict[str, Any], report: dict[str, Any]) -> bool
     done = await reports.succeed(
         sessionmaker,
         report_id,
+        report["tries"],
         object_key=key,
         file_name=f"{_safe_name(course.external_id)}_{name}_{stamp}.{ext}",
         content_type=CONTENT_TYPES[ext],
