@@ -26,15 +26,16 @@ class Server:
 
 
 @contextmanager
-def api_server(name: str, workers: int = 1) -> Iterator[Server]:
-    """The stack, database `name` (recreated and migrated), and `gradeflow api` on a free port."""
+def api_server(name: str, workers: int = 1, rate_limit: str = "") -> Iterator[Server]:
+    """The stack, database `name` (recreated and migrated), and `gradeflow api` on a free port (no
+    rate limit unless one is given: benches measure speed)."""
     run_dir = Path(".run") / "bench"
     with infra.running(run_dir) as stack:
         asyncio.run(infra.create_database(stack.database_admin_url, name, drop_first=True))
         url = stack.database_url(name)
         upgrade(url)
         key = "gfk_bench_" + secrets.token_urlsafe(16)
-        env = {**os.environ, **stack.env(name), "GRADEFLOW_BOOTSTRAP_API_KEY": key}
+        env = {**os.environ, **stack.env(name), "GRADEFLOW_BOOTSTRAP_API_KEY": key, "GRADEFLOW_RATE_LIMIT": rate_limit}
         try:
             with processes.api(env, workers=workers, log=run_dir / "api.log") as base_url:
                 yield Server(base_url, key, url, env)

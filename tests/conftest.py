@@ -252,7 +252,7 @@ async def receiver() -> AsyncIterator[Receiver]:
             await asyncio.sleep(2)
         if status == -1:  # no answer at all, once: the sender is expected to die meanwhile
             box.answers[request.path] = 200
-            await asyncio.sleep(60)
+            await asyncio.sleep(15)
         if status in (301, 302):
             return web.Response(status=status, headers={"Location": box.base + "/elsewhere"})
         return web.Response(status=status, text="x" * 3000 if status >= 500 else "ok")
