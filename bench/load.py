@@ -23,7 +23,7 @@ from bench.common import Server, api_server, percentile, worker_process
 from bench.recompute import CATEGORIES
 from bench.report import seed
 
-MIX = [("score", 0.70), ("gradebook", 0.27), ("report", 0.03)]
+MIX = [("score", 0.75), ("gradebook", 0.245), ("report", 0.005)]
 ASSESSMENTS = [f"{name[:2]}{k}" for name, _, count, _ in CATEGORIES for k in range(count)]
 
 

@@ -53,11 +53,17 @@ class _Formatter(JsonFormatter):
 FIELDS = "%(levelname)s %(name)s %(message)s %(request_id)s %(job_id)s"
 
 
-def configure(level: str = "INFO", stream: IO[str] | None = None) -> logging.Handler:
-    """Send every logger's records to `stream` (stderr) as JSON lines; returns the handler."""
+def json_handler(stream: IO[str] | None = None) -> logging.Handler:
+    """A handler writing JSON lines (with request and job ids, redacted) to `stream` (stderr)."""
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.addFilter(_Context())
     handler.setFormatter(_Formatter(FIELDS, rename_fields={"levelname": "level", "name": "logger"}, timestamp="time"))
+    return handler
+
+
+def configure(level: str = "INFO", stream: IO[str] | None = None) -> logging.Handler:
+    """Send every logger's records to `stream` (stderr) as JSON lines; returns the handler."""
+    handler = json_handler(stream)
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

@@ -1,0 +1,92 @@
+"""What operators rely on: metrics, request ids, JSON logs without secrets, shared rate limits."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import AsyncIterator
+
+import httpx
+from asgi_lifespan import LifespanManager
+
+from services.api.main import create_app
+from shared import context, logs
+from shared.settings import Settings
+from tests.conftest import Tenant, assert_problem
+
+
+async def test_metrics_count_requests_by_route_template(tenant: Tenant, client: httpx.AsyncClient) -> None:
+    await tenant.post("/v1/courses", json={"external_id": "c1", "title": "C"})
+    assert (await tenant.get("/v1/courses/c1")).status_code == 200
+    assert_problem(await tenant.get("/v1/courses/nope"), 404)
+    r = await client.get("/metrics")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
+    lines = r.text.splitlines()
+    route = 'route="/v1/courses/{course}"'
+    assert any(
+        line.startswith("gradeflow_http_requests_total{") and route in line and 'status="404"' in line for line in lines
+    )
+    assert any(line.startswith("gradeflow_http_request_duration_seconds_bucket{") and route in line for line in lines)
+    assert any(line.startswith("gradeflow_queue_depth ") for line in lines)
+    assert "c1" not in r.text and "nope" not in r.text  # paths with ids never become labels
+
+
+async def test_request_id_is_echoed_or_made_up(tenant: Tenant) -> None:
+    r = await tenant.get("/v1/courses", headers={"X-Request-ID": "lms-abc.123"})
+    assert r.headers["x-request-id"] == "lms-abc.123"
+    made = (await tenant.get("/v1/courses", headers={"X-Request-ID": "bad id with spaces"})).headers["x-request-id"]
+    assert made != "bad id with spaces" and len(made) == 32
+
+
+def test_log_lines_are_json_with_ids_and_without_secrets() -> None:
+    out = io.StringIO()
+    log = logging.getLogger("gradeflow.test-logs")
+    log.propagate, log.level = False, logging.INFO
+    log.addHandler(logs.json_handler(out))
+    token = context.request_id.set("req-1")
+    try:
+        log.info(
+            "link %s for %s with key %s, token %s",
+            "https://s3.example/b/k?X-Amz-Signature=abc&X-Amz-Credential=x",
+            "ada@example.org",
+            "gfk_SecretSecret123",
+            "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1MSJ9.c2lnbmF0dXJl",
+        )
+        try:
+            raise ValueError("postgresql://gradeflow:hunter2@db/gradeflow failed for bob@example.org")
+        except ValueError:
+            log.exception("boom")
+    finally:
+        context.request_id.reset(token)
+    first, second = (json.loads(line) for line in out.getvalue().splitlines())
+    assert first["request_id"] == "req-1" and first["level"] == "INFO" and "time" in first and "job_id" in first
+    text = out.getvalue()
+    for secret in ("X-Amz-Signature", "ada@example.org", "SecretSecret123", "eyJzdWIiOiJ1MSJ9", "hunter2", "bob@"):
+        assert secret not in text, secret
+    assert "https://s3.example/b/k?[redacted]" in first["message"] and "ValueError" in second["exc_info"]
+
+
+async def _replica(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings.model_copy(update={"rate_limit": "5/minute"}))
+    async with LifespanManager(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://replica.test") as c:
+            yield c
+
+
+async def test_rate_limit_is_per_key_and_shared_by_replicas(
+    tenant: Tenant, other_tenant: Tenant, settings: Settings
+) -> None:
+    one, two = _replica(settings), _replica(settings)
+    a, b = await anext(one), await anext(two)
+    try:
+        answers = [(await (a if i % 2 else b).get("/v1/courses", headers=tenant.headers)).status_code for i in range(6)]
+        assert answers == [200] * 5 + [429]
+        r = await a.get("/v1/courses", headers=tenant.headers)
+        assert_problem(r, 429)
+        assert 1 <= int(r.headers["retry-after"]) <= 60
+        assert (await b.get("/v1/courses", headers=other_tenant.headers)).status_code == 200  # another key
+    finally:
+        for gen in (one, two):
+            await gen.aclose()
