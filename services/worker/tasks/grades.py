@@ -18,6 +18,16 @@ JOB_TABLES = {
     "item_rescores": (jobs.RESCORE_ITEM, "rescore"),
 }
 
+# Jobs still running after an hour lost their worker (arq stops an import after 30 minutes; an
+# import's rows are applied in one transaction, which died with it): (column, error).
+LOST_AFTER_AN_HOUR = {
+    "grade_recomputes": ("started_at", "stopped making progress for an hour (worker lost); it will be retried"),
+    "score_imports": (
+        "created_at",
+        "the worker was lost while it ran; nothing was applied (all or nothing): run it again",
+    ),
+}
+
 
 async def recompute_course_grades(ctx: dict[str, Any], recompute_id: int) -> str:
     """Recompute a course's stored grades under one policy version (runs once per record)."""
@@ -33,28 +43,14 @@ async def sweep_jobs(ctx: dict[str, Any]) -> int:
     now = clock.now()
     found: list[tuple[str, str, int]] = []  # (job, job id, record id)
     async with ctx["sessionmaker"]() as session:
-        await session.execute(
-            text(
-                """
-                UPDATE grade_recomputes SET status = 'failed', finished_at = :now,
-                  error = 'stopped making progress for an hour (worker lost); it will be retried'
-                WHERE status = 'running' AND started_at < :stale
-                """
-            ),
-            {"now": now, "stale": now - timedelta(hours=1)},
-        )
-        # An import job is stopped by arq after 30 minutes, so one still running after an hour lost its
-        # worker; its rows were applied in one transaction, which died with it.
-        await session.execute(
-            text(
-                """
-                UPDATE score_imports SET status = 'failed', finished_at = :now,
-                  error = 'the worker was lost while it ran; nothing was applied (all or nothing): run it again'
-                WHERE status = 'running' AND created_at < :stale
-                """
-            ),
-            {"now": now, "stale": now - timedelta(hours=1)},
-        )
+        for table, (since, why) in LOST_AFTER_AN_HOUR.items():
+            await session.execute(
+                text(
+                    f"UPDATE {table} SET status = 'failed', finished_at = :now, error = :why"  # noqa: S608
+                    f" WHERE status = 'running' AND {since} < :stale"
+                ),
+                {"now": now, "why": why, "stale": now - timedelta(hours=1)},
+            )
         for table, (job, prefix) in JOB_TABLES.items():
             ids = await session.scalars(
                 text(f"SELECT id FROM {table} WHERE status = 'queued' AND created_at < :t"),  # noqa: S608
