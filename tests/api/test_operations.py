@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 from asgi_lifespan import LifespanManager
 
 from services.api.main import create_app
+from services.api.observe import Observe
 from shared import context, logs
 from shared.settings import Settings
 from tests.conftest import Tenant, assert_problem
@@ -90,3 +93,23 @@ async def test_rate_limit_is_per_key_and_shared_by_replicas(
     finally:
         for gen in (one, two):
             await gen.aclose()
+
+
+async def test_past_the_in_flight_cap_requests_get_503_with_retry_after_at_once() -> None:
+    release = asyncio.Event()
+
+    async def slow_app(scope: Any, receive: Any, send: Any) -> None:
+        await release.wait()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    transport = httpx.ASGITransport(app=Observe(slow_app, max_in_flight=2))
+    async with httpx.AsyncClient(transport=transport, base_url="http://capped.test") as c:
+        busy = [asyncio.create_task(c.get("/work")) for _ in range(2)]
+        await asyncio.sleep(0.05)
+        r = await asyncio.wait_for(c.get("/more"), timeout=2)
+        assert_problem(r, 503)
+        assert r.headers["retry-after"] == "1"
+        release.set()
+        assert [x.status_code for x in await asyncio.gather(*busy)] == [200, 200]
+        assert (await c.get("/again")).status_code == 200
