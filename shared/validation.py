@@ -6,6 +6,9 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, field_validator
 
+# The longest title a client may give (an assessment's title also labels it in grading explanations).
+TITLE_MAX = 500
+
 
 def clean_text(value: Any) -> Any:
     """Reject NUL characters and lone surrogates anywhere in a value (strings, lists, objects)."""

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import ConfigDict, Field, ValidationInfo, model_validator
 
 from shared.errors import FieldError, ValidationFailed
-from shared.validation import Input
+from shared.validation import TITLE_MAX, Input
 
 # Bounded so that no arithmetic on them can overflow a double.
 Finite = Annotated[float, Field(ge=-1e12, le=1e12, allow_inf_nan=False)]
@@ -42,7 +42,7 @@ class CatalogueEntry(Strict):
     id: AssessmentId
     category: Name
     possible: NonNegative
-    label: Annotated[str, Field(max_length=200)] | None = None
+    label: Annotated[str, Field(max_length=TITLE_MAX)] | None = None
     omit_from_final: bool = False
 
 

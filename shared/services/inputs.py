@@ -9,7 +9,7 @@ from pydantic import AfterValidator, AwareDatetime, Field, StringConstraints, mo
 from pydantic import ValidationError as PydanticValidationError
 
 from shared.errors import FieldError, ValidationFailed
-from shared.validation import Input, clean_text
+from shared.validation import TITLE_MAX, Input, clean_text
 
 ExternalId = Annotated[
     str,
@@ -17,7 +17,7 @@ ExternalId = Annotated[
     AfterValidator(clean_text),
     Field(description="The LMS's own identifier (no slashes)."),
 ]
-Text = Annotated[str, StringConstraints(min_length=1, max_length=500)]
+Text = Annotated[str, StringConstraints(min_length=1, max_length=TITLE_MAX)]
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=255)]
 Email = Annotated[str, StringConstraints(max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")]
 Points = Annotated[

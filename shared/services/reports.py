@@ -394,9 +394,10 @@ async def expire(session: AsyncSession, store: ObjectStore) -> int:
 
 
 def object_key(report: dict[str, Any], extension: str) -> str:
-    """Known before the file is built (the upload starts while it is written); the download's file
-    name is given when the link is minted."""
-    return f"reports/{report['course_id']}/{report['id']}/report.{extension}"
+    """Known before the file is built (the upload starts while it is written); one per try, so a try
+    that lost its lease never overwrites or deletes the file of the try that replaced it. The
+    download's file name is given when the link is minted."""
+    return f"reports/{report['course_id']}/{report['id']}/{report['tries']}/report.{extension}"
 
 
 def page_url(template: str, course: str, report_id: int) -> str:

@@ -1,10 +1,11 @@
-"""Schemathesis against the running API's own OpenAPI document: a bounded run (time and examples per
-operation) with an admin key on a populated course. No 5xx, every status documented, every body
-matching its schema and media type (problem+json for every documented error)."""
+"""Schemathesis against the running API's own OpenAPI document: a bounded run (75 s, 20 examples per
+operation, one worker, a fixed seed) with an admin key on a populated course. No 5xx, every status
+documented, every body matching its schema and media type (problem+json for every documented error)."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from pathlib import Path
 
@@ -12,7 +13,8 @@ from tests.conftest import Tenant
 from tests.helpers import populated_course
 
 CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
-SECONDS = 60
+SECONDS = 75  # fuzzing and stateful testing go on until the time is spent
+SEED = int(os.environ.get("GRADEFLOW_FUZZ_SEED", "20261201"))  # another seed explores other inputs
 
 
 async def test_fuzzing_finds_no_server_error_and_no_undocumented_answer(
@@ -36,13 +38,13 @@ async def test_fuzzing_finds_no_server_error_and_no_undocumented_answer(
         "--checks",
         CHECKS,
         "--max-examples",
-        "25",
+        "20",
         "--max-time",
         str(SECONDS),
         "--seed",
-        "20261201",
+        str(SEED),
         "--workers",
-        "2",
+        "1",  # one worker and a fixed seed: a run can be repeated
         "--request-timeout",
         "20",
         "--no-color",

@@ -50,3 +50,15 @@ async def test_webhook_urls_that_are_no_urls_are_422(tenant: Tenant) -> None:
 async def test_a_bad_sort_of_a_streamed_export_is_422_not_a_broken_download(tenant: Tenant) -> None:
     await tenant.post("/v1/courses", json={"external_id": "c1", "title": "C"})
     assert_problem(await tenant.get("/v1/courses/c1/gradebook.csv", params={"sort": "-assessment:\x16"}), 422, "sort")
+
+
+async def test_an_assessment_with_the_longest_title_is_graded(tenant: Tenant) -> None:
+    await tenant.post("/v1/courses", json={"external_id": "c1", "title": "C"})
+    assert (await tenant.put("/v1/courses/c1/policy", json={"categories": [{"name": "H", "weight": 1}]})).is_success
+    body = {"external_id": "a1", "title": "0" * 500, "category": "H", "points_possible": 10}
+    assert (await tenant.post("/v1/courses/c1/assessments", json=body)).status_code == 201
+    r = await tenant.post("/v1/courses/c1/enrollments:batch", json={"enrollments": [{"external_id": "u1"}]})
+    assert r.status_code == 200, r.text
+    assert (await tenant.put("/v1/courses/c1/assessments/a1/scores/u1", json={"earned": 5})).status_code == 200
+    r = await tenant.post("/v1/courses/c1/policy:preview", json={"categories": [{"name": "H", "weight": 1}]})
+    assert r.status_code == 200, r.text
