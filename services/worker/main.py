@@ -10,7 +10,7 @@ from arq.connections import RedisSettings
 from arq.cron import CronJob
 from prometheus_client import start_http_server
 
-from services.worker.observe import observed
+from services.worker.observe import job_started, observed
 from services.worker.tasks import grades, imports, maintenance, publishing, reports, webhooks
 from shared import jobs
 from shared.db.engine import make_engine, make_sessionmaker
@@ -65,6 +65,7 @@ class WorkerSettings:
     functions = [observed(f) for f in functions]
     cron_jobs = [observed(c) for c in cron_jobs]
     on_startup = startup
+    on_job_start = job_started
     on_shutdown = shutdown
     redis_settings: RedisSettings = jobs.redis_settings(get_settings().redis_url)
     allow_abort_jobs = True

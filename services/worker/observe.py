@@ -27,7 +27,6 @@ def observed(job: J) -> J:
 
     @functools.wraps(coroutine)
     async def run(ctx: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
-        token = context.job_id.set(ctx.get("job_id"))
         started = time.perf_counter()
         outcome = "error"
         try:
@@ -43,6 +42,11 @@ def observed(job: J) -> J:
         finally:
             metrics.JOBS.labels(kind=kind, outcome=outcome).inc()
             metrics.JOB_SECONDS.labels(kind=kind, outcome=outcome).observe(time.perf_counter() - started)
-            context.job_id.reset(token)
 
     return dataclasses.replace(job, coroutine=run)
+
+
+async def job_started(ctx: dict[str, Any]) -> None:
+    """arq's `on_job_start`: awaited in the job's own task before arq logs the job's start, so that
+    line, every line of the job and arq's line about how it ended carry the job id."""
+    context.job_id.set(ctx.get("job_id"))

@@ -14,6 +14,7 @@ from asgi_lifespan import LifespanManager
 
 from services.api.main import create_app
 from services.api.observe import Observe
+from services.worker.observe import job_started
 from shared import context, logs
 from shared.settings import Settings
 from tests.conftest import Tenant, assert_problem
@@ -113,3 +114,20 @@ async def test_past_the_in_flight_cap_requests_get_503_with_retry_after_at_once(
         release.set()
         assert [x.status_code for x in await asyncio.gather(*busy)] == [200, 200]
         assert (await c.get("/again")).status_code == 200
+
+
+async def test_a_jobs_log_lines_carry_its_id_and_only_its_own() -> None:
+    out = io.StringIO()
+    log = logging.getLogger("gradeflow.test-job-logs")
+    log.propagate, log.level = False, logging.INFO
+    log.addHandler(logs.json_handler(out))
+
+    async def job(job_id: str) -> None:  # as arq runs it: on_job_start, then the job, in one task
+        await job_started({"job_id": job_id})
+        await asyncio.sleep(0)
+        log.info("working")
+
+    await asyncio.gather(asyncio.create_task(job("report-7")), asyncio.create_task(job("notify-3")))
+    log.info("outside")
+    ids = [json.loads(line)["job_id"] for line in out.getvalue().splitlines()]
+    assert sorted(ids[:2]) == ["notify-3", "report-7"] and ids[2] is None
