@@ -28,8 +28,12 @@ MAX_LISTED = 1000
 
 
 def header_of(content: bytes) -> list[str]:
-    first = content.split(b"\n", 1)[0].decode("utf-8-sig", errors="replace").strip("\r")
-    return next(iter(csv.reader([first])), [])
+    """The file's first CSV record (any line ending; a header longer than 64 KB is not one)."""
+    head = content[:65536].decode("utf-8-sig", errors="replace")
+    try:
+        return next(csv.reader(io.StringIO(head, newline="")), [])
+    except csv.Error as exc:
+        raise ValidationFailed.one("file", f"The first line cannot be read as CSV: {exc}.", "form") from exc
 
 
 async def create_import(

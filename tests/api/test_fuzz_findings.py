@@ -62,3 +62,15 @@ async def test_an_assessment_with_the_longest_title_is_graded(tenant: Tenant) ->
     assert (await tenant.put("/v1/courses/c1/assessments/a1/scores/u1", json={"earned": 5})).status_code == 200
     r = await tenant.post("/v1/courses/c1/policy:preview", json={"categories": [{"name": "H", "weight": 1}]})
     assert r.status_code == 200, r.text
+
+
+async def test_an_import_whose_first_line_is_no_csv_is_422(tenant: Tenant) -> None:
+    await tenant.post("/v1/courses", json={"external_id": "c1", "title": "C"})
+    r = await tenant.post(
+        "/v1/courses/c1/imports", files={"file": ("x.csv", b"\xf2\xb3\xbd\x94\r\xc2\xa1|\n", "text/csv")}
+    )
+    assert_problem(r, 422, "file")
+    r = await tenant.post(
+        "/v1/courses/c1/imports", files={"file": ("x.csv", b'"learner\nx",earned\r1,2\n', "text/csv")}
+    )
+    assert_problem(r, 422, "file")  # a quoted header cell may hold a line break: still no `learner` column
