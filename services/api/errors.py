@@ -155,7 +155,7 @@ async def _database_down(request: Request, exc: Exception) -> JSONResponse:
         "Service unavailable",
         "The database is unreachable; retry shortly.",
         request,
-        {"Retry-After": "5"},
+        {"Retry-After": str(e.ServiceUnavailable.retry_after)},
     )
 
 
