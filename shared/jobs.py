@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from arq.connections import ArqRedis, RedisSettings, create_pool
+from arq.constants import default_queue_name
 
 # What the API holds to enqueue jobs.
 Queue = ArqRedis
@@ -37,6 +38,4 @@ async def enqueue(redis: ArqRedis, name: str, job_id: str, *args: Any) -> bool:
 
 async def queue_depth(redis: ArqRedis) -> int:
     """Jobs waiting in the queue (deferred ones included)."""
-    from arq.constants import default_queue_name
-
     return int(await redis.zcard(default_queue_name))

@@ -14,8 +14,9 @@ from services.devstack import infra
 
 
 def start(command: list[str], env: dict[str, str], log: Path | None = None) -> subprocess.Popen[bytes]:
-    """`gradeflow <command>` with `env`; stderr (the JSON log lines) appended to `log`."""
-    sink: IO[bytes] | int = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - the child keeps it
+    """`gradeflow <command>` with `env`; stderr (the JSON log lines) appended to `log`, or this
+    process's own stderr without one."""
+    sink: IO[bytes] | None = open(log, "ab") if log else None  # noqa: SIM115 - the child keeps it
     return subprocess.Popen(
         [sys.executable, "-m", "services.cli", *command], env=env, stdout=subprocess.DEVNULL, stderr=sink
     )

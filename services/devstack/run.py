@@ -7,12 +7,11 @@ import os
 import secrets
 import signal
 import subprocess
-import sys
 import time
 from contextlib import ExitStack
 from pathlib import Path
 
-from services.devstack import infra, mailsink
+from services.devstack import infra, mailsink, processes
 from shared.db.migrate import upgrade
 
 
@@ -41,11 +40,7 @@ def run_dev() -> int:
             if not key_file.exists():
                 key_file.write_text("gfk_dev_" + secrets.token_urlsafe(24))
             env["GRADEFLOW_BOOTSTRAP_API_KEY"] = key_file.read_text().strip()
-        gradeflow = [sys.executable, "-m", "services.cli"]
-        procs = [
-            subprocess.Popen([*gradeflow, "api", "--port", str(port)], env=env),
-            subprocess.Popen([*gradeflow, "worker"], env=env),
-        ]
+        procs = [processes.start(["api", "--port", str(port)], env), processes.start(["worker"], env)]
         deadline = time.monotonic() + 30
         while not infra.answers("127.0.0.1", port) and time.monotonic() < deadline:
             time.sleep(0.2)

@@ -21,7 +21,7 @@ J = TypeVar("J", Function, CronJob)
 
 
 def observed(job: J) -> J:
-    """The same job, its coroutine wrapped to carry the job id and to record its outcome."""
+    """The same job, its coroutine wrapped to count and time it by its outcome."""
     coroutine = job.coroutine
     kind = job.name.removeprefix("cron:")
 

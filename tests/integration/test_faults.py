@@ -38,12 +38,18 @@ async def _forget_dead_jobs(settings: Settings) -> AsyncIterator[None]:
     await _forget_dead_jobs_now(settings)
 
 
-async def _forget_dead_jobs_now(settings: Settings) -> None:
+@contextlib.asynccontextmanager
+async def _redis(settings: Settings) -> AsyncIterator[jobs.Queue]:
     redis = await jobs.connect(settings.redis_url)
     try:
-        await redis.flushdb()
+        yield redis
     finally:
         await redis.aclose()
+
+
+async def _forget_dead_jobs_now(settings: Settings) -> None:
+    async with _redis(settings) as redis:
+        await redis.flushdb()
 
 
 def _worker_env(settings: Settings, **overrides: str) -> dict[str, str]:
@@ -248,11 +254,8 @@ async def test_import_of_100000_rows_interrupted_halfway_applies_nothing(
     await _sql(
         sessionmaker, "UPDATE score_imports SET created_at = now() - interval '2 hours' WHERE id = :i", i=import_id
     )
-    redis = await jobs.connect(settings.redis_url)
-    try:
+    async with _redis(settings) as redis:
         await sweep_jobs({"sessionmaker": sessionmaker, "redis": redis, "settings": settings})
-    finally:
-        await redis.aclose()
     record = (await tenant.get(f"/v1/courses/c1/imports/{import_id}")).json()
     assert record["status"] == "failed" and "nothing was applied" in record["error"]
 

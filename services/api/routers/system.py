@@ -56,12 +56,17 @@ async def readyz(request: Request) -> JSONResponse:
 async def prometheus_metrics(request: Request) -> Response:
     """Prometheus metrics of this API process, with the queue depth and the backlogs read now."""
     state = request.app.state
+    # Each source on its own: the request metrics are still worth serving; /readyz tells the rest.
     try:
         metrics.QUEUE_DEPTH.set(await asyncio.wait_for(jobs.queue_depth(state.redis), timeout=2))
+    except Exception:
+        metrics.QUEUE_DEPTH.set(float("nan"))
+    try:
         async with state.sessionmaker() as session:
             reports, webhooks = await asyncio.wait_for(backlog(session), timeout=2)
         metrics.REPORTS_WAITING.set(reports)
         metrics.WEBHOOKS_DUE.set(webhooks)
-    except Exception:  # the request metrics are still worth serving; /readyz tells the rest
-        metrics.QUEUE_DEPTH.set(float("nan"))
+    except Exception:
+        metrics.REPORTS_WAITING.set(float("nan"))
+        metrics.WEBHOOKS_DUE.set(float("nan"))
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
