@@ -14,7 +14,7 @@ from services.worker.observe import job_started, observed
 from services.worker.tasks import grades, imports, maintenance, publishing, reports, webhooks
 from shared import jobs
 from shared.db.engine import make_engine, make_sessionmaker
-from shared.heap import freeze_startup_objects
+from shared.heap import freeze_startup_objects, limit_malloc_arenas
 from shared.services import reports as reports_service
 from shared.settings import get_settings
 from shared.storage.s3 import open_store
@@ -22,6 +22,7 @@ from shared.storage.s3 import open_store
 
 async def startup(ctx: dict[str, Any]) -> None:
     settings = ctx.setdefault("settings", get_settings())  # tests pass their own
+    limit_malloc_arenas()
     ctx["engine"] = make_engine(settings)
     ctx["sessionmaker"] = make_sessionmaker(ctx["engine"])
     ctx["resources"] = resources = AsyncExitStack()

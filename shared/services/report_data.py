@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -25,7 +26,7 @@ from shared.services import grades
 CHUNK = 20_000
 # Chunks read by two sessions at once are smaller, so the worker's peak memory stays under 500 MB at
 # 1,000,000 learners (20,000 a chunk peaked at 491-512 MB).
-PARALLEL_CHUNK = 15_000
+PARALLEL_CHUNK = 12_000
 NOT_ATTEMPTED = "Not Attempted"
 NOT_AVAILABLE = "Not Available"
 # Cell states of a learner x assessment result.
@@ -283,7 +284,30 @@ def category_averages(course: CourseInfo, value: np.ndarray, state: np.ndarray) 
 
 def _cells(value: np.ndarray, state: np.ndarray, digits: int) -> pl.DataFrame:
     """Every assessment's cells at once (a column per assessment, course order): the rounded fraction
-    when final, else Not Available / Not Attempted."""
+    when final, else Not Available / Not Attempted. A fraction between 0 and 1 (all of them, unless
+    a result earned more than its points) is picked from the texts of every rounded fraction (an enum
+    column: no number formatted per cell)."""
+    scale = 10**digits
+    final = state == FINAL
+    steps = np.rint(np.where(final, value, 0.0) * scale)  # np.round(value, digits) is steps / scale
+    if ((steps < 0) | (steps > scale))[final].any():
+        return _formatted_cells(value, state, digits)
+    codes = np.where(final, steps, np.where(state >= UNAVAILABLE, scale + 1, scale + 2)).astype(np.uint32)
+    labels = _labels(digits)
+    return pl.DataFrame({str(j): labels.gather(codes[:, j]) for j in range(value.shape[1])})
+
+
+@functools.cache
+def _labels(digits: int) -> pl.Series:
+    """The texts of the fractions 0, 1/10**digits, ..., 1 as polars writes them, then Not Available and
+    Not Attempted, as an enum."""
+    scale = 10**digits
+    fractions = pl.Series(np.arange(scale + 1) / scale).cast(pl.String)
+    texts = pl.concat([fractions, pl.Series([NOT_AVAILABLE, NOT_ATTEMPTED])])
+    return texts.cast(pl.Enum(texts))
+
+
+def _formatted_cells(value: np.ndarray, state: np.ndarray, digits: int) -> pl.DataFrame:
     names = [str(j) for j in range(value.shape[1])]
     frame = pl.DataFrame(np.round(value, digits), schema=names).hstack(
         pl.DataFrame(state, schema=[f"s{n}" for n in names])

@@ -12,10 +12,11 @@ BOM = b"\xef\xbb\xbf"
 
 
 def _safe(frame: pl.DataFrame) -> pl.DataFrame:
-    text_columns = [c for c, t in frame.schema.items() if t == pl.String]
+    # Text columns picked by polars: asking for the frame's schema in Python builds every enum column's
+    # category list (10,003 texts a grade report column) each time.
+    text = pl.col(pl.String)
     return frame.with_columns(
-        pl.when(pl.col(c).str.contains(FORMULA_PATTERN)).then(pl.lit("'") + pl.col(c)).otherwise(pl.col(c)).alias(c)
-        for c in text_columns
+        pl.when(text.str.contains(FORMULA_PATTERN)).then(pl.lit("'") + text).otherwise(text).name.keep()
     ).rename({c: neutralise(c) for c in frame.columns if neutralise(c) != c})
 
 
