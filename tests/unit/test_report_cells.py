@@ -12,7 +12,8 @@ from shared.services.report_data import CANCELLED, EMPTY, FINAL, UNAVAILABLE
 def test_cells_read_as_formatted_fractions() -> None:
     rng = np.random.default_rng(20261201)
     value = rng.random((2000, 12))
-    value[:, 0], value[:, 1], value[:, 2], value[:, 3] = 1.0, 0.0, 0.12345, 0.99995  # ends and ties (rounded as numpy and Python do)
+    # the ends, and ties rounded as numpy (and Open edX's numpy.around) does: 0.12345 -> 0.1234
+    value[:, 0], value[:, 1], value[:, 2], value[:, 3] = 1.0, 0.0, 0.12345, 0.99995
     state = rng.choice([EMPTY, FINAL, UNAVAILABLE, CANCELLED], size=value.shape).astype(np.int8)
     state[0, :4] = FINAL
     state[0, 4:7] = [EMPTY, UNAVAILABLE, CANCELLED]
