@@ -13,7 +13,8 @@ BOM = b"\xef\xbb\xbf"
 
 def _safe(frame: pl.DataFrame) -> pl.DataFrame:
     # Text columns picked by polars: asking for the frame's schema in Python builds every enum column's
-    # category list (10,003 texts a grade report column) each time.
+    # category list (10,003 texts a grade report column) each time. Enum columns hold only the grade
+    # report's own cell texts (numbers, Not Available, Not Attempted), never a client's text.
     text = pl.col(pl.String)
     return frame.with_columns(
         pl.when(text.str.contains(FORMULA_PATTERN)).then(pl.lit("'") + text).otherwise(text).name.keep()
