@@ -137,8 +137,12 @@ async def attempt_columns(
     assessments = (await session.execute(text(_COURSE_ASSESSMENTS), {"c": course_id})).all()
     manual = [a for a, _, m in assessments if m]
     if len(enrollment_ids) <= 100:
-        frame = await _plain(session, _ATTEMPTS, enrollment_ids, _ATTEMPT_SCHEMA)
-        unconfirmed = await _plain(session, _UNCONFIRMED, enrollment_ids, _PAIR_SCHEMA, manual) if manual else None
+        learners, params = _LEARNER_LIST.replace("$1", ":ids"), {"ids": enrollment_ids.tolist(), "manual": manual}
+        frame = await _plain(session, _ATTEMPTS.format(learners=learners), params, _ATTEMPT_SCHEMA)
+        unconfirmed = None
+        if manual:
+            sql = _UNCONFIRMED.format(learners=learners, manual=":manual")
+            unconfirmed = await _plain(session, sql, params, _PAIR_SCHEMA)
         return _attempt_columns(frame, unconfirmed, enrollment_ids, assessments, column_of)
     if 2 * len(enrollment_ids) >= enrollment_ids[-1] - enrollment_ids[0]:
         learners, args = _LEARNER_RANGE, [int(enrollment_ids[0]), int(enrollment_ids[-1])]
@@ -153,12 +157,9 @@ async def attempt_columns(
     return await asyncio.to_thread(_attempt_columns, frame, unconfirmed, enrollment_ids, assessments, column_of)
 
 
-async def _plain(
-    session: AsyncSession, sql: str, ids: np.ndarray, schema: dict[str, Any], manual: list[int] | None = None
-) -> pl.DataFrame:
+async def _plain(session: AsyncSession, sql: str, params: dict[str, Any], schema: dict[str, Any]) -> pl.DataFrame:
     """A few learners' rows by a plain query (cheaper than a COPY for a handful), column-wise."""
-    statement = sql.format(learners=_LEARNER_LIST.replace("$1", ":ids"), manual=":manual")
-    rows = (await session.execute(text(statement), {"ids": ids.tolist(), "manual": manual})).all()
+    rows = (await session.execute(text(sql), params)).all()
     return pl.DataFrame(  # column-wise: building a frame row by row costs more than the query
         dict(zip(schema, map(list, zip(*rows, strict=True)), strict=True)) if rows else None,
         schema=schema,
