@@ -28,6 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     key.add_argument("--role", choices=["admin", "service"], default="admin")
     args = parser.parse_args(argv)
 
+    if args.command != "dev" and not _settings_valid():
+        return 2
     if args.command == "dev":
         from services.devstack.run import run_dev
 
@@ -35,9 +37,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "api":
         import uvicorn
 
+        from services.api.limits import BoundedHttpToolsProtocol
+
         uvicorn.run(
             "services.api.main:serve",
             factory=True,
+            http=BoundedHttpToolsProtocol,  # httptools, refusing oversized request heads as they arrive
             host=args.host,
             port=args.port,
             workers=args.workers,
@@ -61,6 +66,21 @@ def main(argv: list[str] | None = None) -> int:
         upgrade(get_settings().async_database_url)
         return 0
     return asyncio.run(_tenancy(args))
+
+
+def _settings_valid() -> bool:
+    """Check the settings before starting anything, and say plainly what is wrong (never a value)."""
+    from pydantic import ValidationError
+
+    try:
+        get_settings()
+    except ValidationError as exc:
+        for error in exc.errors(include_input=False, include_url=False):
+            name = "GRADEFLOW_" + "__".join(str(part) for part in error["loc"]).upper()
+            message = error["msg"].removeprefix("Value error, ")
+            print(f"gradeflow: {message if message.startswith(name) else f'{name}: {message}'}", file=sys.stderr)
+        return False
+    return True
 
 
 async def _tenancy(args: argparse.Namespace) -> int:

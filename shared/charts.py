@@ -12,6 +12,10 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 matplotlib.rcParams["svg.fonttype"] = "none"  # text stays text in SVG: searchable, readable by screen readers
+# Titles, names and labels come from clients: never read as TeX or mathtext (a title like `$\sqrt{$`
+# would be a parse error, i.e. a 500), always drawn as the characters they are.
+matplotlib.rcParams["text.usetex"] = False
+matplotlib.rcParams["text.parse_math"] = False
 
 Format = Literal["svg", "png"]
 MEDIA_TYPES = {"svg": "image/svg+xml", "png": "image/png"}

@@ -73,6 +73,13 @@ class RateLimited(DomainError):
     retry_after = 1
 
 
+class TooLarge(DomainError):
+    """More work in one request than a configured limit allows (the detail names the limit)."""
+
+    code = "payload-too-large"
+    title = "Request too large"
+
+
 class ValidationFailed(DomainError):
     """One or more fields are invalid; each error names its JSON pointer."""
 

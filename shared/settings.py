@@ -5,8 +5,11 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# What every API key starts with (shared/services/auth.py mints them; settings must not import services).
+API_KEY_PREFIX = "gfk_"
 
 
 class S3Settings(BaseSettings):
@@ -58,11 +61,22 @@ class WebhookSettings(BaseModel):
     rotation_grace_hours: int = Field(default=24, ge=0, description="How long a replaced secret keeps signing.")
     # A delivery whose worker died mid-send is sent again after this (receivers de-duplicate on webhook-id).
     lease_seconds: int = Field(default=120, ge=1)
+    # Ports that are never targets on the private networks `allow_private` opens (`make run` lists the
+    # stack's own: the API, PostgreSQL, Redis, SeaweedFS, the mail sink, the worker's metrics).
+    deny_ports: list[int] = Field(default_factory=list)
 
 
 class Limits(BaseModel):
     max_body_bytes: int = 16 * 1024 * 1024
+    # All request header fields together (names, values, separators); more is answered 431 before any work.
+    max_header_bytes: int = Field(default=32 * 1024, ge=1024)
+    # A bearer credential longer than this is refused (401) without being parsed.
+    max_credential_bytes: int = Field(default=8 * 1024, ge=256)
     max_batch_rows: int = 10_000
+    # POST /v1/grading/evaluate: learners x assessments (or score rows, if more) one request may grade
+    # (413 above): an API key's request of 1,000,000 cells takes about 2 s of one core; users get less.
+    evaluate_max_cells: int = Field(default=1_000_000, ge=1)
+    evaluate_max_cells_user: int = Field(default=100_000, ge=1)
     max_page_size: int = 1000
     idempotency_ttl_hours: int = 24
 
@@ -70,7 +84,10 @@ class Limits(BaseModel):
 class Settings(BaseSettings):
     """Everything configurable, from GRADEFLOW_* variables."""
 
-    model_config = SettingsConfigDict(env_prefix="GRADEFLOW_", env_nested_delimiter="__", extra="ignore")
+    # Errors never echo a value: a mistyped setting may still be a secret.
+    model_config = SettingsConfigDict(
+        env_prefix="GRADEFLOW_", env_nested_delimiter="__", extra="ignore", hide_input_in_errors=True
+    )
 
     database_url: SecretStr = SecretStr("postgresql+asyncpg://postgres@127.0.0.1:5432/gradeflow")
     db_pool_size: int = 20
@@ -89,16 +106,37 @@ class Settings(BaseSettings):
     max_in_flight: int = Field(default=256, ge=1)
     # How long a request waits for a free database connection before it is answered 503.
     db_pool_timeout_seconds: float = Field(default=10, gt=0)
-    # The worker's Prometheus endpoint (0: none).
+    # The worker's Prometheus endpoint (0: none), on this interface only (loopback unless set).
     worker_metrics_port: int = Field(default=9464, ge=0, le=65535)
+    worker_metrics_host: str = "127.0.0.1"
     log_level: str = "INFO"
     bootstrap_api_key: SecretStr | None = None
     bootstrap_organization: str = "default"
     token_leeway_seconds: int = 30
+    # A user token whose `exp` is further ahead than this (plus the leeway) is refused.
+    token_max_lifetime_seconds: int = Field(default=86_400, ge=60)
+
+    @field_validator("bootstrap_api_key")
+    @classmethod
+    def _bootstrap_key_is_an_api_key(cls, value: SecretStr | None) -> SecretStr | None:
+        return check_bootstrap_key(value)
 
     @property
     def async_database_url(self) -> str:
         return to_async_url(self.database_url.get_secret_value())
+
+
+def check_bootstrap_key(value: SecretStr | None) -> SecretStr | None:
+    """Refuse a bootstrap key that could never authenticate (only `gfk_...` credentials are looked up
+    as API keys) or is too short for an admin key: at start-up, with a message saying so."""
+    secret = None if value is None else value.get_secret_value()
+    if secret is not None and (not secret.startswith(API_KEY_PREFIX) or len(secret) < 32):
+        raise ValueError(
+            f"GRADEFLOW_BOOTSTRAP_API_KEY must start with {API_KEY_PREFIX!r} (only such credentials are API keys:"
+            " any other value could never authenticate) and be at least 32 characters long (it is an admin key),"
+            " like the keys `gradeflow create-key` prints"
+        )
+    return value
 
 
 def to_async_url(url: str) -> str:

@@ -15,7 +15,7 @@ from shared.errors import Unauthenticated
 from shared.jobs import Queue
 from shared.services import access, marking, reports
 from shared.services.access import Action, CourseRef
-from shared.services.auth import Principal, authenticate
+from shared.services.auth import CREDENTIAL_NOT_ACCEPTED, Principal, authenticate
 from shared.settings import Settings
 from shared.storage import ObjectStore
 
@@ -82,8 +82,14 @@ async def _principal(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
-        raise Unauthenticated("Send `Authorization: Bearer <API key or user token>`.")
-    principal = await authenticate(session, credentials.credentials, settings.token_leeway_seconds)
+        raise Unauthenticated(CREDENTIAL_NOT_ACCEPTED)
+    principal = await authenticate(
+        session,
+        credentials.credentials,
+        settings.token_leeway_seconds,
+        max_lifetime=settings.token_max_lifetime_seconds,
+        max_length=settings.limits.max_credential_bytes,
+    )
     await request.app.state.limiter.check(principal)
     return principal
 

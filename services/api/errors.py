@@ -30,6 +30,7 @@ _STATUS: list[tuple[type[e.DomainError], int]] = [
     (e.Forbidden, 403),
     (e.ServiceUnavailable, 503),
     (e.RateLimited, 429),
+    (e.TooLarge, 413),
 ]
 
 _HTTP_CODES = {

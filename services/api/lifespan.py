@@ -13,7 +13,7 @@ from shared import jobs
 from shared.db.engine import make_engine, make_sessionmaker
 from shared.heap import freeze_startup_objects
 from shared.services.auth import ensure_bootstrap_key
-from shared.settings import Settings
+from shared.settings import Settings, check_bootstrap_key
 from shared.storage import open_store
 
 log = logging.getLogger("gradeflow.api")
@@ -22,6 +22,7 @@ log = logging.getLogger("gradeflow.api")
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
+    check_bootstrap_key(settings.bootstrap_api_key)  # before anything starts; also for settings not read from env
     async with AsyncExitStack() as stack:
         engine = make_engine(settings)
         stack.push_async_callback(engine.dispose)

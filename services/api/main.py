@@ -7,7 +7,7 @@ from fastapi_offline import FastAPIOffline
 
 from services.api import errors, webhook_docs
 from services.api.lifespan import lifespan
-from services.api.limits import BodyLimit
+from services.api.limits import BodyLimit, HeadLimits
 from services.api.observe import Observe
 from services.api.request_id import RequestId
 from services.api.routers import (
@@ -16,6 +16,7 @@ from services.api.routers import (
     audit,
     courses,
     enrollments,
+    feedback,
     grades,
     grading,
     imports,
@@ -52,6 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings or get_settings()
     errors.install(app)
     app.add_middleware(BodyLimit, max_bytes=app.state.settings.limits.max_body_bytes)
+    app.add_middleware(HeadLimits, max_header_bytes=app.state.settings.limits.max_header_bytes)
     app.add_middleware(Observe, max_in_flight=app.state.settings.max_in_flight)
     app.add_middleware(RequestId)
     app.include_router(system.router)
@@ -63,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         attempts,
         scores,
         marking,
+        feedback,
         imports,
         grading,
         policy,

@@ -14,7 +14,7 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
-from services.devstack.infra import free_port
+from services.devstack.infra import free_port, private_dir, private_file
 
 
 class Memory:
@@ -35,16 +35,16 @@ class Memory:
 
 
 class Folder:
-    """Writes each received message to `folder` as an .eml file."""
+    """Writes each received message to `folder` as an .eml file only this user can read (they hold
+    learners' results)."""
 
     def __init__(self, folder: Path) -> None:
-        self.folder = folder
+        self.folder = private_dir(folder)
         self.counter = itertools.count(1)
-        folder.mkdir(parents=True, exist_ok=True)
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         path = self.folder / f"{next(self.counter):05d}-{envelope.rcpt_tos[0].replace('/', '_')}.eml"
-        path.write_bytes(envelope.content)
+        private_file(path, envelope.content)
         return "250 OK"
 
 

@@ -28,7 +28,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["resources"] = resources = AsyncExitStack()
     ctx["store"] = await resources.enter_async_context(open_store(settings.s3))
     if settings.worker_metrics_port:
-        server, _ = start_http_server(settings.worker_metrics_port)
+        server, _ = start_http_server(settings.worker_metrics_port, addr=settings.worker_metrics_host)
         resources.callback(server.shutdown)
     freeze_startup_objects()
 

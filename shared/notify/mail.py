@@ -62,7 +62,7 @@ def compose(letter: Letter, settings: SmtpSettings, link_template: str, message_
     results = [
         {
             "title": r["title"],
-            "earned": _points(r["earned"]),
+            "earned": None if r["earned"] is None else _points(r["earned"]),  # None: excused
             "possible": _points(r["possible"]),
             "items": [
                 {

@@ -4,8 +4,15 @@ Headers `webhook-id` (the event id, the same on every retry), `webhook-timestamp
 `webhook-signature` (`v1,` + base64 HMAC-SHA256 of `id.timestamp.body`, one per live secret while a
 secret is being rotated). 10 s timeout, redirects not followed. A non-2xx answer or no answer is
 retried on a schedule covering more than 24 h, then the delivery fails; an endpoint failing for 5
-days in a row is disabled with the reason. The address is checked after DNS resolution at send time:
-private, loopback and link-local targets are refused unless allowed by the settings.
+days in a row is disabled with the reason.
+
+A URL is parsed once, by httpx's parser (the one that sends), and only http(s) to a host name or a
+canonical address is accepted (no octal, hex, short or integer IPv4 forms). The host is resolved
+once per batch, every address is judged (an IPv6 address embedding an IPv4 one by that IPv4
+address), and the request goes to a judged address, with the Host header and, for https, the TLS
+server name and certificate check of the URL's host: no second resolution can point it elsewhere.
+Private, loopback and link-local targets are refused unless allowed by the settings, when
+subscribing and at every send. Whatever goes wrong with one delivery is recorded as its attempt.
 """
 
 from __future__ import annotations
@@ -18,13 +25,15 @@ import hmac
 import ipaddress
 import logging
 import random
+import re
 import secrets
 import socket
+import ssl
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 from sqlalchemy import text
@@ -70,29 +79,128 @@ class Refused(Exception):
     """The target address is not allowed."""
 
 
-async def check_target(url: str, allow: list[str]) -> None:
-    """Refuse URLs that are not http(s), and hosts that resolve to private, loopback, link-local or
-    otherwise reserved addresses unless they are in `allow` (networks such as 127.0.0.0/8)."""
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+# A last label of digits or 0x-hex makes resolvers (inet_aton, browsers) read the host as an IPv4
+# address in octal, hex, short (127.1) or integer (2130706433) form: only dotted decimal is accepted.
+_NUMERIC_LABEL = re.compile(r"0x[0-9a-f]*|[0-9]+", re.IGNORECASE)
+_HOST_NAME = re.compile(r"[a-z0-9_-]+(\.[a-z0-9_-]+)*\.?")  # after IDNA encoding, which lowercases
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+_IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+
+
+@dataclass(frozen=True)
+class Target:
+    """A webhook URL as httpx (the client that connects) parses it, with the host it connects to."""
+
+    url: httpx.URL
+    host: str  # IDNA-encoded name, or the address literal without brackets
+    port: int
+    literal: Address | None  # the host is an address: no resolution
+
+    @property
+    def https(self) -> bool:
+        return self.url.scheme == "https"
+
+
+def parse_target(url: str) -> Target:
+    """Parse a URL once, with the parser that sends; refuse what is not plainly an http(s) URL to a
+    host name or a canonical address."""
     try:
-        parts = urlsplit(url)
-        host, port = parts.hostname, parts.port or 443
-        if host:
-            host.encode("idna")
-    except (ValueError, UnicodeError) as exc:
+        parsed = httpx.URL(url)
+        host = parsed.raw_host.decode("ascii")
+    except (httpx.InvalidURL, ValueError, TypeError, UnicodeError) as exc:
         raise Refused(f"not a usable URL: {exc}") from exc
-    if parts.scheme not in ("http", "https") or not host:
+    if parsed.scheme not in ("http", "https") or not host:
         raise Refused("only http and https URLs with a host can receive webhooks")
-    allowed = [ipaddress.ip_network(n, strict=False) for n in allow]
-    try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as exc:
-        raise Refused(f"the host does not resolve: {exc}") from exc
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if any(address in n for n in allowed):
+    port = (443 if parsed.scheme == "https" else 80) if parsed.port is None else parsed.port
+    if not 0 < port < 65536:
+        raise Refused("the port must be between 1 and 65535")
+    literal: Address | None = None
+    if ":" in host:  # an IPv6 literal, which httpx has validated
+        if "%" in host:
+            raise Refused("an IPv6 address with a zone cannot receive webhooks")
+        literal = ipaddress.IPv6Address(host)
+    elif _NUMERIC_LABEL.fullmatch(host.removesuffix(".").rsplit(".", 1)[-1]):
+        try:
+            literal = ipaddress.IPv4Address(host)
+        except ValueError as exc:
+            raise Refused(f"{host} is not an IPv4 address in dotted decimal form (such as 192.0.2.10)") from exc
+    elif not _HOST_NAME.fullmatch(host):
+        raise Refused(f"{host} is not a valid host name")
+    return Target(parsed, host, port, literal)
+
+
+def _judged(address: Address) -> list[Address]:
+    """The addresses a connection to `address` reaches: the IPv4 address embedded in an IPv6 one
+    (IPv4-mapped or -compatible, NAT64, 6to4, Teredo server and client), else itself."""
+    if isinstance(address, ipaddress.IPv4Address):
+        return [address]
+    if address.ipv4_mapped is not None:
+        return [address.ipv4_mapped]
+    if address in _NAT64 or (address in _IPV4_COMPATIBLE and int(address) > 1):  # not :: and ::1
+        return [ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)]
+    if address.sixtofour is not None:
+        return [address.sixtofour]
+    if address.teredo is not None:
+        return list(address.teredo)
+    return [address]
+
+
+def networks(allow: Sequence[str]) -> list[Network]:
+    return [ipaddress.ip_network(n, strict=False) for n in allow]
+
+
+def judge(host: str, address: Address, allowed: Sequence[Network]) -> None:
+    """Refuse private, loopback, link-local, multicast or reserved addresses unless allowed."""
+    for a in _judged(address):
+        if any(a in n for n in allowed):
             continue
-        if not address.is_global or address.is_multicast:
-            raise Refused(f"{parts.hostname} resolves to {address}, a private or reserved address")
+        if not a.is_global or a.is_multicast or a.is_reserved or (a.version == 6 and a.is_site_local):
+            shown = host if a == address else f"{host} ({address})"
+            raise Refused(f"{shown} resolves to {a}, a private or reserved address")
+
+
+async def _getaddrinfo(host: str, port: int) -> list[str]:
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [str(info[4][0]) for info in infos]
+
+
+async def resolve(target: Target, allowed: Sequence[Network]) -> list[Address]:
+    """Every address of the target's host, each judged: the ones a connection may go to."""
+    if target.literal is not None:
+        addresses = [target.literal]
+    else:
+        try:
+            found = await _getaddrinfo(target.host, target.port)
+            addresses = list(dict.fromkeys(ipaddress.ip_address(a) for a in found))
+        except (OSError, UnicodeError, ValueError) as exc:
+            raise Refused(f"the host does not resolve: {exc}") from exc
+        if not addresses:
+            raise Refused("the host does not resolve")
+    for address in addresses:
+        judge(target.host, address, allowed)
+    return addresses
+
+
+async def check_target(url: str, allow: list[str]) -> None:
+    """Refuse URLs that are not http(s) to a host name or canonical address, and hosts that resolve
+    to private, loopback, link-local or otherwise reserved addresses unless they are in `allow`
+    (networks such as 127.0.0.0/8)."""
+    await resolve(parse_target(url), networks(allow))
+
+
+def redacted(url: str) -> str:
+    """The URL as shown back: its password replaced by `***` (a user part alone, often a token, too).
+    Textual, so that any stored URL can be shown; the authority ends where httpx ends it."""
+    scheme, sep, rest = url.partition("://")
+    end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+    userinfo, at, hostport = rest[:end].rpartition("@")
+    if not sep or not at:
+        return url
+    user, colon, _ = userinfo.partition(":")
+    return f"{scheme}://{user + ':***' if colon else '***'}@{hostport}{rest[end:]}"
 
 
 _CLAIM = text(
@@ -109,12 +217,54 @@ _CLAIM = text(
 )
 
 
+def _ssl_context() -> ssl.SSLContext:
+    return httpx.create_ssl_context()
+
+
+class _Senders:
+    """The HTTP clients and host resolutions of one run of deliver_due.
+
+    A pooled connection is keyed by the address it goes to, so https gets a client per host name: a
+    TLS connection checked against one name is never reused for another name at the same address.
+    Each host is resolved once per batch and judged; every delivery to it goes to those addresses.
+    """
+
+    def __init__(self, stack: contextlib.AsyncExitStack, settings: WebhookSettings) -> None:
+        self._stack = stack
+        self._timeout = settings.timeout_seconds
+        self.allowed = networks(settings.allow_private)
+        self._ssl: ssl.SSLContext | None = None
+        self._clients: dict[str | None, httpx.AsyncClient] = {}
+        self._resolved: dict[str, asyncio.Task[list[Address]]] = {}
+
+    def new_batch(self) -> None:
+        self._resolved = {}
+
+    def client(self, target: Target) -> httpx.AsyncClient:
+        key = target.host if target.https else None
+        if key not in self._clients:
+            if self._ssl is None:
+                self._ssl = _ssl_context()  # it costs ~25 ms: made once there is something to send
+            client = httpx.AsyncClient(timeout=self._timeout, follow_redirects=False, verify=self._ssl)
+            self._stack.push_async_callback(client.aclose)
+            self._clients[key] = client
+        return self._clients[key]
+
+    async def addresses(self, target: Target) -> list[Address]:
+        if target.host not in self._resolved:
+            task = asyncio.create_task(resolve(target, self.allowed))
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())  # retrieved even if all timed out
+            self._resolved[target.host] = task
+        # Shielded: one delivery timing out must not cancel the resolution the others wait for.
+        return await asyncio.shield(self._resolved[target.host])
+
+
 async def deliver_due(sessionmaker: async_sessionmaker[AsyncSession], settings: WebhookSettings) -> int:
     """Send every delivery that is due, in batches; returns how many were tried."""
     tried = 0
     lease = timedelta(seconds=settings.lease_seconds)
     async with contextlib.AsyncExitStack() as stack:
-        client: httpx.AsyncClient | None = None  # made once there is something to send (it costs ~25 ms)
+        senders = _Senders(stack, settings)
         while True:
             now = clock.now()
             async with sessionmaker() as session:
@@ -124,11 +274,8 @@ async def deliver_due(sessionmaker: async_sessionmaker[AsyncSession], settings: 
                 await session.commit()
             if not claimed:
                 return tried
-            if client is None:
-                client = await stack.enter_async_context(
-                    httpx.AsyncClient(timeout=settings.timeout_seconds, follow_redirects=False)
-                )
-            outcomes = await asyncio.gather(*(_send(client, settings, d) for d in claimed))
+            senders.new_batch()
+            outcomes = await asyncio.gather(*(_send(senders, settings, d) for d in claimed))
             async with sessionmaker() as session:
                 await _record(session, claimed, outcomes)
                 await session.commit()
@@ -140,33 +287,77 @@ def payload(event_id: str, type_: str, created_at: datetime, data: dict[str, Any
     return jsonutil.dumps({"id": event_id, "type": type_, "timestamp": created_at.isoformat(), "data": data}).encode()
 
 
-async def _send(client: httpx.AsyncClient, settings: WebhookSettings, d: Any) -> dict[str, Any]:
+def _text(value: str, limit: int) -> str:
+    """Storable text: PostgreSQL refuses NUL, and one unstorable answer would fail the batch's record."""
+    return value[:limit].replace("\x00", "\ufffd")
+
+
+async def _send(senders: _Senders, settings: WebhookSettings, d: Any) -> dict[str, Any]:
+    """One delivery's attempt. Whatever goes wrong is this delivery's recorded error, never the batch's."""
     if not d["active"]:
         return {"status_code": None, "latency_ms": None, "response": None, "error": "the endpoint is disabled"}
+    started = time.perf_counter()
+    try:
+        async with asyncio.timeout(settings.timeout_seconds):
+            status_code, head = await _post(senders, d)
+    except Refused as exc:
+        return {"status_code": None, "latency_ms": None, "response": None, "error": _text(f"refused: {exc}", 1000)}
+    except Exception as exc:  # any failure is this delivery's attempt, never the batch's
+        latency = int((time.perf_counter() - started) * 1000)
+        if isinstance(exc, TimeoutError):
+            message = f"no complete answer within {settings.timeout_seconds:g} s"
+        else:
+            message = str(exc)
+        error = _text(f"{type(exc).__name__}: {message}", 1000)
+        return {"status_code": None, "latency_ms": latency, "response": None, "error": error}
+    latency = int((time.perf_counter() - started) * 1000)
+    snippet = _text(head.decode("utf-8", "replace"), 1024)
+    return {"status_code": status_code, "latency_ms": latency, "response": snippet, "error": None}
+
+
+async def _post(senders: _Senders, d: Any) -> tuple[int, bytes]:
+    """POST the event to the checked addresses of the target (the next one if one cannot be reached),
+    as the URL's host: Host header and, for https, the TLS server name and certificate check."""
+    target = parse_target(d["url"])
+    addresses = await senders.addresses(target)
     body = payload(d["event_id"], d["type"], d["created_at"], d["data"])
     timestamp = int(time.time())
     secrets_ = [d["secret"]]
     if d["previous_secret"] and d["previous_until"] and d["previous_until"] > clock.now():
         secrets_.append(d["previous_secret"])
     headers = {
+        "host": target.url.netloc.decode("ascii"),
+        "accept-encoding": "identity",  # the first 1 KB of the answer is kept, not an inflated body
         "content-type": "application/json",
         "user-agent": "Gradeflow-Webhooks/1",
         "webhook-id": d["event_id"],
         "webhook-timestamp": str(timestamp),
         "webhook-signature": " ".join(sign(s, d["event_id"], timestamp, body) for s in secrets_),
     }
-    started = time.perf_counter()
-    try:
-        await check_target(d["url"], settings.allow_private)
-        response = await client.post(d["url"], content=body, headers=headers)
-    except Refused as exc:
-        return {"status_code": None, "latency_ms": None, "response": None, "error": f"refused: {exc}"}
-    except httpx.HTTPError as exc:
-        latency = int((time.perf_counter() - started) * 1000)
-        return {"status_code": None, "latency_ms": latency, "response": None, "error": f"{type(exc).__name__}: {exc}"}
-    latency = int((time.perf_counter() - started) * 1000)
-    snippet = response.content[:1024].decode("utf-8", "replace")
-    return {"status_code": response.status_code, "latency_ms": latency, "response": snippet, "error": None}
+    extensions = {"sni_hostname": target.host} if target.https and target.literal is None else {}
+    client = senders.client(target)
+    for address in addresses[:-1]:
+        with contextlib.suppress(httpx.ConnectError):
+            return await _exchange(client, target, address, body, headers, extensions)
+    return await _exchange(client, target, addresses[-1], body, headers, extensions)
+
+
+async def _exchange(
+    client: httpx.AsyncClient,
+    target: Target,
+    address: Address,
+    body: bytes,
+    headers: dict[str, str],
+    extensions: dict[str, Any],
+) -> tuple[int, bytes]:
+    url = target.url.copy_with(host=str(address))
+    async with client.stream("POST", url, content=body, headers=headers, extensions=extensions) as response:
+        head = b""
+        async for chunk in response.aiter_bytes():
+            head += chunk
+            if len(head) >= 1024:  # the rest is not read: an endless answer holds nothing up
+                break
+        return response.status_code, head
 
 
 _LOG_ATTEMPTS = text(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -11,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared import jobs
 from shared.db.models import Assessment, Item
 from shared.errors import Conflict, NotFound, ValidationFailed
-from shared.services import policies
+from shared.services import audit, policies
 from shared.services.access import CourseRef
 from shared.services.inputs import AssessmentCreate, AssessmentFields, ItemIn
 from shared.services.paging import Page, decode_cursor, page_of
@@ -22,9 +23,37 @@ class AssessmentView:
     assessment: Assessment
     items: list[Item]
 
+    def record(self) -> dict[str, Any]:
+        """What the audit trail keeps of the assessment: every field that shapes its results."""
+        a = self.assessment
+        return {
+            "title": a.title,
+            "category": a.category,
+            "points_possible": _number(a.points_possible),
+            "position": a.position,
+            "due_at": a.due_at.isoformat() if a.due_at else None,
+            "marking": a.marking,
+            "release": a.release,
+            "items": [
+                {
+                    "external_id": i.external_id,
+                    "number": i.number,
+                    "title": i.title,
+                    "points_possible": _number(i.points_possible),
+                    "marking": i.marking,
+                    "revision": i.revision,
+                }
+                for i in self.items
+            ],
+        }
+
+
+def _number(points: Decimal) -> int | float:
+    return int(points) if points == points.to_integral_value() else float(points)
+
 
 async def create_assessment(
-    session: AsyncSession, queue: jobs.Queue, ref: CourseRef, body: AssessmentCreate
+    session: AsyncSession, queue: jobs.Queue, ref: CourseRef, body: AssessmentCreate, actor: str
 ) -> AssessmentView:
     """Create an assessment with its items; without a position it goes last in the course.
 
@@ -54,19 +83,29 @@ async def create_assessment(
     items = _merge_items(assessment, [], body.items or [])
     _check_release(assessment, items)
     session.add_all(items)
+    await audit.record(
+        session,
+        ref.organization_id,
+        ref.id,
+        actor,
+        "assessment.created",
+        assessment=body.external_id,
+        new=AssessmentView(assessment, items).record(),
+    )
     await session.commit()
     await policies.recompute_after_change(session, queue, ref.id)
     return AssessmentView(assessment, items)
 
 
 async def update_assessment(
-    session: AsyncSession, queue: jobs.Queue, ref: CourseRef, external_id: str, body: AssessmentFields
+    session: AsyncSession, queue: jobs.Queue, ref: CourseRef, external_id: str, body: AssessmentFields, actor: str
 ) -> AssessmentView:
     """Change an assessment; `items` are upserted by external id (items not named are kept).
 
     An item's revision increases whenever its points or its marking change.
     """
     view = await get_assessment(session, ref, external_id)
+    before = view.record()
     a = view.assessment
     changes = body.model_dump(exclude_unset=True, exclude={"items"})
     for field in ("marking", "release"):
@@ -85,6 +124,19 @@ async def update_assessment(
         view.items.extend(new)
         a.points_possible = sum((i.points_possible for i in view.items), Decimal(0))
     _check_release(a, view.items)
+    after = view.record()
+    changed = [k for k in after if after[k] != before[k]]
+    if changed:
+        await audit.record(
+            session,
+            ref.organization_id,
+            ref.id,
+            actor,
+            "assessment.updated",
+            assessment=external_id,
+            old={k: before[k] for k in changed},
+            new={k: after[k] for k in changed},
+        )
     await session.commit()
     await policies.recompute_after_change(session, queue, ref.id)
     return await get_assessment(session, ref, external_id)

@@ -7,7 +7,9 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared import jobs
 from shared.errors import InvalidTransition, NotFound
+from shared.services import audit, followup
 from shared.services.access import IN_SCOPE, CourseRef
 from shared.services.assessments import get_assessment
 from shared.services.enrollments import get_enrollment
@@ -33,15 +35,16 @@ def check_transition(current: str, target: str) -> None:
 
 _SELECT = """
     SELECT t.id, e.external_id AS learner, a.external_id AS assessment, t.status, t.earned, t.possible,
-           t.started_at, t.submitted_at, t.created_at, t.updated_at
+           t.excused, t.started_at, t.submitted_at, t.created_at, t.updated_at
     FROM attempts t JOIN enrollments e ON e.id = t.enrollment_id JOIN assessments a ON a.id = t.assessment_id
 """
 
 
 async def put_attempt(
-    session: AsyncSession, ref: CourseRef, assessment: str, learner: str, body: AttemptIn
+    session: AsyncSession, ref: CourseRef, assessment: str, learner: str, body: AttemptIn, actor: str
 ) -> dict[str, Any]:
-    """Create the learner's attempt or move it to a new status (409 on an illegal move)."""
+    """Create the learner's attempt or move it to a new status (409 on an illegal move); a new
+    status is audited (`attempt.status_changed`)."""
     view = await get_assessment(session, ref, assessment)
     enrollment = await get_enrollment(session, ref, learner)
     key = {"a": view.assessment.id, "e": enrollment.id}
@@ -64,8 +67,71 @@ async def put_attempt(
         ),
         {**key, "status": body.status, "started": body.started_at, "submitted": body.submitted_at},
     )
+    if current != body.status:
+        await audit.record(
+            session,
+            ref.organization_id,
+            ref.id,
+            actor,
+            "attempt.status_changed",
+            learner=learner,
+            assessment=assessment,
+            old=None if current is None else {"status": current},
+            new={"status": body.status},
+        )
     await session.commit()
     return await get_attempt(session, ref, assessment, learner)
+
+
+async def set_excused(
+    session: AsyncSession,
+    queue: jobs.Queue,
+    ref: CourseRef,
+    assessment: str,
+    learner: str,
+    excused: bool,
+    actor: str,
+) -> None:
+    """Excuse the learner from the assessment, or clear it (idempotent), at any time: the flag is
+    independent of the attempt's status and scores, which stay as they are. A learner without an
+    attempt gets one (to_be_taken) to carry it. A change is audited (`result.excused` /
+    `result.unexcused`) and the learner's stored grade refreshed, as after a score write."""
+    view = await get_assessment(session, ref, assessment)
+    enrollment = await get_enrollment(session, ref, learner)
+    key = {"a": view.assessment.id, "e": enrollment.id}
+    was = await session.scalar(
+        text("SELECT excused FROM attempts WHERE assessment_id = :a AND enrollment_id = :e FOR UPDATE"), key
+    )
+    if bool(was) == excused:
+        return
+    await session.execute(
+        text(
+            """
+            INSERT INTO attempts (assessment_id, enrollment_id, status, excused) VALUES (:a, :e, 'to_be_taken', :x)
+            ON CONFLICT (assessment_id, enrollment_id) DO UPDATE SET excused = excluded.excused, updated_at = now()
+            """
+        ),
+        {**key, "x": excused},
+    )
+    await audit.record(
+        session,
+        ref.organization_id,
+        ref.id,
+        actor,
+        "result.excused" if excused else "result.unexcused",
+        learner=learner,
+        assessment=assessment,
+        old={"excused": bool(was)},
+        new={"excused": excused},
+    )
+    # As a single score write does: the learner is marked stale here, the worker refreshes (and
+    # announces grade.changed) a moment later, and every grade read refreshes what is stale first.
+    await session.execute(
+        text("INSERT INTO stale_grades (enrollment_id, course_id) VALUES (:e, :c) ON CONFLICT DO NOTHING"),
+        {"e": enrollment.id, "c": ref.id},
+    )
+    await session.commit()
+    await followup.ask(queue, ref.id)
 
 
 async def get_attempt(

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -18,9 +17,9 @@ from shared.services.paging import Page, last_id_after, page_of
 _INSERT = text(
     """
     INSERT INTO audit_log (organization_id, course_id, at, actor, request_id, action, learner, assessment, item,
-                           old, new)
+                           old, new, import_id)
     VALUES (:org, :course, :at, :actor, :rid, :action, :learner, :assessment, :item,
-            CAST(:old AS jsonb), CAST(:new AS jsonb))
+            CAST(:old AS jsonb), CAST(:new AS jsonb), :import_id)
     """
 )
 
@@ -33,6 +32,7 @@ def stamp(organization_id: int, course_id: int | None, actor: str) -> dict[str, 
         "actor": actor,
         "rid": context.request_id.get(),
         "at": clock.now(),
+        "import_id": context.import_id.get(),
     }
 
 
@@ -101,18 +101,40 @@ def _filters(
     return "".join(f" AND {c}" for c in clauses), params
 
 
-_COLUMNS = "id, at, actor, request_id, action, learner, assessment, item, old, new"
+_COLUMNS = "id, at, actor, request_id, action, learner, assessment, item, old, new, import_id"
 
 
-def _page_query(where: str) -> Any:
-    """Entries of a course after an id, filtered; `where` is built only from constant clauses."""
-    sql = f"SELECT {_COLUMNS} FROM audit_log WHERE course_id = :c AND id > :after{where} ORDER BY id LIMIT :lim"  # noqa: S608
+@dataclass(frozen=True)
+class Scope:
+    """Whose entries: one course's, or an organization's own (API keys, token keys, webhooks: no course)."""
+
+    organization_id: int
+    course_id: int | None
+
+    @classmethod
+    def of(cls, ref: CourseRef) -> Scope:
+        return cls(ref.organization_id, ref.id)
+
+    @property
+    def where(self) -> str:
+        if self.course_id is None:
+            return "organization_id = :o AND course_id IS NULL"
+        return "course_id = :c"
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return {"o": self.organization_id} if self.course_id is None else {"c": self.course_id}
+
+
+def _page_query(scope: Scope, where: str) -> Any:
+    """Entries of a scope after an id, filtered; `where` is built only from constant clauses."""
+    sql = f"SELECT {_COLUMNS} FROM audit_log WHERE {scope.where} AND id > :after{where} ORDER BY id LIMIT :lim"  # noqa: S608
     return text(sql)
 
 
 async def list_entries(
     session: AsyncSession,
-    ref: CourseRef,
+    scope: Scope,
     limit: int,
     cursor: str | None,
     *,
@@ -123,13 +145,13 @@ async def list_entries(
     since: datetime | None = None,
     until: datetime | None = None,
 ) -> Page[dict[str, Any]]:
-    """The course's entries, oldest first (the order they happened in), filtered."""
+    """The scope's entries, oldest first (the order they happened in), filtered."""
     where, params = _filters(learner, assessment, actor, action, since, until)
     rows = (
         (
             await session.execute(
-                _page_query(where),
-                {"c": ref.id, "after": last_id_after(cursor), "lim": limit + 1, **params},
+                _page_query(scope, where),
+                {**scope.params, "after": last_id_after(cursor), "lim": limit + 1, **params},
             )
         )
         .mappings()
@@ -139,30 +161,27 @@ async def list_entries(
 
 
 async def export_csv(
-    sessionmaker: async_sessionmaker[AsyncSession], ref: CourseRef, **filters: Any
+    sessionmaker: async_sessionmaker[AsyncSession], scope: Scope, **filters: Any
 ) -> AsyncIterator[str]:
     """The same entries as CSV, streamed in chunks (memory does not grow with the log). It opens its
     own session: the body is sent after the request's session has closed."""
     where, params = _filters(**filters)
     header = _COLUMNS.split(", ")
     after = 0
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(header)
+    writer = csv_cells.Writer()
+    writer.row(header)
     while True:
         async with sessionmaker() as session:
             rows = (
                 await session.execute(
-                    _page_query(where),
-                    {"c": ref.id, "after": after, "lim": 5000, **params},
+                    _page_query(scope, where),
+                    {**scope.params, "after": after, "lim": 5000, **params},
                 )
             ).all()
         for r in rows:
-            values = [*r[:8], *(None if v is None else jsonutil.dumps(v) for v in r[8:])]
-            writer.writerow([csv_cells.cell(v) for v in values])
-        yield buffer.getvalue()
-        buffer.seek(0)
-        buffer.truncate()
+            values = [*r[:8], *(None if v is None else jsonutil.dumps(v) for v in r[8:10]), r[10]]
+            writer.row(values)
+        yield writer.take()
         if len(rows) < 5000:
             return
         after = rows[-1][0]

@@ -9,14 +9,15 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.db.models import Course, CourseMember
-from shared.errors import Conflict, NotFound
+from shared.errors import Conflict, Forbidden, NotFound
+from shared.services import audit
 from shared.services.access import CourseRef
 from shared.services.auth import Principal
 from shared.services.inputs import CourseCreate, CoursePatch, MemberRoles
 from shared.services.paging import Page, last_id_after, page_of
 
 
-async def create_course(session: AsyncSession, principal: Principal, body: CourseCreate) -> Course:
+async def create_course(session: AsyncSession, principal: Principal, body: CourseCreate, actor: str) -> Course:
     """Create a course in the caller's organization; its external id must be new there."""
     stmt = (
         pg_insert(Course)
@@ -27,6 +28,7 @@ async def create_course(session: AsyncSession, principal: Principal, body: Cours
     course = (await session.execute(stmt)).scalar_one_or_none()
     if course is None:
         raise Conflict(f"Course {body.external_id!r} already exists.")
+    await audit.record(session, course.organization_id, course.id, actor, "course.created", new=body.model_dump())
     await session.commit()
     return course
 
@@ -38,10 +40,14 @@ async def get_course(session: AsyncSession, ref: CourseRef) -> Course:
     return course
 
 
-async def update_course(session: AsyncSession, ref: CourseRef, body: CoursePatch) -> Course:
+async def update_course(session: AsyncSession, ref: CourseRef, body: CoursePatch, actor: str) -> Course:
     course = await get_course(session, ref)
-    for field, value in body.model_dump(exclude_unset=True, exclude_none=True).items():
+    changes = body.model_dump(exclude_unset=True, exclude_none=True)
+    old = {field: getattr(course, field) for field in changes}
+    for field, value in changes.items():
         setattr(course, field, value)
+    if old != changes:
+        await audit.record(session, ref.organization_id, ref.id, actor, "course.updated", old=old, new=changes)
     await session.commit()
     await session.refresh(course)
     return course
@@ -66,11 +72,57 @@ async def list_courses(
     return page_of(rows, limit, lambda c: c.id)
 
 
-async def set_member_roles(session: AsyncSession, ref: CourseRef, user_id: str, body: MemberRoles) -> dict[str, Any]:
+async def _member(session: AsyncSession, ref: CourseRef, user_id: str) -> dict[str, Any] | None:
+    """A user's roles in the course as the API shows them, or None when they hold none."""
+    rows = (
+        await session.execute(
+            select(CourseMember.role, CourseMember.assessments)
+            .where(CourseMember.course_id == ref.id, CourseMember.user_id == user_id)
+            .order_by(CourseMember.role)
+            .with_for_update()
+        )
+    ).all()
+    if not rows:
+        return None
+    scope = next((a for r, a in rows if r == "publisher"), None)
+    return {"user_id": user_id, "roles": [r for r, _ in rows], "publish_assessments": scope}
+
+
+async def _check_role_change(
+    session: AsyncSession, principal: Principal, ref: CourseRef, user_id: str, old: Any, new: Any
+) -> None:
+    """Separation of duties: nobody changes their own roles, and the publisher permission (independent
+    of grading) is granted, changed or taken away only by admin keys or by members who publish
+    themselves - a limited publisher only within their own assessments."""
+    if not principal.is_key and principal.subject == user_id:
+        raise Forbidden("Nobody can change their own roles in a course.")
+
+    def publishing(member: Any) -> Any:
+        return (True, member["publish_assessments"]) if member and "publisher" in member["roles"] else None
+
+    if publishing(old) == publishing(new) or principal.is_admin:
+        return
+    if principal.is_key:
+        raise Forbidden("Only an admin API key or a publisher of the course can change who publishes.")
+    mine = await _member(session, ref, principal.subject)
+    if publishing(mine) is None:
+        raise Forbidden("Only an admin API key or a publisher of the course can change who publishes.")
+    if mine is not None and mine["publish_assessments"] is not None:
+        theirs = [m["publish_assessments"] for m in (old, new) if publishing(m) is not None]
+        if any(scope is None or not set(scope) <= set(mine["publish_assessments"]) for scope in theirs):
+            raise Forbidden("A publisher limited to some assessments can only grant publishing within them.")
+
+
+async def set_member_roles(
+    session: AsyncSession, principal: Principal, ref: CourseRef, user_id: str, body: MemberRoles, actor: str
+) -> dict[str, Any]:
     """Replace a staff user's roles in the course (the publisher role optionally limited to assessments)."""
-    await session.execute(delete(CourseMember).where(CourseMember.course_id == ref.id, CourseMember.user_id == user_id))
+    old = await _member(session, ref, user_id)
     unique = sorted(set(body.roles))
     scope = sorted(set(body.publish_assessments)) if body.publish_assessments is not None else None
+    new = {"user_id": user_id, "roles": unique, "publish_assessments": scope if "publisher" in unique else None}
+    await _check_role_change(session, principal, ref, user_id, old, new)
+    await session.execute(delete(CourseMember).where(CourseMember.course_id == ref.id, CourseMember.user_id == user_id))
     await session.execute(
         insert(CourseMember),
         [
@@ -78,16 +130,20 @@ async def set_member_roles(session: AsyncSession, ref: CourseRef, user_id: str, 
             for r in unique
         ],
     )
+    if old != new:
+        await audit.record(session, ref.organization_id, ref.id, actor, "member.roles_changed", old=old, new=new)
     await session.commit()
-    return {"user_id": user_id, "roles": unique, "publish_assessments": scope}
+    return new
 
 
-async def remove_member(session: AsyncSession, ref: CourseRef, user_id: str) -> None:
-    result = await session.execute(
-        delete(CourseMember).where(CourseMember.course_id == ref.id, CourseMember.user_id == user_id)
-    )
-    if not result.rowcount:  # type: ignore[attr-defined]
+async def remove_member(session: AsyncSession, principal: Principal, ref: CourseRef, user_id: str, actor: str) -> None:
+    """Take every role of a user in the course away (the same rules as changing them)."""
+    old = await _member(session, ref, user_id)
+    if old is None:
         raise NotFound(f"User {user_id!r} has no role in this course.")
+    await _check_role_change(session, principal, ref, user_id, old, None)
+    await session.execute(delete(CourseMember).where(CourseMember.course_id == ref.id, CourseMember.user_id == user_id))
+    await audit.record(session, ref.organization_id, ref.id, actor, "member.removed", old=old)
     await session.commit()
 
 

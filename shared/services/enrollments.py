@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.db.models import Enrollment
 from shared.errors import NotFound
-from shared.services import grades
+from shared.services import audit, grades
 from shared.services.access import CourseRef
 from shared.services.inputs import EnrollmentFields, EnrollmentIn, EnrollmentPatch
 from shared.services.paging import Page, last_id_after, page_of
@@ -37,35 +37,73 @@ _UPSERT = text(
 )
 
 
-async def _upsert(session: AsyncSession, ref: CourseRef, rows: list[dict[str, Any]]) -> int:
-    """Upsert in one set-based statement and give the learners their stored grade rows."""
+_BEFORE = text(
+    f"""
+    SELECT external_id, {", ".join(_FIELDS)} FROM enrollments
+    WHERE course_id = :course AND external_id = ANY(CAST(:external_id AS text[])) FOR UPDATE
+    """  # noqa: S608  (constant columns)
+)
+
+
+def _entry(learner: str, old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any] | None:
+    """The audit entry of one enrollment's change (only the fields that changed), or None."""
+    if old is None:
+        return {"action": "enrollment.created", "learner": learner, "new": new}
+    changed = [f for f in _FIELDS if old[f] != new[f]]
+    if not changed:
+        return None
+    unenrolled = "status" in changed and new["status"] == "unenrolled"
+    return {
+        "action": "enrollment.unenrolled" if unenrolled else "enrollment.changed",
+        "learner": learner,
+        "old": {f: old[f] for f in changed},
+        "new": {f: new[f] for f in changed},
+    }
+
+
+async def _upsert(session: AsyncSession, ref: CourseRef, rows: list[dict[str, Any]], actor: str) -> int:
+    """Upsert in one set-based statement, audit what changed and give the learners their stored grade rows."""
     columns: dict[str, list[Any]] = {f: [r[f] for r in rows] for f in ("external_id", *_FIELDS)}
+    before = {
+        r["external_id"]: {f: r[f] for f in _FIELDS}
+        for r in (await session.execute(_BEFORE, {"course": ref.id, "external_id": columns["external_id"]})).mappings()
+    }
     columns["groups"] = [orjson.dumps(g).decode() for g in columns["groups"]]
     ids = list((await session.execute(_UPSERT, {"course": ref.id, **columns})).scalars().all())
+    entries = [_entry(r["external_id"], before.get(r["external_id"]), {f: r[f] for f in _FIELDS}) for r in rows]
+    await audit.record_many(session, ref.organization_id, ref.id, actor, [e for e in entries if e is not None])
     await grades.refresh_learners(session, ref.id, ids)
     return len(ids)
 
 
-async def put_enrollment(session: AsyncSession, ref: CourseRef, learner: str, body: EnrollmentFields) -> Enrollment:
+async def put_enrollment(
+    session: AsyncSession, ref: CourseRef, learner: str, body: EnrollmentFields, actor: str
+) -> Enrollment:
     """Create or replace one learner's enrollment."""
-    await _upsert(session, ref, [{"external_id": learner, **body.model_dump()}])
+    await _upsert(session, ref, [{"external_id": learner, **body.model_dump()}], actor)
     await session.commit()
     return await get_enrollment(session, ref, learner)
 
 
-async def upsert_enrollments(session: AsyncSession, ref: CourseRef, items: list[EnrollmentIn]) -> int:
+async def upsert_enrollments(session: AsyncSession, ref: CourseRef, items: list[EnrollmentIn], actor: str) -> int:
     """Bulk create-or-replace (all or nothing); returns how many rows were written."""
-    count = await _upsert(session, ref, [e.model_dump() for e in items])
+    count = await _upsert(session, ref, [e.model_dump() for e in items], actor)
     await session.commit()
     return count
 
 
-async def patch_enrollment(session: AsyncSession, ref: CourseRef, learner: str, body: EnrollmentPatch) -> Enrollment:
+async def patch_enrollment(
+    session: AsyncSession, ref: CourseRef, learner: str, body: EnrollmentPatch, actor: str
+) -> Enrollment:
+    """Change some fields of one learner's enrollment (`status: unenrolled` unenrols them)."""
     enrollment = await get_enrollment(session, ref, learner)
-    for field, value in body.model_dump(exclude_unset=True).items():
-        if value is None and field in ("track", "status", "groups", "is_course_team"):
-            continue  # these have no "unset" state
-        setattr(enrollment, field, value)
+    current = {f: getattr(enrollment, f) for f in _FIELDS}
+    changes = {
+        f: v
+        for f, v in body.model_dump(exclude_unset=True).items()
+        if not (v is None and f in ("track", "status", "groups", "is_course_team"))  # these have no "unset" state
+    }
+    await _upsert(session, ref, [{"external_id": learner, **current, **changes}], actor)
     await session.commit()
     await session.refresh(enrollment)
     return enrollment

@@ -46,11 +46,12 @@ class GradebookQuery:
     sort: str = "name"  # name, grade, assessment:<id>; a leading "-" sorts descending
 
 
-# Sort keys: text or numbers; a learner with no value (no grade, no graded attempt) counts as the lowest.
+# Sort keys: text or numbers; a learner with no value (no grade, no graded attempt, excused) counts as the
+# lowest.
 _NAME = "lower(coalesce(e.full_name, e.username, e.external_id))"
 _GRADE = "coalesce(g.final_percent, -1)"
 _SCORE = (
-    "coalesce(CASE WHEN {s}.status = 'graded' AND {s}.possible > 0"
+    "coalesce(CASE WHEN {s}.status = 'graded' AND NOT {s}.excused AND {s}.possible > 0"
     " THEN CAST({s}.earned AS float8) / CAST({s}.possible AS float8) * 100 END, -1)"
 )
 
@@ -231,6 +232,8 @@ def _grade(percent: Decimal | None, grade: str | None, passed: bool | None) -> d
 def _cell(a: AssessmentInfo, cell: tuple[int, float, float] | None, dropped: bool, view: View) -> dict[str, Any]:
     if cell is None:
         status, earned, possible = "not_attempted", None, a.points
+    elif cell[0] == grades.EXCUSED_STATUS:
+        status, earned, possible = "excused", None, a.points if math.isnan(cell[2]) else cell[2]
     else:
         graded = cell[0] == grades.GRADED_STATUS and not math.isnan(cell[1])
         status, earned = grades.status_name(cell[0]), cell[1] if graded else None
@@ -240,6 +243,8 @@ def _cell(a: AssessmentInfo, cell: tuple[int, float, float] | None, dropped: boo
         score, display = earned, f"{_num(earned)} out of {_num(possible)}" if earned is not None else "-"
     else:
         score, display = percent, f"{_num(percent)}%" if percent is not None else "-"
+    if status == "excused":
+        display = "Excused"
     return {
         "assessment": a.external_id,
         "status": status,

@@ -78,25 +78,29 @@ def with_catalogue(assessments: list[dict[str, Any]], rules: PolicyRules, pointe
 
 
 # Attempt statuses as codes. UNCONFIRMED: graded, but the assessment has manual items and its results
-# are not confirmed yet, so the result is not final (it does not count as graded).
+# are not confirmed yet, so the result is not final (it does not count as graded). EXCUSED_STATUS: the
+# learner is excused (the attempt's flag), whatever its status and scores.
 STATUSES = ("to_be_taken", "in_progress", "submitted", "pending_grading", "graded", "cancelled")
 STATUS = {s: i for i, s in enumerate(STATUSES)}
 GRADED_STATUS, CANCELLED_STATUS, UNCONFIRMED = STATUS["graded"], STATUS["cancelled"], len(STATUSES)
+EXCUSED_STATUS = UNCONFIRMED + 1
 WAITING = (STATUS["submitted"], STATUS["pending_grading"], UNCONFIRMED)
 
 
 def status_name(code: int) -> str:
-    return STATUSES[code] if code < len(STATUSES) else "unconfirmed"
+    return STATUSES[code] if code < len(STATUSES) else "unconfirmed" if code == UNCONFIRMED else "excused"
 
 
 _COURSE_ASSESSMENTS = """
-    SELECT a.id, a.external_id, EXISTS (SELECT 1 FROM items i WHERE i.assessment_id = a.id AND i.marking = 'manual')
+    SELECT a.id, a.external_id, EXISTS (SELECT 1 FROM items i WHERE i.assessment_id = a.id AND i.marking = 'manual'),
+           EXISTS (SELECT 1 FROM attempts t WHERE t.assessment_id = a.id AND t.excused)
     FROM assessments a WHERE a.course_id = :c
 """
 # Plain columns of one table, numbers as PostgreSQL's own text: the cheapest rows it can send (casts to
 # float8, a join to the assessments and the confirmation CASE made the read 2.5x slower; a sixth column
 # for the confirmation, 10 % more). The course's assessments are applied in numpy; the unconfirmed
-# results of manual assessments come from a second, narrow read, only when the course has any.
+# results of manual assessments, and the excused results, come from narrow reads of their own, only
+# for the assessments that have any (the excused ones by their partial index).
 _ATTEMPTS = """
     SELECT t.enrollment_id, t.assessment_id, t.status, t.earned, t.possible FROM attempts t WHERE {learners}
 """
@@ -104,6 +108,10 @@ _UNCONFIRMED = """
     SELECT t.enrollment_id, t.assessment_id FROM attempts t
     WHERE {learners} AND t.assessment_id = ANY(CAST({manual} AS bigint[])) AND t.status = 'graded'
       AND t.confirmed_at IS NULL
+"""
+_EXCUSED = """
+    SELECT t.enrollment_id, t.assessment_id FROM attempts t
+    WHERE {learners} AND t.assessment_id = ANY(CAST({excused} AS bigint[])) AND t.excused
 """
 _LEARNER_LIST = "t.enrollment_id = ANY(CAST($1 AS bigint[]))"
 # Consecutive learners (a report's or a recompute's chunk) are read by one index range; rows of other
@@ -135,26 +143,35 @@ async def attempt_columns(
     """These learners' attempts (ids ascending), column-wise; `column_of` maps assessment external ids
     to columns (others get -1)."""
     assessments = (await session.execute(text(_COURSE_ASSESSMENTS), {"c": course_id})).all()
-    manual = [a for a, _, m in assessments if m]
+    manual = [a for a, _, m, _ in assessments if m]
+    excused = [a for a, _, _, x in assessments if x]
+    unconfirmed = flagged = None
     if len(enrollment_ids) <= 100:
-        learners, params = _LEARNER_LIST.replace("$1", ":ids"), {"ids": enrollment_ids.tolist(), "manual": manual}
+        learners = _LEARNER_LIST.replace("$1", ":ids")
+        params = {"ids": enrollment_ids.tolist(), "manual": manual, "excused": excused}
         frame = await _plain(session, _ATTEMPTS.format(learners=learners), params, _ATTEMPT_SCHEMA)
-        unconfirmed = None
         if manual:
             sql = _UNCONFIRMED.format(learners=learners, manual=":manual")
             unconfirmed = await _plain(session, sql, params, _PAIR_SCHEMA)
-        return _attempt_columns(frame, unconfirmed, enrollment_ids, assessments, column_of)
+        if excused:
+            sql = _EXCUSED.format(learners=learners, excused=":excused")
+            flagged = await _plain(session, sql, params, _PAIR_SCHEMA)
+        return _attempt_columns(frame, unconfirmed, flagged, enrollment_ids, assessments, column_of)
     if 2 * len(enrollment_ids) >= enrollment_ids[-1] - enrollment_ids[0]:
         learners, args = _LEARNER_RANGE, [int(enrollment_ids[0]), int(enrollment_ids[-1])]
     else:
         learners, args = _LEARNER_LIST, [enrollment_ids.tolist()]
     frame = await copy_frame(session, _ATTEMPTS.format(learners=learners), args, _ATTEMPT_SCHEMA)
-    unconfirmed = None
     if manual:
         sql = _UNCONFIRMED.format(learners=learners, manual=f"${len(args) + 1}")
         unconfirmed = await copy_frame(session, sql, [*args, manual], _PAIR_SCHEMA)
+    if excused:
+        sql = _EXCUSED.format(learners=learners, excused=f"${len(args) + 1}")
+        flagged = await copy_frame(session, sql, [*args, excused], _PAIR_SCHEMA)
     # numpy and polars work on whole columns: off the event loop, which keeps receiving other reads
-    return await asyncio.to_thread(_attempt_columns, frame, unconfirmed, enrollment_ids, assessments, column_of)
+    return await asyncio.to_thread(
+        _attempt_columns, frame, unconfirmed, flagged, enrollment_ids, assessments, column_of
+    )
 
 
 async def _plain(session: AsyncSession, sql: str, params: dict[str, Any], schema: dict[str, Any]) -> pl.DataFrame:
@@ -170,25 +187,33 @@ async def _plain(session: AsyncSession, sql: str, params: dict[str, Any], schema
 def _attempt_columns(
     frame: pl.DataFrame,
     unconfirmed: pl.DataFrame | None,
+    excused: pl.DataFrame | None,
     enrollment_ids: np.ndarray,
     assessments: Sequence[Any],
     column_of: dict[str, int],
 ) -> AttemptColumns:
-    to_column = {a: column_of.get(x, -1) for a, x, _ in assessments}
+    to_column = {a: column_of.get(x, -1) for a, x, *_ in assessments}
 
     def columns(f: pl.DataFrame) -> np.ndarray:
         return f["assessment"].replace_strict(to_column, default=-1, return_dtype=pl.Int64).to_numpy()
 
     at, mine = _positions(enrollment_ids, frame["enrollment"].to_numpy())
     cols = columns(frame)
+
+    def among(pairs: pl.DataFrame) -> np.ndarray:
+        """Per attempt row: whether it is one of these (learner, assessment) pairs."""
+        p_at, p_mine = _positions(enrollment_ids, pairs["enrollment"].to_numpy())
+        # one more column than `column_of` has, where the assessments without a column (-1) land
+        grid = np.zeros((len(enrollment_ids), max(column_of.values(), default=-1) + 2), dtype=bool)
+        grid[p_at[p_mine], columns(pairs)[p_mine]] = True
+        found: np.ndarray = grid[at, cols]
+        return found
+
     status = frame["status"].replace_strict(STATUS, return_dtype=pl.Int8).to_numpy()
     if unconfirmed is not None and unconfirmed.height:
-        u_at, u_mine = _positions(enrollment_ids, unconfirmed["enrollment"].to_numpy())
-        u_cols = columns(unconfirmed)
-        # one more column than `column_of` has, where the assessments without a column (-1) land
-        flagged = np.zeros((len(enrollment_ids), max(column_of.values(), default=-1) + 2), dtype=bool)
-        flagged[u_at[u_mine], u_cols[u_mine]] = True
-        status = np.where((status == GRADED_STATUS) & flagged[at, cols], UNCONFIRMED, status).astype(np.int8)
+        status = np.where((status == GRADED_STATUS) & among(unconfirmed), UNCONFIRMED, status).astype(np.int8)
+    if excused is not None and excused.height:
+        status = np.where(among(excused), EXCUSED_STATUS, status).astype(np.int8)
     keep = mine & (cols >= 0)
     return (
         at[keep],
@@ -223,16 +248,20 @@ def sheet_of(
     p: np.ndarray,
 ) -> Sheet:
     """Dense learner x assessment arrays from attempt rows (given column-wise: learner position,
-    assessment column, status code, earned, possible)."""
+    assessment column, status code, earned, possible). An excused result is EXCUSED for every preset;
+    a cancelled attempt is left out, so it counts as not attempted, as a missing row does."""
     ids = [a.id for a in policy.assessments]
     n_l, n_a = len(enrollment_ids), len(ids)
     catalogue_possible = np.array([a.possible for a in policy.assessments], dtype=np.float64)
     earned = np.full((n_l, n_a), np.nan)
     possible = np.broadcast_to(catalogue_possible, (n_l, n_a)).copy()
     state = np.zeros((n_l, n_a), dtype=np.int8)
+    cancelled = status == CANCELLED_STATUS
+    if cancelled.any():
+        rows, cols, status, e, p = (x[~cancelled] for x in (rows, cols, status, e, p))
     if len(rows):
         graded = (status == GRADED_STATUS) & ~np.isnan(e)
-        state[rows, cols] = np.where(graded, GRADED, np.where(status == CANCELLED_STATUS, EXCUSED, UNGRADED))
+        state[rows, cols] = np.where(graded, GRADED, np.where(status == EXCUSED_STATUS, EXCUSED, UNGRADED))
         earned[rows, cols] = np.where(graded, e, np.nan)
         possible[rows, cols] = np.where(np.isnan(p), possible[rows, cols], p)
     return Sheet(

@@ -1,8 +1,10 @@
 """CSV score imports: a dry run shows the diff; a real run applies every row or none, marks every
-change with the import's id (audit request id `import-<id>`), and can be reverted as a whole."""
+change with the import's id (the audit entries' `import_id`, which no client can set), and can be
+reverted as a whole."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from decimal import Decimal, InvalidOperation
@@ -36,6 +38,20 @@ def header_of(content: bytes) -> list[str]:
         raise ValidationFailed.one("file", f"The first line cannot be read as CSV: {exc}.", "form") from exc
 
 
+def check_quoting(content: bytes) -> None:
+    """Refuse a file whose quoting is broken (a quote never closed, text after a closing quote): read
+    leniently, it would swallow every later line into one field and import nothing."""
+    reader = csv.reader(io.StringIO(content.decode("utf-8-sig", errors="replace"), newline=""), strict=True)
+    start = 1
+    try:
+        for _ in reader:
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        raise ValidationFailed.one(
+            "file", f"Line {start} cannot be read as CSV ({exc}): check its quotes.", "form"
+        ) from exc
+
+
 async def create_import(
     session: AsyncSession,
     queue: jobs.Queue,
@@ -56,6 +72,7 @@ async def create_import(
     if missing:
         wanted = ", ".join(repr(columns[f]) for f in missing)
         raise ValidationFailed.one("file", f"The header has no column {wanted} (it has {header}).", "form")
+    await asyncio.to_thread(check_quoting, content)
     import_id: int = await session.scalar(
         text(
             """
@@ -215,14 +232,14 @@ async def _process(
         if d["effect"] != "unchanged"
     ][:MAX_LISTED]
     if not dry_run:
-        token = context.request_id.set(f"import-{import_id}")
+        token = context.import_id.set(import_id)
         try:
             await scores.apply_staged(session, ref, actor, any(r.item is not None for r in rows))
             await audit.record(
                 session, ref.organization_id, ref.id, actor, "import.apply", new={"import": import_id, **counts}
             )
         finally:
-            context.request_id.reset(token)
+            context.import_id.reset(token)
     return summary
 
 
@@ -278,7 +295,7 @@ _REVERTABLE = text(
     JOIN attempts t ON t.assessment_id = a.id AND t.enrollment_id = e.id
     LEFT JOIN items i ON i.assessment_id = a.id AND i.external_id = l.item
     LEFT JOIN item_scores sc ON sc.attempt_id = t.id AND sc.item_id = i.id
-    WHERE l.course_id = :c AND l.request_id = :rid AND l.action IN ('score.set', 'item_score.set')
+    WHERE l.course_id = :c AND l.import_id = :i AND l.action IN ('score.set', 'item_score.set')
     ORDER BY l.id
     """
 )
@@ -295,7 +312,7 @@ async def revert(session: AsyncSession, ref: CourseRef, import_id: int, actor: s
             "Only an applied import can be reverted (this one is "
             f"{'a dry run' if record['dry_run'] else record['status']})."
         )
-    entries = (await session.execute(_REVERTABLE, {"c": ref.id, "rid": f"import-{import_id}"})).mappings().all()
+    entries = (await session.execute(_REVERTABLE, {"c": ref.id, "i": import_id})).mappings().all()
     kept, restore = [], []
     for entry in entries:
         current = entry["now_value"]
@@ -307,14 +324,13 @@ async def revert(session: AsyncSession, ref: CourseRef, import_id: int, actor: s
         batch = [e for e in restore if (e["item"] is not None) == is_item]
         if batch:
             await _restore(session, batch, is_item)
-    token = context.request_id.set(f"revert-import-{import_id}")
-    try:
-        await audit.record_many(
-            session,
-            ref.organization_id,
-            ref.id,
-            actor,
-            [
+    await audit.record_many(
+        session,
+        ref.organization_id,
+        ref.id,
+        actor,
+        [
+            *(
                 {
                     "action": e["action"].replace(".set", ".revert"),
                     "learner": e["learner"],
@@ -324,19 +340,10 @@ async def revert(session: AsyncSession, ref: CourseRef, import_id: int, actor: s
                     "new": e["old"],
                 }
                 for e in restore
-            ],
-        )
-
-        await audit.record(
-            session,
-            ref.organization_id,
-            ref.id,
-            actor,
-            "import.revert",
-            new={"import": import_id, "reverted": len(restore), "kept": len(kept)},
-        )
-    finally:
-        context.request_id.reset(token)
+            ),
+            {"action": "import.revert", "new": {"import": import_id, "reverted": len(restore), "kept": len(kept)}},
+        ],
+    )
     await grades.refresh_learners(session, ref.id, sorted({e["enrollment_id"] for e in restore}))
     await session.execute(text("UPDATE score_imports SET status = 'reverted' WHERE id = :id"), {"id": import_id})
     await session.commit()

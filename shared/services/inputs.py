@@ -313,7 +313,7 @@ class PublicationRequest(Command):
     assessments: list[ExternalId] = Field(default_factory=list, max_length=1000)
     course_grade: bool = Field(default=False, description="The course grade, alone or with assessments.")
     audience: Audience
-    show: ResultShow = Field(default="total_only", description="with_items: item scores and comments are visible.")
+    show: ResultShow = Field(default="total_only", description="with_items: item scores and item feedback are visible.")
     notify_email: bool = False
     publish_at: AwareDatetime | None = Field(default=None, description="In the future: publish then, from the worker.")
 

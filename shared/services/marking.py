@@ -3,8 +3,6 @@ the item's score (which then flows through the one score path: totals, grades, a
 
 from __future__ import annotations
 
-import csv
-import io
 import random
 from collections import Counter, defaultdict
 from decimal import ROUND_HALF_UP, Decimal
@@ -13,10 +11,11 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared import csv_cells
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from shared.notify import events
 from shared.services import audit, grades, scores
-from shared.services.access import CourseRef
+from shared.services.access import IN_SCOPE, CourseRef
 from shared.services.assessments import AssessmentView, get_assessment
 from shared.services.inputs import AllocationRequest, MarkIn, MarkingSettings, ScoreRow
 
@@ -309,7 +308,7 @@ async def queue(session: AsyncSession, ref: CourseRef, grader: str) -> dict[str,
 
 async def _attempt_and_item(
     session: AsyncSession, view: AssessmentView, ref: CourseRef, learner: str, item: str
-) -> tuple[int, int]:
+) -> tuple[int | None, int]:
     found = next((i for i in view.items if i.external_id == item), None)
     if found is None:
         raise NotFound(f"Item {item!r} not found in {view.assessment.external_id!r}.")
@@ -324,16 +323,16 @@ async def _attempt_and_item(
         ),
         {"a": view.assessment.id, "c": ref.id, "l": learner},
     )
-    if attempt is None:
-        raise NotFound(f"Learner {learner!r} has no attempt at {view.assessment.external_id!r}.")
     return attempt, found.id
 
 
 async def _role_for(
-    session: AsyncSession, cfg: MarkingSettings, attempt: int, item_id: int, names: list[str]
+    session: AsyncSession, cfg: MarkingSettings, attempt: int | None, item_id: int, names: list[str]
 ) -> tuple[str, str]:
     """Under which name and role the user marks this item: allocated to them (individual) or to one
-    of their workgroups (shared), as marker or third marker; or as the final grader."""
+    of their workgroups (shared), as marker or third marker; or as the final grader. A learner
+    without an attempt is 404 only to the final grader: to any other grader it is work not allocated
+    to them, so a grader learns nothing of others' learners (whether they started, for one)."""
     candidates = names[1:] if cfg.workflow == "shared" else names[:1]
     row = (
         await session.execute(
@@ -349,6 +348,8 @@ async def _role_for(
     if row is not None:
         return str(row[0]), str(row[1])
     if cfg.reconciliation == "final_grader" and names[0] == cfg.final_grader:
+        if attempt is None:
+            raise NotFound("The learner has no attempt at this assessment.")
         return names[0], "final"
     raise Forbidden("This item is not allocated to you" + (" or your workgroup." if cfg.workflow == "shared" else "."))
 
@@ -364,6 +365,7 @@ async def put_mark(
     if body.points > possible:
         raise ValidationFailed.one("/points", f"At most the item's {possible.normalize()} points.")
     marker, role = await _role_for(session, cfg, attempt, item_id, await identities(session, ref, grader))
+    assert attempt is not None  # _role_for refuses a learner without one
     if cfg.reconciliation == "final_grader" and role == "marker" and grader == cfg.final_grader:
         marker, role = grader, "final"
     previous = (
@@ -466,33 +468,39 @@ def reconcile(cfg: MarkingSettings, possible: Decimal, marks: list[tuple[Any, ..
 
 
 async def list_marks(
-    session: AsyncSession, ref: CourseRef, assessment: str, viewer: str | None
+    session: AsyncSession, ref: CourseRef, assessment: str, viewer: str | None, scope: list[str] | None = None
 ) -> list[dict[str, Any]]:
-    """Marks of the assessment. A grader (`viewer`) sees only their own and their workgroups' marks,
-    plus the others' on items already reconciled; full access (viewer None) sees every mark."""
+    """Marks of the assessment. A grader (`viewer`) sees their own and their workgroups' marks, plus
+    the others' on items already reconciled, of attempts in their `scope` (the results they see:
+    None for all, or the names whose allocated attempts they see). Full access (viewer None) sees
+    every mark."""
     view = await get_assessment(session, ref, assessment)
-    mine = set(await identities(session, ref, viewer)) if viewer is not None else set()
+    mine = await identities(session, ref, viewer) if viewer is not None else None
     rows = (
         (
             await session.execute(
                 text(
-                    """
-                SELECT e.external_id AS learner, i.external_id AS item, m.grader, m.role, m.points, m.comment,
-                       m.updated_at, sc.attempt_id IS NOT NULL AND sc.source = 'manual' AS reconciled
-                FROM marks m JOIN attempts t ON t.id = m.attempt_id JOIN enrollments e ON e.id = t.enrollment_id
-                JOIN items i ON i.id = m.item_id
-                LEFT JOIN item_scores sc ON sc.attempt_id = m.attempt_id AND sc.item_id = m.item_id
-                WHERE t.assessment_id = :a ORDER BY t.id, i.position, m.id
-                """
+                    f"""
+                SELECT learner, item, grader, role, points, comment, updated_at, reconciled FROM (
+                  SELECT e.external_id AS learner, i.external_id AS item, m.grader, m.role, m.points, m.comment,
+                         m.updated_at, sc.attempt_id IS NOT NULL AND sc.source = 'manual' AS reconciled,
+                         {IN_SCOPE} AS in_scope, t.id AS attempt, i.position, m.id
+                  FROM marks m JOIN attempts t ON t.id = m.attempt_id JOIN enrollments e ON e.id = t.enrollment_id
+                  JOIN items i ON i.id = m.item_id
+                  LEFT JOIN item_scores sc ON sc.attempt_id = m.attempt_id AND sc.item_id = m.item_id
+                  WHERE t.assessment_id = :a
+                ) x
+                WHERE CAST(:mine AS text[]) IS NULL OR grader = ANY(CAST(:mine AS text[])) OR (reconciled AND in_scope)
+                ORDER BY attempt, position, id
+                """  # noqa: S608  (constant SQL)
                 ),
-                {"a": view.assessment.id},
+                {"a": view.assessment.id, "mine": mine, "scope": scope},
             )
         )
         .mappings()
         .all()
     )
-    visible = [r for r in rows if viewer is None or r["grader"] in mine or r["reconciled"]]
-    return [{**dict(r), "points": _num(r["points"])} for r in visible]
+    return [{**dict(r), "points": _num(r["points"])} for r in rows]
 
 
 def _num(value: Decimal | None) -> float | None:
@@ -513,34 +521,35 @@ async def confirm(
     view = await get_assessment(session, ref, assessment)
     if not full_access and not settings(view).graders_confirm:
         raise Forbidden("Only planners confirm grading of this assessment.")
+    scope = None if full_access else await identities(session, ref, who)
     rows = (
         await session.execute(
             text(
-                """
-                SELECT e.external_id, e.id, t.id, t.status, t.confirmed_at IS NOT NULL,
-                       EXISTS (SELECT 1 FROM allocations l WHERE l.attempt_id = t.id AND l.grader = ANY(:names))
+                f"""
+                SELECT e.external_id, e.id, t.id, t.status, t.confirmed_at IS NOT NULL, {IN_SCOPE}
                 FROM enrollments e
                 LEFT JOIN attempts t ON t.enrollment_id = e.id AND t.assessment_id = :a
                 WHERE e.course_id = :c AND (CAST(:learners AS text[]) IS NULL OR e.external_id = ANY(:learners))
                 ORDER BY e.id
-                """
+                """  # noqa: S608  (constant SQL)
             ),
-            {"a": view.assessment.id, "c": ref.id, "names": await identities(session, ref, who), "learners": learners},
+            {"a": view.assessment.id, "c": ref.id, "scope": scope, "learners": learners},
         )
     ).all()
     found = {r[0] for r in rows}
     skipped = [{"learner": learner, "reason": "not enrolled"} for learner in learners or [] if learner not in found]
     chosen: list[tuple[str, int, int]] = []
     for learner, enrollment, attempt, status, confirmed, allocated in rows:
+        # Allocation first: a grader learns nothing of work that is not theirs.
         reason = (
-            "no attempt"
+            "not allocated to you"
+            if not allocated
+            else "no attempt"
             if attempt is None
             else "not graded yet"
             if status != "graded"
             else "already confirmed"
             if confirmed
-            else "not allocated to you"
-            if not full_access and not allocated
             else None
         )
         if reason is None:
@@ -600,12 +609,9 @@ async def marks_csv(session: AsyncSession, ref: CourseRef, assessment: str) -> s
             {"a": view.assessment.id},
         )
     }
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["learner", "item", *graders, "score", "source"])
+    rows: list[list[Any]] = [["learner", "item", *graders, "score", "source"]]
     for (learner, item), given in cells.items():
         score, source = scored.get((learner, item), (None, None))
-        writer.writerow(
-            [learner, item, *(given.get(g, "") for g in graders), "" if score is None else score, source or ""]
-        )
-    return out.getvalue()
+        rows.append([learner, item, *(given.get(g, "") for g in graders), "" if score is None else score, source or ""])
+    # Learners, items and graders (JWT subjects, workgroup names) are anyone's text: neutralised.
+    return csv_cells.to_text(rows)

@@ -74,7 +74,7 @@ async def _published_sheet(session: AsyncSession, policy: Policy, enrollment_id:
         await session.execute(
             text(
                 """
-                SELECT a.external_id, CAST(pr.earned AS float8), CAST(pr.possible AS float8)
+                SELECT a.external_id, CAST(pr.earned AS float8), CAST(pr.possible AS float8), pr.excused
                 FROM published_results pr JOIN assessments a ON a.id = pr.assessment_id
                 WHERE pr.enrollment_id = :e
                 """
@@ -89,8 +89,8 @@ async def _published_sheet(session: AsyncSession, policy: Policy, enrollment_id:
         np.array([enrollment_id], dtype=np.int64),
         np.zeros(len(known), dtype=np.int64),
         np.array([column_of[r[0]] for r in known], dtype=np.int64),
-        np.full(len(known), grades.GRADED_STATUS, dtype=np.int8),
-        np.array([r[1] for r in known], dtype=np.float64),
+        np.array([grades.EXCUSED_STATUS if r[3] else grades.GRADED_STATUS for r in known], dtype=np.int8),
+        np.array([np.nan if r[1] is None else r[1] for r in known], dtype=np.float64),
         np.array([r[2] for r in known], dtype=np.float64),
     )
 

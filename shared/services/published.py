@@ -5,6 +5,23 @@ from __future__ import annotations
 from typing import Any
 
 
+def feedback_digest_sql(attempt: str, with_items: str) -> str:
+    """SQL: a digest of the feedback learners are shown on attempt `attempt` (the assessment's, and
+    the items' where `with_items`, an SQL condition, holds); null when there is none. Publishing
+    stores it with the result, so a later change of feedback shows as a changed publication."""
+    return f"""(SELECT md5(string_agg(coalesce(CAST(f.item_id AS text), '-') || ':' || length(f.text) || ':'
+                                   || f.text, ',' ORDER BY f.item_id NULLS FIRST))
+       FROM feedback f WHERE f.attempt_id = {attempt} AND (f.item_id IS NULL OR {with_items}))"""  # noqa: S608
+
+
+# SQL: the feedback of published result `pr` (attempt `t`) has changed since it was published (read
+# only for published results).
+FEEDBACK_CHANGED = (
+    f"(pr.published_at IS NOT NULL"
+    f" AND pr.feedback_digest IS DISTINCT FROM {feedback_digest_sql('t.id', 'pr.items IS NOT NULL')})"
+)
+
+
 def state(published_at: Any, changed_since: bool | None) -> dict[str, Any]:
     """unpublished; published; or changed since published (learners still see the published one)."""
     if published_at is None:

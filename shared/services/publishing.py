@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from shared import clock, jobs, jsonutil
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from shared.notify import events
-from shared.services import audit, grades
+from shared.services import audit, grades, published
 from shared.services.access import CourseRef
 from shared.services.auth import Principal
 from shared.services.inputs import Audience, PublicationRequest
@@ -32,7 +32,8 @@ SKIP_REASONS = {
     "no_attempt": "the learner has no attempt: there is no result to publish",
     "cancelled": "the attempt is cancelled",
     "not_graded": "the attempt is not graded yet",
-    "not_confirmed": "the result awaits confirmation of its manual marking",
+    "not_confirmed": "the result awaits confirmation of its manual marking (for the course grade: a result "
+    "counted in it is not final yet)",
     "already_published": "this result is already published as it stands",
     "no_grade": "the course has no grading policy, so there is no course grade",
     "not_published": "nothing of this is published",
@@ -55,18 +56,27 @@ def _audience_params(audience: dict[str, Any]) -> dict[str, Any]:
 
 
 # Per learner x assessment: the current result, its snapshot as it would be published, and why it
-# cannot be published (null when it can).
-_RESULT_CANDIDATES = """
+# cannot be published (null when it can). Learners are shown feedback (shared/services/feedback.py),
+# never the markers' marks or comments: those are internal to marking.
+_RESULT_CANDIDATES = f"""
     SELECT e.id AS enrollment_id, e.external_id AS learner, a.id AS assessment_id, a.external_id AS assessment,
-           t.earned, t.possible, x.items,
+           CASE WHEN t.excused THEN NULL ELSE t.earned END AS earned,
+           coalesce(t.possible, a.points_possible) AS possible, coalesce(t.excused, false) AS excused,
+           CASE WHEN t.excused THEN NULL ELSE x.items END AS items,
+           fb.text AS feedback, fb.digest AS feedback_digest,
            CASE WHEN t.id IS NULL THEN 'no_attempt'
+                -- an excused result is published as "Excused", whatever its status and scores
+                WHEN t.excused THEN CASE WHEN pr.excused AND pr.feedback IS NOT DISTINCT FROM fb.text
+                                              AND pr.feedback_digest IS NOT DISTINCT FROM fb.digest
+                                         THEN 'already_published' END
                 WHEN t.status = 'cancelled' THEN 'cancelled'
                 WHEN t.status <> 'graded' OR t.earned IS NULL THEN 'not_graded'
                 WHEN t.confirmed_at IS NULL AND EXISTS (
                        SELECT 1 FROM items i WHERE i.assessment_id = a.id AND i.marking = 'manual')
                   THEN 'not_confirmed'
                 WHEN pr.enrollment_id IS NOT NULL AND pr.earned = t.earned AND pr.possible = t.possible
-                     AND pr.items IS NOT DISTINCT FROM x.items THEN 'already_published'
+                     AND pr.items IS NOT DISTINCT FROM x.items AND pr.feedback IS NOT DISTINCT FROM fb.text
+                     AND pr.feedback_digest IS NOT DISTINCT FROM fb.digest THEN 'already_published'
            END AS reason,
            pr.enrollment_id IS NOT NULL AS was_published
     FROM enrollments e
@@ -77,21 +87,42 @@ _RESULT_CANDIDATES = """
       SELECT CASE WHEN :show = 'with_items' THEN coalesce(jsonb_agg(jsonb_build_object(
                'item', i.external_id, 'number', i.number, 'title', i.title,
                'earned', trim_scale(sc.earned), 'possible', trim_scale(coalesce(sc.possible, i.points_possible)),
-               'comments', (SELECT coalesce(jsonb_agg(m.comment ORDER BY m.id), '[]') FROM marks m
-                            WHERE m.attempt_id = t.id AND m.item_id = i.id AND m.comment IS NOT NULL))
+               'feedback', (SELECT f.text FROM feedback f WHERE f.attempt_id = t.id AND f.item_id = i.id))
              ORDER BY i.position, i.id), '[]') END AS items
       FROM items i LEFT JOIN item_scores sc ON sc.attempt_id = t.id AND sc.item_id = i.id
       WHERE i.assessment_id = a.id
     ) x ON TRUE
-    WHERE e.course_id = :c AND {audience}
-"""
+    LEFT JOIN LATERAL (
+      SELECT (SELECT f.text FROM feedback f WHERE f.attempt_id = t.id AND f.item_id IS NULL) AS text,
+             {published.feedback_digest_sql("t.id", ":show = 'with_items' AND NOT coalesce(t.excused, false)")}
+               AS digest  -- of the feedback published: item feedback only with the items
+    ) fb ON TRUE
+    WHERE e.course_id = :c AND {{audience}}
+"""  # noqa: S608  (constant SQL)
 
-_GRADE_CANDIDATES = """
+# Attempt `t` at assessment `a` has a result that is not final yet: it is still to be taken, taken
+# or graded (cancelled and excused ones count as excused), or it is graded and awaits confirmation
+# of its manual marking.
+_NOT_FINAL = """t.status <> 'cancelled' AND NOT t.excused
+    AND (t.status <> 'graded' OR t.earned IS NULL OR (t.confirmed_at IS NULL
+         AND EXISTS (SELECT 1 FROM items i WHERE i.assessment_id = a.id AND i.marking = 'manual')))"""
+# Assessment `a` counts in course `c`'s served course grade: its category is in the policy (with a
+# weight, unless the policy weighs by points).
+_COUNTED = """EXISTS (SELECT 1 FROM grading_policies gp CROSS JOIN jsonb_array_elements(gp.body->'categories') cat
+    WHERE gp.course_id = c.id AND gp.version = c.grades_version AND cat->>'name' = a.category
+      AND (gp.body->>'weighting' = 'points' OR CAST(cat->>'weight' AS numeric) > 0))"""
+
+# Per learner: the course grade as it would be published, and why it cannot be (null when it can).
+# A course grade is published only when every result counted in it is final for the learner:
+# otherwise the learner would see a grade that disagrees with their results (reason not_confirmed).
+_GRADE_CANDIDATES = f"""
     SELECT e.id AS enrollment_id, e.external_id AS learner, NULL::bigint AS assessment_id, NULL::text AS assessment,
            g.final_percent AS percent, g.final_grade AS grade, g.final_passed AS passed,
            CASE WHEN NOT EXISTS (SELECT 1 FROM attempts t WHERE t.enrollment_id = e.id AND t.status <> 'cancelled')
                   THEN 'no_attempt'
                 WHEN g.enrollment_id IS NULL THEN 'no_grade'
+                WHEN EXISTS (SELECT 1 FROM attempts t JOIN assessments a ON a.id = t.assessment_id
+                             WHERE t.enrollment_id = e.id AND {_NOT_FINAL} AND {_COUNTED}) THEN 'not_confirmed'
                 WHEN pg.enrollment_id IS NOT NULL AND pg.percent IS NOT DISTINCT FROM g.final_percent
                      AND pg.grade IS NOT DISTINCT FROM g.final_grade THEN 'already_published'
            END AS reason,
@@ -100,8 +131,8 @@ _GRADE_CANDIDATES = """
     JOIN courses c ON c.id = e.course_id
     LEFT JOIN course_grades g ON g.enrollment_id = e.id AND g.policy_version = c.grades_version
     LEFT JOIN published_grades pg ON pg.enrollment_id = e.id
-    WHERE e.course_id = :c AND {audience}
-"""
+    WHERE e.course_id = :c AND {{audience}}
+"""  # noqa: S608  (constant SQL)
 
 # The statement tail shared by both targets: the e-mails owed to learners with a newly published
 # result, and the skipped candidates (the whole count, and the first few for the response).
@@ -128,18 +159,21 @@ _PUBLISH_RESULTS = f"""
     WITH cand AS ({_RESULT_CANDIDATES}),
     written AS (
       INSERT INTO published_results AS pr
-        (enrollment_id, assessment_id, publication_id, earned, possible, items, published_at)
-      SELECT enrollment_id, assessment_id, :pub, earned, possible, items, :now FROM cand WHERE reason IS NULL
+        (enrollment_id, assessment_id, publication_id, earned, possible, excused, items, feedback, feedback_digest,
+         published_at)
+      SELECT enrollment_id, assessment_id, :pub, earned, possible, excused, items, feedback, feedback_digest, :now
+      FROM cand WHERE reason IS NULL
       ON CONFLICT (enrollment_id, assessment_id) DO UPDATE SET
         publication_id = excluded.publication_id, earned = excluded.earned, possible = excluded.possible,
-        items = excluded.items, published_at = excluded.published_at
-      RETURNING enrollment_id, assessment_id, earned, possible
+        excused = excluded.excused, items = excluded.items, feedback = excluded.feedback,
+        feedback_digest = excluded.feedback_digest, published_at = excluded.published_at
+      RETURNING enrollment_id, assessment_id, earned, possible, excused
     ),
     audited AS (
       INSERT INTO audit_log ({_AUDIT_COLUMNS})
       SELECT :org, :c, :now, :actor, :rid, 'result.published', cand.learner, cand.assessment, NULL,
              jsonb_build_object('earned', trim_scale(w.earned), 'possible', trim_scale(w.possible),
-                                'show', CAST(:show AS text), 'publication', CAST(:pub AS bigint))
+                                'excused', w.excused, 'show', CAST(:show AS text), 'publication', CAST(:pub AS bigint))
       FROM written w JOIN cand USING (enrollment_id, assessment_id)
     ),
     {_OWED_AND_SKIPPED}
@@ -217,6 +251,16 @@ async def _publisher_scope(session: AsyncSession, course_id: int, principal: Pri
     return sorted({a for r in rows for a in r[0]})
 
 
+def _check_scope(scope: list[str] | None, assessments: list[str], course_grade: bool) -> None:
+    """A publisher limited to some assessments acts only on publications within them (never the course grade)."""
+    if scope is None:
+        return
+    outside = [a for a in assessments if a not in scope]
+    if outside or course_grade:
+        what = f"assessment {outside[0]!r}" if outside else "the course grade"
+        raise Forbidden(f"Your publisher role does not cover {what}.")
+
+
 async def _assessment_ids(session: AsyncSession, course_id: int, external_ids: list[str]) -> list[int]:
     found: dict[str, int] = dict(
         (
@@ -242,12 +286,7 @@ async def create(
 ) -> dict[str, Any]:
     """Publish or retract now, or schedule a publication for `publish_at` (the worker's
     `publish_due` cron runs it then, within seconds)."""
-    scope = await _publisher_scope(session, ref.id, principal)
-    if scope is not None:
-        outside = [a for a in body.assessments if a not in scope]
-        if outside or body.course_grade:
-            what = f"assessment {outside[0]!r}" if outside else "the course grade"
-            raise Forbidden(f"Your publisher role does not cover {what}.")
+    _check_scope(await _publisher_scope(session, ref.id, principal), body.assessments, body.course_grade)
     scheduled = body.publish_at is not None and body.publish_at > clock.now()
     if scheduled:  # checked now; an immediate publication checks them as it runs (and rolls back)
         await _assessment_ids(session, ref.id, body.assessments)
@@ -438,20 +477,37 @@ async def run_scheduled(sessionmaker: async_sessionmaker[AsyncSession], publicat
         return "published"
 
 
-async def cancel(session: AsyncSession, ref: CourseRef, publication_id: int, actor: str) -> dict[str, Any]:
-    """Cancel a scheduled publication (a done one is undone by a retraction instead)."""
-    status = await session.scalar(
-        text(
-            "UPDATE publications SET status = 'cancelled', done_at = :now"
-            " WHERE id = :id AND course_id = :c AND status = 'scheduled' RETURNING status"
-        ),
-        {"id": publication_id, "c": ref.id, "now": clock.now()},
-    )
-    if status is None:
-        await get(session, ref, publication_id)  # 404 when it is not this course's
+async def cancel(
+    session: AsyncSession, ref: CourseRef, principal: Principal, publication_id: int, actor: str
+) -> dict[str, Any]:
+    """Cancel a scheduled publication (a done one is undone by a retraction instead). A publisher
+    limited to some assessments cancels only publications within their scope."""
+    row = (
+        await session.execute(
+            text(
+                "SELECT assessments, course_grade, status FROM publications"
+                " WHERE id = :id AND course_id = :c FOR UPDATE"
+            ),
+            {"id": publication_id, "c": ref.id},
+        )
+    ).first()
+    if row is None:
+        raise NotFound(f"Publication {publication_id} not found in this course.")
+    _check_scope(await _publisher_scope(session, ref.id, principal), list(row.assessments), row.course_grade)
+    if row.status != "scheduled":
         raise Conflict("Only a scheduled publication can be cancelled; retract published results instead.")
+    await session.execute(
+        text("UPDATE publications SET status = 'cancelled', done_at = :now WHERE id = :id"),
+        {"id": publication_id, "now": clock.now()},
+    )
     await audit.record(
-        session, ref.organization_id, ref.id, actor, "publication.cancelled", new={"publication": publication_id}
+        session,
+        ref.organization_id,
+        ref.id,
+        actor,
+        "publication.cancelled",
+        old={"publication": publication_id, "status": "scheduled"},
+        new={"publication": publication_id, "status": "cancelled"},
     )
     await session.commit()
     return await get(session, ref, publication_id)
@@ -625,7 +681,8 @@ async def summary(session: AsyncSession, ref: CourseRef) -> dict[str, Any]:
 
 async def my_results(session: AsyncSession, principal: Principal, course: str) -> dict[str, Any]:
     """A learner's own published results in a course (their user token's `sub` is their enrollment's
-    external id): snapshots only, item detail only where it was published with items."""
+    external id): snapshots only, item detail only where it was published with items; the feedback
+    written for them, never the markers' marks, comments or names."""
     if principal.is_key:
         raise Forbidden("This is a learner's view: call it with the learner's user token.")
     enrollment = (
@@ -645,8 +702,8 @@ async def my_results(session: AsyncSession, principal: Principal, course: str) -
         await session.execute(
             text(
                 """
-                SELECT a.external_id AS assessment, a.title, a.category, pr.earned, pr.possible, pr.items,
-                       pr.published_at
+                SELECT a.external_id AS assessment, a.title, a.category, pr.earned, pr.possible, pr.excused,
+                       pr.feedback, pr.items, pr.published_at
                 FROM published_results pr JOIN assessments a ON a.id = pr.assessment_id
                 WHERE pr.enrollment_id = :e ORDER BY a.position, a.id
                 """

@@ -30,8 +30,9 @@ CHUNK = 20_000
 PARALLEL_CHUNK = 12_000
 NOT_ATTEMPTED = "Not Attempted"
 NOT_AVAILABLE = "Not Available"
+EXCUSED_TEXT = "Excused"
 # Cell states of a learner x assessment result.
-EMPTY, FINAL, UNAVAILABLE, CANCELLED = 0, 1, 2, 3
+EMPTY, FINAL, UNAVAILABLE, CANCELLED, EXCUSED = 0, 1, 2, 3, 4
 
 
 @dataclass(frozen=True)
@@ -247,7 +248,8 @@ async def learner_chunks(session: AsyncSession, course_id: int, who: Who = EVERY
 async def result_cells(session: AsyncSession, course: CourseInfo, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per learner x assessment (course order): the result as a fraction (earned / possible) and its
     state: FINAL (graded and, with manual marking, confirmed), UNAVAILABLE (waiting for grading or
-    confirmation), CANCELLED, EMPTY (no attempt, or not yet taken)."""
+    confirmation), CANCELLED, EXCUSED (whatever the attempt's status), EMPTY (no attempt, or not yet
+    taken)."""
     column_of = {a.external_id: j for j, a in enumerate(course.assessments)}
     rows, cols, status, earned, possible = await grades.attempt_columns(session, course.id, ids, column_of)
     n_l, n_a = len(ids), len(course.assessments)
@@ -255,8 +257,9 @@ async def result_cells(session: AsyncSession, course: CourseInfo, ids: np.ndarra
     state = np.zeros((n_l, n_a), dtype=np.int8)
     final = (status == grades.GRADED_STATUS) & ~np.isnan(earned)
     waiting = np.isin(status, grades.WAITING)
+    excused = status == grades.EXCUSED_STATUS
     state[rows, cols] = np.select(
-        [final, waiting, status == grades.CANCELLED_STATUS], [FINAL, UNAVAILABLE, CANCELLED], EMPTY
+        [final, waiting, status == grades.CANCELLED_STATUS, excused], [FINAL, UNAVAILABLE, CANCELLED, EXCUSED], EMPTY
     )
     with np.errstate(divide="ignore", invalid="ignore"):
         fraction = np.where(possible > 0, earned / possible, np.nan)
@@ -266,8 +269,9 @@ async def result_cells(session: AsyncSession, course: CourseInfo, ids: np.ndarra
 
 
 def category_averages(course: CourseInfo, value: np.ndarray, state: np.ndarray) -> dict[str, np.ndarray]:
-    """Open edX's "(Avg)": the category's assessments (unscored count 0), the policy's drops applied, no
-    min-count placeholders. Categories with several assessments and a rule in the policy only."""
+    """Open edX's "(Avg)": the category's assessments (unscored count 0, excused left out), the policy's
+    drops applied, no min-count placeholders. Categories with several assessments and a rule in the
+    policy only."""
     rules = {c.name: c for c in course.rules.categories} if course.rules else {}
     out = {}
     members: dict[str, list[int]] = {}
@@ -277,15 +281,25 @@ def category_averages(course: CourseInfo, value: np.ndarray, state: np.ndarray) 
         if len(cols) < 2 or category not in rules:
             continue
         rule = rules[category]
-        scores = np.sort(np.where(state[:, cols] == FINAL, value[:, cols], 0.0), axis=1)
-        kept = scores[:, rule.drop_lowest : len(cols) - rule.drop_highest]
-        out[category] = kept.mean(axis=1) if kept.shape[1] else np.zeros(len(value))
+        cells = state[:, cols]
+        excused = cells == EXCUSED
+        if not excused.any():
+            scores = np.sort(np.where(cells == FINAL, value[:, cols], 0.0), axis=1)
+            kept = scores[:, rule.drop_lowest : len(cols) - rule.drop_highest]
+            out[category] = kept.mean(axis=1) if kept.shape[1] else np.zeros(len(value))
+            continue
+        # Excused results sort last (NaN) and are left out: each learner has as many as they have.
+        scores = np.sort(np.where(cells == FINAL, value[:, cols], np.where(excused, np.nan, 0.0)), axis=1)
+        slot = np.arange(len(cols))[None, :]
+        keep = (slot >= rule.drop_lowest) & (slot < (~excused).sum(axis=1, keepdims=True) - rule.drop_highest)
+        count = keep.sum(axis=1)
+        out[category] = np.where(count > 0, np.where(keep, scores, 0.0).sum(axis=1) / np.maximum(count, 1), 0.0)
     return out
 
 
 def _cells(value: np.ndarray, state: np.ndarray, digits: int) -> pl.DataFrame:
     """Every assessment's cells at once (a column per assessment, course order): the rounded fraction
-    when final, else Not Available / Not Attempted. A fraction between 0 and 1 (all of them, unless
+    when final, else Excused / Not Available / Not Attempted. A fraction between 0 and 1 (all of them, unless
     a result earned more than its points) is picked from the texts of every rounded fraction (an enum
     column: no number formatted per cell)."""
     scale = 10**digits
@@ -293,18 +307,20 @@ def _cells(value: np.ndarray, state: np.ndarray, digits: int) -> pl.DataFrame:
     steps = np.rint(np.where(final, value, 0.0) * scale)  # np.round(value, digits) is steps / scale
     if ((steps < 0) | (steps > scale))[final].any():
         return _formatted_cells(value, state, digits)
-    codes = np.where(final, steps, np.where(state >= UNAVAILABLE, scale + 1, scale + 2)).astype(np.uint32)
+    codes = np.select(
+        [final, state == EXCUSED, np.isin(state, (UNAVAILABLE, CANCELLED))], [steps, scale + 3, scale + 1], scale + 2
+    ).astype(np.uint32)
     labels = _labels(digits)
     return pl.DataFrame({str(j): labels.gather(codes[:, j]) for j in range(value.shape[1])})
 
 
 @functools.cache
 def _labels(digits: int) -> pl.Series:
-    """The texts of the fractions 0, 1/10**digits, ..., 1 as polars writes them, then Not Available and
-    Not Attempted, as an enum."""
+    """The texts of the fractions 0, 1/10**digits, ..., 1 as polars writes them, then Not Available,
+    Not Attempted and Excused, as an enum."""
     scale = 10**digits
     fractions = pl.Series(np.arange(scale + 1) / scale).cast(pl.String)
-    texts = pl.concat([fractions, pl.Series([NOT_AVAILABLE, NOT_ATTEMPTED])])
+    texts = pl.concat([fractions, pl.Series([NOT_AVAILABLE, NOT_ATTEMPTED, EXCUSED_TEXT])])
     return texts.cast(pl.Enum(texts))
 
 
@@ -316,7 +332,9 @@ def _formatted_cells(value: np.ndarray, state: np.ndarray, digits: int) -> pl.Da
     return frame.select(
         pl.when(pl.col(f"s{n}") == FINAL)
         .then(pl.col(n).cast(pl.String))
-        .when(pl.col(f"s{n}") >= UNAVAILABLE)
+        .when(pl.col(f"s{n}") == EXCUSED)
+        .then(pl.lit(EXCUSED_TEXT))
+        .when(pl.col(f"s{n}").is_in([UNAVAILABLE, CANCELLED]))
         .then(pl.lit(NOT_AVAILABLE))
         .otherwise(pl.lit(NOT_ATTEMPTED))
         .alias(n)
@@ -488,7 +506,8 @@ _ITEM_SCORES = """
 
 async def problem_grade_report(session: AsyncSession, course: CourseInfo) -> AsyncIterator[pl.DataFrame]:
     """Per item (or per assessment without items) an Earned / Possible pair: `earned, possible` when
-    scored, `Not Attempted, possible` when not, `Not Available` twice when the attempt is cancelled."""
+    scored, `Not Attempted, possible` when not, `Not Available` twice when the attempt is cancelled,
+    `Excused, possible` when the learner is excused."""
     position = {a.id: j for j, a in enumerate(course.assessments)}
     all_items = [i for a in course.assessments for i in a.items]
     item_column = {i.id: k for k, i in enumerate(all_items)}
@@ -516,6 +535,7 @@ async def problem_grade_report(session: AsyncSession, course: CourseInfo) -> Asy
         for label, a in course.columns:
             j = position[a.id]
             gone = state[:, j] == CANCELLED
+            excused = pl.Series(state[:, j] == EXCUSED)
             if a.items:
                 pairs = [(f"{a.title} - {i.label}", earned[:, item_column[i.id]], i.points) for i in a.items]
             else:
@@ -525,7 +545,11 @@ async def problem_grade_report(session: AsyncSession, course: CourseInfo) -> Asy
                 head = f"{label}: {name}"
                 shown = pl.Series(got, nan_to_null=True).cast(pl.String).fill_null(NOT_ATTEMPTED)
                 columns[f"{head} (Earned)"] = pl.select(
-                    pl.when(pl.lit(pl.Series(gone))).then(pl.lit(NOT_AVAILABLE)).otherwise(shown)
+                    pl.when(pl.lit(pl.Series(gone)))
+                    .then(pl.lit(NOT_AVAILABLE))
+                    .when(pl.lit(excused))
+                    .then(pl.lit(EXCUSED_TEXT))
+                    .otherwise(shown)
                 ).to_series()
                 columns[f"{head} (Possible)"] = pl.Series(np.where(gone, NOT_AVAILABLE, str(float(points))))
         yield pl.DataFrame(columns)
@@ -536,7 +560,7 @@ async def problem_grade_report(session: AsyncSession, course: CourseInfo) -> Asy
 _MARKS = """
     SELECT e.external_id, e.id, i.id AS item_id, sc.earned, sc.computed_earned, sc.source, t.earned AS total,
            t.possible AS total_possible, t.status, t.confirmed_at IS NOT NULL AS confirmed, t.source AS total_source,
-           t.computed_earned AS total_computed,
+           t.computed_earned AS total_computed, t.excused,
            (SELECT array_agg(m.grader ORDER BY m.id) FROM marks m WHERE m.attempt_id = t.id AND m.item_id = i.id)
              AS graders
     FROM attempts t JOIN enrollments e ON e.id = t.enrollment_id
@@ -553,7 +577,8 @@ async def marks_and_grades(
 ) -> AsyncIterator[pl.DataFrame]:
     """One row per candidate per question: who marked it (a column pair per grader in the individual
     workflow, a workgroup per column in the shared one), the manual and automatic scores (AutoScore holds
-    the overriding value where a score was overridden), and the final grade once grading is confirmed."""
+    the overriding value where a score was overridden), and the final grade once grading is confirmed
+    (`Excused` where the learner is excused)."""
     shared = (assessment.marking or {}).get("workflow") == "shared"
     width = await session.scalar(
         text(
@@ -628,6 +653,8 @@ def _marks_row(
     final = r["status"] == "graded" and (r["confirmed"] or not needs_confirmation)
     fraction = float(r["total"] / r["total_possible"]) if final and r["total_possible"] else None
     final_grade = (course.letter(fraction) or _number(r["total"])) if final else ""
+    if r["excused"]:
+        final_grade = EXCUSED_TEXT
     return [
         r["external_id"],
         str(r["id"]),

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from shared import clock, jobs, jsonutil
 from shared.errors import Conflict, NotFound
 from shared.notify import events
-from shared.services import audit
+from shared.services import audit, grades
 from shared.services.access import Action, CourseRef, course_access
 from shared.services.auth import Principal
 from shared.services.inputs import ReportRequest
@@ -37,7 +37,7 @@ def job_id(report_id: int, tries: int = 0) -> str:
 async def create(
     session: AsyncSession, queue: jobs.Queue, ref: CourseRef, body: ReportRequest, actor: str
 ) -> dict[str, Any]:
-    """Record the request (queued), commit, then enqueue the job."""
+    """Record the request (queued, audited), commit, then enqueue the job."""
     params = body.checked_params().model_dump(mode="json", exclude_none=True)
     report_id: int = await session.scalar(
         text(
@@ -52,6 +52,15 @@ async def create(
             "params": jsonutil.dumps({**params, **({"notify_email": body.notify_email} if body.notify_email else {})}),
             "actor": actor,
         },
+    )
+    # A report holds every learner's results: who asked for which is on the record, like each link.
+    await audit.record(
+        session,
+        ref.organization_id,
+        ref.id,
+        actor,
+        "report.requested",
+        new={"report": report_id, "kind": body.kind, "params": params},
     )
     await session.commit()
     await jobs.enqueue(queue, jobs.RUN_REPORT, job_id(report_id), report_id)
@@ -181,7 +190,10 @@ async def cancel(session: AsyncSession, ref: CourseRef, report_id: int, actor: s
 
 
 async def claim(sessionmaker: async_sessionmaker[AsyncSession], report_id: int) -> dict[str, Any] | None:
-    """Take a queued report (None when it is not queued: taken, cancelled or finished)."""
+    """Take a queued report (None when it is not queued: taken, cancelled or finished), and bring the
+    course's stale grades current, as every reader of stored grades does first: the report's snapshot
+    is taken after this, so it never shows a grade older than the scores written before the request
+    (the follow-up that refreshes them may still be waiting out its half second)."""
     async with sessionmaker() as session:
         row = (
             (
@@ -202,6 +214,8 @@ async def claim(sessionmaker: async_sessionmaker[AsyncSession], report_id: int) 
             .first()
         )
         await session.commit()
+        if row:
+            await grades.bring_current(session, row["course_id"])
     return dict(row) if row else None
 
 

@@ -92,12 +92,17 @@ async def get(session: AsyncSession, ref: CourseRef, rescore_id: int) -> dict[st
     return dict(row)
 
 
-# Rescore one chunk of attempts, appending an audit entry per changed score, in one statement.
+# Attempts a rescore touches: handed in (submitted, pending grading) or graded. Unfinished and
+# cancelled attempts keep their scores (stale against the item's new revision) and their status.
+RESCORED_STATUSES = ["submitted", "pending_grading", "graded"]
+
+# Rescore the item's scores in one chunk of attempts; returns each changed score, before and after.
 _RESCORE = text(
     """
     WITH before AS (
       SELECT sc.attempt_id, sc.item_id, sc.earned, sc.possible, sc.source, sc.scored_by
-      FROM item_scores sc WHERE sc.item_id = :item AND sc.attempt_id = ANY(:attempts)
+      FROM item_scores sc JOIN attempts t ON t.id = sc.attempt_id
+      WHERE sc.item_id = :item AND sc.attempt_id = ANY(:attempts) AND t.status = ANY(:statuses)
     ), changed AS (
       UPDATE item_scores sc SET
         earned = CASE WHEN CAST(:mode AS text) = 'full_credit' THEN CAST(:new AS numeric)
@@ -108,19 +113,90 @@ _RESCORE = text(
       FROM before b WHERE sc.attempt_id = b.attempt_id AND sc.item_id = b.item_id
       RETURNING sc.attempt_id, sc.earned, sc.possible, sc.source, sc.scored_by
     )
-    INSERT INTO audit_log (organization_id, course_id, at, actor, request_id, action, learner, assessment, item,
-                           old, new)
-    SELECT :org, :course, :now, :actor, :rid, 'item_score.rescore', e.external_id, a.external_id, i.external_id,
+    SELECT c.attempt_id, e.external_id AS learner,
            jsonb_build_object('earned', trim_scale(b.earned), 'possible', trim_scale(b.possible),
-                              'source', b.source, 'graded_by', b.scored_by),
+                              'source', b.source, 'graded_by', b.scored_by) AS old,
            jsonb_build_object('earned', trim_scale(c.earned), 'possible', trim_scale(c.possible),
-                              'source', c.source, 'graded_by', c.scored_by)
+                              'source', c.source, 'graded_by', c.scored_by) AS new
     FROM changed c JOIN before b ON b.attempt_id = c.attempt_id
     JOIN attempts t ON t.id = c.attempt_id JOIN enrollments e ON e.id = t.enrollment_id
-    JOIN items i ON i.id = :item JOIN assessments a ON a.id = i.assessment_id
     WHERE (b.earned, b.possible) IS DISTINCT FROM (c.earned, c.possible)
+    ORDER BY c.attempt_id
     """
 )
+
+# The attempts whose totals follow: those whose score changed, and, when the points changed, those
+# scored on other items only (their points possible count the item's new points). An attempt with
+# no item score has no total to derive.
+_TO_DERIVE = text(
+    """
+    SELECT t.id FROM attempts t
+    WHERE t.id = ANY(:attempts) AND t.status = ANY(:statuses)
+      AND EXISTS (SELECT 1 FROM item_scores sc WHERE sc.attempt_id = t.id)
+      AND (t.id = ANY(:changed) OR (CAST(:points_changed AS boolean)
+           AND NOT EXISTS (SELECT 1 FROM item_scores sc WHERE sc.attempt_id = t.id AND sc.item_id = :item)))
+    ORDER BY t.id
+    """
+)
+
+_ATTEMPT_STATE = text(
+    """
+    SELECT t.id, t.enrollment_id, e.external_id AS learner, t.status
+    FROM attempts t JOIN enrollments e ON e.id = t.enrollment_id WHERE t.id = ANY(:ids)
+    """
+)
+
+
+async def _rescore_chunk(
+    session: AsyncSession, ref: CourseRef, actor: str, assessment: str, item: str, chunk: list[int], job: dict[str, Any]
+) -> None:
+    """Rescore one chunk: item scores, the totals and statuses that follow, stored grades, and an
+    audit entry per changed score (which, like any score change, reopens a confirmed attempt) and
+    per attempt whose status changed."""
+    changed = (
+        await session.execute(_RESCORE, {**job, "attempts": chunk, "statuses": RESCORED_STATUSES, "now": clock.now()})
+    ).all()
+    entries: list[dict[str, Any]] = [
+        {
+            "action": "item_score.rescore",
+            "learner": learner,
+            "assessment": assessment,
+            "item": item,
+            "old": old,
+            "new": new,
+        }
+        for _, learner, old, new in changed
+    ]
+    targets = list(
+        (
+            await session.scalars(
+                _TO_DERIVE,
+                {
+                    "attempts": chunk,
+                    "statuses": RESCORED_STATUSES,
+                    "changed": [r[0] for r in changed],
+                    "points_changed": job["old"] != job["new"],
+                    "item": job["item"],
+                },
+            )
+        ).all()
+    )
+    before = {r.id: r for r in await session.execute(_ATTEMPT_STATE, {"ids": targets})}
+    await scores.derive_totals(session, targets)
+    for r in await session.execute(_ATTEMPT_STATE, {"ids": targets}):
+        if before[r.id].status != r.status:
+            entries.append(
+                {
+                    "action": "attempt.status_changed",
+                    "learner": r.learner,
+                    "assessment": assessment,
+                    "old": {"status": before[r.id].status},
+                    "new": {"status": r.status},
+                }
+            )
+    await audit.record_many(session, ref.organization_id, ref.id, actor, entries)
+    if before:
+        await grades.refresh_learners(session, ref.id, sorted({r.enrollment_id for r in before.values()}))
 
 
 async def run(sessionmaker: async_sessionmaker[AsyncSession], rescore_id: int) -> str:
@@ -135,7 +211,8 @@ async def run(sessionmaker: async_sessionmaker[AsyncSession], rescore_id: int) -
                     FROM items i, courses c
                     WHERE r.id = :id AND r.status = 'queued' AND i.id = r.item_id AND c.id = r.course_id
                     RETURNING r.course_id, c.organization_id, r.item_id, i.assessment_id, i.revision, r.mode,
-                              r.old_points, r.new_points, r.requested_by
+                              r.old_points, r.new_points, r.requested_by, i.external_id,
+                              (SELECT a.external_id FROM assessments a WHERE a.id = i.assessment_id)
                     """
                 ),
                 {"id": rescore_id},
@@ -144,14 +221,16 @@ async def run(sessionmaker: async_sessionmaker[AsyncSession], rescore_id: int) -
         await session.commit()
     if job is None:
         return "not queued"
-    course_id, org, item_id, assessment_id, revision, mode, old, new, actor = job
+    course_id, org, item_id, assessment_id, revision, mode, old, new, actor, item, assessment = job
     ref = CourseRef(course_id, org, "", frozenset())
+    params = {"item": item_id, "mode": mode, "old": old, "new": new, "revision": revision}
     try:
         async with sessionmaker() as session:
             attempts = np.array(
                 (
                     await session.scalars(
-                        text("SELECT id FROM attempts WHERE assessment_id = :a ORDER BY id"), {"a": assessment_id}
+                        text("SELECT id FROM attempts WHERE assessment_id = :a AND status = ANY(:s) ORDER BY id"),
+                        {"a": assessment_id, "s": RESCORED_STATUSES},
                     )
                 ).all(),
                 dtype=np.int64,
@@ -162,26 +241,7 @@ async def run(sessionmaker: async_sessionmaker[AsyncSession], rescore_id: int) -
             for start_at in range(0, len(attempts), CHUNK):
                 chunk = attempts[start_at : start_at + CHUNK].tolist()
                 async with sessionmaker() as session:
-                    await session.execute(
-                        _RESCORE,
-                        {
-                            **audit.stamp(org, course_id, actor),
-                            "now": clock.now(),
-                            "item": item_id,
-                            "attempts": chunk,
-                            "mode": mode,
-                            "old": old,
-                            "new": new,
-                            "revision": revision,
-                        },
-                    )
-                    await scores.derive_totals(session, chunk)
-                    enrollments = (
-                        await session.scalars(
-                            text("SELECT enrollment_id FROM attempts WHERE id = ANY(:ids)"), {"ids": chunk}
-                        )
-                    ).all()
-                    await grades.refresh_learners(session, ref.id, list(enrollments))
+                    await _rescore_chunk(session, ref, actor, assessment, item, chunk, params)
                     rescored += len(chunk)
                     await session.execute(
                         text("UPDATE item_rescores SET progress = :p, rescored = :n WHERE id = :id"),

@@ -24,6 +24,7 @@ from shared.services.access import CourseRef
 from shared.services.paging import BIGINT, Page, encode_cursor, not_ours, pair_after
 
 NO_RESULT = "No result yet"
+EXCUSED = "Excused"
 STATUSES = ("to_be_taken", "in_progress", "submitted", "pending_grading", "graded", "cancelled")
 
 
@@ -76,7 +77,9 @@ _GRADER = """CASE WHEN t.status = 'pending_grading' THEN
       (SELECT string_agg(DISTINCT l.grader, ', ') FROM allocations l WHERE l.attempt_id = t.id) END"""
 _COMMENTS = """(SELECT string_agg(m.comment, ' | ' ORDER BY m.id) FROM marks m
       WHERE m.attempt_id = t.id AND m.comment IS NOT NULL)"""
-_CHANGED = "(pr.earned IS DISTINCT FROM t.earned OR pr.possible IS DISTINCT FROM t.possible)"
+_CHANGED = f"""(pr.excused IS DISTINCT FROM t.excused
+      OR NOT t.excused AND (pr.earned IS DISTINCT FROM t.earned OR pr.possible IS DISTINCT FROM t.possible)
+      OR {published.FEEDBACK_CHANGED})"""
 # The first condition is implied by the second; spelt out, it bounds the index scan of one assessment.
 _AFTER = (
     "t.enrollment_id >= CAST({e} AS bigint)"
@@ -95,7 +98,7 @@ async def page(
     sql = f"""
         SELECT t.enrollment_id, t.assessment_id, e.external_id AS learner, e.username, e.full_name, e.email,
                e.cohort, e.groups, a.external_id AS assessment, a.title AS assessment_title, t.status,
-               t.earned, t.possible, t.submitted_at, t.updated_at, {_GRADER} AS grader, pr.published_at,
+               t.earned, t.possible, t.excused, t.submitted_at, t.updated_at, {_GRADER} AS grader, pr.published_at,
                {_CHANGED} AS changed, {_COMMENTS} AS comments
         {_FROM}
         WHERE {where} AND {_AFTER.format(e=f"${n - 2}", a=f"${n - 1}")}
@@ -110,7 +113,7 @@ async def page(
 
 
 def _row(r: Any) -> dict[str, Any]:
-    graded = r["status"] == "graded" and r["earned"] is not None
+    graded = r["status"] == "graded" and r["earned"] is not None and not r["excused"]
     percent = round(float(r["earned"]) / float(r["possible"]) * 100, 2) if graded and r["possible"] else None
     return {
         "learner": r["learner"],
@@ -125,7 +128,8 @@ def _row(r: Any) -> dict[str, Any]:
         "earned": r["earned"] if graded else None,
         "possible": r["possible"],
         "percent": percent,
-        "result": None if graded else NO_RESULT,
+        "excused": r["excused"],
+        "result": EXCUSED if r["excused"] else None if graded else NO_RESULT,
         "grader": r["grader"],
         "publication": published.state(r["published_at"], r["changed"]),
         "submitted_at": r["submitted_at"],
@@ -190,6 +194,7 @@ _SCHEMA: dict[str, Any] = {
     "Submitted at": pl.Float64,
     "Last change": pl.Float64,
     "Comments": pl.String,
+    "Result text": pl.String,  # what the Result cell says where there is no number (the XLSX writer's)
     "enrollment": pl.Int64,
     "assessment": pl.Int64,
 }
@@ -202,19 +207,22 @@ async def total(session: AsyncSession, course_id: int, f: ResultsFilter) -> int:
 
 async def frames(session: AsyncSession, course_id: int, f: ResultsFilter, chunk: int) -> AsyncIterator[pl.DataFrame]:
     """The whole table in frames of `chunk` rows with the XLSX's columns (numbers as numbers, times as
-    datetimes in UTC, a result only where graded); one COPY a frame."""
+    datetimes in UTC, a result only where graded, "Excused" in "Result text" where excused); one COPY a
+    frame."""
     where, args = await _where(session, course_id, f)
     n = len(args)
     sql = f"""
         SELECT e.external_id, e.username, e.full_name, e.email, e.cohort, array_to_string(e.groups, ', '),
                a.external_id, a.title, t.status,
-               CASE WHEN t.status = 'graded' THEN CAST(t.earned AS float8) END, CAST(t.possible AS float8),
-               CASE WHEN t.status = 'graded' AND t.possible > 0 THEN round(t.earned / t.possible * 100, 2) END,
+               CASE WHEN t.status = 'graded' AND NOT t.excused THEN CAST(t.earned AS float8) END,
+               CAST(t.possible AS float8),
+               CASE WHEN t.status = 'graded' AND NOT t.excused AND t.possible > 0
+                    THEN round(t.earned / t.possible * 100, 2) END,
                {_GRADER},
                CASE WHEN pr.published_at IS NULL THEN 'unpublished' WHEN {_CHANGED} THEN 'changed'
                     ELSE 'published' END,
                extract(epoch FROM t.submitted_at), extract(epoch FROM t.updated_at), {_COMMENTS},
-               t.enrollment_id, t.assessment_id
+               CASE WHEN t.excused THEN '{EXCUSED}' END, t.enrollment_id, t.assessment_id
         {_FROM}
         WHERE {where} AND {_AFTER.format(e=f"${n + 1}", a=f"${n + 2}")}
         ORDER BY t.enrollment_id, t.assessment_id LIMIT ${n + 3}

@@ -107,8 +107,9 @@ _CHANGES = """
 _AUDIT = text(
     f"""
     INSERT INTO audit_log (organization_id, course_id, at, actor, request_id, action, learner, assessment, item,
-                           old, new)
-    SELECT :org, :course, :at, :actor, :rid, action, learner_ext, assessment_ext, item_ext, old, new
+                           old, new, import_id)
+    SELECT :org, :course, :at, :actor, :rid, action, learner_ext, assessment_ext, item_ext, old, new,
+           CAST(:import_id AS bigint)
     FROM ({_CHANGES}) changes WHERE old IS DISTINCT FROM new ORDER BY rn
     """  # noqa: S608  (constant SQL)
 )
@@ -314,8 +315,11 @@ def _raise_for_single(errors: list[RowError], body: ScoreIn) -> None:
 
 
 # What learners see of the result (published_results `pr`): since when, and whether it has changed since.
-_PUBLISHED = """pr.published_at,
-    (pr.earned IS DISTINCT FROM t.earned OR pr.possible IS DISTINCT FROM t.possible) AS changed_since_published"""
+_PUBLISHED = f"""pr.published_at,
+    (pr.excused IS DISTINCT FROM t.excused
+     OR NOT t.excused AND (pr.earned IS DISTINCT FROM t.earned OR pr.possible IS DISTINCT FROM t.possible)
+     OR {published.FEEDBACK_CHANGED})
+      AS changed_since_published"""
 
 _GET_SCORE = text(
     f"""
@@ -333,7 +337,7 @@ _GET_SCORE = text(
 _LIST_SCORES = text(
     f"""
     SELECT t.id, e.external_id AS learner, t.status, t.earned, t.possible, t.source,
-           t.scored_by, t.scored_at, t.computed_earned, t.confirmed_at, t.confirmed_by,
+           t.scored_by, t.scored_at, t.computed_earned, t.confirmed_at, t.confirmed_by, t.excused,
            EXISTS (SELECT 1 FROM items i WHERE i.assessment_id = t.assessment_id AND i.marking = 'manual')
              AS needs_confirmation, {_PUBLISHED}
     FROM attempts t JOIN enrollments e ON e.id = t.enrollment_id
@@ -400,6 +404,7 @@ def _score_view(assessment: str, learner: str, attempt: Any, items: list[dict[st
         "confirmed_by": attempt["confirmed_by"],
         # Marks are visible to staff at once; the result is final only once grading is confirmed.
         "final": attempt["earned"] if final_ready else None,
+        "excused": attempt["excused"],
         "graded_by": attempt["scored_by"],
         "graded_at": attempt["scored_at"],
         "publication": published.state(attempt["published_at"], attempt["changed_since_published"]),

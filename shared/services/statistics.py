@@ -3,7 +3,7 @@ count, mean, median, sample standard deviation, min, max, quartiles, pass rate, 
 letter distribution; per item, facility (mean score / max) and discrimination (item-rest correlation).
 
 Values are read with COPY into numpy; only final results count (graded, and confirmed where marking is
-manual); course team members are left out.
+manual); excused results and course team members are left out.
 """
 
 from __future__ import annotations
@@ -41,10 +41,10 @@ def _who(scope: Scope, arg: Params) -> str:
     return " AND ".join(conditions)
 
 
-# A final result: graded, with points, and confirmed where the assessment has manual items (their ids
-# are the statement's parameter `manual`).
+# A final result: graded, with points, not excused, and confirmed where the assessment has manual items
+# (their ids are the statement's parameter `manual`).
 _FINAL = (
-    "t.status = 'graded' AND t.earned IS NOT NULL AND t.possible > 0"
+    "t.status = 'graded' AND t.earned IS NOT NULL AND t.possible > 0 AND NOT t.excused"
     " AND (t.confirmed_at IS NOT NULL OR NOT t.assessment_id = ANY(CAST({manual} AS bigint[])))"
 )
 

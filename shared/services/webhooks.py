@@ -1,4 +1,8 @@
-"""Webhook subscriptions of an organization, their deliveries, redelivery and replay."""
+"""Webhook subscriptions of an organization, their deliveries, redelivery and replay.
+
+Every change is on the organization's audit trail (no course): created, updated, secret_rotated,
+deleted, and what makes Gradeflow send data to an endpoint (pinged, replayed, redelivered). A URL's
+password is shown back, and audited, as `***`; the stored URL keeps it for sending."""
 
 from __future__ import annotations
 
@@ -11,17 +15,27 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared import clock
 from shared.errors import NotFound, ValidationFailed
 from shared.notify import events
-from shared.notify.webhooks import Refused, check_target, new_secret
+from shared.notify.webhooks import Refused, check_target, new_secret, redacted
+from shared.services import audit
 from shared.services.inputs import WebhookIn, WebhookPatch
 from shared.services.paging import Page, newest_first
 
 _COLUMNS = "id, url, events, description, active, disabled_reason, failing_since, created_at, updated_at"
 
 
+_AUDITED = ("url", "events", "description", "active")
+
+
 def _view(row: Any, secret: str | None = None) -> dict[str, Any]:
     view = dict(row)
+    view["url"] = redacted(row["url"])
     view["secret"] = secret  # shown once: when created or rotated
     return view
+
+
+def _audited(row: Any, fields: tuple[str, ...] = _AUDITED) -> dict[str, Any]:
+    """What the audit trail keeps of an endpoint: never a secret, the URL without its password."""
+    return {"webhook": row["id"]} | {f: redacted(row[f]) if f == "url" else row[f] for f in fields}
 
 
 async def _check_url(url: str, allow: list[str], pointer: str = "/url") -> None:
@@ -31,7 +45,9 @@ async def _check_url(url: str, allow: list[str], pointer: str = "/url") -> None:
         raise ValidationFailed.one(pointer, str(exc)) from exc
 
 
-async def create(session: AsyncSession, organization_id: int, body: WebhookIn, allow: list[str]) -> dict[str, Any]:
+async def create(
+    session: AsyncSession, organization_id: int, body: WebhookIn, allow: list[str], actor: str
+) -> dict[str, Any]:
     """Subscribe an endpoint; its signing secret is in this answer only."""
     await _check_url(body.url, allow)
     secret = new_secret()
@@ -58,6 +74,7 @@ async def create(session: AsyncSession, organization_id: int, body: WebhookIn, a
         .mappings()
         .one()
     )
+    await audit.record(session, organization_id, None, actor, "webhook.created", new=_audited(row))
     await session.commit()
     return _view(row, secret)
 
@@ -91,14 +108,21 @@ async def list_webhooks(session: AsyncSession, organization_id: int) -> list[dic
 
 
 async def update(
-    session: AsyncSession, organization_id: int, webhook_id: int, body: WebhookPatch, allow: list[str], grace: timedelta
+    session: AsyncSession,
+    organization_id: int,
+    webhook_id: int,
+    body: WebhookPatch,
+    allow: list[str],
+    grace: timedelta,
+    actor: str,
 ) -> dict[str, Any]:
     """Change the URL, events, description or active flag (re-activating clears the failure record);
     `rotate_secret` issues a new secret, shown in this answer, while the old one keeps signing for
-    the grace period."""
-    await _row(session, organization_id, webhook_id)
-    if body.url is not None:
-        await _check_url(body.url, allow)
+    the grace period. The URL as shown (password as `***`) or as stored leaves the URL unchanged."""
+    old = await _row(session, organization_id, webhook_id)
+    url = None if body.url in (old["url"], redacted(old["url"])) else body.url
+    if url is not None:
+        await _check_url(url, allow)
     secret = new_secret() if body.rotate_secret else None
     row = (
         (
@@ -123,7 +147,7 @@ async def update(
                 ),
                 {
                     "id": webhook_id,
-                    "url": body.url,
+                    "url": url,
                     "events": sorted(set(body.events)) if body.events is not None else None,
                     "set_description": "description" in body.model_fields_set,
                     "d": body.description,
@@ -137,20 +161,36 @@ async def update(
         .mappings()
         .one()
     )
+    changed = tuple(f for f in _AUDITED if old[f] != row[f])
+    if changed:
+        await audit.record(
+            session,
+            organization_id,
+            None,
+            actor,
+            "webhook.updated",
+            old=_audited(old, changed),
+            new=_audited(row, changed),
+        )
+    if secret is not None:
+        await audit.record(session, organization_id, None, actor, "webhook.secret_rotated", new={"webhook": webhook_id})
     await session.commit()
     return _view(row, secret)
 
 
-async def delete(session: AsyncSession, organization_id: int, webhook_id: int) -> None:
-    await _row(session, organization_id, webhook_id)
+async def delete(session: AsyncSession, organization_id: int, webhook_id: int, actor: str) -> None:
+    """Unsubscribe; the deliveries still owed go with the endpoint."""
+    old = await _row(session, organization_id, webhook_id)
     await session.execute(text("DELETE FROM webhooks WHERE id = :id"), {"id": webhook_id})
+    await audit.record(session, organization_id, None, actor, "webhook.deleted", old=_audited(old))
     await session.commit()
 
 
-async def ping(session: AsyncSession, organization_id: int, webhook_id: int) -> None:
+async def ping(session: AsyncSession, organization_id: int, webhook_id: int, actor: str) -> None:
     """A test event for this endpoint only (sent even if the endpoint does not list it)."""
     await _row(session, organization_id, webhook_id)
     await events.emit(session, organization_id, events.PING, {"webhook": webhook_id}, only_webhook=webhook_id)
+    await audit.record(session, organization_id, None, actor, "webhook.pinged", new={"webhook": webhook_id})
     await session.commit()
 
 
@@ -172,24 +212,29 @@ async def deliveries(
     return Page([dict(r) for r in page.items], page.next_cursor)
 
 
-async def redeliver(session: AsyncSession, organization_id: int, delivery_id: int) -> None:
+async def redeliver(session: AsyncSession, organization_id: int, delivery_id: int, actor: str) -> None:
     """Send a delivery again now (its attempts so far are kept)."""
-    done = await session.scalar(
-        text(
-            """
-            UPDATE webhook_deliveries d SET status = 'pending', next_attempt_at = :now, finished_at = NULL,
-                   attempts = 0
-            FROM webhooks w WHERE d.id = :id AND w.id = d.webhook_id AND w.organization_id = :o RETURNING d.id
-            """
-        ),
-        {"id": delivery_id, "o": organization_id, "now": clock.now()},
-    )
+    done = (
+        await session.execute(
+            text(
+                """
+                UPDATE webhook_deliveries d SET status = 'pending', next_attempt_at = :now, finished_at = NULL,
+                       attempts = 0
+                FROM webhooks w WHERE d.id = :id AND w.id = d.webhook_id AND w.organization_id = :o
+                RETURNING d.webhook_id, d.event_id
+                """
+            ),
+            {"id": delivery_id, "o": organization_id, "now": clock.now()},
+        )
+    ).first()
     if done is None:
         raise NotFound(f"Delivery {delivery_id} not found.")
+    new = {"webhook": done.webhook_id, "delivery": delivery_id, "event": done.event_id}
+    await audit.record(session, organization_id, None, actor, "webhook.redelivered", new=new)
     await session.commit()
 
 
-async def replay(session: AsyncSession, organization_id: int, webhook_id: int, since: datetime) -> int:
+async def replay(session: AsyncSession, organization_id: int, webhook_id: int, since: datetime, actor: str) -> int:
     """Owe the endpoint every event of its types since `since` once more; how many."""
     await _row(session, organization_id, webhook_id)
     result = await session.execute(
@@ -203,5 +248,8 @@ async def replay(session: AsyncSession, organization_id: int, webhook_id: int, s
         ),
         {"w": webhook_id, "since": since, "now": clock.now()},
     )
+    owed = int(result.rowcount)  # type: ignore[attr-defined]
+    new = {"webhook": webhook_id, "since": since.isoformat(), "deliveries": owed}
+    await audit.record(session, organization_id, None, actor, "webhook.replayed", new=new)
     await session.commit()
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    return owed

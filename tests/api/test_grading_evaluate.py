@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import Tenant, assert_problem
+from tests.helpers import user_token
 
 CATALOGUE = [
     {"id": "hw1", "category": "Homework", "possible": 10},
@@ -144,3 +145,30 @@ async def test_min_count_counts_missing_work_in_the_final_grade(tenant: Tenant) 
     # Two zeros worth the mean points (10) make up min_count 4: 15 of 40 in the final grade.
     assert (hw["final"]["score"], hw["final"]["possible"], hw["final"]["placeholders"]) == (15, 40, 2)
     assert (hw["current"]["score"], hw["current"]["possible"], hw["current"]["placeholders"]) == (15, 20, 0)
+
+
+def _wide(learners: int, assessments: int) -> dict[str, Any]:
+    """`learners` x `assessments` cells: a catalogue of `assessments` in one category, one score each."""
+    catalogue = [{"id": f"a{j}", "category": "Homework", "possible": 10} for j in range(assessments)]
+    rows = [{"learner_id": f"l{i}", "scores": scores(a0=7)} for i in range(learners)]
+    return request(rows, categories=[{"name": "Homework", "weight": 1}], assessments=catalogue)
+
+
+async def test_evaluate_is_capped_per_request_lower_for_user_tokens(tenant: Tenant) -> None:
+    """10,000 x 10,000 used to return 794 MB after 65 s with every other request stalled. Over the
+    caller's limit is 413, naming the limit and the request's size, before any grading."""
+    r = await tenant.post("/v1/grading/evaluate", json=_wide(101, 10_000))
+    assert r.status_code == 413, r.text[:200]
+    body = assert_problem(r, 413)
+    assert "1,000,000" in body["detail"] and "1,010,000" in body["detail"] and "API key" in body["detail"]
+    assert (body["limit"], body["cells"]) == (1_000_000, 1_010_000)
+    r = await tenant.post("/v1/grading/evaluate", json=_wide(100, 10_000))  # exactly the limit
+    assert r.status_code == 200 and len(r.json()["learners"]) == 100
+    assert r.json()["learners"][99]["categories"][0]["current"]["score"] == 7
+    user = await user_token(tenant, "ann")
+    r = await tenant.post("/v1/grading/evaluate", json=_wide(11, 10_000), as_=user)
+    assert r.status_code == 413, r.text[:200]
+    body = assert_problem(r, 413)
+    assert "100,000" in body["detail"] and "110,000" in body["detail"] and "user token" in body["detail"]
+    r = await tenant.post("/v1/grading/evaluate", json=_wide(10, 10_000), as_=user)
+    assert r.status_code == 200 and len(r.json()["learners"]) == 10

@@ -74,7 +74,7 @@ async def test_apply_then_revert_as_a_whole(tenant: Tenant, settings: Settings) 
     exam = (await tenant.get("/v1/courses/c1/assessments/exam/scores/ann")).json()
     assert (exam["earned"], exam["status"]) == (5, "pending_grading")
     entries = (await tenant.get("/v1/courses/c1/audit", params={"action": "score.set"})).json()["items"]
-    assert {e["request_id"] for e in entries[-2:]} == {f"import-{done['id']}"}
+    assert {e["import_id"] for e in entries[-2:]} == {done["id"]}
     # cid's score is changed by hand after the import: the revert leaves it alone.
     await tenant.put("/v1/courses/c1/assessments/hw1/scores/cid", json={"earned": 8})
     r = await tenant.post(f"/v1/courses/c1/imports/{done['id']}:revert")
@@ -87,8 +87,28 @@ async def test_apply_then_revert_as_a_whole(tenant: Tenant, settings: Settings) 
     assert_problem(await tenant.post(f"/v1/courses/c1/imports/{done['id']}:revert"), 409)
 
 
+async def test_a_request_id_chosen_by_a_client_does_not_join_an_import(tenant: Tenant, settings: Settings) -> None:
+    await _setup(tenant)
+    done = await _run(tenant, settings, GOOD, mapping=MAPPING)
+    # A manual change sent with the request id the import's entries used to carry.
+    r = await tenant.put(
+        "/v1/courses/c1/assessments/hw1/scores/ann",
+        json={"earned": 1},
+        headers={"X-Request-ID": f"import-{done['id']}"},
+    )
+    assert r.status_code == 200, r.text
+    r = await tenant.post(f"/v1/courses/c1/imports/{done['id']}:revert")
+    assert r.status_code == 200 and r.json()["reverted"] == 3, r.text  # bob, cid and ann's exam item
+    assert (await tenant.get("/v1/courses/c1/assessments/hw1/scores/ann")).json()["earned"] == 1
+    assert (await tenant.get("/v1/courses/c1/assessments/hw1/scores/bob")).json()["earned"] == 6
+
+
 async def test_bad_files_are_refused_up_front(tenant: Tenant) -> None:
     await _setup(tenant)
+    # A quote never closed would swallow every later line: refused, naming the line it opens on.
+    unterminated = b'learner,assessment,earned\nann,hw1,4\nbob,hw1,"9\ncid,hw1,7\n'
+    r = await tenant.post("/v1/courses/c1/imports", files={"file": ("x.csv", unterminated, "text/csv")})
+    assert "Line 3 " in assert_problem(r, 422, "file")["errors"][0]["detail"]
     r = await tenant.post("/v1/courses/c1/imports", files={"file": ("x.csv", b"who,what\nann,1\n", "text/csv")})
     assert_problem(r, 422, "file")
     r = await tenant.post(

@@ -59,6 +59,8 @@ RULES: dict[str, Rule] = {
     "GET /v1/courses/{course}/assessments/{assessment}/attempts": Rule(grader="empty"),
     "PUT /v1/courses/{course}/assessments/{assessment}/attempts/{learner}": COURSE,
     "GET /v1/courses/{course}/assessments/{assessment}/attempts/{learner}": Rule(grader=404),
+    "PUT /v1/courses/{course}/assessments/{assessment}/excused/{learner}": COURSE,
+    "DELETE /v1/courses/{course}/assessments/{assessment}/excused/{learner}": COURSE,
     "PUT /v1/courses/{course}/assessments/{assessment}/scores/{learner}": COURSE,
     "GET /v1/courses/{course}/assessments/{assessment}/scores/{learner}": Rule(grader=404),
     "GET /v1/courses/{course}/assessments/{assessment}/scores": Rule(grader="empty"),
@@ -67,9 +69,12 @@ RULES: dict[str, Rule] = {
     "GET /v1/courses/{course}/assessments/{assessment}/allocations": COURSE,
     "DELETE /v1/courses/{course}/assessments/{assessment}/allocations/{grader}": COURSE,
     "GET /v1/courses/{course}/marking/queue": Rule(grader="empty"),
-    "PUT /v1/courses/{course}/assessments/{assessment}/marks/{learner}/{item}": Rule(grader=404),
+    "PUT /v1/courses/{course}/assessments/{assessment}/marks/{learner}/{item}": COURSE,  # not allocated: 403
     "GET /v1/courses/{course}/assessments/{assessment}/marks": Rule(grader="empty"),
     "POST /v1/courses/{course}/assessments/{assessment}/confirmations": COURSE,
+    "GET /v1/courses/{course}/assessments/{assessment}/feedback/{learner}": Rule(grader=404),
+    "PUT /v1/courses/{course}/assessments/{assessment}/feedback/{learner}": Rule(grader=404),
+    "PUT /v1/courses/{course}/assessments/{assessment}/feedback/{learner}/{item}": Rule(grader=404),
     "POST /v1/courses/{course}/assessments/{assessment}/items/{item}:rescore": COURSE,
     "GET /v1/courses/{course}/rescores/{rescore_id}": COURSE,
     "PUT /v1/courses/{course}/workgroups/{name}": COURSE,
@@ -115,6 +120,8 @@ RULES: dict[str, Rule] = {
     "POST /v1/webhooks/{webhook_id}:replay": Rule(learner=403),
     "GET /v1/courses/{course}/audit": COURSE,
     "GET /v1/courses/{course}/audit.csv": COURSE,
+    "GET /v1/audit": ORG_ADMIN,
+    "GET /v1/audit.csv": ORG_ADMIN,
 }
 
 
@@ -126,6 +133,7 @@ def _operations(document: dict[str, Any]) -> list[tuple[str, str]]:
 # caller is refused before the body is read).
 BODIES: dict[str, dict[str, Any]] = {
     "POST /v1/api-keys": {"name": "x", "role": "service"},
+    "PUT /v1/organization/token-keys": {"hs256_secret": "s" * 40},  # `{}` would turn user tokens off: 422
     "POST /v1/courses": {"external_id": "mine", "title": "Mine"},
     "POST /v1/grading/evaluate": {
         "policy": {"preset": "standard", "categories": [{"name": "H", "weight": 1}], "assessments": []},
@@ -134,6 +142,8 @@ BODIES: dict[str, dict[str, Any]] = {
     "POST /v1/webhooks": {"url": "http://127.0.0.1:9/x", "events": ["grade.changed"]},
     "POST /v1/webhooks/{webhook_id}:replay": {"since": "2026-01-01T00:00:00Z"},
     "PUT /v1/courses/{course}/assessments/{assessment}/marks/{learner}/{item}": {"points": 1},
+    "PUT /v1/courses/{course}/assessments/{assessment}/feedback/{learner}": {"text": "x"},
+    "PUT /v1/courses/{course}/assessments/{assessment}/feedback/{learner}/{item}": {"text": "x"},
 }
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -289,3 +292,114 @@ async def test_a_grader_sees_only_allocated_results(tenant: Tenant) -> None:
     assert_problem(await tenant.get("/v1/courses/c1/grades", as_=tok["g1"]), 403)
     # Planners (and viewers, publishers) see everything.
     assert len((await tenant.get("/v1/courses/c1/assessments/exam/scores", as_=tok["p1"])).json()["items"]) == 3
+
+
+async def test_a_grader_reads_only_the_marks_of_allocated_work(tenant: Tenant) -> None:
+    tok = await _exam(tenant, graders_confirm=True)
+    await enroll(tenant, "c1", "dan")  # enrolled, no attempt
+    await tenant.post("/v1/courses/c1/assessments/exam/allocations", json={"graders": ["g1", "g2"]})
+    allocation = await _allocations(tenant)
+    mine = sorted(learner for learner, graders in allocation.items() if "g1" in graders)
+    for learner, graders in allocation.items():
+        assert (await _mark(tenant, tok[graders[0]], learner, 5)).json()["status"] == "reconciled"
+    # Every item is reconciled; g1 still sees only the marks of the learners allocated to them.
+    seen = (await tenant.get("/v1/courses/c1/assessments/exam/marks", as_=tok["g1"])).json()
+    assert sorted(m["learner"] for m in seen) == mine
+    assert len((await tenant.get("/v1/courses/c1/assessments/exam/marks", as_=tok["p1"])).json()) == 3
+    # Only planners export the marks.
+    assert_problem(await tenant.get("/v1/courses/c1/assessments/exam/marks.csv", as_=tok["g1"]), 403)
+    # Confirming says nothing about others' work: not whether it exists, nor how far it is.
+    others = [learner for learner in (*LEARNERS, "dan") if learner not in mine]
+    r = await tenant.post("/v1/courses/c1/assessments/exam/confirmations", json={"learners": others}, as_=tok["g1"])
+    assert r.json() == {"confirmed": [], "skipped": [{"learner": x, "reason": "not allocated to you"} for x in others]}
+    # Nor does marking: a learner without an attempt is not allocated to them either.
+    assert_problem(await _mark(tenant, tok["g1"], "dan", 5), 403)
+    assert_problem(await _mark(tenant, tok["g1"], others[0], 5), 403)
+
+
+async def test_the_marks_export_runs_no_formulas(tenant: Tenant) -> None:
+    await course(tenant)
+    learners = ["=cmd|' -C calc'!A0", "@evil", "+1+1", "-2+3"]  # (external ids hold no slash)
+    rows = [{"external_id": x, "username": x, "email": f"l{n}@example.org"} for n, x in enumerate(learners)]
+    r = await tenant.post("/v1/courses/c1/enrollments:batch", json={"enrollments": rows})
+    assert r.status_code == 200, r.text
+    body = {
+        "external_id": "exam",
+        "title": "=HYPERLINK(1)",
+        "category": "Exam",
+        "marking": {"graders_per_item": 2},
+        "items": [{"external_id": "@q", "points_possible": 10, "marking": "manual"}],
+    }
+    assert (await tenant.post("/v1/courses/c1/assessments", json=body)).status_code == 201
+    graders = ["=g1", "@g2"]  # user ids (JWT subjects) are the LMS's text too
+    for learner in learners:
+        await tenant.put(f"/v1/courses/c1/assessments/exam/attempts/{quote(learner)}", json={"status": "submitted"})
+    for grader in graders:
+        await grant(tenant, "c1", grader, "grader")
+    await tenant.post("/v1/courses/c1/assessments/exam/allocations", json={"graders": graders})
+    for grader in graders:
+        token = await user_token(tenant, grader)
+        for learner in learners:
+            r = await tenant.put(
+                f"/v1/courses/c1/assessments/exam/marks/{quote(learner)}/{quote('@q')}",
+                json={"points": 4},
+                as_=token,
+            )
+            assert r.status_code == 200, r.text
+    export = await tenant.get("/v1/courses/c1/assessments/exam/marks.csv")
+    table = list(csv.reader(io.StringIO(export.text)))
+    assert table[0] == ["learner", "item", "'=g1", "'@g2", "score", "source"]
+    assert sorted(row[0] for row in table[1:]) == sorted("'" + x for x in learners)
+    assert {row[1] for row in table[1:]} == {"'@q"}
+    assert not any(c.startswith(("=", "+", "-", "@", "\t", "\r")) for row in table for c in row)
+
+
+async def test_rescoring_leaves_unfinished_and_cancelled_attempts_alone(
+    tenant: Tenant, settings: Any, sessionmaker: Any
+) -> None:
+    from sqlalchemy import text
+
+    from tests.conftest import run_worker
+
+    tok = await _exam(tenant)  # everyone submitted, q1 = 3 of 4, q2 to mark
+    await enroll(tenant, "c1", "dan")
+    await tenant.put("/v1/courses/c1/assessments/exam/attempts/dan", json={"status": "in_progress"})
+    await tenant.put("/v1/courses/c1/assessments/exam/attempts/cid", json={"status": "cancelled"})
+    await tenant.post("/v1/courses/c1/assessments/exam/allocations", json={"graders": ["g1"]})
+    await _mark(tenant, tok["g1"], "ann", 8)
+    r = await tenant.post("/v1/courses/c1/assessments/exam/confirmations", json={"learners": ["ann"]})
+    assert r.json()["confirmed"] == ["ann"]
+    async with sessionmaker() as session:  # a submitted attempt holding a score (as older data may)
+        await session.execute(
+            text(
+                "UPDATE attempts t SET status = 'submitted' FROM enrollments e, courses c"
+                " WHERE e.id = t.enrollment_id AND c.id = e.course_id AND c.organization_id = :o"
+                " AND e.external_id = 'bob'"
+            ),
+            {"o": tenant.id},
+        )
+        await session.commit()
+
+    r = await tenant.post("/v1/courses/c1/assessments/exam/items/q1:rescore", json={"mode": "full_credit"})
+    await run_worker(settings)
+    assert (await tenant.get(f"/v1/courses/c1/rescores/{r.json()['id']}")).json()["rescored"] == 2  # ann, bob
+    dan = (await tenant.get("/v1/courses/c1/assessments/exam/attempts/dan")).json()
+    assert (dan["status"], dan["earned"]) == ("in_progress", None)
+    cid = (await tenant.get("/v1/courses/c1/assessments/exam/scores/cid")).json()
+    assert (cid["status"], cid["items"][0]["earned"]) == ("cancelled", 3)
+    ann = (await tenant.get("/v1/courses/c1/assessments/exam/scores/ann")).json()
+    assert (ann["status"], ann["earned"], ann["confirmed"]) == ("graded", 12, False)  # a changed score reopens it
+    bob = (await tenant.get("/v1/courses/c1/assessments/exam/scores/bob")).json()
+    assert (bob["status"], bob["items"][0]["earned"]) == ("pending_grading", 4)
+    # Every change is on the record: each changed item score, and each attempt whose status changed.
+    log = "/v1/courses/c1/audit"
+    rescored = (await tenant.get(log, params={"action": "item_score.rescore"})).json()["items"]
+    assert sorted((e["learner"], e["old"]["earned"], e["new"]["earned"]) for e in rescored) == [
+        ("ann", 3, 4),
+        ("bob", 3, 4),
+    ]
+    changed = (await tenant.get(log, params={"action": "attempt.status_changed"})).json()["items"]
+    by_rescore = [e for e in changed if e["request_id"] == f"rescore-{r.json()['id']}"]
+    assert [(e["learner"], e["old"], e["new"], e["actor"]) for e in by_rescore] == [
+        ("bob", {"status": "submitted"}, {"status": "pending_grading"}, r.json()["requested_by"])
+    ]

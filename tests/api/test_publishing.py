@@ -302,3 +302,54 @@ async def test_results_email_once_per_learner(
     html = message.get_body(("html",)).get_content()
     assert "Homework 1" in html and 'href="https://lms.example/courses/c1/me"' in html
     assert "X-Amz" not in plain and "signature" not in plain.lower()  # a link to the LMS, never to a file
+
+
+async def test_course_grade_waits_for_every_counted_result_to_be_final(tenant: Tenant, settings: Settings) -> None:
+    await _course(tenant)  # ann's exam awaits confirmation; bob's is confirmed
+    policy = {
+        "categories": [{"name": "Homework", "weight": 0.5}, {"name": "Exam", "weight": 0.5}],
+        "cutoffs": [{"grade": "P", "min": 0.5}, {"grade": "F", "min": 0}],
+    }
+    assert (await tenant.put("/v1/courses/c1/policy", json=policy)).status_code == 200
+    await run_worker(settings)
+    p = await _publish(tenant, course_grade=True, audience={"all": True})
+    # ann's final grade would leave out her unconfirmed exam: she would see three different grades.
+    assert _skips(p) == {("ann", None, "not_confirmed"), ("cid", None, "no_attempt")}
+    assert "not final" in next(s["detail"] for s in p["skipped_detail"] if s["learner"] == "ann")
+    assert (await _mine(tenant, "ann"))["course_grade"] is None
+    assert (await _mine(tenant, "bob"))["course_grade"] is not None
+    assert (await _mine(tenant, "dan"))["course_grade"] is not None  # no exam attempt: nothing awaited
+    # An attempt still being taken is not final either.
+    r = await tenant.put("/v1/courses/c1/assessments/exam/attempts/dan", json={"status": "in_progress"})
+    assert r.status_code == 200, r.text
+    p = await _publish(tenant, course_grade=True, audience={"learners": ["dan"]})
+    assert _skips(p) == {("dan", None, "not_confirmed")}
+
+    r = await tenant.post("/v1/courses/c1/assessments/exam/confirmations", json={"learners": ["ann"]})
+    assert r.json()["confirmed"] == ["ann"], r.text
+    p = await _publish(tenant, course_grade=True, audience={"learners": ["ann"]})
+    assert p["changed"] == 1 and p["skipped"] == 0
+    grade = (await _mine(tenant, "ann"))["course_grade"]
+    assert grade["percent"] == (await tenant.get("/v1/courses/c1/learners/ann/grade")).json()["final"]["percent"]
+
+
+async def test_limited_publisher_cancels_only_within_their_assessments(tenant: Tenant) -> None:
+    await _course(tenant)
+    r = await tenant.put("/v1/courses/c1/members/lim", json={"roles": ["publisher"], "publish_assessments": ["exam"]})
+    assert r.status_code == 200, r.text
+    lim = await user_token(tenant, "lim")
+    later = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    others = [
+        await _publish(tenant, assessments=["hw1"], audience={"all": True}, publish_at=later),
+        await _publish(tenant, assessments=["exam", "hw1"], audience={"all": True}, publish_at=later),
+        await _publish(tenant, assessments=["exam"], course_grade=True, audience={"all": True}, publish_at=later),
+    ]
+    for p in others:
+        assert_problem(await tenant.post(f"{PUBS}/{p['id']}:cancel", as_=lim), 403)
+        assert (await tenant.get(f"{PUBS}/{p['id']}")).json()["status"] == "scheduled"
+    own = await _publish(tenant, assessments=["exam"], audience={"all": True}, publish_at=later)
+    r = await tenant.post(f"{PUBS}/{own['id']}:cancel", as_=lim)
+    assert r.status_code == 200 and r.json()["status"] == "cancelled", r.text
+    assert_problem(await tenant.post(f"{PUBS}/999999999:cancel", as_=lim), 404)
+    entries = (await tenant.get("/v1/courses/c1/audit", params={"action": "publication.cancelled"})).json()["items"]
+    assert [(e["actor"], e["new"]["publication"]) for e in entries] == [("lim", own["id"])]

@@ -26,7 +26,7 @@ from services.api.schemas.readside import GradebookPage
 from shared.services.paging import encode_cursor
 from shared.settings import Settings
 from tests.conftest import Tenant, assert_problem, run_worker
-from tests.helpers import assessment, course, grant, user_token
+from tests.helpers import assessment, course, enroll, grant, user_token
 
 GB = "/v1/courses/c1/gradebook"
 
@@ -328,6 +328,31 @@ async def test_progress_and_histogram_charts_are_valid_svg_and_png(tenant: Tenan
         assert r.status_code == 200 and r.headers["content-type"].startswith("image/")
     ElementTree.fromstring((await tenant.get("/v1/courses/c1/statistics/histogram.svg")).content)
     assert_problem(await tenant.get("/v1/courses/c1/learners/ann/progress.gif"), 422)
+
+
+async def test_chart_text_is_never_parsed_as_math(tenant: Tenant, settings: Settings) -> None:
+    """Titles and names are drawn as the characters they are: `$\\sqrt{$` used to be a mathtext parse
+    error (500) in every chart that showed it."""
+    title, category = "$\\sqrt{$", "Lab $x^{"
+    await course(tenant)
+    await enroll(tenant, "c1", "ann")
+    await assessment(tenant, "c1", "hw1", title=title, category=category)
+    policy = {"categories": [{"name": category, "weight": 1}], "cutoffs": [{"grade": "$P$", "min": 0.5}]}
+    assert (await tenant.put("/v1/courses/c1/policy", json=policy)).status_code == 200
+    assert (await tenant.put("/v1/courses/c1/assessments/hw1/scores/ann", json={"earned": 7})).status_code == 200
+    await run_worker(settings)
+    urls = ["/v1/courses/c1/learners/ann/progress", "/v1/courses/c1/statistics/histogram"]
+    for url in urls:
+        for fmt in ("svg", "png"):
+            r = await tenant.get(f"{url}.{fmt}", params={"assessment": "hw1"} if "histogram" in url else None)
+            assert r.status_code == 200, (url, fmt, r.text)
+            if fmt == "png":
+                Image.open(io.BytesIO(r.content)).verify()
+                continue
+            text = "".join(ElementTree.fromstring(r.content).itertext())
+            assert title in text
+            if "progress" in url:
+                assert f"{category} avg" in text and "$P$" in text
 
 
 # --- statistics -----------------------------------------------------------------------------------

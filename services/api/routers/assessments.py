@@ -6,7 +6,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Response, status
 
-from services.api.deps import AssessmentRead, AssessmentWrite, Cursor, Limit, RedisDep, SessionDep
+from services.api.deps import AssessmentRead, AssessmentWrite, Cursor, Limit, PrincipalDep, RedisDep, SessionDep, actor
 from services.api.errors import CONFLICT
 from services.api.schemas.common import PageOut
 from services.api.schemas.records import AssessmentOut, ItemOut
@@ -34,10 +34,16 @@ def _out(view: AssessmentView) -> AssessmentOut:
 
 @router.post("", status_code=status.HTTP_201_CREATED, responses=CONFLICT)
 async def create_assessment(
-    session: SessionDep, queue: RedisDep, ref: AssessmentWrite, body: AssessmentCreate, response: Response
+    session: SessionDep,
+    queue: RedisDep,
+    principal: PrincipalDep,
+    ref: AssessmentWrite,
+    body: AssessmentCreate,
+    response: Response,
 ) -> AssessmentOut:
-    """Create an assessment, with its items if it has any (points possible then come from the items)."""
-    view = await assessments.create_assessment(session, queue, ref, body)
+    """Create an assessment, with its items if it has any (points possible then come from the items).
+    Audited (`assessment.created`)."""
+    view = await assessments.create_assessment(session, queue, ref, body, actor(principal))
     response.headers["Location"] = (
         f"/v1/courses/{quote(ref.external_id, safe='')}/assessments/{quote(body.external_id, safe='')}"
     )
@@ -61,8 +67,14 @@ async def get_assessment(session: SessionDep, ref: AssessmentRead, assessment: E
 
 @router.patch("/{assessment}")
 async def update_assessment(
-    session: SessionDep, queue: RedisDep, ref: AssessmentWrite, assessment: ExternalId, body: AssessmentFields
+    session: SessionDep,
+    queue: RedisDep,
+    principal: PrincipalDep,
+    ref: AssessmentWrite,
+    assessment: ExternalId,
+    body: AssessmentFields,
 ) -> AssessmentOut:
     """Change an assessment. Items are upserted by external id; a change of an item's points or
-    marking increases its revision, and scores given under an older revision show as stale."""
-    return _out(await assessments.update_assessment(session, queue, ref, assessment, body))
+    marking increases its revision, and scores given under an older revision show as stale.
+    Audited (`assessment.updated`, the fields that changed with their old and new values)."""
+    return _out(await assessments.update_assessment(session, queue, ref, assessment, body, actor(principal)))

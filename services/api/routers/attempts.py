@@ -1,20 +1,30 @@
-"""Learners' attempts at assessments."""
+"""Learners' attempts at assessments, and excusing a learner from an assessment."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Query
 
-from services.api.deps import AttemptWrite, Cursor, Limit, ResultScope, ScoreRead, SessionDep
+from services.api.deps import (
+    AttemptWrite,
+    Cursor,
+    Limit,
+    PrincipalDep,
+    RedisDep,
+    ResultScope,
+    ScoreRead,
+    SessionDep,
+    actor,
+)
 from services.api.errors import CONFLICT
 from services.api.schemas.common import PageOut
 from services.api.schemas.records import AttemptOut
 from shared.services import attempts
 from shared.services.inputs import AttemptIn, AttemptStatus, ExternalId
 
-router = APIRouter(prefix="/v1/courses/{course}/assessments/{assessment}/attempts", tags=["attempts"])
+router = APIRouter(prefix="/v1/courses/{course}/assessments/{assessment}", tags=["attempts"])
 
 
-@router.get("")
+@router.get("/attempts")
 async def list_attempts(
     session: SessionDep,
     ref: ScoreRead,
@@ -29,18 +39,62 @@ async def list_attempts(
     return PageOut(items=[AttemptOut.model_validate(a) for a in page.items], next_cursor=page.next_cursor)
 
 
-@router.put("/{learner}", responses=CONFLICT)
+@router.put("/attempts/{learner}", responses=CONFLICT)
 async def put_attempt(
-    session: SessionDep, ref: AttemptWrite, assessment: ExternalId, learner: ExternalId, body: AttemptIn
+    session: SessionDep,
+    principal: PrincipalDep,
+    ref: AttemptWrite,
+    assessment: ExternalId,
+    learner: ExternalId,
+    body: AttemptIn,
 ) -> AttemptOut:
     """Create a learner's attempt or move its status: to_be_taken -> in_progress -> submitted ->
-    pending_grading -> graded, or cancelled before graded. Other moves are 409."""
-    return AttemptOut.model_validate(await attempts.put_attempt(session, ref, assessment, learner, body))
+    pending_grading -> graded, or cancelled before graded. Other moves are 409. A cancelled attempt
+    counts as not attempted (as if the learner had no attempt); to take an assessment out of a
+    learner's grade, excuse them (`PUT .../excused/{learner}`). A change of status is audited
+    (`attempt.status_changed`)."""
+    view = await attempts.put_attempt(session, ref, assessment, learner, body, actor(principal))
+    return AttemptOut.model_validate(view)
 
 
-@router.get("/{learner}")
+@router.get("/attempts/{learner}")
 async def get_attempt(
     session: SessionDep, ref: ScoreRead, scope: ResultScope, assessment: ExternalId, learner: ExternalId
 ) -> AttemptOut:
-    """One learner's attempt."""
+    """One learner's attempt (`excused` says whether they are excused from the assessment)."""
     return AttemptOut.model_validate(await attempts.get_attempt(session, ref, assessment, learner, scope))
+
+
+@router.put("/excused/{learner}")
+async def excuse(
+    session: SessionDep,
+    queue: RedisDep,
+    principal: PrincipalDep,
+    ref: AttemptWrite,
+    assessment: ExternalId,
+    learner: ExternalId,
+) -> AttemptOut:
+    """Excuse the learner from the assessment (no body; idempotent; planners and API keys). Allowed
+    at any time, before or after grading: the attempt's status and scores stay as they are, and a
+    learner with no attempt gets one (`to_be_taken`) that carries the flag. Every preset then leaves
+    the result out of the course grade as it defines excused work (docs/grading.md), and the
+    gradebook, results table, reports and, once published, the learner show it as `Excused`. The
+    course grade is refreshed a moment later (and before any read of it), with a `grade.changed`
+    event if it changes. Audited as `result.excused`. Answers the attempt."""
+    await attempts.set_excused(session, queue, ref, assessment, learner, True, actor(principal))
+    return AttemptOut.model_validate(await attempts.get_attempt(session, ref, assessment, learner))
+
+
+@router.delete("/excused/{learner}", status_code=204)
+async def unexcuse(
+    session: SessionDep,
+    queue: RedisDep,
+    principal: PrincipalDep,
+    ref: AttemptWrite,
+    assessment: ExternalId,
+    learner: ExternalId,
+) -> None:
+    """Clear the learner's excuse for the assessment (idempotent: 204 whether or not they were
+    excused). The result counts again as its scores say. Audited as `result.unexcused` when it
+    changes something."""
+    await attempts.set_excused(session, queue, ref, assessment, learner, False, actor(principal))

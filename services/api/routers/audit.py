@@ -1,7 +1,8 @@
-"""The course's audit trail (planners and API keys)."""
+"""The audit trail: a course's (planners and API keys) and the organization's own (admin keys)."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass
 from typing import Annotated
 
@@ -9,14 +10,16 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 from pydantic import AwareDatetime
 
-from services.api.deps import AuditRead, Cursor, Limit, SessionDep, SessionFactoryDep
+from services.api.deps import AuditRead, Cursor, Limit, PrincipalDep, SessionDep, SessionFactoryDep
 from services.api.schemas.audit import AuditEntryOut
 from services.api.schemas.common import PageOut
 from services.api.streaming import primed
 from shared.services import audit
+from shared.services.access import require_key
+from shared.services.auth import Principal
 from shared.validation import CleanStr
 
-router = APIRouter(prefix="/v1/courses/{course}", tags=["audit"])
+router = APIRouter(tags=["audit"])
 
 Text = Annotated[CleanStr | None, Query(max_length=255)]
 When = Annotated[AwareDatetime | None, Query()]
@@ -35,22 +38,53 @@ class AuditFilters:
 
 
 Filters = Annotated[AuditFilters, Depends()]
+CSV: dict[int | str, dict[str, object]] = {200: {"content": {"text/csv": {}}}}
 
 
-@router.get("/audit")
+def _csv(rows: AsyncIterator[str], name: str) -> StreamingResponse:
+    return StreamingResponse(
+        rows,
+        media_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+@router.get("/v1/courses/{course}/audit")
 async def list_audit(
     session: SessionDep, ref: AuditRead, filters: Filters, limit: Limit = 100, cursor: Cursor = None
 ) -> PageOut[AuditEntryOut]:
     """Every change in the course, oldest first: who, when, what, the old and the new value, and
     the request id. Filter by learner, assessment, actor, action and time range."""
-    page = await audit.list_entries(session, ref, limit, cursor, **asdict(filters))
+    page = await audit.list_entries(session, audit.Scope.of(ref), limit, cursor, **asdict(filters))
     return PageOut(items=[AuditEntryOut.model_validate(e) for e in page.items], next_cursor=page.next_cursor)
 
 
-@router.get("/audit.csv", response_class=StreamingResponse, responses={200: {"content": {"text/csv": {}}}})
+@router.get("/v1/courses/{course}/audit.csv", response_class=StreamingResponse, responses=CSV)
 async def export_audit(sessions: SessionFactoryDep, ref: AuditRead, filters: Filters) -> StreamingResponse:
     """The same entries as a CSV file, streamed."""
-    rows = await primed(audit.export_csv(sessions, ref, **asdict(filters)))
-    return StreamingResponse(
-        rows, media_type="text/csv", headers={"Content-Disposition": 'attachment; filename="audit.csv"'}
-    )
+    return _csv(await primed(audit.export_csv(sessions, audit.Scope.of(ref), **asdict(filters))), "audit.csv")
+
+
+def _organization(principal: Principal) -> audit.Scope:
+    require_key(principal, admin=True)
+    return audit.Scope(principal.organization_id, None)
+
+
+@router.get("/v1/audit")
+async def list_organization_audit(
+    session: SessionDep, principal: PrincipalDep, filters: Filters, limit: Limit = 100, cursor: Cursor = None
+) -> PageOut[AuditEntryOut]:
+    """The organization's own changes (admin keys), oldest first: API keys, user token keys and
+    webhook endpoints - who, when, what, old and new value (never a secret). Course changes are in
+    each course's audit."""
+    page = await audit.list_entries(session, _organization(principal), limit, cursor, **asdict(filters))
+    return PageOut(items=[AuditEntryOut.model_validate(e) for e in page.items], next_cursor=page.next_cursor)
+
+
+@router.get("/v1/audit.csv", response_class=StreamingResponse, responses=CSV)
+async def export_organization_audit(
+    sessions: SessionFactoryDep, principal: PrincipalDep, filters: Filters
+) -> StreamingResponse:
+    """The organization's own entries as a CSV file, streamed."""
+    scope = _organization(principal)
+    return _csv(await primed(audit.export_csv(sessions, scope, **asdict(filters))), "organization-audit.csv")

@@ -6,7 +6,17 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Response, status
 
-from services.api.deps import CourseRead, CourseWrite, Cursor, Limit, MemberRead, MemberWrite, PrincipalDep, SessionDep
+from services.api.deps import (
+    CourseRead,
+    CourseWrite,
+    Cursor,
+    Limit,
+    MemberRead,
+    MemberWrite,
+    PrincipalDep,
+    SessionDep,
+    actor,
+)
 from services.api.errors import CONFLICT
 from services.api.schemas.common import PageOut
 from services.api.schemas.records import CourseOut, MemberOut
@@ -23,7 +33,7 @@ async def create_course(
 ) -> CourseOut:
     """Create a course (API keys). Its external id must be new in the organization."""
     require_key(principal)
-    course = await courses.create_course(session, principal, body)
+    course = await courses.create_course(session, principal, body, actor(principal))
     response.headers["Location"] = f"/v1/courses/{quote(course.external_id, safe='')}"
     return CourseOut.model_validate(course)
 
@@ -48,9 +58,9 @@ async def get_course(session: SessionDep, ref: CourseRead) -> CourseOut:
 
 
 @router.patch("/{course}")
-async def update_course(session: SessionDep, ref: CourseWrite, body: CoursePatch) -> CourseOut:
-    """Rename or archive a course."""
-    return CourseOut.model_validate(await courses.update_course(session, ref, body))
+async def update_course(session: SessionDep, principal: PrincipalDep, ref: CourseWrite, body: CoursePatch) -> CourseOut:
+    """Rename or archive a course (audited: `course.updated`)."""
+    return CourseOut.model_validate(await courses.update_course(session, ref, body, actor(principal)))
 
 
 @router.get("/{course}/members")
@@ -60,13 +70,19 @@ async def list_members(session: SessionDep, ref: MemberRead) -> list[MemberOut]:
 
 
 @router.put("/{course}/members/{user}")
-async def put_member(session: SessionDep, ref: MemberWrite, user: ExternalId, body: MemberRoles) -> MemberOut:
+async def put_member(
+    session: SessionDep, principal: PrincipalDep, ref: MemberWrite, user: ExternalId, body: MemberRoles
+) -> MemberOut:
     """Give a user exactly these roles in the course: planner, grader, publisher, viewer. The
-    publisher role can be limited to some assessments (`publish_assessments`)."""
-    return MemberOut.model_validate(await courses.set_member_roles(session, ref, user, body))
+    publisher role can be limited to some assessments (`publish_assessments`). Nobody changes their
+    own roles; who publishes is changed only by admin keys and by planners who publish themselves
+    (a limited publisher within their own assessments). Audited (`member.roles_changed`)."""
+    member = await courses.set_member_roles(session, principal, ref, user, body, actor(principal))
+    return MemberOut.model_validate(member)
 
 
 @router.delete("/{course}/members/{user}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_member(session: SessionDep, ref: MemberWrite, user: ExternalId) -> None:
-    """Remove all of a user's roles in the course."""
-    await courses.remove_member(session, ref, user)
+async def delete_member(session: SessionDep, principal: PrincipalDep, ref: MemberWrite, user: ExternalId) -> None:
+    """Remove all of a user's roles in the course (the same rules as changing them; audited as
+    `member.removed`)."""
+    await courses.remove_member(session, principal, ref, user, actor(principal))

@@ -6,7 +6,7 @@ from typing import Literal
 
 from fastapi import APIRouter, Query
 
-from services.api.deps import Cursor, EnrollmentRead, EnrollmentWrite, Limit, SessionDep
+from services.api.deps import Cursor, EnrollmentRead, EnrollmentWrite, Limit, PrincipalDep, SessionDep, actor
 from services.api.schemas.common import PageOut
 from services.api.schemas.records import BatchResult, EnrollmentOut
 from shared.services import enrollments
@@ -31,25 +31,31 @@ async def list_enrollments(
 
 
 @router.post(":batch")
-async def upsert_enrollments(session: SessionDep, ref: EnrollmentWrite, body: EnrollmentBatch) -> BatchResult:
-    """Create or replace up to 10,000 enrollments at once (all or nothing)."""
-    return BatchResult(written=await enrollments.upsert_enrollments(session, ref, body.enrollments))
+async def upsert_enrollments(
+    session: SessionDep, principal: PrincipalDep, ref: EnrollmentWrite, body: EnrollmentBatch
+) -> BatchResult:
+    """Create or replace up to 10,000 enrollments at once (all or nothing). Every new or changed
+    enrollment is audited (`enrollment.created`, `enrollment.changed`, `enrollment.unenrolled`)."""
+    written = await enrollments.upsert_enrollments(session, ref, body.enrollments, actor(principal))
+    return BatchResult(written=written)
 
 
 @router.put("/{learner}")
 async def put_enrollment(
-    session: SessionDep, ref: EnrollmentWrite, learner: ExternalId, body: EnrollmentFields
+    session: SessionDep, principal: PrincipalDep, ref: EnrollmentWrite, learner: ExternalId, body: EnrollmentFields
 ) -> EnrollmentOut:
-    """Create or replace one learner's enrollment."""
-    return EnrollmentOut.model_validate(await enrollments.put_enrollment(session, ref, learner, body))
+    """Create or replace one learner's enrollment (audited like the batch)."""
+    enrollment = await enrollments.put_enrollment(session, ref, learner, body, actor(principal))
+    return EnrollmentOut.model_validate(enrollment)
 
 
 @router.patch("/{learner}")
 async def patch_enrollment(
-    session: SessionDep, ref: EnrollmentWrite, learner: ExternalId, body: EnrollmentPatch
+    session: SessionDep, principal: PrincipalDep, ref: EnrollmentWrite, learner: ExternalId, body: EnrollmentPatch
 ) -> EnrollmentOut:
-    """Change some fields of an enrollment (for example unenroll a learner)."""
-    return EnrollmentOut.model_validate(await enrollments.patch_enrollment(session, ref, learner, body))
+    """Change some fields of an enrollment (for example unenroll a learner; audited)."""
+    enrollment = await enrollments.patch_enrollment(session, ref, learner, body, actor(principal))
+    return EnrollmentOut.model_validate(enrollment)
 
 
 @router.get("/{learner}")

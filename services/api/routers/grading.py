@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any
+from fastapi import APIRouter, Response
 
-from fastapi import APIRouter
-
-from services.api.deps import PrincipalDep
+from services.api.deps import PrincipalDep, SettingsDep
 from services.api.schemas.grading import EvaluateResponse
-from shared.grading.engine import evaluate_response
 from shared.grading.policy import EvaluateRequest
+from shared.services import evaluation
 
 router = APIRouter(prefix="/v1/grading", tags=["grading"])
 
 
 @router.post("/evaluate", response_model=EvaluateResponse)
-async def evaluate(principal: PrincipalDep, body: EvaluateRequest) -> dict[str, Any]:
+async def evaluate(principal: PrincipalDep, settings: SettingsDep, body: EvaluateRequest) -> Response:
     """Grade up to 10,000 learners under a policy without storing anything: the what-if tool and
     the contract the presets are checked through. Every `percent` is on a 0-100 scale; for
-    `openedx` current and final are equal."""
-    return await asyncio.to_thread(evaluate_response, body)
+    `openedx` current and final are equal.
+
+    One request grades at most `GRADEFLOW_LIMITS__EVALUATE_MAX_CELLS` cells (learners x assessments,
+    or score rows if more; 1,000,000 by default) with an API key, and
+    `GRADEFLOW_LIMITS__EVALUATE_MAX_CELLS_USER` (100,000) with a user token: more is 413, naming
+    the limit and the request's size, before any grading."""
+    content = await evaluation.evaluate(principal, body, settings.limits)
+    return Response(content, media_type="application/json")

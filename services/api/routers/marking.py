@@ -16,6 +16,7 @@ from services.api.deps import (
     PrincipalDep,
     RecordId,
     RedisDep,
+    ResultScope,
     SessionDep,
     actor,
 )
@@ -97,12 +98,12 @@ async def put_mark(
 
 @router.get("/assessments/{assessment}/marks")
 async def list_marks(
-    session: SessionDep, principal: PrincipalDep, ref: MarkRead, assessment: ExternalId
+    session: SessionDep, principal: PrincipalDep, ref: MarkRead, scope: ResultScope, assessment: ExternalId
 ) -> list[MarkOut]:
     """Marks of the assessment: planners see all; a grader sees their own, and others' once an
-    item is reconciled."""
+    item is reconciled - only on work allocated to them (the same attempts whose results they see)."""
     viewer = None if sees_all_marks(principal, ref) else principal.subject
-    return [MarkOut.model_validate(m) for m in await marking.list_marks(session, ref, assessment, viewer)]
+    return [MarkOut.model_validate(m) for m in await marking.list_marks(session, ref, assessment, viewer, scope)]
 
 
 @router.post("/assessments/{assessment}/confirmations")
@@ -133,8 +134,10 @@ async def rescore_item(
     item: ExternalId,
     body: RescoreRequest,
 ) -> RescoreOut:
-    """Change an item's points and rescore it for every attempt in the worker (the item's revision
-    goes up; totals and stored grades follow; progress on the returned record)."""
+    """Change an item's points and rescore it in the worker for every handed-in attempt (submitted,
+    pending grading or graded; unfinished and cancelled attempts are left as they are). The item's
+    revision goes up; totals and stored grades follow; each changed score and attempt status is
+    audited; progress on the returned record."""
     record = await rescoring.start(session, queue, ref, assessment, item, body, actor(principal))
     return RescoreOut.model_validate(record)
 
@@ -166,7 +169,9 @@ async def list_workgroups(session: SessionDep, ref: Allocate) -> list[WorkgroupO
     "/assessments/{assessment}/marks.csv", response_class=Response, responses={200: {"content": {"text/csv": {}}}}
 )
 async def export_marks(session: SessionDep, ref: Allocate, assessment: ExternalId) -> Response:
-    """The marks as CSV, one column per grader (individual workflow) or workgroup (shared)."""
+    """The marks as CSV, one column per grader (individual workflow) or workgroup (shared). A text
+    cell that a spreadsheet would run as a formula (starting with =, +, -, @, tab or CR) is prefixed
+    with an apostrophe."""
     content = await marking.marks_csv(session, ref, assessment)
     return Response(
         content,

@@ -15,6 +15,7 @@ router = APIRouter(prefix="/v1/me", tags=["learners"])
 @router.get("/courses/{course}/results")
 async def my_results(session: SessionDep, principal: PrincipalDep, course: ExternalId) -> MyResults:
     """Your published results in a course (user token whose `sub` is your enrollment's external id):
-    each result as it was published, item detail and comments only where they were published, and
-    your course grade once it is published. Nothing unpublished, nothing of anyone else."""
+    each result as it was published with the feedback written for you (item detail and item feedback
+    only where they were published), and your course grade once it is published. Nothing
+    unpublished, nothing of anyone else, never the markers' own marks or comments."""
     return MyResults.model_validate(await publishing.my_results(session, principal, course))

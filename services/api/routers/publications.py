@@ -63,8 +63,11 @@ async def get_publication(session: SessionDep, ref: PublicationRead, publication
 async def cancel_publication(
     session: SessionDep, principal: PrincipalDep, ref: Publish, publication_id: RecordId
 ) -> PublicationOut:
-    """Cancel a scheduled publication before it runs (409 once it has run: retract instead)."""
-    return PublicationOut.model_validate(await publishing.cancel(session, ref, publication_id, actor(principal)))
+    """Cancel a scheduled publication before it runs (409 once it has run: retract instead). A
+    publisher limited to some assessments may cancel only publications within them (403)."""
+    return PublicationOut.model_validate(
+        await publishing.cancel(session, ref, principal, publication_id, actor(principal))
+    )
 
 
 @router.get("/publication-summary")

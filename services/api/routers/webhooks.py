@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from fastapi import APIRouter, Response, status
 
-from services.api.deps import Cursor, Limit, PrincipalDep, RecordId, SessionDep, SettingsDep
+from services.api.deps import Cursor, Limit, PrincipalDep, RecordId, SessionDep, SettingsDep, actor
 from services.api.schemas.common import PageOut
 from services.api.schemas.webhooks import DeliveryOut, ReplayOut, WebhookOut
 from shared.services import webhooks
@@ -20,9 +20,13 @@ router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 async def create_webhook(
     session: SessionDep, settings: SettingsDep, principal: PrincipalDep, body: WebhookIn, response: Response
 ) -> WebhookOut:
-    """Subscribe an endpoint to event types. The answer holds the signing secret (`whsec_...`), once."""
+    """Subscribe an endpoint to event types. The answer holds the signing secret (`whsec_...`), once.
+    The URL must be http(s) to a host name or a dotted-decimal IPv4 / bracketed IPv6 address that
+    resolves to public addresses only (422 `/url` otherwise). A password in the URL is used for
+    sending and shown back as `***`. Audited as `webhook.created`."""
     require_key(principal, admin=True)
-    view = await webhooks.create(session, principal.organization_id, body, settings.webhooks.allow_private)
+    allow = settings.webhooks.allow_private
+    view = await webhooks.create(session, principal.organization_id, body, allow, actor(principal))
     response.headers["Location"] = f"/v1/webhooks/{view['id']}"
     return WebhookOut.model_validate(view)
 
@@ -46,27 +50,29 @@ async def update_webhook(
     session: SessionDep, settings: SettingsDep, principal: PrincipalDep, webhook_id: RecordId, body: WebhookPatch
 ) -> WebhookOut:
     """Change an endpoint; `rotate_secret` answers with a new secret while the old one keeps signing
-    (both signatures are sent) for the grace period."""
+    (both signatures are sent) for the grace period. Sending the URL as shown (password as `***`)
+    keeps the stored one. Audited as `webhook.updated` (old and new of the changed fields) and
+    `webhook.secret_rotated`."""
     require_key(principal, admin=True)
     grace = timedelta(hours=settings.webhooks.rotation_grace_hours)
     view = await webhooks.update(
-        session, principal.organization_id, webhook_id, body, settings.webhooks.allow_private, grace
+        session, principal.organization_id, webhook_id, body, settings.webhooks.allow_private, grace, actor(principal)
     )
     return WebhookOut.model_validate(view)
 
 
 @router.delete("/{webhook_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_webhook(session: SessionDep, principal: PrincipalDep, webhook_id: RecordId) -> None:
-    """Unsubscribe (deliveries still owed are dropped)."""
+    """Unsubscribe (deliveries still owed are dropped). Audited as `webhook.deleted`."""
     require_key(principal, admin=True)
-    await webhooks.delete(session, principal.organization_id, webhook_id)
+    await webhooks.delete(session, principal.organization_id, webhook_id, actor(principal))
 
 
 @router.post("/{webhook_id}:ping", status_code=status.HTTP_202_ACCEPTED)
 async def ping_webhook(session: SessionDep, principal: PrincipalDep, webhook_id: RecordId) -> None:
-    """Send a `webhook.ping` test event to this endpoint."""
+    """Send a `webhook.ping` test event to this endpoint. Audited as `webhook.pinged`."""
     require_key(principal, admin=True)
-    await webhooks.ping(session, principal.organization_id, webhook_id)
+    await webhooks.ping(session, principal.organization_id, webhook_id, actor(principal))
 
 
 @router.get("/{webhook_id}/deliveries")
@@ -81,13 +87,14 @@ async def list_deliveries(
 
 @router.post("/deliveries/{delivery_id}:redeliver", status_code=status.HTTP_202_ACCEPTED)
 async def redeliver(session: SessionDep, principal: PrincipalDep, delivery_id: RecordId) -> None:
-    """Send one delivery again (same event id)."""
+    """Send one delivery again (same event id). Audited as `webhook.redelivered`."""
     require_key(principal, admin=True)
-    await webhooks.redeliver(session, principal.organization_id, delivery_id)
+    await webhooks.redeliver(session, principal.organization_id, delivery_id, actor(principal))
 
 
 @router.post("/{webhook_id}:replay", status_code=status.HTTP_202_ACCEPTED)
 async def replay(session: SessionDep, principal: PrincipalDep, webhook_id: RecordId, body: ReplayRequest) -> ReplayOut:
-    """Send the endpoint every event of its types since a time, again."""
+    """Send the endpoint every event of its types since a time, again. Audited as `webhook.replayed`."""
     require_key(principal, admin=True)
-    return ReplayOut(deliveries=await webhooks.replay(session, principal.organization_id, webhook_id, body.since))
+    owed = await webhooks.replay(session, principal.organization_id, webhook_id, body.since, actor(principal))
+    return ReplayOut(deliveries=owed)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class AuditEntryOut(BaseModel):
@@ -19,3 +19,4 @@ class AuditEntryOut(BaseModel):
     item: str | None
     old: Any
     new: Any
+    import_id: int | None = Field(None, description="The score import that made this change, if one did.")

@@ -81,16 +81,18 @@ class PublishedItem(BaseModel):
     title: str | None
     earned: Num | None
     possible: Num
-    comments: list[str]
+    feedback: str | None = Field(default=None, description="Feedback on this item written for you.")
 
 
 class MyResult(BaseModel):
     assessment: str
     title: str
     category: str
-    earned: Num
+    earned: Num | None = Field(description="Null when you are excused.")
     possible: Num
+    excused: bool = Field(default=False, description="You are excused from this assessment (shown as Excused).")
     published_at: datetime
+    feedback: str | None = Field(default=None, description="Feedback on the assessment written for you.")
     items: list[PublishedItem] | None = Field(default=None, description="Only when published with item detail.")
 
 

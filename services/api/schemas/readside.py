@@ -19,10 +19,11 @@ class ResultRow(BaseModel):
     assessment: str
     assessment_title: str
     status: str
-    earned: Num | None = Field(description="The score, once graded.")
+    earned: Num | None = Field(description="The score, once graded (null when the learner is excused).")
     possible: Num | None
     percent: float | None
-    result: str | None = Field(description='"No result yet" until graded, else null.')
+    excused: bool = Field(description="The learner is excused from the assessment.")
+    result: str | None = Field(description='"Excused" when excused, else "No result yet" until graded, else null.')
     grader: str | None = Field(description="Who is allocated the work while it waits for grading.")
     publication: PublicationState
     submitted_at: datetime | None
@@ -46,7 +47,7 @@ class GradebookCell(BaseModel):
     assessment: str
     status: str = Field(
         description="The attempt's status, `not_attempted` without one, `unconfirmed` while "
-        "graded results wait for confirmation."
+        "graded results wait for confirmation, `excused` when the learner is excused (shown as `Excused`)."
     )
     score: float | None = Field(description="Percent (view=percent) or points earned (view=absolute), once graded.")
     possible: float

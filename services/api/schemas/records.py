@@ -73,6 +73,9 @@ class AttemptOut(Out):
     status: str
     earned: Num | None
     possible: Num | None
+    excused: bool = Field(
+        description="The learner is excused from the assessment: left out of the course grade, shown as Excused."
+    )
     started_at: datetime | None
     submitted_at: datetime | None
     created_at: datetime
@@ -102,6 +105,9 @@ class ScoreOut(BaseModel):
     confirmed: bool
     confirmed_by: str | None
     final: Num | None = Field(description="The result once grading is confirmed (null before).")
+    excused: bool = Field(
+        description="The learner is excused from the assessment (the score, if any, is kept but not counted)."
+    )
     graded_by: str | None
     graded_at: datetime | None
     publication: PublicationState

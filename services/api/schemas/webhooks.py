@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 class WebhookOut(BaseModel):
     id: int
-    url: str
+    url: str = Field(description="The endpoint; a password in it (or a user part alone) is shown as `***`.")
     events: list[str]
     description: str | None
     active: bool

@@ -144,13 +144,13 @@ def individual_report(r: LearnerRecord) -> bytes:
         story.append(Table(rows, style=GRID, hAlign="LEFT", colWidths=[80 * mm, 25 * mm, 25 * mm, 25 * mm]))
     for title, items in r.items.items():
         story.append(Paragraph(f"Detail: {escape(title)}", HEADING))
-        rows = [["Question", "Score", "Out of", "Comments"]]
+        rows = [["Question", "Score", "Out of", "Feedback"]]
         rows += [
             [
                 _text(i.get("number") or i.get("title") or i.get("item")),
                 _number(i.get("earned")),
                 _number(i.get("possible")),
-                _text("; ".join(i.get("comments") or [])),
+                _text(i.get("feedback") or ""),  # the feedback published, never markers' comments
             ]
             for i in items
         ]

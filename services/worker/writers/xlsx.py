@@ -24,7 +24,8 @@ class Aborted(Exception):
 class XlsxFile:
     """One results sheet, continued on "Results 2", ... past a sheet's row limit. `save()` runs in a
     thread and writes while `put()` hands it frames with the header's columns; `end()` or `abort()`
-    tells it to stop. An empty "Result" cell says `no_result`."""
+    tells it to stop. An empty "Result" cell says what the frame's "Result text" column says (not a
+    column of the sheet: "Excused"), else `no_result`."""
 
     def __init__(
         self, path: Path, header: list[str], rows: int, title: str = "Results", no_result: str = "No result yet"
@@ -83,7 +84,8 @@ class XlsxFile:
             if frame is _END:
                 return
             for row in frame.iter_rows(named=True):
+                note = row.pop("Result text", None)
                 if row["Result"] is None:
-                    row["Result"] = self.no_result
+                    row["Result"] = note or self.no_result
                 self.rows += 1
                 yield row

@@ -2,6 +2,7 @@
 
 from shared.db.models.audit import AuditEntry
 from shared.db.models.courses import Assessment, Course, CourseMember, Enrollment, Item
+from shared.db.models.feedback import Feedback
 from shared.db.models.grades import CourseGrade, GradeRecompute, GradingPolicy, StaleGrade
 from shared.db.models.imports import ScoreImport
 from shared.db.models.marking import Allocation, ItemRescore, Mark, Workgroup
@@ -21,6 +22,7 @@ __all__ = [
     "CourseGrade",
     "CourseMember",
     "Enrollment",
+    "Feedback",
     "GradeRecompute",
     "GradingPolicy",
     "IdempotencyRecord",

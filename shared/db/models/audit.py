@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Index, String, func
+from sqlalchemy import BigInteger, DateTime, Index, String, func, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -19,6 +19,8 @@ class AuditEntry(Base):
     __table_args__ = (
         Index("ix_audit_log_course", "course_id", "id"),
         Index("ix_audit_log_course_learner", "course_id", "learner", "id"),
+        Index("ix_audit_log_import", "import_id", postgresql_where=text("import_id IS NOT NULL")),
+        Index("ix_audit_log_organization", "organization_id", "id", postgresql_where=text("course_id IS NULL")),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
@@ -33,3 +35,5 @@ class AuditEntry(Base):
     item: Mapped[str | None] = mapped_column(String(255))
     old: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     new: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    # The score import whose applying wrote the entry (what its revert undoes).
+    import_id: Mapped[int | None] = mapped_column(BigInteger)

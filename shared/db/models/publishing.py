@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, CheckConstraint, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, DateTime, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -56,9 +56,14 @@ class PublishedResult(Base):
         BigInteger, ForeignKey("assessments.id", ondelete="CASCADE"), primary_key=True
     )
     publication_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("publications.id", ondelete="CASCADE"))
-    earned: Mapped[Decimal] = mapped_column(POINTS)
+    earned: Mapped[Decimal | None] = mapped_column(POINTS)  # null when excused
     possible: Mapped[Decimal] = mapped_column(POINTS)
+    excused: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))  # shown as "Excused"
     items: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)  # only when shown with items
+    # The feedback on the assessment as published; item feedback is in `items`. The digest covers all
+    # feedback published, so a later change of it shows to staff as a changed publication.
+    feedback: Mapped[str | None] = mapped_column(Text)
+    feedback_digest: Mapped[str | None] = mapped_column(Text)
     published_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 

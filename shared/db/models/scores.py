@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     DateTime,
     ForeignKey,
@@ -52,12 +53,14 @@ class Attempt(Base):
             # compares the two texts).
             text(
                 "COALESCE(\nCASE\n"
-                "    WHEN status::text = 'graded'::text AND possible > 0::numeric"
+                "    WHEN status::text = 'graded'::text AND NOT excused AND possible > 0::numeric"
                 " THEN earned::double precision / possible::double precision * 100::double precision\n"
                 "    ELSE NULL::double precision\nEND, '-1'::integer::double precision)"
             ),
             "enrollment_id",
         ),
+        # Excused results are few: grade reads look them up only where a course has any.
+        Index("ix_attempts_excused", "assessment_id", "enrollment_id", postgresql_where=text("excused")),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
@@ -74,6 +77,9 @@ class Attempt(Base):
     # Grading with manual items must be confirmed before the attempt has a final result.
     confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     confirmed_by: Mapped[str | None] = mapped_column(String(255))
+    # The learner is excused from the assessment: independent of the status and the scores (kept, and
+    # counted again once the flag is cleared); every preset leaves the result out as it defines excused.
+    excused: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[CreatedAt]

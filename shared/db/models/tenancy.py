@@ -21,6 +21,8 @@ class Organization(Base):
     # The LMS signs user tokens with one of these; they are verification material, not our secrets.
     jwt_hs256_secret: Mapped[str | None] = mapped_column(Text)
     jwks: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    # When set, user tokens must name it in `aud`; when NULL their `aud` is not checked.
+    token_audience: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[CreatedAt]
 
 

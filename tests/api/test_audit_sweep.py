@@ -1,0 +1,171 @@
+"""Audit sweep: every POST/PUT/PATCH/DELETE operation of the OpenAPI document either has a rule saying
+which audit action(s) it writes - checked by calling it with a change and reading the audit log - or
+is on the `NOT_AUDITED` list with the reason. A new mutating route without a rule fails this test
+until someone decides what it records.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import text
+
+from shared.settings import Settings
+from tests.conftest import Tenant, run_worker
+from tests.helpers import populated_course
+
+MUTATING = ("POST", "PUT", "PATCH", "DELETE")
+SOON = "2099-01-01T09:00:00Z"
+
+
+@dataclass(frozen=True)
+class Audited:
+    """Called as the tenant's admin key with `body` (and `params`, path values in `ids` over the
+    populated course's), the operation must write every action in `actions`."""
+
+    actions: tuple[str, ...]
+    body: Any = None
+    params: dict[str, str] = field(default_factory=dict)
+    ids: dict[str, str] = field(default_factory=dict)
+    files: bool = False  # a multipart import instead of a JSON body
+    worker: bool = False  # the change is made by the job the call queues
+    gives: str | None = None  # the path value the answer's `id` is for the calls after it
+
+
+# Operations that change nothing that a result, access or delivery depends on.
+NOT_AUDITED: dict[str, str] = {
+    "POST /v1/grading/evaluate": "what-if arithmetic on the caller's own input: nothing is stored",
+    "POST /v1/courses/{course}/policy:preview": "grades a draft policy without storing it",
+}
+
+# In the order they are called: later calls may remove what earlier ones use.
+RULES: dict[str, Audited] = {
+    "PUT /v1/organization/token-keys": Audited(("token_keys.changed",), {"hs256_secret": "t" * 40}),
+    "POST /v1/api-keys": Audited(("api_key.created",), {"name": "audited", "role": "service"}),
+    "POST /v1/courses": Audited(("course.created",), {"external_id": "audited-course", "title": "A"}),
+    "PATCH /v1/courses/{course}": Audited(("course.updated",), {"title": "Renamed"}),
+    "PUT /v1/courses/{course}/members/{user}": Audited(("member.roles_changed",), {"roles": ["grader", "viewer"]}),
+    "POST /v1/courses/{course}/enrollments:batch": Audited(
+        ("enrollment.created",), {"enrollments": [{"external_id": "u3", "username": "u3"}]}
+    ),
+    "PUT /v1/courses/{course}/enrollments/{learner}": Audited(
+        ("enrollment.changed",), {"username": "u3", "cohort": "Z"}, ids={"learner": "u3"}
+    ),
+    "PATCH /v1/courses/{course}/enrollments/{learner}": Audited(
+        ("enrollment.unenrolled",), {"status": "unenrolled"}, ids={"learner": "u3"}
+    ),
+    "POST /v1/courses/{course}/assessments": Audited(
+        ("assessment.created",), {"external_id": "new", "title": "New", "category": "Quiz", "points_possible": 5}
+    ),
+    "PATCH /v1/courses/{course}/assessments/{assessment}": Audited(("assessment.updated",), {"title": "Exam 2"}),
+    "PUT /v1/courses/{course}/assessments/{assessment}/attempts/{learner}": Audited(
+        ("attempt.status_changed",), {"status": "submitted"}
+    ),
+    "PUT /v1/courses/{course}/assessments/{assessment}/scores/{learner}": Audited(
+        ("score.set",), {"earned": 9}, ids={"assessment": "hw"}
+    ),
+    "POST /v1/courses/{course}/scores:batch": Audited(
+        ("score.set",), {"scores": [{"assessment": "hw", "learner": "u2", "earned": 3}]}
+    ),
+    "PUT /v1/courses/{course}/assessments/{assessment}/excused/{learner}": Audited(
+        ("result.excused",), ids={"assessment": "hw", "learner": "u2"}
+    ),
+    "DELETE /v1/courses/{course}/assessments/{assessment}/excused/{learner}": Audited(
+        ("result.unexcused",), ids={"assessment": "hw", "learner": "u2"}
+    ),
+    "PUT /v1/courses/{course}/workgroups/{name}": Audited(("workgroup.set",), {"members": ["g1", "g2"]}),
+    "POST /v1/courses/{course}/assessments/{assessment}/allocations": Audited(("allocation.add",), {"graders": ["g1"]}),
+    "PUT /v1/courses/{course}/assessments/{assessment}/marks/{learner}/{item}": Audited(
+        ("mark.set",), {"points": 4, "comment": "fine"}, params={"grader": "g1"}
+    ),
+    "PUT /v1/courses/{course}/assessments/{assessment}/feedback/{learner}": Audited(
+        ("feedback.set",), {"text": "Well argued."}
+    ),
+    "PUT /v1/courses/{course}/assessments/{assessment}/feedback/{learner}/{item}": Audited(
+        ("feedback.set",), {"text": "Check the units."}
+    ),
+    "POST /v1/courses/{course}/assessments/{assessment}/confirmations": Audited(("confirmation.set",), {}),
+    "POST /v1/courses/{course}/assessments/{assessment}/items/{item}:rescore": Audited(
+        ("item.rescore",), {"points_possible": 8, "mode": "scale"}
+    ),
+    "DELETE /v1/courses/{course}/assessments/{assessment}/allocations/{grader}": Audited(("allocation.remove",)),
+    "PUT /v1/courses/{course}/policy": Audited(
+        ("policy.set",), {"preset": "standard", "categories": [{"name": "Homework", "weight": 1}]}
+    ),
+    "POST /v1/courses/{course}/publications": Audited(
+        ("publication.scheduled",),
+        {"assessments": ["hw"], "audience": {"all": True}, "publish_at": SOON},
+        gives="publication_id",
+    ),
+    "POST /v1/courses/{course}/publications/{publication_id}:cancel": Audited(("publication.cancelled",)),
+    "POST /v1/courses/{course}/reports": Audited(("report.requested",), {"kind": "grade_report"}, gives="report_id"),
+    "POST /v1/reports/{report_id}:cancel": Audited(("report.cancelled",)),
+    "POST /v1/courses/{course}/imports": Audited(
+        ("score.set", "import.apply"), files=True, worker=True, gives="import_id"
+    ),
+    "POST /v1/courses/{course}/imports/{import_id}:revert": Audited(("score.revert", "import.revert")),
+    "POST /v1/webhooks": Audited(("webhook.created",), {"url": "http://127.0.0.1:9/a", "events": ["grade.changed"]}),
+    "PATCH /v1/webhooks/{webhook_id}": Audited(("webhook.updated",), {"events": ["grade.changed", "policy.changed"]}),
+    "POST /v1/webhooks/{webhook_id}:ping": Audited(("webhook.pinged",)),
+    "POST /v1/webhooks/deliveries/{delivery_id}:redeliver": Audited(("webhook.redelivered",)),
+    "POST /v1/webhooks/{webhook_id}:replay": Audited(("webhook.replayed",), {"since": "2026-01-01T00:00:00Z"}),
+    "DELETE /v1/webhooks/{webhook_id}": Audited(("webhook.deleted",)),
+    "DELETE /v1/courses/{course}/members/{user}": Audited(("member.removed",)),
+    "DELETE /v1/api-keys/{key_id}": Audited(("api_key.revoked",)),
+}
+
+
+async def _last_id(sessionmaker: Any, organization_id: int) -> int:
+    async with sessionmaker() as session:
+        last = await session.scalar(
+            text("SELECT max(id) FROM audit_log WHERE organization_id = :o"), {"o": organization_id}
+        )
+    return int(last or 0)
+
+
+async def _actions_since(sessionmaker: Any, organization_id: int, after: int) -> list[str]:
+    async with sessionmaker() as session:
+        rows = await session.execute(
+            text("SELECT action FROM audit_log WHERE organization_id = :o AND id > :after ORDER BY id"),
+            {"o": organization_id, "after": after},
+        )
+    return [r for (r,) in rows]
+
+
+async def test_every_change_is_on_the_record(tenant: Tenant, settings: Settings, sessionmaker: Any) -> None:
+    ids = await populated_course(tenant)
+    document = (await tenant.client.get("/openapi.json")).json()
+    operations = [f"{m.upper()} {p}" for p, ops in document["paths"].items() for m in ops if m.upper() in MUTATING]
+    unruled = [op for op in operations if op not in RULES and op not in NOT_AUDITED]
+    assert not unruled, f"mutating routes without an audit rule: {unruled}"
+    assert not (set(RULES) | set(NOT_AUDITED)) - set(operations), "rules for routes that are gone"
+
+    # A second attempt at the exam, so that allocated work stays unmarked after one mark.
+    r = await tenant.put(f"/v1/courses/{ids['course']}/assessments/ex/attempts/u2", json={"status": "submitted"})
+    assert r.status_code == 200, r.text
+    problems: list[str] = []
+    for what, rule in RULES.items():
+        method, path = what.split(" ", 1)
+        values = {**ids, **rule.ids}
+        url = re.sub(r"\{(\w+)\}", lambda m, v=values: v[m.group(1)], path)
+        kw: dict[str, Any] = {"params": rule.params}
+        if rule.files:
+            csv = b"learner,assessment,earned\nu2,hw,5\n"
+            kw["files"] = {"file": ("s.csv", csv, "text/csv")}
+        elif method in ("POST", "PUT", "PATCH"):
+            kw["json"] = rule.body if rule.body is not None else {}
+        before = await _last_id(sessionmaker, tenant.id)
+        r = await tenant.request(method, url, **kw)
+        if r.status_code >= 300:
+            problems.append(f"{what}: {r.status_code} {r.text[:300]}")
+            continue
+        if rule.worker:
+            await run_worker(settings, crons=False)
+        written = await _actions_since(sessionmaker, tenant.id, before)
+        if missing := [a for a in rule.actions if a not in written]:
+            problems.append(f"{what}: wrote {written}, not {missing}")
+        if rule.gives:
+            ids[rule.gives] = str(r.json()["id"])
+    assert not problems, "\n".join(problems)
