@@ -167,8 +167,10 @@ async def _getaddrinfo(host: str, port: int) -> list[str]:
     return [str(info[4][0]) for info in infos]
 
 
-async def resolve(target: Target, allowed: Sequence[Network]) -> list[Address]:
-    """Every address of the target's host, each judged: the ones a connection may go to."""
+async def resolve(target: Target, allowed: Sequence[Network], deny_ports: Sequence[int] = ()) -> list[Address]:
+    """Every address of the target's host, each judged: the ones a connection may go to. A port in
+    `deny_ports` on an address allowed only because it is listed (a development stack's own
+    services on loopback) is refused."""
     if target.literal is not None:
         addresses = [target.literal]
     else:
@@ -181,14 +183,16 @@ async def resolve(target: Target, allowed: Sequence[Network]) -> list[Address]:
             raise Refused("the host does not resolve")
     for address in addresses:
         judge(target.host, address, allowed)
+        if target.port in deny_ports and not address.is_global:
+            raise Refused(f"{target.host}:{target.port} is one of this deployment's own services")
     return addresses
 
 
-async def check_target(url: str, allow: list[str]) -> None:
+async def check_target(url: str, allow: list[str], deny_ports: Sequence[int] = ()) -> None:
     """Refuse URLs that are not http(s) to a host name or canonical address, and hosts that resolve
     to private, loopback, link-local or otherwise reserved addresses unless they are in `allow`
     (networks such as 127.0.0.0/8)."""
-    await resolve(parse_target(url), networks(allow))
+    await resolve(parse_target(url), networks(allow), deny_ports)
 
 
 def redacted(url: str) -> str:
@@ -233,6 +237,7 @@ class _Senders:
         self._stack = stack
         self._timeout = settings.timeout_seconds
         self.allowed = networks(settings.allow_private)
+        self.deny_ports = settings.deny_ports
         self._ssl: ssl.SSLContext | None = None
         self._clients: dict[str | None, httpx.AsyncClient] = {}
         self._resolved: dict[str, asyncio.Task[list[Address]]] = {}
@@ -252,7 +257,7 @@ class _Senders:
 
     async def addresses(self, target: Target) -> list[Address]:
         if target.host not in self._resolved:
-            task = asyncio.create_task(resolve(target, self.allowed))
+            task = asyncio.create_task(resolve(target, self.allowed, self.deny_ports))
             task.add_done_callback(lambda t: t.cancelled() or t.exception())  # retrieved even if all timed out
             self._resolved[target.host] = task
         # Shielded: one delivery timing out must not cancel the resolution the others wait for.

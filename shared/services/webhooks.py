@@ -19,6 +19,7 @@ from shared.notify.webhooks import Refused, check_target, new_secret, redacted
 from shared.services import audit
 from shared.services.inputs import WebhookIn, WebhookPatch
 from shared.services.paging import Page, newest_first
+from shared.settings import WebhookSettings
 
 _COLUMNS = "id, url, events, description, active, disabled_reason, failing_since, created_at, updated_at"
 
@@ -38,18 +39,18 @@ def _audited(row: Any, fields: tuple[str, ...] = _AUDITED) -> dict[str, Any]:
     return {"webhook": row["id"]} | {f: redacted(row[f]) if f == "url" else row[f] for f in fields}
 
 
-async def _check_url(url: str, allow: list[str], pointer: str = "/url") -> None:
+async def _check_url(url: str, targets: WebhookSettings, pointer: str = "/url") -> None:
     try:
-        await check_target(url, allow)
+        await check_target(url, targets.allow_private, targets.deny_ports)
     except Refused as exc:
         raise ValidationFailed.one(pointer, str(exc)) from exc
 
 
 async def create(
-    session: AsyncSession, organization_id: int, body: WebhookIn, allow: list[str], actor: str
+    session: AsyncSession, organization_id: int, body: WebhookIn, targets: WebhookSettings, actor: str
 ) -> dict[str, Any]:
     """Subscribe an endpoint; its signing secret is in this answer only."""
-    await _check_url(body.url, allow)
+    await _check_url(body.url, targets)
     secret = new_secret()
     row = (
         (
@@ -112,7 +113,7 @@ async def update(
     organization_id: int,
     webhook_id: int,
     body: WebhookPatch,
-    allow: list[str],
+    targets: WebhookSettings,
     grace: timedelta,
     actor: str,
 ) -> dict[str, Any]:
@@ -122,7 +123,7 @@ async def update(
     old = await _row(session, organization_id, webhook_id)
     url = None if body.url in (old["url"], redacted(old["url"])) else body.url
     if url is not None:
-        await _check_url(url, allow)
+        await _check_url(url, targets)
     secret = new_secret() if body.rotate_secret else None
     row = (
         (

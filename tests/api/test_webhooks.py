@@ -443,3 +443,17 @@ async def test_changes_are_audited_and_passwords_never_shown(
     trail = orjson.dumps(entries).decode()
     for secret in ("s3cret", "n3w", hook["secret"], rotated["secret"], "whsec_"):
         assert secret not in trail
+
+
+async def test_a_deployments_own_ports_are_never_targets(
+    tenant: Tenant, settings: Settings, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`make run` allows loopback targets but lists its own services' ports (the API, storage,
+    PostgreSQL, Redis...) as denied: a webhook can reach a receiver, never the stack itself."""
+    monkeypatch.setattr(settings.webhooks, "deny_ports", [5432, 6379])
+    for url in ("http://127.0.0.1:5432/", "http://localhost:6379/x", "http://[::1]:5432/"):
+        r = await tenant.post("/v1/webhooks", json={"url": url, "events": ["grade.changed"]})
+        assert_problem(r, 422, "/url")
+    await _subscribe(tenant, receiver.base + "/ok", "grade.changed")
+    with pytest.raises(webhooks.Refused):  # at send time too, for a URL stored before the setting
+        await webhooks.check_target("http://127.0.0.1:6379/", ["127.0.0.0/8"], settings.webhooks.deny_ports)

@@ -25,8 +25,7 @@ async def create_webhook(
     resolves to public addresses only (422 `/url` otherwise). A password in the URL is used for
     sending and shown back as `***`. Audited as `webhook.created`."""
     require_key(principal, admin=True)
-    allow = settings.webhooks.allow_private
-    view = await webhooks.create(session, principal.organization_id, body, allow, actor(principal))
+    view = await webhooks.create(session, principal.organization_id, body, settings.webhooks, actor(principal))
     response.headers["Location"] = f"/v1/webhooks/{view['id']}"
     return WebhookOut.model_validate(view)
 
@@ -56,7 +55,7 @@ async def update_webhook(
     require_key(principal, admin=True)
     grace = timedelta(hours=settings.webhooks.rotation_grace_hours)
     view = await webhooks.update(
-        session, principal.organization_id, webhook_id, body, settings.webhooks.allow_private, grace, actor(principal)
+        session, principal.organization_id, webhook_id, body, settings.webhooks, grace, actor(principal)
     )
     return WebhookOut.model_validate(view)
 
