@@ -292,6 +292,7 @@ def tcp_port(url: str, default: int) -> int | None:
 
 def start(run_dir: Path) -> Stack:
     """Everything up; call `stop()` on the result to stop what was started here."""
+    run_dir = run_dir.resolve()  # SeaweedFS runs in a folder of its own: relative paths would move
     private_dir(run_dir)
     stops: list[Any] = []
     ports: dict[str, int] = {}
