@@ -14,12 +14,13 @@ def feedback_digest_sql(attempt: str, with_items: str) -> str:
        FROM feedback f WHERE f.attempt_id = {attempt} AND (f.item_id IS NULL OR {with_items}))"""  # noqa: S608
 
 
-# SQL: the feedback of published result `pr` (attempt `t`) has changed since it was published (read
-# only for published results).
-FEEDBACK_CHANGED = (
-    f"(pr.published_at IS NOT NULL"
-    f" AND pr.feedback_digest IS DISTINCT FROM {feedback_digest_sql('t.id', 'pr.items IS NOT NULL')})"
-)
+# SQL: published result `pr` of attempt `t` no longer says what the attempt says now: excused or not,
+# points (unless excused), or the feedback shown with it. Staff see it as `changed`; the learner keeps
+# the published one.
+CHANGED = f"""(pr.excused IS DISTINCT FROM t.excused
+      OR NOT t.excused AND (pr.earned IS DISTINCT FROM t.earned OR pr.possible IS DISTINCT FROM t.possible)
+      OR pr.published_at IS NOT NULL
+         AND pr.feedback_digest IS DISTINCT FROM {feedback_digest_sql("t.id", "pr.items IS NOT NULL")})"""
 
 
 def state(published_at: Any, changed_since: bool | None) -> dict[str, Any]:

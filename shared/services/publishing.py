@@ -55,6 +55,10 @@ def _audience_params(audience: dict[str, Any]) -> dict[str, Any]:
     return {k: audience.get(k) for k in ("learners", "cohorts", "groups")}
 
 
+# Attempt `t` at assessment `a` is graded but its manual marking is not confirmed yet.
+_AWAITS_CONFIRMATION = """t.confirmed_at IS NULL
+    AND EXISTS (SELECT 1 FROM items i WHERE i.assessment_id = a.id AND i.marking = 'manual')"""
+
 # Per learner x assessment: the current result, its snapshot as it would be published, and why it
 # cannot be published (null when it can). Learners are shown feedback (shared/services/feedback.py),
 # never the markers' marks or comments: those are internal to marking.
@@ -66,16 +70,14 @@ _RESULT_CANDIDATES = f"""
            fb.text AS feedback, fb.digest AS feedback_digest,
            CASE WHEN t.id IS NULL THEN 'no_attempt'
                 -- an excused result is published as "Excused", whatever its status and scores
-                WHEN t.excused THEN CASE WHEN pr.excused AND pr.feedback IS NOT DISTINCT FROM fb.text
-                                              AND pr.feedback_digest IS NOT DISTINCT FROM fb.digest
+                WHEN t.excused THEN CASE WHEN pr.excused AND pr.feedback_digest IS NOT DISTINCT FROM fb.digest
                                          THEN 'already_published' END
                 WHEN t.status = 'cancelled' THEN 'cancelled'
                 WHEN t.status <> 'graded' OR t.earned IS NULL THEN 'not_graded'
-                WHEN t.confirmed_at IS NULL AND EXISTS (
-                       SELECT 1 FROM items i WHERE i.assessment_id = a.id AND i.marking = 'manual')
-                  THEN 'not_confirmed'
+                WHEN {_AWAITS_CONFIRMATION} THEN 'not_confirmed'
+                -- the digest covers the assessment's feedback (and the items', where published with them)
                 WHEN pr.enrollment_id IS NOT NULL AND pr.earned = t.earned AND pr.possible = t.possible
-                     AND pr.items IS NOT DISTINCT FROM x.items AND pr.feedback IS NOT DISTINCT FROM fb.text
+                     AND pr.items IS NOT DISTINCT FROM x.items
                      AND pr.feedback_digest IS NOT DISTINCT FROM fb.digest THEN 'already_published'
            END AS reason,
            pr.enrollment_id IS NOT NULL AS was_published
@@ -100,16 +102,18 @@ _RESULT_CANDIDATES = f"""
     WHERE e.course_id = :c AND {{audience}}
 """  # noqa: S608  (constant SQL)
 
-# Attempt `t` at assessment `a` has a result that is not final yet: it is still to be taken, taken
-# or graded (cancelled and excused ones count as excused), or it is graded and awaits confirmation
-# of its manual marking.
-_NOT_FINAL = """t.status <> 'cancelled' AND NOT t.excused
-    AND (t.status <> 'graded' OR t.earned IS NULL OR (t.confirmed_at IS NULL
-         AND EXISTS (SELECT 1 FROM items i WHERE i.assessment_id = a.id AND i.marking = 'manual')))"""
-# Assessment `a` counts in course `c`'s served course grade: its category is in the policy (with a
-# weight, unless the policy weighs by points).
-_COUNTED = """EXISTS (SELECT 1 FROM grading_policies gp CROSS JOIN jsonb_array_elements(gp.body->'categories') cat
-    WHERE gp.course_id = c.id AND gp.version = c.grades_version AND cat->>'name' = a.category
+# Attempt `t` at assessment `a` has a result that is not final yet: it is still to be taken, being
+# taken or graded, or it awaits confirmation. A cancelled attempt counts as none, an excused one as
+# excused: neither waits for anything.
+_NOT_FINAL = f"""t.status <> 'cancelled' AND NOT t.excused
+    AND (t.status <> 'graded' OR t.earned IS NULL OR ({_AWAITS_CONFIRMATION}))"""
+# Assessment `a` counts in course :c's served course grade: its category is in the policy (with a
+# weight, unless the policy weighs by points). Uncorrelated: the policy is read once per statement.
+_COUNTED = """a.id IN (
+    SELECT ca.id FROM assessments ca JOIN courses cc ON cc.id = ca.course_id
+    JOIN grading_policies gp ON gp.course_id = cc.id AND gp.version = cc.grades_version
+    CROSS JOIN jsonb_array_elements(gp.body->'categories') cat
+    WHERE ca.course_id = :c AND cat->>'name' = ca.category
       AND (gp.body->>'weighting' = 'points' OR CAST(cat->>'weight' AS numeric) > 0))"""
 
 # Per learner: the course grade as it would be published, and why it cannot be (null when it can).

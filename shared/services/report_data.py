@@ -283,11 +283,6 @@ def category_averages(course: CourseInfo, value: np.ndarray, state: np.ndarray) 
         rule = rules[category]
         cells = state[:, cols]
         excused = cells == EXCUSED
-        if not excused.any():
-            scores = np.sort(np.where(cells == FINAL, value[:, cols], 0.0), axis=1)
-            kept = scores[:, rule.drop_lowest : len(cols) - rule.drop_highest]
-            out[category] = kept.mean(axis=1) if kept.shape[1] else np.zeros(len(value))
-            continue
         # Excused results sort last (NaN) and are left out: each learner has as many as they have.
         scores = np.sort(np.where(cells == FINAL, value[:, cols], np.where(excused, np.nan, 0.0)), axis=1)
         slot = np.arange(len(cols))[None, :]

@@ -96,7 +96,8 @@ async def get(session: AsyncSession, ref: CourseRef, rescore_id: int) -> dict[st
 # cancelled attempts keep their scores (stale against the item's new revision) and their status.
 RESCORED_STATUSES = ["submitted", "pending_grading", "graded"]
 
-# Rescore the item's scores in one chunk of attempts; returns each changed score, before and after.
+# Rescore the item's scores in one chunk of attempts, appending an audit entry per changed score, in
+# one statement; returns the attempts whose score changed.
 _RESCORE = text(
     """
     WITH before AS (
@@ -112,25 +113,32 @@ _RESCORE = text(
         possible = CAST(:new AS numeric), item_revision = :revision, scored_at = :now
       FROM before b WHERE sc.attempt_id = b.attempt_id AND sc.item_id = b.item_id
       RETURNING sc.attempt_id, sc.earned, sc.possible, sc.source, sc.scored_by
+    ), audited AS (
+      INSERT INTO audit_log (organization_id, course_id, at, actor, request_id, action, learner, assessment, item,
+                             old, new)
+      SELECT :org, :course, :now, :actor, :rid, 'item_score.rescore', e.external_id, a.external_id, i.external_id,
+             jsonb_build_object('earned', trim_scale(b.earned), 'possible', trim_scale(b.possible),
+                                'source', b.source, 'graded_by', b.scored_by),
+             jsonb_build_object('earned', trim_scale(c.earned), 'possible', trim_scale(c.possible),
+                                'source', c.source, 'graded_by', c.scored_by)
+      FROM changed c JOIN before b ON b.attempt_id = c.attempt_id
+      JOIN attempts t ON t.id = c.attempt_id JOIN enrollments e ON e.id = t.enrollment_id
+      JOIN items i ON i.id = :item JOIN assessments a ON a.id = i.assessment_id
+      WHERE (b.earned, b.possible) IS DISTINCT FROM (c.earned, c.possible)
+      ORDER BY c.attempt_id
+      RETURNING 1
     )
-    SELECT c.attempt_id, e.external_id AS learner,
-           jsonb_build_object('earned', trim_scale(b.earned), 'possible', trim_scale(b.possible),
-                              'source', b.source, 'graded_by', b.scored_by) AS old,
-           jsonb_build_object('earned', trim_scale(c.earned), 'possible', trim_scale(c.possible),
-                              'source', c.source, 'graded_by', c.scored_by) AS new
-    FROM changed c JOIN before b ON b.attempt_id = c.attempt_id
-    JOIN attempts t ON t.id = c.attempt_id JOIN enrollments e ON e.id = t.enrollment_id
+    SELECT c.attempt_id FROM changed c JOIN before b ON b.attempt_id = c.attempt_id
     WHERE (b.earned, b.possible) IS DISTINCT FROM (c.earned, c.possible)
-    ORDER BY c.attempt_id
     """
 )
 
-# The attempts whose totals follow: those whose score changed, and, when the points changed, those
-# scored on other items only (their points possible count the item's new points). An attempt with
-# no item score has no total to derive.
+# The attempts whose totals follow, with their status and learner before: those whose score changed,
+# and, when the points changed, those scored on other items only (their points possible count the
+# item's new points). An attempt with no item score has no total to derive.
 _TO_DERIVE = text(
     """
-    SELECT t.id FROM attempts t
+    SELECT t.id, t.status, t.enrollment_id FROM attempts t
     WHERE t.id = ANY(:attempts) AND t.status = ANY(:statuses)
       AND EXISTS (SELECT 1 FROM item_scores sc WHERE sc.attempt_id = t.id)
       AND (t.id = ANY(:changed) OR (CAST(:points_changed AS boolean)
@@ -139,64 +147,48 @@ _TO_DERIVE = text(
     """
 )
 
-_ATTEMPT_STATE = text(
+# An audit entry per attempt whose status the new totals changed (statuses before: :ids, :was).
+_STATUS_AUDIT = text(
     """
-    SELECT t.id, t.enrollment_id, e.external_id AS learner, t.status
-    FROM attempts t JOIN enrollments e ON e.id = t.enrollment_id WHERE t.id = ANY(:ids)
+    INSERT INTO audit_log (organization_id, course_id, at, actor, request_id, action, learner, assessment, old, new)
+    SELECT :org, :course, :now, :actor, :rid, 'attempt.status_changed', e.external_id, a.external_id,
+           jsonb_build_object('status', b.status), jsonb_build_object('status', t.status)
+    FROM unnest(CAST(:ids AS bigint[]), CAST(:was AS text[])) AS b(id, status)
+    JOIN attempts t ON t.id = b.id JOIN enrollments e ON e.id = t.enrollment_id
+    JOIN assessments a ON a.id = t.assessment_id
+    WHERE t.status <> b.status ORDER BY t.id
     """
 )
 
 
 async def _rescore_chunk(
-    session: AsyncSession, ref: CourseRef, actor: str, assessment: str, item: str, chunk: list[int], job: dict[str, Any]
+    session: AsyncSession, ref: CourseRef, actor: str, chunk: list[int], job: dict[str, Any]
 ) -> None:
-    """Rescore one chunk: item scores, the totals and statuses that follow, stored grades, and an
-    audit entry per changed score (which, like any score change, reopens a confirmed attempt) and
-    per attempt whose status changed."""
+    """Rescore one chunk, set-based: item scores, the totals and statuses that follow, stored grades,
+    and an audit entry per changed score (which, like any score change, reopens a confirmed attempt)
+    and per attempt whose status changed."""
+    stamp = {**audit.stamp(ref.organization_id, ref.id, actor), "now": clock.now()}
     changed = (
-        await session.execute(_RESCORE, {**job, "attempts": chunk, "statuses": RESCORED_STATUSES, "now": clock.now()})
+        await session.scalars(_RESCORE, {**job, **stamp, "attempts": chunk, "statuses": RESCORED_STATUSES})
     ).all()
-    entries: list[dict[str, Any]] = [
-        {
-            "action": "item_score.rescore",
-            "learner": learner,
-            "assessment": assessment,
-            "item": item,
-            "old": old,
-            "new": new,
-        }
-        for _, learner, old, new in changed
-    ]
-    targets = list(
-        (
-            await session.scalars(
-                _TO_DERIVE,
-                {
-                    "attempts": chunk,
-                    "statuses": RESCORED_STATUSES,
-                    "changed": [r[0] for r in changed],
-                    "points_changed": job["old"] != job["new"],
-                    "item": job["item"],
-                },
-            )
-        ).all()
-    )
-    before = {r.id: r for r in await session.execute(_ATTEMPT_STATE, {"ids": targets})}
-    await scores.derive_totals(session, targets)
-    for r in await session.execute(_ATTEMPT_STATE, {"ids": targets}):
-        if before[r.id].status != r.status:
-            entries.append(
-                {
-                    "action": "attempt.status_changed",
-                    "learner": r.learner,
-                    "assessment": assessment,
-                    "old": {"status": before[r.id].status},
-                    "new": {"status": r.status},
-                }
-            )
-    await audit.record_many(session, ref.organization_id, ref.id, actor, entries)
-    if before:
-        await grades.refresh_learners(session, ref.id, sorted({r.enrollment_id for r in before.values()}))
+    targets = (
+        await session.execute(
+            _TO_DERIVE,
+            {
+                "attempts": chunk,
+                "statuses": RESCORED_STATUSES,
+                "changed": list(changed),
+                "points_changed": job["old"] != job["new"],
+                "item": job["item"],
+            },
+        )
+    ).all()
+    if not targets:
+        return
+    ids = [t.id for t in targets]
+    await scores.derive_totals(session, ids)
+    await session.execute(_STATUS_AUDIT, {**stamp, "ids": ids, "was": [t.status for t in targets]})
+    await grades.refresh_learners(session, ref.id, sorted({t.enrollment_id for t in targets}))
 
 
 async def run(sessionmaker: async_sessionmaker[AsyncSession], rescore_id: int) -> str:
@@ -211,8 +203,7 @@ async def run(sessionmaker: async_sessionmaker[AsyncSession], rescore_id: int) -
                     FROM items i, courses c
                     WHERE r.id = :id AND r.status = 'queued' AND i.id = r.item_id AND c.id = r.course_id
                     RETURNING r.course_id, c.organization_id, r.item_id, i.assessment_id, i.revision, r.mode,
-                              r.old_points, r.new_points, r.requested_by, i.external_id,
-                              (SELECT a.external_id FROM assessments a WHERE a.id = i.assessment_id)
+                              r.old_points, r.new_points, r.requested_by
                     """
                 ),
                 {"id": rescore_id},
@@ -221,7 +212,7 @@ async def run(sessionmaker: async_sessionmaker[AsyncSession], rescore_id: int) -
         await session.commit()
     if job is None:
         return "not queued"
-    course_id, org, item_id, assessment_id, revision, mode, old, new, actor, item, assessment = job
+    course_id, org, item_id, assessment_id, revision, mode, old, new, actor = job
     ref = CourseRef(course_id, org, "", frozenset())
     params = {"item": item_id, "mode": mode, "old": old, "new": new, "revision": revision}
     try:
@@ -241,7 +232,7 @@ async def run(sessionmaker: async_sessionmaker[AsyncSession], rescore_id: int) -
             for start_at in range(0, len(attempts), CHUNK):
                 chunk = attempts[start_at : start_at + CHUNK].tolist()
                 async with sessionmaker() as session:
-                    await _rescore_chunk(session, ref, actor, assessment, item, chunk, params)
+                    await _rescore_chunk(session, ref, actor, chunk, params)
                     rescored += len(chunk)
                     await session.execute(
                         text("UPDATE item_rescores SET progress = :p, rescored = :n WHERE id = :id"),

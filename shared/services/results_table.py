@@ -77,9 +77,7 @@ _GRADER = """CASE WHEN t.status = 'pending_grading' THEN
       (SELECT string_agg(DISTINCT l.grader, ', ') FROM allocations l WHERE l.attempt_id = t.id) END"""
 _COMMENTS = """(SELECT string_agg(m.comment, ' | ' ORDER BY m.id) FROM marks m
       WHERE m.attempt_id = t.id AND m.comment IS NOT NULL)"""
-_CHANGED = f"""(pr.excused IS DISTINCT FROM t.excused
-      OR NOT t.excused AND (pr.earned IS DISTINCT FROM t.earned OR pr.possible IS DISTINCT FROM t.possible)
-      OR {published.FEEDBACK_CHANGED})"""
+_CHANGED = published.CHANGED
 # The first condition is implied by the second; spelt out, it bounds the index scan of one assessment.
 _AFTER = (
     "t.enrollment_id >= CAST({e} AS bigint)"

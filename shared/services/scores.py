@@ -315,11 +315,7 @@ def _raise_for_single(errors: list[RowError], body: ScoreIn) -> None:
 
 
 # What learners see of the result (published_results `pr`): since when, and whether it has changed since.
-_PUBLISHED = f"""pr.published_at,
-    (pr.excused IS DISTINCT FROM t.excused
-     OR NOT t.excused AND (pr.earned IS DISTINCT FROM t.earned OR pr.possible IS DISTINCT FROM t.possible)
-     OR {published.FEEDBACK_CHANGED})
-      AS changed_since_published"""
+_PUBLISHED = f"pr.published_at, {published.CHANGED} AS changed_since_published"
 
 _GET_SCORE = text(
     f"""
