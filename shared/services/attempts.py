@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared import jobs
 from shared.errors import InvalidTransition, NotFound
-from shared.services import audit, followup
+from shared.services import audit, followup, grades
 from shared.services.access import IN_SCOPE, CourseRef
 from shared.services.assessments import get_assessment
 from shared.services.enrollments import get_enrollment
@@ -126,10 +126,7 @@ async def set_excused(
     )
     # As a single score write does: the learner is marked stale here, the worker refreshes (and
     # announces grade.changed) a moment later, and every grade read refreshes what is stale first.
-    await session.execute(
-        text("INSERT INTO stale_grades (enrollment_id, course_id) VALUES (:e, :c) ON CONFLICT DO NOTHING"),
-        {"e": enrollment.id, "c": ref.id},
-    )
+    await grades.mark_stale(session, ref.id, [enrollment.id])
     await session.commit()
     await followup.ask(queue, ref.id)
 

@@ -459,6 +459,20 @@ MARK_STALE_FROM_SCRATCH = text(
     """
 )
 
+_MARK_STALE = text(
+    """
+    INSERT INTO stale_grades (enrollment_id, course_id)
+    SELECT e, CAST(:c AS bigint) FROM unnest(CAST(:e AS bigint[])) AS e ON CONFLICT DO NOTHING
+    """
+)
+
+
+async def mark_stale(session: AsyncSession, course_id: int, enrollment_ids: list[int]) -> None:
+    """Mark learners' stored grades stale in the caller's transaction (refreshed by the follow-up or
+    the next grade read), as a single score write does."""
+    await session.execute(_MARK_STALE, {"c": course_id, "e": enrollment_ids})
+
+
 # Locks are taken in enrollment order, so concurrent refreshers queue up rather than deadlock; a write
 # that marks a learner while the refresher holds the mark waits, and its mark outlives this refresh.
 _TAKE_STALE = text(
