@@ -8,9 +8,8 @@ course team means the learner to read.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import Field, StringConstraints
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,16 +18,7 @@ from shared.errors import NotFound
 from shared.services import audit, marking
 from shared.services.access import IN_SCOPE, CourseRef, sees_all_marks
 from shared.services.auth import Principal
-from shared.services.inputs import Command
-
-MAX_LENGTH = 5000
-
-
-class FeedbackIn(Command):
-    text: Annotated[str, StringConstraints(max_length=MAX_LENGTH)] | None = Field(
-        description=f"At most {MAX_LENGTH} characters; null (or only white space) removes the feedback."
-    )
-
+from shared.services.inputs import FeedbackIn
 
 _ATTEMPT = text(
     f"""

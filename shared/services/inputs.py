@@ -263,6 +263,17 @@ class AllocationRequest(Command):
         return self
 
 
+FEEDBACK_MAX = 5000
+
+
+class FeedbackIn(Command):
+    """What the learner is to read about their work (apart from the markers' marks and comments)."""
+
+    text: Annotated[str, StringConstraints(max_length=FEEDBACK_MAX)] | None = Field(
+        description=f"At most {FEEDBACK_MAX} characters; null (or only white space) removes the feedback."
+    )
+
+
 class MarkIn(Command):
     points: Points
     comment: Annotated[str, StringConstraints(max_length=10_000)] | None = None

@@ -8,8 +8,7 @@ from fastapi import APIRouter
 from services.api.deps import MarkWrite, PrincipalDep, ResultScope, ScoreRead, SessionDep, actor
 from services.api.schemas.feedback import FeedbackOut
 from shared.services import feedback
-from shared.services.feedback import FeedbackIn
-from shared.services.inputs import ExternalId
+from shared.services.inputs import ExternalId, FeedbackIn
 
 router = APIRouter(prefix="/v1/courses/{course}/assessments/{assessment}/feedback", tags=["marking"])
 
