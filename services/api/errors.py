@@ -197,9 +197,10 @@ COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
     403: _doc("The caller's roles do not allow this."),
     404: _doc("Not found, or not the caller's to see."),
     405: _doc("Method not allowed on this path."),
-    413: _doc("Request body over the configured limit."),
+    413: _doc("Request body, or the work it asks for, over a configured limit."),
     422: _doc("Validation failed; `errors` names each bad field by JSON pointer."),
     429: _doc("Too many requests for this credential; retry after `Retry-After` seconds."),
+    431: _doc("Request header fields together over the configured limit."),
     503: _doc("A backing service is unreachable or the service is overloaded; retry after `Retry-After` seconds."),
 }
 CONFLICT: dict[int | str, dict[str, Any]] = {409: _doc("Conflicts with the current state.")}

@@ -3,20 +3,24 @@ bodies over the limit (413, declared or streamed), paths PostgreSQL cannot hold 
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
-from services.api.errors import TYPE_PREFIX, problem
+from services.api.errors import problem
 from shared.settings import get_settings
 
-HEADERS_TOO_LARGE = ("headers-too-large", "Request header fields too large")
 
-
-def _headers_detail(max_bytes: int) -> str:
-    return f"The request's header fields together exceed the limit of {max_bytes} bytes."
+def headers_too_large(max_bytes: int) -> JSONResponse:
+    """The one 431 answer, sent by the app (HeadLimits) and by the server protocol alike."""
+    return problem(
+        431,
+        "headers-too-large",
+        "Request header fields too large",
+        f"The request's header fields together exceed the limit of {max_bytes} bytes.",
+    )
 
 
 class HeadLimits:
@@ -32,8 +36,7 @@ class HeadLimits:
             # As sent: "name: value\r\n" per field.
             size = sum(len(name) + len(value) + 4 for name, value in scope["headers"])
             if size > self.max_header_bytes:
-                response = problem(431, *HEADERS_TOO_LARGE, _headers_detail(self.max_header_bytes))
-                await response(scope, receive, send)
+                await headers_too_large(self.max_header_bytes)(scope, receive, send)
                 return
             if "\x00" in scope["path"]:
                 await problem(404, "not-found", "Not found", "No resource has a NUL character in its path.")(
@@ -123,23 +126,12 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def _refuse_head(self) -> None:
         self.refused = True
-        body = json.dumps(
-            {
-                "type": TYPE_PREFIX + HEADERS_TOO_LARGE[0],
-                "title": HEADERS_TOO_LARGE[1],
-                "status": 431,
-                "detail": _headers_detail(self.max_header_bytes),
-            }
-        ).encode()
+        response = headers_too_large(self.max_header_bytes)  # its content-type and content-length too
         head = [STATUS_LINE[431]]
-        for name, value in self.server_state.default_headers:
+        for name, value in [*self.server_state.default_headers, *response.raw_headers]:
             head += [name, b": ", value, b"\r\n"]
-        head += [
-            b"content-type: application/problem+json\r\n",
-            b"content-length: " + str(len(body)).encode() + b"\r\n",
-            b"connection: close\r\n\r\n",
-        ]
-        self.transport.write(b"".join(head) + body)
+        head.append(b"connection: close\r\n\r\n")
+        self.transport.write(b"".join(head) + response.body)
         # Half-close and drain for a moment: closing at once with unread input would reset the
         # connection and the client might never see the answer.
         if self.transport.can_write_eof():

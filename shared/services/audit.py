@@ -5,14 +5,16 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared import clock, context, csv_cells, jsonutil
-from shared.services.access import CourseRef
 from shared.services.paging import Page, last_id_after, page_of
+
+if TYPE_CHECKING:  # access imports auth, which records through this module
+    from shared.services.access import CourseRef
 
 _INSERT = text(
     """

@@ -11,12 +11,13 @@ from typing import Any, Literal, NoReturn
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
-from sqlalchemy import select, text
+from sqlalchemy import Row, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared import clock
 from shared.db.models import ApiKey, Organization
 from shared.errors import Conflict, FieldError, NotFound, Unauthenticated, ValidationFailed
+from shared.services import audit
 from shared.settings import API_KEY_PREFIX
 from shared.validation import clean_text
 
@@ -74,8 +75,8 @@ async def authenticate(
     credential: str,
     leeway: int = 30,
     *,
-    max_lifetime: int = 86_400,
-    max_length: int = 8 * 1024,
+    max_lifetime: int,
+    max_length: int,
 ) -> Principal:
     """Resolve a bearer credential to a Principal, or raise Unauthenticated (always with the same detail).
 
@@ -253,14 +254,6 @@ async def get_organization_by_slug(session: AsyncSession, slug: str) -> Organiza
     return org
 
 
-async def _audit(session: AsyncSession, organization_id: int, actor: str, action: str, **change: Any) -> None:
-    """An organization-level audit entry (no course) in the caller's transaction."""
-    # Imported here: audit imports access, which imports this module for Principal.
-    from shared.services import audit
-
-    await audit.record(session, organization_id, None, actor, action, **change)
-
-
 def token_keys_summary(org: Organization) -> dict[str, Any]:
     """What the audit log says about an organization's token keys: which kinds, kids, audience; no secret."""
     keys = org.jwks.get("keys") if isinstance(org.jwks, dict) else None
@@ -303,12 +296,14 @@ async def set_token_keys(
     org.jwks = new_jwks
     org.token_audience = audience
     if changed:
-        await _audit(session, organization_id, actor, "token_keys.changed", old=old, new=token_keys_summary(org))
+        await audit.record(
+            session, organization_id, None, actor, "token_keys.changed", old=old, new=token_keys_summary(org)
+        )
     await session.commit()
     return org
 
 
-def _key_entry(key: ApiKey) -> dict[str, Any]:
+def _key_entry(key: ApiKey | Row[Any]) -> dict[str, Any]:
     """An API key as the audit log shows it (the prefix is shown in listings too; the secret never)."""
     return {"id": key.id, "name": key.name, "role": key.role, "prefix": key.prefix, "revoked_at": key.revoked_at}
 
@@ -333,7 +328,7 @@ async def create_api_key(
     )
     session.add(key)
     await session.flush()
-    await _audit(session, organization_id, actor, "api_key.created", new=_key_entry(key))
+    await audit.record(session, organization_id, None, actor, "api_key.created", new=_key_entry(key))
     await session.commit()
     return key, secret
 
@@ -351,7 +346,7 @@ async def revoke_api_key(session: AsyncSession, organization_id: int, key_id: in
     if key.revoked_at is None:
         old = _key_entry(key)
         key.revoked_at = clock.now()
-        await _audit(session, organization_id, actor, "api_key.revoked", old=old, new=_key_entry(key))
+        await audit.record(session, organization_id, None, actor, "api_key.revoked", old=old, new=_key_entry(key))
         await session.commit()
     return key
 
@@ -384,10 +379,12 @@ async def ensure_bootstrap_key(session: AsyncSession, slug: str, secret: str) ->
         )
     ).first()
     if row is not None:
-        new = {"id": row.id, "name": row.name, "role": row.role, "prefix": row.prefix, "revoked_at": None}
+        new = _key_entry(row)
         if row.old_role is None:
-            await _audit(session, row.organization_id, BOOTSTRAP_ACTOR, "api_key.created", new=new)
+            await audit.record(session, row.organization_id, None, BOOTSTRAP_ACTOR, "api_key.created", new=new)
         else:
             old = {**new, "role": row.old_role, "revoked_at": row.old_revoked_at}
-            await _audit(session, row.organization_id, BOOTSTRAP_ACTOR, "api_key.restored", old=old, new=new)
+            await audit.record(
+                session, row.organization_id, None, BOOTSTRAP_ACTOR, "api_key.restored", old=old, new=new
+            )
     await session.commit()
