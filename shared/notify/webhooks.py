@@ -22,6 +22,8 @@ import base64
 import contextlib
 import hashlib
 import hmac
+import http.client
+import http.cookiejar
 import ipaddress
 import logging
 import random
@@ -30,6 +32,7 @@ import secrets
 import socket
 import ssl
 import time
+import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -167,10 +170,8 @@ async def _getaddrinfo(host: str, port: int) -> list[str]:
     return [str(info[4][0]) for info in infos]
 
 
-async def resolve(target: Target, allowed: Sequence[Network], deny_ports: Sequence[int] = ()) -> list[Address]:
-    """Every address of the target's host, each judged: the ones a connection may go to. A port in
-    `deny_ports` on an address allowed only because it is listed (a development stack's own
-    services on loopback) is refused."""
+async def _lookup(target: Target, allowed: Sequence[Network]) -> list[Address]:
+    """Every address of the target's host, each judged (the port plays no part: one lookup per host)."""
     if target.literal is not None:
         addresses = [target.literal]
     else:
@@ -183,8 +184,20 @@ async def resolve(target: Target, allowed: Sequence[Network], deny_ports: Sequen
             raise Refused("the host does not resolve")
     for address in addresses:
         judge(target.host, address, allowed)
-        if target.port in deny_ports and not address.is_global:
-            raise Refused(f"{target.host}:{target.port} is one of this deployment's own services")
+    return addresses
+
+
+def _check_port(target: Target, addresses: Sequence[Address], deny_ports: Sequence[int]) -> None:
+    """A port in `deny_ports` on an address allowed only because it is listed (a development
+    stack's own services on loopback) is refused."""
+    if target.port in deny_ports and any(not a.is_global for a in addresses):
+        raise Refused(f"{target.host}:{target.port} is one of this deployment's own services")
+
+
+async def resolve(target: Target, allowed: Sequence[Network], deny_ports: Sequence[int] = ()) -> list[Address]:
+    """Every address of the target's host, each judged, its port checked: the ones a connection may go to."""
+    addresses = await _lookup(target, allowed)
+    _check_port(target, addresses, deny_ports)
     return addresses
 
 
@@ -225,12 +238,21 @@ def _ssl_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
+class _NoCookies(http.cookiejar.CookieJar):
+    """Answers' cookies are never kept: a client serves many endpoints (of many organizations) at
+    one address, and a cookie one of them sets must not be sent to the next."""
+
+    def extract_cookies(self, response: http.client.HTTPResponse, request: urllib.request.Request) -> None:
+        return None
+
+
 class _Senders:
-    """The HTTP clients and host resolutions of one run of deliver_due.
+    """The HTTP clients, parsed URLs and host resolutions of one run of deliver_due.
 
     A pooled connection is keyed by the address it goes to, so https gets a client per host name: a
     TLS connection checked against one name is never reused for another name at the same address.
-    Each host is resolved once per batch and judged; every delivery to it goes to those addresses.
+    Each URL is parsed once per run; each host is resolved once per batch and judged, and every
+    delivery to it goes to those addresses (its port checked per delivery: hosts share lookups).
     """
 
     def __init__(self, stack: contextlib.AsyncExitStack, settings: WebhookSettings) -> None:
@@ -240,28 +262,39 @@ class _Senders:
         self.deny_ports = settings.deny_ports
         self._ssl: ssl.SSLContext | None = None
         self._clients: dict[str | None, httpx.AsyncClient] = {}
+        self._targets: dict[str, Target] = {}
         self._resolved: dict[str, asyncio.Task[list[Address]]] = {}
 
     def new_batch(self) -> None:
         self._resolved = {}
+
+    def target(self, url: str) -> Target:
+        target = self._targets.get(url)
+        if target is None:
+            target = self._targets[url] = parse_target(url)
+        return target
 
     def client(self, target: Target) -> httpx.AsyncClient:
         key = target.host if target.https else None
         if key not in self._clients:
             if self._ssl is None:
                 self._ssl = _ssl_context()  # it costs ~25 ms: made once there is something to send
-            client = httpx.AsyncClient(timeout=self._timeout, follow_redirects=False, verify=self._ssl)
+            client = httpx.AsyncClient(
+                timeout=self._timeout, follow_redirects=False, verify=self._ssl, cookies=_NoCookies()
+            )
             self._stack.push_async_callback(client.aclose)
             self._clients[key] = client
         return self._clients[key]
 
     async def addresses(self, target: Target) -> list[Address]:
-        if target.host not in self._resolved:
-            task = asyncio.create_task(resolve(target, self.allowed, self.deny_ports))
+        task = self._resolved.get(target.host)
+        if task is None:
+            task = self._resolved[target.host] = asyncio.create_task(_lookup(target, self.allowed))
             task.add_done_callback(lambda t: t.cancelled() or t.exception())  # retrieved even if all timed out
-            self._resolved[target.host] = task
         # Shielded: one delivery timing out must not cancel the resolution the others wait for.
-        return await asyncio.shield(self._resolved[target.host])
+        addresses = task.result() if task.done() else await asyncio.shield(task)
+        _check_port(target, addresses, self.deny_ports)
+        return addresses
 
 
 async def deliver_due(sessionmaker: async_sessionmaker[AsyncSession], settings: WebhookSettings) -> int:
@@ -323,7 +356,7 @@ async def _send(senders: _Senders, settings: WebhookSettings, d: Any) -> dict[st
 async def _post(senders: _Senders, d: Any) -> tuple[int, bytes]:
     """POST the event to the checked addresses of the target (the next one if one cannot be reached),
     as the URL's host: Host header and, for https, the TLS server name and certificate check."""
-    target = parse_target(d["url"])
+    target = senders.target(d["url"])
     addresses = await senders.addresses(target)
     body = payload(d["event_id"], d["type"], d["created_at"], d["data"])
     timestamp = int(time.time())

@@ -162,19 +162,12 @@ async def update(
         .mappings()
         .one()
     )
-    changed = tuple(f for f in _AUDITED if old[f] != row[f])
-    if changed:
-        await audit.record(
-            session,
-            organization_id,
-            None,
-            actor,
-            "webhook.updated",
-            old=_audited(old, changed),
-            new=_audited(row, changed),
-        )
+    entries = []
+    if changed := tuple(f for f in _AUDITED if old[f] != row[f]):
+        entries.append({"action": "webhook.updated", "old": _audited(old, changed), "new": _audited(row, changed)})
     if secret is not None:
-        await audit.record(session, organization_id, None, actor, "webhook.secret_rotated", new={"webhook": webhook_id})
+        entries.append({"action": "webhook.secret_rotated", "new": {"webhook": webhook_id}})
+    await audit.record_many(session, organization_id, None, actor, entries)
     await session.commit()
     return _view(row, secret)
 

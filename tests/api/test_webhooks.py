@@ -457,3 +457,46 @@ async def test_a_deployments_own_ports_are_never_targets(
     await _subscribe(tenant, receiver.base + "/ok", "grade.changed")
     with pytest.raises(webhooks.Refused):  # at send time too, for a URL stored before the setting
         await webhooks.check_target("http://127.0.0.1:6379/", ["127.0.0.0/8"], settings.webhooks.deny_ports)
+
+
+async def test_one_batch_judges_each_port_and_keeps_no_cookies(
+    tenant: Tenant, other_tenant: Tenant, settings: Settings, sessionmaker: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A host resolved once per batch is still judged per port (a denied port of the same host is
+    refused), and an endpoint's cookie never travels to another organization's endpoint."""
+    seen: dict[str, list[dict[str, str]]] = {"/a": [], "/b": [], "/denied": []}
+
+    async def handle(request: web.Request) -> web.Response:
+        seen[request.path].append(dict(request.headers))
+        return web.Response(text="ok", headers={"Set-Cookie": "session=org-a-secret; Path=/"})
+
+    app = web.Application()
+    app.router.add_route("POST", "/{tail:.*}", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    allowed, denied = free_port(), free_port()
+    for port in (allowed, denied):
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+    monkeypatch.setattr(settings.webhooks, "deny_ports", [denied])
+    monkeypatch.setattr(webhooks, "BATCH", 1)  # one delivery a batch: /a is answered before /b is sent
+    try:
+        await course(tenant)
+        await course(other_tenant)
+        a = await _subscribe(tenant, f"http://127.0.0.1:{allowed}/a", "policy.changed")
+        async with sessionmaker() as session:  # stored before the port was denied
+            await session.execute(
+                text(
+                    "INSERT INTO webhooks (organization_id, url, events, active, secret, updated_at)"
+                    " VALUES (:o, :url, ARRAY['policy.changed'], true, :s, now())"
+                ),
+                {"o": tenant.id, "url": f"http://127.0.0.1:{denied}/denied", "s": a["secret"]},
+            )
+            await session.commit()
+        assert (await tenant.put("/v1/courses/c1/policy", json=POLICY)).status_code == 200
+        await _subscribe(other_tenant, f"http://127.0.0.1:{allowed}/b", "policy.changed")
+        assert (await other_tenant.put("/v1/courses/c1/policy", json=POLICY)).status_code == 200
+        await webhooks.deliver_due(sessionmaker, settings.webhooks)
+    finally:
+        await runner.cleanup()
+    assert len(seen["/a"]) == 1 and len(seen["/b"]) == 1 and seen["/denied"] == []
+    assert "Cookie" not in seen["/b"][0]
