@@ -32,7 +32,7 @@ REPORT_PARAMS: dict[str, dict[str, Any]] = {
 
 
 async def _hostile_course(t: Tenant, settings: Settings) -> dict[str, str]:
-    r = await t.post("/v1/courses", json={"external_id": C, "title": "=HYPERLINK(\"http://x\")"})
+    r = await t.post("/v1/courses", json={"external_id": C, "title": '=HYPERLINK("http://x")'})
     assert r.status_code == 201, r.text
     learners = [
         {
