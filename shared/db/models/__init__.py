@@ -1,11 +1,13 @@
 """All tables. Import from here so alembic sees every model."""
 
 from shared.db.models.audit import AuditEntry
+from shared.db.models.certificates import Certificate, CertificateAllowance, CertificateGeneration
 from shared.db.models.courses import Assessment, Course, CourseMember, Enrollment, Item
 from shared.db.models.feedback import Feedback
 from shared.db.models.grades import CourseGrade, GradeRecompute, GradingPolicy, StaleGrade
 from shared.db.models.imports import ScoreImport
 from shared.db.models.marking import Allocation, ItemRescore, Mark, Workgroup
+from shared.db.models.people import Learner, StaffMember
 from shared.db.models.publishing import Notification, Publication, PublishedGrade, PublishedResult
 from shared.db.models.reports import Report
 from shared.db.models.scores import Attempt, IdempotencyRecord, ItemScore
@@ -18,6 +20,9 @@ __all__ = [
     "Assessment",
     "Attempt",
     "AuditEntry",
+    "Certificate",
+    "CertificateAllowance",
+    "CertificateGeneration",
     "Course",
     "CourseGrade",
     "CourseMember",
@@ -29,6 +34,7 @@ __all__ = [
     "Item",
     "ItemRescore",
     "ItemScore",
+    "Learner",
     "Mark",
     "Notification",
     "Organization",
@@ -38,6 +44,7 @@ __all__ = [
     "PublishedResult",
     "Report",
     "ScoreImport",
+    "StaffMember",
     "StaleGrade",
     "Webhook",
     "WebhookAttempt",

@@ -65,11 +65,17 @@ class Enrollment(Base):
     username: Mapped[str | None] = mapped_column(String(255))
     email: Mapped[str | None] = mapped_column(String(320))
     full_name: Mapped[str | None] = mapped_column(String(500))
+    given_name: Mapped[str | None] = mapped_column(String(255))
+    family_name: Mapped[str | None] = mapped_column(String(255))
     track: Mapped[str] = mapped_column(String(64), server_default="audit")
+    # Whether the learner's identity is verified (it matters only on tracks that require it).
+    id_verified: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     status: Mapped[str] = mapped_column(String(16), server_default="enrolled")
     cohort: Mapped[str | None] = mapped_column(String(255))
     team: Mapped[str | None] = mapped_column(String(255))
     groups: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}")
+    # Content experiments: the learner's group in each group configuration, {configuration: group}.
+    experiment_groups: Mapped[dict[str, str]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
     is_course_team: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     created_at: Mapped[CreatedAt]
     updated_at: Mapped[UpdatedAt]
