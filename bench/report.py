@@ -19,14 +19,30 @@ from typing import Any
 
 import asyncpg
 import httpx
+import orjson
 
 from bench.common import api_server, peak_rss_mb, wait_until_done, worker_process
-from bench.recompute import POLICY, copy_baseline, create_course, insert_learners_and_scores
+from bench.recompute import CATEGORIES, POLICY, copy_baseline, create_course, insert_learners_and_scores
+
+# A stored grade's explanation as the standard preset writes it for this policy (what counted, what was
+# dropped, per category); each learner's category percents are random (the grade report reads them).
+EXPLANATION = [
+    {
+        "name": name,
+        "applied_weight": weight,
+        "score": 0,
+        "possible": 0,
+        "dropped": [f"{name[:2]}{k}" for k in range(drop)],
+        "counted": [f"{name[:2]}{k}" for k in range(drop, count)],
+        "placeholders": 0,
+    }
+    for name, weight, count, drop in CATEGORIES
+]
 
 
 async def seed(c: httpx.AsyncClient, database_url: str, learners: int) -> None:
     """Assessments and the policy through the API (served at once: no learners yet); learners, 20 scores
-    each and their stored grades straight into the tables (set-up only)."""
+    each and their stored grades with an explanation straight into the tables (set-up only)."""
     await create_course(c)
     (await c.put("/v1/courses/big/policy", json=POLICY)).raise_for_status()
     await wait_until_done(c, "/v1/courses/big/policy", lambda body: body["recompute"]["status"])
@@ -37,10 +53,15 @@ async def seed(c: httpx.AsyncClient, database_url: str, learners: int) -> None:
             """
             INSERT INTO course_grades (enrollment_id, policy_version, course_id, current_percent, current_grade,
                 current_passed, final_percent, final_grade, final_passed, explanation, computed_at)
-            SELECT e.id, 1, $1, p, 'B', true, p, 'B', true, '{}', now()
-            FROM (SELECT id, round((random() * 100)::numeric, 2) AS p FROM enrollments WHERE course_id = $1) e
+            SELECT e.id, 1, $1, p, 'B', true, p, 'B', true, jsonb_build_object('current', x, 'final', x), now()
+            FROM (SELECT id, round((random() * 100)::numeric, 2) AS p FROM enrollments WHERE course_id = $1) e,
+            LATERAL (  -- e.id in it: a percent per learner, not one for all
+              SELECT jsonb_agg(c || jsonb_build_object('percent', round((random() * 100)::numeric, 2) + 0 * e.id)
+                               ORDER BY k) AS x
+              FROM jsonb_array_elements(CAST($2 AS jsonb)) WITH ORDINALITY AS t(c, k)) l
             """,
             course,
+            orjson.dumps(EXPLANATION).decode(),
         )
         # Settled tables for both timings: hint bits and the visibility map written, nothing dirty (the first
         # read after a bulk insert otherwise pays for writing them, whichever read comes first).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
@@ -50,6 +51,9 @@ class ReportSettings(BaseModel):
     lease_seconds: int = Field(default=120, ge=1)
     # The report's page in the LMS, for the e-mail sent when a report is ready ({course}, {report}).
     page_url_template: str = "https://lms.invalid/courses/{course}/reports/{report}"
+    # A school's own PDF label catalogues (`<language>.json`, e.g. `de.json`, `fr-CA.json`), added to the
+    # built-in ones (shared/report_labels/*.json) or overriding their labels; see shared.report_labels.
+    labels_dir: Path | None = None
 
 
 class WebhookSettings(BaseModel):

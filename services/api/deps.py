@@ -128,6 +128,7 @@ Publish = Annotated[CourseRef, Depends(_course(Action.PUBLISH))]
 PublicationRead = Annotated[CourseRef, Depends(_course(Action.PUBLICATION_READ))]
 ReportWrite = Annotated[CourseRef, Depends(_course(Action.REPORT_WRITE))]
 ReportRead = Annotated[CourseRef, Depends(_course(Action.REPORT_READ))]
+Certificates = Annotated[CourseRef, Depends(_course(Action.CERTIFICATES))]
 
 
 def _report_course(action: Action) -> Callable[..., Coroutine[Any, Any, CourseRef]]:

@@ -109,6 +109,8 @@ async def _request_validation(request: Request, exc: Exception) -> JSONResponse:
     for err in exc.errors():
         where, *path = err.get("loc", ("body",))
         msg = err.get("msg", "invalid")
+        if path[-1:] == ["[key]"]:  # pydantic's marker of a bad object key: point at the member, say it is its name
+            path, msg = path[:-1], f"Name: {msg}"
         if where == "body":
             errors.append({"pointer": json_pointer(path), "detail": msg})
         else:

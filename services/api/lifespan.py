@@ -12,6 +12,7 @@ from services.api.rate_limits import RateLimiter
 from shared import jobs
 from shared.db.engine import make_engine, make_sessionmaker
 from shared.heap import freeze_startup_objects
+from shared.report_labels import LabelCatalogue
 from shared.services.auth import ensure_bootstrap_key
 from shared.settings import Settings, check_bootstrap_key
 from shared.storage import open_store
@@ -23,6 +24,8 @@ log = logging.getLogger("gradeflow.api")
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     check_bootstrap_key(settings.bootstrap_api_key)  # before anything starts; also for settings not read from env
+    # A school's label catalogue with a mistake stops start-up naming the file, not a report request later.
+    LabelCatalogue.load(settings.reports.labels_dir)
     async with AsyncExitStack() as stack:
         engine = make_engine(settings)
         stack.push_async_callback(engine.dispose)

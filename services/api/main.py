@@ -14,6 +14,7 @@ from services.api.routers import (
     assessments,
     attempts,
     audit,
+    certificates,
     courses,
     enrollments,
     feedback,
@@ -28,6 +29,7 @@ from services.api.routers import (
     readside,
     reports,
     scores,
+    staff,
     system,
     webhooks,
 )
@@ -61,6 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         organization,
         courses,
         enrollments,
+        certificates,
         assessments,
         attempts,
         scores,
@@ -75,6 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         readside,
         me,
         webhooks,
+        staff,
         audit,
     ):
         app.include_router(module.router, responses=errors.COMMON_RESPONSES)

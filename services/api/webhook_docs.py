@@ -71,6 +71,20 @@ EXAMPLES: dict[str, tuple[str, dict[str, Any]]] = {
         "A report could not be built.",
         {"course": COURSE, "report": 8, "kind": "results_xlsx", "error": "failed 3 times; last error: ..."},
     ),
+    "certificates.generated": (
+        "Certificates were generated: who was eligible at that moment (the first 1,000 learners issued and "
+        "revoked are listed; see the counts).",
+        {
+            "course": COURSE,
+            "generation": 4,
+            "policy_version": 2,
+            "eligible": 2,
+            "issued_count": 1,
+            "revoked_count": 1,
+            "issued": [{"learner": "u1", "type": "verified", "reason": "passing"}],
+            "revoked": ["u7"],
+        },
+    ),
     "webhook.ping": ("A test event sent by `POST /v1/webhooks/{id}:ping`.", {"webhook": 3}),
 }
 

@@ -15,6 +15,7 @@ from services.worker.tasks import grades, imports, maintenance, publishing, repo
 from shared import jobs
 from shared.db.engine import make_engine, make_sessionmaker
 from shared.heap import freeze_startup_objects, limit_malloc_arenas
+from shared.report_labels import LabelCatalogue
 from shared.services import reports as reports_service
 from shared.settings import get_settings
 from shared.storage.s3 import open_store
@@ -23,6 +24,7 @@ from shared.storage.s3 import open_store
 async def startup(ctx: dict[str, Any]) -> None:
     settings = ctx.setdefault("settings", get_settings())  # tests pass their own
     limit_malloc_arenas()
+    LabelCatalogue.load(settings.reports.labels_dir)  # a mistake in a school's catalogue stops start-up, naming it
     ctx["engine"] = make_engine(settings)
     ctx["sessionmaker"] = make_sessionmaker(ctx["engine"])
     ctx["resources"] = resources = AsyncExitStack()

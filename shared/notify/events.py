@@ -20,6 +20,7 @@ EVENT_TYPES = (
     "import.completed",
     "report.succeeded",
     "report.failed",
+    "certificates.generated",
 )
 PING = "webhook.ping"
 

@@ -39,6 +39,7 @@ class Action(StrEnum):
     PUBLICATION_READ = "results.publication_read"
     REPORT_WRITE = "report.write"
     REPORT_READ = "report.read"
+    CERTIFICATES = "certificates.manage"
 
 
 _STAFF = frozenset(COURSE_ROLES)
@@ -76,6 +77,8 @@ COURSE_RULES: dict[Action, frozenset[str]] = {
     # Reports hold every learner's results: asked for by planners, read by those who oversee results.
     Action.REPORT_WRITE: _PLANNER,
     Action.REPORT_READ: _OVERSIGHT,
+    # Certificates follow enrollment: who is on the allow list, and when certificates are generated.
+    Action.CERTIFICATES: _PLANNER,
 }
 
 

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared import clock
 from shared.db.models import ApiKey, Organization
 from shared.errors import Conflict, FieldError, NotFound, Unauthenticated, ValidationFailed
-from shared.services import audit
+from shared.services import audit, staff
 from shared.settings import API_KEY_PREFIX
 from shared.validation import clean_text
 
@@ -154,6 +154,8 @@ async def _authenticate_token(session: AsyncSession, token: str, leeway: int, ma
     subject = claims["sub"]
     if not _storable_text(subject, _SUBJECT_MAX):
         refuse("user token of %r: `sub` is not a user id (1-%d characters, no NUL)", org.slug, _SUBJECT_MAX)
+    # The token is the LMS's word on who the user is called: reports print it beside the id.
+    await staff.remember(session, org.id, subject, staff.names_in(claims))
     return Principal(org.id, "user", subject)
 
 

@@ -16,22 +16,30 @@ from shared.services.inputs import EnrollmentFields, EnrollmentIn, EnrollmentPat
 from shared.services.paging import Page, last_id_after, page_of
 
 _FIELDS = tuple(EnrollmentFields.model_fields)
+# Fields that cannot be null: a PATCH with null for them leaves them as they are.
+_NOT_NULL = ("track", "id_verified", "status", "groups", "experiment_groups", "is_course_team")
 
 
 _UPSERT = text(
     """
-    INSERT INTO enrollments AS e (course_id, external_id, username, email, full_name, track, status, cohort, team,
-                                  groups, is_course_team)
-    SELECT :course, u.external_id, u.username, u.email, u.full_name, u.track, u.status, u.cohort, u.team,
-           ARRAY(SELECT jsonb_array_elements_text(CAST(u.groups AS jsonb))), u.is_course_team
+    INSERT INTO enrollments AS e (course_id, external_id, username, email, full_name, given_name, family_name, track,
+                                  id_verified, status, cohort, team, groups, experiment_groups, is_course_team)
+    SELECT :course, u.external_id, u.username, u.email, u.full_name, u.given_name, u.family_name, u.track,
+           u.id_verified, u.status, u.cohort, u.team, ARRAY(SELECT jsonb_array_elements_text(CAST(u.groups AS jsonb))),
+           CAST(u.experiment_groups AS jsonb), u.is_course_team
     FROM unnest(CAST(:external_id AS text[]), CAST(:username AS text[]), CAST(:email AS text[]),
-                CAST(:full_name AS text[]), CAST(:track AS text[]), CAST(:status AS text[]), CAST(:cohort AS text[]),
-                CAST(:team AS text[]), CAST(:groups AS text[]), CAST(:is_course_team AS bool[]))
-         AS u(external_id, username, email, full_name, track, status, cohort, team, groups, is_course_team)
+                CAST(:full_name AS text[]), CAST(:given_name AS text[]), CAST(:family_name AS text[]),
+                CAST(:track AS text[]), CAST(:id_verified AS bool[]), CAST(:status AS text[]), CAST(:cohort AS text[]),
+                CAST(:team AS text[]), CAST(:groups AS text[]), CAST(:experiment_groups AS text[]),
+                CAST(:is_course_team AS bool[]))
+         AS u(external_id, username, email, full_name, given_name, family_name, track, id_verified, status, cohort,
+              team, groups, experiment_groups, is_course_team)
     ON CONFLICT (course_id, external_id) DO UPDATE SET
       username = excluded.username, email = excluded.email, full_name = excluded.full_name,
-      track = excluded.track, status = excluded.status, cohort = excluded.cohort, team = excluded.team,
-      groups = excluded.groups, is_course_team = excluded.is_course_team, updated_at = now()
+      given_name = excluded.given_name, family_name = excluded.family_name, track = excluded.track,
+      id_verified = excluded.id_verified, status = excluded.status, cohort = excluded.cohort, team = excluded.team,
+      groups = excluded.groups, experiment_groups = excluded.experiment_groups,
+      is_course_team = excluded.is_course_team, updated_at = now()
     RETURNING e.id
     """
 )
@@ -68,7 +76,8 @@ async def _upsert(session: AsyncSession, ref: CourseRef, rows: list[dict[str, An
         r["external_id"]: {f: r[f] for f in _FIELDS}
         for r in (await session.execute(_BEFORE, {"course": ref.id, "external_id": columns["external_id"]})).mappings()
     }
-    columns["groups"] = [orjson.dumps(g).decode() for g in columns["groups"]]
+    for json_column in ("groups", "experiment_groups"):
+        columns[json_column] = [orjson.dumps(v).decode() for v in columns[json_column]]
     ids = list((await session.execute(_UPSERT, {"course": ref.id, **columns})).scalars().all())
     entries = [_entry(r["external_id"], before.get(r["external_id"]), {f: r[f] for f in _FIELDS}) for r in rows]
     await audit.record_many(session, ref.organization_id, ref.id, actor, [e for e in entries if e is not None])
@@ -98,11 +107,7 @@ async def patch_enrollment(
     """Change some fields of one learner's enrollment (`status: unenrolled` unenrols them)."""
     enrollment = await get_enrollment(session, ref, learner)
     current = {f: getattr(enrollment, f) for f in _FIELDS}
-    changes = {
-        f: v
-        for f, v in body.model_dump(exclude_unset=True).items()
-        if not (v is None and f in ("track", "status", "groups", "is_course_team"))  # these have no "unset" state
-    }
+    changes = {f: v for f, v in body.model_dump(exclude_unset=True).items() if not (v is None and f in _NOT_NULL)}
     await _upsert(session, ref, [{"external_id": learner, **current, **changes}], actor)
     await session.commit()
     await session.refresh(enrollment)

@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import AfterValidator, AwareDatetime, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    Field,
+    ModelWrapValidatorHandler,
+    RootModel,
+    StringConstraints,
+    model_validator,
+)
 from pydantic import ValidationError as PydanticValidationError
+from pydantic_core import ErrorDetails
 
 from shared.errors import FieldError, ValidationFailed
+from shared.time_zones import TimeZone
 from shared.validation import TITLE_MAX, Input, clean_text
 
 ExternalId = Annotated[
@@ -44,15 +54,32 @@ class CoursePatch(Command):
     archived: bool | None = None
 
 
+ExperimentGroups = Annotated[
+    dict[ShortText, ShortText],
+    Field(
+        max_length=20,
+        description="Content experiments: the learner's group in each group configuration, "
+        "{configuration name: group name} (the grade report has one column per configuration).",
+    ),
+]
+ID_VERIFIED_DESCRIPTION = (
+    "Whether the learner's identity was verified (the grade report shows it on the verified and professional tracks)."
+)
+
+
 class EnrollmentFields(Command):
     username: ShortText | None = None
     email: Email | None = None
     full_name: Text | None = None
+    given_name: ShortText | None = None
+    family_name: ShortText | None = None
     track: Annotated[str, StringConstraints(min_length=1, max_length=64)] = "audit"
+    id_verified: bool = Field(default=False, description=ID_VERIFIED_DESCRIPTION)
     status: Literal["enrolled", "unenrolled"] = "enrolled"
     cohort: ShortText | None = None
     team: ShortText | None = None
     groups: list[ShortText] = Field(default_factory=list, max_length=100)
+    experiment_groups: ExperimentGroups = Field(default_factory=dict)
     is_course_team: bool = False
 
 
@@ -73,12 +100,22 @@ class EnrollmentPatch(Command):
     username: ShortText | None = None
     email: Email | None = None
     full_name: Text | None = None
+    given_name: ShortText | None = None
+    family_name: ShortText | None = None
     track: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    id_verified: bool | None = Field(default=None, description=ID_VERIFIED_DESCRIPTION)
     status: Literal["enrolled", "unenrolled"] | None = None
     cohort: ShortText | None = None
     team: ShortText | None = None
     groups: list[ShortText] | None = Field(default=None, max_length=100)
+    experiment_groups: ExperimentGroups | None = None
     is_course_team: bool | None = None
+
+
+class AllowanceIn(Command):
+    notes: Annotated[str, StringConstraints(max_length=1000)] | None = Field(
+        default=None, description="Why the learner is on the allow list (at most 1000 characters)."
+    )
 
 
 class MemberRoles(Command):
@@ -370,17 +407,35 @@ class ResultsXlsxParams(Command):
     )
     since: AwareDatetime | None = Field(default=None, description="Attempts last changed at or after this time.")
     until: AwareDatetime | None = Field(default=None, description="... and before this time.")
+    time_zone: TimeZone = Field(default="UTC", description="The IANA time zone the file's date-times are in.")
+
+
+# A BCP 47 tag (en, pt-BR). Whether the label catalogue has it is checked when the report is requested
+# (shared.services.report_references), not here: a stored request stays readable after a school removes
+# a language (its report then prints in English).
+ReportLanguage = Annotated[
+    str,
+    StringConstraints(max_length=35, pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{1,8})*$"),
+    Field(description="Language of the labels: a language of the label catalogue (en, fr, nb and the school's own)."),
+]
 
 
 class GroupReportParams(Command):
     assessment: ExternalId
     group: ShortText | None = None
     cohort: ShortText | None = None
+    language: ReportLanguage = "en"
+    since: AwareDatetime | None = Field(
+        default=None, description="The period: attempts taken (submitted, else started) at or after this time."
+    )
+    until: AwareDatetime | None = Field(default=None, description="... and before this time (later than since).")
 
     @model_validator(mode="after")
     def _one(self) -> GroupReportParams:
         if self.group is not None and self.cohort is not None:
             raise ValidationFailed.one("/params/cohort", "Give a group or a cohort, not both.")
+        if self.since is not None and self.until is not None and self.until <= self.since:
+            raise ValidationFailed.one("/params/until", "Must be later than since.")
         return self
 
 
@@ -388,48 +443,121 @@ class IndividualReportsParams(Command):
     group: ShortText | None = None
     cohort: ShortText | None = None
     learners: list[ExternalId] | None = Field(default=None, min_length=1, max_length=10_000)
+    language: ReportLanguage = "en"
+
+    @model_validator(mode="after")
+    def _one(self) -> IndividualReportsParams:
+        if sum(x is not None for x in (self.group, self.cohort, self.learners)) > 1:
+            pointer = "/params/learners" if self.learners is not None else "/params/cohort"
+            raise ValidationFailed.one(pointer, "Give one of group, cohort or learners.")
+        if self.learners:
+            _check_unique(self.learners, "params/learners", None)
+        return self
 
 
-REPORT_PARAMS: dict[str, type[Command]] = {
-    "grade_report": GradeReportParams,
-    "problem_grade_report": ProblemGradeReportParams,
-    "marks_and_grades": MarksAndGradesParams,
-    "results_xlsx": ResultsXlsxParams,
-    "group_report_pdf": GroupReportParams,
-    "individual_reports_zip": IndividualReportsParams,
-}
+class _ReportRequestBase(Command):
+    notify_email: Email | None = Field(default=None, description="Who to e-mail (a link to the LMS) when it ends.")
 
-ReportKind = Literal[
-    "grade_report",
-    "problem_grade_report",
-    "marks_and_grades",
-    "results_xlsx",
-    "group_report_pdf",
-    "individual_reports_zip",
+
+class GradeReportRequest(_ReportRequestBase):
+    """The Open edX grade report (CSV): a row per learner (enrolled or not) with the course grade, a column
+    per assessment (`HW 1`), an `(Avg)` per category of several, cohort, experiment groups, team, track,
+    verification status, certificate eligible / delivered / type and enrollment status."""
+
+    kind: Literal["grade_report"]
+    params: GradeReportParams = Field(default_factory=GradeReportParams)
+
+
+class ProblemGradeReportRequest(_ReportRequestBase):
+    """The Open edX problem grade report (CSV): earned and possible points per item (per assessment
+    without items); `Not Available` while a result waits for grading or confirmation."""
+
+    kind: Literal["problem_grade_report"]
+    params: ProblemGradeReportParams = Field(default_factory=ProblemGradeReportParams)
+
+
+class MarksAndGradesRequest(_ReportRequestBase):
+    """Inspera's marks and grades CSV for one assessment: a row per candidate per question."""
+
+    kind: Literal["marks_and_grades"]
+    params: MarksAndGradesParams
+
+
+class ResultsXlsxRequest(_ReportRequestBase):
+    """The results table (XLSX) with its filters."""
+
+    kind: Literal["results_xlsx"]
+    params: ResultsXlsxParams = Field(default_factory=ResultsXlsxParams)
+
+
+class GroupReportRequest(_ReportRequestBase):
+    """A group's (or cohort's) results on one assessment (PDF): ranking, statistics, distribution."""
+
+    kind: Literal["group_report_pdf"]
+    params: GroupReportParams
+
+
+class IndividualReportsRequest(_ReportRequestBase):
+    """One PDF per learner (ZIP): scores per category and assessment, the course grade."""
+
+    kind: Literal["individual_reports_zip"]
+    params: IndividualReportsParams = Field(default_factory=IndividualReportsParams)
+
+
+# The one list of report kinds: each kind's request names it and types its params.
+AnyReportRequest = Annotated[
+    GradeReportRequest
+    | ProblemGradeReportRequest
+    | MarksAndGradesRequest
+    | ResultsXlsxRequest
+    | GroupReportRequest
+    | IndividualReportsRequest,
+    Field(discriminator="kind"),
 ]
 
 
-class ReportRequest(Command):
-    kind: ReportKind
-    params: dict[str, Any] = Field(
-        default_factory=dict,
-        description="Per kind: grade_report, problem_grade_report {bom}; marks_and_grades {assessment, bom}; "
-        "results_xlsx {status, assessment, group, cohort, search, since, until}; group_report_pdf {assessment, "
-        "group | cohort}; individual_reports_zip {group | cohort | learners}.",
-    )
-    notify_email: Email | None = Field(default=None, description="Who to e-mail (a link to the LMS) when it ends.")
+def _params_by_kind() -> dict[str, type[Command]]:
+    table: dict[str, type[Command]] = {}
+    for request in get_args(get_args(AnyReportRequest)[0]):
+        (kind,) = get_args(request.model_fields["kind"].annotation)
+        table[kind] = request.model_fields["params"].annotation
+    return table
 
-    def checked_params(self) -> Command:
-        """The params validated for the kind (errors point into /params)."""
+
+REPORT_PARAMS = _params_by_kind()
+
+
+class ReportRequest(RootModel[AnyReportRequest]):
+    """A report to build: its `kind`, the kind's `params` and who to tell when it ends."""
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _pointers(cls, data: Any, handler: ModelWrapValidatorHandler[ReportRequest]) -> ReportRequest:
+        # Pydantic locates an error in a tagged union under the tag (/grade_report/params/bom); the
+        # client wrote /params/bom, and an unknown or missing tag is the /kind field's error.
         try:
-            return REPORT_PARAMS[self.kind].model_validate(self.params)
+            return handler(data)
         except PydanticValidationError as exc:
-            raise ValidationFailed(
-                [
-                    FieldError("/params/" + "/".join(str(p) for p in e["loc"]) if e["loc"] else "/params", e["msg"])
-                    for e in exc.errors()
-                ]
-            ) from None
+            raise ValidationFailed([_report_field_error(e) for e in exc.errors()]) from None
+
+    @property
+    def kind(self) -> str:
+        return self.root.kind
+
+    @property
+    def params(self) -> Command:
+        return self.root.params
+
+    @property
+    def notify_email(self) -> str | None:
+        return self.root.notify_email
+
+
+def _report_field_error(error: ErrorDetails) -> FieldError:
+    if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
+        return FieldError("/kind", error["msg"])
+    loc = error["loc"][1:] if error["loc"] and error["loc"][0] in REPORT_PARAMS else error["loc"]
+    return FieldError("".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in loc), error["msg"])
 
 
 # --- webhooks -------------------------------------------------------------------------------------
@@ -443,6 +571,7 @@ EventType = Literal[
     "import.completed",
     "report.succeeded",
     "report.failed",
+    "certificates.generated",
 ]
 Url = Annotated[str, StringConstraints(min_length=8, max_length=2000, pattern=r"^https?://[^\s]+$")]
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -20,8 +21,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.db.copy import copy_frame
-from shared.grading.policy import PolicyRules
+from shared.grading.policy import Category, PolicyRules
 from shared.services import grades
+from shared.services.certificates import ELIGIBLE_NOW, ID_VERIFIED_TRACKS
 
 CHUNK = 20_000
 # Chunks read by two sessions at once are smaller, so the worker's peak memory stays under 500 MB at
@@ -70,9 +72,14 @@ class CourseInfo:
     rules: PolicyRules | None
     served_version: int | None = None  # the policy version whose stored grades are served
     columns: list[tuple[str, AssessmentInfo]] = field(default_factory=list)  # report label, assessment
+    labels: dict[str, str] = field(default_factory=dict)  # category -> its name in the Open edX reports
 
     def assessment(self, external_id: str) -> AssessmentInfo | None:
         return next((a for a in self.assessments if a.external_id == external_id), None)
+
+    def rule(self, category: str) -> Category | None:
+        """The served policy's rule for a category (None: the policy does not grade it)."""
+        return next((c for c in self.rules.categories if c.name == category), None) if self.rules else None
 
     def letter(self, fraction: float | None) -> str | None:
         """The policy's letter for a fraction (0.85), if the course has cutoffs."""
@@ -121,9 +128,28 @@ async def snapshot(sessionmaker: async_sessionmaker[AsyncSession], readers: int 
         yield Snapshot(tuple(sessions))
 
 
-async def count_learners(session: AsyncSession, course_id: int) -> int:
+async def count_learners(session: AsyncSession, course_id: int, who: Who | None = None) -> int:
+    """The learners a report covers: the course's, or those `who` selects."""
+    condition, extra = (who or EVERYONE).sql()
     return int(
-        await session.scalar(text("SELECT count(*) FROM enrollments WHERE course_id = :c"), {"c": course_id}) or 0
+        await session.scalar(
+            text(f"SELECT count(*) FROM enrollments e WHERE e.course_id = :c AND {condition.replace('$4', ':x')}"),  # noqa: S608
+            {"c": course_id, **({"x": extra[0]} if extra else {})},
+        )
+        or 0
+    )
+
+
+async def count_candidates(session: AsyncSession, assessment_id: int) -> int:
+    """The learners with an attempt at the assessment that is not cancelled (the marks CSV's candidates)."""
+    return int(
+        await session.scalar(
+            text(
+                "SELECT count(DISTINCT enrollment_id) FROM attempts WHERE assessment_id = :a AND status <> 'cancelled'"
+            ),
+            {"a": assessment_id},
+        )
+        or 0
     )
 
 
@@ -170,23 +196,35 @@ async def load_course(session: AsyncSession, course_id: int) -> CourseInfo:
         PolicyRules.model_validate(course[2]) if course[2] else None,
         course[3],
     )
-    info.columns = _labelled(assessments)
+    info.labels, info.columns = _labelled(info)
     return info
 
 
-def _labelled(assessments: list[AssessmentInfo]) -> list[tuple[str, AssessmentInfo]]:
-    """Open edX's grouping: by category in order of first appearance, "{category} {i}" numbering, or
-    just "{category}" for a category with one assessment."""
+# The Open edX reports' own columns: no category label takes one of their names.
+_OPEN_EDX_COLUMNS = (
+    "Student ID", "Email", "Username", "Grade", "Cohort Name", "Team Name", "Enrollment Track", "Verification Status",
+    "Certificate Eligible", "Certificate Delivered", "Certificate Type", "Enrollment Status",
+)  # fmt: skip
+
+
+def _labelled(course: CourseInfo) -> tuple[dict[str, str], list[tuple[str, AssessmentInfo]]]:
+    """Open edX's columns: grouped by category in order of first appearance, "{label} {i}" ("HW 1"),
+    or just "{label}" for a category with one assessment. A category's label is the policy's short label
+    ("HW"), else its name, numbered where two categories would share one. Both Open edX reports name
+    their columns from these."""
     by_category: dict[str, list[AssessmentInfo]] = {}
-    for a in assessments:
+    for a in course.assessments:
         by_category.setdefault(a.category, []).append(a)
+    wanted = [(r.short_label if (r := course.rule(c)) is not None and r.short_label else c) for c in by_category]
+    labels = dict(zip(by_category, distinct(wanted, taken=_OPEN_EDX_COLUMNS), strict=True))
     out = []
     for category, members in by_category.items():
+        label = labels[category]
         if len(members) == 1:
-            out.append((category, members[0]))
+            out.append((label, members[0]))
         else:
-            out += [(f"{category} {i}", a) for i, a in enumerate(members, start=1)]
-    return out
+            out += [(f"{label} {i}", a) for i, a in enumerate(members, start=1)]
+    return labels, out
 
 
 @dataclass(frozen=True)
@@ -231,11 +269,23 @@ _BOUNDS = """
 """
 
 
-async def learners_in(session: AsyncSession, course_id: int, bounds: Bounds, who: Who = EVERYONE) -> pl.DataFrame:
+# A report's own columns for the learners' COPY: columns (", a, b"), joins, their arguments (numbered after
+# the chunk's and `who`'s) and the columns' schema.
+Extra = tuple[str, str, list[Any], dict[str, Any]]
+NO_EXTRA: Extra = ("", "", [], {})
+
+
+async def learners_in(
+    session: AsyncSession, course_id: int, bounds: Bounds, who: Who = EVERYONE, extra: Extra = NO_EXTRA
+) -> pl.DataFrame:
     """One chunk of learners (ascending ids), each with its stored final course grade; one COPY."""
-    condition, extra = who.sql()
+    condition, argument = who.sql()
+    columns, joins, args, schema = extra
     return await copy_frame(
-        session, _LEARNERS.format(condition=condition), [course_id, *bounds, *extra], _LEARNER_SCHEMA
+        session,
+        _LEARNERS.format(condition=condition, extra=columns, joins=joins),
+        [course_id, *bounds, *argument, *args],
+        _LEARNER_SCHEMA | schema,
     )
 
 
@@ -268,39 +318,55 @@ async def result_cells(session: AsyncSession, course: CourseInfo, ids: np.ndarra
     return value, state
 
 
-def category_averages(course: CourseInfo, value: np.ndarray, state: np.ndarray) -> dict[str, np.ndarray]:
-    """Open edX's "(Avg)": the category's assessments (unscored count 0, excused left out), the policy's
-    drops applied, no min-count placeholders. Categories with several assessments and a rule in the
-    policy only."""
-    rules = {c.name: c for c in course.rules.categories} if course.rules else {}
-    out = {}
-    members: dict[str, list[int]] = {}
-    for j, a in enumerate(course.assessments):
-        members.setdefault(a.category, []).append(j)
-    for category, cols in members.items():
-        if len(cols) < 2 or category not in rules:
-            continue
-        rule = rules[category]
-        cells = state[:, cols]
-        excused = cells == EXCUSED
-        # Excused results sort last (NaN) and are left out: each learner has as many as they have.
-        scores = np.sort(np.where(cells == FINAL, value[:, cols], np.where(excused, np.nan, 0.0)), axis=1)
-        slot = np.arange(len(cols))[None, :]
-        keep = (slot >= rule.drop_lowest) & (slot < (~excused).sum(axis=1, keepdims=True) - rule.drop_highest)
-        count = keep.sum(axis=1)
-        out[category] = np.where(count > 0, np.where(keep, scores, 0.0).sum(axis=1) / np.maximum(count, 1), 0.0)
-    return out
+# Up to this many decimals, fractions are written from a table of all their texts (10,001 at 4).
+_TABLE_DIGITS = 4
+
+
+def number_text(values: np.ndarray, digits: int) -> pl.Series:
+    """The one way the reports print a number: rounded to `digits` decimals as numpy (and Open edX's
+    numpy.around) rounds, half to even on the scaled double, then the shortest text of the rounded
+    value: `1`, `0.4`, `0.3333`, never `1.0`, `1e-06` or `0.7250000000000001`. NaN is null."""
+    steps = np.rint(np.asarray(values, dtype=np.float64) * 10**digits)  # np.round(values, digits) * 10**digits
+    known = ~np.isnan(steps)
+    if digits <= _TABLE_DIGITS and np.all(~known | ((steps >= 0) & (steps <= 10**digits))):
+        # Fractions between 0 and 1 (most cells) are picked from a table of their texts: an enum column,
+        # no number written per cell.
+        return _fractions(digits).gather(np.where(known, steps, 10**digits + 1).astype(np.uint32))
+    texts = pl.Series(steps / 10**digits + 0.0, nan_to_null=True).cast(pl.String)  # + 0.0: no "-0"
+    if texts.str.contains("e", literal=True).any():  # polars writes tiny and huge doubles with an exponent
+        return _spelled(steps, digits)
+    return texts.str.strip_suffix(".0")
+
+
+def _spelled(steps: np.ndarray, digits: int) -> pl.Series:
+    """Whole numbers of 10**-digits written out in decimal, trailing zeros trimmed (NaN: null)."""
+    scale = 10**digits
+    n = pl.col("n")
+    whole = (n.abs() // scale).cast(pl.String)
+    fraction = (n.abs() % scale).cast(pl.String).str.zfill(digits).str.strip_chars_end("0")
+    sign = pl.when(n < 0).then(pl.lit("-")).otherwise(pl.lit(""))
+    frame = pl.DataFrame({"n": pl.Series(steps, nan_to_null=True).cast(pl.Int64)})
+    return frame.select(
+        pl.when(fraction == "").then(sign + whole).otherwise(sign + whole + "." + fraction).alias("n")
+    ).to_series()
+
+
+@functools.cache
+def _fractions(digits: int) -> pl.Series:
+    """The texts of the fractions 0, 1/10**digits, ..., 1, then a null, as an enum."""
+    texts = _spelled(np.arange(10**digits + 1, dtype=np.float64), digits)
+    return pl.concat([texts, pl.Series([None], dtype=pl.String)]).cast(pl.Enum(texts))
 
 
 def _cells(value: np.ndarray, state: np.ndarray, digits: int) -> pl.DataFrame:
     """Every assessment's cells at once (a column per assessment, course order): the rounded fraction
-    when final, else Excused / Not Available / Not Attempted. A fraction between 0 and 1 (all of them, unless
-    a result earned more than its points) is picked from the texts of every rounded fraction (an enum
-    column: no number formatted per cell)."""
+    when final, else Excused / Not Available / Not Attempted. A fraction between 0 and 1 (all of them,
+    unless a result earned more than its points) is picked from the texts of every rounded fraction (an
+    enum column: no number formatted per cell)."""
     scale = 10**digits
     final = state == FINAL
     steps = np.rint(np.where(final, value, 0.0) * scale)  # np.round(value, digits) is steps / scale
-    if ((steps < 0) | (steps > scale))[final].any():
+    if digits > _TABLE_DIGITS or ((steps < 0) | (steps > scale))[final].any():
         return _formatted_cells(value, state, digits)
     codes = np.select(
         [final, state == EXCUSED, np.isin(state, (UNAVAILABLE, CANCELLED))], [steps, scale + 3, scale + 1], scale + 2
@@ -311,22 +377,20 @@ def _cells(value: np.ndarray, state: np.ndarray, digits: int) -> pl.DataFrame:
 
 @functools.cache
 def _labels(digits: int) -> pl.Series:
-    """The texts of the fractions 0, 1/10**digits, ..., 1 as polars writes them, then Not Available,
-    Not Attempted and Excused, as an enum."""
-    scale = 10**digits
-    fractions = pl.Series(np.arange(scale + 1) / scale).cast(pl.String)
+    """The texts of the fractions 0, 1/10**digits, ..., 1 (as `number_text` writes them), then Not
+    Available, Not Attempted and Excused, as an enum."""
+    fractions = _fractions(digits).cast(pl.String).head(10**digits + 1)
     texts = pl.concat([fractions, pl.Series([NOT_AVAILABLE, NOT_ATTEMPTED, EXCUSED_TEXT])])
     return texts.cast(pl.Enum(texts))
 
 
 def _formatted_cells(value: np.ndarray, state: np.ndarray, digits: int) -> pl.DataFrame:
     names = [str(j) for j in range(value.shape[1])]
-    frame = pl.DataFrame(np.round(value, digits), schema=names).hstack(
-        pl.DataFrame(state, schema=[f"s{n}" for n in names])
-    )
+    numbers = pl.DataFrame({n: number_text(value[:, j], digits).cast(pl.String) for j, n in enumerate(names)})
+    frame = numbers.hstack(pl.DataFrame(state, schema=[f"s{n}" for n in names]))
     return frame.select(
         pl.when(pl.col(f"s{n}") == FINAL)
-        .then(pl.col(n).cast(pl.String))
+        .then(pl.col(n))
         .when(pl.col(f"s{n}") == EXCUSED)
         .then(pl.lit(EXCUSED_TEXT))
         .when(pl.col(f"s{n}").is_in([UNAVAILABLE, CANCELLED]))
@@ -339,11 +403,11 @@ def _formatted_cells(value: np.ndarray, state: np.ndarray, digits: int) -> pl.Da
 
 _LEARNERS = """
     SELECT e.id, e.external_id, e.email, e.username, e.full_name, e.cohort, e.team, e.track, e.status,
-           g.final_percent, g.final_grade
+           g.final_percent, g.final_grade{extra}
     FROM enrollments e
     LEFT JOIN course_grades g  -- by the same id range: one merge over both indexes (a lookup a learner cost 2x)
       ON g.enrollment_id = e.id AND g.enrollment_id BETWEEN $2 AND $3
-     AND g.policy_version = (SELECT c.grades_version FROM courses c WHERE c.id = $1)
+     AND g.policy_version = (SELECT c.grades_version FROM courses c WHERE c.id = $1){joins}
     WHERE e.course_id = $1 AND e.id BETWEEN $2 AND $3 AND {condition} ORDER BY e.id
 """
 _LEARNER_SCHEMA = {
@@ -361,69 +425,161 @@ _LEARNER_SCHEMA = {
 }
 
 
-async def uses(session: AsyncSession, course_id: int) -> tuple[bool, bool]:
-    """Whether the course has cohorts, and teams (their report columns appear only then)."""
-    row = (
-        await session.execute(
-            text("SELECT bool_or(cohort IS NOT NULL), bool_or(team IS NOT NULL) FROM enrollments WHERE course_id = :c"),
-            {"c": course_id},
-        )
-    ).one()
-    return bool(row[0]), bool(row[1])
+# Decimals printed: a result as Open edX's percent_graded (4); the course grade exactly as stored (its
+# percent has at most 6 decimals, so 8 as a fraction).
+CELL_DIGITS = 4
+GRADE_DIGITS = 8
 
 
 def grade(frame: pl.DataFrame) -> pl.Series:
-    """The stored course grade as Open edX reports it: a fraction (0.74), 0.0 when there is none."""
-    return (frame["final_percent"].fill_null(0.0) / 100).round(4).cast(pl.String)
+    """The stored course grade as Open edX reports it: a fraction (0.74, 1), 0 when there is none."""
+    return number_text(frame["final_percent"].fill_null(0.0).to_numpy() / 100, GRADE_DIGITS)
 
 
 # --- the course grade report (Open edX layout) ----------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _GradeLayout:
+    """The course grade report's optional columns, decided once for the whole file."""
+
+    cohorts: bool
+    teams: bool
+    experiments: list[str]  # group configuration names, sorted
+    averaged: dict[str, int]  # category with several assessments -> its place in the stored explanation
+
+    def extra(self) -> Extra:
+        """The learners' COPY for the report: verification, eligibility and certificate, each averaged
+        category's percent and applied weight, each experiment group (arguments from $4 on: the report
+        covers everyone, so `who` takes none)."""
+        columns = [f"e.id_verified::int, ({ELIGIBLE_NOW})::int, cert.type"]
+        for k in self.averaged.values():  # an int of ours: never a client's text in the statement
+            columns.append(f"g.explanation -> 'final' -> {k} ->> 'percent'")
+            columns.append(f"g.explanation -> 'final' -> {k} ->> 'applied_weight'")
+        columns += [f"e.experiment_groups ->> CAST(${4 + i} AS text)" for i in range(len(self.experiments))]
+        schema = {"id_verified": pl.Int8, "eligible": pl.Int8, "certificate": pl.String}
+        for k in self.averaged.values():
+            schema |= {f"percent{k}": pl.Float64, f"weight{k}": pl.Float64}
+        schema |= {f"group{i}": pl.String for i in range(len(self.experiments))}
+        return ", " + ", ".join(columns), _CERTIFICATE_JOINS, list(self.experiments), schema
+
+
+# Whether a learner is on the allow list, and their certificate (`w` is ELIGIBLE_NOW's allow list alias).
+_CERTIFICATE_JOINS = """
+    LEFT JOIN certificate_allowlist w ON w.enrollment_id = e.id AND w.enrollment_id BETWEEN $2 AND $3
+    LEFT JOIN certificates cert ON cert.enrollment_id = e.id AND cert.enrollment_id BETWEEN $2 AND $3
+"""
+
+
+async def _grade_layout(session: AsyncSession, course: CourseInfo) -> _GradeLayout:
+    """Cohort and team columns appear only when a learner has one; an experiment group column per group
+    configuration some learner is in."""
+    row = (
+        await session.execute(
+            text(
+                """
+                SELECT bool_or(e.cohort IS NOT NULL), bool_or(e.team IS NOT NULL),
+                       array_agg(DISTINCT k.name) FILTER (WHERE k.name IS NOT NULL)
+                FROM enrollments e LEFT JOIN LATERAL jsonb_object_keys(e.experiment_groups) k(name) ON TRUE
+                WHERE e.course_id = :c  -- one pass over the course's learners
+                """
+            ),
+            {"c": course.id},
+        )
+    ).one()
+    sizes: dict[str, int] = {}
+    for a in course.assessments:
+        sizes[a.category] = sizes.get(a.category, 0) + 1
+    # The stored explanation lists the served policy's categories in the policy's order.
+    place = {c.name: k for k, c in enumerate(course.rules.categories)} if course.rules else {}
+    averaged = {name: place[name] for name, n in sizes.items() if n > 1 and name in place}
+    return _GradeLayout(bool(row[0]), bool(row[1]), sorted(row[2] or []), averaged)
+
+
 async def grade_report(snap: Snapshot, course: CourseInfo) -> AsyncIterator[pl.DataFrame]:
     """Frames of the course grade report; chunks are read by all the snapshot's sessions at once
     while the one before is built."""
-    cohorts, teams = await uses(snap.session, course.id)
+    layout = await _grade_layout(snap.session, course)
+    extra = layout.extra()
 
     async def read(session: AsyncSession, bounds: Bounds) -> tuple[pl.DataFrame, tuple[np.ndarray, np.ndarray]]:
-        people = await learners_in(session, course.id, bounds)
+        people = await learners_in(session, course.id, bounds, extra=extra)
         return people, await result_cells(session, course, people["id"].to_numpy())
 
     bounds = await chunk_bounds(snap.session, course.id, size=PARALLEL_CHUNK)
     chunks = in_parallel(snap.sessions, bounds, read)
     async for people, (value, state) in chunks:
-        yield await asyncio.to_thread(_grade_frame, course, people, value, state, cohorts, teams)
+        yield await asyncio.to_thread(_grade_frame, course, layout, people, value, state)
 
 
 def _grade_frame(
-    course: CourseInfo, people: pl.DataFrame, value: np.ndarray, state: np.ndarray, cohorts: bool, teams: bool
+    course: CourseInfo, layout: _GradeLayout, people: pl.DataFrame, value: np.ndarray, state: np.ndarray
 ) -> pl.DataFrame:
     position = {a.id: j for j, a in enumerate(course.assessments)}
-    averages = category_averages(course, value, state)
-    cells = _cells(value, state, 4)
-    columns: dict[str, pl.Series] = {
+    cells = _cells(value, state, CELL_DIGITS)
+    head = {
         "Student ID": people["external_id"],
         "Email": people["email"].fill_null(""),
         "Username": people["username"].fill_null(""),
         "Grade": grade(people),
     }
-    for category in dict.fromkeys(a.category for a in course.assessments):
-        for label, a in course.columns:
-            if a.category == category:
-                title = label if label == category else f"{label}: {a.title}"
-                columns[title] = cells[str(position[a.id])]
-        if sum(a.category == category for a in course.assessments) > 1:
-            avg = averages.get(category)
-            columns[f"{category} (Avg)"] = (
-                pl.Series(avg).cast(pl.String) if avg is not None else pl.Series([""] * people.height)
-            )
-    if cohorts:
-        columns["Cohort Name"] = people["cohort"].fill_null("")
-    if teams:
-        columns["Team Name"] = people["team"].fill_null("")
-    columns["Enrollment Track"] = people["track"]
-    columns["Enrollment Status"] = people["status"]
-    return pl.DataFrame(columns)
+    results: list[tuple[str, pl.Series]] = []
+    for category, labelled in itertools.groupby(course.columns, key=lambda c: c[1].category):
+        members = list(labelled)
+        results += [(label, cells[str(position[a.id])]) for label, a in members]
+        if len(members) > 1:
+            results.append((f"{course.labels[category]} (Avg)", _average(layout, people, category)))
+    groups: dict[str, pl.Series] = {}
+    if layout.cohorts:
+        groups["Cohort Name"] = people["cohort"].fill_null("")
+    for i, name in enumerate(layout.experiments):
+        groups[f"Experiment Group ({name})"] = people[f"group{i}"].fill_null("")
+    if layout.teams:
+        groups["Team Name"] = people["team"].fill_null("")
+    certified = pl.col("certificate").is_not_null()
+    tail = people.select(
+        pl.col("track").alias("Enrollment Track"),
+        pl.when(pl.col("track").is_in(ID_VERIFIED_TRACKS).not_())
+        .then(pl.lit("N/A"))
+        .when(pl.col("id_verified") == 1)
+        .then(pl.lit("ID Verified"))
+        .otherwise(pl.lit("Not ID Verified"))
+        .alias("Verification Status"),
+        pl.when(pl.col("eligible") == 1).then(pl.lit("Y")).otherwise(pl.lit("N")).alias("Certificate Eligible"),
+        pl.when(certified).then(pl.lit("Y")).otherwise(pl.lit("N")).alias("Certificate Delivered"),
+        pl.col("certificate").fill_null("N/A").alias("Certificate Type"),
+        pl.col("status").alias("Enrollment Status"),
+    )
+    names = distinct([name for name, _ in results], taken=[*head, *groups, *tail.columns])
+    return pl.DataFrame(head | dict(zip(names, (s for _, s in results), strict=True)) | groups).hstack(tail)
+
+
+def distinct(names: list[str], taken: Sequence[str]) -> list[str]:
+    """Column names from clients' texts (category labels, titles), made distinct from each other and from
+    the report's own columns (`taken`) by " (2)", " (3)", ...: a column is never lost to another of the
+    same name (a category called "Grade", two items both titled "Essay")."""
+    seen = set(taken)
+    out = []
+    for name in names:
+        unique, k = name, 1
+        while unique in seen:
+            k += 1
+            unique = f"{name} ({k})"
+        seen.add(unique)
+        out.append(unique)
+    return out
+
+
+def _average(layout: _GradeLayout, people: pl.DataFrame, category: str) -> pl.Series:
+    """Open edX's "(Avg)": the category's average as the stored grade computed it (its drops; with the
+    openedx preset, its min_count placeholders) times the weight the grade applied to it, read from the
+    grade's explanation; 0 when the learner has no grade, empty for a category the policy does not grade."""
+    k = layout.averaged.get(category)
+    if k is None:
+        return pl.Series([""] * people.height, dtype=pl.String)
+    percent = people[f"percent{k}"].fill_null(0.0).to_numpy()
+    weight = people[f"weight{k}"].fill_null(1.0).to_numpy()  # points weighting applies no category weight
+    return number_text(percent / 100 * weight, CELL_DIGITS)
 
 
 T = TypeVar("T")
@@ -499,13 +655,26 @@ _ITEM_SCORES = """
 """
 
 
+POINT_DIGITS = 6  # points are stored with 6 decimals
+
+
 async def problem_grade_report(session: AsyncSession, course: CourseInfo) -> AsyncIterator[pl.DataFrame]:
     """Per item (or per assessment without items) an Earned / Possible pair: `earned, possible` when
-    scored, `Not Attempted, possible` when not, `Not Available` twice when the attempt is cancelled,
-    `Excused, possible` when the learner is excused."""
+    scored, `Not Attempted, possible` when not, `Not Available, possible` while the result waits for
+    grading or confirmation (an assessment with manual items shows nothing before it is confirmed),
+    `Not Available` twice when the attempt is cancelled, `Excused, possible` when the learner is excused."""
     position = {a.id: j for j, a in enumerate(course.assessments)}
     all_items = [i for a in course.assessments for i in a.items]
     item_column = {i.id: k for k, i in enumerate(all_items)}
+    # Per pair of columns: its name, its assessment's column, its item's (None: the assessment's total), points.
+    pairs: list[tuple[str, int, int | None, float]] = []
+    for label, a in course.columns:
+        if a.items:
+            pairs += [(f"{label}: {a.title} - {i.label}", position[a.id], item_column[i.id], i.points) for i in a.items]
+        else:  # named once: the title is not repeated as an item name
+            pairs.append((f"{label}: {a.title}", position[a.id], None, a.points))
+    fixed = {"Student ID", "Email", "Username", "Enrollment Status", "Grade"}
+    heads = distinct([head for head, *_ in pairs], taken=[*fixed])
     async for people in learner_chunks(session, course.id):
         ids = people["id"].to_numpy()
         value, state = await result_cells(session, course, ids)
@@ -527,138 +696,22 @@ async def problem_grade_report(session: AsyncSession, course: CourseInfo) -> Asy
             "Enrollment Status": people["status"],
             "Grade": grade(people),
         }
-        for label, a in course.columns:
-            j = position[a.id]
-            gone = state[:, j] == CANCELLED
-            excused = pl.Series(state[:, j] == EXCUSED)
-            if a.items:
-                pairs = [(f"{a.title} - {i.label}", earned[:, item_column[i.id]], i.points) for i in a.items]
-            else:
-                total = np.where(state[:, j] == FINAL, value[:, j] * a.points, np.nan)
-                pairs = [(f"{a.title} - {a.title}", total, a.points)]
-            for name, got, points in pairs:
-                head = f"{label}: {name}"
-                shown = pl.Series(got, nan_to_null=True).cast(pl.String).fill_null(NOT_ATTEMPTED)
-                columns[f"{head} (Earned)"] = pl.select(
-                    pl.when(pl.lit(pl.Series(gone)))
-                    .then(pl.lit(NOT_AVAILABLE))
-                    .when(pl.lit(excused))
-                    .then(pl.lit(EXCUSED_TEXT))
-                    .otherwise(shown)
-                ).to_series()
-                columns[f"{head} (Possible)"] = pl.Series(np.where(gone, NOT_AVAILABLE, str(float(points))))
+        for head, (_, j, k, points) in zip(heads, pairs, strict=True):
+            got = earned[:, k] if k is not None else np.where(state[:, j] == FINAL, value[:, j] * points, np.nan)
+            possible = number_text(np.array([points]), POINT_DIGITS).cast(pl.String).item()
+            shown = pl.DataFrame({"state": state[:, j], "earned": number_text(got, POINT_DIGITS).cast(pl.String)})
+            shown = shown.select(
+                pl.when(pl.col("state").is_in([CANCELLED, UNAVAILABLE]))
+                .then(pl.lit(NOT_AVAILABLE))
+                .when(pl.col("state") == EXCUSED)
+                .then(pl.lit(EXCUSED_TEXT))
+                .otherwise(pl.col("earned").fill_null(NOT_ATTEMPTED))
+                .alias("earned"),
+                pl.when(pl.col("state") == CANCELLED)
+                .then(pl.lit(NOT_AVAILABLE))
+                .otherwise(pl.lit(possible))
+                .alias("possible"),
+            )
+            columns[f"{head} (Earned)"] = shown["earned"]
+            columns[f"{head} (Possible)"] = shown["possible"]
         yield pl.DataFrame(columns)
-
-
-# --- marks and grades (Inspera's CSV) -------------------------------------------------------------
-
-_MARKS = """
-    SELECT e.external_id, e.id, i.id AS item_id, sc.earned, sc.computed_earned, sc.source, t.earned AS total,
-           t.possible AS total_possible, t.status, t.confirmed_at IS NOT NULL AS confirmed, t.source AS total_source,
-           t.computed_earned AS total_computed, t.excused,
-           (SELECT array_agg(m.grader ORDER BY m.id) FROM marks m WHERE m.attempt_id = t.id AND m.item_id = i.id)
-             AS graders
-    FROM attempts t JOIN enrollments e ON e.id = t.enrollment_id
-    LEFT JOIN items i ON i.assessment_id = t.assessment_id
-    LEFT JOIN item_scores sc ON sc.attempt_id = t.id AND sc.item_id = i.id
-    WHERE t.assessment_id = :a AND t.status <> 'cancelled' AND e.id > :after
-    ORDER BY e.id, i.position, i.id
-    LIMIT :n
-"""
-
-
-async def marks_and_grades(
-    session: AsyncSession, course: CourseInfo, assessment: AssessmentInfo
-) -> AsyncIterator[pl.DataFrame]:
-    """One row per candidate per question: who marked it (a column pair per grader in the individual
-    workflow, a workgroup per column in the shared one), the manual and automatic scores (AutoScore holds
-    the overriding value where a score was overridden), and the final grade once grading is confirmed
-    (`Excused` where the learner is excused)."""
-    shared = (assessment.marking or {}).get("workflow") == "shared"
-    width = await session.scalar(
-        text(
-            """
-            SELECT coalesce(max(n), 0) FROM (SELECT count(*) AS n FROM marks m JOIN attempts t ON t.id = m.attempt_id
-            WHERE t.assessment_id = :a GROUP BY m.attempt_id, m.item_id) x
-            """
-        ),
-        {"a": assessment.id},
-    )
-    needs_confirmation = any(i.marking == "manual" for i in assessment.items)
-    items = {i.id: i for i in assessment.items}
-    after, per_row = 0, max(1, len(assessment.items))
-    while True:
-        rows = (
-            (await session.execute(text(_MARKS), {"a": assessment.id, "after": after, "n": CHUNK * per_row}))
-            .mappings()
-            .all()
-        )
-        if not rows:
-            return
-        last = rows[-1]["id"]
-        if len(rows) == CHUNK * per_row:  # keep every learner whole: leave the last one for the next chunk
-            rows = [r for r in rows if r["id"] != last] or rows
-        after = rows[-1]["id"]
-        yield pl.DataFrame(
-            [_marks_row(course, assessment, items, r, int(width or 0), shared, needs_confirmation) for r in rows],
-            schema=_marks_header(int(width or 0), shared),
-            orient="row",
-        )
-
-
-def _marks_header(width: int, shared: bool) -> list[str]:
-    graders = (
-        [f"WorkgroupID{n}" for n in range(1, width + 1)]
-        if shared
-        else [c for n in range(1, width + 1) for c in (f"GraderUserID{n}", f"GraderUsername{n}")]
-    )
-    return [
-        "CandidateExternalId",
-        "UserID",
-        "QuestionNo",
-        "QuestionTitle",
-        "QuestionRevisionId",
-        "QuestionId",
-        *graders,
-        "ManualScore",
-        "AutoScore",
-        "FinalGrade",
-    ]
-
-
-def _number(x: Any) -> str:
-    return "" if x is None else format(x.normalize(), "f") if hasattr(x, "normalize") else str(x)
-
-
-def _marks_row(
-    course: CourseInfo,
-    assessment: AssessmentInfo,
-    items: dict[int, ItemInfo],
-    r: Any,
-    width: int,
-    shared: bool,
-    needs_confirmation: bool,
-) -> list[str]:
-    item = items.get(r["item_id"]) if r["item_id"] is not None else None
-    manual = item is not None and item.marking == "manual"
-    graders = list(r["graders"] or [])[:width] if manual else []
-    graders += [""] * (width - len(graders))
-    grader_cells = graders if shared else [c for g in graders for c in (g, g)]
-    earned = r["earned"] if item is not None else r["total"]
-    final = r["status"] == "graded" and (r["confirmed"] or not needs_confirmation)
-    fraction = float(r["total"] / r["total_possible"]) if final and r["total_possible"] else None
-    final_grade = (course.letter(fraction) or _number(r["total"])) if final else ""
-    if r["excused"]:
-        final_grade = EXCUSED_TEXT
-    return [
-        r["external_id"],
-        str(r["id"]),
-        (item.number or item.external_id) if item else "",
-        (item.title or "") if item else assessment.title,
-        str(item.revision) if item else "",
-        str(item.id) if item else "",
-        *grader_cells,
-        _number(earned) if manual else "",
-        "" if manual else _number(earned),
-        final_grade,
-    ]

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from shared import clock, jobs, jsonutil
 from shared.errors import Conflict, NotFound
 from shared.notify import events
-from shared.services import audit, grades
+from shared.services import audit, grades, report_references
 from shared.services.access import Action, CourseRef, course_access
 from shared.services.auth import Principal
 from shared.services.inputs import ReportRequest
@@ -37,8 +37,10 @@ def job_id(report_id: int, tries: int = 0) -> str:
 async def create(
     session: AsyncSession, queue: jobs.Queue, ref: CourseRef, body: ReportRequest, actor: str
 ) -> dict[str, Any]:
-    """Record the request (queued, audited), commit, then enqueue the job."""
-    params = body.checked_params().model_dump(mode="json", exclude_none=True)
+    """Check what the request names (422 for anything the course lacks), record it (queued,
+    audited), commit, then enqueue the job."""
+    await report_references.check(session, ref.id, body.params)
+    params = body.params.model_dump(mode="json", exclude_none=True)
     report_id: int = await session.scalar(
         text(
             """

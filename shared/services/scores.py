@@ -126,7 +126,8 @@ _DIFF = text(
 
 # Overrides (the same rule in both upserts below): an override replaces the score and keeps the
 # automatic value it replaced in computed_earned; a later automatic score updates computed_earned and
-# leaves the override standing. Any score change reopens a confirmed attempt for confirmation.
+# leaves the override standing, and who gave it (scored_by: who decided the score, as the marks and
+# grades report names them). Any score change reopens a confirmed attempt for confirmation.
 
 # Assessment-level scores create or update the attempt directly.
 _WRITE_TOTALS = text(
@@ -141,7 +142,9 @@ _WRITE_TOTALS = text(
                              WHEN excluded.source = 'override' AND t.source = 'auto' THEN t.earned
                              WHEN excluded.source = 'override' THEN t.computed_earned END,
       source = CASE WHEN excluded.source = 'auto' AND t.source = 'override' THEN 'override' ELSE excluded.source END,
-      possible = excluded.possible, scored_by = excluded.scored_by, scored_at = excluded.scored_at,
+      scored_by = CASE WHEN excluded.source = 'auto' AND t.source = 'override' THEN t.scored_by
+                       ELSE excluded.scored_by END,
+      possible = excluded.possible, scored_at = excluded.scored_at,
       confirmed_at = NULL, confirmed_by = NULL, updated_at = :now
     """
 )
@@ -168,8 +171,9 @@ _WRITE_ITEMS = text(
                              WHEN excluded.source = 'override' AND sc.source = 'auto' THEN sc.earned
                              WHEN excluded.source = 'override' THEN sc.computed_earned END,
       source = CASE WHEN excluded.source = 'auto' AND sc.source = 'override' THEN 'override' ELSE excluded.source END,
-      possible = excluded.possible, scored_by = excluded.scored_by, scored_at = excluded.scored_at,
-      item_revision = excluded.item_revision
+      scored_by = CASE WHEN excluded.source = 'auto' AND sc.source = 'override' THEN sc.scored_by
+                       ELSE excluded.scored_by END,
+      possible = excluded.possible, scored_at = excluded.scored_at, item_revision = excluded.item_revision
     """
 )
 

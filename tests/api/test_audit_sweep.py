@@ -44,6 +44,7 @@ NOT_AUDITED: dict[str, str] = {
 RULES: dict[str, Audited] = {
     "PUT /v1/organization/token-keys": Audited(("token_keys.changed",), {"hs256_secret": "t" * 40}),
     "POST /v1/api-keys": Audited(("api_key.created",), {"name": "audited", "role": "service"}),
+    "PUT /v1/staff/{user}": Audited(("staff.updated",), {"username": "grader.one", "name": "Grader One"}),
     "POST /v1/courses": Audited(("course.created",), {"external_id": "audited-course", "title": "A"}),
     "PATCH /v1/courses/{course}": Audited(("course.updated",), {"title": "Renamed"}),
     "PUT /v1/courses/{course}/members/{user}": Audited(("member.roles_changed",), {"roles": ["grader", "viewer"]}),
@@ -56,6 +57,11 @@ RULES: dict[str, Audited] = {
     "PATCH /v1/courses/{course}/enrollments/{learner}": Audited(
         ("enrollment.unenrolled",), {"status": "unenrolled"}, ids={"learner": "u3"}
     ),
+    "PUT /v1/courses/{course}/certificates/allowlist/{learner}": Audited(
+        ("certificate.allowlisted",), {"notes": "Honor code exception"}
+    ),
+    "POST /v1/courses/{course}/certificates:generate": Audited(("certificate.issued", "certificates.generated")),
+    "DELETE /v1/courses/{course}/certificates/allowlist/{learner}": Audited(("certificate.allowlist_removed",)),
     "POST /v1/courses/{course}/assessments": Audited(
         ("assessment.created",), {"external_id": "new", "title": "New", "category": "Quiz", "points_possible": 5}
     ),

@@ -40,6 +40,8 @@ RULES: dict[str, Rule] = {
     "GET /v1/api-keys": ORG_ADMIN,
     "POST /v1/api-keys": ORG_ADMIN,
     "DELETE /v1/api-keys/{key_id}": Rule(other=404, learner=403, grader=403),
+    "GET /v1/staff": ORG_ADMIN,
+    "PUT /v1/staff/{user}": ORG_ADMIN,  # another organization's key sets an entry of its own directory
     "POST /v1/courses": Rule(other="own", learner=403, grader=403),
     "GET /v1/courses": OWN_LIST,
     "GET /v1/courses/{course}": Rule(grader="empty"),
@@ -52,6 +54,12 @@ RULES: dict[str, Rule] = {
     "PUT /v1/courses/{course}/enrollments/{learner}": COURSE,
     "PATCH /v1/courses/{course}/enrollments/{learner}": COURSE,
     "GET /v1/courses/{course}/enrollments/{learner}": ROSTER,
+    "GET /v1/courses/{course}/certificates/allowlist": COURSE,
+    "PUT /v1/courses/{course}/certificates/allowlist/{learner}": COURSE,
+    "DELETE /v1/courses/{course}/certificates/allowlist/{learner}": COURSE,
+    "POST /v1/courses/{course}/certificates:generate": COURSE,
+    "GET /v1/courses/{course}/certificates/generations": COURSE,
+    "GET /v1/courses/{course}/certificates": COURSE,
     "POST /v1/courses/{course}/assessments": COURSE,
     "GET /v1/courses/{course}/assessments": Rule(grader="empty"),
     "GET /v1/courses/{course}/assessments/{assessment}": Rule(grader="empty"),
@@ -133,6 +141,7 @@ def _operations(document: dict[str, Any]) -> list[tuple[str, str]]:
 # caller is refused before the body is read).
 BODIES: dict[str, dict[str, Any]] = {
     "POST /v1/api-keys": {"name": "x", "role": "service"},
+    "PUT /v1/staff/{user}": {"username": "grader.one", "name": "Grader One"},
     "PUT /v1/organization/token-keys": {"hs256_secret": "s" * 40},  # `{}` would turn user tokens off: 422
     "POST /v1/courses": {"external_id": "mine", "title": "Mine"},
     "POST /v1/grading/evaluate": {

@@ -225,9 +225,9 @@ async def test_results_table_rows_counts_and_filters(tenant: Tenant, settings: S
     assert body["counts"]["to_be_taken"] == 0
     pending = [r for r in body["items"] if r["status"] == "pending_grading"]
     assert {r["learner"] for r in pending} == {"ann", "bob"}
-    assert all(r["result"] == "No result yet" and r["earned"] is None and r["grader"] == "g1" for r in pending)
+    assert all(r["result"] == "No result yet" and r["percent"] is None and r["grader"] == "g1" for r in pending)
     exam = next(r for r in body["items"] if r["learner"] == "ann" and r["assessment"] == "exam")
-    assert exam["earned"] == 18 and exam["percent"] == 90.0 and exam["publication"]["state"] == "unpublished"
+    assert exam["result"] == 18 and exam["percent"] == 90.0 and exam["publication"] == "unpublished"
     # learner order, then assessment; pages follow on without gaps
     seen, cursor = [], None
     while True:

@@ -119,19 +119,21 @@ async def test_grade_report_in_the_open_edx_layout(tenant: Tenant, settings: Set
     assert re.fullmatch(r"c1_grade_report_\d{4}-\d{2}-\d{2}-\d{4}\.csv", body["file_name"])
     header, *rows = _csv(content)
     assert header == [
-        "Student ID", "Email", "Username", "Grade", "Homework 1: Intro", "Homework 2: Vectors", "Homework (Avg)",
-        "Exam", "Cohort Name", "Enrollment Track", "Enrollment Status",
+        "Student ID", "Email", "Username", "Grade", "Homework 1", "Homework 2", "Homework (Avg)", "Exam",
+        "Cohort Name", "Enrollment Track", "Verification Status", "Certificate Eligible", "Certificate Delivered",
+        "Certificate Type", "Enrollment Status",
     ]  # fmt: skip
     by_id = {r[0]: dict(zip(header, r, strict=True)) for r in rows}
     assert body["rows"] == 3 and set(by_id) == {"ann", "bob", "cid"}
     ann = by_id["ann"]
-    # ann: homework 0.8 and 0.5, the lower dropped: avg 0.8; exam (4 + 5.5) / 10 = 0.95, confirmed.
-    assert (ann["Homework 1: Intro"], ann["Homework 2: Vectors"], ann["Homework (Avg)"]) == ("0.8", "0.5", "0.8")
+    # ann: homework 0.8 and 0.5, the lower dropped: average 0.8 times the weight 0.5; exam (4 + 5.5) / 10 = 0.95,
+    # confirmed.
+    assert (ann["Homework 1"], ann["Homework 2"], ann["Homework (Avg)"]) == ("0.8", "0.5", "0.4")
     assert ann["Exam"] == "0.95" and ann["Grade"] == "0.875" and ann["Enrollment Track"] == "verified"
     # bob's exam awaits confirmation: not shown. cid has nothing.
-    assert by_id["bob"]["Exam"] == "Not Available" and by_id["bob"]["Homework 2: Vectors"] == "Not Attempted"
+    assert by_id["bob"]["Exam"] == "Not Available" and by_id["bob"]["Homework 2"] == "Not Attempted"
     assert by_id["bob"]["Username"] == '\'=HYPERLINK("http://x")'  # neutralised, not a formula
-    assert by_id["cid"]["Homework (Avg)"] == "0.0" and by_id["cid"]["Cohort Name"] == "A"
+    assert by_id["cid"]["Homework (Avg)"] == "0" and by_id["cid"]["Cohort Name"] == "A"
 
 
 async def test_problem_grade_report(tenant: Tenant, settings: Settings) -> None:
@@ -140,20 +142,23 @@ async def test_problem_grade_report(tenant: Tenant, settings: Settings) -> None:
     header, *rows = _csv(content)
     assert header[:5] == ["Student ID", "Email", "Username", "Enrollment Status", "Grade"]
     assert header[5:9] == [
-        "Homework 1: Intro - Intro (Earned)",
-        "Homework 1: Intro - Intro (Possible)",
-        "Homework 2: Vectors - Vectors (Earned)",
-        "Homework 2: Vectors - Vectors (Possible)",
+        "Homework 1: Intro (Earned)",
+        "Homework 1: Intro (Possible)",
+        "Homework 2: Vectors (Earned)",
+        "Homework 2: Vectors (Possible)",
     ]
     assert header[9:] == [
         "Exam: Final - Choice (Earned)", "Exam: Final - Choice (Possible)",
         "Exam: Final - Essay (Earned)", "Exam: Final - Essay (Possible)",
     ]  # fmt: skip
     ann = dict(zip(header, next(r for r in rows if r[0] == "ann"), strict=True))
-    assert ann["Exam: Final - Choice (Earned)"] == "4.0" and ann["Exam: Final - Essay (Earned)"] == "5.5"
-    assert ann["Homework 2: Vectors - Vectors (Earned)"] == "5.0"
+    assert ann["Exam: Final - Choice (Earned)"] == "4" and ann["Exam: Final - Essay (Earned)"] == "5.5"
+    assert ann["Homework 2: Vectors (Earned)"] == "5"
+    bob = dict(zip(header, next(r for r in rows if r[0] == "bob"), strict=True))
+    # bob's exam is not confirmed: none of its results is shown yet
+    assert (bob["Exam: Final - Choice (Earned)"], bob["Exam: Final - Choice (Possible)"]) == ("Not Available", "4")
     cid = dict(zip(header, next(r for r in rows if r[0] == "cid"), strict=True))
-    assert (cid["Exam: Final - Essay (Earned)"], cid["Exam: Final - Essay (Possible)"]) == ("Not Attempted", "6.0")
+    assert (cid["Exam: Final - Essay (Earned)"], cid["Exam: Final - Essay (Possible)"]) == ("Not Attempted", "6")
 
 
 async def test_marks_and_grades_csv(tenant: Tenant, settings: Settings) -> None:
@@ -168,7 +173,8 @@ async def test_marks_and_grades_csv(tenant: Tenant, settings: Settings) -> None:
     lines = {(r[0], r[2]): dict(zip(header, r, strict=True)) for r in rows}
     assert set(lines) == {("ann", "1"), ("ann", "2"), ("bob", "1"), ("bob", "2")}
     auto, manual = lines["ann", "1"], lines["ann", "2"]
-    assert (auto["ManualScore"], auto["AutoScore"], auto["GraderUserID1"]) == ("", "4", "")  # the override
+    # The override in the manual column (given by the admin key), the calculated score kept beside it.
+    assert (auto["ManualScore"], auto["AutoScore"]) == ("4", "3") and auto["GraderUserID1"].startswith("key:")
     assert (manual["ManualScore"], manual["AutoScore"]) == ("5.5", "")
     assert {manual["GraderUserID1"], manual["GraderUserID2"]} == {"g1", "g2"}
     assert manual["QuestionTitle"] == "Essay" and manual["QuestionRevisionId"] == "1"
@@ -183,11 +189,12 @@ async def test_results_xlsx_with_filters(tenant: Tenant, settings: Settings) -> 
     assert sheet is not None
     rows = list(sheet.iter_rows(values_only=True))
     header, data = rows[0], rows[1:]
-    assert header[:4] == ("Learner ID", "Username", "Full name", "E-mail")
-    assert {r[0] for r in data} == {"bob"} and {r[6] for r in data} == {"hw1", "exam"}
-    exam = next(r for r in data if r[6] == "exam")
-    assert exam[8] == "graded" and exam[header.index("Comments")] == "by g1 | by g2"
-    cell = sheet.cell(row=2, column=2)
+    assert header[:4] == ("Learner ID", "Groups", "Cohort", "Last name")
+    assessment_at, status_at = header.index("Assessment ID"), header.index("Status")
+    assert {r[0] for r in data} == {"bob"} and {r[assessment_at] for r in data} == {"hw1", "exam"}
+    exam = next(r for r in data if r[assessment_at] == "exam")
+    assert exam[status_at] == "graded" and exam[header.index("Comments")] == "g1: by g1 | g2: by g2"
+    cell = sheet.cell(row=2, column=header.index("Username") + 1)
     assert cell.data_type == "s" and cell.value == '=HYPERLINK("http://x")'  # text, never a formula
     _, content = await _report(tenant, settings, "results_xlsx", search="ünal", status=["graded"])
     data = list(openpyxl.load_workbook(io.BytesIO(content)).active.iter_rows(values_only=True))[1:]  # type: ignore[union-attr]
@@ -205,11 +212,11 @@ async def test_results_xlsx_continues_on_new_sheets_and_keeps_an_empty_header(
     assert all(s["A1"].value == "Learner ID" for s in book.worksheets)
     rows = [r for s in book.worksheets for r in list(s.iter_rows(values_only=True))[1:]]
     expected = [("ann", "hw1"), ("ann", "hw2"), ("ann", "exam"), ("bob", "hw1"), ("bob", "exam")]
-    assert sorted((r[0], r[6]) for r in rows) == sorted(expected)
+    assert sorted((r[0], r[7]) for r in rows) == sorted(expected)  # learner, assessment
     _, content = await _report(tenant, settings, "results_xlsx", search="nobody")
     sheet = openpyxl.load_workbook(io.BytesIO(content)).active
     assert sheet is not None
-    assert [r[:2] for r in sheet.iter_rows(values_only=True)] == [("Learner ID", "Username")]
+    assert [r[:2] for r in sheet.iter_rows(values_only=True)] == [("Learner ID", "Groups")]
 
 
 def _pdf_text(content: bytes) -> str:
@@ -221,7 +228,7 @@ async def test_group_report_pdf(tenant: Tenant, settings: Settings) -> None:
     body, content = await _report(tenant, settings, "group_report_pdf", assessment="hw1", group="g1")
     assert content.startswith(b"%PDF") and body["file_name"].endswith(".pdf")
     shown = _pdf_text(content)
-    assert "Group report: Intro" in shown and "group g1" in shown
+    assert "Group report: Intro" in shown and "Group g1" in shown
     assert shown.index("bob") < shown.index("Ann Ünal")  # ranked: bob 100 %, ann 80 %
     assert "Mean" in shown and "90" in shown  # the mean of 100 and 80
     assert_problem(
@@ -239,7 +246,8 @@ async def test_individual_reports_zip(tenant: Tenant, settings: Settings) -> Non
     archive = zipfile.ZipFile(io.BytesIO(content))
     assert sorted(archive.namelist()) == ["ann.pdf", "cid.pdf"] and body["rows"] == 2
     ann = _pdf_text(archive.read("ann.pdf"))
-    assert "Ann Ünal" in ann and "Detail: Final" in ann and "Cite sources" in ann  # published with items
+    # Published with items: the detail of the exam (label and title), its learner-visible feedback.
+    assert "Ann Ünal" in ann and "Detail: Exam \N{EN DASH} Final" in ann and "Cite sources" in ann
     assert "by g1" not in ann  # the markers' comments are theirs, never the learner's
     cid = _pdf_text(archive.read("cid.pdf"))
     assert "Cid Ødegård" in cid and "Detail" not in cid

@@ -32,6 +32,7 @@ from services.api.streaming import primed
 from shared import charts, csv_cells
 from shared.services import gradebook, progress, results_table, statistics
 from shared.services.inputs import AttemptStatus, ExternalId
+from shared.time_zones import UTC, TimeZone
 from shared.validation import CleanStr
 
 router = APIRouter(prefix="/v1/courses/{course}", tags=["results"])
@@ -42,7 +43,7 @@ Text = Annotated[CleanStr | None, Query(max_length=255)]
 @dataclass
 class ResultFilters:
     """Which attempts: statuses, one assessment, a group or cohort, a search in learner id, username,
-    name and e-mail (case-insensitive), and a range [since, until) of the attempt's last change."""
+    names and e-mail (case-insensitive), and a range [since, until) of the attempt's last change."""
 
     status: Annotated[list[AttemptStatus] | None, Query(max_length=6)] = None
     assessment: Annotated[ExternalId | None, Query()] = None
@@ -61,12 +62,15 @@ async def list_results(
     filters: Annotated[ResultFilters, Depends()],
     limit: Limit = 100,
     cursor: Cursor = None,
+    time_zone: Annotated[TimeZone, Query()] = UTC,
 ) -> ResultsPage:
     """The results table: one row per attempt (learner x assessment, in learner order) with its status,
-    the score or "No result yet", the grader while it waits for grading and whether learners see it;
-    with the counts per status for the dashboard. Graders see only the attempts allocated to them."""
+    the score or "No result yet" / "Cancelled" / "Excused", the grader while it waits for grading,
+    whether learners see it and the graders' comments, times in `time_zone` with its offset; with the
+    counts per status for the dashboard. The results XLSX has the same columns in the same order.
+    Graders see only the attempts allocated to them."""
     f = results_table.ResultsFilter(**vars(filters), scope=scope)
-    page = await results_table.page(session, ref, f, limit, cursor)
+    page = await results_table.page(session, ref, f, limit, cursor, time_zone)
     counts = await results_table.counts(session, ref, f)
     return ResultsPage(
         items=[ResultRow.model_validate(r) for r in page.items], next_cursor=page.next_cursor, counts=counts

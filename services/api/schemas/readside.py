@@ -3,32 +3,48 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from services.api.schemas.common import Num, PageOut, PublicationState
+from services.api.schemas.common import Num, PageOut
+from shared.services.inputs import AttemptStatus
 
 
 class ResultRow(BaseModel):
-    learner: str
-    username: str | None
-    full_name: str | None
-    email: str | None
-    cohort: str | None
+    """A row of the results table; the results XLSX has these columns in this order (shared/services/
+    results_table.COLUMNS). Times are in the requested zone, with its offset."""
+
+    learner: str = Field(description="The learner's id in the LMS (the export's external identifier).")
     groups: list[str]
+    cohort: str | None
+    family_name: str | None = Field(description="Last name, where the LMS gave it.")
+    given_name: str | None = Field(description="First name, where the LMS gave it.")
+    full_name: str | None
+    username: str | None
     assessment: str
     assessment_title: str
-    status: str
-    earned: Num | None = Field(description="The score, once graded (null when the learner is excused).")
+    status: AttemptStatus
+    result: Num | str = Field(
+        description='The score once graded; else "Excused", "Cancelled" (the attempt was cancelled) or "No result yet".'
+    )
     possible: Num | None
-    percent: float | None
-    excused: bool = Field(description="The learner is excused from the assessment.")
-    result: str | None = Field(description='"Excused" when excused, else "No result yet" until graded, else null.')
-    grader: str | None = Field(description="Who is allocated the work while it waits for grading.")
-    publication: PublicationState
+    percent: float | None = Field(description="The score in percent of possible, once graded.")
+    grader: str | None = Field(
+        description="While the attempt waits for grading: who is allocated the work (usernames where the staff "
+        "directory knows them, else user ids)."
+    )
+    publication: Literal["unpublished", "published", "changed"] = Field(
+        description="Whether learners see the result; changed: published, but it has changed since "
+        "(learners still see the published one)."
+    )
+    published_at: datetime | None
     submitted_at: datetime | None
-    updated_at: datetime
-    comments: str | None
+    updated_at: datetime = Field(description="The attempt's last change.")
+    email: str | None
+    comments: str | None = Field(
+        description='Graders\' comments on their marks, each after its grader: "g1: text | g2: text" (staff only).'
+    )
 
 
 class ResultsPage(PageOut[ResultRow]):

@@ -31,11 +31,15 @@ class EnrollmentOut(Out):
     username: str | None
     email: str | None
     full_name: str | None
+    given_name: str | None
+    family_name: str | None
     track: str
+    id_verified: bool
     status: str
     cohort: str | None
     team: str | None
     groups: list[str]
+    experiment_groups: dict[str, str] = Field(description="{group configuration name: group name}")
     is_course_team: bool
     created_at: datetime
     updated_at: datetime

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 from arq import Retry
 from sqlalchemy.exc import DBAPIError, OperationalError
 
@@ -29,8 +30,10 @@ from services.worker.writers import pdf
 from services.worker.writers.csv import CsvFile
 from services.worker.writers.xlsx import XlsxFile
 from shared.notify import mail
-from shared.services import report_data, report_records, reports, results_table
+from shared.services import marks_report, report_data, report_records, reports, results_table
 from shared.services.inputs import (
+    REPORT_PARAMS,
+    Command,
     GradeReportParams,
     GroupReportParams,
     IndividualReportsParams,
@@ -52,6 +55,8 @@ CONTENT_TYPES = {
 
 Progress = Callable[[int, str], Awaitable[None]]
 Params = dict[str, Any]
+# The ZIP's progress is written after this many PDFs (and at the end).
+PROGRESS_EVERY = 100
 
 
 async def run_report(ctx: dict[str, Any], report_id: int) -> str:
@@ -64,6 +69,10 @@ async def run_report(ctx: dict[str, Any], report_id: int) -> str:
         outcome = await _build_and_upload(ctx, report)
     except reports.Cancelled:
         return "cancelled"
+    except Gone as exc:  # the request's own words, not a Python error: nothing to retry
+        await reports.fail(sessionmaker, report_id, str(exc))
+        await _tell(ctx, report, succeeded=False)
+        return "failed"
     except (*TRANSIENT, OperationalError, DBAPIError, TimeoutError) as exc:
         log.warning("report %s: try %s failed: %r", report_id, report["tries"], exc)
         delay = await reports.retry_or_fail(sessionmaker, report_id, report["tries"], f"{type(exc).__name__}: {exc}")
@@ -90,15 +99,15 @@ async def _build_and_upload(ctx: dict[str, Any], report: dict[str, Any]) -> bool
 
     stamp = datetime.now(UTC).strftime("%Y-%m-%d-%H%M")
     began = time.perf_counter()
-    ext = EXTENSIONS[report["kind"]]
+    kind = KINDS[REPORT_PARAMS[report["kind"]]]
+    ext = kind.extension
     key = reports.object_key(report, ext)
     with tempfile.TemporaryDirectory(prefix="gradeflow-report-") as folder:
         out = Output(Path(folder) / f"report.{ext}", store.upload(key, CONTENT_TYPES[ext]))
-        async with out.upload, report_data.snapshot(sessionmaker, READERS.get(report["kind"], 1)) as snap:
+        async with out.upload, report_data.snapshot(sessionmaker, kind.readers) as snap:
             course = await report_data.load_course(snap.session, report["course_id"])
-            total = await report_data.count_learners(snap.session, course.id)
             params = {k: v for k, v in report["params"].items() if k != "notify_email"}
-            rows, name = await BUILDERS[report["kind"]](snap, course, params, out, _Counter(progress, total))
+            rows, name = await kind.build(snap, course, params, out, _Counter(progress))
             built = time.perf_counter()
             await progress(99, "uploading")
             await out.upload.finish(out.path)
@@ -137,14 +146,22 @@ class Output:
 
 
 class _Counter:
-    """Progress by learners done, written at most every chunk."""
+    """A report's progress: the percent is how far it is through what it covers (learners, or the
+    XLSX's rows), the message what its reader can check: CSV rows written, "300 of 1,000 learners"."""
 
-    def __init__(self, progress: Progress, total: int) -> None:
-        self.progress, self.total, self.done = progress, max(total, 1), 0
+    def __init__(self, progress: Progress) -> None:
+        self.progress, self.total, self.done, self.unit = progress, 0, 0, "learners"
 
-    async def add(self, n: int, what: str = "learners") -> None:
+    def covers(self, total: int, unit: str = "learners") -> None:
+        self.total, self.unit = total, unit
+
+    async def add(self, n: int, written: int | None = None) -> None:
+        """`n` more done; `written`: the rows written so far, for a file whose rows are not what it covers."""
         self.done += n
-        await self.progress(min(98, self.done * 98 // self.total), f"{self.done:,} {what} done")
+        # 98 at most: 99 is the upload, 100 the report ready.
+        percent = min(98, self.done * 100 // self.total) if self.total else 0
+        message = f"{written:,} rows written" if written is not None else f"{self.done:,} of {self.total:,} {self.unit}"
+        await self.progress(percent, message)
 
 
 def _safe_name(external_id: str) -> str:
@@ -157,51 +174,66 @@ Built = tuple[int, str]  # rows, the name in the file name
 Snapshot = report_data.Snapshot
 
 
-async def _csv(frames: Any, out: Output, bom: bool, counter: _Counter, per_learner: bool = True) -> int:
+async def _csv(
+    frames: Any, out: Output, bom: bool, counter: _Counter, learners: Callable[[pl.DataFrame], int] = len
+) -> int:
+    """Write the frames; `learners(frame)`: the learners a frame holds (a row each by default)."""
     with out.path.open("wb") as f:
         csv = CsvFile(f, bom)
         async for frame in report_data.ahead(frames):
             await asyncio.to_thread(csv.write, frame)
             await asyncio.to_thread(f.flush)
             out.upload.grown(out.path)
-            await counter.add(frame.height if per_learner else 0, "learners" if per_learner else "rows")
+            await counter.add(learners(frame), written=csv.rows)
     return csv.rows
+
+
+class Gone(Exception):
+    """What the request named was in the course when it was asked for, and is no longer."""
 
 
 def _assessment(course: CourseInfo, external_id: str) -> AssessmentInfo:
     assessment = course.assessment(external_id)
     if assessment is None:
-        raise ValueError(f"assessment {external_id!r} no longer exists in the course")
+        raise Gone(f"The assessment {external_id!r} was deleted from the course after the report was requested.")
     return assessment
 
 
 async def grade_report(snap: Snapshot, course: CourseInfo, params: Params, out: Output, c: _Counter) -> Built:
     p = GradeReportParams.model_validate(params)
+    c.covers(await report_data.count_learners(snap.session, course.id))
     return await _csv(report_data.grade_report(snap, course), out, p.bom, c), "grade_report"
 
 
 async def problem_grade_report(snap: Snapshot, course: CourseInfo, params: Params, out: Output, c: _Counter) -> Built:
     p = ProblemGradeReportParams.model_validate(params)
+    c.covers(await report_data.count_learners(snap.session, course.id))
     return await _csv(report_data.problem_grade_report(snap.session, course), out, p.bom, c), "problem_grade_report"
 
 
 async def marks_and_grades(snap: Snapshot, course: CourseInfo, params: Params, out: Output, c: _Counter) -> Built:
     p = MarksAndGradesParams.model_validate(params)
     assessment = _assessment(course, p.assessment)
-    frames = report_data.marks_and_grades(snap.session, course, assessment)
-    rows = await _csv(frames, out, p.bom, c, per_learner=False)
+    frames = marks_report.marks_and_grades(snap.session, course, assessment)
+    c.covers(await report_data.count_candidates(snap.session, assessment.id))
+    rows = await _csv(frames, out, p.bom, c, learners=lambda frame: frame["CandidateExternalId"].n_unique())
     return rows, f"marks_and_grades_{_safe_name(assessment.external_id)}"
 
 
 async def results_xlsx(snap: Snapshot, course: CourseInfo, params: Params, out: Output, c: _Counter) -> Built:
     p = ResultsXlsxParams.model_validate(params)
-    f = results_table.ResultsFilter(**p.model_dump())
-    book = XlsxFile(out.path, results_table.HEADER, await results_table.total(snap.session, course.id, f))
+    f = results_table.ResultsFilter(**p.model_dump(exclude={"time_zone"}))
+    total = await results_table.total(snap.session, course.id, f)
+    c.covers(total, "rows written")
+    tz = p.time_zone
+    header, formats, texts = results_table.headers(tz), results_table.number_formats(tz), results_table.text_columns(tz)
+    book = XlsxFile(out.path, header, total, formats=formats, texts=texts)
     saving = asyncio.ensure_future(asyncio.to_thread(book.save))
     try:
-        async for frame in report_data.ahead(results_table.frames(snap.session, course.id, f, report_data.CHUNK)):
+        frames = results_table.frames(snap.session, course.id, f, report_data.CHUNK, tz)
+        async for frame in report_data.ahead(frames):
             await asyncio.to_thread(book.put, frame)
-            await c.add(0, "rows")
+            await c.add(frame.height)
         await asyncio.to_thread(book.end)
     except BaseException:
         book.abort()
@@ -222,10 +254,12 @@ async def group_report_pdf(snap: Snapshot, course: CourseInfo, params: Params, o
 
 async def individual_reports_zip(snap: Snapshot, course: CourseInfo, params: Params, out: Output, c: _Counter) -> Built:
     p = IndividualReportsParams.model_validate(params)
+    c.covers(await report_data.count_learners(snap.session, course.id, report_data.Who(p.group, p.cohort, p.learners)))
     count = 0
     used: set[str] = set()
     loop = asyncio.get_running_loop()
-    # reportlab is pure Python: the PDFs are drawn in processes, one per core, a few ahead of the writer.
+    # Typst holds the GIL while it compiles: the PDFs are drawn in processes, one per core, a few ahead of
+    # the writer (each process loads the fonts and the template once).
     workers = os.cpu_count() or 1
     with (
         zipfile.ZipFile(out.path, "w", compression=zipfile.ZIP_DEFLATED) as archive,
@@ -234,44 +268,48 @@ async def individual_reports_zip(snap: Snapshot, course: CourseInfo, params: Par
         pending: deque[tuple[str, asyncio.Future[bytes]]] = deque()
 
         async def write_oldest() -> None:
+            nonlocal count
             learner, drawn = pending.popleft()
             name = _safe_name(learner) + ".pdf"
             while name in used:  # two ids that differ only in unsafe characters
                 name = "_" + name
             used.add(name)
             await asyncio.to_thread(archive.writestr, name, await drawn)
+            count += 1
+            if count % PROGRESS_EVERY == 0:
+                await c.add(PROGRESS_EVERY)
 
         async for records in report_records.learner_records(snap.session, course, p):
             for record in records:
                 pending.append((record.learner, loop.run_in_executor(pool, pdf.individual_report, record)))
                 if len(pending) > 4 * workers:
                     await write_oldest()
-                    count += 1
             while pending:
                 await write_oldest()
-                count += 1
-            await c.add(len(records))
+        if count > c.done:
+            await c.add(count - c.done)
     return count, "individual_reports"
 
 
-BUILDERS = {
-    "grade_report": grade_report,
-    "problem_grade_report": problem_grade_report,
-    "marks_and_grades": marks_and_grades,
-    "results_xlsx": results_xlsx,
-    "group_report_pdf": group_report_pdf,
-    "individual_reports_zip": individual_reports_zip,
+@dataclass(frozen=True)
+class Kind:
+    """How a report kind is built: its builder, its file's extension, and how many sessions read its
+    snapshot at once (the grade report reads its chunks in parallel)."""
+
+    build: Callable[[Snapshot, CourseInfo, Params, Output, _Counter], Awaitable[Built]]
+    extension: str
+    readers: int = 1
+
+
+# Keyed by each kind's params: the kinds themselves are listed once, in shared.services.inputs.
+KINDS: dict[type[Command], Kind] = {
+    GradeReportParams: Kind(grade_report, "csv", readers=2),
+    ProblemGradeReportParams: Kind(problem_grade_report, "csv"),
+    MarksAndGradesParams: Kind(marks_and_grades, "csv"),
+    ResultsXlsxParams: Kind(results_xlsx, "xlsx"),
+    GroupReportParams: Kind(group_report_pdf, "pdf"),
+    IndividualReportsParams: Kind(individual_reports_zip, "zip"),
 }
-EXTENSIONS = {
-    "grade_report": "csv",
-    "problem_grade_report": "csv",
-    "marks_and_grades": "csv",
-    "results_xlsx": "xlsx",
-    "group_report_pdf": "pdf",
-    "individual_reports_zip": "zip",
-}
-# Sessions reading a report's snapshot at once (the grade report reads its chunks in parallel).
-READERS = {"grade_report": 2}
 
 
 async def _tell(ctx: dict[str, Any], report: dict[str, Any], succeeded: bool) -> None:

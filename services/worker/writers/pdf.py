@@ -1,210 +1,392 @@
-"""PDF reports with reportlab: a group's results on one assessment, and a learner's individual report.
+"""PDF reports: a group's results on one assessment, and a learner's individual report.
 
-Text uses DejaVu Sans (shipped with matplotlib) so names in most scripts print as written.
+Typst draws them (the compiler ships in the `typst` wheel): HarfBuzz shaping and bidi, so Arabic,
+Devanagari and Thai print joined and in order, CJK from Noto Sans CJK; tagged PDF/UA-1 output with
+the document's title and language. bench/pdf_engines.py measured it against reportlab and WeasyPrint
+(README, "PDF engine").
+
+This module turns a record into what the page says, every label from the catalogue in the report's
+language (shared/report_labels), every number and date in that language's format (Babel's CLDR
+data); pdf_reports.typ lays it out. The text travels as JSON data, never as Typst markup, so no name
+or title a client wrote is ever read as code.
 """
 
 from __future__ import annotations
 
-import importlib.resources
-import io
+import dataclasses
+import logging
+import re
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
-from xml.sax.saxutils import escape
 
-from reportlab.graphics.charts.barcharts import VerticalBarChart
-from reportlab.graphics.shapes import Drawing, Line, String
-from reportlab.lib import colors
-from reportlab.lib.pagesizes import A4
-from reportlab.lib.styles import ParagraphStyle
-from reportlab.lib.units import mm
-from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.ttfonts import TTFont
-from reportlab.platypus import LongTable, Paragraph, SimpleDocTemplate, Table, TableStyle
+import orjson
+import typst
+from babel import Locale, UnknownLocaleError
+from babel.dates import format_date, format_datetime
+from babel.numbers import format_decimal, format_percent
 
-from shared.services.report_records import GroupResults, LearnerRecord
-
-_FONTS = importlib.resources.files("matplotlib") / "mpl-data" / "fonts" / "ttf"
-pdfmetrics.registerFont(TTFont("DejaVu", str(_FONTS / "DejaVuSans.ttf")))
-pdfmetrics.registerFont(TTFont("DejaVu-Bold", str(_FONTS / "DejaVuSans-Bold.ttf")))
-
-TITLE = ParagraphStyle("title", fontName="DejaVu-Bold", fontSize=16, leading=20, spaceAfter=4)
-HEADING = ParagraphStyle("heading", fontName="DejaVu-Bold", fontSize=11, leading=14, spaceBefore=8, spaceAfter=4)
-BODY = ParagraphStyle("body", fontName="DejaVu", fontSize=9, leading=12)
-GRID = TableStyle(
-    [
-        ("FONT", (0, 0), (-1, -1), "DejaVu", 8),
-        ("FONT", (0, 0), (-1, 0), "DejaVu-Bold", 8),
-        ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#e8ecf1")),
-        ("GRID", (0, 0), (-1, -1), 0.25, colors.HexColor("#b0b8c4")),
-        ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
-    ]
+from services.worker.writers.pdf_fonts import noto_fonts
+from shared import clock
+from shared.report_labels import labels
+from shared.services.report_records import (
+    STATE_FINAL,
+    AssessmentLine,
+    GroupResults,
+    LearnerRecord,
+    Ranked,
 )
-BAR = colors.HexColor("#3b6ea5")
 
+TEMPLATE = Path(__file__).with_name("pdf_reports.typ")
+DASH = "\N{EN DASH}"  # ranges (0-10 %) and values that are not there
+_local = threading.local()
+log = logging.getLogger(__name__)
 
-def _text(value: Any) -> Paragraph:
-    return Paragraph(escape("" if value is None else str(value)), BODY)
-
-
-def _number(x: float | None, suffix: str = "") -> str:
-    return "-" if x is None else f"{x:g}{suffix}"
-
-
-def _bars(labels: list[str], values: list[float], *, height: float = 55 * mm, top: float | None = None) -> Drawing:
-    width = 170 * mm
-    drawing = Drawing(width, height)
-    chart = VerticalBarChart()
-    chart.x, chart.y, chart.width, chart.height = 12 * mm, 12 * mm, width - 16 * mm, height - 18 * mm
-    chart.data = [values or [0]]
-    chart.categoryAxis.categoryNames = labels or [""]
-    chart.categoryAxis.labels.fontName = "DejaVu"
-    chart.categoryAxis.labels.fontSize = 6
-    chart.categoryAxis.labels.angle = 30 if len(labels) > 8 else 0
-    chart.categoryAxis.labels.boxAnchor = "ne" if len(labels) > 8 else "n"
-    chart.valueAxis.labels.fontName = "DejaVu"
-    chart.valueAxis.labels.fontSize = 7
-    chart.valueAxis.valueMin = 0
-    if top is not None:
-        chart.valueAxis.valueMax = top
-    chart.bars[0].fillColor = BAR
-    drawing.add(chart)
-    return drawing
+Json = dict[str, Any]
 
 
 def group_report(g: GroupResults) -> bytes:
-    """Ranking, overall statistics, a histogram of percents and the grade distribution."""
-    story: list[Any] = [
-        Paragraph(f"Group report: {escape(g.assessment)}", TITLE),
-        Paragraph(f"{escape(g.course)} · {escape(g.group)} · out of {_number(g.possible)} points", BODY),
-        Paragraph("Overall statistics (percent)", HEADING),
-    ]
-    s = g.stats
-    stats = [
-        ["Graded", "Not graded", "Mean", "Median", "Std. dev.", "Min", "Max"],
-        [
-            str(s["count"]),
-            str(g.not_graded),
-            *(_number(s[k]) for k in ("mean", "median", "stdev", "min", "max")),
-        ],
-    ]
-    story += [Table(stats, style=GRID, hAlign="LEFT")]
-    story += [Paragraph("Score distribution", HEADING)]
-    story += [_bars([f"{10 * i}-{10 * i + 10}" for i in range(10)], [float(c) for c in g.histogram])]
-    if g.letters:
-        story += [
-            Paragraph("Grade distribution", HEADING),
-            _bars(list(g.letters), [float(v) for v in g.letters.values()]),
-        ]
-    story += [Paragraph("Ranking", HEADING)]
-    rows: list[list[Any]] = [["Rank", "Learner", "Name", "Score", "Percent", "Grade"]]
-    rows += [
-        [
-            str(r["rank"]),
-            _text(r["learner"]),
-            _text(r["name"]),
-            _number(r["earned"]),
-            _number(r["percent"], " %"),
-            r["letter"] or "",
-        ]
-        for r in g.ranking
-    ]
-    story += [
-        LongTable(
-            rows,
-            repeatRows=1,
-            style=GRID,
-            hAlign="LEFT",
-            colWidths=[14 * mm, 35 * mm, 60 * mm, 20 * mm, 20 * mm, 16 * mm],
-        )
-    ]
-    return _build(story, f"Group report - {g.assessment}")
+    """Who was compared over which period, the overall statistics, the score and grade distributions,
+    the ranking (ties share a rank) and the course team's results apart, unranked."""
+    return render(group_content(g))
 
 
 def individual_report(r: LearnerRecord) -> bytes:
-    """A learner's scores per category and assessment, the published item detail, and a progress
-    chart with the grade cutoffs."""
-    grade = (
-        "not graded yet"
-        if r.grade_percent is None
-        else f"{r.grade_percent:g} %" + (f" ({r.grade_letter})" if r.grade_letter else "")
-    )
-    story: list[Any] = [
-        Paragraph(f"Results: {escape(r.name)}", TITLE),
-        Paragraph(f"{escape(r.course)} · learner {escape(r.learner)} · course grade {escape(grade)}", BODY),
-        Paragraph("Progress", HEADING),
-        _progress_chart(r),
+    """The learner's progress chart (dropped work marked, category averages, total, cutoffs), their
+    results per category, and the published detail of each assessment: questions and feedback."""
+    return render(individual_content(r))
+
+
+def group_content(g: GroupResults) -> Json:
+    """What the group report says, in its language: the document pdf_reports.typ lays out."""
+    t = _Text(g.language)
+    facts = [
+        (t["course"], g.course),
+        (t["learners"], _who(t, g)),
+        *([(t["group.period"], _period(t, g.since, g.until))] if g.since or g.until else []),
+        (t["out_of_points"], t.format("points", points=t.number(g.possible))),
     ]
-    for c in r.categories:
-        avg = "" if c["average"] is None else f" - average {c['average'] * 100:.2f} %"
-        story.append(Paragraph(escape(c["name"] + avg), HEADING))
-        rows: list[list[Any]] = [["Assessment", "Score", "Out of", "Percent"]]
-        rows += [
-            [_text(a["title"]), _number(a["earned"]), _number(a["possible"]), _number(a["percent"], " %")]
-            for a in c["assessments"]
-        ]
-        story.append(Table(rows, style=GRID, hAlign="LEFT", colWidths=[80 * mm, 25 * mm, 25 * mm, 25 * mm]))
-    for title, items in r.items.items():
-        story.append(Paragraph(f"Detail: {escape(title)}", HEADING))
-        rows = [["Question", "Score", "Out of", "Feedback"]]
-        rows += [
-            [
-                _text(i.get("number") or i.get("title") or i.get("item")),
-                _number(i.get("earned")),
-                _number(i.get("possible")),
-                _text(i.get("feedback") or ""),  # the feedback published, never markers' comments
-            ]
-            for i in items
-        ]
-        story.append(Table(rows, style=GRID, hAlign="LEFT", colWidths=[35 * mm, 20 * mm, 20 * mm, 80 * mm]))
-    return _build(story, f"Results - {r.name}")
-
-
-def _progress_chart(r: LearnerRecord) -> Drawing:
-    """Bars per assessment (grouped by category), an average bar per category, the total; dashed
-    lines at the cutoffs, labelled with their letters."""
-    labels: list[str] = []
-    values: list[float] = []
-    for c in r.categories:
-        for a in c["assessments"]:
-            labels.append(a["title"][:14])
-            values.append(a["percent"] or 0.0)
-        if c["average"] is not None:
-            labels.append(f"{c['name'][:10]} avg")
-            values.append(round(c["average"] * 100, 2))
-    labels.append("Total")
-    values.append(r.grade_percent or 0.0)
-    top = max(100.0, *values)
-    drawing = _bars(labels, values, height=65 * mm, top=top)
-    chart = drawing.contents[0]
-    for letter, fraction in r.cutoffs:
-        if fraction <= 0:
-            continue
-        y = chart.y + chart.height * (fraction * 100) / top
-        drawing.add(
-            Line(
-                chart.x,
-                y,
-                chart.x + chart.width,
-                y,
-                strokeColor=colors.HexColor("#c0392b"),
-                strokeDashArray=[3, 2],
-                strokeWidth=0.6,
-            )
+    s = g.stats
+    stats = _table(
+        t,
+        [
+            *("group.graded", "group.not_graded", "group.not_taken", "group.excused"),
+            *("group.mean", "group.median", "group.stdev", "group.min", "group.max"),
+        ],
+        [
+            [t.number(n) for n in (s["count"] or 0, g.not_graded, g.not_taken, g.excused)]
+            + [t.percent(s[k]) for k in ("mean", "median", "stdev", "min", "max")]
+        ],
+        numeric=range(9),
+    )
+    bands = [f"{t.number(10 * i)}{DASH}{t.percent(10 * i + 10)}" for i in range(10)]
+    sections: list[Json] = [
+        {"heading": t["group.statistics"], "table": stats},
+        {
+            "heading": t["group.score_distribution"],
+            "chart": _counts_chart(t, "group.score_distribution_alt", bands, g.histogram),
+        },
+    ]
+    if g.letters:
+        sections.append(
+            {
+                "heading": t["group.grade_distribution"],
+                "chart": _counts_chart(t, "group.grade_distribution_alt", list(g.letters), list(g.letters.values())),
+            }
         )
-        drawing.add(
-            String(
-                chart.x + chart.width + 1,
-                y - 2,
-                letter,
-                fontName="DejaVu",
-                fontSize=6,
-                fillColor=colors.HexColor("#c0392b"),
-            )
-        )
-    return drawing
+    letters = bool(g.letters)
+    ranking: Json = {"heading": t["group.ranking"]}
+    if g.ranking:
+        ranking["table"] = _results_table(t, g.ranking, ranked=True, letters=letters)
+    else:
+        ranking["paragraphs"] = [t["group.nobody_graded"]]
+    sections.append(ranking)
+    if g.team:
+        sections.append({"heading": t["group.team"], "table": _results_table(t, g.team, ranked=False, letters=letters)})
+    return _document(
+        t,
+        title=t.format("group.document_title", assessment=g.assessment, course=g.course),
+        heading=t.format("group.title", assessment=g.assessment),
+        facts=facts,
+        sections=sections,
+    )
 
 
-def _build(story: list[Any], title: str) -> bytes:
-    out = io.BytesIO()
-    doc = SimpleDocTemplate(out, pagesize=A4, title=title, author="Gradeflow", leftMargin=18 * mm, rightMargin=18 * mm)
-    doc.build(story)
-    return out.getvalue()
+def individual_content(r: LearnerRecord) -> Json:
+    """What the individual report says, in its language: the document pdf_reports.typ lays out."""
+    t = _Text(r.language)
+    if r.grade_percent is None:
+        grade = t["individual.not_graded"]
+    elif r.grade_letter:
+        grade = t.format("individual.grade", percent=t.percent(r.grade_percent), letter=r.grade_letter)
+    else:
+        grade = t.percent(r.grade_percent)
+    facts = [(t["course"], r.course), (t["individual.learner"], r.learner), (t["individual.course_grade"], grade)]
+    everything = [a for c in r.categories for a in c.assessments]
+    progress: Json = {"heading": t["individual.progress"], "chart": _progress_chart(t, r)}
+    if any(a.dropped for a in everything):
+        progress["paragraphs"] = [t["individual.dropped_note"]]
+    sections = [progress]
+    for c in r.categories:
+        section: Json = {"heading": c.name, "table": _assessments_table(t, c.assessments)}
+        if c.percent is not None:
+            section["paragraphs"] = [t.format("individual.average", percent=t.percent(c.percent))]
+        sections.append(section)
+    sections += [_detail(t, a) for a in everything if a.items or a.feedback]
+    return _document(
+        t,
+        title=t.format("individual.document_title", name=r.name, course=r.course),
+        heading=t.format("individual.title", name=r.name),
+        facts=facts,
+        sections=sections,
+    )
+
+
+# --- what the pages say ---------------------------------------------------------------------------
+
+
+class _Text:
+    """A report's labels and number/date formats, in its language."""
+
+    def __init__(self, language: str) -> None:
+        self.language = language
+        self.labels: Mapping[str, str] = labels(language)
+        self.locale = _locale(language)
+
+    def __getitem__(self, key: str) -> str:
+        return self.labels[key]
+
+    def format(self, key: str, **values: str) -> str:
+        return self.labels[key].format(**values)
+
+    def number(self, x: float) -> str:
+        # Values come rounded (6 places for points, 2 for percents): printed as they are, 12.5 or 12,5.
+        return format_decimal(Decimal(repr(x)), locale=self.locale, decimal_quantization=False)
+
+    def percent(self, x: float | None) -> str:
+        if x is None:
+            return DASH
+        return format_percent(Decimal(repr(x)) / 100, locale=self.locale, decimal_quantization=False)
+
+    def moment(self, at: datetime, *, end: bool = False) -> str:
+        """A period's bound: a date when it falls at midnight (an exclusive end: the day before, so
+        the period reads inclusively), else the date and time with its time zone."""
+        if at.timetz().replace(tzinfo=None) == time(0):
+            return format_date((at - timedelta(days=1)) if end else at, "long", locale=self.locale)
+        return format_datetime(at, "long", tzinfo=at.tzinfo, locale=self.locale)
+
+
+@lru_cache(maxsize=64)
+def _locale(language: str) -> Locale:
+    # A language a school added that CLDR does not know still gets readable numbers (English's).
+    try:
+        return Locale.parse(language, sep="-")
+    except (UnknownLocaleError, ValueError):
+        return Locale("en")
+
+
+def _who(t: _Text, g: GroupResults) -> str:
+    parts = []
+    if g.group is not None:
+        parts.append(t.format("group.group", name=g.group))
+    if g.cohort is not None:
+        parts.append(t.format("group.cohort", name=g.cohort))
+    return ", ".join(parts) or t["group.everyone"]
+
+
+def _period(t: _Text, since: datetime | None, until: datetime | None) -> str:
+    if since and until:
+        return t.format("group.between", since=t.moment(since), until=t.moment(until, end=True))
+    if since:
+        return t.format("group.since", date=t.moment(since))
+    assert until is not None
+    return t.format("group.until", date=t.moment(until, end=True))
+
+
+def _results_table(t: _Text, rows: Sequence[Ranked], *, ranked: bool, letters: bool) -> Json:
+    keys = ["group.rank"] if ranked else []
+    keys += ["group.learner", "group.name", "group.score", "group.percent"] + (["group.grade"] if letters else [])
+    cells = [
+        ([t.number(x.rank) if x.rank is not None else ""] if ranked else [])
+        + [x.learner, x.name, t.number(x.earned), t.percent(x.percent)]
+        + ([x.letter or ""] if letters else [])
+        for x in rows
+    ]
+    widths = ["fr" if k == "group.name" else "auto" for k in keys]
+    numeric = [i for i, k in enumerate(keys) if k in ("group.rank", "group.score", "group.percent")]
+    return _table(t, keys, cells, numeric=numeric, widths=widths)
+
+
+def _assessments_table(t: _Text, assessments: Sequence[AssessmentLine]) -> Json:
+    dropped = any(a.dropped for a in assessments)
+    keys = ["individual.assessment", "individual.assessment_title", "individual.score", "individual.out_of"]
+    keys += ["individual.percent"] + (["individual.note"] if dropped else [])
+    rows = []
+    for a in assessments:
+        final = a.state == STATE_FINAL and a.earned is not None
+        score = t.number(a.earned) if final and a.earned is not None else t[f"state.{a.state}"]
+        row = [a.label, a.title, score, t.number(a.possible), t.percent(a.percent) if final else ""]
+        rows.append(row + ([t["individual.dropped"] if a.dropped else ""] if dropped else []))
+    widths = ["auto", "fr", "auto", "auto", "auto"] + (["auto"] if dropped else [])
+    return _table(t, keys, rows, numeric=[2, 3, 4], widths=widths)
+
+
+def _detail(t: _Text, a: AssessmentLine) -> Json:
+    named = a.label if a.title.casefold() == a.label.casefold() else f"{a.label} {DASH} {a.title}"
+    section: Json = {"heading": t.format("individual.detail", assessment=named)}
+    if a.feedback:
+        section["paragraphs"] = [t.format("individual.feedback_line", feedback=a.feedback)]
+    if a.items:
+        feedback = any(i.feedback for i in a.items)
+        keys = ["individual.question", "individual.score", "individual.out_of"]
+        keys += ["individual.feedback"] if feedback else []
+        rows = []
+        for i in a.items:
+            question = ". ".join(x for x in (i.number, i.title) if x)
+            score = DASH if i.earned is None else t.number(i.earned)
+            rows.append([question, score, t.number(i.possible)] + ([i.feedback or ""] if feedback else []))
+        widths = ["fr", "auto", "auto"] + (["fr"] if feedback else [])
+        section["table"] = _table(t, keys, rows, numeric=[1, 2], widths=widths)
+    return section
+
+
+def _table(
+    t: _Text,
+    keys: Sequence[str],
+    rows: list[list[str]],
+    *,
+    numeric: Sequence[int] | range,
+    widths: Sequence[str] | None = None,
+) -> Json:
+    return {
+        "header": [t[k] for k in keys],
+        "rows": rows,
+        "widths": list(widths) if widths is not None else ["auto"] * len(keys),
+        "align": ["end" if i in numeric else "start" for i in range(len(keys))],
+    }
+
+
+# --- charts ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Bar:
+    label: str
+    value: float  # the bar's height, on the chart's scale
+    text: str  # what is printed above it
+    style: str = "assessment"  # a colour of pdf_reports.typ
+    dropped: bool = False
+    said: str | None = None  # what the alternative text says of it, when not `text`
+
+
+def _chart(t: _Text, alt_key: str, axis: str, bars: list[_Bar], top: float, lines: list[tuple[str, float]]) -> Json:
+    said = ", ".join(
+        t.format("chart.bar_dropped" if b.dropped else "chart.bar", label=b.label, value=b.said or b.text) for b in bars
+    )
+    alt = t.format(alt_key, bars=said)
+    if lines:
+        alt += " " + t.format("chart.cutoffs", cutoffs=", ".join(f"{name} {t.percent(v)}" for name, v in lines))
+    return {
+        "alt": alt,
+        "axis": axis,
+        "top": top,
+        "bars": [{k: v for k, v in dataclasses.asdict(b).items() if k != "said"} for b in bars],
+        "lines": [{"label": name, "value": v} for name, v in lines],
+    }
+
+
+def _counts_chart(t: _Text, alt_key: str, labels_: list[str], counts: list[int]) -> Json:
+    bars = [_Bar(label, float(n), t.number(n), style="count") for label, n in zip(labels_, counts, strict=True)]
+    return _chart(t, alt_key, t["chart.learners"], bars, float(max([1, *counts])), [])
+
+
+def _progress_chart(t: _Text, r: LearnerRecord) -> Json:
+    """Open edX's progress chart: a bar per assessment grouped by category (dropped ones marked), a bar
+    per category's average, the total; dashed lines at the cutoffs."""
+    bars: list[_Bar] = []
+    for c in r.categories:
+        for a in c.assessments:
+            final = a.state == STATE_FINAL and a.percent is not None
+            value = a.percent if final and a.percent is not None else 0.0
+            # A result not there prints a dash over its empty bar (a state's words would not fit a narrow
+            # bar); the alternative text and the table say which state it is.
+            text, said = (t.percent(value), None) if final else (DASH, t[f"state.{a.state}"])
+            bars.append(_Bar(a.label, value, text, dropped=a.dropped, said=said))
+        # As in Open edX, a category's average has its own bar only when it averages several assessments.
+        if c.percent is not None and len(c.assessments) > 1:
+            label = t.format("individual.category_average", category=c.name)
+            bars.append(_Bar(label, c.percent, t.percent(c.percent), style="average"))
+    total = r.grade_percent
+    bars.append(_Bar(t["individual.total"], total or 0.0, t.percent(total), style="total"))
+    lines = [(letter, minimum) for letter, minimum in r.cutoffs if minimum > 0]
+    top = max([100.0, *(b.value for b in bars)])
+    return _chart(t, "individual.progress_alt", t["chart.percent"], bars, top, lines)
+
+
+# --- drawing --------------------------------------------------------------------------------------
+
+
+def _document(t: _Text, *, title: str, heading: str, facts: list[tuple[str, str]], sections: list[Json]) -> Json:
+    language, _, rest = t.language.partition("-")
+    region = next((part for part in rest.split("-") if len(part) == 2 and part.isalpha()), None)
+    return {
+        "title": title,
+        "lang": language.lower(),
+        "region": region and region.upper(),
+        "heading": heading,
+        "facts": facts,
+        "sections": sections,
+        "page": t["page"],
+    }
+
+
+def render(document: Json) -> bytes:
+    """The PDF of a report's content (group_content, individual_content)."""
+    data = orjson.dumps(_printable(document)).decode()
+    try:
+        pdf = _compile(data, ["ua-1"])
+    except typst.TypstError as e:
+        # PDF/UA-1 wants a glyph for every character: a name with one no installed font has (an emoji,
+        # a private-use character) still gets its report, tagged as ever but not claiming PDF/UA-1.
+        if not e.message.startswith("PDF/UA-1 error"):
+            raise
+        log.info("report drawn without the PDF/UA-1 claim: %s", e.message)
+        pdf = _compile(data, [])
+    return pdf
+
+
+def _compile(data: str, standards: list[typst.PDFStandard]) -> bytes:
+    pdf = _compiler().compile(
+        format="pdf", sys_inputs={"report": data}, pdf_standards=standards, timestamp=clock.now().replace(microsecond=0)
+    )
+    assert isinstance(pdf, bytes)
+    return pdf
+
+
+# Control characters never belong to a name or title and PDF/UA forbids them; a lone surrogate (a
+# JSON escape like "\\ud800") is no character at all.
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _printable(value: Any) -> Any:
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", _UNPRINTABLE.sub("", value))
+    if isinstance(value, dict):
+        return {k: _printable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_printable(v) for v in value]
+    return value
+
+
+def _compiler() -> typst.Compiler:
+    """This thread's compiler (a compiler compiles one document at a time; the font book is shared)."""
+    compiler: typst.Compiler | None = getattr(_local, "compiler", None)
+    if compiler is None:
+        compiler = _local.compiler = typst.Compiler(TEMPLATE, root=TEMPLATE.parent, font_paths=noto_fonts())
+    return compiler

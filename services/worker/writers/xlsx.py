@@ -24,13 +24,21 @@ class Aborted(Exception):
 class XlsxFile:
     """One results sheet, continued on "Results 2", ... past a sheet's row limit. `save()` runs in a
     thread and writes while `put()` hands it frames with the header's columns; `end()` or `abort()`
-    tells it to stop. An empty "Result" cell says what the frame's "Result text" column says (not a
-    column of the sheet: "Excused"), else `no_result`."""
+    tells it to stop. `formats` gives columns an Excel number format (date-times, decimals); `texts`
+    names, for a column whose cells are numbers or words, the frame's column (not one of the sheet)
+    saying what its cell says where it has no number ("Excused")."""
 
     def __init__(
-        self, path: Path, header: list[str], rows: int, title: str = "Results", no_result: str = "No result yet"
+        self,
+        path: Path,
+        header: list[str],
+        rows: int,
+        title: str = "Results",
+        formats: dict[str, str] | None = None,
+        texts: dict[str, str] | None = None,
     ) -> None:
-        self.path, self.header, self.title, self.no_result = path, header, title, no_result
+        self.path, self.header, self.title = path, header, title
+        self.formats, self.texts = formats or {}, texts or {}
         self.expected = rows
         self.sheets = max(1, -(-rows // (MAX_ROWS - 1)))
         self.rows = 0
@@ -62,8 +70,8 @@ class XlsxFile:
     def save(self) -> None:
         try:
             rows = self._rows()
-            book = rx.FastExcel(str(self.path)).format(datetime_format="yyyy-mm-dd hh:mm", bold_headers=True)
-            book = book.freeze(row=1)
+            book = rx.FastExcel(str(self.path)).format(bold_headers=True).freeze(row=1)
+            formats = {column: rx.Format().set_num_format(f) for column, f in self.formats.items()}
             for n in range(1, self.sheets + 1):
                 # The row count is known (one snapshot); an empty frame keeps the header of an empty sheet.
                 data: Any = (
@@ -71,7 +79,8 @@ class XlsxFile:
                     if self.expected
                     else pl.DataFrame(schema=dict.fromkeys(self.header, pl.String))
                 )
-                book = book.sheet(self.title if n == 1 else f"{self.title} {n}", data, autofilter=True)
+                name = self.title if n == 1 else f"{self.title} {n}"
+                book = book.sheet(name, data, autofilter=True, column_formats=formats)
             book.save()
         finally:
             self._stopped = True
@@ -83,9 +92,11 @@ class XlsxFile:
                 raise Aborted("the rows stopped coming")
             if frame is _END:
                 return
+            texts = self.texts.items()
             for row in frame.iter_rows(named=True):
-                note = row.pop("Result text", None)
-                if row["Result"] is None:
-                    row["Result"] = note or self.no_result
+                for column, text in texts:
+                    note = row.pop(text)
+                    if row[column] is None:
+                        row[column] = note
                 self.rows += 1
                 yield row

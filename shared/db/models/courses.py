@@ -92,7 +92,8 @@ class CourseMember(Base):
 
     id: Mapped[IdPk]
     course_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("courses.id", ondelete="CASCADE"))
-    user_id: Mapped[str] = mapped_column(ExternalId)
+    # Indexed: whether a user is staff anywhere in the organization (the staff directory asks).
+    user_id: Mapped[str] = mapped_column(ExternalId, index=True)
     role: Mapped[str] = mapped_column(String(16))
     # For the publisher role: the assessments (external ids) it covers; null covers the whole course.
     assessments: Mapped[list[str] | None] = mapped_column(ARRAY(Text))
