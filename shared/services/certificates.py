@@ -23,7 +23,9 @@ ID_VERIFIED_TRACKS = ("verified", "professional")
 # Who may have a certificate right now. Aliases: `e` enrollments, `g` course_grades of the served version
 # (LEFT JOIN), `w` certificate_allowlist (LEFT JOIN on w.enrollment_id = e.id). The allow list wins over
 # track and grade; otherwise an audit-track learner never gets one and anybody else needs a passing grade.
-ELIGIBLE_NOW = "(w.id IS NOT NULL OR (e.track <> 'audit' AND g.final_passed IS TRUE))"
+# Only enrolled learners: an unenrolled learner's row says N (as the document's example), never Y without
+# a certificate to deliver.
+ELIGIBLE_NOW = "(e.status = 'enrolled' AND (w.id IS NOT NULL OR (e.track <> 'audit' AND g.final_passed IS TRUE)))"
 
 # Learners listed by name in a `certificates.generated` event (the counts are always complete).
 MAX_EVENT_LEARNERS = 1000
@@ -114,7 +116,7 @@ _GENERATE = text(
       SELECT e.id AS enrollment_id, e.external_id AS learner, e.track AS type,
              CASE WHEN w.id IS NOT NULL THEN 'allowlist' ELSE 'passing' END AS reason
       FROM courses c
-      JOIN enrollments e ON e.course_id = c.id AND e.status = 'enrolled'
+      JOIN enrollments e ON e.course_id = c.id
       LEFT JOIN course_grades g ON g.enrollment_id = e.id AND g.policy_version = c.grades_version
       LEFT JOIN certificate_allowlist w ON w.enrollment_id = e.id
       WHERE c.id = :course AND {ELIGIBLE_NOW}
