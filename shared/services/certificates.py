@@ -18,7 +18,7 @@ from shared.services.access import CourseRef
 from shared.services.paging import Page, last_id_after, newest_first, page_of
 
 # Open edX marks these tracks "ID Verified" when the learner's identity was checked; other tracks say N/A.
-ID_VERIFIED_TRACKS = ("verified", "professional")
+ID_VERIFIED_TRACKS = ("verified", "professional", "masters", "executive-education")
 
 # Who may have a certificate right now. Aliases: `e` enrollments, `g` course_grades of the served version
 # (LEFT JOIN), `w` certificate_allowlist (LEFT JOIN on w.enrollment_id = e.id). The allow list wins over

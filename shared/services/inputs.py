@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal, get_args
 
@@ -420,6 +421,10 @@ ReportLanguage = Annotated[
 ]
 
 
+_PERIOD_MIN = datetime(2, 1, 1, tzinfo=UTC)
+_PERIOD_MAX = datetime(9998, 12, 31, tzinfo=UTC)
+
+
 class GroupReportParams(Command):
     assessment: ExternalId
     group: ShortText | None = None
@@ -434,6 +439,10 @@ class GroupReportParams(Command):
     def _one(self) -> GroupReportParams:
         if self.group is not None and self.cohort is not None:
             raise ValidationFailed.one("/params/cohort", "Give a group or a cohort, not both.")
+        for name, at in (("since", self.since), ("until", self.until)):
+            # The report prints a bound (an end at midnight as the day before) and the database reads it in UTC.
+            if at is not None and not _PERIOD_MIN <= at <= _PERIOD_MAX:
+                raise ValidationFailed.one(f"/params/{name}", "Must be between 0002-01-01 and 9998-12-31 (UTC).")
         if self.since is not None and self.until is not None and self.until <= self.since:
             raise ValidationFailed.one("/params/until", "Must be later than since.")
         return self

@@ -153,11 +153,24 @@ async def test_bad_references_are_refused_at_request_time(tenant: Tenant, settin
     assert (done["status"], done["rows"]) == ("succeeded", 0)
 
 
-async def test_an_assessment_gone_after_the_request_fails_the_report_in_words(
-    tenant: Tenant, settings: Settings, sessionmaker: Any
+@pytest.mark.parametrize(
+    ("bounds", "pointer"),
+    [({"until": "0001-01-01T00:00:00Z"}, "/params/until"), ({"since": "9999-12-31T23:00:00-05:00"}, "/params/since")],
+)
+async def test_a_period_the_report_cannot_print_is_refused(
+    tenant: Tenant, bounds: dict[str, str], pointer: str
 ) -> None:
     await _course(tenant)
-    r = await tenant.post(REPORTS, json={"kind": "marks_and_grades", "params": {"assessment": "exam"}})
+    body = {"kind": "group_report_pdf", "params": {"assessment": "exam", **bounds}}
+    assert_problem(await tenant.post(REPORTS, json=body), 422, pointer)
+
+
+@pytest.mark.parametrize("kind", ["marks_and_grades", "results_xlsx", "group_report_pdf"])
+async def test_an_assessment_gone_after_the_request_fails_the_report_in_words(
+    tenant: Tenant, settings: Settings, sessionmaker: Any, kind: str
+) -> None:
+    await _course(tenant)
+    r = await tenant.post(REPORTS, json={"kind": kind, "params": {"assessment": "exam"}})
     assert r.status_code == 202, r.text
     # Assessments cannot be deleted through the API: the record is pointed at one the course lacks.
     async with sessionmaker() as session:

@@ -321,6 +321,15 @@ def test_charts_say_what_they_show_with_the_numbers() -> None:
     )
 
 
+def test_a_published_result_on_an_assessment_worth_no_points_is_drawn() -> None:
+    # Points possible may be 0 (a practice quiz): the result is final, with points but no percent.
+    practice = dataclasses.replace(homework(1, 0), possible=0.0, percent=None)
+    record = learner_record(categories=[CategoryLine(name="Practice", percent=None, assessments=[practice])])
+    _, tree = structure(pdf.individual_report(record))
+    (figure,) = elements(tree, "/Figure")
+    assert "Homework 1: 0 points" in str(figure["/Alt"])
+
+
 # --- what the individual report says ----------------------------------------------------------------
 
 

@@ -222,6 +222,8 @@ async def marks_and_grades(snap: Snapshot, course: CourseInfo, params: Params, o
 
 async def results_xlsx(snap: Snapshot, course: CourseInfo, params: Params, out: Output, c: _Counter) -> Built:
     p = ResultsXlsxParams.model_validate(params)
+    if p.assessment is not None:
+        _assessment(course, p.assessment)
     f = results_table.ResultsFilter(**p.model_dump(exclude={"time_zone"}))
     total = await results_table.total(snap.session, course.id, f)
     c.covers(total, "rows written")

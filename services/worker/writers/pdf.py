@@ -315,7 +315,12 @@ def _progress_chart(t: _Text, r: LearnerRecord) -> Json:
             value = a.percent if final and a.percent is not None else 0.0
             # A result not there prints a dash over its empty bar (a state's words would not fit a narrow
             # bar); the alternative text and the table say which state it is.
-            text, said = (t.percent(value), None) if final else (DASH, t[f"state.{a.state}"])
+            if final:
+                text, said = t.percent(value), None
+            elif a.state == STATE_FINAL:  # nothing possible (0 points): no percent, its points say it
+                text, said = DASH, t.format("points", points=t.number(a.earned or 0.0))
+            else:
+                text, said = DASH, t[f"state.{a.state}"]
             bars.append(_Bar(a.label, value, text, dropped=a.dropped, said=said))
         # As in Open edX, a category's average has its own bar only when it averages several assessments.
         if c.percent is not None and len(c.assessments) > 1:

@@ -54,5 +54,5 @@ def noto_fonts() -> typst.Fonts:
     missing = sorted(set(FAMILIES) - set(fonts.families()))
     if missing:
         packages = " ".join(sorted({FAMILIES[f] for f in missing}))
-        raise MissingFonts(f"fonts {', '.join(missing)} not found: install the packages {packages} (make install)")
+        raise MissingFonts(f"fonts {', '.join(missing)} not found: install the packages {packages} (make fonts)")
     return fonts
