@@ -35,6 +35,19 @@ Points = Annotated[
     Decimal,
     Field(ge=0, allow_inf_nan=False, max_digits=18, decimal_places=6, description="Points, at most 6 decimals."),
 ]
+_MOMENT_MIN = datetime(2, 1, 1, tzinfo=UTC)
+_MOMENT_MAX = datetime(9998, 12, 31, tzinfo=UTC)
+
+
+def _in_calendar(at: datetime) -> datetime:
+    # The database reads a time in UTC and reports print bounds (an end at midnight as the day before):
+    # a time a day from the calendar's ends would overflow either, so it is refused here.
+    if not _MOMENT_MIN <= at <= _MOMENT_MAX:
+        raise ValueError("Must be between 0002-01-01 and 9998-12-31 (UTC).")
+    return at
+
+
+Moment = Annotated[AwareDatetime, AfterValidator(_in_calendar)]
 CourseRole = Literal["planner", "grader", "publisher", "viewer"]
 AttemptStatus = Literal["to_be_taken", "in_progress", "submitted", "pending_grading", "graded", "cancelled"]
 ScoreSource = Literal["auto", "manual", "override"]
@@ -151,7 +164,7 @@ class ReleaseSettings(Command):
         description="For automatic: publish each graded attempt, or all at once when no attempt is still to be "
         "taken or in progress and the due date (if any) has passed.",
     )
-    at: AwareDatetime | None = Field(default=None, description="For scheduled: when results become visible.")
+    at: Moment | None = Field(default=None, description="For scheduled: when results become visible.")
     show: ResultShow = "total_only"
     notify_email: bool = False
 
@@ -203,7 +216,7 @@ class AssessmentFields(Command):
     position: Annotated[int, Field(ge=0, le=1_000_000)] | None = Field(
         default=None, description="Order in the course; new assessments go last by default."
     )
-    due_at: AwareDatetime | None = None
+    due_at: Moment | None = None
     items: list[ItemIn] | None = Field(default=None, max_length=1000)
     marking: MarkingSettings | None = None
     release: ReleaseSettings | None = None
@@ -229,8 +242,8 @@ class AssessmentCreate(AssessmentFields):
 
 class AttemptIn(Command):
     status: AttemptStatus
-    started_at: AwareDatetime | None = None
-    submitted_at: AwareDatetime | None = None
+    started_at: Moment | None = None
+    submitted_at: Moment | None = None
 
 
 class ItemScoreIn(Command):
@@ -364,7 +377,7 @@ class PublicationRequest(Command):
     audience: Audience
     show: ResultShow = Field(default="total_only", description="with_items: item scores and item feedback are visible.")
     notify_email: bool = False
-    publish_at: AwareDatetime | None = Field(default=None, description="In the future: publish then, from the worker.")
+    publish_at: Moment | None = Field(default=None, description="In the future: publish then, from the worker.")
 
     @model_validator(mode="after")
     def _what(self) -> PublicationRequest:
@@ -406,8 +419,8 @@ class ResultsXlsxParams(Command):
     search: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = Field(
         default=None, description="Case-insensitive, in learner id, username, name and e-mail."
     )
-    since: AwareDatetime | None = Field(default=None, description="Attempts last changed at or after this time.")
-    until: AwareDatetime | None = Field(default=None, description="... and before this time.")
+    since: Moment | None = Field(default=None, description="Attempts last changed at or after this time.")
+    until: Moment | None = Field(default=None, description="... and before this time.")
     time_zone: TimeZone = Field(default="UTC", description="The IANA time zone the file's date-times are in.")
 
 
@@ -421,28 +434,20 @@ ReportLanguage = Annotated[
 ]
 
 
-_PERIOD_MIN = datetime(2, 1, 1, tzinfo=UTC)
-_PERIOD_MAX = datetime(9998, 12, 31, tzinfo=UTC)
-
-
 class GroupReportParams(Command):
     assessment: ExternalId
     group: ShortText | None = None
     cohort: ShortText | None = None
     language: ReportLanguage = "en"
-    since: AwareDatetime | None = Field(
+    since: Moment | None = Field(
         default=None, description="The period: attempts taken (submitted, else started) at or after this time."
     )
-    until: AwareDatetime | None = Field(default=None, description="... and before this time (later than since).")
+    until: Moment | None = Field(default=None, description="... and before this time (later than since).")
 
     @model_validator(mode="after")
     def _one(self) -> GroupReportParams:
         if self.group is not None and self.cohort is not None:
             raise ValidationFailed.one("/params/cohort", "Give a group or a cohort, not both.")
-        for name, at in (("since", self.since), ("until", self.until)):
-            # The report prints a bound (an end at midnight as the day before) and the database reads it in UTC.
-            if at is not None and not _PERIOD_MIN <= at <= _PERIOD_MAX:
-                raise ValidationFailed.one(f"/params/{name}", "Must be between 0002-01-01 and 9998-12-31 (UTC).")
         if self.since is not None and self.until is not None and self.until <= self.since:
             raise ValidationFailed.one("/params/until", "Must be later than since.")
         return self
@@ -603,4 +608,4 @@ class WebhookPatch(Command):
 
 
 class ReplayRequest(Command):
-    since: AwareDatetime
+    since: Moment

@@ -26,7 +26,7 @@ from services.api.schemas.readside import GradebookPage
 from shared.services.paging import encode_cursor
 from shared.settings import Settings
 from tests.conftest import Tenant, assert_problem, run_worker
-from tests.helpers import assessment, course, enroll, grant, user_token
+from tests.helpers import assessment, course, enroll, grant, populated_course, user_token
 
 GB = "/v1/courses/c1/gradebook"
 
@@ -406,3 +406,11 @@ async def test_course_and_assessment_statistics_match_numpy(tenant: Tenant, sett
         assert item["discrimination"] == pytest.approx(np.corrcoef(scores[:, k], rest)[0, 1])
     assert_problem(await tenant.get("/v1/courses/c1/statistics", params={"assessment": "nope"}), 404)
     assert_problem(await tenant.get("/v1/courses/c1/statistics", params={"bins": 0}), 422)
+
+
+async def test_results_period_at_the_calendar_limits_is_422_not_500(tenant: Tenant) -> None:
+    ids = await populated_course(tenant)
+    for name, value in (("since", "9999-12-31T23:00:00-05:00"), ("until", "0001-01-01T00:00:00+01:00")):
+        r = await tenant.get(f"/v1/courses/{ids['course']}/results", params={name: value})
+        assert_problem(r, 422)
+        assert r.json()["errors"][0]["parameter"] == name

@@ -8,7 +8,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
-from pydantic import AwareDatetime
 
 from services.api.deps import AuditRead, Cursor, Limit, PrincipalDep, SessionDep, SessionFactoryDep
 from services.api.schemas.audit import AuditEntryOut
@@ -17,12 +16,13 @@ from services.api.streaming import primed
 from shared.services import audit
 from shared.services.access import require_key
 from shared.services.auth import Principal
+from shared.services.inputs import Moment
 from shared.validation import CleanStr
 
 router = APIRouter(tags=["audit"])
 
 Text = Annotated[CleanStr | None, Query(max_length=255)]
-When = Annotated[AwareDatetime | None, Query()]
+When = Annotated[Moment | None, Query()]
 
 
 @dataclass

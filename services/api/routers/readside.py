@@ -9,7 +9,6 @@ from typing import Annotated, Any, Literal
 import orjson
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response, StreamingResponse
-from pydantic import AwareDatetime
 
 from services.api.deps import (
     Cursor,
@@ -31,7 +30,7 @@ from services.api.schemas.readside import (
 from services.api.streaming import primed
 from shared import charts, csv_cells
 from shared.services import gradebook, progress, results_table, statistics
-from shared.services.inputs import AttemptStatus, ExternalId
+from shared.services.inputs import AttemptStatus, ExternalId, Moment
 from shared.time_zones import UTC, TimeZone
 from shared.validation import CleanStr
 
@@ -50,8 +49,8 @@ class ResultFilters:
     group: Text = None
     cohort: Text = None
     search: Annotated[CleanStr | None, Query(min_length=1, max_length=200)] = None
-    since: Annotated[AwareDatetime | None, Query()] = None
-    until: Annotated[AwareDatetime | None, Query()] = None
+    since: Annotated[Moment | None, Query()] = None
+    until: Annotated[Moment | None, Query()] = None
 
 
 @router.get("/results")
