@@ -186,8 +186,12 @@ async def test_worker_killed_mid_email_batch_sends_the_rest_and_nothing_twice(
         )
         await asyncio.sleep(SMTP_LEASE + 0.5)
         with processes.worker(env):
+            # Liveness, not speed: a fresh worker process (start-up, then its mail sweep) on a loaded 2-core
+            # machine took over 30 s once in a full run; alone it settles in about 10 s.
             states = await _until(
-                lambda: _done_notifications(sessionmaker, publication, len(learners)), what="every e-mail settled"
+                lambda: _done_notifications(sessionmaker, publication, len(learners)),
+                seconds=90,
+                what="every e-mail settled",
             )
         await asyncio.sleep(1)  # a message in the server's hands when the worker died
     received = [str(m["To"]) for m in slow.messages]
