@@ -58,6 +58,10 @@ class PolicyRules(Strict):
         default=2, description="Decimals of the rounded percent (standard preset)."
     )
 
+    def cutoffs_high_first(self) -> list[Cutoff]:
+        """The cutoffs from the highest minimum down (equal minimums keep the policy's order)."""
+        return sorted(self.cutoffs, key=lambda c: -c.min)
+
     def pass_mark(self) -> float | None:
         if self.pass_min is not None:
             return self.pass_min

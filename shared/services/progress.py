@@ -166,7 +166,7 @@ def _still_needed(policy: Policy, sheet: Sheet, final: float) -> list[dict[str, 
         )
         finals = np.array([r.final.percent or 0.0 for r in engine.PRESETS[policy.preset](policy, what_if)])
     out = []
-    for cutoff in sorted(policy.cutoffs, key=lambda c: -c.min):
+    for cutoff in policy.cutoffs_high_first():
         entry: dict[str, Any] = {"grade": cutoff.grade, "min": cutoff.min, "reached": final >= cutoff.min * 100}
         entry["needed_share_of_remaining"] = None
         entry["reachable"] = entry["reached"]

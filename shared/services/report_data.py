@@ -85,7 +85,7 @@ class CourseInfo:
         """The policy's letter for a fraction (0.85), if the course has cutoffs."""
         if fraction is None or self.rules is None:
             return None
-        for cutoff in sorted(self.rules.cutoffs, key=lambda c: -c.min):
+        for cutoff in self.rules.cutoffs_high_first():
             if fraction >= cutoff.min:
                 return cutoff.grade
         return None
@@ -130,11 +130,11 @@ async def snapshot(sessionmaker: async_sessionmaker[AsyncSession], readers: int 
 
 async def count_learners(session: AsyncSession, course_id: int, who: Who | None = None) -> int:
     """The learners a report covers: the course's, or those `who` selects."""
-    condition, extra = (who or EVERYONE).sql()
+    condition, named = (who or EVERYONE).named()
     return int(
         await session.scalar(
-            text(f"SELECT count(*) FROM enrollments e WHERE e.course_id = :c AND {condition.replace('$4', ':x')}"),  # noqa: S608
-            {"c": course_id, **({"x": extra[0]} if extra else {})},
+            text(f"SELECT count(*) FROM enrollments e WHERE e.course_id = :c AND {condition}"),  # noqa: S608
+            {"c": course_id, **named},
         )
         or 0
     )
@@ -245,6 +245,11 @@ class Who:
             return "e.cohort = $4", [self.cohort]
         return "TRUE", []
 
+    def named(self) -> tuple[str, dict[str, Any]]:
+        """The same condition with its value as the named parameter `:x`, for text() statements."""
+        condition, extra = self.sql()
+        return condition.replace("$4", ":x"), ({"x": extra[0]} if extra else {})
+
 
 EVERYONE = Who()
 Bounds = tuple[int, int]  # the first and the last learner id of a chunk
@@ -253,11 +258,8 @@ Bounds = tuple[int, int]  # the first and the last learner id of a chunk
 async def chunk_bounds(session: AsyncSession, course_id: int, who: Who = EVERYONE, size: int = CHUNK) -> list[Bounds]:
     """The course's learners (those `who` covers) cut into chunks of `size`, ascending: one pass over
     their ids, so the chunks can then be read in any order, several at once."""
-    condition, extra = who.sql()
-    rows = await session.execute(
-        text(_BOUNDS.format(condition=condition.replace("$4", ":x"))),
-        {"c": course_id, "n": size, **({"x": extra[0]} if extra else {})},
-    )
+    condition, named = who.named()
+    rows = await session.execute(text(_BOUNDS.format(condition=condition)), {"c": course_id, "n": size, **named})
     return [(int(r[0]), int(r[1])) for r in rows]
 
 

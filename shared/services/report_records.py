@@ -148,7 +148,7 @@ async def group_results(session: AsyncSession, course: CourseInfo, p: GroupRepor
         histogram[min(9, max(0, int(x // 10)))] += 1
     letters: dict[str, int] = {}
     if course.rules:
-        letters = {c.grade: 0 for c in sorted(course.rules.cutoffs, key=lambda c: -c.min)}
+        letters = {c.grade: 0 for c in course.rules.cutoffs_high_first()}
         for r in ranking:
             if r.letter is not None:
                 letters[r.letter] += 1
@@ -251,9 +251,7 @@ async def learner_records(
     dropped marks come from the stored grade's explanation, shown only while the stored grade still
     says what was published (publishing's own test of "already published")."""
     who = Who(group=p.group, cohort=p.cohort, learners=p.learners)
-    cutoffs = (
-        [(c.grade, scale100(c.min)) for c in sorted(course.rules.cutoffs, key=lambda c: -c.min)] if course.rules else []
-    )
+    cutoffs = [(c.grade, scale100(c.min)) for c in course.rules.cutoffs_high_first()] if course.rules else []
     label = {a.id: name for name, a in course.columns}
     categories = list(dict.fromkeys(a.category for a in course.assessments))
     async for people in learner_chunks(session, course.id, who):

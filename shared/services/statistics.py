@@ -212,7 +212,7 @@ def _describe(values: np.ndarray, bins: int) -> dict[str, Any]:
 
 def _letters(course: CourseInfo, letters: list[str | None]) -> dict[str, int]:
     """How many got each letter of the policy's cutoffs (highest first)."""
-    order = [c.grade for c in sorted(course.rules.cutoffs, key=lambda c: -c.min)] if course.rules else []
+    order = [c.grade for c in course.rules.cutoffs_high_first()] if course.rules else []
     found = {g: 0 for g in order}
     for letter in letters:
         if letter is not None:
