@@ -1,0 +1,215 @@
+"""Which submissions a Canvas assignment group keeps under its drop rules (spec §2), one learner at a
+time. This is the reference: the vectorised path in `canvas_bulk.py` must agree with it, and hands
+it every learner it cannot decide with certainty.
+
+Two answers per group:
+- `canvas_kept`: Canvas's own search exactly as Canvas runs it (§2.4): doubles, the starting bracket
+  from the ratios sorted as JavaScript strings, Big.js sums, ties broken by position.
+- `kept`: the preset's decision (§2.6): Canvas's set, unless it has points possible and an exact
+  search finds a strictly better ratio; then the best set (the first by position among equals).
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
+
+from shared.grading.js_numbers import big_sum, js_sorted
+
+NAN = float("nan")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One submission in a drop decision. `position` is the assessment's place in course order
+    (Canvas breaks ties by assignment id; a course brought over from Canvas keeps id order)."""
+
+    position: int
+    score: float
+    possible: float
+
+
+def canvas_kept(droppable: Sequence[Entry], fixed: Sequence[Entry], drop_lowest: int, drop_highest: int) -> list[Entry]:
+    """The droppable entries Canvas keeps (the `fixed`, never-drop ones are always kept besides)."""
+    return _drop(droppable, fixed, drop_lowest, drop_highest, correct=False)
+
+
+def kept(droppable: Sequence[Entry], fixed: Sequence[Entry], drop_lowest: int, drop_highest: int) -> list[Entry]:
+    """The droppable entries the `canvas` preset keeps (§2.6)."""
+    return _drop(droppable, fixed, drop_lowest, drop_highest, correct=True)
+
+
+def caps(n: int, drop_lowest: int, drop_highest: int) -> tuple[int, int]:
+    """(keep_highest, keep_lowest) for n droppable submissions (§2.2): at least one survives
+    drop_lowest, and drop_highest is ignored outright when the two rules together reach n."""
+    d_low = min(drop_lowest, n - 1)
+    d_high = 0 if d_low + drop_highest >= n else drop_highest
+    return n - d_low, n - d_low - d_high
+
+
+def _drop(droppable: Sequence[Entry], fixed: Sequence[Entry], d_low: int, d_high: int, correct: bool) -> list[Entry]:
+    if not (d_low or d_high) or not droppable:
+        return list(droppable)
+    keep_highest, keep_lowest = caps(len(droppable), d_low, d_high)
+    if not any(e.possible > 0 for e in droppable):
+        ordered = sorted(droppable, key=lambda e: (e.score, e.position))
+        return ordered[len(ordered) - keep_highest :][:keep_lowest]
+    max_total = max(e.possible for e in droppable)
+    first = _phase(droppable, keep_highest, fixed, max_total, ascending=False, correct=correct)
+    return _phase(first, keep_lowest, fixed, max_total, ascending=True, correct=correct)
+
+
+def _phase(
+    entries: Sequence[Entry], keep: int, fixed: Sequence[Entry], max_total: float, ascending: bool, correct: bool
+) -> list[Entry]:
+    chosen = search(entries, keep, fixed, max_total, ascending)
+    if not correct:
+        return chosen
+    mine = ratio([*chosen, *fixed])
+    if mine is None:  # worth 0 of 0 points: Canvas's set stands
+        return chosen
+    best = best_set(entries, max(1, keep), fixed, maximise=not ascending)
+    theirs = ratio([*best, *fixed])
+    if theirs is not None and (theirs > mine if not ascending else theirs < mine):
+        return best
+    return chosen
+
+
+def search(entries: Sequence[Entry], keep: int, fixed: Sequence[Entry], max_total: float, ascending: bool) -> list[Entry]:
+    """Canvas's `keepHelper`: bisection on q for the `keep` entries with the best (s - q*t) values.
+
+    Kept in Canvas's order (the ranking of the last q evaluated), which is the next phase's input.
+    """
+    keep = max(1, keep)
+    if len(entries) <= keep:
+        return list(entries)
+    every = [*entries, *fixed]
+    pointed = [e for e in every if e.possible != 0]
+    unpointed = [e for e in every if e.possible == 0]
+    if not pointed:
+        # Canvas's bracket is undefined here, so q is NaN: every comparison ties and the first
+        # `keep` in input order stay.
+        return list(entries[:keep])
+    grades = js_sorted([e.score / e.possible for e in pointed])
+    q_low = grades[0]
+    q_high = grades[-1]
+    if unpointed:
+        possible = big_sum(e.possible for e in pointed)
+        best_pointed = max(possible, big_sum(e.score for e in pointed))
+        q_high = (best_pointed + big_sum(e.score for e in unpointed)) / possible
+    q_mid = (q_low + q_high) / 2
+    x, chosen = canvas_f(q_mid, entries, keep, fixed, ascending)
+    threshold = 1 / (2 * keep * (max_total * max_total))
+    while q_high - q_low >= threshold:
+        if x < 0:
+            q_high = q_mid
+        else:
+            q_low = q_mid
+        q_mid = (q_low + q_high) / 2
+        if q_mid in (q_high, q_low):
+            break
+        x, chosen = canvas_f(q_mid, entries, keep, fixed, ascending)
+    return chosen
+
+
+def canvas_f(q: float, entries: Sequence[Entry], keep: int, fixed: Sequence[Entry], ascending: bool) -> tuple[float, list[Entry]]:
+    """Canvas's F(q) (`bigF`): the sum of the `keep` best (s - q*t) plus the never-drop ones', and the kept."""
+    rated = [(e.score - q * e.possible, e) for e in entries]
+
+    def compare(a: tuple[float, Entry], b: tuple[float, Entry]) -> int:
+        diff = a[0] - b[0] if ascending else b[0] - a[0]
+        if diff != 0:  # NaN too: JavaScript then treats the pair as equal
+            return 0 if diff != diff else (1 if diff > 0 else -1)
+        return a[1].position - b[1].position
+
+    ranked = sorted(rated, key=functools.cmp_to_key(compare))[:keep]
+    q_kept = big_sum(v for v, _ in ranked)
+    q_fixed = big_sum(e.score - q * e.possible for e in fixed)
+    return q_kept + q_fixed, [e for _, e in ranked]
+
+
+def exact(x: float) -> Fraction:
+    """A double as Canvas's Big.js reads it: its shortest decimal."""
+    return Fraction(Decimal(repr(x)))
+
+
+def ratio(entries: Sequence[Entry]) -> Fraction | None:
+    """Sum of scores over sum of points possible, exactly; None when there are no points possible."""
+    den = sum((exact(e.possible) for e in entries), Fraction(0))
+    if den == 0:
+        return None
+    return sum((exact(e.score) for e in entries), Fraction(0)) / den
+
+
+def best_set(entries: Sequence[Entry], keep: int, fixed: Sequence[Entry], maximise: bool) -> list[Entry]:
+    """Among `keep`-sized subsets with points possible (with `fixed`), the one with the best exact
+    ratio; of equals, the first by position (lexicographically smallest positions)."""
+    if len(entries) <= keep:
+        return list(entries)
+    fixed_possible = sum(exact(e.possible) for e in fixed)
+    smallest = sorted(exact(e.possible) for e in entries)[:keep]
+    if fixed_possible + sum(smallest) > 0:  # every subset has points possible
+        return _dinkelbach(entries, keep, fixed, maximise)
+    # Some subsets are worth 0 of 0 points: force in each pointed entry in turn.
+    candidates = []
+    for forced in (e for e in entries if e.possible > 0):
+        rest = [e for e in entries if e is not forced]
+        chosen = sorted([forced, *_dinkelbach(rest, keep - 1, [*fixed, forced], maximise)], key=_pos)
+        candidates.append(chosen)
+    if not candidates:
+        return list(entries[:keep])
+    sign = 1 if maximise else -1
+
+    def rank(chosen: list[Entry]) -> tuple[Fraction, list[int]]:
+        r = ratio([*chosen, *fixed])
+        assert r is not None
+        return -sign * r, [e.position for e in chosen]
+
+    return min(candidates, key=rank)
+
+
+def _dinkelbach(entries: Sequence[Entry], keep: int, fixed: Sequence[Entry], maximise: bool) -> list[Entry]:
+    """Exact Dinkelbach iterations; every `keep`-subset (with `fixed`) must have points possible."""
+    if keep <= 0:
+        return []
+    if len(entries) <= keep:
+        return list(entries)
+    sign = 1 if maximise else -1
+    s = {id(e): exact(e.score) for e in [*entries, *fixed]}
+    t = {id(e): exact(e.possible) for e in [*entries, *fixed]}
+
+    def top(q: Fraction) -> list[Entry]:
+        return sorted(entries, key=lambda e: (-sign * (s[id(e)] - q * t[id(e)]), e.position))[:keep]
+
+    def value(chosen: list[Entry], q: Fraction) -> Fraction:
+        return sum((s[id(e)] - q * t[id(e)] for e in [*chosen, *fixed]), Fraction(0))
+
+    chosen = top(Fraction(0))
+    while True:
+        q = ratio([*chosen, *fixed])
+        assert q is not None
+        nxt = top(q)
+        if sign * value(nxt, q) <= 0:  # nothing beats q: nxt is optimal and first by position
+            return sorted(nxt, key=_pos)
+        chosen = nxt
+
+
+def _pos(e: Entry) -> int:
+    return e.position
+
+
+def brute_best(entries: Sequence[Entry], keep: int, fixed: Sequence[Entry], maximise: bool) -> list[Entry] | None:
+    """The best subset by trying them all (small groups only): the definition `best_set` meets."""
+    best: list[Entry] | None = None
+    best_ratio: Fraction | None = None
+    for combo in itertools.combinations(sorted(entries, key=_pos), min(keep, len(entries))):
+        r = ratio([*combo, *fixed])
+        if r is None:
+            continue
+        if best_ratio is None or (r > best_ratio if maximise else r < best_ratio):
+            best, best_ratio = list(combo), r
+    return best
