@@ -16,6 +16,32 @@ from typing import Any
 from services.devstack import infra, processes
 from shared.db.migrate import upgrade
 
+# The Canvas-like course both canvas benches grade: 4 assignment groups, 20 assessments (ids are the group
+# name's first two letters and a number, as the standard benches name theirs), weights summing to 100 %.
+# Every drop rule appears: drop_lowest with a never-drop assessment, drop_lowest with drop_highest, none.
+# Each entry: (group, weight as a fraction, assessments, drop rules).
+CANVAS_GROUPS: list[tuple[str, float, int, dict[str, Any]]] = [
+    ("Homework", 0.25, 8, {"drop_lowest": 2, "never_drop": ["Ho3"]}),
+    ("Quizzes", 0.25, 6, {"drop_lowest": 1, "drop_highest": 1}),
+    ("Midterm", 0.2, 3, {}),
+    ("Final", 0.3, 3, {}),
+]
+# Canvas's default grading scheme, highest first.
+CANVAS_SCHEME = [
+    ("A", 0.94), ("A-", 0.9), ("B+", 0.87), ("B", 0.84), ("B-", 0.8), ("C+", 0.77),
+    ("C", 0.74), ("C-", 0.7), ("D+", 0.67), ("D", 0.64), ("D-", 0.61), ("F", 0.0),
+]  # fmt: skip
+
+
+def canvas_rules() -> dict[str, Any]:
+    """The canvas preset's policy for CANVAS_GROUPS (without the catalogue: a course has its own)."""
+    return {
+        "preset": "canvas",
+        "weighting": "categories",
+        "categories": [{"name": n, "weight": w, **rules} for n, w, _, rules in CANVAS_GROUPS],
+        "cutoffs": [{"grade": g, "min": m} for g, m in CANVAS_SCHEME],
+    }
+
 
 @dataclass
 class Server:

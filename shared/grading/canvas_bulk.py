@@ -1,4 +1,4 @@
-"""The `canvas` preset over all learners at once, with the reference (`canvas.reference_grade`) for
+"""The `canvas` preset over all learners at once, with the reference (`canvas_reference.py`) for
 every learner this path cannot decide with certainty.
 
 Why it can be exact:
@@ -19,16 +19,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from decimal import Decimal
 
 import numpy as np
 import numpy.typing as npt
 
-from shared.grading import canvas
+from shared.grading import canvas_reference as reference
 from shared.grading.canvas_drops import Entry, canvas_f, caps
 from shared.grading.js_numbers import big_sum
 from shared.grading.policy import Category, Policy
-from shared.grading.results import CategoryResult, GradeResult, LearnerResult
+from shared.grading.results import CategoryResult, GradeResult, LearnerResult, many_objects
 from shared.grading.sheet import EXCUSED, F64, GRADED, MISSING, Sheet
 
 B = npt.NDArray[np.bool_]
@@ -75,20 +74,22 @@ class Bulk:
 def grade(policy: Policy, sheet: Sheet) -> list[LearnerResult]:
     bulk = evaluate(policy, sheet)
     rows = np.nonzero(bulk.fallback)[0].tolist()
-    exact = dict(zip(rows, canvas.reference_grade(policy, sheet, rows), strict=True))
+    exact = dict(zip(rows, reference.reference_grade(policy, sheet, rows), strict=True))
     names = [
         (_Names(sheet, cols, cur, bulk.places), _Names(sheet, cols, fin, bulk.places))
         for cols, cur, fin in zip(bulk.columns, bulk.current.groups, bulk.final.groups, strict=True)
     ]
-    results = []
-    for i, learner_id in enumerate(sheet.learner_ids):
-        if i in exact:
-            results.append(exact[i])
-            continue
-        categories = [(c.name, cur.at(i), fin.at(i)) for c, (cur, fin) in zip(policy.categories, names, strict=True)]
-        results.append(
-            LearnerResult(learner_id, _result(policy, bulk.current, i), _result(policy, bulk.final, i), categories)
-        )
+    with many_objects():
+        current, final = _results(policy, bulk.current), _results(policy, bulk.final)
+        results = []
+        for i, learner_id in enumerate(sheet.learner_ids):
+            if i in exact:
+                results.append(exact[i])
+                continue
+            categories = [
+                (c.name, cur.at(i), fin.at(i)) for c, (cur, fin) in zip(policy.categories, names, strict=True)
+            ]
+            results.append(LearnerResult(learner_id, current[i], final[i], categories))
     return results
 
 
@@ -105,12 +106,14 @@ def evaluate(policy: Policy, sheet: Sheet) -> Bulk:
     used[:, [j for cols in columns for j in cols]] = True
     used &= counts
     places = _places(np.concatenate([earned[used], possible[used]]))
-    cells = _Cells(earned, possible, places)
-    fallback = (used & ~(cells.exact_s & cells.exact_t)).any(axis=1)
+    cells, exact = _cells(earned, possible, places)
+    fallback = (used & ~exact).any(axis=1)
     versions = []
     for final in (False, True):
         present = counts if final else state == GRADED
-        groups = [_group(c, sheet, cols, present, cells, fallback) for c, cols in zip(policy.categories, columns, strict=True)]
+        groups = [
+            _group(c, sheet, cols, present, cells, fallback) for c, cols in zip(policy.categories, columns, strict=True)
+        ]
         versions.append(_course(policy, groups, places, final, fallback))
     return Bulk(versions[0], versions[1], places, fallback, columns)
 
@@ -121,7 +124,8 @@ def _fits(x: F64, places: int) -> B:
     scale = 10.0**places
     m = np.rint(x * scale)
     with np.errstate(invalid="ignore"):
-        return (np.abs(m) < 2.0**50) & (m / scale == x)
+        fits: B = (np.abs(m) < 2.0**50) & (m / scale == x)
+    return fits
 
 
 def _places(values: F64) -> int:
@@ -137,25 +141,24 @@ def _places(values: F64) -> int:
     return places
 
 
-class _Cells:
-    """Scores and points possible as doubles (Canvas's search runs on them) and as integers in
-    units of 10**-places (every Big.js sum of them is exact as an integer sum)."""
+def _cells(earned: F64, possible: F64, places: int) -> tuple[_Part, B]:
+    """Scores and points possible as doubles (Canvas's search runs on them) and as integers in units
+    of 10**-places (every Big.js sum of them is an integer sum); and which cells are exact so."""
+    scale = 10.0**places
+    exact_s, exact_t = _fits(earned, places), _fits(possible, places)
+    su = np.where(exact_s, np.rint(earned * scale), 0).astype(np.int64)
+    tu = np.where(exact_t, np.rint(possible * scale), 0).astype(np.int64)
+    return _Part(earned, possible, su, tu, scale), exact_s & exact_t
 
-    def __init__(self, earned: F64, possible: F64, places: int) -> None:
-        self.s, self.t, self.scale = earned, possible, 10.0**places
-        self.exact_s, self.exact_t = _fits(earned, places), _fits(possible, places)
-        self.su = np.where(self.exact_s, np.rint(earned * self.scale), 0).astype(np.int64)
-        self.tu = np.where(self.exact_t, np.rint(possible * self.scale), 0).astype(np.int64)
 
-
-def _group(c: Category, sheet: Sheet, cols: list[int], present_all: B, cells: _Cells, fallback: B) -> Group:
+def _group(c: Category, sheet: Sheet, cols: list[int], present_all: B, cells: _Part, fallback: B) -> Group:
     present = present_all[:, cols]
     never = np.array([sheet.assessment_ids[j] in c.never_drop for j in cols], dtype=bool)
     fixed = present & never[None, :]
     droppable = present & ~never[None, :]
     kept = present
     if (c.drop_lowest or c.drop_highest) and cols:
-        part = _Part(cells, cols)
+        part = cells.columns(cols)
         kept = _drops(c, part, droppable, fixed, fallback) | fixed
     score_units = np.where(kept, cells.su[:, cols], 0).sum(axis=1)
     possible_units = np.where(kept, cells.tu[:, cols], 0).sum(axis=1)
@@ -166,7 +169,7 @@ def _group(c: Category, sheet: Sheet, cols: list[int], present_all: B, cells: _C
 
 @dataclass
 class _Part:
-    """A group's columns of the cells (or a subset of their rows)."""
+    """Some columns or rows of the cells: doubles and integer units side by side."""
 
     s: F64
     t: F64
@@ -174,9 +177,11 @@ class _Part:
     tu: I64
     scale: float
 
-    def __init__(self, cells: _Cells | _Part, cols: list[int] | None = None, rows: npt.NDArray[np.intp] | None = None) -> None:
-        pick = (lambda a: a[:, cols]) if cols is not None else (lambda a: a[rows])
-        self.s, self.t, self.su, self.tu, self.scale = pick(cells.s), pick(cells.t), pick(cells.su), pick(cells.tu), cells.scale
+    def columns(self, cols: list[int]) -> _Part:
+        return _Part(self.s[:, cols], self.t[:, cols], self.su[:, cols], self.tu[:, cols], self.scale)
+
+    def rows(self, rows: npt.NDArray[np.intp]) -> _Part:
+        return _Part(self.s[rows], self.t[rows], self.su[rows], self.tu[rows], self.scale)
 
 
 def _drops(c: Category, part: _Part, droppable: B, fixed: B, fallback: B) -> B:
@@ -200,7 +205,7 @@ def _drops(c: Category, part: _Part, droppable: B, fixed: B, fallback: B) -> B:
         keep = np.maximum(keep, 1)
         rows = np.nonzero(pointed & (kept.sum(axis=1) > keep) & ~fallback)[0]
         if rows.size:
-            chosen, sure = _phase(kept[rows], keep[rows], fixed[rows], _Part(part, rows=rows), max_total[rows], ascending)
+            chosen, sure = _phase(kept[rows], keep[rows], fixed[rows], part.rows(rows), max_total[rows], ascending)
             kept = kept.copy()
             kept[rows] = chosen
             fallback[rows[~sure]] = True
@@ -226,7 +231,12 @@ def _phase(cand: B, keep: I64, fixed: B, part: _Part, max_total: F64, ascending:
     sure &= plain
     # How far Canvas's float F(mid) can be from the exact one, as a distance in q.
     reach = np.maximum(np.maximum(np.abs(lo), np.abs(hi)), np.abs(q_star))
-    error = (every.sum(axis=1) + 8) * 8 * EPS * (np.where(every, np.abs(part.s), 0.0).sum(axis=1) + reach * t_all / part.scale)
+    error = (
+        (every.sum(axis=1) + 8)
+        * 8
+        * EPS
+        * (np.where(every, np.abs(part.s), 0.0).sum(axis=1) + reach * t_all / part.scale)
+    )
     margin = error / np.maximum(t_min / part.scale, 1e-300) + reach * 8 * EPS
     threshold = 1 / (2 * keep * (max_total * max_total))
 
@@ -294,7 +304,9 @@ def _bracket(every: B, part: _Part, s_fixed: I64, t_fixed: I64) -> tuple[F64, F6
     zero = every & (part.t == 0)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratios = np.where(pointed, part.s / np.where(pointed, part.t, 1.0), 0.0)
-    plain = np.where(pointed, (ratios == 0) | ((ratios >= 1e-6) & (ratios < 10)), True).all(axis=1) & pointed.any(axis=1)
+    plain = np.where(pointed, (ratios == 0) | ((ratios >= 1e-6) & (ratios < 10)), True).all(axis=1) & pointed.any(
+        axis=1
+    )
     lo = np.where(pointed, ratios, np.inf).min(axis=1)
     hi = np.where(pointed, ratios, -np.inf).max(axis=1)
     if zero.any():
@@ -349,7 +361,7 @@ def _course(policy: Policy, groups: list[Group], places: int, final: bool, fallb
         percent = _percent(s_units, p_units)
         return _version(policy, groups, percent, s_units / scale + 0.0, p_units / scale + 0.0)
     relevant = np.stack([g.possible_units != 0 for g in groups], axis=1) if groups else np.zeros((n_l, 0), bool)
-    weights = [canvas.group_weight(c) for c in policy.categories]
+    weights = [reference.group_weight(c) for c in policy.categories]
     full_weight = _full_weights(relevant, weights)
     total = np.zeros(n_l)
     for k, g in enumerate(groups):
@@ -393,50 +405,57 @@ def _version(policy: Policy, groups: list[Group], percent: F64, score: F64, poss
         p = np.maximum(percent, 0.0)
         letter = np.where(np.isnan(percent), -1, len(policy.cutoffs) - 1)
         for k in range(len(policy.cutoffs) - 1, -1, -1):  # the first row reached wins
-            letter = np.where(~np.isnan(percent) & (p >= canvas.letter_floors(policy)[k]), k, letter)
+            letter = np.where(~np.isnan(percent) & (p >= reference.letter_floors(policy)[k]), k, letter)
     mark = policy.pass_mark()
-    passed = None if mark is None else percent >= float(canvas.dec(mark) * 100)
+    passed = None if mark is None else percent >= float(reference.dec(mark) * 100)
     return Version(groups, percent, score, possible, letter, passed)
 
 
-def _result(policy: Policy, v: Version, i: int) -> GradeResult:
-    percent = None if np.isnan(v.percent[i]) else float(v.percent[i])
-    return GradeResult(
-        percent=percent,
-        score=None if np.isnan(v.score[i]) else float(v.score[i]),
-        possible=float(v.possible[i]),
-        grade=policy.cutoffs[v.letter[i]].grade if v.letter[i] >= 0 else None,
-        passed=None if v.passed is None or percent is None else bool(v.passed[i]),
-    )
+def _results(policy: Policy, v: Version) -> list[GradeResult]:
+    grades = [policy.cutoffs[k].grade if k >= 0 else None for k in v.letter.tolist()]
+    percents = _nullable(v.percent)
+    passed = [None] * len(percents) if v.passed is None else v.passed.tolist()
+    return [
+        GradeResult(percent, score, possible, grade, None if percent is None else ok)
+        for percent, score, possible, grade, ok in zip(
+            percents, _nullable(v.score), v.possible.tolist(), grades, passed, strict=True
+        )
+    ]
 
 
 class _Names:
     """One group's per-learner category results as lookups: kept and dropped sets as bitmasks
-    (learners share a handful of patterns), totals as arrays."""
+    (learners share a handful of patterns), totals as Python lists (indexing numpy arrays one
+    element at a time is what would make building a million results slow)."""
 
     def __init__(self, sheet: Sheet, cols: list[int], g: Group, places: int) -> None:
         ids = [sheet.assessment_ids[j] for j in cols]
         bits = 1 << np.arange(len(ids), dtype=np.int64) if ids else np.zeros(0, dtype=np.int64)
-        self.kept_code = g.kept.astype(np.int64) @ bits
-        self.dropped_code = (g.droppable & ~g.kept).astype(np.int64) @ bits
-        codes = set(np.unique(self.kept_code).tolist()) | set(np.unique(self.dropped_code).tolist())
-        self.names = {code: [ids[k] for k in range(len(ids)) if code >> k & 1] for code in codes}
+        kept_code = g.kept.astype(np.int64) @ bits
+        dropped_code = (g.droppable & ~g.kept).astype(np.int64) @ bits
+        codes = set(np.unique(kept_code).tolist()) | set(np.unique(dropped_code).tolist())
+        names = {code: [ids[k] for k in range(len(ids)) if code >> k & 1] for code in codes}
+        self.kept = [names[c] for c in kept_code.tolist()]
+        self.dropped = [names[c] for c in dropped_code.tolist()]
         scale = 10.0**places
-        self.score = g.score_units / scale + 0.0
-        self.possible = g.possible_units / scale + 0.0
-        self.percent = _percent(g.score_units, g.possible_units)
-        self.count = g.submission_count
+        self.score = (g.score_units / scale + 0.0).tolist()
+        self.possible = (g.possible_units / scale + 0.0).tolist()
+        self.percent = _nullable(_percent(g.score_units, g.possible_units))
+        self.count = g.submission_count.tolist()
 
     def at(self, i: int) -> CategoryResult:
-        percent = self.percent[i]
         return CategoryResult(
-            percent=None if np.isnan(percent) else float(percent),
-            score=float(self.score[i]),
-            possible=float(self.possible[i]),
-            dropped=self.names[int(self.dropped_code[i])],
-            counted=self.names[int(self.kept_code[i])],
-            extra={"submission_count": int(self.count[i])},
+            percent=self.percent[i],
+            score=self.score[i],
+            possible=self.possible[i],
+            dropped=list(self.dropped[i]),
+            counted=list(self.kept[i]),
+            extra={"submission_count": self.count[i]},
         )
+
+
+def _nullable(values: F64) -> list[float | None]:
+    return [None if v != v else v for v in values.tolist()]
 
 
 def _rank(values: F64 | I64, candidates: B, descending: bool) -> I64:

@@ -11,8 +11,8 @@ Two answers per group:
 
 from __future__ import annotations
 
-import functools
 import itertools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -79,7 +79,9 @@ def _phase(
     return chosen
 
 
-def search(entries: Sequence[Entry], keep: int, fixed: Sequence[Entry], max_total: float, ascending: bool) -> list[Entry]:
+def search(
+    entries: Sequence[Entry], keep: int, fixed: Sequence[Entry], max_total: float, ascending: bool
+) -> list[Entry]:
     """Canvas's `keepHelper`: bisection on q for the `keep` entries with the best (s - q*t) values.
 
     Kept in Canvas's order (the ranking of the last q evaluated), which is the next phase's input.
@@ -116,19 +118,22 @@ def search(entries: Sequence[Entry], keep: int, fixed: Sequence[Entry], max_tota
     return chosen
 
 
-def canvas_f(q: float, entries: Sequence[Entry], keep: int, fixed: Sequence[Entry], ascending: bool) -> tuple[float, list[Entry]]:
-    """Canvas's F(q) (`bigF`): the sum of the `keep` best (s - q*t) plus the never-drop ones', and the kept."""
+def canvas_f(
+    q: float, entries: Sequence[Entry], keep: int, fixed: Sequence[Entry], ascending: bool
+) -> tuple[float, list[Entry]]:
+    """Canvas's F(q) (`bigF`): the sum of the `keep` best (s - q*t), ranked in doubles with ties to
+    the earlier position, plus the never-drop ones' (each a Big.js sum, back to a double), and the
+    kept. Only F's sign steers the search: where the doubles' exact sum is far enough from 0 for no
+    decimal reading to change its sign, that sum stands in for Canvas's (same sign, cheaper)."""
     rated = [(e.score - q * e.possible, e) for e in entries]
-
-    def compare(a: tuple[float, Entry], b: tuple[float, Entry]) -> int:
-        diff = a[0] - b[0] if ascending else b[0] - a[0]
-        if diff != 0:  # NaN too: JavaScript then treats the pair as equal
-            return 0 if diff != diff else (1 if diff > 0 else -1)
-        return a[1].position - b[1].position
-
-    ranked = sorted(rated, key=functools.cmp_to_key(compare))[:keep]
+    rated.sort(key=lambda r: (r[0] if ascending else -r[0], r[1].position))
+    ranked = rated[:keep]
+    values = [v for v, _ in ranked] + [e.score - q * e.possible for e in fixed]
+    total = math.fsum(values)
+    if abs(total) > 2.0**-48 * math.fsum(abs(v) for v in values):
+        return total, [e for _, e in ranked]
     q_kept = big_sum(v for v, _ in ranked)
-    q_fixed = big_sum(e.score - q * e.possible for e in fixed)
+    q_fixed = big_sum(values[len(ranked) :])
     return q_kept + q_fixed, [e for _, e in ranked]
 
 

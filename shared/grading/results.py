@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -75,3 +78,17 @@ def half_up(value: Decimal, places: int) -> Decimal:
 def number(value: Decimal | None) -> float | None:
     """Decimals leave as JSON numbers (their shortest double)."""
     return None if value is None else float(value)
+
+
+@contextmanager
+def many_objects() -> Iterator[None]:
+    """Pause the cyclic garbage collector while results are built: a result per learner is millions
+    of small objects and no cycles, and the collector would walk them all again and again (a third
+    of the time without it at 100,000 learners)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()

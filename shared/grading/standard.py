@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from shared.grading.policy import Category, Policy
-from shared.grading.results import CategoryResult, GradeResult, LearnerResult, half_up
+from shared.grading.results import CategoryResult, GradeResult, LearnerResult, half_up, many_objects
 from shared.grading.sheet import EXCUSED, F64, GRADED, Sheet
 
 B = npt.NDArray[np.bool_]
@@ -134,9 +134,10 @@ def grade(policy: Policy, sheet: Sheet) -> list[LearnerResult]:
         (_CategoryColumns(c, sheet), _CategoryColumns(f, sheet)) for c, f in zip(current.cats, final.cats, strict=True)
     ]
     results = []
-    for i, learner_id in enumerate(sheet.learner_ids):
-        categories = [(c.name, cur.at(i), fin.at(i)) for c, (cur, fin) in zip(policy.categories, columns, strict=True)]
-        results.append(LearnerResult(learner_id, _grade(policy, current, i), _grade(policy, final, i), categories))
+    with many_objects():
+        for i, learner_id in enumerate(sheet.learner_ids):
+            cats = [(c.name, cur.at(i), fin.at(i)) for c, (cur, fin) in zip(policy.categories, columns, strict=True)]
+            results.append(LearnerResult(learner_id, _grade(policy, current, i), _grade(policy, final, i), cats))
     return results
 
 

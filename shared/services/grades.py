@@ -25,7 +25,7 @@ from shared.db.copy import copy_frame
 from shared.errors import NotFound
 from shared.grading import engine
 from shared.grading.policy import Policy, PolicyRules
-from shared.grading.results import LearnerResult
+from shared.grading.results import LearnerResult, many_objects
 from shared.grading.sheet import EXCUSED, GRADED, UNGRADED, Sheet
 from shared.notify import events
 from shared.services import published
@@ -295,7 +295,11 @@ def _applied(policy: Policy, weight: float, relevant: float, counts: bool) -> fl
         return None
     if policy.preset == "openedx":
         return weight  # Open edX does not normalise weights
-    return weight / relevant if counts and relevant else 0.0
+    if not counts or not relevant:
+        return 0.0
+    if policy.preset == "canvas" and relevant >= 1:
+        return weight  # Canvas scales weights up to 100 % but never down
+    return weight / relevant
 
 
 def explained(stored: dict[str, Any], rules: dict[str, Any], version: int) -> dict[str, Any]:
@@ -354,9 +358,8 @@ async def compute_and_store(
     results = engine.PRESETS[policy.preset](policy, sheet)
     if announce:
         await _announce_changes(session, course_id, version, enrollment_ids, results)
-    await session.execute(
-        _UPSERT,
-        {
+    with many_objects():
+        rows = {
             "version": version,
             "course": course_id,
             "now": clock.now(),
@@ -368,8 +371,8 @@ async def compute_and_store(
             "fg": [r.final.grade for r in results],
             "fpass": [r.final.passed for r in results],
             "x": [orjson.dumps(explanation(policy, r)).decode() for r in results],
-        },
-    )
+        }
+    await session.execute(_UPSERT, rows)
     return len(results)
 
 
