@@ -166,24 +166,31 @@ def fallback_share(result: Any, versions: tuple[Any, Any], learners: int) -> str
     return ", ".join(f"{name} {n:,} ({100 * n / learners:.3f} %)" for name, n in named)
 
 
-def as_json(result: Any) -> bytes:
-    """A learner's result as the API sends it (a value JSON cannot carry shows as such, not as a crash)."""
-    try:
-        return orjson.dumps(result.as_dict())
-    except TypeError as error:
-        return f"not JSON: {error}".encode()
+class Sent:
+    """Results as the API sends them (orjson). A value plain JSON cannot carry (a numpy scalar: the
+    API would fail on it) is counted, and compared by its number, so it shows besides the mismatches."""
+
+    def __init__(self) -> None:
+        self.not_json = 0
+
+    def __call__(self, result: Any) -> bytes:
+        try:
+            return orjson.dumps(result.as_dict())
+        except TypeError:
+            self.not_json += 1
+            return orjson.dumps(result.as_dict(), default=lambda v: v.item() if isinstance(v, np.generic) else v)
 
 
-def mismatches(fast: list[Any], reference: list[Any]) -> tuple[int, str]:
+def mismatches(fast: list[Any], reference: list[Any]) -> tuple[int, str, Sent, Sent]:
     """Learners whose full results (course and every group, both versions) differ as the API would send
-    them (so 100 against 100.0 differs, as a client sees it), and the first one."""
-    count, first = 0, ""
+    them (so 100 against 100.0 differs, as a client sees it), the first one, and both sides' JSON counts."""
+    count, first, sent_fast, sent_reference = 0, "", Sent(), Sent()
     for a, b in zip(fast, reference, strict=True):
-        ja, jb = as_json(a), as_json(b)
+        ja, jb = sent_fast(a), sent_reference(b)
         if ja != jb:
             count += 1
             first = first or f"learner {a.learner_id}:\n  grade:     {ja.decode()}\n  reference: {jb.decode()}"
-    return count, first
+    return count, first, sent_fast, sent_reference
 
 
 def run_canvas(learners: int, sample: int) -> int:
@@ -198,7 +205,7 @@ def run_canvas(learners: int, sample: int) -> int:
     t0 = time.perf_counter()
     reference = canvas.reference_grade(policy, head(sheet, sample))
     reference_s = (time.perf_counter() - t0) * learners / sample
-    wrong, first = mismatches(results[:sample], reference)
+    wrong, first, sent_fast, sent_reference = mismatches(results[:sample], reference)
     ungraded = np.mean(sheet.state == UNGRADED) * 100
     excused = np.mean(sheet.state == EXCUSED) * 100
     print(
@@ -213,6 +220,8 @@ def run_canvas(learners: int, sample: int) -> int:
     print(f"same results on the first {sample:,} learners: {wrong} mismatches")
     if first:
         print(first)
+    if sent_fast.not_json or sent_reference.not_json:
+        print(f"NOT JSON (numpy scalars): grade {sent_fast.not_json:,}, reference_grade {sent_reference.not_json:,}")
     letters = Counter(r.final.grade for r in results)
     mean = np.mean([r.final.percent for r in results if r.final.percent is not None])
     print(f"mean final percent {mean:.2f} (served); letters {sorted(letters.items(), key=str)}")
@@ -220,7 +229,7 @@ def run_canvas(learners: int, sample: int) -> int:
         f"evaluate_seconds={evaluate_s:.2f} grade_seconds={grade_s:.2f} reference_seconds={reference_s:.2f} "
         f"mismatches={wrong}"
     )
-    return 1 if wrong else 0
+    return 1 if wrong or sent_fast.not_json or sent_reference.not_json else 0
 
 
 def main() -> None:

@@ -173,3 +173,21 @@ async def test_policy_input_errors_and_roles(tenant: Tenant) -> None:
     assert (await tenant.put("/v1/courses/c1/policy", json=POLICY)).status_code == 200
     assert (await tenant.get("/v1/courses/c1/policy", as_=grader)).status_code == 200
     assert_problem(await tenant.get("/v1/courses/c1/grades", as_=grader), 403)  # results are not for graders
+
+
+async def test_canvas_explanation_applies_weights_as_the_grade_does(tenant: Tenant, settings: Settings) -> None:
+    """Canvas scales weights below 100 % up but never down: with 100 % + 100 % the grade is the sum
+    of the two groups' percents, and the explanation says each group weighed 1.0 (it said 0.5)."""
+    await _course(tenant)
+    policy = {
+        "preset": "canvas",
+        "categories": [{"name": "Homework", "weight": 1.0}, {"name": "Exam", "weight": 1.0}],
+        "cutoffs": [{"grade": "A", "min": 0.9}, {"grade": "F", "min": 0}],
+    }
+    assert (await tenant.put("/v1/courses/c1/policy", json=policy)).status_code == 200
+    await run_worker(settings)
+    detail = (await tenant.get("/v1/courses/c1/learners/bob/grade")).json()
+    # bob: homework 18/30 = 60 %, exam 80 %: 60 + 80 = 140 %, as Canvas shows it.
+    assert detail["final"]["percent"] == 140.0
+    weights = {c["name"]: c["applied_weight"] for c in detail["explanation"]["final"]}
+    assert weights == {"Homework": 1.0, "Exam": 1.0}

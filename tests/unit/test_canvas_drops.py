@@ -235,7 +235,6 @@ def check_single_phase(g: Group, theirs: list[Entry], ours: list[Entry], maximis
     assert best is not None and r_ours is not None, g
     assert not better(r_theirs, r_ours, maximise), g  # (a)
     assert not better(r_ours, best.ratio, maximise), g  # brute force is the best there is
-
     if r_theirs == best.ratio:  # (b)
         assert positions(ours) == positions(theirs), g
         stats["canvas_optimal"] += 1
@@ -267,24 +266,24 @@ def check_two_phases(g: Group, ours: list[Entry], keep_lowest: int, stats: Count
     stats["two_phase"] += 1
 
 
-GROUPS_CACHE = random_groups()
+RANDOM_GROUPS = random_groups()
 
 
 def test_groups_cover_every_family_and_rule() -> None:
-    families = Counter(g.family for g in GROUPS_CACHE)
-    assert len(GROUPS_CACHE) == GROUPS and set(families) == set(FAMILIES)
-    assert any(e.possible == 0 for g in GROUPS_CACHE for e in g.droppable)
-    assert any(e.score < 0 for g in GROUPS_CACHE for e in g.droppable)
-    assert any(e.possible and e.score / e.possible >= 10 for g in GROUPS_CACHE for e in g.droppable)
-    assert any(e.possible and 0 < e.score / e.possible < 1e-6 for g in GROUPS_CACHE for e in g.droppable)
-    assert any(g.drop_lowest >= len(g.droppable) for g in GROUPS_CACHE)  # overflowing counts
-    assert any(g.drop_lowest + g.drop_highest >= len(g.droppable) > g.drop_lowest for g in GROUPS_CACHE)
+    families = Counter(g.family for g in RANDOM_GROUPS)
+    assert len(RANDOM_GROUPS) == GROUPS and set(families) == set(FAMILIES)
+    assert any(e.possible == 0 for g in RANDOM_GROUPS for e in g.droppable)
+    assert any(e.score < 0 for g in RANDOM_GROUPS for e in g.droppable)
+    assert any(e.possible and e.score / e.possible >= 10 for g in RANDOM_GROUPS for e in g.droppable)
+    assert any(e.possible and 0 < e.score / e.possible < 1e-6 for g in RANDOM_GROUPS for e in g.droppable)
+    assert any(g.drop_lowest >= len(g.droppable) for g in RANDOM_GROUPS)  # overflowing counts
+    assert any(g.drop_lowest + g.drop_highest >= len(g.droppable) > g.drop_lowest for g in RANDOM_GROUPS)
 
 
 @pytest.mark.parametrize("family", list(FAMILIES))
 def test_kept_set_properties(family: str) -> None:
     stats: Counter[str] = Counter()
-    for g in GROUPS_CACHE:
+    for g in RANDOM_GROUPS:
         if g.family == family:
             check(g, stats)
     print(family, dict(stats))  # visible with -s: how often each branch ran
