@@ -69,14 +69,14 @@ def _phase(
     chosen = search(entries, keep, fixed, max_total, ascending)
     if not correct:
         return chosen
-    mine = ratio([*chosen, *fixed])
-    if mine is None:  # worth 0 of 0 points: Canvas's set stands
+    units = _Units([*entries, *fixed])
+    num, den = units.total([*chosen, *fixed])
+    if den == 0:  # worth 0 of 0 points: Canvas's set stands
         return chosen
-    best = best_set(entries, max(1, keep), fixed, maximise=not ascending)
-    theirs = ratio([*best, *fixed])
-    if theirs is not None and (theirs > mine if not ascending else theirs < mine):
-        return best
-    return chosen
+    best = best_set(entries, max(1, keep), fixed, maximise=not ascending, start=chosen)
+    n2, d2 = units.total([*best, *fixed])
+    gain = n2 * den - num * d2  # best's ratio minus Canvas's, times both (positive) points
+    return best if d2 > 0 and (gain > 0 if not ascending else gain < 0) else chosen
 
 
 def search(
@@ -150,55 +150,81 @@ def ratio(entries: Sequence[Entry]) -> Fraction | None:
     return sum((exact(e.score) for e in entries), Fraction(0)) / den
 
 
-def best_set(entries: Sequence[Entry], keep: int, fixed: Sequence[Entry], maximise: bool) -> list[Entry]:
+def best_set(
+    entries: Sequence[Entry], keep: int, fixed: Sequence[Entry], maximise: bool, start: Sequence[Entry] = ()
+) -> list[Entry]:
     """Among `keep`-sized subsets with points possible (with `fixed`), the one with the best exact
-    ratio; of equals, the first by position (lexicographically smallest positions)."""
+    ratio; of equals, the first by position (lexicographically smallest positions). `start`, a
+    subset to begin the search from (Canvas's, usually already the best), only saves work."""
     if len(entries) <= keep:
         return list(entries)
-    fixed_possible = sum(exact(e.possible) for e in fixed)
-    smallest = sorted(exact(e.possible) for e in entries)[:keep]
-    if fixed_possible + sum(smallest) > 0:  # every subset has points possible
-        return _dinkelbach(entries, keep, fixed, maximise)
+    units = _Units([*entries, *fixed])
+    smallest = sorted(units.t[id(e)] for e in entries)[:keep]
+    if units.total(fixed)[1] + sum(smallest) > 0:  # every subset has points possible
+        return _dinkelbach(units, entries, keep, fixed, maximise, start)
     # Some subsets are worth 0 of 0 points: force in each pointed entry in turn.
-    candidates = []
+    sign = 1 if maximise else -1
+    best: tuple[list[Entry], int, int] | None = None
     for forced in (e for e in entries if e.possible > 0):
         rest = [e for e in entries if e is not forced]
-        chosen = sorted([forced, *_dinkelbach(rest, keep - 1, [*fixed, forced], maximise)], key=_pos)
-        candidates.append(chosen)
-    if not candidates:
-        return list(entries[:keep])
-    sign = 1 if maximise else -1
-
-    def rank(chosen: list[Entry]) -> tuple[Fraction, list[int]]:
-        r = ratio([*chosen, *fixed])
-        assert r is not None
-        return -sign * r, [e.position for e in chosen]
-
-    return min(candidates, key=rank)
+        chosen = sorted([forced, *_dinkelbach(units, rest, keep - 1, [*fixed, forced], maximise)], key=_pos)
+        num, den = units.total([*chosen, *fixed])
+        if best is None:
+            best = chosen, num, den
+            continue
+        gain = sign * (num * best[2] - best[1] * den)
+        if gain > 0 or (gain == 0 and [e.position for e in chosen] < [e.position for e in best[0]]):
+            best = chosen, num, den
+    return list(entries[:keep]) if best is None else best[0]
 
 
-def _dinkelbach(entries: Sequence[Entry], keep: int, fixed: Sequence[Entry], maximise: bool) -> list[Entry]:
-    """Exact Dinkelbach iterations; every `keep`-subset (with `fixed`) must have points possible."""
+class _Units:
+    """Scores and points possible as integers at one decimal scale: exact sums and comparisons
+    without fractions."""
+
+    def __init__(self, entries: Sequence[Entry]) -> None:
+        pairs = {id(e): (Decimal(repr(e.score)), Decimal(repr(e.possible))) for e in entries}
+        exponents = [d.as_tuple().exponent for pair in pairs.values() for d in pair]
+        self.places = max((-x for x in exponents if isinstance(x, int)), default=0)
+        self.s = {k: self._int(a) for k, (a, _) in pairs.items()}
+        self.t = {k: self._int(b) for k, (_, b) in pairs.items()}
+
+    def _int(self, d: Decimal) -> int:
+        sign, digits, exponent = d.as_tuple()
+        assert isinstance(exponent, int)
+        value: int = int("".join(map(str, digits)) or "0") * pow(10, exponent + self.places)
+        return -value if sign else value
+
+    def total(self, entries: Sequence[Entry]) -> tuple[int, int]:
+        return sum(self.s[id(e)] for e in entries), sum(self.t[id(e)] for e in entries)
+
+
+def _dinkelbach(
+    units: _Units,
+    entries: Sequence[Entry],
+    keep: int,
+    fixed: Sequence[Entry],
+    maximise: bool,
+    start: Sequence[Entry] = (),
+) -> list[Entry]:
+    """Exact Dinkelbach iterations on the integers; every `keep`-subset (with `fixed`) must have
+    points possible. At the optimum q the best `keep` by s - q*t, ties to the earlier position."""
     if keep <= 0:
         return []
     if len(entries) <= keep:
         return list(entries)
     sign = 1 if maximise else -1
-    s = {id(e): exact(e.score) for e in [*entries, *fixed]}
-    t = {id(e): exact(e.possible) for e in [*entries, *fixed]}
+    s, t = units.s, units.t
 
-    def top(q: Fraction) -> list[Entry]:
-        return sorted(entries, key=lambda e: (-sign * (s[id(e)] - q * t[id(e)]), e.position))[:keep]
+    def top(num: int, den: int) -> list[Entry]:
+        return sorted(entries, key=lambda e: (-sign * (den * s[id(e)] - num * t[id(e)]), e.position))[:keep]
 
-    def value(chosen: list[Entry], q: Fraction) -> Fraction:
-        return sum((s[id(e)] - q * t[id(e)] for e in [*chosen, *fixed]), Fraction(0))
-
-    chosen = top(Fraction(0))
+    chosen = list(start) if len(start) == keep else top(0, 1)
     while True:
-        q = ratio([*chosen, *fixed])
-        assert q is not None
-        nxt = top(q)
-        if sign * value(nxt, q) <= 0:  # nothing beats q: nxt is optimal and first by position
+        num, den = units.total([*chosen, *fixed])
+        nxt = top(num, den)
+        n2, d2 = units.total([*nxt, *fixed])
+        if sign * (n2 * den - num * d2) <= 0:  # nothing beats q: nxt is optimal and first by position
             return sorted(nxt, key=_pos)
         chosen = nxt
 
