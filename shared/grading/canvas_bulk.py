@@ -249,7 +249,7 @@ def _phase(cand: B, keep: I64, fixed: B, part: _Part, max_total: F64, ascending:
             out[k] = canvas_f(q, entries, int(keep[r]), held, ascending)[0] < 0
         return out
 
-    last = _bisect(np.where(sure, lo, 0.0), np.where(sure, hi, 0.0), threshold, q_star, margin, exact_below)
+    last = _bisect(lo, hi, threshold, q_star, margin, exact_below, sure)
     values = part.s - last[:, None] * part.t
     ranked = cand & (_rank(values, cand, descending=not ascending) < keep[:, None])
     n_k = np.where(ranked, part.su, 0).sum(axis=1) + s_fixed
@@ -318,14 +318,16 @@ def _bracket(every: B, part: _Part, s_fixed: I64, t_fixed: I64) -> tuple[F64, F6
     return np.where(plain, lo, 0.0), np.where(plain, hi, 0.0), plain
 
 
-def _bisect(lo: F64, hi: F64, threshold: F64, q_star: F64, margin: F64, exact_below: _Exact) -> F64:
-    """Canvas's bisection loop; the last midpoint it evaluates. F(mid) < 0 is read as mid > q*,
-    except within `margin` of q*, where Canvas's float sums decide and are run as Canvas runs them."""
+def _bisect(lo: F64, hi: F64, threshold: F64, q_star: F64, margin: F64, exact_below: _Exact, active: B) -> F64:
+    """Canvas's bisection loop over the `active` rows; the last midpoint it evaluates. F(mid) < 0 is
+    read as mid > q*, except within `margin` of q*, where Canvas's float sums decide, run as Canvas
+    runs them."""
     mid = (lo + hi) / 2
     last = mid.copy()
     every = np.arange(len(mid))
-    below = _below(mid, q_star, margin, exact_below, every)
-    active = np.ones(len(mid), dtype=bool)
+    below = np.zeros(len(mid), dtype=bool)
+    below[active] = _below(mid[active], q_star[active], margin[active], exact_below, every[active])
+    active = active.copy()
     while True:
         active &= hi - lo >= threshold
         if not active.any():

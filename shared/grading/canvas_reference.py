@@ -64,7 +64,7 @@ def group_total(category: Category, sheet: Sheet, i: int, cols: list[int], final
         state = sheet.state[i, j]
         if state in (MISSING, EXCUSED) or (state == UNGRADED and not final):
             continue
-        graded += state == GRADED
+        graded += int(state == GRADED)
         score = parse_score(float(sheet.earned[i, j])) if state == GRADED else 0.0
         entries.append(Entry(j, score, parse_score(float(sheet.possible[i, j]))))
     never = set(category.never_drop)
@@ -90,7 +90,7 @@ def dec(x: float) -> Decimal:
 def big_div(a: Decimal, b: Decimal) -> Decimal:
     """Big.js division: 20 decimal places, half up."""
     with localcontext() as ctx:
-        ctx.prec = 80
+        ctx.prec = max(80, a.adjusted() - b.adjusted() + 30)  # Big.js keeps every digit above the 20th place
         return (a / b).quantize(Decimal("1e-20"), rounding=ROUND_HALF_UP)
 
 

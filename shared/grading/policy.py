@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import ConfigDict, Field, ValidationInfo, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, ValidationInfo, model_validator
 
 from shared.errors import FieldError, ValidationFailed
 from shared.validation import TITLE_MAX, Input
@@ -13,6 +13,17 @@ from shared.validation import TITLE_MAX, Input
 # Bounded so that no arithmetic on them can overflow a double.
 Finite = Annotated[float, Field(ge=-1e12, le=1e12, allow_inf_nan=False)]
 NonNegative = Annotated[float, Field(ge=0, le=1e12, allow_inf_nan=False)]
+
+
+def _stored_points(x: float) -> float:
+    if 0 < x < 1e-6:
+        raise ValueError("points possible are 0 or at least 0.000001, the finest a stored score keeps")
+    return x
+
+
+# Points possible as a course stores them (6 decimal places): a smaller non-zero value is no real
+# assessment, and would send percents past what a double holds.
+PointsPossible = Annotated[NonNegative, AfterValidator(_stored_points)]
 Share = Annotated[float, Field(ge=0, le=1000, allow_inf_nan=False)]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 AssessmentId = Annotated[str, Field(min_length=1, max_length=255)]
@@ -41,7 +52,7 @@ class Cutoff(Strict):
 class CatalogueEntry(Strict):
     id: AssessmentId
     category: Name
-    possible: NonNegative
+    possible: PointsPossible
     label: Annotated[str, Field(max_length=TITLE_MAX)] | None = None
     omit_from_final: bool = False
 
@@ -106,7 +117,7 @@ class Policy(PolicyRules):
 class ScoreIn(Strict):
     assessment_id: AssessmentId
     earned: Finite | None = Field(description="null: not graded yet.")
-    possible: NonNegative | None = Field(default=None, description="Overrides the catalogue for this learner.")
+    possible: PointsPossible | None = Field(default=None, description="Overrides the catalogue for this learner.")
     excused: bool = False
 
 

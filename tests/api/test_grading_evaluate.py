@@ -107,6 +107,8 @@ async def test_no_graded_work_has_no_grade(tenant: Tenant) -> None:
         ({"assessments": [*CATALOGUE, CATALOGUE[0]]}, "/policy/assessments/4/id"),
         ({"preset": "moodle"}, "/policy/preset"),
         ({"weighting": "vibes"}, "/policy/weighting"),
+        # Finer than a stored score keeps: was a 500 in the canvas preset (a percent past 1e26).
+        ({"assessments": [{**CATALOGUE[0], "possible": 1e-30}]}, "/policy/assessments/0/possible"),
     ],
 )
 async def test_bad_policies_are_422_naming_the_field(tenant: Tenant, change: dict[str, Any], pointer: str) -> None:
@@ -121,6 +123,21 @@ async def test_nan_infinity_and_unknown_assessments_are_422(tenant: Tenant) -> N
         assert_problem(r, 422, "/policy/categories/0/weight")
     r = await tenant.post("/v1/grading/evaluate", json=request([{"learner_id": "x", "scores": scores(zzz=1)}]))
     assert_problem(r, 422, "/learners/0/scores/0/assessment_id")
+
+
+async def test_the_finest_points_possible_grade_in_every_preset(tenant: Tenant) -> None:
+    """A millionth of a point possible and a trillion earned: a huge percent, never a 500."""
+    catalogue = [{"id": "hw1", "category": "Homework", "possible": 0.000001}]
+    cats = [{"name": "Homework", "weight": 1}]
+    learners = [{"learner_id": "x", "scores": [{"assessment_id": "hw1", "earned": 1e12}]}]
+    for preset in ("standard", "openedx", "canvas"):
+        body = request(learners, categories=cats, assessments=catalogue, preset=preset)
+        r = await tenant.post("/v1/grading/evaluate", json=body)
+        assert r.status_code == 200, (preset, r.text)
+        assert r.json()["learners"][0]["final"]["percent"] == 1e20, preset
+    tiny = [{"learner_id": "x", "scores": [{"assessment_id": "hw1", "earned": 1, "possible": 1e-9}]}]
+    r = await tenant.post("/v1/grading/evaluate", json=request(tiny, categories=cats, assessments=catalogue))
+    assert_problem(r, 422, "/learners/0/scores/0/possible")
 
 
 async def test_drop_counts_beyond_the_assessments_follow_the_preset(tenant: Tenant) -> None:

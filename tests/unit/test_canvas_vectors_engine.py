@@ -13,6 +13,7 @@ from fractions import Fraction
 from typing import Any
 
 import numpy as np
+import orjson
 import pytest
 
 from shared.grading import canvas, canvas_bulk
@@ -31,6 +32,8 @@ def both(body: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any
     sheet = build_sheet(request)
     bulk = [r.as_dict() for r in canvas.grade(request.policy, sheet)]
     reference = [r.as_dict() for r in canvas.reference_grade(request.policy, sheet)]
+    # As the API sends them: the same JSON, so no numpy scalar hides in either (one did: a 500).
+    assert orjson.dumps(bulk) == orjson.dumps(reference)
     return bulk, reference
 
 
