@@ -27,7 +27,7 @@ from shared.grading import canvas_reference as reference
 from shared.grading.canvas_drops import Entry, canvas_f, caps
 from shared.grading.js_numbers import big_sum
 from shared.grading.policy import Category, Policy
-from shared.grading.results import CategoryResult, GradeResult, LearnerResult, many_objects
+from shared.grading.results import CategoryResult, GradeResult, LearnerResult, many_objects, names_per_row, nullable
 from shared.grading.sheet import EXCUSED, F64, GRADED, MISSING, Sheet
 
 B = npt.NDArray[np.bool_]
@@ -415,34 +415,28 @@ def _version(policy: Policy, groups: list[Group], percent: F64, score: F64, poss
 
 def _results(policy: Policy, v: Version) -> list[GradeResult]:
     grades = [policy.cutoffs[k].grade if k >= 0 else None for k in v.letter.tolist()]
-    percents = _nullable(v.percent)
+    percents = nullable(v.percent)
     passed = [None] * len(percents) if v.passed is None else v.passed.tolist()
     return [
         GradeResult(percent, score, possible, grade, None if percent is None else ok)
         for percent, score, possible, grade, ok in zip(
-            percents, _nullable(v.score), v.possible.tolist(), grades, passed, strict=True
+            percents, nullable(v.score), v.possible.tolist(), grades, passed, strict=True
         )
     ]
 
 
 class _Names:
-    """One group's per-learner category results as lookups: kept and dropped sets as bitmasks
-    (learners share a handful of patterns), totals as Python lists (indexing numpy arrays one
-    element at a time is what would make building a million results slow)."""
+    """One group's per-learner category results as lookups (Python lists: indexing numpy arrays
+    one element at a time is what would make building a million results slow)."""
 
     def __init__(self, sheet: Sheet, cols: list[int], g: Group, places: int) -> None:
         ids = [sheet.assessment_ids[j] for j in cols]
-        bits = 1 << np.arange(len(ids), dtype=np.int64) if ids else np.zeros(0, dtype=np.int64)
-        kept_code = g.kept.astype(np.int64) @ bits
-        dropped_code = (g.droppable & ~g.kept).astype(np.int64) @ bits
-        codes = set(np.unique(kept_code).tolist()) | set(np.unique(dropped_code).tolist())
-        names = {code: [ids[k] for k in range(len(ids)) if code >> k & 1] for code in codes}
-        self.kept = [names[c] for c in kept_code.tolist()]
-        self.dropped = [names[c] for c in dropped_code.tolist()]
+        self.kept = names_per_row(ids, g.kept)
+        self.dropped = names_per_row(ids, g.droppable & ~g.kept)
         scale = 10.0**places
         self.score = (g.score_units / scale + 0.0).tolist()
         self.possible = (g.possible_units / scale + 0.0).tolist()
-        self.percent = _nullable(_percent(g.score_units, g.possible_units))
+        self.percent = nullable(_percent(g.score_units, g.possible_units))
         self.count = g.submission_count.tolist()
 
     def at(self, i: int) -> CategoryResult:
@@ -450,14 +444,10 @@ class _Names:
             percent=self.percent[i],
             score=self.score[i],
             possible=self.possible[i],
-            dropped=list(self.dropped[i]),
-            counted=list(self.kept[i]),
+            dropped=self.dropped[i],
+            counted=self.kept[i],
             extra={"submission_count": self.count[i]},
         )
-
-
-def _nullable(values: F64) -> list[float | None]:
-    return [None if v != v else v for v in values.tolist()]
 
 
 def _rank(values: F64 | I64, candidates: B, descending: bool) -> I64:

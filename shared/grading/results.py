@@ -9,6 +9,9 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 
 @dataclass
 class CategoryResult:
@@ -94,3 +97,17 @@ def many_objects() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
+
+
+def names_per_row(ids: list[str], mask: npt.NDArray[np.bool_]) -> list[list[str]]:
+    """Per row of a [learners, len(ids)] mask, the ids it marks. Learners share a handful of
+    patterns, so each is named once (and rows of one pattern share its list: never mutate it)."""
+    bits = 1 << np.arange(len(ids), dtype=np.int64) if ids else np.zeros(0, dtype=np.int64)
+    codes = mask.astype(np.int64) @ bits
+    names = {code: [ids[k] for k in range(len(ids)) if code >> k & 1] for code in np.unique(codes).tolist()}
+    return [names[code] for code in codes.tolist()]
+
+
+def nullable(values: npt.NDArray[np.float64]) -> list[float | None]:
+    """An array with NaN for null, as Python values (indexing numpy one element at a time is slow)."""
+    return [None if v != v else v for v in values.tolist()]

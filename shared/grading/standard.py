@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from shared.grading.policy import Category, Policy
-from shared.grading.results import CategoryResult, GradeResult, LearnerResult, half_up, many_objects
+from shared.grading.results import CategoryResult, GradeResult, LearnerResult, half_up, many_objects, names_per_row
 from shared.grading.sheet import EXCUSED, F64, GRADED, Sheet
 
 B = npt.NDArray[np.bool_]
@@ -207,21 +207,14 @@ def _round6(x: float) -> float:
 class _CategoryColumns:
     """One category's per-learner outputs as arrays, so building each learner's result is lookups.
 
-    Kept and dropped sets are encoded as bitmasks; learners share a handful of patterns.
+    Kept and dropped sets are named once per pattern (learners share a handful).
     """
 
     def __init__(self, c: _Category, sheet: Sheet) -> None:
         ids = [sheet.assessment_ids[j] for j in c.cols]
         n = len(ids)
-        kept = c.kept[:, :n]
-        dropped = c.present[:, :n] & ~kept
-        bits = (1 << np.arange(n, dtype=np.int64)) if n else np.zeros(0, dtype=np.int64)
-        self.kept_code = kept.astype(np.int64) @ bits
-        self.dropped_code = dropped.astype(np.int64) @ bits
-        self.names = {
-            code: [ids[k] for k in range(n) if code >> k & 1]
-            for code in set(np.unique(self.kept_code).tolist()) | set(np.unique(self.dropped_code).tolist())
-        }
+        self.kept = names_per_row(ids, c.kept[:, :n])
+        self.dropped = names_per_row(ids, c.present[:, :n] & ~c.kept[:, :n])
         counts = c.possible > 0
         with np.errstate(divide="ignore", invalid="ignore"):
             scaled = np.where(counts, c.score / np.where(counts, c.possible, 1.0), np.nan) * 100 * 100
@@ -239,7 +232,7 @@ class _CategoryColumns:
             percent=None if percent != percent else float(percent),
             score=float(self.score[i]),
             possible=float(self.possible[i]),
-            dropped=self.names[int(self.dropped_code[i])],
-            counted=self.names[int(self.kept_code[i])],
+            dropped=self.dropped[i],
+            counted=self.kept[i],
             extra={"placeholders": int(self.placeholders[i])},
         )
