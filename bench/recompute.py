@@ -123,6 +123,8 @@ async def run(base_url: str, key: str, database_url: str, env: dict[str, str], l
         )
         print(f"sample: {[(g['learner'], g['final']['percent'], g['final']['grade']) for g in grades]}")
         print(f"recompute_seconds={elapsed:.2f}")
+        if status != "succeeded":  # a failed recompute is quick, not fast: no figure
+            raise SystemExit(f"recompute {status}: {policy['recompute']}")
 
 
 def main() -> None:

@@ -19,13 +19,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 import numpy as np
 import numpy.typing as npt
 
 from shared.grading import canvas_reference as reference
 from shared.grading.canvas_drops import Entry, canvas_f, caps
-from shared.grading.js_numbers import big_sum
+from shared.grading.js_numbers import EXACT, big, big_sum
 from shared.grading.policy import Category, Policy
 from shared.grading.results import CategoryResult, GradeResult, LearnerResult, many_objects, names_per_row, nullable
 from shared.grading.sheet import EXCUSED, F64, GRADED, MISSING, Sheet
@@ -33,7 +34,7 @@ from shared.grading.sheet import EXCUSED, F64, GRADED, MISSING, Sheet
 B = npt.NDArray[np.bool_]
 I64 = npt.NDArray[np.int64]
 MAX_PLACES = 6
-EXACT_LIMIT = 2**45  # sums below it are exact in a double and leave room for percent arithmetic
+EXACT_LIMIT = 2**45  # sums below it are exact in a double, and their percents exact in int64
 GUARD = 2.0**62
 EPS = 2.0**-52
 
@@ -48,6 +49,7 @@ class Group:
     score_units: I64  # scaled by 10**places
     possible_units: I64
     submission_count: I64
+    percent: F64  # display percent, NaN without points possible
 
 
 @dataclass
@@ -164,7 +166,8 @@ def _group(c: Category, sheet: Sheet, cols: list[int], present_all: B, cells: _P
     possible_units = np.where(kept, cells.tu[:, cols], 0).sum(axis=1)
     fallback |= (np.abs(score_units) >= EXACT_LIMIT) | (possible_units >= EXACT_LIMIT)
     graded = ((sheet.state[:, cols] == GRADED) & present).sum(axis=1)
-    return Group(present, droppable, kept, score_units, possible_units, graded)
+    percent = _percent(score_units, possible_units, fallback)
+    return Group(present, droppable, kept, score_units, possible_units, graded, percent)
 
 
 @dataclass
@@ -360,21 +363,28 @@ def _course(policy: Policy, groups: list[Group], places: int, final: bool, fallb
         s_units = sum((g.score_units for g in groups), np.zeros(n_l, dtype=np.int64))
         p_units = sum((g.possible_units for g in groups), np.zeros(n_l, dtype=np.int64))
         fallback |= (np.abs(s_units) >= EXACT_LIMIT) | (p_units >= EXACT_LIMIT)
-        percent = _percent(s_units, p_units)
+        percent = _percent(s_units, p_units, fallback)
         return _version(policy, groups, percent, s_units / scale + 0.0, p_units / scale + 0.0)
     relevant = np.stack([g.possible_units != 0 for g in groups], axis=1) if groups else np.zeros((n_l, 0), bool)
     weights = [reference.group_weight(c) for c in policy.categories]
     full_weight = _full_weights(relevant, weights)
     total = np.zeros(n_l)
+    magnitude = np.zeros(n_l)  # of the terms: a double sum can lose digits to cancelling terms
     for k, g in enumerate(groups):
         counts = relevant[:, k] & (g.score_units != 0) & (weights[k] != 0)
         with np.errstate(divide="ignore", invalid="ignore"):
-            total += np.where(counts, g.score_units / np.where(counts, g.possible_units, 1) * weights[k], 0.0)
+            term = np.where(counts, g.score_units / np.where(counts, g.possible_units, 1) * weights[k], 0.0)
+        total += term
+        magnitude += np.abs(term)
     with np.errstate(divide="ignore", invalid="ignore"):
+        factor = np.where((full_weight < 100) & (full_weight > 0), 100 / full_weight, 1.0)
         up = np.where(full_weight < 100, total / full_weight * 100, total)
     hundredths = np.abs(up) * 100
-    fallback |= (np.abs(hundredths - np.floor(hundredths) - 0.5) < 1e-6) & (full_weight != 0)
-    fallback |= hundredths >= 1e9
+    # How far the double can be from Canvas's exact value, in hundredths; closer to a rounding tie
+    # than that (or 1e-6), the reference decides.
+    error = (len(groups) + 4) * 4 * EPS * magnitude * factor * 100
+    near_tie = np.abs(hundredths - np.floor(hundredths) - 0.5) < np.maximum(error, 1e-6)
+    fallback |= (near_tie | (hundredths >= 1e9)) & (full_weight != 0)
     score = np.where(full_weight == 0, np.nan, np.sign(up) * np.floor(hundredths + 0.5) / 100 + 0.0)
     work = np.zeros(n_l, dtype=np.int64)
     for k, g in enumerate(groups):
@@ -393,11 +403,14 @@ def _full_weights(relevant: B, weights: list[float]) -> F64:
     return sums[inverse.reshape(-1)]
 
 
-def _percent(s_units: I64, p_units: I64) -> F64:
-    """Big(score) / possible x 100, half up to 2 places, exactly on the integers; NaN without points."""
+def _percent(s_units: I64, p_units: I64, fallback: B) -> F64:
+    """Big(score) / possible x 100, half up to 2 places, exactly on the integers; NaN without points.
+    Past 2**53 hundredths the double of the hundredths would round before the division by 100 does:
+    those learners go to the reference."""
     with np.errstate(divide="ignore", invalid="ignore"):
         safe = np.where(p_units > 0, p_units, 1)
         hundredths = (2 * np.abs(s_units) * 10_000 + safe) // (2 * safe)
+        fallback |= hundredths >= 2**53
         return np.where(p_units > 0, np.sign(s_units) * hundredths / 100 + 0.0, np.nan)
 
 
@@ -406,10 +419,11 @@ def _version(policy: Policy, groups: list[Group], percent: F64, score: F64, poss
     if policy.cutoffs:
         p = np.maximum(percent, 0.0)
         letter = np.where(np.isnan(percent), -1, len(policy.cutoffs) - 1)
+        floors = reference.letter_floors(policy)
         for k in range(len(policy.cutoffs) - 1, -1, -1):  # the first row reached wins
-            letter = np.where(~np.isnan(percent) & (p >= reference.letter_floors(policy)[k]), k, letter)
+            letter = np.where(~np.isnan(percent) & (p >= floors[k]), k, letter)
     mark = policy.pass_mark()
-    passed = None if mark is None else percent >= float(reference.dec(mark) * 100)
+    passed = None if mark is None else percent >= float(EXACT.multiply(big(mark), Decimal(100)))
     return Version(groups, percent, score, possible, letter, passed)
 
 
@@ -436,7 +450,7 @@ class _Names:
         scale = 10.0**places
         self.score = (g.score_units / scale + 0.0).tolist()
         self.possible = (g.possible_units / scale + 0.0).tolist()
-        self.percent = nullable(_percent(g.score_units, g.possible_units))
+        self.percent = nullable(g.percent)
         self.count = g.submission_count.tolist()
 
     def at(self, i: int) -> CategoryResult:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 
-from shared.grading.js_numbers import big_sum, js_sorted
+from shared.grading.js_numbers import big, big_sum, js_sorted
 
 NAN = float("nan")
 
@@ -137,17 +137,12 @@ def canvas_f(
     return q_kept + q_fixed, [e for _, e in ranked]
 
 
-def exact(x: float) -> Fraction:
-    """A double as Canvas's Big.js reads it: its shortest decimal."""
-    return Fraction(Decimal(repr(x)))
-
-
 def ratio(entries: Sequence[Entry]) -> Fraction | None:
     """Sum of scores over sum of points possible, exactly; None when there are no points possible."""
-    den = sum((exact(e.possible) for e in entries), Fraction(0))
+    den = sum((Fraction(big(e.possible)) for e in entries), Fraction(0))
     if den == 0:
         return None
-    return sum((exact(e.score) for e in entries), Fraction(0)) / den
+    return sum((Fraction(big(e.score)) for e in entries), Fraction(0)) / den
 
 
 def best_set(
@@ -183,7 +178,7 @@ class _Units:
     without fractions."""
 
     def __init__(self, entries: Sequence[Entry]) -> None:
-        pairs = {id(e): (Decimal(repr(e.score)), Decimal(repr(e.possible))) for e in entries}
+        pairs = {id(e): (big(e.score), big(e.possible)) for e in entries}
         exponents = [d.as_tuple().exponent for pair in pairs.values() for d in pair]
         self.places = max((-x for x in exponents if isinstance(x, int)), default=0)
         self.s = {k: self._int(a) for k, (a, _) in pairs.items()}

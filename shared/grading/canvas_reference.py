@@ -15,12 +15,13 @@ from decimal import ROUND_HALF_UP, Decimal, localcontext
 
 from shared.grading import canvas_drops
 from shared.grading.canvas_drops import Entry
-from shared.grading.js_numbers import big_sum
+from shared.grading.js_numbers import EXACT, big, big_sum
 from shared.grading.policy import Category, Policy
 from shared.grading.results import CategoryResult, GradeResult, LearnerResult, half_up, number
 from shared.grading.sheet import EXCUSED, GRADED, MISSING, UNGRADED, Sheet
 
 VERSIONS = ("current", "final")
+HUNDRED = Decimal(100)
 
 
 @dataclass
@@ -82,11 +83,6 @@ def group_total(category: Category, sheet: Sheet, i: int, cols: list[int], final
     )
 
 
-def dec(x: float) -> Decimal:
-    """A double as Big.js reads it (its shortest decimal)."""
-    return Decimal(repr(float(x)))
-
-
 def big_div(a: Decimal, b: Decimal) -> Decimal:
     """Big.js division: 20 decimal places, half up."""
     with localcontext() as ctx:
@@ -96,7 +92,7 @@ def big_div(a: Decimal, b: Decimal) -> Decimal:
 
 def percent_of(score: float, possible: float) -> Decimal | None:
     """Display percent (§3.3): Big(score) / possible x 100, half up to 2 places."""
-    return half_up(big_div(dec(score), dec(possible)) * 100, 2) if possible > 0 else None
+    return half_up(EXACT.multiply(big_div(big(score), big(possible)), HUNDRED), 2) if possible > 0 else None
 
 
 def category_result(sheet: Sheet, g: GroupTotal) -> CategoryResult:
@@ -112,7 +108,7 @@ def category_result(sheet: Sheet, g: GroupTotal) -> CategoryResult:
 
 def group_weight(category: Category) -> float:
     """Canvas's group weight (a percent, 50 for half) of the policy's fraction."""
-    return float(dec(category.weight) * 100)
+    return float(EXACT.multiply(big(category.weight), HUNDRED))
 
 
 def course_result(policy: Policy, groups: list[GroupTotal], final: bool) -> GradeResult:
@@ -126,11 +122,11 @@ def course_result(policy: Policy, groups: list[GroupTotal], final: bool) -> Grad
     total = Decimal(0)
     for c, g in relevant:
         if g.score != 0 and c.weight:
-            total += big_div(dec(g.score), dec(g.possible)) * dec(group_weight(c))
+            total = EXACT.add(total, EXACT.multiply(big_div(big(g.score), big(g.possible)), big(group_weight(c))))
     w_score = weighted_score(total, full_weight)
     has_work = final or sum(g.submission_count for _, g in relevant) > 0
     possible_w = 100.0 if has_work else 0.0
-    percent = (Decimal(0) if w_score is None else dec(w_score)) if has_work else None
+    percent = (Decimal(0) if w_score is None else big(w_score)) if has_work else None
     return finish(policy, w_score, possible_w, percent)
 
 
@@ -140,8 +136,8 @@ def weighted_score(total: Decimal, full_weight: float) -> float | None:
     if full_weight == 0:
         return None
     if full_weight < 100:
-        up = float(big_div(total, dec(full_weight)) * 100)
-        return float(half_up(dec(up), 2)) if up else 0.0
+        up = float(EXACT.multiply(big_div(total, big(full_weight)), HUNDRED))
+        return float(half_up(big(up), 2)) if up else 0.0
     return float(half_up(total, 2))
 
 
@@ -183,4 +179,4 @@ def passed(policy: Policy, percent: Decimal | None) -> bool | None:
     mark = policy.pass_mark()
     if percent is None or mark is None:
         return None
-    return percent >= dec(mark) * 100
+    return percent >= EXACT.multiply(big(mark), HUNDRED)

@@ -10,8 +10,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from decimal import Context, Decimal
 
-# Enough digits to add any doubles exactly (their exponents span -1074..1023, 17 digits each).
-_EXACT = Context(prec=800)
+# Big.js keeps every digit of a sum or product: enough digits for any doubles' (exponents -1074..1023).
+EXACT = Context(prec=800)
+
+
+def big(x: float) -> Decimal:
+    """A double as Big.js reads it (`new Big(n)` takes `String(n)`): its shortest decimal, exactly."""
+    return Decimal(repr(float(x)))
 
 
 def js_string(x: float) -> str:
@@ -25,7 +30,7 @@ def js_string(x: float) -> str:
         return "-" + js_string(-x)
     if x == float("inf"):
         return "Infinity"
-    sign, digit_tuple, exponent = Decimal(repr(x)).as_tuple()
+    sign, digit_tuple, exponent = big(x).as_tuple()
     digits = "".join(map(str, digit_tuple)).rstrip("0")
     assert isinstance(exponent, int) and not sign
     exponent += len(digit_tuple) - len(digits)  # the stripped zeros
@@ -54,5 +59,5 @@ def big_sum(values: Iterable[float]) -> float:
     total = Decimal(0)
     for v in values:
         if v == v:
-            total = _EXACT.add(total, Decimal(repr(float(v))))
+            total = EXACT.add(total, big(v))
     return float(total)
