@@ -8,8 +8,6 @@ be able to tell which path graded them, so the two are compared on everything th
 from __future__ import annotations
 
 import random
-from decimal import Decimal
-from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -19,7 +17,7 @@ import pytest
 from shared.grading import canvas, canvas_bulk
 from shared.grading.policy import EvaluateRequest
 from shared.grading.sheet import build_sheet
-from tests.api.test_grading_vectors import CANVAS, canvas_request, ids
+from tests.canvas_vectors import CANVAS, assert_matches_canvas, canvas_request
 
 SEED = 20240611
 LEARNERS = 2_000
@@ -38,47 +36,6 @@ def both(body: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any
 
 
 # --- the sample vectors ----------------------------------------------------------------------
-
-
-def assert_matches_canvas(case: dict[str, Any], learners: list[dict[str, Any]]) -> None:
-    """The assertions of tests/api/test_grading_vectors.py, on results shaped as the API's: Canvas's
-    answer everywhere, except that where Canvas's drop search missed the optimum (§2.5) the group
-    has the true best ratio and the course result is not compared."""
-    got = {g["learner_id"]: g for g in learners}
-    suboptimal = {
-        (c["learner"], c["group"], c["version"]): c
-        for c in case["analysis"]["drop_checks"]
-        if c["path"] == "pointed" and not c["optimal"]
-    }
-    for expected in case["expected"]["learners"]:
-        learner = got[str(expected["id"])]
-        affected = {v for (lid, _, v) in suboptimal if lid == expected["id"]}
-        for version in ("current", "final"):
-            groups = {c["name"]: c[version] for c in learner["categories"]}
-            for eg in expected["groups"]:
-                ours = groups[str(eg["id"])]
-                check = suboptimal.get((expected["id"], eg["id"], version))
-                if check is not None:
-                    ratio = Fraction(Decimal(repr(ours["score"]))) / Fraction(Decimal(repr(ours["possible"])))
-                    assert float(ratio) == check["best_ratio"] != check["canvas_kept_ratio"]
-                    continue
-                want = eg[version]
-                assert (ours["score"], ours["possible"], ours["percent"]) == (
-                    want["score"],
-                    want["possible"],
-                    want["percent"],
-                ), (eg["id"], version, ours, want)
-                assert sorted(ours["dropped"]) == sorted(ids(want["dropped"])), (eg["id"], version)
-            if version in affected:
-                continue
-            want_course = expected[version]
-            ours_course = learner[version]
-            assert (ours_course["score"], ours_course["possible"], ours_course["percent"], ours_course["grade"]) == (
-                want_course["score"],
-                want_course["possible"],
-                want_course["percent"],
-                want_course["letter"],
-            ), (version, ours_course, want_course)
 
 
 @pytest.mark.parametrize("case", CANVAS, ids=[c["id"] for c in CANVAS])
