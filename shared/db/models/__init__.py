@@ -11,6 +11,7 @@ from shared.db.models.people import Learner, StaffMember
 from shared.db.models.publishing import Notification, Publication, PublishedGrade, PublishedResult
 from shared.db.models.reports import Report
 from shared.db.models.scores import Attempt, IdempotencyRecord, ItemScore
+from shared.db.models.sessions import CourseSession, LearnerGroup, ReviewSession
 from shared.db.models.tenancy import ApiKey, Organization
 from shared.db.models.webhooks import OutboxEvent, Webhook, WebhookAttempt, WebhookDelivery
 
@@ -26,6 +27,7 @@ __all__ = [
     "Course",
     "CourseGrade",
     "CourseMember",
+    "CourseSession",
     "Enrollment",
     "Feedback",
     "GradeRecompute",
@@ -35,6 +37,7 @@ __all__ = [
     "ItemRescore",
     "ItemScore",
     "Learner",
+    "LearnerGroup",
     "Mark",
     "Notification",
     "Organization",
@@ -43,6 +46,7 @@ __all__ = [
     "PublishedGrade",
     "PublishedResult",
     "Report",
+    "ReviewSession",
     "ScoreImport",
     "StaffMember",
     "StaleGrade",

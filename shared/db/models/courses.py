@@ -139,6 +139,9 @@ class Item(Base):
     title: Mapped[str | None] = mapped_column(String(500))
     points_possible: Mapped[Decimal] = mapped_column(POINTS)
     marking: Mapped[str] = mapped_column(String(8), server_default="auto")
+    # Skills the item measures: [{"skill": name, "weight": w}]; a skill's level is the share of its
+    # (weighted) points earned.
+    skills: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
     position: Mapped[int] = mapped_column(Integer)
     revision: Mapped[int] = mapped_column(Integer, server_default=text("1"))
     created_at: Mapped[CreatedAt]

@@ -82,6 +82,10 @@ class Attempt(Base):
     excused: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The course session (sitting) the attempt belongs to, if any.
+    session_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("course_sessions.id", ondelete="SET NULL"), index=True
+    )
     created_at: Mapped[CreatedAt]
     updated_at: Mapped[UpdatedAt]
 
