@@ -1,23 +1,16 @@
 """The `canvas` preset over all learners at once, with the reference (`canvas_reference.py`) for
 every learner this path cannot decide with certainty.
 
-Why it can be exact:
-- Scores and points possible are short decimals (at most 6 places, checked cell by cell), so as
-  integers scaled by 10**places every Big.js sum is an integer sum, and every display percent an
-  integer division.
-- Canvas's drop search is a bisection whose every step asks only whether F(mid) < 0, and F is
-  strictly decreasing through 0 at the exact optimum q* when every kept set has points possible.
-  So the bisection's path follows from comparing each midpoint with q* (found exactly with
-  Dinkelbach's method on the integers); only the kept set at the last midpoint needs Canvas's own
-  float ranking. A midpoint too close to q* for Canvas's float sums to be sure of the sign, ratios
-  whose JavaScript string order is not their numeric order (negative, from 10, below 1e-6), groups
-  where a kept set could be worth 0 of 0 points, a course score within a hair of a rounding tie,
-  and numbers too large for the integer path go to the reference.
+Why it can be exact: scores and points possible are short decimals (at most 6 places, checked cell
+by cell; stored scores never have more), so as integers in units of 10**-places every Big.js sum is
+an integer sum and every display percent an integer division. The drop search is in
+`canvas_drops_bulk.py`. Learners go to the reference when that search cannot decide them, when a
+course score lies within float error of a rounding tie, or when their numbers are too large or too
+fine for the integer path.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -25,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from shared.grading import canvas_reference as reference
-from shared.grading.canvas_drops import Entry, canvas_f, caps
+from shared.grading.canvas_drops_bulk import EPS, Part, kept_after_drops
 from shared.grading.js_numbers import EXACT, big, big_sum
 from shared.grading.policy import Category, Policy
 from shared.grading.results import CategoryResult, GradeResult, LearnerResult, many_objects, names_per_row, nullable
@@ -35,8 +28,6 @@ B = npt.NDArray[np.bool_]
 I64 = npt.NDArray[np.int64]
 MAX_PLACES = 6
 EXACT_LIMIT = 2**45  # sums below it are exact in a double, and their percents exact in int64
-GUARD = 2.0**62
-EPS = 2.0**-52
 
 
 @dataclass
@@ -143,17 +134,17 @@ def _places(values: F64) -> int:
     return places
 
 
-def _cells(earned: F64, possible: F64, places: int) -> tuple[_Part, B]:
+def _cells(earned: F64, possible: F64, places: int) -> tuple[Part, B]:
     """Scores and points possible as doubles (Canvas's search runs on them) and as integers in units
     of 10**-places (every Big.js sum of them is an integer sum); and which cells are exact so."""
     scale = 10.0**places
     exact_s, exact_t = _fits(earned, places), _fits(possible, places)
     su = np.where(exact_s, np.rint(earned * scale), 0).astype(np.int64)
     tu = np.where(exact_t, np.rint(possible * scale), 0).astype(np.int64)
-    return _Part(earned, possible, su, tu, scale), exact_s & exact_t
+    return Part(earned, possible, su, tu, scale), exact_s & exact_t
 
 
-def _group(c: Category, sheet: Sheet, cols: list[int], present_all: B, cells: _Part, fallback: B) -> Group:
+def _group(c: Category, sheet: Sheet, cols: list[int], present_all: B, cells: Part, fallback: B) -> Group:
     present = present_all[:, cols]
     never = np.array([sheet.assessment_ids[j] in c.never_drop for j in cols], dtype=bool)
     fixed = present & never[None, :]
@@ -161,198 +152,13 @@ def _group(c: Category, sheet: Sheet, cols: list[int], present_all: B, cells: _P
     kept = present
     if (c.drop_lowest or c.drop_highest) and cols:
         part = cells.columns(cols)
-        kept = _drops(c, part, droppable, fixed, fallback) | fixed
+        kept = kept_after_drops(c, part, droppable, fixed, fallback) | fixed
     score_units = np.where(kept, cells.su[:, cols], 0).sum(axis=1)
     possible_units = np.where(kept, cells.tu[:, cols], 0).sum(axis=1)
     fallback |= (np.abs(score_units) >= EXACT_LIMIT) | (possible_units >= EXACT_LIMIT)
     graded = ((sheet.state[:, cols] == GRADED) & present).sum(axis=1)
     percent = _percent(score_units, possible_units, fallback)
     return Group(present, droppable, kept, score_units, possible_units, graded, percent)
-
-
-@dataclass
-class _Part:
-    """Some columns or rows of the cells: doubles and integer units side by side."""
-
-    s: F64
-    t: F64
-    su: I64
-    tu: I64
-    scale: float
-
-    def columns(self, cols: list[int]) -> _Part:
-        return _Part(self.s[:, cols], self.t[:, cols], self.su[:, cols], self.tu[:, cols], self.scale)
-
-    def rows(self, rows: npt.NDArray[np.intp]) -> _Part:
-        return _Part(self.s[rows], self.t[rows], self.su[rows], self.tu[rows], self.scale)
-
-
-def _drops(c: Category, part: _Part, droppable: B, fixed: B, fallback: B) -> B:
-    """The droppable submissions kept (§2.2-§2.6)."""
-    n = droppable.sum(axis=1)
-    keep_high = np.zeros_like(n)
-    keep_low = np.zeros_like(n)
-    for count in np.unique(n):
-        if count:
-            same = n == count
-            keep_high[same], keep_low[same] = caps(int(count), c.drop_lowest, c.drop_highest)
-    pointed = (droppable & (part.t > 0)).any(axis=1)
-    kept = droppable
-    plain = ~pointed & (n > 0)  # no droppable submission has points possible: by raw score (§2.3)
-    if plain.any():
-        start = (n - keep_high)[:, None]
-        rank = _rank(part.s, droppable, descending=False)
-        kept = np.where(plain[:, None], droppable & (rank >= start) & (rank < start + keep_low[:, None]), kept)
-    max_total = np.where(droppable, part.t, 0.0).max(axis=1, initial=0.0)
-    for keep, ascending in ((keep_high, False), (keep_low, True)):
-        keep = np.maximum(keep, 1)
-        rows = np.nonzero(pointed & (kept.sum(axis=1) > keep) & ~fallback)[0]
-        if rows.size:
-            chosen, sure = _phase(kept[rows], keep[rows], fixed[rows], part.rows(rows), max_total[rows], ascending)
-            kept = kept.copy()
-            kept[rows] = chosen
-            fallback[rows[~sure]] = True
-    return kept
-
-
-def _phase(cand: B, keep: I64, fixed: B, part: _Part, max_total: F64, ascending: bool) -> tuple[B, B]:
-    """One phase of the pointed search: Canvas's kept set (§2.4), or the exact best where Canvas's
-    is strictly worse (§2.6). Also which rows were decided with certainty."""
-    s_fixed = np.where(fixed, part.su, 0).sum(axis=1)
-    t_fixed = np.where(fixed, part.tu, 0).sum(axis=1)
-    every = cand | fixed
-    smallest = np.sort(np.where(cand, part.tu, np.iinfo(np.int64).max), axis=1)
-    t_min = t_fixed + np.where(np.arange(cand.shape[1])[None, :] < keep[:, None], smallest, 0).sum(axis=1)
-    s_abs = np.where(every, np.abs(part.su), 0).sum(axis=1).astype(np.float64)
-    t_all = np.where(every, part.tu, 0).sum(axis=1).astype(np.float64)
-    # Exact int64 products, and every kept set has points possible (F strictly decreasing).
-    sure = ((s_abs + 1) * (t_all + 1) * (every.sum(axis=1) + 2) * 4 < GUARD) & (t_min > 0)
-    best, num, den, settled = _dinkelbach(cand, keep, part.su, part.tu, s_fixed, t_fixed, not ascending, sure)
-    sure &= settled
-    q_star = num / np.where(den == 0, 1, den)
-    lo, hi, plain = _bracket(every, part, s_fixed, t_fixed)
-    sure &= plain
-    # How far Canvas's float F(mid) can be from the exact one, as a distance in q.
-    reach = np.maximum(np.maximum(np.abs(lo), np.abs(hi)), np.abs(q_star))
-    error = (
-        (every.sum(axis=1) + 8)
-        * 8
-        * EPS
-        * (np.where(every, np.abs(part.s), 0.0).sum(axis=1) + reach * t_all / part.scale)
-    )
-    margin = error / np.maximum(t_min / part.scale, 1e-300) + reach * 8 * EPS
-    threshold = 1 / (2 * keep * (max_total * max_total))
-
-    def exact_below(rows: npt.NDArray[np.intp], mids: F64) -> B:
-        """Canvas's own F(mid) < 0 for these rows, run as Canvas runs it."""
-        out = np.zeros(len(rows), dtype=bool)
-        for k, (r, q) in enumerate(zip(rows.tolist(), mids.tolist(), strict=True)):
-            entries = [Entry(j, float(part.s[r, j]), float(part.t[r, j])) for j in np.nonzero(cand[r])[0].tolist()]
-            held = [Entry(j, float(part.s[r, j]), float(part.t[r, j])) for j in np.nonzero(fixed[r])[0].tolist()]
-            out[k] = canvas_f(q, entries, int(keep[r]), held, ascending)[0] < 0
-        return out
-
-    last = _bisect(lo, hi, threshold, q_star, margin, exact_below, sure)
-    values = part.s - last[:, None] * part.t
-    ranked = cand & (_rank(values, cand, descending=not ascending) < keep[:, None])
-    n_k = np.where(ranked, part.su, 0).sum(axis=1) + s_fixed
-    d_k = np.where(ranked, part.tu, 0).sum(axis=1) + t_fixed
-    as_good = n_k * den == num * d_k
-    return np.where(sure[:, None], np.where(as_good[:, None], ranked, best), cand), sure
-
-
-def _dinkelbach(
-    cand: B, keep: I64, su: I64, tu: I64, s_fixed: I64, t_fixed: I64, maximise: bool, sure: B
-) -> tuple[B, I64, I64, B]:
-    """Per row, the best ratio num/den over `keep`-subsets (maximum or minimum), exactly on the
-    integers, and its set: at the optimum the top `keep` by (s - q*t), ties to the earlier."""
-    sign = 1 if maximise else -1
-
-    def top(rows: npt.NDArray[np.intp], num: I64, den: I64) -> B:
-        w = den[:, None] * su[rows] - num[:, None] * tu[rows]
-        return cand[rows] & (_rank(w, cand[rows], descending=maximise) < keep[rows, None])
-
-    def ratio(rows: npt.NDArray[np.intp], chosen: B) -> tuple[I64, I64]:
-        return (
-            np.where(chosen, su[rows], 0).sum(axis=1) + s_fixed[rows],
-            np.where(chosen, tu[rows], 0).sum(axis=1) + t_fixed[rows],
-        )
-
-    every = np.arange(len(keep))
-    zero = np.zeros(len(keep), dtype=np.int64)
-    best = top(every, zero, zero + 1)
-    num, den = ratio(every, best)
-    active = np.nonzero(sure)[0]
-    for _ in range(64):
-        if active.size == 0:
-            break
-        nxt = top(active, num[active], den[active])
-        n2, d2 = ratio(active, nxt)
-        # The value of nxt at the current q; 0 means nothing beats q.
-        gain = sign * (n2 * den[active] - num[active] * d2)
-        best[active] = nxt
-        better = gain > 0
-        num[active[better]], den[active[better]] = n2[better], d2[better]
-        active = active[better]
-    settled = np.ones(len(keep), dtype=bool)
-    settled[active] = False
-    return best, num, den, settled
-
-
-def _bracket(every: B, part: _Part, s_fixed: I64, t_fixed: I64) -> tuple[F64, F64, B]:
-    """Canvas's starting bracket (§2.4): the first and last per-item ratio in JavaScript's string
-    order, which is numeric order only for ratios of 0 or in [1e-6, 10); with zero-point items the
-    top is (max(P, S_pointed) + S_zero) / P. Also where the bracket is known."""
-    pointed = every & (part.t != 0)
-    zero = every & (part.t == 0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratios = np.where(pointed, part.s / np.where(pointed, part.t, 1.0), 0.0)
-    plain = np.where(pointed, (ratios == 0) | ((ratios >= 1e-6) & (ratios < 10)), True).all(axis=1) & pointed.any(
-        axis=1
-    )
-    lo = np.where(pointed, ratios, np.inf).min(axis=1)
-    hi = np.where(pointed, ratios, -np.inf).max(axis=1)
-    if zero.any():
-        total = np.where(pointed, part.tu, 0).sum(axis=1) / part.scale
-        s_pointed = np.where(pointed, part.su, 0).sum(axis=1) / part.scale
-        s_zero = np.where(zero, part.su, 0).sum(axis=1) / part.scale
-        with np.errstate(divide="ignore", invalid="ignore"):
-            hi = np.where(zero.any(axis=1), (np.maximum(total, s_pointed) + s_zero) / total, hi)
-    return np.where(plain, lo, 0.0), np.where(plain, hi, 0.0), plain
-
-
-def _bisect(lo: F64, hi: F64, threshold: F64, q_star: F64, margin: F64, exact_below: _Exact, active: B) -> F64:
-    """Canvas's bisection loop over the `active` rows; the last midpoint it evaluates. F(mid) < 0 is
-    read as mid > q*, except within `margin` of q*, where Canvas's float sums decide, run as Canvas
-    runs them."""
-    mid = (lo + hi) / 2
-    last = mid.copy()
-    every = np.arange(len(mid))
-    below = np.zeros(len(mid), dtype=bool)
-    below[active] = _below(mid[active], q_star[active], margin[active], exact_below, every[active])
-    active = active.copy()
-    while True:
-        active &= hi - lo >= threshold
-        if not active.any():
-            return last
-        hi = np.where(active & below, mid, hi)
-        lo = np.where(active & ~below, mid, lo)
-        mid = np.where(active, (lo + hi) / 2, mid)
-        active &= (mid != hi) & (mid != lo)
-        last = np.where(active, mid, last)
-        rows = every[active]
-        below[rows] = _below(mid[rows], q_star[rows], margin[rows], exact_below, rows)
-
-
-_Exact = Callable[[npt.NDArray[np.intp], F64], B]
-
-
-def _below(mid: F64, q_star: F64, margin: F64, exact_below: _Exact, rows: npt.NDArray[np.intp]) -> B:
-    below = mid > q_star
-    close = np.abs(mid - q_star) <= margin
-    if close.any():
-        below[close] = exact_below(rows[close], mid[close])
-    return below
 
 
 def _course(policy: Policy, groups: list[Group], places: int, final: bool, fallback: B) -> Version:
@@ -462,16 +268,3 @@ class _Names:
             counted=self.kept[i],
             extra={"submission_count": self.count[i]},
         )
-
-
-def _rank(values: F64 | I64, candidates: B, descending: bool) -> I64:
-    """Each candidate's place when ranked by value (descending or ascending), ties to the earlier
-    position, as Canvas's comparators break them."""
-    if values.dtype.kind == "f":
-        key = np.where(candidates, -values if descending else values, np.inf)
-    else:
-        key = np.where(candidates, -values if descending else values, np.iinfo(np.int64).max)
-    order = np.argsort(key, axis=1, kind="stable")
-    rank = np.empty_like(order)
-    np.put_along_axis(rank, order, np.broadcast_to(np.arange(order.shape[1]), order.shape), axis=1)
-    return rank
