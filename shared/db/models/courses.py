@@ -118,6 +118,10 @@ class Assessment(Base):
     # Marking workflow settings (see shared/services/inputs.py MarkingSettings); null = defaults.
     marking: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     release: Mapped[dict[str, Any] | None] = mapped_column(JSONB)  # how results reach learners; null: manual
+    # A final test names the initial test on the same subject it is compared with (progression reports).
+    initial_assessment_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("assessments.id", ondelete="SET NULL")
+    )
     created_at: Mapped[CreatedAt]
     updated_at: Mapped[UpdatedAt]
 
