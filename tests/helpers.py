@@ -82,6 +82,9 @@ async def populated_course(t: Tenant) -> dict[str, str]:
         "user": "g1",
         "name": "wg1",
         "fmt": "svg",
+        "session": "s1",  # a course session's external id (none needs to exist: callers are refused first)
+        "group": "A",  # a group's name (likewise)
+        "review": "rv1",  # a review session's external id (none needs to exist: callers are refused first)
         "key_id": await made("POST", "/v1/api-keys", json={"name": "lms", "role": "service"}),
         "report_id": await made("POST", f"{base}/reports", json={"kind": "grade_report"}),
         "publication_id": await made(

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared import jobs
@@ -14,7 +14,7 @@ from shared.db.models import Assessment, Item
 from shared.errors import Conflict, NotFound, ValidationFailed
 from shared.services import audit, policies
 from shared.services.access import CourseRef
-from shared.services.inputs import AssessmentCreate, AssessmentFields, ItemIn
+from shared.services.inputs import AssessmentCreate, AssessmentFields, ItemIn, SkillIn
 from shared.services.paging import Page, decode_cursor, page_of
 
 
@@ -22,6 +22,7 @@ from shared.services.paging import Page, decode_cursor, page_of
 class AssessmentView:
     assessment: Assessment
     items: list[Item]
+    initial_assessment: str | None = None  # the initial test's external id, for a final test
 
     def record(self) -> dict[str, Any]:
         """What the audit trail keeps of the assessment: every field that shapes its results."""
@@ -34,6 +35,7 @@ class AssessmentView:
             "due_at": a.due_at.isoformat() if a.due_at else None,
             "marking": a.marking,
             "release": a.release,
+            "initial_assessment": self.initial_assessment,
             "items": [
                 {
                     "external_id": i.external_id,
@@ -42,6 +44,7 @@ class AssessmentView:
                     "points_possible": _number(i.points_possible),
                     "marking": i.marking,
                     "revision": i.revision,
+                    "skills": i.skills,
                 }
                 for i in self.items
             ],
@@ -80,6 +83,7 @@ async def create_assessment(
     )
     session.add(assessment)
     await session.flush()
+    initial = await _link_initial(session, ref, assessment, body.initial_assessment)
     items = _merge_items(assessment, [], body.items or [])
     _check_release(assessment, items)
     session.add_all(items)
@@ -90,11 +94,11 @@ async def create_assessment(
         actor,
         "assessment.created",
         assessment=body.external_id,
-        new=AssessmentView(assessment, items).record(),
+        new=AssessmentView(assessment, items, initial).record(),
     )
     await session.commit()
     await policies.recompute_after_change(session, queue, ref.id)
-    return AssessmentView(assessment, items)
+    return AssessmentView(assessment, items, initial)
 
 
 async def update_assessment(
@@ -107,7 +111,9 @@ async def update_assessment(
     view = await get_assessment(session, ref, external_id)
     before = view.record()
     a = view.assessment
-    changes = body.model_dump(exclude_unset=True, exclude={"items"})
+    changes = body.model_dump(exclude_unset=True, exclude={"items", "initial_assessment"})
+    if "initial_assessment" in body.model_fields_set:
+        view.initial_assessment = await _link_initial(session, ref, a, body.initial_assessment)
     for field in ("marking", "release"):
         if field in changes:
             value = getattr(body, field)
@@ -142,6 +148,49 @@ async def update_assessment(
     return await get_assessment(session, ref, external_id)
 
 
+async def _link_initial(session: AsyncSession, ref: CourseRef, final: Assessment, initial: str | None) -> str | None:
+    """Point the final test at its initial test (None unlinks); return the initial test's external id.
+
+    A test cannot be its own initial test, nor close a loop (A after B after A): progression reports
+    follow the link one step, and a loop would make "before" and "after" meaningless."""
+    if initial is None:
+        final.initial_assessment_id = None
+        return None
+    if initial == final.external_id:
+        raise ValidationFailed.one("/initial_assessment", "An assessment cannot be its own initial assessment.")
+    target = await session.scalar(
+        select(Assessment.id).where(Assessment.course_id == ref.id, Assessment.external_id == initial)
+    )
+    if target is None:
+        raise ValidationFailed.one("/initial_assessment", f"The course has no assessment {initial!r}.")
+    if await session.scalar(text(_LOOP), {"start": target, "final": final.id}):
+        raise ValidationFailed.one(
+            "/initial_assessment", f"{initial!r} is already compared after {final.external_id!r}: that would be a loop."
+        )
+    final.initial_assessment_id = target
+    return initial
+
+
+# Whether following initial-test links from :start reaches :final (linking :final to :start would loop).
+_LOOP = """
+    WITH RECURSIVE chain(id) AS (
+      SELECT CAST(:start AS bigint)
+      UNION SELECT a.initial_assessment_id FROM assessments a JOIN chain c ON a.id = c.id
+      WHERE a.initial_assessment_id IS NOT NULL
+    )
+    SELECT EXISTS (SELECT 1 FROM chain WHERE id = :final)
+"""
+
+
+async def _initial_ids(session: AsyncSession, assessments: list[Assessment]) -> dict[int, str]:
+    """The external ids of the initial tests these assessments name, by id (one query)."""
+    ids = {a.initial_assessment_id for a in assessments if a.initial_assessment_id is not None}
+    if not ids:
+        return {}
+    rows = await session.execute(select(Assessment.id, Assessment.external_id).where(Assessment.id.in_(ids)))
+    return {r.id: r.external_id for r in rows}
+
+
 def _check_release(assessment: Assessment, items: list[Item]) -> None:
     if (assessment.release or {}).get("mode") == "automatic" and any(i.marking == "manual" for i in items):
         raise ValidationFailed.one(
@@ -165,6 +214,7 @@ def _merge_items(assessment: Assessment, existing: list[Item], incoming: list[It
                     title=spec.title,
                     points_possible=spec.points_possible,
                     marking=spec.marking,
+                    skills=_skills(spec.skills or []),
                     position=next_position,
                     revision=1,
                 )
@@ -175,9 +225,16 @@ def _merge_items(assessment: Assessment, existing: list[Item], incoming: list[It
             item.revision += 1
         item.number, item.title = spec.number, spec.title
         item.points_possible, item.marking = spec.points_possible, spec.marking
+        if spec.skills is not None:  # omitted: an LMS that knows nothing of skills keeps them
+            item.skills = _skills(spec.skills)
     if added and not existing:
         assessment.points_possible = sum((i.points_possible for i in added), Decimal(0))
     return added
+
+
+def _skills(skills: list[SkillIn]) -> list[dict[str, Any]]:
+    """As stored: weights as JSON numbers, so the skills file's SQL weighs points by them."""
+    return [{"skill": s.skill, "weight": _number(s.weight)} for s in skills]
 
 
 async def get_assessment(session: AsyncSession, ref: CourseRef, external_id: str) -> AssessmentView:
@@ -187,7 +244,8 @@ async def get_assessment(session: AsyncSession, ref: CourseRef, external_id: str
     if a is None:
         raise NotFound(f"Assessment {external_id!r} not found in this course.")
     items = list(await session.scalars(select(Item).where(Item.assessment_id == a.id).order_by(Item.position)))
-    return AssessmentView(a, items)
+    initial = (await _initial_ids(session, [a])).get(a.initial_assessment_id or 0)
+    return AssessmentView(a, items, initial)
 
 
 async def list_assessments(
@@ -205,7 +263,8 @@ async def list_assessments(
         select(Item).where(Item.assessment_id.in_(ids)).order_by(Item.assessment_id, Item.position)
     ):
         items[item.assessment_id].append(item)
-    views = [AssessmentView(a, items[a.id]) for a in rows]
+    initial = await _initial_ids(session, rows)
+    views = [AssessmentView(a, items[a.id], initial.get(a.initial_assessment_id or 0)) for a in rows]
     return page_of(views, limit, lambda v: [v.assessment.position, v.assessment.id])
 
 

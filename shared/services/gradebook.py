@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from shared.db.conditions import Params, contains
 from shared.db.copy import fetch
 from shared.errors import NotFound, ValidationFailed
-from shared.services import grades
+from shared.services import grades, groups, sessions
 from shared.services.access import CourseRef
 from shared.services.paging import Page, encode_cursor, not_ours, pair_after
 from shared.services.report_data import AssessmentInfo, CourseInfo, load_course
@@ -42,6 +42,8 @@ class GradebookQuery:
     group: str | None = None
     status: str | None = None  # enrollment status
     include_course_team: bool = False
+    session: str | None = None  # only learners with an attempt in this course session
+    include_archived: bool = False  # False: leave out learners whose every group is archived
     search: str | None = None  # case-insensitive, in username, e-mail and name
     sort: str = "name"  # name, grade, assessment:<id>; a leading "-" sorts descending
 
@@ -121,6 +123,10 @@ async def _learners(
         where.append(f"CAST({arg(q.group)} AS text) = ANY(e.groups)")
     if not q.include_course_team:
         where.append("NOT e.is_course_team")
+    if q.session is not None:
+        where.append(sessions.with_attempt_in(arg(await sessions.session_id(session, course.id, q.session))))
+    if not q.include_archived:
+        where.append(groups.not_archived("$1"))
     if q.search is not None:
         where.append(contains(("e.username", "e.email", "e.full_name"), q.search, arg))
     # The sort runs over narrow rows (id and key); only the page's rows are then read whole. Sorted by

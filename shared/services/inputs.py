@@ -175,6 +175,15 @@ class ReleaseSettings(Command):
         return self
 
 
+class SkillIn(Command):
+    """A skill an item measures: its points count towards the skill's level, times the weight."""
+
+    skill: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    weight: Annotated[Decimal, Field(gt=0, le=1000, allow_inf_nan=False, max_digits=10, decimal_places=6)] = Field(
+        default=Decimal(1), description="How much the item's points count towards the skill (0 < weight <= 1000)."
+    )
+
+
 class ItemIn(Command):
     external_id: ExternalId
     number: Annotated[str, StringConstraints(max_length=32)] | None = Field(
@@ -183,6 +192,11 @@ class ItemIn(Command):
     title: Text | None = None
     points_possible: Points
     marking: Literal["auto", "manual"] = "auto"
+    skills: list[SkillIn] | None = Field(
+        default=None,
+        max_length=50,
+        description="Skills the item measures (each named once), for the skills file. Omitted on a change: kept.",
+    )
 
 
 class MarkingSettings(Command):
@@ -220,11 +234,24 @@ class AssessmentFields(Command):
     items: list[ItemIn] | None = Field(default=None, max_length=1000)
     marking: MarkingSettings | None = None
     release: ReleaseSettings | None = None
+    initial_assessment: ExternalId | None = Field(
+        default=None,
+        description="A final test: the initial test on the same subject that progression reports compare it"
+        " with (null: none).",
+    )
 
     @model_validator(mode="after")
     def _unique_items(self) -> AssessmentFields:
         if self.items:
             _check_unique([i.external_id for i in self.items], "items", "external_id")
+            repeats: list[FieldError] = []
+            for n, item in enumerate(self.items):
+                try:
+                    _check_unique([s.skill for s in item.skills or []], f"items/{n}/skills", "skill")
+                except ValidationFailed as exc:
+                    repeats += exc.errors
+            if repeats:
+                raise ValidationFailed(repeats)
         return self
 
 
@@ -390,6 +417,108 @@ class PublicationRequest(Command):
         return self
 
 
+# --- candidate review sessions ---------------------------------------------------------------------
+
+
+class ReviewAudience(Command):
+    """Who may review: a learner named, or in a group or cohort named; every list empty: every learner
+    with a published result of the assessment."""
+
+    learners: list[ExternalId] = Field(default_factory=list, max_length=10_000)
+    groups: list[ShortText] = Field(default_factory=list, max_length=1000)
+    cohorts: list[ShortText] = Field(default_factory=list, max_length=1000)
+
+
+class ReviewSessionIn(Command):
+    external_id: ExternalId
+    title: Text | None = None
+    starts_at: Moment = Field(description="The window opens at this time (included).")
+    ends_at: Moment = Field(description="... and closes at this time (excluded); later than starts_at.")
+    audience: ReviewAudience = Field(default_factory=ReviewAudience)
+
+    @model_validator(mode="after")
+    def _window(self) -> ReviewSessionIn:
+        if self.ends_at <= self.starts_at:
+            raise ValidationFailed.one("/ends_at", "Must be later than starts_at.")
+        return self
+
+
+class ReviewSessionPatch(Command):
+    """The fields to change (the audience is replaced as a whole); null clears the title."""
+
+    title: Text | None = None
+    starts_at: Moment | None = None
+    ends_at: Moment | None = None
+    audience: ReviewAudience | None = None
+
+    @model_validator(mode="after")
+    def _not_null(self) -> ReviewSessionPatch:
+        given = self.model_fields_set
+        nulls = [f for f in ("starts_at", "ends_at", "audience") if f in given and getattr(self, f) is None]
+        if nulls:
+            raise ValidationFailed([FieldError(f"/{f}", "Must not be null.") for f in nulls])
+        return self
+
+
+# --- course sessions and learner groups -----------------------------------------------------------
+
+
+class SessionCreate(Command):
+    external_id: ExternalId
+    title: Text | None = None
+    starts_at: Moment | None = None
+    ends_at: Moment | None = Field(default=None, description="Later than starts_at.")
+
+    @model_validator(mode="after")
+    def _window(self) -> SessionCreate:
+        if self.starts_at is not None and self.ends_at is not None and self.ends_at <= self.starts_at:
+            raise ValidationFailed.one("/ends_at", "Must be later than starts_at.")
+        return self
+
+
+class SessionPatch(Command):
+    """The fields to change; null clears a title or a time."""
+
+    title: Text | None = None
+    starts_at: Moment | None = None
+    ends_at: Moment | None = None
+
+
+class SessionAttempt(Command):
+    assessment: ExternalId
+    learner: ExternalId
+
+
+class SessionAttempts(Command):
+    attempts: list[SessionAttempt] = Field(min_length=1, max_length=10_000)
+
+    @model_validator(mode="after")
+    def _unique(self) -> SessionAttempts:
+        # One statement writes them all: a pair twice would be one row written twice.
+        seen: dict[tuple[str, str], int] = {}
+        errors = []
+        for i, a in enumerate(self.attempts):
+            first = seen.setdefault((a.assessment, a.learner), i)
+            if first != i:
+                errors.append(FieldError(f"/attempts/{i}", f"Repeats /attempts/{first}."))
+        if errors:
+            raise ValidationFailed(errors)
+        return self
+
+
+# The results filter's two fields, on every report kind that selects learners by group or cohort.
+SessionFilter = Annotated[
+    ExternalId | None, Field(description="A course session: only the attempts in it (its learners, for a report).")
+]
+IncludeArchived = Annotated[
+    bool, Field(description="Also the learners whose every group is archived (hidden by default).")
+]
+
+
+class GroupState(Command):
+    archived: bool = Field(description="true hides the group's learners from the results table and reports.")
+
+
 # --- reports ----------------------------------------------------------------------------------------
 
 
@@ -421,7 +550,26 @@ class ResultsXlsxParams(Command):
     )
     since: Moment | None = Field(default=None, description="Attempts last changed at or after this time.")
     until: Moment | None = Field(default=None, description="... and before this time.")
+    session: SessionFilter = None
+    include_archived: IncludeArchived = False
     time_zone: TimeZone = Field(default="UTC", description="The IANA time zone the file's date-times are in.")
+
+
+class SkillsXlsxParams(Command):
+    """The results table's filters that choose learners and attempts (a skill level counts graded results only)."""
+
+    assessment: ExternalId | None = None
+    group: ShortText | None = None
+    cohort: ShortText | None = None
+    search: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = Field(
+        default=None, description="Case-insensitive, in learner id, username, name and e-mail."
+    )
+    since: Moment | None = Field(default=None, description="Attempts last changed at or after this time.")
+    until: Moment | None = Field(default=None, description="... and before this time.")
+    session: ExternalId | None = Field(default=None, description="A course session: only the attempts in it.")
+    include_archived: bool = Field(
+        default=False, description="Also learners whose every group is archived (hidden by default)."
+    )
 
 
 # A BCP 47 tag (en, pt-BR). Whether the label catalogue has it is checked when the report is requested
@@ -443,6 +591,8 @@ class GroupReportParams(Command):
         default=None, description="The period: attempts taken (submitted, else started) at or after this time."
     )
     until: Moment | None = Field(default=None, description="... and before this time (later than since).")
+    session: SessionFilter = None
+    include_archived: IncludeArchived = False
 
     @model_validator(mode="after")
     def _one(self) -> GroupReportParams:
@@ -458,6 +608,8 @@ class IndividualReportsParams(Command):
     cohort: ShortText | None = None
     learners: list[ExternalId] | None = Field(default=None, min_length=1, max_length=10_000)
     language: ReportLanguage = "en"
+    session: SessionFilter = None
+    include_archived: IncludeArchived = False
 
     @model_validator(mode="after")
     def _one(self) -> IndividualReportsParams:
@@ -466,6 +618,27 @@ class IndividualReportsParams(Command):
             raise ValidationFailed.one(pointer, "Give one of group, cohort or learners.")
         if self.learners:
             _check_unique(self.learners, "params/learners", None)
+        return self
+
+
+class GroupProgressionParams(GroupReportParams):
+    assessment: ExternalId = Field(description="The final test; it names its initial test (`initial_assessment`).")
+    since: Moment | None = Field(
+        default=None, description="The period: both tests taken (submitted, else started) at or after this time."
+    )
+
+
+class IndividualProgressionParams(IndividualReportsParams):
+    assessment: ExternalId = Field(description="The final test; it names its initial test (`initial_assessment`).")
+    since: Moment | None = Field(
+        default=None, description="The period: both tests taken (submitted, else started) at or after this time."
+    )
+    until: Moment | None = Field(default=None, description="... and before this time (later than since).")
+
+    @model_validator(mode="after")
+    def _period(self) -> IndividualProgressionParams:
+        if self.since is not None and self.until is not None and self.until <= self.since:
+            raise ValidationFailed.one("/params/until", "Must be later than since.")
         return self
 
 
@@ -504,6 +677,14 @@ class ResultsXlsxRequest(_ReportRequestBase):
     params: ResultsXlsxParams = Field(default_factory=ResultsXlsxParams)
 
 
+class SkillsXlsxRequest(_ReportRequestBase):
+    """The skills file (XLSX): per learner, the percent of each skill's weighted points earned, per
+    assessment and overall, under the results table's filters."""
+
+    kind: Literal["skills_xlsx"]
+    params: SkillsXlsxParams = Field(default_factory=SkillsXlsxParams)
+
+
 class GroupReportRequest(_ReportRequestBase):
     """A group's (or cohort's) results on one assessment (PDF): ranking, statistics, distribution."""
 
@@ -518,14 +699,32 @@ class IndividualReportsRequest(_ReportRequestBase):
     params: IndividualReportsParams = Field(default_factory=IndividualReportsParams)
 
 
+class GroupProgressionRequest(_ReportRequestBase):
+    """A group's progression between an initial and a final test (PDF): before/after statistics and
+    distributions, each learner's change, the change per question (or per skill)."""
+
+    kind: Literal["group_progression_pdf"]
+    params: GroupProgressionParams
+
+
+class IndividualProgressionRequest(_ReportRequestBase):
+    """One progression report per learner with both results published (ZIP): before, after, change."""
+
+    kind: Literal["individual_progression_zip"]
+    params: IndividualProgressionParams
+
+
 # The one list of report kinds: each kind's request names it and types its params.
 AnyReportRequest = Annotated[
     GradeReportRequest
     | ProblemGradeReportRequest
     | MarksAndGradesRequest
     | ResultsXlsxRequest
+    | SkillsXlsxRequest
     | GroupReportRequest
-    | IndividualReportsRequest,
+    | IndividualReportsRequest
+    | GroupProgressionRequest
+    | IndividualProgressionRequest,
     Field(discriminator="kind"),
 ]
 

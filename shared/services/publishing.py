@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from shared import clock, jobs, jsonutil
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from shared.notify import events
-from shared.services import audit, grades, published
+from shared.services import audit, grades, published, reviews
 from shared.services.access import CourseRef
 from shared.services.auth import Principal
 from shared.services.inputs import Audience, PublicationRequest
@@ -730,4 +730,5 @@ async def my_results(session: AsyncSession, principal: Principal, course: str) -
         "learner": principal.subject,
         "results": [{k: v for k, v in r.items() if k != "items" or v is not None} for r in (dict(x) for x in results)],
         "course_grade": dict(grade) if grade else None,
+        "review_sessions": await reviews.for_learner(session, enrollment[0]),
     }

@@ -20,9 +20,10 @@ import polars as pl
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from shared.db.conditions import Params
 from shared.db.copy import copy_frame
 from shared.grading.policy import Category, PolicyRules
-from shared.services import grades
+from shared.services import grades, groups, sessions
 from shared.services.certificates import ELIGIBLE_NOW, ID_VERIFIED_TRACKS
 
 CHUNK = 20_000
@@ -229,26 +230,52 @@ def _labelled(course: CourseInfo) -> tuple[dict[str, str], list[tuple[str, Asses
 
 @dataclass(frozen=True)
 class Who:
-    """Which learners a report covers: everyone, a group, a cohort or a list."""
+    """Which learners a report covers: everyone, a group, a cohort or a list; of those, only the ones
+    with an attempt in a course session (`session_id`), and without the learners whose every group is
+    archived (`hide_archived`, the results filter's default, as `who_of` builds it from a request)."""
 
     group: str | None = None
     cohort: str | None = None
     learners: list[str] | None = None
+    session_id: int | None = None
+    hide_archived: bool = False
 
     def sql(self) -> tuple[str, list[Any]]:
-        """The condition on enrollment `e` (its value is the 4th COPY argument) and that argument."""
+        """The condition on enrollment `e` (the course id is $1; its values are the COPY arguments from
+        the 4th on) and those values."""
+        arg = Params(None, None, None)  # $1 the course, $2 and $3 the chunk's bounds
+        conditions = []
         if self.learners is not None:
-            return "e.external_id = ANY(CAST($4 AS text[]))", [self.learners]
-        if self.group is not None:
-            return "CAST($4 AS text) = ANY(e.groups)", [self.group]
-        if self.cohort is not None:
-            return "e.cohort = $4", [self.cohort]
-        return "TRUE", []
+            conditions.append(f"e.external_id = ANY(CAST({arg(self.learners)} AS text[]))")
+        elif self.group is not None:
+            conditions.append(f"CAST({arg(self.group)} AS text) = ANY(e.groups)")
+        elif self.cohort is not None:
+            conditions.append(f"e.cohort = {arg(self.cohort)}")
+        if self.session_id is not None:
+            conditions.append(sessions.with_attempt_in(arg(self.session_id)))
+        if self.hide_archived:
+            conditions.append(groups.not_archived("$1"))
+        return " AND ".join(conditions) or "TRUE", arg.values[3:]
 
     def named(self) -> tuple[str, dict[str, Any]]:
-        """The same condition with its value as the named parameter `:x`, for text() statements."""
-        condition, extra = self.sql()
-        return condition.replace("$4", ":x"), ({"x": extra[0]} if extra else {})
+        """The same condition for text() statements: the course as `:c`, the values as `:x0`, `:x1`..."""
+        condition, values = self.sql()
+        for i in reversed(range(len(values))):  # $10 before $1
+            condition = condition.replace(f"${4 + i}", f":x{i}")
+        return condition.replace("$1", ":c"), {f"x{i}": v for i, v in enumerate(values)}
+
+
+async def who_of(session: AsyncSession, course_id: int, params: Any) -> Who:
+    """The learners a report's params select (group, cohort, learners, session, include_archived,
+    whichever the kind has); an unknown session is a 404 naming it."""
+    name = getattr(params, "session", None)
+    return Who(
+        group=getattr(params, "group", None),
+        cohort=getattr(params, "cohort", None),
+        learners=getattr(params, "learners", None),
+        session_id=None if name is None else await sessions.session_id(session, course_id, name),
+        hide_archived=not getattr(params, "include_archived", True),
+    )
 
 
 EVERYONE = Who()

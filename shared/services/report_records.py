@@ -30,9 +30,9 @@ from shared.services.report_data import (
     FINAL,
     UNAVAILABLE,
     CourseInfo,
-    Who,
     learner_chunks,
     result_cells,
+    who_of,
 )
 
 # A result's state in an individual report, as a key of the label catalogue.
@@ -89,12 +89,14 @@ class GroupResults:
 # Per learner of a chunk (ids ascending): a course team member?, and whether their attempt at the
 # assessment was taken in the period. "Taken" is when the learner took the test: its submission,
 # else its start, else when the result was first recorded (scores sent without an attempt's times).
-# Never the last change: a re-mark in May does not move a test taken in March out of March.
+# Never the last change: a re-mark in May does not move a test taken in March out of March. With a
+# session, an attempt counts only if it is in that session.
 _TEAM_AND_PERIOD = """
     SELECT e.is_course_team,
            t.id IS NOT NULL
            AND (CAST(:since AS timestamptz) IS NULL OR coalesce(t.submitted_at, t.started_at, t.created_at) >= :since)
            AND (CAST(:until AS timestamptz) IS NULL OR coalesce(t.submitted_at, t.started_at, t.created_at) < :until)
+           AND (CAST(:s AS bigint) IS NULL OR t.session_id = :s)
     FROM enrollments e LEFT JOIN attempts t ON t.enrollment_id = e.id AND t.assessment_id = :a
     WHERE e.id = ANY(CAST(:ids AS bigint[])) ORDER BY e.id
 """
@@ -110,12 +112,15 @@ async def group_results(session: AsyncSession, course: CourseInfo, p: GroupRepor
     learners: list[tuple[float, Ranked]] = []
     team: list[Ranked] = []
     not_graded = not_taken = excused = 0
-    async for people in learner_chunks(session, course.id, Who(group=p.group, cohort=p.cohort)):
+    who = await who_of(session, course.id, p)
+    session_id = who.session_id
+    async for people in learner_chunks(session, course.id, who):
         ids = people["id"].to_numpy()
         value, state = await result_cells(session, only, ids)
         rows = (
             await session.execute(
-                text(_TEAM_AND_PERIOD), {"a": assessment.id, "ids": ids.tolist(), "since": p.since, "until": p.until}
+                text(_TEAM_AND_PERIOD),
+                {"a": assessment.id, "ids": ids.tolist(), "since": p.since, "until": p.until, "s": session_id},
             )
         ).all()
         is_team = np.array([bool(r[0]) for r in rows], dtype=bool)
@@ -250,7 +255,7 @@ async def learner_records(
     "not available" with one. The course grade is the published one; the category percents and the
     dropped marks come from the stored grade's explanation, shown only while the stored grade still
     says what was published (publishing's own test of "already published")."""
-    who = Who(group=p.group, cohort=p.cohort, learners=p.learners)
+    who = await who_of(session, course.id, p)
     cutoffs = [(c.grade, scale100(c.min)) for c in course.rules.cutoffs_high_first()] if course.rules else []
     label = {a.id: name for name, a in course.columns}
     categories = list(dict.fromkeys(a.category for a in course.assessments))

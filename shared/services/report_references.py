@@ -18,7 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.errors import FieldError, ValidationFailed
 from shared.report_labels import languages
-from shared.services.inputs import Command
+from shared.services import progression_report, sessions, skills_report
+from shared.services.inputs import Command, GroupProgressionParams, IndividualProgressionParams, SkillsXlsxParams
 
 # How many unknown learners, or known groups and cohorts, an error names (the rest are counted).
 NAMED = 20
@@ -42,8 +43,24 @@ async def check(session: AsyncSession, course_id: int, params: Command) -> None:
         label = getattr(params, field, None)
         if label is not None:
             errors += await _empty_label(session, course_id, field, label)
+    course_session = getattr(params, "session", None)
+    if course_session is not None and await sessions.unknown(session, course_id, course_session):
+        errors.append(FieldError("/params/session", f"The course has no session {course_session!r}."))
+    if isinstance(params, SkillsXlsxParams) and not errors:
+        too_wide = (await skills_report.layout(session, course_id, params.assessment)).too_wide()
+        if too_wide is not None:
+            errors.append(FieldError("/params/assessment", too_wide))
+    if isinstance(params, GroupProgressionParams | IndividualProgressionParams) and not errors:
+        errors += await _no_initial(session, course_id, params.assessment)
     if errors:
         raise ValidationFailed(errors)
+
+
+async def _no_initial(session: AsyncSession, course_id: int, final: str) -> list[FieldError]:
+    """A progression report compares a final test with the initial test it names: it must name one."""
+    if await progression_report.initial_of(session, course_id, final) is not None:
+        return []
+    return [FieldError("/params/assessment", f"The assessment {final!r} has no initial assessment.")]
 
 
 async def _has_assessment(session: AsyncSession, course_id: int, external_id: str) -> bool:

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.db.conditions import Params, contains
 from shared.db.copy import copy_frame, fetch
 from shared.errors import NotFound
-from shared.services import published
+from shared.services import groups, published, sessions
 from shared.services.access import CourseRef
 from shared.services.paging import BIGINT, Page, encode_cursor, not_ours, pair_after
 from shared.time_zones import UTC, zone
@@ -46,6 +46,8 @@ class ResultsFilter:
     since: datetime | None = None  # attempts last changed at or after
     until: datetime | None = None  # ... and before
     scope: list[str] | None = None  # a grader's names: only the attempts allocated to them
+    session: str | None = None  # a course session's external id: only the attempts in it
+    include_archived: bool = False  # False: hide learners whose every group is archived
 
 
 # --- the columns ----------------------------------------------------------------------------------
@@ -136,7 +138,8 @@ async def _where(
     session: AsyncSession, course_id: int, f: ResultsFilter, with_status: bool = True
 ) -> tuple[str, list[Any]]:
     """The filter as SQL over attempts `t`, enrollments `e`, assessments `a` ($1, $2, ... in `args`).
-    An assessment is resolved to its id first, so its attempts are read by their own index."""
+    An assessment or a session is resolved to its id first (404 naming an unknown one), so attempts
+    are read by their own index. Learners whose every group is archived are left out unless asked."""
     arg = Params(course_id)
     conditions = ["a.course_id = $1"]
     if f.status and with_status:
@@ -156,6 +159,10 @@ async def _where(
         conditions.append(f"t.updated_at < {arg(f.until)}")
     if f.scope is not None:
         conditions.append(_ALLOCATED.format(g=arg(f.scope)))
+    if f.session is not None:
+        conditions.append(f"t.session_id = {arg(await sessions.session_id(session, course_id, f.session))}")
+    if not f.include_archived:
+        conditions.append(groups.not_archived("$1"))
     return " AND ".join(conditions), arg.values
 
 

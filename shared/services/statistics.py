@@ -8,7 +8,7 @@ manual); excused results and course team members are left out.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.db.conditions import Params
 from shared.db.copy import copy_frame, fetch
 from shared.errors import NotFound
-from shared.services import grades
+from shared.services import grades, groups, sessions
 from shared.services.access import CourseRef
 from shared.services.report_data import AssessmentInfo, CourseInfo, load_course
 
@@ -29,15 +29,22 @@ class Scope:
     cohort: str | None = None
     group: str | None = None
     bins: int = 10
+    session: str | None = None  # only learners with an attempt in this course session
+    include_archived: bool = False  # False: leave out learners whose every group is archived
+    session_id: int | None = None  # `session` resolved (statistics() does it)
 
 
-def _who(scope: Scope, arg: Params) -> str:
+def _who(scope: Scope, arg: Params, course_id: int) -> str:
     """Conditions on enrollment `e` (their values added to `arg`)."""
     conditions = ["NOT e.is_course_team"]
     if scope.cohort is not None:
         conditions.append(f"e.cohort = {arg(scope.cohort)}")
     if scope.group is not None:
         conditions.append(f"CAST({arg(scope.group)} AS text) = ANY(e.groups)")
+    if scope.session_id is not None:
+        conditions.append(sessions.with_attempt_in(arg(scope.session_id)))
+    if not scope.include_archived:
+        conditions.append(groups.not_archived(arg(course_id)))
     return " AND ".join(conditions)
 
 
@@ -57,6 +64,8 @@ async def statistics(session: AsyncSession, ref: CourseRef, scope: Scope) -> dic
     """The course grade's statistics (with a line per assessment), or one assessment's with its items."""
     await grades.bring_current(session, ref.id)
     course = await load_course(session, ref.id)
+    if scope.session is not None:
+        scope = replace(scope, session_id=await sessions.session_id(session, ref.id, scope.session))
     if scope.assessment is None:
         return await _course(session, course, scope)
     assessment = course.assessment(scope.assessment)
@@ -67,7 +76,7 @@ async def statistics(session: AsyncSession, ref: CourseRef, scope: Scope) -> dic
 
 async def _course(session: AsyncSession, course: CourseInfo, scope: Scope) -> dict[str, Any]:
     arg = Params(course.id)
-    who = _who(scope, arg)
+    who = _who(scope, arg, course.id)
     frame = await copy_frame(
         session,
         f"""
@@ -89,7 +98,7 @@ async def _course(session: AsyncSession, course: CourseInfo, scope: Scope) -> di
             f"""
             SELECT t.assessment_id, count(*) AS n, avg(CAST(t.earned / t.possible * 100 AS float8)) AS mean
             FROM attempts t JOIN enrollments e ON e.id = t.enrollment_id
-            WHERE e.course_id = $1 AND {_FINAL.format(manual="$2")} AND {_who(scope, arg)}
+            WHERE e.course_id = $1 AND {_FINAL.format(manual="$2")} AND {_who(scope, arg, course.id)}
             GROUP BY t.assessment_id
             """,  # noqa: S608 (constant SQL pieces)
             arg.values,
@@ -119,7 +128,7 @@ async def _assessment_percents(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Attempt ids and percents of the assessment's final results."""
     arg = Params(a.id, course.id, _manual(course))
-    who = _who(scope, arg)
+    who = _who(scope, arg, course.id)
     frame = await copy_frame(
         session,
         f"""

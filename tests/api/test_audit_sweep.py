@@ -49,8 +49,9 @@ RULES: dict[str, Audited] = {
     "PATCH /v1/courses/{course}": Audited(("course.updated",), {"title": "Renamed"}),
     "PUT /v1/courses/{course}/members/{user}": Audited(("member.roles_changed",), {"roles": ["grader", "viewer"]}),
     "POST /v1/courses/{course}/enrollments:batch": Audited(
-        ("enrollment.created",), {"enrollments": [{"external_id": "u3", "username": "u3"}]}
+        ("enrollment.created",), {"enrollments": [{"external_id": "u3", "username": "u3", "groups": ["A"]}]}
     ),
+    "PUT /v1/courses/{course}/groups/{group}": Audited(("group.archived",), {"archived": True}, ids={"group": "A"}),
     "PUT /v1/courses/{course}/enrollments/{learner}": Audited(
         ("enrollment.changed",), {"username": "u3", "cohort": "Z"}, ids={"learner": "u3"}
     ),
@@ -106,6 +107,31 @@ RULES: dict[str, Audited] = {
         gives="publication_id",
     ),
     "POST /v1/courses/{course}/publications/{publication_id}:cancel": Audited(("publication.cancelled",)),
+    "POST /v1/courses/{course}/assessments/{assessment}/review-sessions": Audited(
+        ("review_session.created",),
+        {"external_id": "rv-audit", "starts_at": SOON, "ends_at": "2099-01-02T09:00:00Z"},
+    ),
+    "PATCH /v1/courses/{course}/assessments/{assessment}/review-sessions/{review}": Audited(
+        ("review_session.updated",), {"title": "Second look"}, ids={"review": "rv-audit"}
+    ),
+    "DELETE /v1/courses/{course}/assessments/{assessment}/review-sessions/{review}": Audited(
+        ("review_session.deleted",), ids={"review": "rv-audit"}
+    ),
+    "POST /v1/courses/{course}/sessions": Audited(("session.created",), {"external_id": "s-audit", "title": "Morning"}),
+    "PATCH /v1/courses/{course}/sessions/{session}": Audited(
+        ("session.updated",), {"title": "Afternoon"}, ids={"session": "s-audit"}
+    ),
+    "PUT /v1/courses/{course}/sessions/{session}/attempts": Audited(
+        ("session.attempt_added", "session.attempts_added"),
+        {"attempts": [{"assessment": "hw", "learner": "u2"}]},
+        ids={"session": "s-audit"},
+    ),
+    "DELETE /v1/courses/{course}/sessions/{session}/attempts": Audited(
+        ("session.attempt_removed", "session.attempts_removed"),
+        {"attempts": [{"assessment": "hw", "learner": "u2"}]},
+        ids={"session": "s-audit"},
+    ),
+    "DELETE /v1/courses/{course}/sessions/{session}": Audited(("session.deleted",), ids={"session": "s-audit"}),
     "POST /v1/courses/{course}/reports": Audited(("report.requested",), {"kind": "grade_report"}, gives="report_id"),
     "POST /v1/reports/{report_id}:cancel": Audited(("report.cancelled",)),
     "POST /v1/courses/{course}/imports": Audited(
@@ -160,7 +186,7 @@ async def test_every_change_is_on_the_record(tenant: Tenant, settings: Settings,
         if rule.files:
             csv = b"learner,assessment,earned\nu2,hw,5\n"
             kw["files"] = {"file": ("s.csv", csv, "text/csv")}
-        elif method in ("POST", "PUT", "PATCH"):
+        elif method in ("POST", "PUT", "PATCH") or rule.body is not None:  # a DELETE may take a body
             kw["json"] = rule.body if rule.body is not None else {}
         before = await _last_id(sessionmaker, tenant.id)
         r = await tenant.request(method, url, **kw)

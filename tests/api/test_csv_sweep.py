@@ -28,6 +28,8 @@ REPORT_PARAMS: dict[str, dict[str, Any]] = {
     "marks_and_grades": {"assessment": "@exam"},
     "results_xlsx": {},
     "group_report_pdf": {"assessment": "@exam", "group": "=grp"},
+    "group_progression_pdf": {"assessment": "@exam", "group": "=grp"},
+    "individual_progression_zip": {"assessment": "@exam"},
 }
 
 
@@ -55,6 +57,7 @@ async def _hostile_course(t: Tenant, settings: Settings) -> dict[str, str]:
             "external_id": "@exam",
             "title": "\rExam",
             "category": "=Exam",
+            "initial_assessment": "=hw",  # a final test, for the progression reports
             "items": [
                 {"external_id": "@q1", "number": "=1", "title": "\tAuto", "points_possible": 4},
                 {"external_id": "-q2", "number": "+2", "title": "@Essay", "points_possible": 6, "marking": "manual"},

@@ -22,8 +22,11 @@ KINDS = {
     "problem_grade_report": "ProblemGradeReportRequest",
     "marks_and_grades": "MarksAndGradesRequest",
     "results_xlsx": "ResultsXlsxRequest",
+    "skills_xlsx": "SkillsXlsxRequest",
     "group_report_pdf": "GroupReportRequest",
     "individual_reports_zip": "IndividualReportsRequest",
+    "group_progression_pdf": "GroupProgressionRequest",
+    "individual_progression_zip": "IndividualProgressionRequest",
 }
 
 
@@ -116,7 +119,7 @@ async def test_params_are_checked_against_the_kind(tenant: Tenant) -> None:
     ok = {"assessment": "hw1", "language": "fr", "since": "2026-03-01T00:00:00Z", "until": "2026-03-02T00:00:00+01:00"}
     r = await tenant.post(REPORTS, json={"kind": "group_report_pdf", "params": ok})
     assert r.status_code == 202, r.text
-    assert r.json()["params"] == ok
+    assert r.json()["params"] == {**ok, "include_archived": False}  # the default, stored: archived groups hidden
 
 
 async def test_bad_references_are_refused_at_request_time(tenant: Tenant, settings: Settings) -> None:

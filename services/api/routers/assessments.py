@@ -29,6 +29,7 @@ def _out(view: AssessmentView) -> AssessmentOut:
         items=[ItemOut.model_validate(i) for i in view.items],
         marking=MarkingSettings.model_validate(a.marking or {}),
         release=ReleaseSettings.model_validate(a.release or {}),
+        initial_assessment=view.initial_assessment,
     )
 
 
@@ -42,7 +43,7 @@ async def create_assessment(
     response: Response,
 ) -> AssessmentOut:
     """Create an assessment, with its items if it has any (points possible then come from the items).
-    Audited (`assessment.created`)."""
+    Items may carry skills (`[{"skill": ..., "weight": 1}]`) for the skills file. Audited (`assessment.created`)."""
     view = await assessments.create_assessment(session, queue, ref, body, actor(principal))
     response.headers["Location"] = (
         f"/v1/courses/{quote(ref.external_id, safe='')}/assessments/{quote(body.external_id, safe='')}"
@@ -75,6 +76,9 @@ async def update_assessment(
     body: AssessmentFields,
 ) -> AssessmentOut:
     """Change an assessment. Items are upserted by external id; a change of an item's points or
-    marking increases its revision, and scores given under an older revision show as stale.
+    marking increases its revision, and scores given under an older revision show as stale. An item's
+    `skills`, when given, replace its skills (no revision change: scores stand); omitted, they are kept.
+    `initial_assessment` makes it a final test compared with that initial test in progression reports
+    (null unlinks; 422 for an unknown assessment, itself, or a loop).
     Audited (`assessment.updated`, the fields that changed with their old and new values)."""
     return _out(await assessments.update_assessment(session, queue, ref, assessment, body, actor(principal)))

@@ -42,7 +42,8 @@ Text = Annotated[CleanStr | None, Query(max_length=255)]
 @dataclass
 class ResultFilters:
     """Which attempts: statuses, one assessment, a group or cohort, a search in learner id, username,
-    names and e-mail (case-insensitive), and a range [since, until) of the attempt's last change."""
+    names and e-mail (case-insensitive), a range [since, until) of the attempt's last change, and one
+    course session. Learners whose every group is archived are left out unless include_archived."""
 
     status: Annotated[list[AttemptStatus] | None, Query(max_length=6)] = None
     assessment: Annotated[ExternalId | None, Query()] = None
@@ -51,6 +52,10 @@ class ResultFilters:
     search: Annotated[CleanStr | None, Query(min_length=1, max_length=200)] = None
     since: Annotated[Moment | None, Query()] = None
     until: Annotated[Moment | None, Query()] = None
+    session: Annotated[ExternalId | None, Query(description="A course session: only the attempts in it.")] = None
+    include_archived: Annotated[
+        bool, Query(description="Also learners whose every group is archived (hidden by default).")
+    ] = False
 
 
 @router.get("/results")
@@ -84,7 +89,9 @@ class GradebookFilters:
     """What the gradebook shows: percent or absolute scores; one category's columns; learners whose
     score on one assessment, or whose course grade, is in a range (percent); by enrollment track,
     cohort, group or enrollment status; course team members only when asked; a case-insensitive search
-    in username, e-mail and name; sorted by name, course grade or an assessment (`-` for descending)."""
+    in username, e-mail and name; sorted by name, course grade or an assessment (`-` for descending).
+    Only a course session's learners when asked; learners whose every group is archived only when
+    include_archived."""
 
     view: Annotated[Literal["percent", "absolute"], Query()] = "percent"
     category: Text = None
@@ -99,6 +106,10 @@ class GradebookFilters:
     status: Annotated[Literal["enrolled", "unenrolled"] | None, Query()] = None
     include_course_team: bool = False
     search: Annotated[CleanStr | None, Query(min_length=1, max_length=200)] = None
+    session: Annotated[ExternalId | None, Query(description="A course session: its learners only.")] = None
+    include_archived: Annotated[
+        bool, Query(description="Also learners whose every group is archived (hidden by default).")
+    ] = False
     sort: Annotated[str, Query(max_length=300, pattern=r"^-?(name|grade|assessment:.+)$")] = "name"
 
     def query(self) -> gradebook.GradebookQuery:
@@ -174,13 +185,18 @@ async def learner_progress_chart(
 
 @dataclass
 class StatisticsScope:
-    """Whose results: everyone (course team excluded), or a cohort or group; one assessment or the
-    course grade; the histogram's number of bins over 0-100 %."""
+    """Whose results: everyone (course team excluded), or a cohort or group, or a course session's
+    learners (learners whose every group is archived only when include_archived); one assessment or
+    the course grade; the histogram's number of bins over 0-100 %."""
 
     assessment: Annotated[ExternalId | None, Query()] = None
     cohort: Text = None
     group: Text = None
     bins: Annotated[int, Query(ge=1, le=100)] = 10
+    session: Annotated[ExternalId | None, Query(description="A course session: its learners only.")] = None
+    include_archived: Annotated[
+        bool, Query(description="Also learners whose every group is archived (hidden by default).")
+    ] = False
 
     def scope(self) -> statistics.Scope:
         return statistics.Scope(**vars(self))

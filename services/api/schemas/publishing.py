@@ -103,8 +103,22 @@ class MyCourseGrade(BaseModel):
     published_at: datetime
 
 
+class MyReviewSession(BaseModel):
+    review: str = Field(description="The review session's external id.")
+    assessment: str
+    title: str | None
+    starts_at: datetime
+    ends_at: datetime
+    open: bool = Field(description="Open now: GET /v1/me/courses/{course}/assessments/{assessment}/review answers.")
+
+
 class MyResults(BaseModel):
     course: str
     learner: str
     results: list[MyResult]
     course_grade: MyCourseGrade | None = Field(description="Null until the course grade is published to you.")
+    review_sessions: list[MyReviewSession] = Field(
+        default_factory=list,
+        description="Review sessions of your published results that are open now or still to come, in the order "
+        "they open.",
+    )

@@ -49,12 +49,18 @@ class BatchResult(BaseModel):
     written: int
 
 
+class SkillOut(BaseModel):
+    skill: str
+    weight: Num
+
+
 class ItemOut(Out):
     external_id: str
     number: str | None
     title: str | None
     points_possible: Num
     marking: str
+    skills: list[SkillOut] = Field(description="The skills the item measures, with their weights.")
     position: int
     revision: int
 
@@ -69,6 +75,7 @@ class AssessmentOut(Out):
     items: list[ItemOut]
     marking: MarkingSettings
     release: ReleaseSettings
+    initial_assessment: str | None = None  # a final test: the initial test progression reports compare it with
 
 
 class AttemptOut(Out):

@@ -15,7 +15,7 @@ import tempfile
 import time
 import zipfile
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,16 +30,28 @@ from services.worker.writers import pdf
 from services.worker.writers.csv import CsvFile
 from services.worker.writers.xlsx import XlsxFile
 from shared.notify import mail
-from shared.services import marks_report, report_data, report_records, reports, results_table
+from shared.services import (
+    marks_report,
+    progression_report,
+    report_data,
+    report_records,
+    reports,
+    results_table,
+    sessions,
+    skills_report,
+)
 from shared.services.inputs import (
     REPORT_PARAMS,
     Command,
     GradeReportParams,
+    GroupProgressionParams,
     GroupReportParams,
+    IndividualProgressionParams,
     IndividualReportsParams,
     MarksAndGradesParams,
     ProblemGradeReportParams,
     ResultsXlsxParams,
+    SkillsXlsxParams,
 )
 from shared.services.report_data import AssessmentInfo, CourseInfo
 from shared.storage.s3 import TRANSIENT, Upload
@@ -199,6 +211,11 @@ def _assessment(course: CourseInfo, external_id: str) -> AssessmentInfo:
     return assessment
 
 
+async def _session(snap: Snapshot, course: CourseInfo, external_id: str | None) -> None:
+    if external_id is not None and await sessions.unknown(snap.session, course.id, external_id):
+        raise Gone(f"The session {external_id!r} was deleted from the course after the report was requested.")
+
+
 async def grade_report(snap: Snapshot, course: CourseInfo, params: Params, out: Output, c: _Counter) -> Built:
     p = GradeReportParams.model_validate(params)
     c.covers(await report_data.count_learners(snap.session, course.id))
@@ -224,15 +241,37 @@ async def results_xlsx(snap: Snapshot, course: CourseInfo, params: Params, out: 
     p = ResultsXlsxParams.model_validate(params)
     if p.assessment is not None:
         _assessment(course, p.assessment)
+    await _session(snap, course, p.session)
     f = results_table.ResultsFilter(**p.model_dump(exclude={"time_zone"}))
     total = await results_table.total(snap.session, course.id, f)
     c.covers(total, "rows written")
     tz = p.time_zone
     header, formats, texts = results_table.headers(tz), results_table.number_formats(tz), results_table.text_columns(tz)
     book = XlsxFile(out.path, header, total, formats=formats, texts=texts)
+    await _xlsx(book, results_table.frames(snap.session, course.id, f, report_data.CHUNK, tz), c)
+    return book.rows, "results"
+
+
+async def skills_xlsx(snap: Snapshot, course: CourseInfo, params: Params, out: Output, c: _Counter) -> Built:
+    p = SkillsXlsxParams.model_validate(params)
+    if p.assessment is not None:
+        _assessment(course, p.assessment)
+    await _session(snap, course, p.session)
+    f = results_table.ResultsFilter(**p.model_dump())
+    shape = await skills_report.layout(snap.session, course.id, p.assessment)
+    if (too_wide := shape.too_wide()) is not None:  # skills added since the request was checked
+        raise Gone(too_wide)
+    total = await skills_report.total(snap.session, course.id, f)
+    c.covers(total, "rows written")
+    book = XlsxFile(out.path, shape.headers, total, title="Skills", formats=shape.formats)
+    await _xlsx(book, skills_report.frames(snap.session, course.id, f, shape, report_data.CHUNK), c)
+    return book.rows, "skills"
+
+
+async def _xlsx(book: XlsxFile, frames: AsyncIterator[pl.DataFrame], c: _Counter) -> None:
+    """Stream the frames into the book, written in a thread as they come (a frame's rows count as done)."""
     saving = asyncio.ensure_future(asyncio.to_thread(book.save))
     try:
-        frames = results_table.frames(snap.session, course.id, f, report_data.CHUNK, tz)
         async for frame in report_data.ahead(frames):
             await asyncio.to_thread(book.put, frame)
             await c.add(frame.height)
@@ -243,12 +282,12 @@ async def results_xlsx(snap: Snapshot, course: CourseInfo, params: Params, out: 
             await saving
         raise
     await saving
-    return book.rows, "results"
 
 
 async def group_report_pdf(snap: Snapshot, course: CourseInfo, params: Params, out: Output, c: _Counter) -> Built:
     p = GroupReportParams.model_validate(params)
     _assessment(course, p.assessment)
+    await _session(snap, course, p.session)
     results = await report_records.group_results(snap.session, course, p)
     await asyncio.to_thread(out.path.write_bytes, await asyncio.to_thread(pdf.group_report, results))
     return len(results.ranking), f"group_report_{_safe_name(p.assessment)}"
@@ -256,7 +295,9 @@ async def group_report_pdf(snap: Snapshot, course: CourseInfo, params: Params, o
 
 async def individual_reports_zip(snap: Snapshot, course: CourseInfo, params: Params, out: Output, c: _Counter) -> Built:
     p = IndividualReportsParams.model_validate(params)
-    c.covers(await report_data.count_learners(snap.session, course.id, report_data.Who(p.group, p.cohort, p.learners)))
+    await _session(snap, course, p.session)
+    who = await report_data.who_of(snap.session, course.id, p)
+    c.covers(await report_data.count_learners(snap.session, course.id, who))
     count = 0
     used: set[str] = set()
     loop = asyncio.get_running_loop()
@@ -293,6 +334,63 @@ async def individual_reports_zip(snap: Snapshot, course: CourseInfo, params: Par
     return count, "individual_reports"
 
 
+async def _pair(snap: Snapshot, course: CourseInfo, final: str) -> progression_report.Pair:
+    """The final test and its initial test, or the request's words if either went since it was checked."""
+    _assessment(course, final)
+    try:
+        return await progression_report.pair_of(snap.session, course, final)
+    except progression_report.NoInitial as exc:
+        raise Gone(f"{exc} It was unlinked after the report was requested.") from exc
+
+
+async def group_progression_pdf(snap: Snapshot, course: CourseInfo, params: Params, out: Output, c: _Counter) -> Built:
+    p = GroupProgressionParams.model_validate(params)
+    await _pair(snap, course, p.assessment)
+    await _session(snap, course, p.session)
+    g = await progression_report.group_progression(snap.session, course, p)
+    await asyncio.to_thread(out.path.write_bytes, await asyncio.to_thread(pdf.group_progression, g))
+    return len(g.learners), f"group_progression_{_safe_name(p.assessment)}"
+
+
+async def individual_progression_zip(
+    snap: Snapshot, course: CourseInfo, params: Params, out: Output, c: _Counter
+) -> Built:
+    """One progression PDF per learner with both results published; progress counts the learners covered
+    ("300 of 1,000 learners"), those without both results included, chunk by chunk."""
+    p = IndividualProgressionParams.model_validate(params)
+    await _pair(snap, course, p.assessment)
+    await _session(snap, course, p.session)
+    who = await report_data.who_of(snap.session, course.id, p)
+    c.covers(await report_data.count_learners(snap.session, course.id, who))
+    used: set[str] = set()
+    loop = asyncio.get_running_loop()
+    workers = os.cpu_count() or 1
+    with (
+        zipfile.ZipFile(out.path, "w", compression=zipfile.ZIP_DEFLATED) as archive,
+        ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool,
+    ):
+        pending: deque[tuple[str, asyncio.Future[bytes]]] = deque()
+
+        async def write_oldest() -> None:
+            learner, drawn = pending.popleft()
+            name = _safe_name(learner) + ".pdf"
+            while name in used:  # two ids that differ only in unsafe characters
+                name = "_" + name
+            used.add(name)
+            await asyncio.to_thread(archive.writestr, name, await drawn)
+
+        # Drawn in processes a few ahead of the writer, as individual_reports_zip does.
+        async for covered, records in progression_report.learner_progressions(snap.session, course, p):
+            for record in records:
+                pending.append((record.learner, loop.run_in_executor(pool, pdf.individual_progression, record)))
+                if len(pending) > 4 * workers:
+                    await write_oldest()
+            while pending:
+                await write_oldest()
+            await c.add(covered)
+    return len(used), "individual_progression_reports"
+
+
 @dataclass(frozen=True)
 class Kind:
     """How a report kind is built: its builder, its file's extension, and how many sessions read its
@@ -309,8 +407,11 @@ KINDS: dict[type[Command], Kind] = {
     ProblemGradeReportParams: Kind(problem_grade_report, "csv"),
     MarksAndGradesParams: Kind(marks_and_grades, "csv"),
     ResultsXlsxParams: Kind(results_xlsx, "xlsx"),
+    SkillsXlsxParams: Kind(skills_xlsx, "xlsx"),
     GroupReportParams: Kind(group_report_pdf, "pdf"),
     IndividualReportsParams: Kind(individual_reports_zip, "zip"),
+    GroupProgressionParams: Kind(group_progression_pdf, "pdf"),
+    IndividualProgressionParams: Kind(individual_progression_zip, "zip"),
 }
 
 

@@ -34,6 +34,14 @@ from babel.numbers import format_decimal, format_percent
 from services.worker.writers.pdf_fonts import noto_fonts
 from shared import clock
 from shared.report_labels import labels
+from shared.services.progression_report import (
+    BY_ITEM,
+    BY_NOTHING,
+    GroupProgression,
+    LearnerChange,
+    LearnerProgression,
+    PartChange,
+)
 from shared.services.report_records import (
     STATE_FINAL,
     AssessmentLine,
@@ -190,7 +198,7 @@ def _locale(language: str) -> Locale:
         return Locale("en")
 
 
-def _who(t: _Text, g: GroupResults) -> str:
+def _who(t: _Text, g: GroupResults | GroupProgression) -> str:
     parts = []
     if g.group is not None:
         parts.append(t.format("group.group", name=g.group))
@@ -395,3 +403,201 @@ def _compiler() -> typst.Compiler:
     if compiler is None:
         compiler = _local.compiler = typst.Compiler(TEMPLATE, root=TEMPLATE.parent, font_paths=noto_fonts())
     return compiler
+
+
+# --- progression reports --------------------------------------------------------------------------
+
+
+def group_progression(g: GroupProgression) -> bytes:
+    """Who was compared between which tests, the statistics before and after, both distributions in the
+    same bins, each learner's change, and the change per question or per skill (the PDF says which)."""
+    return render(group_progression_content(g))
+
+
+def individual_progression(r: LearnerProgression) -> bytes:
+    """The learner's two published results and the change, per question or skill where both tests were
+    published with their questions."""
+    return render(individual_progression_content(r))
+
+
+def group_progression_content(g: GroupProgression) -> Json:
+    """What the group progression report says, in its language: the document pdf_reports.typ lays out."""
+    t = _Text(g.language)
+    facts = [
+        (t["course"], g.course),
+        (t["progression.initial"], g.initial),
+        (t["progression.final"], g.final),
+        (t["learners"], _who(t, g)),
+        *([(t["group.period"], _period(t, g.since, g.until))] if g.since or g.until else []),
+    ]
+    s = g.stats()
+    counts = ["progression.compared", "progression.not_compared"]
+    counts += ["progression.improved", "progression.unchanged", "progression.declined"]
+    figures = [s["count"], g.not_compared, s["improved"], s["unchanged"], s["declined"]]
+    statistics = _table(t, counts, [[t.number(n or 0) for n in figures]], numeric=range(5))
+    means = _table(
+        t,
+        ["progression.before", "progression.after", "progression.change"],
+        [
+            [
+                t["progression.mean"],
+                t.percent(s["mean_before"]),
+                t.percent(s["mean_after"]),
+                _signed(t, s["mean_change"]),
+            ],
+            [
+                t["progression.median"],
+                t.percent(s["median_before"]),
+                t.percent(s["median_after"]),
+                _signed(t, _difference(s["median_before"], s["median_after"])),
+            ],
+        ],
+        numeric=[1, 2, 3],
+    )
+    # The first column names the rows (mean, median): its header cell stays empty.
+    means |= {
+        "header": ["", *means["header"]],
+        "widths": ["fr", "auto", "auto", "auto"],
+        "align": ["start", "end", "end", "end"],
+    }
+    sections: list[Json] = [
+        {"heading": t["learners"], "table": statistics},
+        {"heading": t["progression.statistics"], "table": means},
+        {"heading": t["progression.distribution"], "paired": _paired_chart(t, g)},
+    ]
+    learners: Json = {"heading": t["progression.learners"]}
+    if g.learners:
+        learners["table"] = _changes_table(t, g.learners)
+    else:
+        learners["paragraphs"] = [t["progression.nobody"]]
+    sections += [learners, _parts_section(t, g.by, g.parts, len(g.parts))]
+    return _document(
+        t,
+        title=t.format("progression.group_document_title", final=g.final, course=g.course),
+        heading=t.format("progression.group_title", final=g.final),
+        facts=facts,
+        sections=sections,
+    )
+
+
+def individual_progression_content(r: LearnerProgression) -> Json:
+    """What a learner's progression report says, in its language: the document pdf_reports.typ lays out."""
+    t = _Text(r.language)
+    facts = [(t["course"], r.course), (t["individual.learner"], r.learner)]
+    rows = [
+        [
+            t["progression.initial"],
+            r.initial,
+            t.number(r.before.earned),
+            t.number(r.before.possible),
+            t.percent(r.before.percent),
+        ],
+        [
+            t["progression.final"],
+            r.final,
+            t.number(r.after.earned),
+            t.number(r.after.possible),
+            t.percent(r.after.percent),
+        ],
+    ]
+    keys = ["individual.assessment", "individual.assessment_title", "individual.score", "individual.out_of"]
+    results = _table(
+        t, [*keys, "individual.percent"], rows, numeric=[2, 3, 4], widths=["auto", "fr", "auto", "auto", "auto"]
+    )
+    bars = [
+        _Bar(t["progression.initial"], r.before.percent, t.percent(r.before.percent)),
+        _Bar(t["progression.final"], r.after.percent, t.percent(r.after.percent), style="average"),
+    ]
+    chart = _chart(
+        t, "progression.results_alt", t["chart.percent"], bars, max(100.0, r.before.percent, r.after.percent), []
+    )
+    sections: list[Json] = [
+        {
+            "heading": t["progression.results"],
+            "paragraphs": [t.format("progression.change_line", change=_signed(t, r.change))],
+            "table": results,
+        },
+        {"heading": t["progression.change"], "chart": chart},
+    ]
+    if r.by != BY_NOTHING and not r.detail_published:
+        part = "progression.by_item" if r.by == BY_ITEM else "progression.by_skill"
+        sections.append({"heading": t[part], "paragraphs": [t["progression.detail_not_published"]]})
+    else:
+        sections.append(_parts_section(t, r.by, r.parts, len(r.parts), learners=False))
+    return _document(
+        t,
+        title=t.format("progression.individual_document_title", name=r.name, course=r.course),
+        heading=t.format("progression.individual_title", name=r.name),
+        facts=facts,
+        sections=sections,
+    )
+
+
+def _signed(t: _Text, change: float | None) -> str:
+    """A change in percentage points, its sign always shown (+12.5%, -5%, 0%)."""
+    if change is None:
+        return DASH
+    return ("+" if change > 0 else "") + t.percent(change)
+
+
+def _difference(before: float | int | None, after: float | int | None) -> float | None:
+    return None if before is None or after is None else round(after - before, 2)
+
+
+def _changes_table(t: _Text, learners: Sequence[LearnerChange]) -> Json:
+    keys = ["group.learner", "group.name", "progression.before", "progression.after", "progression.change"]
+    rows = [[x.learner, x.name, t.percent(x.before), t.percent(x.after), _signed(t, x.change)] for x in learners]
+    return _table(t, keys, rows, numeric=[2, 3, 4], widths=["auto", "fr", "auto", "auto", "auto"])
+
+
+def _parts_section(t: _Text, by: str, parts: Sequence[PartChange], shared: int, *, learners: bool = True) -> Json:
+    """The change per question or per skill, with a sentence saying which (or that the tests share neither)."""
+    if by == BY_NOTHING:
+        return {"heading": t["progression.change"], "paragraphs": [t["progression.by_nothing_note"]]}
+    item = by == BY_ITEM
+    note = t.format("progression.by_item_note", count=t.number(shared)) if item else t["progression.by_skill_note"]
+    keys = ["progression.question" if item else "progression.skill"] + (["learners"] if learners else [])
+    keys += ["progression.before", "progression.after", "progression.change"]
+    rows = [
+        [
+            p.label,
+            *([t.number(p.learners)] if learners else []),
+            t.percent(p.before),
+            t.percent(p.after),
+            _signed(t, p.change),
+        ]
+        for p in parts
+    ]
+    numeric = list(range(1, len(keys)))
+    section: Json = {"heading": t["progression.by_item" if item else "progression.by_skill"], "paragraphs": [note]}
+    if rows:
+        section["table"] = _table(t, keys, rows, numeric=numeric, widths=["fr"] + ["auto"] * (len(keys) - 1))
+    return section
+
+
+def _paired_chart(t: _Text, g: GroupProgression) -> Json:
+    """Both distributions in the same 10 % bands: a pair of bars (before, after) per band."""
+    bands = [f"{t.number(10 * i)}{DASH}{t.percent(10 * i + 10)}" for i in range(10)]
+    pairs = list(zip(bands, g.before_histogram, g.after_histogram, strict=True))
+    said = ", ".join(
+        t.format("progression.band", band=band, before=t.number(b), after=t.number(a)) for band, b, a in pairs
+    )
+    return {
+        "alt": t.format("progression.distribution_alt", bars=said),
+        "axis": t["chart.learners"],
+        "top": float(max([1, *g.before_histogram, *g.after_histogram])),
+        "legend": [
+            {"series": "before", "label": t["progression.before"]},
+            {"series": "after", "label": t["progression.after"]},
+        ],
+        "groups": [
+            {
+                "label": band,
+                "bars": [
+                    {"series": "before", "value": float(b), "text": t.number(b)},
+                    {"series": "after", "value": float(a), "text": t.number(a)},
+                ],
+            }
+            for band, b, a in pairs
+        ],
+    }
