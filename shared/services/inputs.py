@@ -420,6 +420,12 @@ class PublicationRequest(Command):
 # --- candidate review sessions ---------------------------------------------------------------------
 
 
+def window_ends_after_start(starts_at: datetime | None, ends_at: datetime | None) -> None:
+    """A window (review session, course session) closes after it opens: 422 at /ends_at otherwise."""
+    if starts_at is not None and ends_at is not None and ends_at <= starts_at:
+        raise ValidationFailed.one("/ends_at", "Must be later than starts_at.")
+
+
 class ReviewAudience(Command):
     """Who may review: a learner named, or in a group or cohort named; every list empty: every learner
     with a published result of the assessment."""
@@ -438,8 +444,7 @@ class ReviewSessionIn(Command):
 
     @model_validator(mode="after")
     def _window(self) -> ReviewSessionIn:
-        if self.ends_at <= self.starts_at:
-            raise ValidationFailed.one("/ends_at", "Must be later than starts_at.")
+        window_ends_after_start(self.starts_at, self.ends_at)
         return self
 
 
@@ -471,8 +476,7 @@ class SessionCreate(Command):
 
     @model_validator(mode="after")
     def _window(self) -> SessionCreate:
-        if self.starts_at is not None and self.ends_at is not None and self.ends_at <= self.starts_at:
-            raise ValidationFailed.one("/ends_at", "Must be later than starts_at.")
+        window_ends_after_start(self.starts_at, self.ends_at)
         return self
 
 

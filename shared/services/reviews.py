@@ -10,9 +10,10 @@ is of published results only, and a retracted result leaves every review of it.
 What a learner reviews is their published result as published (the snapshot: a later change stays
 hidden until it is published again). Item scores come from the snapshot when the result was published
 with items; otherwise from the attempt, but only while the attempt still says what was published (the
-`changed` rule staff see, and no manual marking awaiting confirmation), so a re-mark never leaks
-through a review. The only text shown is feedback (shared/services/feedback.py): the markers' marks
-and comments are internal to marking and never reach a learner.
+`changed` rule staff see, no manual marking awaiting confirmation, and neither the attempt nor its
+feedback written since it was published), so a re-mark or a draft note never leaks through a review.
+The only text shown is feedback (shared/services/feedback.py): the markers' marks and comments are
+internal to marking and never reach a learner.
 """
 
 from __future__ import annotations
@@ -366,13 +367,19 @@ async def for_learner(session: AsyncSession, enrollment_id: int) -> list[dict[st
 _AWAITS_CONFIRMATION = """t.confirmed_at IS NULL
     AND EXISTS (SELECT 1 FROM items i WHERE i.assessment_id = a.id AND i.marking = 'manual')"""
 
+# Attempt `t` (or its feedback) was written after result `pr` was published: its items may no longer
+# be what was released (a re-mark that keeps the total, a draft note on an item), so a review of a
+# total-only publication shows no items until the result is published again.
+_TOUCHED_SINCE = """(t.updated_at > pr.published_at
+    OR EXISTS (SELECT 1 FROM feedback f WHERE f.attempt_id = t.id AND f.updated_at > pr.published_at))"""
+
 # The learner's published result of the assessment under review, during the open session that
 # includes them and closes last; items as the module docstring says.
 _REVIEW = f"""
     SELECT a.external_id AS assessment, a.title, a.category, pr.earned, pr.possible, pr.excused, pr.published_at,
            pr.feedback,
            CASE WHEN pr.items IS NOT NULL OR pr.excused THEN pr.items
-                WHEN t.id IS NULL OR {_AWAITS_CONFIRMATION} OR {published.CHANGED} THEN NULL
+                WHEN t.id IS NULL OR {_AWAITS_CONFIRMATION} OR {published.CHANGED} OR {_TOUCHED_SINCE} THEN NULL
                 ELSE (SELECT coalesce(jsonb_agg(jsonb_build_object(
                         'item', i.external_id, 'number', i.number, 'title', i.title, 'earned', trim_scale(sc.earned),
                         'possible', trim_scale(coalesce(sc.possible, i.points_possible)),

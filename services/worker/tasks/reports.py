@@ -15,7 +15,7 @@ import tempfile
 import time
 import zipfile
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -298,11 +298,43 @@ async def individual_reports_zip(snap: Snapshot, course: CourseInfo, params: Par
     await _session(snap, course, p.session)
     who = await report_data.who_of(snap.session, course.id, p)
     c.covers(await report_data.count_learners(snap.session, course.id, who))
-    count = 0
+    written = 0
+
+    async def one_more() -> None:
+        nonlocal written
+        written += 1
+        if written % PROGRESS_EVERY == 0:
+            await c.add(PROGRESS_EVERY)
+
+    chunks = ((0, records) async for records in report_records.learner_records(snap.session, course, p))
+    count = await _zip_of_pdfs(out, chunks, pdf.individual_report, one_more, _no_progress)
+    if count > c.done:
+        await c.add(count - c.done)
+    return count, "individual_reports"
+
+
+async def _no_progress(_covered: int) -> None:
+    return None
+
+
+async def _nothing() -> None:
+    return None
+
+
+async def _zip_of_pdfs(
+    out: Output,
+    chunks: AsyncIterator[tuple[int, Sequence[Any]]],
+    draw: Callable[[Any], bytes],
+    written: Callable[[], Awaitable[None]],
+    chunk_done: Callable[[int], Awaitable[None]],
+) -> int:
+    """One PDF per record (each has a `learner`), named after the learner, into the ZIP at `out`.
+
+    Typst holds the GIL while it compiles: the PDFs are drawn in processes, one per core, a few ahead of
+    the writer (each process loads the fonts and the template once). `written()` after each PDF, and
+    `chunk_done(covered)` after each chunk with the learners it covered. Returns how many PDFs."""
     used: set[str] = set()
     loop = asyncio.get_running_loop()
-    # Typst holds the GIL while it compiles: the PDFs are drawn in processes, one per core, a few ahead of
-    # the writer (each process loads the fonts and the template once).
     workers = os.cpu_count() or 1
     with (
         zipfile.ZipFile(out.path, "w", compression=zipfile.ZIP_DEFLATED) as archive,
@@ -311,27 +343,23 @@ async def individual_reports_zip(snap: Snapshot, course: CourseInfo, params: Par
         pending: deque[tuple[str, asyncio.Future[bytes]]] = deque()
 
         async def write_oldest() -> None:
-            nonlocal count
             learner, drawn = pending.popleft()
             name = _safe_name(learner) + ".pdf"
             while name in used:  # two ids that differ only in unsafe characters
                 name = "_" + name
             used.add(name)
             await asyncio.to_thread(archive.writestr, name, await drawn)
-            count += 1
-            if count % PROGRESS_EVERY == 0:
-                await c.add(PROGRESS_EVERY)
+            await written()
 
-        async for records in report_records.learner_records(snap.session, course, p):
+        async for covered, records in chunks:
             for record in records:
-                pending.append((record.learner, loop.run_in_executor(pool, pdf.individual_report, record)))
+                pending.append((record.learner, loop.run_in_executor(pool, draw, record)))
                 if len(pending) > 4 * workers:
                     await write_oldest()
             while pending:
                 await write_oldest()
-        if count > c.done:
-            await c.add(count - c.done)
-    return count, "individual_reports"
+            await chunk_done(covered)
+    return len(used)
 
 
 async def _pair(snap: Snapshot, course: CourseInfo, final: str) -> progression_report.Pair:
@@ -362,33 +390,9 @@ async def individual_progression_zip(
     await _session(snap, course, p.session)
     who = await report_data.who_of(snap.session, course.id, p)
     c.covers(await report_data.count_learners(snap.session, course.id, who))
-    used: set[str] = set()
-    loop = asyncio.get_running_loop()
-    workers = os.cpu_count() or 1
-    with (
-        zipfile.ZipFile(out.path, "w", compression=zipfile.ZIP_DEFLATED) as archive,
-        ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool,
-    ):
-        pending: deque[tuple[str, asyncio.Future[bytes]]] = deque()
-
-        async def write_oldest() -> None:
-            learner, drawn = pending.popleft()
-            name = _safe_name(learner) + ".pdf"
-            while name in used:  # two ids that differ only in unsafe characters
-                name = "_" + name
-            used.add(name)
-            await asyncio.to_thread(archive.writestr, name, await drawn)
-
-        # Drawn in processes a few ahead of the writer, as individual_reports_zip does.
-        async for covered, records in progression_report.learner_progressions(snap.session, course, p):
-            for record in records:
-                pending.append((record.learner, loop.run_in_executor(pool, pdf.individual_progression, record)))
-                if len(pending) > 4 * workers:
-                    await write_oldest()
-            while pending:
-                await write_oldest()
-            await c.add(covered)
-    return len(used), "individual_progression_reports"
+    chunks = progression_report.learner_progressions(snap.session, course, p)
+    count = await _zip_of_pdfs(out, chunks, pdf.individual_progression, _nothing, c.add)
+    return count, "individual_progression_reports"
 
 
 @dataclass(frozen=True)
