@@ -14,6 +14,11 @@ def feedback_digest_sql(attempt: str, with_items: str) -> str:
        FROM feedback f WHERE f.attempt_id = {attempt} AND (f.item_id IS NULL OR {with_items}))"""  # noqa: S608
 
 
+# SQL: attempt `t` at assessment `a` is graded but its manual marking is not confirmed yet (publishing
+# waits for it; a review shows no items of it).
+AWAITS_CONFIRMATION = """t.confirmed_at IS NULL
+    AND EXISTS (SELECT 1 FROM items i WHERE i.assessment_id = a.id AND i.marking = 'manual')"""
+
 # SQL: published result `pr` of attempt `t` no longer says what the attempt says now: excused or not,
 # points (unless excused), or the feedback shown with it. Staff see it as `changed`; the learner keeps
 # the published one.

@@ -55,10 +55,6 @@ def _audience_params(audience: dict[str, Any]) -> dict[str, Any]:
     return {k: audience.get(k) for k in ("learners", "cohorts", "groups")}
 
 
-# Attempt `t` at assessment `a` is graded but its manual marking is not confirmed yet.
-_AWAITS_CONFIRMATION = """t.confirmed_at IS NULL
-    AND EXISTS (SELECT 1 FROM items i WHERE i.assessment_id = a.id AND i.marking = 'manual')"""
-
 # Per learner x assessment: the current result, its snapshot as it would be published, and why it
 # cannot be published (null when it can). Learners are shown feedback (shared/services/feedback.py),
 # never the markers' marks or comments: those are internal to marking.
@@ -74,7 +70,7 @@ _RESULT_CANDIDATES = f"""
                                          THEN 'already_published' END
                 WHEN t.status = 'cancelled' THEN 'cancelled'
                 WHEN t.status <> 'graded' OR t.earned IS NULL THEN 'not_graded'
-                WHEN {_AWAITS_CONFIRMATION} THEN 'not_confirmed'
+                WHEN {published.AWAITS_CONFIRMATION} THEN 'not_confirmed'
                 -- the digest covers the assessment's feedback (and the items', where published with them)
                 WHEN pr.enrollment_id IS NOT NULL AND pr.earned = t.earned AND pr.possible = t.possible
                      AND pr.items IS NOT DISTINCT FROM x.items
@@ -106,7 +102,7 @@ _RESULT_CANDIDATES = f"""
 # taken or graded, or it awaits confirmation. A cancelled attempt counts as none, an excused one as
 # excused: neither waits for anything.
 _NOT_FINAL = f"""t.status <> 'cancelled' AND NOT t.excused
-    AND (t.status <> 'graded' OR t.earned IS NULL OR ({_AWAITS_CONFIRMATION}))"""
+    AND (t.status <> 'graded' OR t.earned IS NULL OR ({published.AWAITS_CONFIRMATION}))"""
 # Assessment `a` counts in course :c's served course grade: its category is in the policy (with a
 # weight, unless the policy weighs by points). Uncorrelated: the policy is read once per statement.
 _COUNTED = """a.id IN (

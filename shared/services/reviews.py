@@ -362,11 +362,6 @@ async def for_learner(session: AsyncSession, enrollment_id: int) -> list[dict[st
     return [dict(r) for r in rows.mappings()]
 
 
-# Attempt `t` of assessment `a` awaits confirmation of its manual marking (publishing.py's rule; this
-# module cannot import publishing, which lists the learner's review sessions on their results).
-_AWAITS_CONFIRMATION = """t.confirmed_at IS NULL
-    AND EXISTS (SELECT 1 FROM items i WHERE i.assessment_id = a.id AND i.marking = 'manual')"""
-
 # Attempt `t` (or its feedback) was written after result `pr` was published: its items may no longer
 # be what was released (a re-mark that keeps the total, a draft note on an item), so a review of a
 # total-only publication shows no items until the result is published again.
@@ -379,7 +374,8 @@ _REVIEW = f"""
     SELECT a.external_id AS assessment, a.title, a.category, pr.earned, pr.possible, pr.excused, pr.published_at,
            pr.feedback,
            CASE WHEN pr.items IS NOT NULL OR pr.excused THEN pr.items
-                WHEN t.id IS NULL OR {_AWAITS_CONFIRMATION} OR {published.CHANGED} OR {_TOUCHED_SINCE} THEN NULL
+                WHEN t.id IS NULL OR {published.AWAITS_CONFIRMATION} OR {published.CHANGED}
+                     OR {_TOUCHED_SINCE} THEN NULL
                 ELSE (SELECT coalesce(jsonb_agg(jsonb_build_object(
                         'item', i.external_id, 'number', i.number, 'title', i.title, 'earned', trim_scale(sc.earned),
                         'possible', trim_scale(coalesce(sc.possible, i.points_possible)),
