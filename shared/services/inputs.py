@@ -570,10 +570,8 @@ class SkillsXlsxParams(Command):
     )
     since: Moment | None = Field(default=None, description="Attempts last changed at or after this time.")
     until: Moment | None = Field(default=None, description="... and before this time.")
-    session: ExternalId | None = Field(default=None, description="A course session: only the attempts in it.")
-    include_archived: bool = Field(
-        default=False, description="Also learners whose every group is archived (hidden by default)."
-    )
+    session: SessionFilter = None
+    include_archived: IncludeArchived = False
 
 
 # A BCP 47 tag (en, pt-BR). Whether the label catalogue has it is checked when the report is requested
