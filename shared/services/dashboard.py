@@ -110,10 +110,13 @@ def _by(by: Breakdown, course_id: int, f: ResultsFilter, arg: Params) -> _By | N
 _LIVE = """k.key <> ALL (ARRAY(SELECT CAST(lg.name AS text) FROM learner_groups lg
     WHERE lg.course_id = CAST({course} AS bigint) AND lg.archived_at IS NOT NULL))"""
 
+# An attempt's group keys, each once: an enrollment's `groups` is kept as sent, so it may name one twice.
+_EACH_GROUP_ONCE = "CROSS JOIN LATERAL (SELECT DISTINCT u.key FROM unnest(base.keys) AS u(key)) AS k(key)"
+
 
 def _groups(course_id: int, f: ResultsFilter, arg: Params) -> _By:
-    """A row per group: an attempt counts in each of its learner's groups (so the rows may add up to more
-    than the total), and in the "no group" row (key null) when the learner has none. Under a group filter
+    """A row per group: an attempt counts once in each of its learner's groups (so the rows may add up to
+    more than the total), and in the "no group" row (key null) when the learner has none. Under a group filter
     only that group has a row; archived groups have none unless archived groups are asked for (their
     learners' attempts still count in their other groups' rows)."""
     keep = ["TRUE"]
@@ -123,7 +126,7 @@ def _groups(course_id: int, f: ResultsFilter, arg: Params) -> _By:
         keep.append(_LIVE.format(course=arg(course_id)))
     return _By(
         "CASE WHEN cardinality(e.groups) = 0 THEN ARRAY[CAST(NULL AS text)] ELSE e.groups END AS keys",
-        expand=f"CROSS JOIN LATERAL unnest(base.keys) AS k(key) WHERE k.key IS NULL OR ({' AND '.join(keep)})",
+        expand=f"{_EACH_GROUP_ONCE} WHERE k.key IS NULL OR ({' AND '.join(keep)})",
     )
 
 

@@ -4,10 +4,17 @@ sitting, the resit) that attempts belong to. Attempts are put in a session and t
 (`to_be_taken`), as excusing does, so a session can be planned before anyone sits it. An attempt is in
 at most one session: putting it in another moves it. Taking attempts out of a session keeps them.
 
-The results table, the dashboard and the reports filter by a session's external id. Every change is
-audited: `session.created` / `updated` / `deleted`, and for a batch one `session.attempts_added` /
-`session.attempts_removed` entry with its counts beside one `session.attempt_added` /
-`session.attempt_removed` entry per attempt it changed (the learner's own history shows it).
+Every read that takes a `session` filter (a session's external id) follows one rule. Figures of
+assessments keep the attempts in the session (`t.session_id = ...`): the results table and its counts,
+the dashboard, `results_xlsx`, `skills_xlsx`, an assessment's statistics and the course statistics' line
+per assessment, the group report's results. Views of learners keep the learners with an attempt in it
+(`with_attempt_in`) and show all of theirs: gradebook rows, the course grade's statistics, individual
+reports, progression. So one assessment in one session counts the same attempts everywhere.
+
+Every change is audited: `session.created` / `updated` / `deleted`, and for a batch one
+`session.attempts_added` / `session.attempts_removed` entry with its counts beside one
+`session.attempt_added` / `session.attempt_removed` entry per attempt it changed (the learner's own
+history shows it).
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.db.models import CourseSession
 from shared.errors import Conflict, FieldError, NotFound, ValidationFailed
 from shared.services import audit
-from shared.services.access import CourseRef
+from shared.services.access import IN_SCOPE, CourseRef
 from shared.services.inputs import SessionAttempts, SessionCreate, SessionPatch
 from shared.services.paging import Page, last_id_after, page_of
 
@@ -52,35 +59,39 @@ async def unknown(session: AsyncSession, course_id: int, external_id: str) -> bo
 
 def with_attempt_in(session_sql: str, enrollment: str = "e") -> str:
     """SQL: the learner of enrollment `enrollment` has an attempt in the session whose id `session_sql`
-    gives (the learners a report covers when it is filtered by session)."""
+    gives (the learner-level side of the module's rule)."""
     attempts = f"SELECT 1 FROM attempts st WHERE st.enrollment_id = {enrollment}.id"  # noqa: S608 (an alias)
     return f"EXISTS ({attempts} AND st.session_id = {session_sql})"
 
 
 # --- the sessions ---------------------------------------------------------------------------------
 
-_SELECT = """
+# A grader's count is of the attempts allocated to them (IN_SCOPE, as in their results table).
+_SELECT = f"""
     SELECT s.id, s.external_id, s.title, s.starts_at, s.ends_at, s.created_at, s.updated_at,
-           (SELECT count(*) FROM attempts t WHERE t.session_id = s.id) AS attempts
+           (SELECT count(*) FROM attempts t WHERE t.session_id = s.id AND {IN_SCOPE}) AS attempts
     FROM course_sessions s WHERE s.course_id = :c
-"""
+"""  # noqa: S608 (constant SQL)
 
 
-async def list_sessions(session: AsyncSession, ref: CourseRef, limit: int, cursor: str | None) -> Page[Any]:
-    """The course's sessions in the order they were made, each with its number of attempts."""
+async def list_sessions(
+    session: AsyncSession, ref: CourseRef, limit: int, cursor: str | None, scope: list[str] | None = None
+) -> Page[Any]:
+    """The course's sessions in the order they were made, each with its number of attempts (within a
+    grader's `scope`)."""
     rows = await session.execute(
         text(_SELECT + " AND s.id > :after ORDER BY s.id LIMIT :lim"),
-        {"c": ref.id, "after": last_id_after(cursor), "lim": limit + 1},
+        {"c": ref.id, "after": last_id_after(cursor), "lim": limit + 1, "scope": scope},
     )
     return page_of([dict(r) for r in rows.mappings()], limit, lambda r: r["id"])
 
 
-async def get(session: AsyncSession, ref: CourseRef, external_id: str) -> dict[str, Any]:
-    row = (
-        (await session.execute(text(_SELECT + " AND s.external_id = :s"), {"c": ref.id, "s": external_id}))
-        .mappings()
-        .first()
-    )
+async def get(
+    session: AsyncSession, ref: CourseRef, external_id: str, scope: list[str] | None = None
+) -> dict[str, Any]:
+    """One session with its number of attempts (within a grader's `scope`)."""
+    params = {"c": ref.id, "s": external_id, "scope": scope}
+    row = (await session.execute(text(_SELECT + " AND s.external_id = :s"), params)).mappings().first()
     if row is None:
         raise NotFound(f"Session {external_id!r} not found in this course.")
     return dict(row)
@@ -249,9 +260,17 @@ async def remove_attempts(
     return summary
 
 
+# The course's batches in and out of sessions, one at a time (until the commit): under READ COMMITTED the
+# batch's statement then starts after the other's commit and sees its attempts, so an attempt is created
+# once and its move names the session it left. A lock of its own rather than of the enrollments: score
+# writes lock attempts and then enrollments (grades.refresh_learners), the other order would deadlock.
+_SERIALISE = text("SELECT pg_advisory_xact_lock(hashtextextended('course_sessions', :c))")
+
+
 async def _write(
     session: AsyncSession, ref: CourseRef, external_id: str, body: SessionAttempts, actor: str, sql: str, action: str
 ) -> dict[str, int]:
+    await session.execute(_SERIALISE, {"c": ref.id})
     # Held until the commit: a concurrent delete of the session waits instead of failing our insert.
     target = await _id(session, ref.id, external_id, lock=True)
     if target is None:

@@ -29,19 +29,23 @@ class Scope:
     cohort: str | None = None
     group: str | None = None
     bins: int = 10
-    session: str | None = None  # only learners with an attempt in this course session
+    session: str | None = None  # a course session: see sessions' rule (learners here, attempts per assessment)
     include_archived: bool = False  # False: leave out learners whose every group is archived
     session_id: int | None = None  # `session` resolved (statistics() does it)
 
 
-def _who(scope: Scope, arg: Params, course_id: int) -> str:
-    """Conditions on enrollment `e` (their values added to `arg`)."""
+def _who(scope: Scope, arg: Params, course_id: int, attempt: bool = False) -> str:
+    """Conditions on enrollment `e`, and with `attempt` on attempt `t` (their values added to `arg`). The
+    session filters `t` where the figures are an assessment's, the learners where they are the course
+    grade's (the rule in shared/services/sessions.py), so an assessment's figures are the results table's."""
     conditions = ["NOT e.is_course_team"]
     if scope.cohort is not None:
         conditions.append(f"e.cohort = {arg(scope.cohort)}")
     if scope.group is not None:
         conditions.append(f"CAST({arg(scope.group)} AS text) = ANY(e.groups)")
-    if scope.session_id is not None:
+    if scope.session_id is not None and attempt:
+        conditions.append(f"t.session_id = {arg(scope.session_id)}")
+    elif scope.session_id is not None:
         conditions.append(sessions.with_attempt_in(arg(scope.session_id)))
     if not scope.include_archived:
         conditions.append(groups.not_archived(arg(course_id)))
@@ -98,7 +102,7 @@ async def _course(session: AsyncSession, course: CourseInfo, scope: Scope) -> di
             f"""
             SELECT t.assessment_id, count(*) AS n, avg(CAST(t.earned / t.possible * 100 AS float8)) AS mean
             FROM attempts t JOIN enrollments e ON e.id = t.enrollment_id
-            WHERE e.course_id = $1 AND {_FINAL.format(manual="$2")} AND {_who(scope, arg, course.id)}
+            WHERE e.course_id = $1 AND {_FINAL.format(manual="$2")} AND {_who(scope, arg, course.id, attempt=True)}
             GROUP BY t.assessment_id
             """,  # noqa: S608 (constant SQL pieces)
             arg.values,
@@ -128,7 +132,7 @@ async def _assessment_percents(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Attempt ids and percents of the assessment's final results."""
     arg = Params(a.id, course.id, _manual(course))
-    who = _who(scope, arg, course.id)
+    who = _who(scope, arg, course.id, attempt=True)
     frame = await copy_frame(
         session,
         f"""

@@ -28,7 +28,8 @@ async def list_groups(
     return PageOut(items=[GroupOut.model_validate(g) for g in page.items], next_cursor=page.next_cursor)
 
 
-@router.put("/{group}")
+# `:path`: a group's name may hold a slash ("2024/25"), which arrives decoded from its %2F before routing.
+@router.put("/{group:path}")
 async def set_group(
     session: SessionDep, principal: PrincipalDep, ref: EnrollmentWrite, group: GroupName, body: GroupState
 ) -> GroupOut:

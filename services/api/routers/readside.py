@@ -186,14 +186,17 @@ async def learner_progress_chart(
 @dataclass
 class StatisticsScope:
     """Whose results: everyone (course team excluded), or a cohort or group, or a course session's
-    learners (learners whose every group is archived only when include_archived); one assessment or
-    the course grade; the histogram's number of bins over 0-100 %."""
+    (learners whose every group is archived only when include_archived); one assessment or the course
+    grade; the histogram's number of bins over 0-100 %."""
 
     assessment: Annotated[ExternalId | None, Query()] = None
     cohort: Text = None
     group: Text = None
     bins: Annotated[int, Query(ge=1, le=100)] = 10
-    session: Annotated[ExternalId | None, Query(description="A course session: its learners only.")] = None
+    session: Annotated[
+        ExternalId | None,
+        Query(description="A course session: an assessment's results in it, or its learners' course grades."),
+    ] = None
     include_archived: Annotated[
         bool, Query(description="Also learners whose every group is archived (hidden by default).")
     ] = False

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from services.api.deps import AttemptWrite, CourseRead, CourseWrite, Cursor, Limit, PrincipalDep, SessionDep, actor
+from services.api.deps import (
+    AttemptWrite,
+    CourseWrite,
+    Cursor,
+    Limit,
+    PrincipalDep,
+    ResultScope,
+    ScoreRead,
+    SessionDep,
+    actor,
+)
 from services.api.errors import CONFLICT
 from services.api.schemas.common import PageOut
 from services.api.schemas.sessions import SessionAttemptsAdded, SessionAttemptsRemoved, SessionOut
@@ -16,10 +26,11 @@ router = APIRouter(prefix="/v1/courses/{course}/sessions", tags=["sessions"])
 
 @router.get("")
 async def list_sessions(
-    db: SessionDep, ref: CourseRead, limit: Limit = 100, cursor: Cursor = None
+    db: SessionDep, ref: ScoreRead, scope: ResultScope, limit: Limit = 100, cursor: Cursor = None
 ) -> PageOut[SessionOut]:
-    """The course's sessions in the order they were made, each with its number of attempts."""
-    page = await sessions.list_sessions(db, ref, limit, cursor)
+    """The course's sessions in the order they were made, each with its number of attempts (a grader's:
+    the attempts allocated to them, as in their results table)."""
+    page = await sessions.list_sessions(db, ref, limit, cursor, scope)
     return PageOut(items=[SessionOut.model_validate(s) for s in page.items], next_cursor=page.next_cursor)
 
 
@@ -31,9 +42,9 @@ async def create_session(db: SessionDep, principal: PrincipalDep, ref: CourseWri
 
 
 @router.get("/{session}")
-async def get_session(db: SessionDep, ref: CourseRead, session: ExternalId) -> SessionOut:
-    """One session."""
-    return SessionOut.model_validate(await sessions.get(db, ref, session))
+async def get_session(db: SessionDep, ref: ScoreRead, scope: ResultScope, session: ExternalId) -> SessionOut:
+    """One session (a grader counts the attempts allocated to them)."""
+    return SessionOut.model_validate(await sessions.get(db, ref, session, scope))
 
 
 @router.patch("/{session}")
