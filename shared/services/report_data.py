@@ -267,14 +267,16 @@ class Who:
 
 async def who_of(session: AsyncSession, course_id: int, params: Any) -> Who:
     """The learners a report's params select (group, cohort, learners, session, include_archived,
-    whichever the kind has); an unknown session is a 404 naming it."""
+    whichever the kind has); an unknown session is a 404 naming it. Learners named one by one are
+    reported even when every group of theirs is archived: whoever names them asks for them."""
     name = getattr(params, "session", None)
+    learners = getattr(params, "learners", None)
     return Who(
         group=getattr(params, "group", None),
         cohort=getattr(params, "cohort", None),
-        learners=getattr(params, "learners", None),
+        learners=learners,
         session_id=None if name is None else await sessions.session_id(session, course_id, name),
-        hide_archived=not getattr(params, "include_archived", True),
+        hide_archived=not learners and not getattr(params, "include_archived", True),
     )
 
 

@@ -283,6 +283,9 @@ async def test_archived_groups_are_hidden_unless_asked(tenant: Tenant, settings:
 
     _, content = await _report(tenant, settings, "individual_reports_zip")
     assert sorted(zipfile.ZipFile(io.BytesIO(content)).namelist()) == ["bob.pdf", "cid.pdf", "dan.pdf"]
+    # Named one by one, a learner is reported whatever their groups (was silently left out).
+    _, content = await _report(tenant, settings, "individual_reports_zip", learners=["ann", "bob"])
+    assert sorted(zipfile.ZipFile(io.BytesIO(content)).namelist()) == ["ann.pdf", "bob.pdf"]
     body, content = await _report(tenant, settings, "group_report_pdf", assessment="quiz", include_archived=True)
     assert body["rows"] == 4 and "Ann Ünal" in _pdf_text(content)
     body, content = await _report(tenant, settings, "group_report_pdf", assessment="quiz")
