@@ -383,3 +383,22 @@ async def test_download_links_are_signed_and_expire(
         assert (await http.get(url.split("?")[0])).status_code == 403  # no signature at all
         await asyncio.sleep(3)
         assert (await http.get(url)).status_code == 403  # expired
+
+
+async def test_a_worker_full_of_xlsx_reports_finishes_them_all(tenant: Tenant, settings: Settings) -> None:
+    """Ten XLSX reports at once (arq runs ten jobs together): each one's writer waits for rows for the
+    whole job. On the event loop's shared thread pool (six threads here) they held every thread and the
+    rows queued behind them never came: the worker hung (a fuzz run's skills and results files did)."""
+    await course(tenant)
+    await assessment(tenant, "c1", "hw1", points_possible=10)
+    await enroll(tenant, "c1", "ann", "bob")
+    assert (await tenant.put("/v1/courses/c1/assessments/hw1/scores/ann", json={"earned": 7})).status_code == 200
+    ids = []
+    for k in range(10):
+        kind = "results_xlsx" if k % 2 else "skills_xlsx"
+        r = await tenant.post("/v1/courses/c1/reports", json={"kind": kind, "params": {}})
+        assert r.status_code == 202, r.text
+        ids.append(r.headers["location"])
+    await asyncio.wait_for(run_worker(settings), timeout=120)
+    for location in ids:
+        assert (await tenant.get(location)).json()["status"] == "succeeded"

@@ -16,7 +16,7 @@ import time
 import zipfile
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -269,8 +269,13 @@ async def skills_xlsx(snap: Snapshot, course: CourseInfo, params: Params, out: O
 
 
 async def _xlsx(book: XlsxFile, frames: AsyncIterator[pl.DataFrame], c: _Counter) -> None:
-    """Stream the frames into the book, written in a thread as they come (a frame's rows count as done)."""
-    saving = asyncio.ensure_future(asyncio.to_thread(book.save))
+    """Stream the frames into the book, written as they come (a frame's rows count as done).
+
+    The writer waits for rows for the whole job, so it runs on a thread of its own: on the event
+    loop's shared pool, a few XLSX jobs at once would hold every thread waiting for rows that the
+    `put` calls, queued behind them on the same pool, could never deliver."""
+    writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="xlsx-writer")
+    saving = asyncio.get_running_loop().run_in_executor(writer, book.save)
     try:
         async for frame in report_data.ahead(frames):
             await asyncio.to_thread(book.put, frame)
@@ -281,6 +286,8 @@ async def _xlsx(book: XlsxFile, frames: AsyncIterator[pl.DataFrame], c: _Counter
         with contextlib.suppress(Exception):
             await saving
         raise
+    finally:
+        writer.shutdown(wait=False)
     await saving
 
 
