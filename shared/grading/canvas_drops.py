@@ -11,7 +11,6 @@ Two answers per group:
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,8 +18,6 @@ from decimal import Decimal
 from fractions import Fraction
 
 from shared.grading.js_numbers import big, big_sum, js_sorted
-
-NAN = float("nan")
 
 
 @dataclass(frozen=True)
@@ -73,7 +70,7 @@ def _phase(
     num, den = units.total([*chosen, *fixed])
     if den == 0:  # worth 0 of 0 points: Canvas's set stands
         return chosen
-    best = best_set(entries, max(1, keep), fixed, maximise=not ascending, start=chosen)
+    best = best_set(entries, max(1, keep), fixed, maximise=not ascending, start=chosen, units=units)
     n2, d2 = units.total([*best, *fixed])
     gain = n2 * den - num * d2  # best's ratio minus Canvas's, times both (positive) points
     return best if d2 > 0 and (gain > 0 if not ascending else gain < 0) else chosen
@@ -146,14 +143,20 @@ def ratio(entries: Sequence[Entry]) -> Fraction | None:
 
 
 def best_set(
-    entries: Sequence[Entry], keep: int, fixed: Sequence[Entry], maximise: bool, start: Sequence[Entry] = ()
+    entries: Sequence[Entry],
+    keep: int,
+    fixed: Sequence[Entry],
+    maximise: bool,
+    start: Sequence[Entry] = (),
+    units: _Units | None = None,
 ) -> list[Entry]:
     """Among `keep`-sized subsets with points possible (with `fixed`), the one with the best exact
     ratio; of equals, the first by position (lexicographically smallest positions). `start`, a
-    subset to begin the search from (Canvas's, usually already the best), only saves work."""
+    subset to begin the search from (Canvas's, usually already the best), and `units`, the entries'
+    integers when the caller has them, only save work."""
     if len(entries) <= keep:
         return list(entries)
-    units = _Units([*entries, *fixed])
+    units = units or _Units([*entries, *fixed])
     smallest = sorted(units.t[id(e)] for e in entries)[:keep]
     if units.total(fixed)[1] + sum(smallest) > 0:  # every subset has points possible
         return _dinkelbach(units, entries, keep, fixed, maximise, start)
@@ -226,16 +229,3 @@ def _dinkelbach(
 
 def _pos(e: Entry) -> int:
     return e.position
-
-
-def brute_best(entries: Sequence[Entry], keep: int, fixed: Sequence[Entry], maximise: bool) -> list[Entry] | None:
-    """The best subset by trying them all (small groups only): the definition `best_set` meets."""
-    best: list[Entry] | None = None
-    best_ratio: Fraction | None = None
-    for combo in itertools.combinations(sorted(entries, key=_pos), min(keep, len(entries))):
-        r = ratio([*combo, *fixed])
-        if r is None:
-            continue
-        if best_ratio is None or (r > best_ratio if maximise else r < best_ratio):
-            best, best_ratio = list(combo), r
-    return best
