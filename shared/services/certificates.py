@@ -11,9 +11,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared import clock
-from shared.errors import NotFound
 from shared.notify import events
-from shared.services import audit, grades
+from shared.services import audit, enrollments, grades
 from shared.services.access import CourseRef
 from shared.services.paging import Page, last_id_after, newest_first, page_of
 
@@ -36,15 +35,6 @@ _AUDIT_COLUMNS = "organization_id, course_id, at, actor, request_id, action, lea
 # --- the allow list -------------------------------------------------------------------------------
 
 
-async def _enrollment_id(session: AsyncSession, ref: CourseRef, learner: str) -> int:
-    enrollment_id = await session.scalar(
-        text("SELECT id FROM enrollments WHERE course_id = :c AND external_id = :l"), {"c": ref.id, "l": learner}
-    )
-    if enrollment_id is None:
-        raise NotFound(f"Learner {learner!r} is not enrolled in this course.")
-    return int(enrollment_id)
-
-
 _ALLOWANCE = """
     SELECT w.id, e.external_id AS learner, w.notes, w.created_by, w.created_at
     FROM certificate_allowlist w JOIN enrollments e ON e.id = w.enrollment_id
@@ -62,7 +52,7 @@ async def list_allowlist(session: AsyncSession, ref: CourseRef, limit: int, curs
 
 async def allow(session: AsyncSession, ref: CourseRef, learner: str, notes: str | None, actor: str) -> Any:
     """Put an enrolled learner on the allow list, or change the notes of one who is on it."""
-    enrollment_id = await _enrollment_id(session, ref, learner)
+    enrollment_id = (await enrollments.get_enrollment(session, ref, learner)).id
     old = await session.scalar(
         text(
             "SELECT jsonb_build_object('notes', notes) FROM certificate_allowlist WHERE enrollment_id = :e FOR UPDATE"
@@ -93,7 +83,7 @@ async def allow(session: AsyncSession, ref: CourseRef, learner: str, notes: str 
 async def disallow(session: AsyncSession, ref: CourseRef, learner: str, actor: str) -> None:
     """Take an enrolled learner off the allow list (nothing to do if they are not on it). A certificate
     they already hold stays until the next generation decides again."""
-    enrollment_id = await _enrollment_id(session, ref, learner)
+    enrollment_id = (await enrollments.get_enrollment(session, ref, learner)).id
     removed = await session.scalar(
         text("DELETE FROM certificate_allowlist WHERE enrollment_id = :e RETURNING jsonb_build_object('notes', notes)"),
         {"e": enrollment_id},

@@ -18,6 +18,7 @@ import polars as pl
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.db.copy import copy_frame, fetch
+from shared.services import published
 from shared.services.report_data import CHUNK, EXCUSED_TEXT, AssessmentInfo, CourseInfo, chunk_bounds
 
 # Each row's score, whether it was marked by hand, and who marked it, for the attempts at assessment $1
@@ -68,8 +69,8 @@ _GRADERS = f"""
      AND st.user_id IN (SELECT DISTINCT unnest(graders) FROM lists) AND st.username IS NOT NULL
 """  # noqa: S608  (constant SQL)
 
-# One chunk of learners ($4-$5) with `{graders}` grader columns; $3: grading must be confirmed (the
-# assessment has manually marked questions). UserID is the learner's id across the organization.
+# One chunk of learners ($3-$4) with `{graders}` grader columns; a result is final once graded and, where
+# the assessment has manually marked questions, confirmed. UserID is the learner's id across the organization.
 _ROWS = f"""
     SELECT e.external_id AS candidate,
            (SELECT l.id FROM learners l WHERE l.organization_id = {_ORGANIZATION} AND l.external_id = e.external_id)
@@ -80,12 +81,12 @@ _ROWS = f"""
            CASE WHEN s.manual OR s.overridden THEN trim_scale(s.earned) END AS manual_score,
            CASE WHEN s.manual THEN NULL WHEN s.overridden THEN trim_scale(s.computed)
                 ELSE trim_scale(s.earned) END AS auto_score,
-           t.status = 'graded' AND (t.confirmed_at IS NOT NULL OR NOT CAST($3 AS boolean)) AS final,
+           t.status = 'graded' AND NOT ({published.AWAITS_CONFIRMATION}) AS final,
            t.excused, trim_scale(t.earned) AS total,
            CASE WHEN t.possible > 0 THEN CAST(t.earned AS float8) / CAST(t.possible AS float8) END AS fraction
     {_JOINS}
     JOIN assessments a ON a.id = t.assessment_id
-    WHERE {_ATTEMPTS} AND t.enrollment_id BETWEEN $4 AND $5 AND e.id BETWEEN $4 AND $5
+    WHERE {_ATTEMPTS} AND t.enrollment_id BETWEEN $3 AND $4 AND e.id BETWEEN $3 AND $4
     ORDER BY e.id, i.position, i.id
 """  # noqa: S608  (constant SQL)
 
@@ -123,7 +124,6 @@ async def marks_and_grades(
     calculated score of automatically marked questions, overridden or not. FinalGrade is the letter
     (or the total without cutoffs) once grading is confirmed, `Excused` for an excused learner."""
     shared = (assessment.marking or {}).get("workflow") == "shared"
-    needs_confirmation = any(i.marking == "manual" for i in assessment.items)
     rows = await fetch(session, _GRADERS, [assessment.id, shared])
     width = int(rows[0]["width"])
     usernames = {r["user_id"]: r["username"] for r in rows if r["user_id"] is not None}
@@ -132,7 +132,7 @@ async def marks_and_grades(
     size = max(1, CHUNK // max(1, len(assessment.items)))
     sent = False
     for bounds in await chunk_bounds(session, course.id, size=size):
-        raw = await copy_frame(session, sql, [assessment.id, shared, needs_confirmation, *bounds], schema)
+        raw = await copy_frame(session, sql, [assessment.id, shared, *bounds], schema)
         if raw.height or not sent:
             yield await asyncio.to_thread(_frame, raw, course, width, shared, usernames)
             sent = True

@@ -295,7 +295,6 @@ async def frames(
     one; one COPY a frame."""
     where, args = await _where(session, course_id, f)
     n = len(args)
-    zone(time_zone)  # a known name (checked with the request; the database converts by it)
     sql = f"""
         SELECT {_select(_cell(f"CAST(${n + 1} AS text)"))}, t.enrollment_id, t.assessment_id
         {_FROM}
