@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.db.conditions import Params
 from shared.db.copy import fetch
-from shared.services import results_table
+from shared.services import groups, results_table
 from shared.services.access import CourseRef
 from shared.services.results_table import STATUSES, ResultsFilter
 
@@ -106,10 +106,6 @@ def _by(by: Breakdown, course_id: int, f: ResultsFilter, arg: Params) -> _By | N
     return _groups(course_id, f, arg)
 
 
-# The course's archived group names, read once per statement (uncorrelated), not once per row.
-_LIVE = """k.key <> ALL (ARRAY(SELECT CAST(lg.name AS text) FROM learner_groups lg
-    WHERE lg.course_id = CAST({course} AS bigint) AND lg.archived_at IS NOT NULL))"""
-
 # An attempt's group keys, each once: an enrollment's `groups` is kept as sent, so it may name one twice.
 _EACH_GROUP_ONCE = "CROSS JOIN LATERAL (SELECT DISTINCT u.key FROM unnest(base.keys) AS u(key)) AS k(key)"
 
@@ -123,7 +119,7 @@ def _groups(course_id: int, f: ResultsFilter, arg: Params) -> _By:
     if f.group is not None:
         keep.append(f"k.key = CAST({arg(f.group)} AS text)")
     if not f.include_archived:
-        keep.append(_LIVE.format(course=arg(course_id)))
+        keep.append(f"k.key <> ALL ({groups.archived_names(f'CAST({arg(course_id)} AS bigint)')})")
     return _By(
         "CASE WHEN cardinality(e.groups) = 0 THEN ARRAY[CAST(NULL AS text)] ELSE e.groups END AS keys",
         expand=f"{_EACH_GROUP_ONCE} WHERE k.key IS NULL OR ({' AND '.join(keep)})",

@@ -269,13 +269,13 @@ def _num(x: float | None) -> str:
 
 
 async def csv_rows(
-    sessions: async_sessionmaker[AsyncSession], ref: CourseRef, q: GradebookQuery
+    make_session: async_sessionmaker[AsyncSession], ref: CourseRef, q: GradebookQuery
 ) -> AsyncIterator[list[Any]]:
     """The same view as CSV rows (header first), read page by page in its own session."""
     cursor: str | None = None
     first = True
     while True:
-        async with sessions() as session:
+        async with make_session() as session:
             course, p = await page(session, ref, q, 1000, cursor)
         if first:
             shown = columns(course, q)

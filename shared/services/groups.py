@@ -19,16 +19,21 @@ from shared import clock
 from shared.errors import NotFound
 from shared.services import audit
 from shared.services.access import CourseRef
-from shared.services.paging import Page, decode_cursor, encode_cursor, not_ours
+from shared.services.paging import Page, decode_cursor, not_ours, page_of
 
 
 def not_archived(course: str, enrollment: str = "e") -> str:
     """SQL: enrollment `enrollment` is shown under the archived-groups rule, for the course whose id
     the SQL expression `course` gives. The archived names are read once per statement (an uncorrelated
     subquery), then each learner's groups are compared to them as arrays."""
-    archived = f"""ARRAY(SELECT CAST(lg.name AS text) FROM learner_groups lg
+    return f"NOT (cardinality({enrollment}.groups) > 0 AND {enrollment}.groups <@ {archived_names(course)})"
+
+
+def archived_names(course: str) -> str:
+    """SQL: the archived group names (text[]) of the course whose id the SQL expression `course` gives,
+    read once per statement (an uncorrelated subquery), not once per row."""
+    return f"""ARRAY(SELECT CAST(lg.name AS text) FROM learner_groups lg
         WHERE lg.course_id = {course} AND lg.archived_at IS NOT NULL)"""  # noqa: S608 (a placeholder)
-    return f"NOT (cardinality({enrollment}.groups) > 0 AND {enrollment}.groups <@ {archived})"
 
 
 # Every group named in the course's enrollments, and every group with a recorded state (an archived
@@ -55,10 +60,7 @@ async def list_groups(session: AsyncSession, ref: CourseRef, limit: int, cursor:
     after = decode_cursor(cursor)
     if after is not None and not isinstance(after, str):
         raise not_ours()
-    rows = await _rows(session, ref.id, limit + 1, after=after or "")
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return Page(rows, encode_cursor(rows[-1]["name"]) if more else None)
+    return page_of(await _rows(session, ref.id, limit + 1, after=after or ""), limit, lambda r: r["name"])
 
 
 async def _rows(

@@ -11,6 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.errors import ValidationFailed
+from shared.validation import clean_text
 
 T = TypeVar("T")
 
@@ -32,27 +33,10 @@ def decode_cursor(cursor: str | None) -> Any:
         return None
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        key = json.loads(raw)
+        key = clean_text(json.loads(raw))  # a text PostgreSQL cannot store would be a 500
     except (ValueError, UnicodeDecodeError) as exc:
         raise not_ours() from exc
-    if not _storable(key):
-        raise not_ours()
     return key
-
-
-def _storable(key: Any) -> bool:
-    """Whether every text in the key is one PostgreSQL stores: valid UTF-8 (no lone surrogate), no NUL."""
-    if isinstance(key, str):
-        try:
-            key.encode("utf-8")
-        except UnicodeEncodeError:
-            return False
-        return "\x00" not in key
-    if isinstance(key, list):
-        return all(_storable(k) for k in key)
-    if isinstance(key, dict):
-        return all(_storable(k) and _storable(v) for k, v in key.items())
-    return True
 
 
 BIGINT = range(-(2**63), 2**63)

@@ -683,21 +683,7 @@ async def my_results(session: AsyncSession, principal: Principal, course: str) -
     """A learner's own published results in a course (their user token's `sub` is their enrollment's
     external id): snapshots only, item detail only where it was published with items; the feedback
     written for them, never the markers' marks, comments or names."""
-    if principal.is_key:
-        raise Forbidden("This is a learner's view: call it with the learner's user token.")
-    enrollment = (
-        await session.execute(
-            text(
-                """
-                SELECT e.id, c.external_id FROM enrollments e JOIN courses c ON c.id = e.course_id
-                WHERE c.organization_id = :o AND c.external_id = :c AND e.external_id = :l
-                """
-            ),
-            {"o": principal.organization_id, "c": course, "l": principal.subject},
-        )
-    ).first()
-    if enrollment is None:
-        raise NotFound(f"Course {course!r} not found.")
+    enrollment_id = await reviews.learner_enrollment(session, principal, course)
     results = (
         await session.execute(
             text(
@@ -708,14 +694,14 @@ async def my_results(session: AsyncSession, principal: Principal, course: str) -
                 WHERE pr.enrollment_id = :e ORDER BY a.position, a.id
                 """
             ),
-            {"e": enrollment[0]},
+            {"e": enrollment_id},
         )
     ).mappings()
     grade = (
         (
             await session.execute(
                 text("SELECT percent, grade, passed, published_at FROM published_grades WHERE enrollment_id = :e"),
-                {"e": enrollment[0]},
+                {"e": enrollment_id},
             )
         )
         .mappings()
@@ -726,5 +712,5 @@ async def my_results(session: AsyncSession, principal: Principal, course: str) -
         "learner": principal.subject,
         "results": [{k: v for k, v in r.items() if k != "items" or v is not None} for r in (dict(x) for x in results)],
         "course_grade": dict(grade) if grade else None,
-        "review_sessions": await reviews.for_learner(session, enrollment[0]),
+        "review_sessions": await reviews.for_learner(session, enrollment_id),
     }
