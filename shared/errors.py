@@ -6,6 +6,11 @@ from dataclasses import dataclass
 from typing import Any
 
 
+def json_pointer(parts: tuple[Any, ...] | list[Any]) -> str:
+    """RFC 6901: the path of a field as a JSON pointer ("~" and "/" escaped)."""
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+
+
 @dataclass
 class FieldError:
     """One bad field: `pointer` is a JSON pointer into the request body (or a parameter name)."""

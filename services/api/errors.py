@@ -79,10 +79,6 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
 
 
-def json_pointer(parts: tuple[Any, ...] | list[Any]) -> str:
-    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
-
-
 def _field_errors(errors: list[e.FieldError]) -> list[dict[str, str]]:
     out = []
     for fe in errors:
@@ -112,7 +108,7 @@ async def _request_validation(request: Request, exc: Exception) -> JSONResponse:
         if path[-1:] == ["[key]"]:  # pydantic's marker of a bad object key: point at the member, say it is its name
             path, msg = path[:-1], f"Name: {msg}"
         if where == "body":
-            errors.append({"pointer": json_pointer(path), "detail": msg})
+            errors.append({"pointer": e.json_pointer(path), "detail": msg})
         else:
             errors.append({"parameter": ".".join(str(p) for p in path) or str(where), "detail": msg})
     return problem(

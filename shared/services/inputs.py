@@ -18,7 +18,7 @@ from pydantic import (
 from pydantic import ValidationError as PydanticValidationError
 from pydantic_core import ErrorDetails
 
-from shared.errors import FieldError, ValidationFailed
+from shared.errors import FieldError, ValidationFailed, json_pointer
 from shared.time_zones import TimeZone
 from shared.validation import TITLE_MAX, Input, clean_text
 
@@ -420,10 +420,13 @@ class PublicationRequest(Command):
 # --- candidate review sessions ---------------------------------------------------------------------
 
 
-def window_ends_after_start(starts_at: datetime | None, ends_at: datetime | None) -> None:
-    """A window (review session, course session) closes after it opens: 422 at /ends_at otherwise."""
+def window_ends_after_start(
+    starts_at: datetime | None, ends_at: datetime | None, pointer: str = "/ends_at", start_name: str = "starts_at"
+) -> None:
+    """A window (review session, course session, report period) closes after it opens: 422 at the end's
+    pointer otherwise."""
     if starts_at is not None and ends_at is not None and ends_at <= starts_at:
-        raise ValidationFailed.one("/ends_at", "Must be later than starts_at.")
+        raise ValidationFailed.one(pointer, f"Must be later than {start_name}.")
 
 
 class ReviewAudience(Command):
@@ -542,36 +545,30 @@ class MarksAndGradesParams(CsvParams):
     assessment: ExternalId
 
 
-class ResultsXlsxParams(Command):
+class _ResultsFilterParams(Command):
+    """The results table's filters that choose learners and attempts."""
+
+    assessment: ExternalId | None = None
+    group: ShortText | None = None
+    cohort: ShortText | None = None
+    search: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = Field(
+        default=None, description="Case-insensitive, in learner id, username, name and e-mail."
+    )
+    since: Moment | None = Field(default=None, description="Attempts last changed at or after this time.")
+    until: Moment | None = Field(default=None, description="... and before this time.")
+    session: SessionFilter = None
+    include_archived: IncludeArchived = False
+
+
+class ResultsXlsxParams(_ResultsFilterParams):
     """The results table's filters."""
 
     status: list[AttemptStatus] | None = Field(default=None, min_length=1, max_length=6)
-    assessment: ExternalId | None = None
-    group: ShortText | None = None
-    cohort: ShortText | None = None
-    search: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = Field(
-        default=None, description="Case-insensitive, in learner id, username, name and e-mail."
-    )
-    since: Moment | None = Field(default=None, description="Attempts last changed at or after this time.")
-    until: Moment | None = Field(default=None, description="... and before this time.")
-    session: SessionFilter = None
-    include_archived: IncludeArchived = False
     time_zone: TimeZone = Field(default="UTC", description="The IANA time zone the file's date-times are in.")
 
 
-class SkillsXlsxParams(Command):
+class SkillsXlsxParams(_ResultsFilterParams):
     """The results table's filters that choose learners and attempts (a skill level counts graded results only)."""
-
-    assessment: ExternalId | None = None
-    group: ShortText | None = None
-    cohort: ShortText | None = None
-    search: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = Field(
-        default=None, description="Case-insensitive, in learner id, username, name and e-mail."
-    )
-    since: Moment | None = Field(default=None, description="Attempts last changed at or after this time.")
-    until: Moment | None = Field(default=None, description="... and before this time.")
-    session: SessionFilter = None
-    include_archived: IncludeArchived = False
 
 
 # A BCP 47 tag (en, pt-BR). Whether the label catalogue has it is checked when the report is requested
@@ -600,8 +597,7 @@ class GroupReportParams(Command):
     def _one(self) -> GroupReportParams:
         if self.group is not None and self.cohort is not None:
             raise ValidationFailed.one("/params/cohort", "Give a group or a cohort, not both.")
-        if self.since is not None and self.until is not None and self.until <= self.since:
-            raise ValidationFailed.one("/params/until", "Must be later than since.")
+        window_ends_after_start(self.since, self.until, "/params/until", "since")
         return self
 
 
@@ -639,8 +635,7 @@ class IndividualProgressionParams(IndividualReportsParams):
 
     @model_validator(mode="after")
     def _period(self) -> IndividualProgressionParams:
-        if self.since is not None and self.until is not None and self.until <= self.since:
-            raise ValidationFailed.one("/params/until", "Must be later than since.")
+        window_ends_after_start(self.since, self.until, "/params/until", "since")
         return self
 
 
@@ -772,7 +767,7 @@ def _report_field_error(error: ErrorDetails) -> FieldError:
     if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
         return FieldError("/kind", error["msg"])
     loc = error["loc"][1:] if error["loc"] and error["loc"][0] in REPORT_PARAMS else error["loc"]
-    return FieldError("".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in loc), error["msg"])
+    return FieldError(json_pointer(loc), error["msg"])
 
 
 # --- webhooks -------------------------------------------------------------------------------------

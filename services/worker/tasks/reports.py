@@ -314,26 +314,18 @@ async def individual_reports_zip(snap: Snapshot, course: CourseInfo, params: Par
             await c.add(PROGRESS_EVERY)
 
     chunks = ((0, records) async for records in report_records.learner_records(snap.session, course, p))
-    count = await _zip_of_pdfs(out, chunks, pdf.individual_report, one_more, _no_progress)
+    count = await _zip_of_pdfs(out, chunks, pdf.individual_report, written=one_more)
     if count > c.done:
         await c.add(count - c.done)
     return count, "individual_reports"
-
-
-async def _no_progress(_covered: int) -> None:
-    return None
-
-
-async def _nothing() -> None:
-    return None
 
 
 async def _zip_of_pdfs(
     out: Output,
     chunks: AsyncIterator[tuple[int, Sequence[Any]]],
     draw: Callable[[Any], bytes],
-    written: Callable[[], Awaitable[None]],
-    chunk_done: Callable[[int], Awaitable[None]],
+    written: Callable[[], Awaitable[None]] | None = None,
+    chunk_done: Callable[[int], Awaitable[None]] | None = None,
 ) -> int:
     """One PDF per record (each has a `learner`), named after the learner, into the ZIP at `out`.
 
@@ -356,7 +348,8 @@ async def _zip_of_pdfs(
                 name = "_" + name
             used.add(name)
             await asyncio.to_thread(archive.writestr, name, await drawn)
-            await written()
+            if written is not None:
+                await written()
 
         async for covered, records in chunks:
             for record in records:
@@ -365,7 +358,8 @@ async def _zip_of_pdfs(
                     await write_oldest()
             while pending:
                 await write_oldest()
-            await chunk_done(covered)
+            if chunk_done is not None:
+                await chunk_done(covered)
     return len(used)
 
 
@@ -398,7 +392,7 @@ async def individual_progression_zip(
     who = await report_data.who_of(snap.session, course.id, p)
     c.covers(await report_data.count_learners(snap.session, course.id, who))
     chunks = progression_report.learner_progressions(snap.session, course, p)
-    count = await _zip_of_pdfs(out, chunks, pdf.individual_progression, _nothing, c.add)
+    count = await _zip_of_pdfs(out, chunks, pdf.individual_progression, chunk_done=c.add)
     return count, "individual_progression_reports"
 
 
