@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.grading.results import scale100
 from shared.services.inputs import GroupProgressionParams, IndividualProgressionParams
 from shared.services.report_data import FINAL, AssessmentInfo, CourseInfo, learner_chunks, result_cells, who_of
+from shared.services.report_records import TAKEN_IN_PERIOD, display_name, histogram
 
 # How the parts of the tests are compared: per question (shared item external ids), per skill, or not
 # at all (the tests share neither).
@@ -170,30 +171,16 @@ def _median(xs: Sequence[float]) -> float | None:
     return round(statistics.median(xs), 2) if xs else None
 
 
-def _display_name(person: dict[str, Any]) -> str:
-    return str(person["full_name"] or person["username"] or person["external_id"])
-
-
-def _histogram(percents: Sequence[float]) -> list[int]:
-    bins = [0] * 10
-    for x in percents:
-        bins[min(9, max(0, int(x // 10)))] += 1
-    return bins
-
-
 # Per learner of a chunk (ids ascending): a course team member?, and whether each test's attempt was
 # taken in the period ("taken" as in the group report: submitted, else started, else first recorded).
-_TEAM_AND_PERIOD = """
+_TEAM_AND_PERIOD = f"""
     SELECT e.is_course_team,
-           coalesce(bool_or(t.assessment_id = :initial AND w.in_period), false),
-           coalesce(bool_or(t.assessment_id = :final AND w.in_period), false)
+           coalesce(bool_or(t.assessment_id = :initial AND {TAKEN_IN_PERIOD}), false),
+           coalesce(bool_or(t.assessment_id = :final AND {TAKEN_IN_PERIOD}), false)
     FROM enrollments e
     LEFT JOIN attempts t ON t.enrollment_id = e.id AND t.assessment_id IN (:initial, :final)
-    LEFT JOIN LATERAL (SELECT coalesce(t.submitted_at, t.started_at, t.created_at) AS at) x ON TRUE
-    LEFT JOIN LATERAL (SELECT (CAST(:since AS timestamptz) IS NULL OR x.at >= :since)
-                          AND (CAST(:until AS timestamptz) IS NULL OR x.at < :until) AS in_period) w ON TRUE
     WHERE e.id = ANY(CAST(:ids AS bigint[])) GROUP BY e.id, e.is_course_team ORDER BY e.id
-"""
+"""  # noqa: S608  (constant SQL)
 
 
 async def _team_and_period(
@@ -273,7 +260,7 @@ async def group_progression(session: AsyncSession, course: CourseInfo, p: GroupP
         for k in np.flatnonzero(ok).tolist():
             person = people.row(k, named=True)
             before, after = (round(scale100(float(value[k, j])), 2) for j in (0, 1))
-            compared.append(LearnerChange(person["external_id"], _display_name(person), before, after))
+            compared.append(LearnerChange(person["external_id"], display_name(person), before, after))
         if pair.by != BY_NOTHING and ok.any():
             await _add_part_sums(session, pair, ids[ok], sums)
     compared.sort(key=lambda x: (x.name.casefold(), x.learner))
@@ -290,8 +277,8 @@ async def group_progression(session: AsyncSession, course: CourseInfo, p: GroupP
         not_compared=not_compared,
         by=pair.by,
         parts=sums.parts(*_part_order(pair)),
-        before_histogram=_histogram([x.before for x in compared]),
-        after_histogram=_histogram([x.after for x in compared]),
+        before_histogram=histogram([x.before for x in compared]),
+        after_histogram=histogram([x.after for x in compared]),
     )
 
 
@@ -370,7 +357,7 @@ async def learner_progressions(
             reports.append(
                 LearnerProgression(
                     learner=person["external_id"],
-                    name=_display_name(person),
+                    name=display_name(person),
                     course=course.title,
                     language=p.language,
                     initial=pair.initial.title,

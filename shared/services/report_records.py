@@ -47,8 +47,24 @@ STATE_NOT_AVAILABLE = "not_available"
 _TIE_PLACES = 9
 
 
-def _display_name(person: dict[str, Any]) -> str:
+def display_name(person: dict[str, Any]) -> str:
+    """How a report names a learner: full name, else username, else their id."""
     return str(person["full_name"] or person["username"] or person["external_id"])
+
+
+def histogram(percents: Sequence[float]) -> list[int]:
+    """Counts in ten 10 % bands (below 0 in the first, 100 and above in the last)."""
+    bins = [0] * 10
+    for x in percents:
+        bins[min(9, max(0, int(x // 10)))] += 1
+    return bins
+
+
+# When a learner took a test (attempt `t`): its submission, else its start, else when the result was
+# first recorded; and whether that falls in the report's period (:since, :until).
+_TAKEN = "coalesce(t.submitted_at, t.started_at, t.created_at)"
+TAKEN_IN_PERIOD = f"""(CAST(:since AS timestamptz) IS NULL OR {_TAKEN} >= :since)
+           AND (CAST(:until AS timestamptz) IS NULL OR {_TAKEN} < :until)"""
 
 
 # --- a group's results on one assessment ----------------------------------------------------------
@@ -91,15 +107,14 @@ class GroupResults:
 # else its start, else when the result was first recorded (scores sent without an attempt's times).
 # Never the last change: a re-mark in May does not move a test taken in March out of March. With a
 # session, an attempt counts only if it is in that session.
-_TEAM_AND_PERIOD = """
+_TEAM_AND_PERIOD = f"""
     SELECT e.is_course_team,
            t.id IS NOT NULL
-           AND (CAST(:since AS timestamptz) IS NULL OR coalesce(t.submitted_at, t.started_at, t.created_at) >= :since)
-           AND (CAST(:until AS timestamptz) IS NULL OR coalesce(t.submitted_at, t.started_at, t.created_at) < :until)
+           AND {TAKEN_IN_PERIOD}
            AND (CAST(:s AS bigint) IS NULL OR t.session_id = :s)
     FROM enrollments e LEFT JOIN attempts t ON t.enrollment_id = e.id AND t.assessment_id = :a
     WHERE e.id = ANY(CAST(:ids AS bigint[])) ORDER BY e.id
-"""
+"""  # noqa: S608  (constant SQL)
 
 
 async def group_results(session: AsyncSession, course: CourseInfo, p: GroupReportParams) -> GroupResults:
@@ -136,7 +151,7 @@ async def group_results(session: AsyncSession, course: CourseInfo, p: GroupRepor
             result = Ranked(
                 rank=None,
                 learner=person["external_id"],
-                name=_display_name(person),
+                name=display_name(person),
                 earned=round(fraction * assessment.points, 6),
                 percent=round(scale100(fraction), 2),
                 letter=course.letter(fraction),
@@ -148,9 +163,7 @@ async def group_results(session: AsyncSession, course: CourseInfo, p: GroupRepor
     ranking = _ranked(learners)
     team.sort(key=lambda r: (-r.percent, r.name.casefold(), r.learner))
     percents = [r.percent for r in ranking]
-    histogram = [0] * 10
-    for x in percents:
-        histogram[min(9, max(0, int(x // 10)))] += 1
+    bands = histogram(percents)
     letters: dict[str, int] = {}
     if course.rules:
         letters = {c.grade: 0 for c in course.rules.cutoffs_high_first()}
@@ -172,7 +185,7 @@ async def group_results(session: AsyncSession, course: CourseInfo, p: GroupRepor
         not_taken=not_taken,
         excused=excused,
         stats=_stats(percents),
-        histogram=histogram,
+        histogram=bands,
         letters=letters,
     )
 
@@ -292,7 +305,7 @@ async def learner_records(
             records.append(
                 LearnerRecord(
                     learner=person["external_id"],
-                    name=_display_name(person),
+                    name=display_name(person),
                     course=course.title,
                     language=p.language,
                     grade_percent=percent,
