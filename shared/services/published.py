@@ -19,6 +19,17 @@ def feedback_digest_sql(attempt: str, with_items: str) -> str:
 AWAITS_CONFIRMATION = """t.confirmed_at IS NULL
     AND EXISTS (SELECT 1 FROM items i WHERE i.assessment_id = a.id AND i.marking = 'manual')"""
 
+# SQL: the item detail of attempt `t` at assessment `a` as learners see it (a publication with items
+# stores it; a review of a total-only publication shows it): each item's score and the feedback
+# written on it, in the assessment's order; never the markers' marks or comments.
+ITEMS_JSON = """(SELECT coalesce(jsonb_agg(jsonb_build_object(
+        'item', i.external_id, 'number', i.number, 'title', i.title,
+        'earned', trim_scale(sc.earned), 'possible', trim_scale(coalesce(sc.possible, i.points_possible)),
+        'feedback', (SELECT f.text FROM feedback f WHERE f.attempt_id = t.id AND f.item_id = i.id))
+      ORDER BY i.position, i.id), '[]')
+    FROM items i LEFT JOIN item_scores sc ON sc.attempt_id = t.id AND sc.item_id = i.id
+    WHERE i.assessment_id = a.id)"""
+
 # SQL: published result `pr` of attempt `t` no longer says what the attempt says now: excused or not,
 # points (unless excused), or the feedback shown with it. Staff see it as `changed`; the learner keeps
 # the published one.

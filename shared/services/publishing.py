@@ -81,15 +81,7 @@ _RESULT_CANDIDATES = f"""
     JOIN assessments a ON a.course_id = e.course_id AND a.id = ANY(CAST(:assessment_ids AS bigint[]))
     LEFT JOIN attempts t ON t.assessment_id = a.id AND t.enrollment_id = e.id
     LEFT JOIN published_results pr ON pr.enrollment_id = e.id AND pr.assessment_id = a.id
-    LEFT JOIN LATERAL (
-      SELECT CASE WHEN :show = 'with_items' THEN coalesce(jsonb_agg(jsonb_build_object(
-               'item', i.external_id, 'number', i.number, 'title', i.title,
-               'earned', trim_scale(sc.earned), 'possible', trim_scale(coalesce(sc.possible, i.points_possible)),
-               'feedback', (SELECT f.text FROM feedback f WHERE f.attempt_id = t.id AND f.item_id = i.id))
-             ORDER BY i.position, i.id), '[]') END AS items
-      FROM items i LEFT JOIN item_scores sc ON sc.attempt_id = t.id AND sc.item_id = i.id
-      WHERE i.assessment_id = a.id
-    ) x ON TRUE
+    LEFT JOIN LATERAL (SELECT CASE WHEN :show = 'with_items' THEN {published.ITEMS_JSON} END AS items) x ON TRUE
     LEFT JOIN LATERAL (
       SELECT (SELECT f.text FROM feedback f WHERE f.attempt_id = t.id AND f.item_id IS NULL) AS text,
              {published.feedback_digest_sql("t.id", ":show = 'with_items' AND NOT coalesce(t.excused, false)")}

@@ -376,13 +376,7 @@ _REVIEW = f"""
            CASE WHEN pr.items IS NOT NULL OR pr.excused THEN pr.items
                 WHEN t.id IS NULL OR {published.AWAITS_CONFIRMATION} OR {published.CHANGED}
                      OR {_TOUCHED_SINCE} THEN NULL
-                ELSE (SELECT coalesce(jsonb_agg(jsonb_build_object(
-                        'item', i.external_id, 'number', i.number, 'title', i.title, 'earned', trim_scale(sc.earned),
-                        'possible', trim_scale(coalesce(sc.possible, i.points_possible)),
-                        'feedback', (SELECT f.text FROM feedback f WHERE f.attempt_id = t.id AND f.item_id = i.id))
-                      ORDER BY i.position, i.id), '[]')
-                      FROM items i LEFT JOIN item_scores sc ON sc.attempt_id = t.id AND sc.item_id = i.id
-                      WHERE i.assessment_id = a.id)
+                ELSE {published.ITEMS_JSON}
            END AS items,
            w.external_id AS review, w.title AS review_title, w.starts_at, w.ends_at
     FROM enrollments e
