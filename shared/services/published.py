@@ -19,6 +19,10 @@ def feedback_digest_sql(attempt: str, with_items: str) -> str:
 AWAITS_CONFIRMATION = """t.confirmed_at IS NULL
     AND EXISTS (SELECT 1 FROM items i WHERE i.assessment_id = a.id AND i.marking = 'manual')"""
 
+# The same rule over many assessments at once: `{manual}` is an SQL bigint[] of the assessments with
+# manual items (read once, not probed per attempt). Format it in.
+CONFIRMED_OR_AUTOMATIC = "(t.confirmed_at IS NOT NULL OR NOT t.assessment_id = ANY({manual}))"
+
 # SQL: the item detail of attempt `t` at assessment `a` as learners see it (a publication with items
 # stores it; a review of a total-only publication shows it): each item's score and the feedback
 # written on it, in the assessment's order; never the markers' marks or comments.

@@ -29,7 +29,7 @@ import polars as pl
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.db.copy import copy_frame, fetch
-from shared.services import report_data, results_table
+from shared.services import published, report_data, results_table
 from shared.services.results_table import ResultsFilter
 
 # The learner's columns, as the results table names them, in the skills file's order.
@@ -143,7 +143,7 @@ def _identity_sql() -> str:
 
 
 # A graded result that counts: not excused, and confirmed where its assessment has manual items.
-_FINAL = "t.status = 'graded' AND NOT t.excused AND (t.confirmed_at IS NOT NULL OR NOT t.assessment_id = ANY({manual}))"
+_FINAL = "t.status = 'graded' AND NOT t.excused AND " + published.CONFIRMED_OR_AUTOMATIC
 
 
 async def frames(

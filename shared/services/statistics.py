@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.db.conditions import Params
 from shared.db.copy import copy_frame, fetch
 from shared.errors import NotFound
-from shared.services import grades, groups, sessions
+from shared.services import grades, groups, published, sessions
 from shared.services.access import CourseRef
 from shared.services.report_data import AssessmentInfo, CourseInfo, load_course
 
@@ -54,9 +54,8 @@ def _who(scope: Scope, arg: Params, course_id: int, attempt: bool = False) -> st
 
 # A final result: graded, with points, not excused, and confirmed where the assessment has manual items
 # (their ids are the statement's parameter `manual`).
-_FINAL = (
-    "t.status = 'graded' AND t.earned IS NOT NULL AND t.possible > 0 AND NOT t.excused"
-    " AND (t.confirmed_at IS NOT NULL OR NOT t.assessment_id = ANY(CAST({manual} AS bigint[])))"
+_FINAL = "t.status = 'graded' AND t.earned IS NOT NULL AND t.possible > 0 AND NOT t.excused AND " + (
+    published.CONFIRMED_OR_AUTOMATIC.replace("{manual}", "CAST({manual} AS bigint[])")
 )
 
 
