@@ -1,11 +1,18 @@
 """All tables. Import from here so alembic sees every model."""
 
 from shared.db.models.audit import AuditEntry
-from shared.db.models.certificates import Certificate, CertificateAllowance, CertificateGeneration
+from shared.db.models.certificates import (
+    Certificate,
+    CertificateAllowance,
+    CertificateGeneration,
+    CertificateImage,
+    Certification,
+)
 from shared.db.models.courses import Assessment, Course, CourseMember, Enrollment, Item
 from shared.db.models.feedback import Feedback
 from shared.db.models.grades import CourseGrade, GradeRecompute, GradingPolicy, StaleGrade
 from shared.db.models.imports import ScoreImport
+from shared.db.models.mailings import CandidateLetter, CandidateMailing, LearnerDocument
 from shared.db.models.marking import Allocation, ItemRescore, Mark, Workgroup
 from shared.db.models.people import Learner, StaffMember
 from shared.db.models.publishing import Notification, Publication, PublishedGrade, PublishedResult
@@ -21,9 +28,13 @@ __all__ = [
     "Assessment",
     "Attempt",
     "AuditEntry",
+    "CandidateLetter",
+    "CandidateMailing",
     "Certificate",
     "CertificateAllowance",
     "CertificateGeneration",
+    "CertificateImage",
+    "Certification",
     "Course",
     "CourseGrade",
     "CourseMember",
@@ -37,6 +48,7 @@ __all__ = [
     "ItemRescore",
     "ItemScore",
     "Learner",
+    "LearnerDocument",
     "LearnerGroup",
     "Mark",
     "Notification",
