@@ -17,6 +17,8 @@ SEND_NOTIFICATIONS = "send_notifications"
 RUN_REPORT = "run_report"
 RUN_IMPORT = "run_score_import"
 RESCORE_ITEM = "rescore_item"
+RENDER_DIPLOMAS = "render_diplomas"
+SEND_MAILING = "send_candidate_mailing"
 
 
 def redis_settings(url: str) -> RedisSettings:
