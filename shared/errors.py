@@ -85,6 +85,13 @@ class TooLarge(DomainError):
     title = "Request too large"
 
 
+class UnsupportedMediaType(DomainError):
+    """A request body of a media type the operation does not take (the detail names those it takes)."""
+
+    code = "unsupported-media-type"
+    title = "Unsupported media type"
+
+
 class ValidationFailed(DomainError):
     """One or more fields are invalid; each error names its JSON pointer."""
 

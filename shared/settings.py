@@ -103,6 +103,11 @@ class Settings(BaseSettings):
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     # Where a learner reads their results in the LMS; {course} and {learner} are filled in (URL-quoted).
     results_url_template: str = "https://lms.invalid/courses/{course}/results"
+    # The learner's documents page in the LMS (their reports and certificates), the one link of a
+    # candidate mailing's e-mail; {course} and {learner} are filled in (URL-quoted).
+    documents_url_template: str = "https://lms.invalid/courses/{course}/documents"
+    # How long a report sent to a candidate stays downloadable (its file is deleted after).
+    documents_retention_days: int = Field(default=365, ge=1)
     limits: Limits = Field(default_factory=Limits)
     # Per API key (or LMS user), shared by all replicas through Redis; limits' syntax, "" for none.
     rate_limit: str = "6000/minute;300/second"

@@ -85,6 +85,8 @@ async def populated_course(t: Tenant) -> dict[str, str]:
         "session": "s1",  # a course session's external id (none needs to exist: callers are refused first)
         "group": "A",  # a group's name (likewise)
         "review": "rv1",  # a review session's external id (none needs to exist: callers are refused first)
+        "code": "0123456789ABCDEF",  # a certificate's code (likewise)
+        "document_id": "1",  # a learner document's id (likewise)
         "key_id": await made("POST", "/v1/api-keys", json={"name": "lms", "role": "service"}),
         "report_id": await made("POST", f"{base}/reports", json={"kind": "grade_report"}),
         "publication_id": await made(
@@ -96,6 +98,7 @@ async def populated_course(t: Tenant) -> dict[str, str]:
             files={"file": ("s.csv", b"learner,assessment,earned\nu2,hw,4\n", "text/csv")},
             data={"dry_run": "true"},
         ),
+        "mailing_id": await made("POST", f"{base}/mailings", json={"kind": "certificates"}),
         "rescore_id": await made("POST", f"{base}/assessments/ex/items/q1:rescore", json={"points_possible": 6}),
         "webhook_id": await made(
             "POST", "/v1/webhooks", json={"url": "http://127.0.0.1:9/h", "events": ["grade.changed"]}

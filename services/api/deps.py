@@ -129,6 +129,7 @@ PublicationRead = Annotated[CourseRef, Depends(_course(Action.PUBLICATION_READ))
 ReportWrite = Annotated[CourseRef, Depends(_course(Action.REPORT_WRITE))]
 ReportRead = Annotated[CourseRef, Depends(_course(Action.REPORT_READ))]
 Certificates = Annotated[CourseRef, Depends(_course(Action.CERTIFICATES))]
+CertificateRead = Annotated[CourseRef, Depends(_course(Action.CERTIFICATE_READ))]
 
 
 def _report_course(action: Action) -> Callable[..., Coroutine[Any, Any, CourseRef]]:

@@ -31,6 +31,7 @@ _STATUS: list[tuple[type[e.DomainError], int]] = [
     (e.ServiceUnavailable, 503),
     (e.RateLimited, 429),
     (e.TooLarge, 413),
+    (e.UnsupportedMediaType, 415),
 ]
 
 _HTTP_CODES = {
@@ -203,3 +204,4 @@ COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 CONFLICT: dict[int | str, dict[str, Any]] = {409: _doc("Conflicts with the current state.")}
 PRECONDITION: dict[int | str, dict[str, Any]] = {412: _doc("The If-Match version is stale.")}
+UNSUPPORTED_MEDIA: dict[int | str, dict[str, Any]] = {415: _doc("The body is not of a media type the operation takes.")}

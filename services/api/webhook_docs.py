@@ -72,17 +72,41 @@ EXAMPLES: dict[str, tuple[str, dict[str, Any]]] = {
         {"course": COURSE, "report": 8, "kind": "results_xlsx", "error": "failed 3 times; last error: ..."},
     ),
     "certificates.generated": (
-        "Certificates were generated: who was eligible at that moment (the first 1,000 learners issued and "
-        "revoked are listed; see the counts).",
+        "Certificates of a certification (the course's, or an assessment's: `assessment`) were generated: who "
+        "was eligible at that moment (the first 1,000 learners issued and revoked are listed; see the counts).",
         {
             "course": COURSE,
             "generation": 4,
+            "assessment": None,
             "policy_version": 2,
             "eligible": 2,
             "issued_count": 1,
             "revoked_count": 1,
             "issued": [{"learner": "u1", "type": "verified", "reason": "passing"}],
             "revoked": ["u7"],
+        },
+    ),
+    "certificate.revoked": (
+        "A learner's certificate was revoked by staff: it is no longer valid, shown or sent (a generation does "
+        "not issue it again until it is reinstated). `assessment` is null for the course certificate.",
+        {
+            "course": COURSE,
+            "learner": "u1",
+            "assessment": None,
+            "code": "3F2A9C1B7D4E8F60",
+            "reason": "Plagiarism established by the exam board",
+            "actor": "teacher7",
+        },
+    ),
+    "certificate.reinstated": (
+        "A revoked certificate was reinstated: it is valid again at once.",
+        {
+            "course": COURSE,
+            "learner": "u1",
+            "assessment": "final-exam",
+            "code": "3F2A9C1B7D4E8F60",
+            "reason": None,
+            "actor": "teacher7",
         },
     ),
     "webhook.ping": ("A test event sent by `POST /v1/webhooks/{id}:ping`.", {"webhook": 3}),

@@ -11,7 +11,7 @@ from arq.cron import CronJob
 from prometheus_client import start_http_server
 
 from services.worker.observe import job_started, observed
-from services.worker.tasks import grades, imports, maintenance, publishing, reports, webhooks
+from services.worker.tasks import diplomas, grades, imports, mailings, maintenance, publishing, reports, webhooks
 from shared import jobs
 from shared.db.engine import make_engine, make_sessionmaker
 from shared.heap import freeze_startup_objects, limit_malloc_arenas
@@ -47,6 +47,7 @@ class WorkerSettings:
         func(grades.recompute_course_grades, name=jobs.RECOMPUTE_GRADES, timeout=3600, keep_result=0),
         func(publishing.follow_up_score_changes, name=jobs.FOLLOW_UP, timeout=3600, keep_result=0),
         func(publishing.send_notifications, name=jobs.SEND_NOTIFICATIONS, timeout=3600, keep_result=0),
+        func(mailings.send_candidate_mailing, name=jobs.SEND_MAILING, timeout=3 * 3600, keep_result=0),
         func(
             reports.run_report,
             name=jobs.RUN_REPORT,
@@ -55,6 +56,7 @@ class WorkerSettings:
             max_tries=reports_service.MAX_TRIES + 1,
         ),
         func(imports.run_score_import, name=jobs.RUN_IMPORT, timeout=1800, keep_result=0),
+        func(diplomas.render_diplomas, name=jobs.RENDER_DIPLOMAS, timeout=3600, keep_result=0),
         func(imports.rescore_item, name=jobs.RESCORE_ITEM, timeout=3600, keep_result=0),
     ]
     cron_jobs: ClassVar[list[CronJob]] = [
@@ -62,6 +64,7 @@ class WorkerSettings:
         # No kept result: a cron's job id is its slot, and a restart within the slot must run it again.
         cron(grades.sweep_jobs, unique=True, run_at_startup=True, keep_result=0),
         cron(reports.expire_reports, minute={17}, unique=True, run_at_startup=True, keep_result=0),
+        cron(mailings.expire_documents, minute={27}, unique=True, run_at_startup=True, keep_result=0),
         cron(publishing.publish_due, second=set(range(0, 60, 10)), unique=True, run_at_startup=True, keep_result=0),
         cron(webhooks.deliver_webhooks, second=set(range(0, 60, 5)), unique=True, run_at_startup=True, keep_result=0),
     ]

@@ -21,6 +21,8 @@ EVENT_TYPES = (
     "report.succeeded",
     "report.failed",
     "certificates.generated",
+    "certificate.revoked",
+    "certificate.reinstated",
 )
 PING = "webhook.ping"
 

@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 MAX_TRIES = 6
 BACKOFF = [timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=30), timedelta(hours=2), timedelta(hours=6)]
 
-_templates = jinja2.Environment(
+TEMPLATES = jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
     autoescape=jinja2.select_autoescape(["html"]),
     undefined=jinja2.StrictUndefined,
@@ -92,8 +92,8 @@ def compose(letter: Letter, settings: SmtpSettings, link_template: str, message_
     message["From"] = settings.sender
     message["To"] = formataddr((letter.name, letter.to))
     message["Message-ID"] = message_id
-    message.set_content(_templates.get_template("results_published.txt").render(context))
-    message.add_alternative(_templates.get_template("results_published.html").render(context), subtype="html")
+    message.set_content(TEMPLATES.get_template("results_published.txt").render(context))
+    message.add_alternative(TEMPLATES.get_template("results_published.html").render(context), subtype="html")
     return message
 
 
@@ -102,7 +102,7 @@ async def send_simple(smtp: SmtpSettings, to: str, subject: str, body: str) -> N
     message = EmailMessage()
     message["Subject"], message["From"], message["To"] = subject, smtp.sender, to
     message.set_content(body)
-    connection = _Connection(smtp)
+    connection = Connection(smtp)
     try:
         await connection.send(message)
     finally:
@@ -142,7 +142,7 @@ _OUTCOME = text(
 )
 
 
-class _Connection:
+class Connection:
     """One SMTP connection for a run, opened on first use and reopened after a failure."""
 
     def __init__(self, settings: SmtpSettings) -> None:
@@ -181,7 +181,7 @@ async def send_due(
     sessionmaker: async_sessionmaker[AsyncSession], smtp: SmtpSettings, link_template: str, publication_id: int
 ) -> datetime | None:
     """Send the publication's due e-mails one by one; return when the next retry is due (or None)."""
-    connection = _Connection(smtp)
+    connection = Connection(smtp)
     try:
         while True:
             async with sessionmaker() as session:
@@ -207,7 +207,7 @@ async def send_due(
 
 
 async def _send_one(
-    connection: _Connection,
+    connection: Connection,
     smtp: SmtpSettings,
     link_template: str,
     publication_id: int,
@@ -218,7 +218,7 @@ async def _send_one(
     now = clock.now()
     if row["email"] is None or (not row["results"] and row["grade"] is None):
         why = "no e-mail address" if row["email"] is None else "nothing of this publication is visible any more"
-        return {"status": "failed", "next": now, "error": why, "sent": None}
+        return failed(now, why)
     letter = Letter(
         to=row["email"],
         name=row["name"],
@@ -228,25 +228,48 @@ async def _send_one(
         results=row["results"],
         grade=row["grade"],
     )
-    domain = smtp.sender.rpartition("@")[2].rstrip(">") or "gradeflow.invalid"
     try:
-        message = compose(
-            letter, smtp, link_template, make_msgid(f"gradeflow.{publication_id}.{enrollment_id}", domain)
-        )
+        message = compose(letter, smtp, link_template, message_id(f"gradeflow.{publication_id}.{enrollment_id}", smtp))
     except (KeyError, IndexError, ValueError) as exc:
-        return {"status": "failed", "next": now, "error": f"results_url_template is invalid: {exc!r}", "sent": None}
+        return failed(now, f"results_url_template is invalid: {exc!r}")
+    outcome = await deliver(connection, message, tries)
+    if outcome["status"] == "sent":
+        log.info("sent results e-mail for publication %s to enrollment %s", publication_id, enrollment_id)
+    return outcome
+
+
+async def deliver(connection: Connection, message: EmailMessage, tries: int) -> dict[str, Any]:
+    """Hand one claimed message (its `tries`-th try) to the SMTP server; the outcome to write on its
+    row (status, next, error, sent): `sent`; `queued` again with back-off after a refusal or an
+    unreachable server; `failed` after a permanent refusal (5xx) or the last try. Every sender of
+    claimed messages (results e-mails, candidate mailings) goes through here."""
+    now = clock.now()
     try:
         await connection.send(message)
     except aiosmtplib.SMTPResponseException as exc:
         if exc.code >= 500 or tries >= MAX_TRIES:
-            return {"status": "failed", "next": now, "error": f"SMTP {exc.code}: {exc.message}"[:1000], "sent": None}
+            return failed(now, f"SMTP {exc.code}: {exc.message}")
         return _retry(now, tries, f"SMTP {exc.code}: {exc.message}")
     except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
         if tries >= MAX_TRIES:
-            return {"status": "failed", "next": now, "error": f"{type(exc).__name__}: {exc}"[:1000], "sent": None}
+            return failed(now, f"{type(exc).__name__}: {exc}")
         return _retry(now, tries, f"{type(exc).__name__}: {exc}")
-    log.info("sent results e-mail for publication %s to enrollment %s", publication_id, enrollment_id)
     return {"status": "sent", "next": now, "error": None, "sent": now}
+
+
+def failed(now: datetime, error: str) -> dict[str, Any]:
+    """The outcome of a message that will never be sent, with why."""
+    return {"status": "failed", "next": now, "error": error[:1000], "sent": None}
+
+
+def message_id(key: str, smtp: SmtpSettings) -> str:
+    """A Message-ID naming what the message is for (`key`), in the sender's domain."""
+    domain = smtp.sender.rpartition("@")[2].rstrip(">") or "gradeflow.invalid"
+    return make_msgid(key, domain)
+
+
+# A claim older than the lease whose message was never marked sent: the worker died mid-send.
+INTERRUPTED = "interrupted while sending (worker lost); not retried so that it is never sent twice"
 
 
 def _retry(now: datetime, tries: int, error: str) -> dict[str, Any]:
@@ -268,13 +291,12 @@ async def fail_interrupted(session: AsyncSession, lease: timedelta) -> list[tupl
             await session.scalars(
                 text(
                     """
-                    UPDATE notifications SET status = 'failed',
-                      error = 'interrupted while sending (worker lost); not retried so that it is never sent twice'
+                    UPDATE notifications SET status = 'failed', error = :why
                     WHERE status = 'sending' AND claimed_at < :t
                     RETURNING publication_id
                     """
                 ),
-                {"t": now - lease},
+                {"t": now - lease, "why": INTERRUPTED},
             )
         ).all()
     )

@@ -40,6 +40,7 @@ class Action(StrEnum):
     REPORT_WRITE = "report.write"
     REPORT_READ = "report.read"
     CERTIFICATES = "certificates.manage"
+    CERTIFICATE_READ = "certificates.read"
 
 
 _STAFF = frozenset(COURSE_ROLES)
@@ -79,6 +80,9 @@ COURSE_RULES: dict[Action, frozenset[str]] = {
     Action.REPORT_READ: _OVERSIGHT,
     # Certificates follow enrollment: who is on the allow list, and when certificates are generated.
     Action.CERTIFICATES: _PLANNER,
+    # Who holds a certificate (and what a certification asks) is results: read by those who oversee them,
+    # publishers included (they send candidates their certificates); not by graders.
+    Action.CERTIFICATE_READ: _OVERSIGHT,
 }
 
 

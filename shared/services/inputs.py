@@ -601,22 +601,28 @@ class GroupReportParams(Command):
         return self
 
 
-class IndividualReportsParams(Command):
+class _LearnersParams(Command):
+    """Which learners a report of one document per learner covers: a group, a cohort or a list (or
+    everyone), of those with an attempt in a session, archived groups' learners only if asked."""
+
     group: ShortText | None = None
     cohort: ShortText | None = None
     learners: list[ExternalId] | None = Field(default=None, min_length=1, max_length=10_000)
-    language: ReportLanguage = "en"
     session: SessionFilter = None
     include_archived: IncludeArchived = False
 
     @model_validator(mode="after")
-    def _one(self) -> IndividualReportsParams:
+    def _one(self) -> _LearnersParams:
         if sum(x is not None for x in (self.group, self.cohort, self.learners)) > 1:
             pointer = "/params/learners" if self.learners is not None else "/params/cohort"
             raise ValidationFailed.one(pointer, "Give one of group, cohort or learners.")
         if self.learners:
             _check_unique(self.learners, "params/learners", None)
         return self
+
+
+class IndividualReportsParams(_LearnersParams):
+    language: ReportLanguage = "en"
 
 
 class GroupProgressionParams(GroupReportParams):
@@ -635,6 +641,22 @@ class IndividualProgressionParams(IndividualReportsParams):
 
     @model_validator(mode="after")
     def _period(self) -> IndividualProgressionParams:
+        window_ends_after_start(self.since, self.until, "/params/until", "since")
+        return self
+
+
+class CertificatesZipParams(_LearnersParams):
+    """Which valid certificates' diplomas: one certification's (the course's, or an assessment's), of the
+    learners the filters choose, issued in the period. Each diploma prints in its certification's language."""
+
+    assessment: ExternalId | None = Field(
+        default=None, description="The assessment whose certificates (absent: the course certificates)."
+    )
+    since: Moment | None = Field(default=None, description="Certificates issued at or after this time.")
+    until: Moment | None = Field(default=None, description="... and before this time (later than since).")
+
+    @model_validator(mode="after")
+    def _period(self) -> CertificatesZipParams:
         window_ends_after_start(self.since, self.until, "/params/until", "since")
         return self
 
@@ -711,6 +733,14 @@ class IndividualProgressionRequest(_ReportRequestBase):
     params: IndividualProgressionParams
 
 
+class CertificatesZipRequest(_ReportRequestBase):
+    """Download all certificates (ZIP): the diploma PDF of each valid certificate of the course's (or an
+    assessment's) certification that the filters select, named by the learner's name and the code."""
+
+    kind: Literal["certificates_zip"]
+    params: CertificatesZipParams = Field(default_factory=CertificatesZipParams)
+
+
 # The one list of report kinds: each kind's request names it and types its params.
 AnyReportRequest = Annotated[
     GradeReportRequest
@@ -721,7 +751,8 @@ AnyReportRequest = Annotated[
     | GroupReportRequest
     | IndividualReportsRequest
     | GroupProgressionRequest
-    | IndividualProgressionRequest,
+    | IndividualProgressionRequest
+    | CertificatesZipRequest,
     Field(discriminator="kind"),
 ]
 
@@ -770,6 +801,113 @@ def _report_field_error(error: ErrorDetails) -> FieldError:
     return FieldError(json_pointer(loc), error["msg"])
 
 
+# --- certifications -------------------------------------------------------------------------------
+
+# An organization's certificate image (logo, signature): a name of its choosing, usable in a path.
+ImageName = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"),
+    Field(description="An image's name: letters, digits, '.', '_' and '-', at most 100 characters."),
+]
+CertificationRule = Literal["course_passing", "course_percent", "assessment_percent"]
+DiplomaLine = Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(clean_text)]
+
+
+class CertificationIn(Command):
+    """What a course or an assessment certifies: who passes (the rule), and what the diploma says."""
+
+    rule: CertificationRule | None = Field(
+        default=None,
+        description="course_passing: a passing course grade (Open edX's rule); course_percent: a course grade of"
+        " at least `threshold` percent; assessment_percent (an assessment's certification, and only there): a"
+        " final result of at least `threshold` percent. Absent: assessment_percent for an assessment, else"
+        " course_percent with a threshold and course_passing without.",
+    )
+    threshold: Decimal | None = Field(
+        default=None, ge=0, le=100, max_digits=7, decimal_places=4, description="The pass mark in percent (0-100)."
+    )
+    title: DiplomaLine = Field(description='The diploma\'s title ("Certificate of achievement").')
+    body: Annotated[str, StringConstraints(min_length=1, max_length=2000), AfterValidator(clean_text)] | None = Field(
+        default=None, description="The text under the learner's name."
+    )
+    language: ReportLanguage = "en"
+    signatory_name: DiplomaLine | None = None
+    signatory_title: DiplomaLine | None = None
+    logo_image: ImageName | None = Field(default=None, description="An image of the organization (its name).")
+    signature_image: ImageName | None = Field(default=None, description="An image of the organization (its name).")
+
+    @model_validator(mode="after")
+    def _coherent(self) -> CertificationIn:
+        if self.rule == "course_passing" and self.threshold is not None:
+            raise ValidationFailed.one("/threshold", "The rule course_passing takes no threshold.")
+        if self.rule in ("course_percent", "assessment_percent") and self.threshold is None:
+            raise ValidationFailed.one("/threshold", f"The rule {self.rule} needs a threshold (0-100).")
+        return self
+
+
+class RevokeIn(Command):
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=500), AfterValidator(clean_text)] = Field(
+        description="Why the certificate is revoked (on the record and in the event)."
+    )
+    assessment: ExternalId | None = Field(
+        default=None, description="The assessment's certificate (absent: the course's)."
+    )
+
+
+class ReinstateIn(Command):
+    assessment: ExternalId | None = Field(
+        default=None, description="The assessment's certificate (absent: the course's)."
+    )
+
+
+class GenerateIn(Command):
+    assessment: ExternalId | None = Field(
+        default=None, description="Generate the assessment's certification (absent: the course's)."
+    )
+
+
+# --- candidate mailings ---------------------------------------------------------------------------
+
+
+class MailingRequest(Command):
+    """Send each candidate their individual report of an assessment (with their certificate of it,
+    where they hold a valid one), or their certificate; the filters choose the candidates."""
+
+    kind: Literal["reports", "certificates"] = Field(
+        description="reports: each candidate's individual report (results as published to them); certificates:"
+        " each holder of a valid certificate, their certificate."
+    )
+    assessment: ExternalId | None = Field(
+        default=None,
+        description="reports: required, the assessment whose published results are sent; certificates: the"
+        " assessment's certificate (absent: the course certificate).",
+    )
+    group: ShortText | None = None
+    cohort: ShortText | None = None
+    learners: list[ExternalId] | None = Field(default=None, min_length=1, max_length=10_000)
+    session: SessionFilter = None
+    include_archived: IncludeArchived = False
+    since: Moment | None = Field(
+        default=None,
+        description="reports: attempts taken (submitted, else started) at or after this time; certificates:"
+        " certificates issued at or after it.",
+    )
+    until: Moment | None = Field(default=None, description="... and before this time (later than since).")
+    language: ReportLanguage = "en"
+
+    @model_validator(mode="after")
+    def _consistent(self) -> MailingRequest:
+        if self.kind == "reports" and self.assessment is None:
+            raise ValidationFailed.one("/assessment", "Name the assessment whose reports are sent.")
+        if sum(x is not None for x in (self.group, self.cohort, self.learners)) > 1:
+            pointer = "/learners" if self.learners is not None else "/cohort"
+            raise ValidationFailed.one(pointer, "Give one of group, cohort or learners.")
+        if self.learners:
+            _check_unique(self.learners, "learners", None)
+        window_ends_after_start(self.since, self.until, "/until", "since")
+        return self
+
+
 # --- webhooks -------------------------------------------------------------------------------------
 
 EventType = Literal[
@@ -782,6 +920,8 @@ EventType = Literal[
     "report.succeeded",
     "report.failed",
     "certificates.generated",
+    "certificate.revoked",
+    "certificate.reinstated",
 ]
 Url = Annotated[str, StringConstraints(min_length=8, max_length=2000, pattern=r"^https?://[^\s]+$")]
 

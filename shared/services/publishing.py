@@ -253,6 +253,14 @@ def _check_scope(scope: list[str] | None, assessments: list[str], course_grade: 
         raise Forbidden(f"Your publisher role does not cover {what}.")
 
 
+async def check_publisher_scope(
+    session: AsyncSession, course_id: int, principal: Principal, assessments: list[str], course_grade: bool
+) -> None:
+    """What reaches learners (a publication, a candidate mailing) stays within a limited publisher's
+    assessments, never the course as a whole: 403 otherwise."""
+    _check_scope(await _publisher_scope(session, course_id, principal), assessments, course_grade)
+
+
 async def _assessment_ids(session: AsyncSession, course_id: int, external_ids: list[str]) -> list[int]:
     found: dict[str, int] = dict(
         (

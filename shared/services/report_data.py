@@ -20,11 +20,11 @@ import polars as pl
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from shared.db.conditions import Params
+from shared.db.conditions import Params, contains
 from shared.db.copy import copy_frame
 from shared.grading.policy import Category, PolicyRules
-from shared.services import grades, groups, sessions
-from shared.services.certificates import ELIGIBLE_NOW, ID_VERIFIED_TRACKS
+from shared.services import grades, groups, results_table, sessions
+from shared.services.certifications import ELIGIBLE_NOW, ID_VERIFIED_TRACKS, course_rule_sql
 
 CHUNK = 20_000
 # Chunks read by two sessions at once are smaller, so the worker's peak memory stays under 500 MB at
@@ -239,6 +239,7 @@ class Who:
     learners: list[str] | None = None
     session_id: int | None = None
     hide_archived: bool = False
+    search: str | None = None  # the results table's search (learner id, username, names, e-mail)
 
     def sql(self) -> tuple[str, list[Any]]:
         """The condition on enrollment `e` (the course id is $1; its values are the COPY arguments from
@@ -255,6 +256,8 @@ class Who:
             conditions.append(sessions.with_attempt_in(arg(self.session_id)))
         if self.hide_archived:
             conditions.append(groups.not_archived("$1"))
+        if self.search is not None:
+            conditions.append(contains(results_table.SEARCHED, self.search, arg))
         return " AND ".join(conditions) or "TRUE", arg.values[3:]
 
     def named(self) -> tuple[str, dict[str, Any]]:
@@ -277,6 +280,7 @@ async def who_of(session: AsyncSession, course_id: int, params: Any) -> Who:
         learners=learners,
         session_id=None if name is None else await sessions.session_id(session, course_id, name),
         hide_archived=not learners and not getattr(params, "include_archived", True),
+        search=getattr(params, "search", None),
     )
 
 
@@ -478,12 +482,13 @@ class _GradeLayout:
     teams: bool
     experiments: list[str]  # group configuration names, sorted
     averaged: dict[str, int]  # category with several assessments -> its place in the stored explanation
+    eligible: str = ELIGIBLE_NOW  # the course certification's rule (SQL, no parameters)
 
     def extra(self) -> Extra:
         """The learners' COPY for the report: verification, eligibility and certificate, each averaged
         category's percent and applied weight, each experiment group (arguments from $4 on: the report
         covers everyone, so `who` takes none)."""
-        columns = [f"e.id_verified::int, ({ELIGIBLE_NOW})::int, cert.type"]
+        columns = [f"e.id_verified::int, ({self.eligible})::int, cert.type"]
         for k in self.averaged.values():  # an int of ours: never a client's text in the statement
             columns.append(f"g.explanation -> 'final' -> {k} ->> 'percent'")
             columns.append(f"g.explanation -> 'final' -> {k} ->> 'applied_weight'")
@@ -495,10 +500,12 @@ class _GradeLayout:
         return ", " + ", ".join(columns), _CERTIFICATE_JOINS, list(self.experiments), schema
 
 
-# Whether a learner is on the allow list, and their certificate (`w` is ELIGIBLE_NOW's allow list alias).
+# Whether a learner is on the allow list, and their course certificate (`w` is ELIGIBLE_NOW's allow list
+# alias): an assessment's certificates are not the course's, and a revoked one is not delivered.
 _CERTIFICATE_JOINS = """
     LEFT JOIN certificate_allowlist w ON w.enrollment_id = e.id AND w.enrollment_id BETWEEN $2 AND $3
     LEFT JOIN certificates cert ON cert.enrollment_id = e.id AND cert.enrollment_id BETWEEN $2 AND $3
+      AND cert.assessment_id IS NULL AND cert.revoked_at IS NULL
 """
 
 
@@ -524,7 +531,8 @@ async def _grade_layout(session: AsyncSession, course: CourseInfo) -> _GradeLayo
     # The stored explanation lists the served policy's categories in the policy's order.
     place = {c.name: k for k, c in enumerate(course.rules.categories)} if course.rules else {}
     averaged = {name: place[name] for name, n in sizes.items() if n > 1 and name in place}
-    return _GradeLayout(bool(row[0]), bool(row[1]), sorted(row[2] or []), averaged)
+    eligible = await course_rule_sql(session, course.id)
+    return _GradeLayout(bool(row[0]), bool(row[1]), sorted(row[2] or []), averaged, eligible)
 
 
 async def grade_report(snap: Snapshot, course: CourseInfo) -> AsyncIterator[pl.DataFrame]:

@@ -19,7 +19,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.errors import FieldError, ValidationFailed
 from shared.report_labels import languages
 from shared.services import progression_report, sessions, skills_report
-from shared.services.inputs import Command, GroupProgressionParams, IndividualProgressionParams, SkillsXlsxParams
+from shared.services.inputs import (
+    CertificatesZipParams,
+    Command,
+    GroupProgressionParams,
+    IndividualProgressionParams,
+    SkillsXlsxParams,
+)
 
 # How many unknown learners, or known groups and cohorts, an error names (the rest are counted).
 NAMED = 20
@@ -52,6 +58,8 @@ async def check(session: AsyncSession, course_id: int, params: Command) -> None:
             errors.append(FieldError("/params/assessment", too_wide))
     if isinstance(params, GroupProgressionParams | IndividualProgressionParams) and not errors:
         errors += await _no_initial(session, course_id, params.assessment)
+    if isinstance(params, CertificatesZipParams) and params.assessment is not None and not errors:
+        errors += await _not_certified(session, course_id, params.assessment)
     if errors:
         raise ValidationFailed(errors)
 
@@ -61,6 +69,24 @@ async def _no_initial(session: AsyncSession, course_id: int, final: str) -> list
     if await progression_report.initial_of(session, course_id, final) is not None:
         return []
     return [FieldError("/params/assessment", f"The assessment {final!r} has no initial assessment.")]
+
+
+async def _not_certified(session: AsyncSession, course_id: int, assessment: str) -> list[FieldError]:
+    """An assessment's certificates exist only where it has (or had) a certification."""
+    found = await session.scalar(
+        text(
+            """
+            SELECT 1 FROM assessments a
+            WHERE a.course_id = :c AND a.external_id = :a
+              AND (EXISTS (SELECT 1 FROM certifications cf WHERE cf.assessment_id = a.id)
+                   OR EXISTS (SELECT 1 FROM certificates k WHERE k.assessment_id = a.id))
+            """
+        ),
+        {"c": course_id, "a": assessment},
+    )
+    if found is not None:
+        return []
+    return [FieldError("/params/assessment", f"The assessment {assessment!r} has no certification.")]
 
 
 async def _has_assessment(session: AsyncSession, course_id: int, external_id: str) -> bool:

@@ -34,6 +34,8 @@ NO_RESULT = "No result yet"
 EXCUSED = "Excused"
 CANCELLED = "Cancelled"
 STATUSES = ("to_be_taken", "in_progress", "submitted", "pending_grading", "graded", "cancelled")
+# What the search looks in: the learner's id, username, names and e-mail.
+SEARCHED = ("e.external_id", "e.username", "e.full_name", "e.given_name", "e.family_name", "e.email")
 
 
 @dataclass(frozen=True)
@@ -151,8 +153,7 @@ async def _where(
     if f.cohort is not None:
         conditions.append(f"e.cohort = {arg(f.cohort)}")
     if f.search is not None:
-        searched = ("e.external_id", "e.username", "e.full_name", "e.given_name", "e.family_name", "e.email")
-        conditions.append(contains(searched, f.search, arg))
+        conditions.append(contains(SEARCHED, f.search, arg))
     if f.since is not None:
         conditions.append(f"t.updated_at >= {arg(f.since)}")
     if f.until is not None:

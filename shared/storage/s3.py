@@ -46,6 +46,10 @@ class ObjectStore:
             data: bytes = await stream.read()
         return data
 
+    async def put_bytes(self, key: str, data: bytes, content_type: str) -> None:
+        """A small private object in one PUT (an image, a rendered page)."""
+        await self._client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
+
     def upload(self, key: str, content_type: str, part_size: int = PART_SIZE) -> Upload:
         """A private object uploaded from a file while the file is still being written (see Upload)."""
         return Upload(self._client, self.bucket, key, content_type, part_size)

@@ -6,10 +6,12 @@ until someone decides what it records.
 
 from __future__ import annotations
 
+import io
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from PIL import Image
 from sqlalchemy import text
 
 from shared.settings import Settings
@@ -30,8 +32,15 @@ class Audited:
     params: dict[str, str] = field(default_factory=dict)
     ids: dict[str, str] = field(default_factory=dict)
     files: bool = False  # a multipart import instead of a JSON body
+    raw: tuple[bytes, str] | None = None  # a raw body and its Content-Type instead of JSON
     worker: bool = False  # the change is made by the job the call queues
     gives: str | None = None  # the path value the answer's `id` is for the calls after it
+
+
+def _png() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (8, 8), "navy").save(out, format="PNG")
+    return out.getvalue()
 
 
 # Operations that change nothing that a result, access or delivery depends on.
@@ -58,10 +67,26 @@ RULES: dict[str, Audited] = {
     "PATCH /v1/courses/{course}/enrollments/{learner}": Audited(
         ("enrollment.unenrolled",), {"status": "unenrolled"}, ids={"learner": "u3"}
     ),
+    "PUT /v1/certificate-images/{name}": Audited(
+        ("certificate_image.set",), raw=(_png(), "image/png"), ids={"name": "logo"}
+    ),
+    "PUT /v1/courses/{course}/certification": Audited(
+        ("certification.updated",), {"title": "Certificate", "threshold": 50, "logo_image": "logo"}
+    ),
+    "PUT /v1/courses/{course}/assessments/{assessment}/certification": Audited(
+        ("certification.updated",), {"title": "Exam certificate", "threshold": 50}
+    ),
     "PUT /v1/courses/{course}/certificates/allowlist/{learner}": Audited(
         ("certificate.allowlisted",), {"notes": "Honor code exception"}
     ),
     "POST /v1/courses/{course}/certificates:generate": Audited(("certificate.issued", "certificates.generated")),
+    "POST /v1/courses/{course}/certificates/{learner}:revoke": Audited(
+        ("certificate.revoked",), {"reason": "Withdrawn"}
+    ),
+    "POST /v1/courses/{course}/certificates/{learner}:reinstate": Audited(("certificate.reinstated",), {}),
+    "DELETE /v1/courses/{course}/assessments/{assessment}/certification": Audited(("certification.deleted",)),
+    "DELETE /v1/courses/{course}/certification": Audited(("certification.deleted",)),
+    "DELETE /v1/certificate-images/{name}": Audited(("certificate_image.deleted",), ids={"name": "logo"}),
     "DELETE /v1/courses/{course}/certificates/allowlist/{learner}": Audited(("certificate.allowlist_removed",)),
     "POST /v1/courses/{course}/assessments": Audited(
         ("assessment.created",), {"external_id": "new", "title": "New", "category": "Quiz", "points_possible": 5}
@@ -134,6 +159,10 @@ RULES: dict[str, Audited] = {
     "DELETE /v1/courses/{course}/sessions/{session}": Audited(("session.deleted",), ids={"session": "s-audit"}),
     "POST /v1/courses/{course}/reports": Audited(("report.requested",), {"kind": "grade_report"}, gives="report_id"),
     "POST /v1/reports/{report_id}:cancel": Audited(("report.cancelled",)),
+    "POST /v1/courses/{course}/mailings": Audited(
+        ("mailing.requested",), {"kind": "reports", "assessment": "hw"}, gives="mailing_id"
+    ),
+    "POST /v1/courses/{course}/mailings/{mailing_id}:cancel": Audited(("mailing.cancelled",)),
     "POST /v1/courses/{course}/imports": Audited(
         ("score.set", "import.apply"), files=True, worker=True, gives="import_id"
     ),
@@ -183,7 +212,9 @@ async def test_every_change_is_on_the_record(tenant: Tenant, settings: Settings,
         values = {**ids, **rule.ids}
         url = re.sub(r"\{(\w+)\}", lambda m, v=values: v[m.group(1)], path)
         kw: dict[str, Any] = {"params": rule.params}
-        if rule.files:
+        if rule.raw is not None:
+            kw["content"], kw["headers"] = rule.raw[0], {"Content-Type": rule.raw[1]}
+        elif rule.files:
             csv = b"learner,assessment,earned\nu2,hw,5\n"
             kw["files"] = {"file": ("s.csv", csv, "text/csv")}
         elif method in ("POST", "PUT", "PATCH") or rule.body is not None:  # a DELETE may take a body

@@ -157,6 +157,7 @@ async def test_generate_issues_by_track_grade_and_allow_list_and_revokes_after_a
     assert events[0]["data"] == {
         "course": "c1",
         "generation": g1["id"],
+        "assessment": None,  # the course certification
         "policy_version": 1,
         "eligible": 3,
         "issued_count": 3,

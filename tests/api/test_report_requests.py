@@ -27,6 +27,7 @@ KINDS = {
     "individual_reports_zip": "IndividualReportsRequest",
     "group_progression_pdf": "GroupProgressionRequest",
     "individual_progression_zip": "IndividualProgressionRequest",
+    "certificates_zip": "CertificatesZipRequest",
 }
 
 

@@ -1,14 +1,28 @@
-"""Course certificates: the allow list, generating certificates, and who holds one (planners)."""
+"""Course certificates: the allow list, generating certificates, revoking them, and who holds one
+(planners manage them; those who oversee results read the list)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from dataclasses import dataclass
+from typing import Annotated
 
-from services.api.deps import Certificates, Cursor, Limit, PrincipalDep, SessionDep, actor
+from fastapi import APIRouter, Depends, Query, status
+
+from services.api.deps import (
+    CertificateRead,
+    Certificates,
+    Cursor,
+    Limit,
+    PrincipalDep,
+    RedisDep,
+    SessionDep,
+    actor,
+)
 from services.api.schemas.certificates import AllowanceOut, CertificateOut, GenerationOut, GenerationResult
 from services.api.schemas.common import PageOut
 from shared.services import certificates
-from shared.services.inputs import AllowanceIn, ExternalId
+from shared.services.inputs import AllowanceIn, ExternalId, GenerateIn, Moment, ReinstateIn, RevokeIn
+from shared.validation import CleanStr
 
 router = APIRouter(prefix="/v1/courses/{course}/certificates", tags=["certificates"])
 
@@ -41,14 +55,26 @@ async def disallow(session: SessionDep, principal: PrincipalDep, ref: Certificat
 
 
 @router.post(":generate", status_code=status.HTTP_201_CREATED)
-async def generate(session: SessionDep, principal: PrincipalDep, ref: Certificates) -> GenerationResult:
-    """Generate certificates: record who is eligible at this moment and make the certificates agree.
-    Eligible: enrolled learners on the allow list (any track, any grade), and enrolled learners on a
-    track other than `audit` whose course grade (served policy version, brought current first) passes.
+async def generate(
+    session: SessionDep, queue: RedisDep, principal: PrincipalDep, ref: Certificates, body: GenerateIn | None = None
+) -> GenerationResult:
+    """Generate certificates of a certification: the course's (no body, or no `assessment`) or an
+    assessment's (`{"assessment": ...}`; 404 when it has no certification). Records who is eligible at
+    this moment and makes that certification's certificates agree.
+    The course's: enrolled learners on the allow list (any track, any grade), and enrolled learners on
+    a track other than `audit` whose course grade (served policy version, brought current first) passes
+    (rule course_passing) or reaches the threshold percent (course_percent).
+    An assessment's: enrolled learners whose result at it is final (graded, not excused, confirmed where
+    it has manual items) and at least the threshold percent (exactly the threshold passes).
     Each gets, or keeps, a certificate of this generation typed by their track; learners no longer
-    eligible lose theirs. Audited (`certificates.generated` with the counts, `certificate.issued` and
-    `certificate.revoked` per learner) and announced by the `certificates.generated` event."""
-    return GenerationResult.model_validate(await certificates.generate(session, ref, actor(principal)))
+    eligible lose theirs; a revoked certificate is left as it is (not issued again until reinstated).
+    The diplomas are then rendered by a worker. Audited (`certificates.generated` with the counts,
+    `certificate.issued` and `certificate.revoked` per learner) and announced by the
+    `certificates.generated` event."""
+    assessment = body.assessment if body is not None else None
+    return GenerationResult.model_validate(
+        await certificates.generate(session, queue, ref, assessment, actor(principal))
+    )
 
 
 @router.get("/generations")
@@ -60,11 +86,67 @@ async def list_generations(
     return PageOut(items=[GenerationOut.model_validate(g) for g in page.items], next_cursor=page.next_cursor)
 
 
+@dataclass
+class CertificateFilters:
+    """Which certificates: of one certification (`assessment`, absent for the course's), the results
+    table's learner filters (group, cohort, session, archived groups, search), issued in [since, until),
+    and valid ones (revoked=false, the default) or revoked ones."""
+
+    assessment: Annotated[
+        ExternalId | None, Query(description="An assessment's certificates (absent: the course's).")
+    ] = None
+    group: Annotated[CleanStr | None, Query(max_length=255)] = None
+    cohort: Annotated[CleanStr | None, Query(max_length=255)] = None
+    session: Annotated[ExternalId | None, Query(description="A course session: learners with an attempt in it.")] = None
+    include_archived: Annotated[
+        bool, Query(description="Also learners whose every group is archived (hidden by default).")
+    ] = False
+    search: Annotated[CleanStr | None, Query(min_length=1, max_length=200)] = None
+    since: Annotated[Moment | None, Query(description="Issued at or after this time.")] = None
+    until: Annotated[Moment | None, Query(description="... and before this time.")] = None
+    revoked: Annotated[bool, Query(description="true: the revoked certificates instead of the valid ones.")] = False
+
+
 @router.get("")
 async def list_certificates(
-    session: SessionDep, ref: Certificates, limit: Limit = 100, cursor: Cursor = None
+    session: SessionDep,
+    ref: CertificateRead,
+    filters: Annotated[CertificateFilters, Depends()],
+    limit: Limit = 100,
+    cursor: Cursor = None,
 ) -> PageOut[CertificateOut]:
-    """Learners holding a certificate of the course, in enrollment order: type (their track), reason
-    (`passing` or `allowlist`), and the generation that issued or last confirmed it."""
-    page = await certificates.list_certificates(session, ref, limit, cursor)
+    """Learners holding a certificate of the course (or of `assessment`), in enrollment order: name,
+    e-mail, verification code, type (their track), reason (`passing` or `allowlist`), the generation
+    that issued or last confirmed it, when it was issued, and for revoked ones who revoked it and why.
+    Readable by planners, viewers and publishers (those who oversee results), not by graders."""
+    f = certificates.CertificateFilter(**vars(filters))
+    page = await certificates.list_certificates(session, ref, f, limit, cursor)
     return PageOut(items=[CertificateOut.model_validate(c) for c in page.items], next_cursor=page.next_cursor)
+
+
+@router.post("/{learner}:revoke")
+async def revoke(
+    session: SessionDep, principal: PrincipalDep, ref: Certificates, learner: ExternalId, body: RevokeIn
+) -> CertificateOut:
+    """Revoke a learner's certificate of the course (or of `assessment`), giving the reason: it is no
+    longer valid, shown to the learner or sent, from now on, and generations leave it revoked until it
+    is reinstated. 404 when they hold none, 409 when it is already revoked. Audited and announced as
+    `certificate.revoked`."""
+    held = await certificates.revoke(session, ref, learner, body.assessment, body.reason, actor(principal))
+    return CertificateOut.model_validate(held)
+
+
+@router.post("/{learner}:reinstate")
+async def reinstate(
+    session: SessionDep,
+    principal: PrincipalDep,
+    ref: Certificates,
+    learner: ExternalId,
+    body: ReinstateIn | None = None,
+) -> CertificateOut:
+    """Reinstate a revoked certificate: valid again at once, with its code (404 when they hold none,
+    409 when it is not revoked). Audited and announced as `certificate.reinstated`."""
+    assessment = body.assessment if body is not None else None
+    return CertificateOut.model_validate(
+        await certificates.reinstate(session, ref, learner, assessment, actor(principal))
+    )

@@ -42,11 +42,12 @@ async def create_report(
     """Ask for a report; a worker builds it. Kinds: `grade_report` and `problem_grade_report` (Open edX
     CSV layouts), `marks_and_grades` (Inspera's CSV, one assessment), `results_xlsx` (the results table
     with filters), `skills_xlsx` (skill levels per learner, per assessment and overall, same filters),
-    `group_report_pdf` (one assessment, a group or cohort), `individual_reports_zip` (one PDF per learner);
-    each kind's `params` are in its schema. What the params name (assessment, learners, group, cohort)
-    must be in the course: otherwise 422 naming the field, and nothing is queued. Follow it at the
-    `Location`: `progress` and `message` say how far it is (CSV: rows written; XLSX: rows written of
-    the total; ZIP: learners done of those it covers)."""
+    `group_report_pdf` (one assessment, a group or cohort), `individual_reports_zip` (one PDF per learner),
+    `certificates_zip` (download all certificates: one diploma PDF per valid certificate); each kind's
+    `params` are in its schema. What the params name (assessment, learners, group, cohort) must be in
+    the course: otherwise 422 naming the field, and nothing is queued. Follow it at the `Location`:
+    `progress` and `message` say how far it is (CSV: rows written; XLSX: rows written of the total;
+    ZIP: learners done of those it covers, certificates for `certificates_zip`)."""
     view = await reports.create(session, queue, ref, body, actor(principal))
     response.headers["Location"] = f"/v1/reports/{view['id']}"
     return ReportOut.model_validate(view)

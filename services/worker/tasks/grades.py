@@ -9,7 +9,7 @@ from sqlalchemy import text
 
 from shared import clock, jobs
 from shared.notify import mail
-from shared.services import policies, reports
+from shared.services import mailings, policies, reports
 
 # Tables whose rows are jobs: the job each queued row needs, and its job-id prefix.
 JOB_TABLES = {
@@ -72,6 +72,12 @@ async def sweep_jobs(ctx: dict[str, Any]) -> int:
         found += [
             (jobs.SEND_NOTIFICATIONS, f"notify-{p}" + (f"-{now.timestamp():.0f}" if lost else ""), p)
             for p, lost in mail_due
+        ]
+        # Candidate mailings: likewise (letters whose sender died fail), and a mailing whose job was lost.
+        mailings_due = await mailings.recover(session, timedelta(seconds=ctx["settings"].smtp.lease_seconds))
+        found += [
+            (jobs.SEND_MAILING, mailings.job_id(m, f"-{now.timestamp():.0f}" if lost else ""), m)
+            for m, lost in mailings_due
         ]
         courses = await session.scalars(
             text(

@@ -20,17 +20,19 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import polars as pl
 from arq import Retry
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from services.worker.writers import diplomas as diploma_writer
 from services.worker.writers import pdf
 from services.worker.writers.csv import CsvFile
 from services.worker.writers.xlsx import XlsxFile
 from shared.notify import mail
 from shared.services import (
+    diplomas,
     marks_report,
     progression_report,
     report_data,
@@ -42,6 +44,7 @@ from shared.services import (
 )
 from shared.services.inputs import (
     REPORT_PARAMS,
+    CertificatesZipParams,
     Command,
     GradeReportParams,
     GroupProgressionParams,
@@ -54,7 +57,7 @@ from shared.services.inputs import (
     SkillsXlsxParams,
 )
 from shared.services.report_data import AssessmentInfo, CourseInfo
-from shared.storage.s3 import TRANSIENT, Upload
+from shared.storage.s3 import TRANSIENT, ObjectStore, Upload
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +118,7 @@ async def _build_and_upload(ctx: dict[str, Any], report: dict[str, Any]) -> bool
     ext = kind.extension
     key = reports.object_key(report, ext)
     with tempfile.TemporaryDirectory(prefix="gradeflow-report-") as folder:
-        out = Output(Path(folder) / f"report.{ext}", store.upload(key, CONTENT_TYPES[ext]))
+        out = Output(Path(folder) / f"report.{ext}", store.upload(key, CONTENT_TYPES[ext]), store)
         async with out.upload, report_data.snapshot(sessionmaker, kind.readers) as snap:
             course = await report_data.load_course(snap.session, report["course_id"])
             params = {k: v for k, v in report["params"].items() if k != "notify_email"}
@@ -151,10 +154,12 @@ async def _build_and_upload(ctx: dict[str, Any], report: dict[str, Any]) -> bool
 
 @dataclass(frozen=True)
 class Output:
-    """Where a builder writes its file; an append-only file (CSV) is uploaded while it grows."""
+    """Where a builder writes its file; an append-only file (CSV) is uploaded while it grows. `store`:
+    where it reads what it prints that is not in the database (the diplomas' images)."""
 
     path: Path
     upload: Upload
+    store: ObjectStore | None = None
 
 
 class _Counter:
@@ -326,41 +331,65 @@ async def _zip_of_pdfs(
     draw: Callable[[Any], bytes],
     written: Callable[[], Awaitable[None]] | None = None,
     chunk_done: Callable[[int], Awaitable[None]] | None = None,
+    entry: Callable[[Any], str] | None = None,
+    compression: int = zipfile.ZIP_DEFLATED,
 ) -> int:
-    """One PDF per record (each has a `learner`), named after the learner, into the ZIP at `out`.
+    """One PDF per record (each has a `learner`), named after the learner (or `entry(record)`), into
+    the ZIP at `out`.
 
-    Typst holds the GIL while it compiles: the PDFs are drawn in processes, one per core, a few ahead of
-    the writer (each process loads the fonts and the template once). `written()` after each PDF, and
-    `chunk_done(covered)` after each chunk with the learners it covered. Returns how many PDFs."""
+    `written()` after each PDF, and `chunk_done(covered)` after each chunk with the learners it
+    covered. Returns how many PDFs."""
     used: set[str] = set()
-    loop = asyncio.get_running_loop()
-    workers = os.cpu_count() or 1
     with (
-        zipfile.ZipFile(out.path, "w", compression=zipfile.ZIP_DEFLATED) as archive,
-        ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool,
+        zipfile.ZipFile(out.path, "w", compression=compression) as archive,
+        Drawing(draw) as drawing,
     ):
-        pending: deque[tuple[str, asyncio.Future[bytes]]] = deque()
-
-        async def write_oldest() -> None:
-            learner, drawn = pending.popleft()
-            name = _safe_name(learner) + ".pdf"
-            while name in used:  # two ids that differ only in unsafe characters
-                name = "_" + name
-            used.add(name)
-            await asyncio.to_thread(archive.writestr, name, await drawn)
-            if written is not None:
-                await written()
-
         async for covered, records in chunks:
-            for record in records:
-                pending.append((record.learner, loop.run_in_executor(pool, draw, record)))
-                if len(pending) > 4 * workers:
-                    await write_oldest()
-            while pending:
-                await write_oldest()
+            async for record, content in drawing.each(records):
+                name = _safe_name(entry(record) if entry is not None else record.learner) + ".pdf"
+                while name in used:  # two ids that differ only in unsafe characters
+                    name = "_" + name
+                used.add(name)
+                await asyncio.to_thread(archive.writestr, name, content)
+                if written is not None:
+                    await written()
             if chunk_done is not None:
                 await chunk_done(covered)
     return len(used)
+
+
+R = TypeVar("R")
+
+
+class Drawing:
+    """PDFs drawn from records, for as long as the block lasts.
+
+    Typst holds the GIL while it compiles: the PDFs are drawn in processes, one per core, a few ahead of
+    the consumer (each process loads the fonts and the template once)."""
+
+    def __init__(self, draw: Callable[[Any], bytes]) -> None:
+        self.draw = draw
+        self.workers = os.cpu_count() or 1
+        self.pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+
+    def __enter__(self) -> Drawing:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.pool.shutdown(cancel_futures=True)
+
+    async def each(self, records: Sequence[R]) -> AsyncIterator[tuple[R, bytes]]:
+        """Each record with its PDF, in the records' order."""
+        loop = asyncio.get_running_loop()
+        pending: deque[tuple[R, asyncio.Future[bytes]]] = deque()
+        for record in records:
+            pending.append((record, loop.run_in_executor(self.pool, self.draw, record)))
+            if len(pending) > 4 * self.workers:
+                oldest, drawn = pending.popleft()
+                yield oldest, await drawn
+        while pending:
+            oldest, drawn = pending.popleft()
+            yield oldest, await drawn
 
 
 async def _pair(snap: Snapshot, course: CourseInfo, final: str) -> progression_report.Pair:
@@ -396,6 +425,37 @@ async def individual_progression_zip(
     return count, "individual_progression_reports"
 
 
+async def certificates_zip(snap: Snapshot, course: CourseInfo, params: Params, out: Output, c: _Counter) -> Built:
+    """Download all certificates: the diploma of each valid certificate the filters select, drawn now
+    (whatever is stored), named by the learner's name and the certificate's code; progress counts them."""
+    p = CertificatesZipParams.model_validate(params)
+    if p.assessment is not None:
+        _assessment(course, p.assessment)
+    await _session(snap, course, p.session)
+    who = await report_data.who_of(snap.session, course.id, p)
+    selected = (course.id, p.assessment, who, p.since, p.until)
+    c.covers(await diplomas.count(snap.session, *selected), "certificates")
+    assert out.store is not None
+    store, images = out.store, dict[str, bytes]()
+
+    async def chunks() -> AsyncIterator[tuple[int, list[diplomas.Diploma]]]:
+        async for rows in diplomas.chunks(snap.session, *selected):
+            await diplomas.load_images(store, rows, images)
+            yield len(rows), [diplomas.diploma_of(r, images) for r in rows]
+
+    # Stored, not deflated: a diploma is mostly its images, already compressed; deflating them again
+    # took a third of the job's time for a few per cent (bench/diplomas.py).
+    count = await _zip_of_pdfs(
+        out, chunks(), diploma_writer.diploma, chunk_done=c.add, entry=_diploma_entry, compression=zipfile.ZIP_STORED
+    )
+    return count, f"certificates_{_safe_name(p.assessment)}" if p.assessment else "certificates"
+
+
+def _diploma_entry(d: diplomas.Diploma) -> str:
+    """A diploma's name in the ZIP: the learner's name (cut short if long), then the code (unique)."""
+    return f"{_safe_name(d.name)[:80]}_{d.code}"
+
+
 @dataclass(frozen=True)
 class Kind:
     """How a report kind is built: its builder, its file's extension, and how many sessions read its
@@ -417,6 +477,7 @@ KINDS: dict[type[Command], Kind] = {
     IndividualReportsParams: Kind(individual_reports_zip, "zip"),
     GroupProgressionParams: Kind(group_progression_pdf, "pdf"),
     IndividualProgressionParams: Kind(individual_progression_zip, "zip"),
+    CertificatesZipParams: Kind(certificates_zip, "zip"),
 }
 
 

@@ -17,7 +17,7 @@ import dataclasses
 import logging
 import re
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from decimal import Decimal
@@ -358,18 +358,20 @@ def _document(t: _Text, *, title: str, heading: str, facts: list[tuple[str, str]
     }
 
 
-def render(document: Json) -> bytes:
-    """The PDF of a report's content (group_content, individual_content)."""
+def render(document: Json, compile_: Callable[[str, list[typst.PDFStandard]], bytes] | None = None) -> bytes:
+    """The PDF of a report's content (group_content, individual_content); `compile_(data, standards)`
+    draws it with another template (diplomas)."""
+    compile_ = compile_ or _compile
     data = orjson.dumps(_printable(document)).decode()
     try:
-        pdf = _compile(data, ["ua-1"])
+        pdf = compile_(data, ["ua-1"])
     except typst.TypstError as e:
         # PDF/UA-1 wants a glyph for every character: a name with one no installed font has (an emoji,
         # a private-use character) still gets its report, tagged as ever but not claiming PDF/UA-1.
         if not e.message.startswith("PDF/UA-1 error"):
             raise
         log.info("report drawn without the PDF/UA-1 claim: %s", e.message)
-        pdf = _compile(data, [])
+        pdf = compile_(data, [])
     return pdf
 
 

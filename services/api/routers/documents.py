@@ -1,0 +1,44 @@
+"""A learner's own documents: the individual reports sent to them, with their own user token."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from services.api.deps import Cursor, Limit, PrincipalDep, RecordId, SessionDep, SettingsDep, StoreDep
+from services.api.schemas.common import PageOut
+from services.api.schemas.mailings import DocumentLink, DocumentOut
+from shared.services import mailings
+from shared.services.inputs import ExternalId
+
+router = APIRouter(prefix="/v1/me/courses/{course}/documents", tags=["learners"])
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+@router.get("")
+async def my_documents(
+    session: SessionDep, principal: PrincipalDep, course: ExternalId, limit: Limit = 100, cursor: Cursor = None
+) -> PageOut[DocumentOut]:
+    """Your individual reports sent to you in a course (user token whose `sub` is your enrollment's
+    external id), most recent first: only those whose result is still published to you as it was when
+    the report was made, and not expired. Your certificates are at `/v1/me/courses/{course}/certificates`."""
+    page = await mailings.my_documents(session, principal, course, limit, cursor)
+    return PageOut(items=[DocumentOut.model_validate(d) for d in page.items], next_cursor=page.next_cursor)
+
+
+@router.get("/{document_id}")
+async def my_document(
+    session: SessionDep,
+    store: StoreDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    course: ExternalId,
+    document_id: RecordId,
+    response: Response,
+) -> DocumentLink:
+    """A download link to one of your documents, minted now and valid for five minutes (each issuance is
+    in the audit log); 404 for anything not listed for you. Never cached."""
+    link = await mailings.my_document_link(
+        session, store, principal, course, document_id, settings.reports.link_seconds
+    )
+    response.headers.update(NO_STORE)
+    return DocumentLink.model_validate(link)

@@ -1,0 +1,90 @@
+"""Diploma rendering: every valid certificate of a course gets a stored diploma that says what it would
+print now.
+
+`render_diplomas` renders, chunk by chunk, the certificates whose stored diploma is missing or stale
+(its digest differs from what the certificate's diploma would print now), uploads each under a key
+naming its digest, and records it only if that digest is still the current one (a change made
+meanwhile wins, and is rendered on the next pass). Replaced objects are deleted. It can run twice, or
+at the same time as itself: what it records is checked against the database, never assumed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from services.worker.tasks.reports import Drawing
+from services.worker.writers.diplomas import diploma
+from shared.services import diplomas
+from shared.services.diplomas import Diploma
+from shared.storage.s3 import ObjectStore
+
+log = logging.getLogger(__name__)
+
+# Fewer stale diplomas than this in a chunk are drawn on a thread: starting a process per core (each
+# loading the fonts) costs more than drawing a few.
+PROCESSES_FROM = 8
+# Uploads under way at once.
+UPLOADS = 8
+# Passes over the course: a pass that rendered something is followed by another, for diplomas that
+# changed while it ran; this many at most, the next request for a link asks again.
+PASSES = 3
+
+
+async def render_diplomas(ctx: dict[str, Any], course_id: int) -> str:
+    """Render the course's stale diplomas of valid certificates (idempotent)."""
+    sessionmaker, store = ctx["sessionmaker"], ctx["store"]
+    images: dict[str, bytes] = {}
+    drawing: Drawing | None = None
+    rendered = recorded = 0
+    try:
+        for _ in range(PASSES):
+            after, this_pass = 0, 0
+            while True:
+                async with sessionmaker() as session:
+                    rows = await diplomas.stale(session, course_id, after)
+                if not rows:
+                    break
+                after = rows[-1]["id"]
+                await diplomas.load_images(store, rows, images)
+                records = [diplomas.diploma_of(r, images) for r in rows]
+                if len(records) >= PROCESSES_FROM and drawing is None:
+                    drawing = Drawing(diploma)
+                drawn = await _draw(drawing if len(records) >= PROCESSES_FROM else None, records)
+                done = await _upload(store, course_id, drawn)
+                async with sessionmaker() as session:
+                    garbage = await diplomas.store_rendered(session, done)
+                for key in garbage:
+                    await store.delete(key)
+                rendered += len(done)
+                recorded += len(done) - sum(1 for _, _, key, _ in done if key in garbage)
+                this_pass += len(done)
+            if this_pass == 0:
+                break
+    finally:
+        if drawing is not None:
+            drawing.__exit__(None, None, None)
+    log.info("course %s: %s diplomas rendered, %s recorded", course_id, rendered, recorded)
+    return f"{recorded} diplomas rendered"
+
+
+async def _draw(drawing: Drawing | None, records: list[Diploma]) -> list[tuple[Diploma, bytes]]:
+    if drawing is None:
+        return [(r, await asyncio.to_thread(diploma, r)) for r in records]
+    return [(r, content) async for r, content in drawing.each(records)]
+
+
+async def _upload(
+    store: ObjectStore, course_id: int, drawn: list[tuple[Diploma, bytes]]
+) -> list[tuple[int, str, str, int]]:
+    """Upload each diploma under its digest's key; (certificate id, digest, key, bytes) of each."""
+    gate = asyncio.Semaphore(UPLOADS)
+
+    async def one(d: Diploma, content: bytes) -> tuple[int, str, str, int]:
+        key = diplomas.object_key(course_id, d.certificate_id, d.digest)
+        async with gate:
+            await store.put_bytes(key, content, "application/pdf")
+        return d.certificate_id, d.digest, key, len(content)
+
+    return list(await asyncio.gather(*(one(d, content) for d, content in drawn)))

@@ -1,0 +1,415 @@
+"""Diplomas: what a certificate's diploma prints, whether the stored PDF still says it, and links to it.
+
+One SQL source (`_DIPLOMAS`) says what each certificate's diploma prints: its certification's title,
+text, language, signatory and images (the default diploma when the course or assessment has no
+certification row), the course and assessment titles, the learner's name (the reports' rule), the
+code and the issue date; and `digest`, a hash of all of it computed in SQL, so that a listing tells a
+stale diploma from a current one set-based (`diploma_digest` is the digest it was rendered from).
+
+The worker renders stale diplomas of valid (not revoked) certificates (`render_diplomas`), stores them
+in object storage and records the digest; a link is handed out only for a current one. A revoked
+certificate's diploma is never issued: staff are told it is revoked (409), the learner does not see it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared import clock, jobs
+from shared.errors import Conflict, Forbidden, NotFound
+from shared.report_labels import labels
+from shared.services import audit
+from shared.services.access import CourseRef
+from shared.services.auth import Principal
+from shared.services.report_data import Who
+from shared.storage.s3 import ObjectStore
+
+# Part of every digest: raise it when the layout changes, and every stored diploma is rendered again.
+LAYOUT = 1
+# How long a client waits before asking again for a diploma being rendered (Retry-After, seconds).
+RETRY_AFTER = 5
+# Certificates rendered per pass of `render_diplomas`, and listed per chunk of the ZIP.
+CHUNK = 500
+
+# One row per certificate `k` (aliases: `e` enrollment, `c` course, `a` its assessment or none, `cf` its
+# certification or none, `li`/`si` the logo and signature images, `x` the name and language printed).
+# The name is report_records.display_name's rule; the date is the UTC day the certificate was issued
+# (a date, so the digest reads the same in every session's time zone).
+_DIPLOMAS = """
+    SELECT k.id, k.course_id, k.enrollment_id, k.code, k.type, k.created_at AS issued_at, k.revoked_at,
+           k.diploma_key, k.diploma_digest, k.diploma_bytes,
+           e.external_id AS learner, x.name, c.external_id AS course_ref, c.organization_id,
+           c.title AS course, a.external_id AS assessment, a.title AS assessment_title,
+           cf.title, cf.body, x.language, cf.signatory_name, cf.signatory_title,
+           li.object_key AS logo_key, li.sha256 AS logo_sha256, li.content_type AS logo_type,
+           si.object_key AS signature_key, si.sha256 AS signature_sha256, si.content_type AS signature_type,
+           md5(jsonb_build_array(
+             {layout}, x.name, c.title, a.title, cf.title, cf.body, x.language, cf.signatory_name,
+             cf.signatory_title, li.sha256, si.sha256, k.code, x.issued_on, k.type
+           )::text) AS digest
+    FROM certificates k
+    JOIN enrollments e ON e.id = k.enrollment_id
+    JOIN courses c ON c.id = k.course_id
+    LEFT JOIN assessments a ON a.id = k.assessment_id
+    LEFT JOIN certifications cf ON cf.course_id = k.course_id AND cf.assessment_id IS NOT DISTINCT FROM k.assessment_id
+    LEFT JOIN certificate_images li ON li.organization_id = c.organization_id AND li.name = cf.logo_image
+    LEFT JOIN certificate_images si ON si.organization_id = c.organization_id AND si.name = cf.signature_image
+    CROSS JOIN LATERAL (
+      SELECT coalesce(nullif(e.full_name, ''), nullif(e.username, ''), e.external_id) AS name,
+             coalesce(cf.language, 'en') AS language,
+             CAST(k.created_at AT TIME ZONE 'UTC' AS date) AS issued_on
+    ) x
+"""
+
+
+def _diplomas(where: str) -> str:
+    return _DIPLOMAS.format(layout=LAYOUT) + " WHERE " + where
+
+
+@dataclass(frozen=True)
+class Image:
+    """An image a diploma prints, with its bytes (read from object storage by the worker)."""
+
+    sha256: str
+    content_type: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Diploma:
+    """What one diploma prints (diplomas' writer draws it; it travels to a drawing process whole)."""
+
+    certificate_id: int
+    learner: str  # the enrollment's external id
+    name: str
+    code: str
+    issued_on: date
+    course: str
+    assessment: str | None  # the assessment's title, for an assessment's certificate
+    title: str  # the certification's title, else the default title in `language`
+    body: str | None
+    language: str
+    signatory_name: str | None
+    signatory_title: str | None
+    logo: Image | None
+    signature: Image | None
+    digest: str
+
+
+def diploma_of(row: Any, images: dict[str, bytes]) -> Diploma:
+    """A diploma row (from `stale`, `chunks`) as its record, with the images' bytes (by sha256)."""
+
+    def image(prefix: str) -> Image | None:
+        sha = row[f"{prefix}_sha256"]
+        return None if sha is None else Image(sha, row[f"{prefix}_type"], images[sha])
+
+    return Diploma(
+        certificate_id=row["id"],
+        learner=row["learner"],
+        name=row["name"],
+        code=row["code"],
+        issued_on=row["issued_at"].astimezone(UTC).date(),
+        course=row["course"],
+        assessment=row["assessment_title"],
+        title=row["title"] or default_title(row["language"]),
+        body=row["body"],
+        language=row["language"],
+        signatory_name=row["signatory_name"],
+        signatory_title=row["signatory_title"],
+        logo=image("logo"),
+        signature=image("signature"),
+        digest=row["digest"],
+    )
+
+
+def default_title(language: str) -> str:
+    """The title of a diploma whose certification has none (or of a course without a certification)."""
+    return labels(language)["diploma.default_title"]
+
+
+async def load_images(store: ObjectStore, rows: Sequence[Any], images: dict[str, bytes]) -> None:
+    """Read into `images` (by sha256) the images `rows` print that it does not hold yet: each image
+    once per job, however many diplomas print it."""
+    for prefix in ("logo", "signature"):
+        for row in rows:
+            sha = row[f"{prefix}_sha256"]
+            if sha is not None and sha not in images:
+                images[sha] = await store.get_bytes(row[f"{prefix}_key"])
+
+
+# --- the worker's side: rendering stale diplomas ----------------------------------------------------
+
+
+def job_id(course_id: int) -> str:
+    return f"render-diplomas-{course_id}"
+
+
+async def request_render(queue: jobs.Queue, course_id: int) -> None:
+    """Have the worker render the course's stale diplomas (one job per course at a time; it renders
+    whatever is stale when it runs, so asking twice costs nothing)."""
+    await jobs.enqueue(queue, jobs.RENDER_DIPLOMAS, job_id(course_id), course_id)
+
+
+async def stale(session: AsyncSession, course_id: int, after: int, limit: int = CHUNK) -> list[Any]:
+    """Valid certificates of the course (ids above `after`, ascending) whose stored diploma is missing
+    or no longer says what it would print now."""
+    sql = _diplomas("k.course_id = :c AND k.id > :after AND k.revoked_at IS NULL") + " ORDER BY k.id"
+    rows = await session.execute(
+        text(f"SELECT * FROM ({sql}) d WHERE d.diploma_digest IS DISTINCT FROM d.digest LIMIT :n"),  # noqa: S608
+        {"c": course_id, "after": after, "n": limit},
+    )
+    return list(rows.mappings())
+
+
+def object_key(course_id: int, certificate_id: int, digest: str) -> str:
+    """Where a diploma rendered from `digest` is kept (a new digest, a new object: a link handed out
+    for the previous one never serves a changed diploma)."""
+    return f"diplomas/{course_id}/{certificate_id}/{digest}.pdf"
+
+
+async def store_rendered(session: AsyncSession, rendered: Sequence[tuple[int, str, str, int]]) -> list[str]:
+    """Record rendered diplomas (certificate id, digest, object key, bytes), each only if the certificate
+    is still valid and the digest still what it would print (a change made meanwhile wins: the diploma
+    stays stale and is rendered again). Commits; returns the keys of replaced objects, to delete, and
+    of the rendered objects that were not recorded."""
+    if not rendered:
+        return []
+    ids = [r[0] for r in rendered]
+    rows = await session.execute(
+        text(
+            f"""
+            WITH new AS (
+              SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:digests AS text[]), CAST(:keys AS text[]),
+                                   CAST(:sizes AS int[])) AS n(id, digest, key, size)
+            ),
+            current AS ({_diplomas("k.id = ANY(CAST(:ids AS bigint[])) AND k.revoked_at IS NULL")}),
+            locked AS (SELECT k.id, k.diploma_key FROM certificates k JOIN new USING (id) FOR UPDATE OF k),
+            recorded AS (
+              UPDATE certificates k SET diploma_key = new.key, diploma_digest = new.digest, diploma_bytes = new.size
+              FROM new JOIN current ON current.id = new.id AND current.digest = new.digest
+              WHERE k.id = new.id
+              RETURNING k.id
+            )
+            SELECT locked.diploma_key AS old_key, new.key, recorded.id IS NOT NULL AS recorded
+            FROM new JOIN locked USING (id) LEFT JOIN recorded USING (id)
+            """  # noqa: S608  (constant SQL)
+        ),
+        {
+            "ids": ids,
+            "digests": [r[1] for r in rendered],
+            "keys": [r[2] for r in rendered],
+            "sizes": [r[3] for r in rendered],
+        },
+    )
+    garbage = []
+    for old_key, key, recorded in rows:
+        if not recorded:
+            garbage.append(key)
+        elif old_key is not None and old_key != key:
+            garbage.append(old_key)
+    await session.commit()
+    return garbage
+
+
+# --- the ZIP of diplomas (report kind certificates_zip) ---------------------------------------------
+
+
+def _selection(
+    course_id: int, assessment: str | None, who: Who, since: datetime | None, until: datetime | None
+) -> tuple[str, dict[str, Any]]:
+    """The valid certificates of the course's (or the assessment's) certification the filters select."""
+    condition, named = who.named()
+    where = f"""
+        k.course_id = :c AND k.revoked_at IS NULL
+        AND (CASE WHEN CAST(:a AS text) IS NULL THEN k.assessment_id IS NULL ELSE a.external_id = :a END)
+        AND (CAST(:since AS timestamptz) IS NULL OR k.created_at >= :since)
+        AND (CAST(:until AS timestamptz) IS NULL OR k.created_at < :until)
+        AND {condition}
+    """
+    return where, {"c": course_id, "a": assessment, "since": since, "until": until, **named}
+
+
+async def count(
+    session: AsyncSession,
+    course_id: int,
+    assessment: str | None,
+    who: Who,
+    since: datetime | None,
+    until: datetime | None,
+) -> int:
+    where, params = _selection(course_id, assessment, who, since, until)
+    sql = f"""
+        SELECT count(*) FROM certificates k JOIN enrollments e ON e.id = k.enrollment_id
+        LEFT JOIN assessments a ON a.id = k.assessment_id WHERE {where}
+    """  # noqa: S608  (constant SQL)
+    return int(await session.scalar(text(sql), params) or 0)
+
+
+async def chunks(
+    session: AsyncSession,
+    course_id: int,
+    assessment: str | None,
+    who: Who,
+    since: datetime | None,
+    until: datetime | None,
+    size: int = CHUNK,
+) -> AsyncIterator[list[Any]]:
+    """The diploma rows of the selected certificates, chunk by chunk in certificate order."""
+    where, params = _selection(course_id, assessment, who, since, until)
+    after = 0
+    while True:
+        sql = _diplomas(f"{where} AND k.id > :after") + " ORDER BY k.id LIMIT :n"
+        rows = list((await session.execute(text(sql), {**params, "after": after, "n": size})).mappings())
+        if not rows:
+            return
+        yield rows
+        after = rows[-1]["id"]
+
+
+# --- links --------------------------------------------------------------------------------------------
+
+
+async def staff_link(
+    session: AsyncSession,
+    store: ObjectStore,
+    queue: jobs.Queue,
+    ref: CourseRef,
+    learner: str,
+    assessment: str | None,
+    actor: str,
+    link_seconds: int,
+) -> dict[str, Any]:
+    """A learner's diploma of the course's (or the assessment's) certificate: a link minted now when the
+    stored diploma is current, else `rendering` (the render is asked for). 404 without such a
+    certificate; 409 when it is revoked."""
+    where = (
+        "k.course_id = :c AND e.external_id = :l"
+        " AND (CASE WHEN CAST(:a AS text) IS NULL THEN k.assessment_id IS NULL ELSE a.external_id = :a END)"
+    )
+    row = (
+        (await session.execute(text(_diplomas(where)), {"c": ref.id, "l": learner, "a": assessment})).mappings().first()
+    )
+    of = f"assessment {assessment!r}" if assessment is not None else "the course"
+    if row is None:
+        raise NotFound(f"Learner {learner!r} holds no certificate of {of}.")
+    if row["revoked_at"] is not None:
+        raise Conflict(
+            f"The certificate of {of} held by {learner!r} was revoked on {row['revoked_at']:%Y-%m-%d}:"
+            " its diploma is no longer issued. Reinstate it first."
+        )
+    return await _link_or_render(session, store, queue, row, actor, link_seconds)
+
+
+async def _learner(session: AsyncSession, principal: Principal, course: str) -> Any:
+    if principal.is_key:
+        raise Forbidden("This is a learner's view: call it with the learner's user token.")
+    found = (
+        (
+            await session.execute(
+                text(
+                    """
+                    SELECT e.id, c.id AS course_id FROM enrollments e JOIN courses c ON c.id = e.course_id
+                    WHERE c.organization_id = :o AND c.external_id = :c AND e.external_id = :l
+                    """
+                ),
+                {"o": principal.organization_id, "c": course, "l": principal.subject},
+            )
+        )
+        .mappings()
+        .first()
+    )
+    if found is None:
+        raise NotFound(f"Course {course!r} not found.")
+    return found
+
+
+async def my_certificates(session: AsyncSession, principal: Principal, course: str) -> list[dict[str, Any]]:
+    """The caller's valid certificates in the course (their own user token): the course's first, then
+    each assessment's in course order. Never a revoked one."""
+    me = await _learner(session, principal, course)
+    rows = await session.execute(
+        text(_diplomas("k.enrollment_id = :e AND k.revoked_at IS NULL") + " ORDER BY a.position NULLS FIRST, k.id"),
+        {"e": me["id"]},
+    )
+    return [
+        {
+            "code": r["code"],
+            "assessment": r["assessment"],
+            "title": r["title"] or default_title(r["language"]),
+            "type": r["type"],
+            "issued_at": r["issued_at"],
+            "diploma_ready": r["diploma_digest"] == r["digest"] and r["diploma_key"] is not None,
+        }
+        for r in rows.mappings()
+    ]
+
+
+async def my_link(
+    session: AsyncSession,
+    store: ObjectStore,
+    queue: jobs.Queue,
+    principal: Principal,
+    course: str,
+    code: str,
+    link_seconds: int,
+) -> dict[str, Any]:
+    """The caller's diploma of their certificate `code`: a link minted now, or `rendering`. Someone
+    else's certificate, or a revoked one, is not found."""
+    me = await _learner(session, principal, course)
+    row = (
+        (
+            await session.execute(
+                text(_diplomas("k.enrollment_id = :e AND k.code = :code AND k.revoked_at IS NULL")),
+                {"e": me["id"], "code": code.upper()},
+            )
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        raise NotFound(f"You hold no certificate {code!r} in this course.")
+    return await _link_or_render(session, store, queue, row, principal.subject, link_seconds)
+
+
+def file_name(row: Any) -> str:
+    """The download's file name: the course, the learner and the code, in safe characters."""
+    parts = ["diploma", row["course_ref"], row["learner"], *([row["assessment"]] if row["assessment"] else [])]
+    safe = "_".join("".join(ch if ch.isascii() and (ch.isalnum() or ch in "-.") else "_" for ch in p) for p in parts)
+    return f"{safe[:150]}_{row['code']}.pdf"
+
+
+async def _link_or_render(
+    session: AsyncSession, store: ObjectStore, queue: jobs.Queue, row: Any, actor: str, link_seconds: int
+) -> dict[str, Any]:
+    if row["diploma_key"] is None or row["diploma_digest"] != row["digest"]:
+        await session.rollback()
+        await request_render(queue, row["course_id"])
+        return {"status": "rendering", "code": row["code"], "retry_after": RETRY_AFTER}
+    name = file_name(row)
+    issued = clock.now()
+    url = await store.presign_get(row["diploma_key"], link_seconds, name)
+    await audit.record(
+        session,
+        row["organization_id"],
+        row["course_id"],
+        actor,
+        "diploma.link_issued",
+        learner=row["learner"],
+        assessment=row["assessment"],
+        new={"code": row["code"], "file_name": name, "valid_seconds": link_seconds},
+    )
+    await session.commit()
+    return {
+        "status": "ready",
+        "code": row["code"],
+        "file_name": name,
+        "bytes": row["diploma_bytes"],
+        "download_url": url,
+        "download_expires_at": issued + timedelta(seconds=link_seconds),
+    }

@@ -1,0 +1,472 @@
+"""Certifications (what a course or an assessment certifies), certificate images, generation per
+certification, revoking and reinstating, the certificates list and its filters, and the grade report's
+certificate columns."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+import httpx
+import orjson
+from PIL import Image
+
+from shared.settings import Settings
+from tests.conftest import Receiver, Tenant, assert_problem, run_worker
+from tests.helpers import assessment, course, grant, user_token
+
+C = "/v1/courses/c1"
+CERT = f"{C}/certification"
+EXAM_CERT = f"{C}/assessments/exam/certification"
+BASE = f"{C}/certificates"
+IMAGES = "/v1/certificate-images"
+DIPLOMA = {"title": "Certificate of achievement", "body": "has completed Physics 101 with distinction."}
+
+
+def _png(size: tuple[int, int] = (40, 20), color: str = "navy") -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", size, color).save(out, format="PNG")
+    return out.getvalue()
+
+
+def _jpeg(size: tuple[int, int] = (30, 30)) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", size, "white").save(out, format="JPEG")
+    return out.getvalue()
+
+
+async def _put_image(t: Tenant, name: str, data: bytes, content_type: str, **kw: Any) -> httpx.Response:
+    return await t.put(f"{IMAGES}/{name}", content=data, headers={"Content-Type": content_type}, **kw)
+
+
+async def _audit(t: Tenant, action: str, url: str = f"{C}/audit") -> list[dict[str, Any]]:
+    r = await t.get(url, params={"action": action, "limit": 1000})
+    assert r.status_code == 200, r.text
+    return list(r.json()["items"])
+
+
+async def _held(t: Tenant, **params: Any) -> list[str]:
+    r = await t.get(BASE, params=params)
+    assert r.status_code == 200, r.text
+    return [c["learner"] for c in r.json()["items"]]
+
+
+# --- definitions ----------------------------------------------------------------------------------
+
+
+async def test_certification_definitions_are_validated_revised_and_audited(tenant: Tenant) -> None:
+    await course(tenant)
+    await assessment(tenant, "c1", "exam", points_possible=10)
+
+    default = (await tenant.get(CERT)).json()
+    assert (default["defined"], default["rule"], default["threshold"], default["title"], default["revision"]) == (
+        False,
+        "course_passing",
+        None,
+        None,
+        0,
+    )
+    assert_problem(await tenant.get(EXAM_CERT), 404)  # an assessment certifies only once given a certification
+
+    bad = [
+        ({**DIPLOMA, "rule": "course_passing", "threshold": 50}, "/threshold"),
+        ({**DIPLOMA, "rule": "course_percent"}, "/threshold"),
+        ({**DIPLOMA, "threshold": 100.5}, "/threshold"),
+        ({**DIPLOMA, "threshold": -1}, "/threshold"),
+        ({**DIPLOMA, "rule": "assessment_percent", "threshold": 50}, "/rule"),
+        ({**DIPLOMA, "rule": "nope"}, "/rule"),
+        ({**DIPLOMA, "title": "x" * 201}, "/title"),
+        ({"body": "no title"}, "/title"),
+        ({**DIPLOMA, "body": "x" * 2001}, "/body"),
+        ({**DIPLOMA, "language": "xx"}, "/language"),
+        ({**DIPLOMA, "language": "not a tag"}, "/language"),
+        ({**DIPLOMA, "logo_image": "missing"}, "/logo_image"),
+        ({**DIPLOMA, "signature_image": "../etc"}, "/signature_image"),
+        ({**DIPLOMA, "signatory_name": ""}, "/signatory_name"),
+        ({**DIPLOMA, "titel": "typo"}, "/titel"),
+    ]
+    for body, pointer in bad:
+        assert_problem(await tenant.put(CERT, json=body), 422, pointer)
+    assert_problem(
+        await tenant.put(EXAM_CERT, json={**DIPLOMA, "rule": "course_percent", "threshold": 5}), 422, "/rule"
+    )
+    assert_problem(await tenant.put(EXAM_CERT, json=DIPLOMA), 422, "/threshold")
+    assert_problem(await tenant.put(f"{C}/assessments/nope/certification", json=DIPLOMA), 404)
+
+    first = await tenant.put(CERT, json={**DIPLOMA, "threshold": 60, "language": "fr", "signatory_name": "Dr Who"})
+    assert first.status_code == 200, first.text
+    got = first.json()
+    assert (got["defined"], got["rule"], got["threshold"], got["language"], got["revision"]) == (
+        True,
+        "course_percent",
+        60.0,
+        "fr",
+        1,
+    )
+    same = await tenant.put(CERT, json={**DIPLOMA, "threshold": "60.0", "language": "fr", "signatory_name": "Dr Who"})
+    assert same.json()["revision"] == 1  # nothing changed: no new revision, no audit entry
+    changed = await tenant.put(CERT, json={**DIPLOMA, "rule": "course_passing"})
+    assert (changed.json()["rule"], changed.json()["threshold"], changed.json()["revision"]) == (
+        "course_passing",
+        None,
+        2,
+    )
+    assert (await tenant.get(CERT)).json() == changed.json()
+
+    exam = await tenant.put(EXAM_CERT, json={**DIPLOMA, "threshold": 70})
+    assert exam.status_code == 200, exam.text
+    assert (exam.json()["assessment"], exam.json()["rule"], exam.json()["revision"]) == (
+        "exam",
+        "assessment_percent",
+        1,
+    )
+    assert (await tenant.get(EXAM_CERT)).json()["threshold"] == 70.0
+
+    updates = await _audit(tenant, "certification.updated")
+    assert [(e["assessment"], (e["old"] or {}).get("rule"), e["new"]["rule"]) for e in updates] == [
+        (None, None, "course_percent"),
+        (None, "course_percent", "course_passing"),
+        ("exam", None, "assessment_percent"),
+    ]
+    assert updates[0]["new"]["signatory_name"] == "Dr Who"
+
+    assert (await tenant.delete(EXAM_CERT)).status_code == 204
+    assert_problem(await tenant.delete(EXAM_CERT), 404)
+    assert (await tenant.delete(CERT)).status_code == 204
+    assert (await tenant.delete(CERT)).status_code == 204  # already the default: nothing recorded
+    assert (await tenant.get(CERT)).json()["defined"] is False
+    deleted = await _audit(tenant, "certification.deleted")
+    assert [(e["assessment"], e["old"]["rule"]) for e in deleted] == [
+        ("exam", "assessment_percent"),
+        (None, "course_passing"),
+    ]
+
+    # Planners manage certifications; those who oversee results read them; graders do neither.
+    for user, role in (("p1", "planner"), ("v1", "viewer"), ("pub", "publisher"), ("g1", "grader")):
+        await grant(tenant, "c1", user, role)
+    planner, viewer, publisher, grader = [await user_token(tenant, u) for u in ("p1", "v1", "pub", "g1")]
+    assert (await tenant.put(CERT, json=DIPLOMA, as_=planner)).status_code == 200
+    for token in (viewer, publisher):
+        assert (await tenant.get(CERT, as_=token)).status_code == 200
+        assert (await tenant.get(BASE, as_=token)).status_code == 200
+        assert_problem(await tenant.put(CERT, json=DIPLOMA, as_=token), 403)
+    assert_problem(await tenant.get(CERT, as_=grader), 403)
+    assert_problem(await tenant.get(BASE, as_=grader), 403)
+
+
+# --- images ---------------------------------------------------------------------------------------
+
+
+async def test_images_are_decoded_kept_in_object_storage_and_guarded(tenant: Tenant, other_tenant: Tenant) -> None:
+    await course(tenant)
+    logo = _png((40, 20))
+    r = await _put_image(tenant, "logo", logo, "image/png")
+    assert r.status_code == 200, r.text
+    assert {k: r.json()[k] for k in ("name", "content_type", "bytes", "width", "height")} == {
+        "name": "logo",
+        "content_type": "image/png",
+        "bytes": len(logo),
+        "width": 40,
+        "height": 20,
+    }
+    first_sha = r.json()["sha256"]
+    assert (await _put_image(tenant, "logo", logo, "image/png")).json()["sha256"] == first_sha  # unchanged
+    signature = _jpeg((30, 30))
+    assert (await _put_image(tenant, "signature", signature, "image/jpeg; charset=binary")).status_code == 200
+
+    # The link downloads exactly the bytes sent; it is never cached.
+    got = await tenant.get(f"{IMAGES}/logo")
+    assert got.status_code == 200, got.text
+    assert got.headers["cache-control"] == "no-store"
+    async with httpx.AsyncClient() as http:
+        assert (await http.get(got.json()["download_url"])).content == logo
+    listed = (await tenant.get(IMAGES)).json()["items"]
+    assert [(i["name"], i["content_type"], i["width"]) for i in listed] == [
+        ("logo", "image/png", 40),
+        ("signature", "image/jpeg", 30),
+    ]
+    assert "download_url" not in listed[0]
+
+    # Replacing writes a new object (its key holds the sha256): the link gives the new bytes.
+    bigger = _png((64, 32), "maroon")
+    replaced = (await _put_image(tenant, "logo", bigger, "image/png")).json()
+    assert (replaced["width"], replaced["sha256"] != first_sha) == (64, True)
+    async with httpx.AsyncClient() as http:
+        assert (await http.get((await tenant.get(f"{IMAGES}/logo")).json()["download_url"])).content == bigger
+
+    # What is not a PNG or JPEG, or not what its Content-Type says, is refused.
+    assert_problem(await _put_image(tenant, "x", b"not an image at all", "image/png"), 422, "")
+    assert_problem(await _put_image(tenant, "x", signature, "image/png"), 422, "")  # a JPEG sent as PNG
+    assert_problem(await _put_image(tenant, "x", logo[: len(logo) // 2], "image/png"), 422, "")  # truncated
+    assert_problem(await _put_image(tenant, "x", b"", "image/png"), 422, "")
+    assert_problem(await _put_image(tenant, "x", logo, "image/gif"), 415)
+    assert_problem(await tenant.put(f"{IMAGES}/x", json={"image": "base64"}), 415)
+    assert_problem(await _put_image(tenant, "x", b"\x89PNG" + b"0" * (2 * 1024 * 1024), "image/png"), 413)
+    assert_problem(await _put_image(tenant, "a b", logo, "image/png"), 422, "name")
+    assert_problem(await tenant.get(f"{IMAGES}/x"), 404)
+    assert [i["name"] for i in (await tenant.get(IMAGES)).json()["items"]] == ["logo", "signature"]
+
+    # Organization-level: API keys only; another organization does not see them.
+    await grant(tenant, "c1", "p1", "planner")
+    planner = await user_token(tenant, "p1")
+    assert_problem(await _put_image(tenant, "logo", logo, "image/png", as_=planner), 403)
+    assert_problem(await tenant.get(IMAGES, as_=planner), 403)
+    assert_problem(await tenant.get(f"{IMAGES}/logo", as_=other_tenant.key), 404)
+    assert (await tenant.get(IMAGES, as_=other_tenant.key)).json()["items"] == []
+
+    # A certification prints it: not deleted until the certification stops naming it.
+    r = await tenant.put(CERT, json={**DIPLOMA, "logo_image": "logo", "signature_image": "signature"})
+    assert r.status_code == 200, r.text
+    conflict = assert_problem(await tenant.delete(f"{IMAGES}/logo"), 409)
+    assert "c1" in conflict["detail"]
+    assert_problem(await tenant.put(CERT, json={**DIPLOMA, "logo_image": "logo"}, as_=other_tenant.key), 404)
+    assert (await tenant.put(CERT, json={**DIPLOMA, "signature_image": "signature"})).status_code == 200
+    assert (await tenant.delete(f"{IMAGES}/logo")).status_code == 204
+    assert_problem(await tenant.delete(f"{IMAGES}/logo"), 404)
+    assert [i["name"] for i in (await tenant.get(IMAGES)).json()["items"]] == ["signature"]
+
+    sets = await _audit(tenant, "certificate_image.set", "/v1/audit")
+    assert [(e["new"]["name"], e["new"]["width"], (e["old"] or {}).get("width")) for e in sets] == [
+        ("logo", 40, None),
+        ("signature", 30, None),
+        ("logo", 64, 40),
+    ]
+    assert [e["old"]["name"] for e in await _audit(tenant, "certificate_image.deleted", "/v1/audit")] == ["logo"]
+    assert len(await _audit(tenant, "certificate_image.link_issued", "/v1/audit")) == 2
+
+
+# --- generation of an assessment's certification, revoking, reinstating ---------------------------
+
+
+async def _exam_course(t: Tenant) -> None:
+    await course(t)
+    await assessment(t, "c1", "exam", points_possible=10)
+    rows = [
+        {"external_id": x, "full_name": f"{x.title()} Example", "track": "verified" if x != "edge" else "audit"}
+        for x in ("edge", "below", "top", "excused", "gone", "none")
+    ]
+    rows[4]["status"] = "unenrolled"
+    assert (await t.post(f"{C}/enrollments:batch", json={"enrollments": rows})).status_code == 200
+    scores = {"edge": "7", "below": "6.999999", "top": "10", "excused": "9", "gone": "9"}
+    batch = [{"assessment": "exam", "learner": x, "earned": p} for x, p in scores.items()]
+    r = await t.post(f"{C}/scores:batch", json={"scores": batch})
+    assert r.status_code == 200, r.text
+    assert (await t.put(f"{C}/assessments/exam/excused/excused")).status_code in (200, 204)
+
+
+async def test_an_assessment_certification_issues_at_its_threshold_and_revoked_stays_revoked(
+    tenant: Tenant, settings: Settings, receiver: Receiver
+) -> None:
+    await _exam_course(tenant)
+    assert_problem(await tenant.post(f"{BASE}:generate", json={"assessment": "exam"}), 404)  # no certification
+    assert_problem(await tenant.post(f"{BASE}:generate", json={"assessment": "nope"}), 404)
+    assert_problem(await tenant.post(f"{BASE}:generate", json={"assesment": "exam"}), 422, "/assesment")
+    assert (await tenant.put(EXAM_CERT, json={**DIPLOMA, "threshold": 70})).status_code == 200
+    hook = await tenant.post(
+        "/v1/webhooks",
+        json={"url": receiver.base + "/c", "events": ["certificate.revoked", "certificate.reinstated"]},
+    )
+    assert hook.status_code == 201, hook.text
+
+    r = await tenant.post(f"{BASE}:generate", json={"assessment": "exam"})
+    assert r.status_code == 201, r.text
+    g1 = r.json()
+    # 7 of 10 is exactly 70 %: it passes; 6.999999 does not; excused never passes; an unenrolled learner,
+    # a learner without a result and the track (audit) play no part.
+    assert (g1["assessment"], g1["policy_version"], g1["eligible"], g1["issued"], g1["revoked"]) == (
+        "exam",
+        None,
+        2,
+        2,
+        0,
+    )
+    assert await _held(tenant, assessment="exam") == ["edge", "top"]
+    assert await _held(tenant) == []  # the course certificate is another certification
+    rows = (await tenant.get(BASE, params={"assessment": "exam"})).json()["items"]
+    assert [(c["name"], c["assessment"], c["type"], c["reason"], c["generation_id"]) for c in rows] == [
+        ("Edge Example", "exam", "audit", "passing", g1["id"]),
+        ("Top Example", "exam", "verified", "passing", g1["id"]),
+    ]
+    assert len({c["code"] for c in rows}) == 2 and all(len(c["code"]) == 16 for c in rows)
+    top_code = rows[1]["code"]
+
+    # Revoked: no longer in the valid list; generations leave it revoked whatever the result says.
+    revoke = f"{BASE}/top:revoke"
+    assert_problem(await tenant.post(revoke, json={"assessment": "exam"}), 422, "/reason")
+    assert_problem(await tenant.post(revoke, json={"assessment": "exam", "reason": "x" * 501}), 422, "/reason")
+    assert_problem(await tenant.post(f"{BASE}/below:revoke", json={"assessment": "exam", "reason": "r"}), 404)
+    assert_problem(await tenant.post(f"{BASE}/ghost:revoke", json={"assessment": "exam", "reason": "r"}), 404)
+    assert_problem(await tenant.post(revoke, json={"reason": "r"}), 404)  # holds no course certificate
+    r = await tenant.post(revoke, json={"assessment": "exam", "reason": "Impersonation at the exam"})
+    assert r.status_code == 200, r.text
+    assert (r.json()["code"], r.json()["revoke_reason"], r.json()["revoked_by"]) == (
+        top_code,
+        "Impersonation at the exam",
+        "key:" + r.json()["revoked_by"].removeprefix("key:"),
+    )
+    assert r.json()["revoked_at"] is not None
+    assert_problem(await tenant.post(revoke, json={"assessment": "exam", "reason": "again"}), 409)
+    assert await _held(tenant, assessment="exam") == ["edge"]
+    assert await _held(tenant, assessment="exam", revoked="true") == ["top"]
+
+    g2 = (await tenant.post(f"{BASE}:generate", json={"assessment": "exam"})).json()
+    assert (g2["eligible"], g2["issued"], g2["revoked"]) == (1, 0, 0)
+    assert await _held(tenant, assessment="exam", revoked="true") == ["top"]
+    assert await _held(tenant, assessment="exam") == ["edge"]
+
+    # Reinstated: valid again at once, with its code.
+    reinstate = f"{BASE}/top:reinstate"
+    assert_problem(await tenant.post(f"{BASE}/edge:reinstate", json={"assessment": "exam"}), 409)
+    r = await tenant.post(reinstate, json={"assessment": "exam"})
+    assert r.status_code == 200, r.text
+    assert (r.json()["code"], r.json()["revoked_at"], r.json()["revoke_reason"]) == (top_code, None, None)
+    assert_problem(await tenant.post(reinstate, json={"assessment": "exam"}), 409)
+    assert await _held(tenant, assessment="exam") == ["edge", "top"]
+    g3 = (await tenant.post(f"{BASE}:generate", json={"assessment": "exam"})).json()
+    assert (g3["eligible"], g3["issued"], g3["revoked"]) == (2, 0, 0)
+
+    # While certificates of it exist, the assessment's certification stays.
+    conflict = assert_problem(await tenant.delete(EXAM_CERT), 409)
+    assert "2 certificates" in conflict["detail"]
+
+    # On the record, and announced.
+    [revoked] = [e for e in await _audit(tenant, "certificate.revoked") if e["new"].get("revoke_reason")]
+    assert (revoked["learner"], revoked["assessment"], revoked["old"]["code"]) == ("top", "exam", top_code)
+    [back] = await _audit(tenant, "certificate.reinstated")
+    assert (back["learner"], back["old"]["revoke_reason"], back["new"]["revoked_at"]) == (
+        "top",
+        "Impersonation at the exam",
+        None,
+    )
+    generated = await _audit(tenant, "certificates.generated")
+    assert [e["assessment"] for e in generated] == ["exam"] * 3
+    generations = (await tenant.get(f"{BASE}/generations")).json()["items"]
+    assert [(g["id"], g["assessment"]) for g in generations] == [
+        (g3["id"], "exam"),
+        (g2["id"], "exam"),
+        (g1["id"], "exam"),
+    ]
+
+    await run_worker(settings)
+    events = [orjson.loads(r["body"]) for r in receiver.to("/c")]
+    assert sorted(e["type"] for e in events) == ["certificate.reinstated", "certificate.revoked"]
+    by_type = {e["type"]: e["data"] for e in events}
+    assert by_type["certificate.revoked"] == {
+        "course": "c1",
+        "learner": "top",
+        "assessment": "exam",
+        "code": top_code,
+        "reason": "Impersonation at the exam",
+        "actor": revoked["actor"],
+    }
+    assert (by_type["certificate.reinstated"]["learner"], by_type["certificate.reinstated"]["reason"]) == ("top", None)
+
+
+async def test_course_percent_rule_uses_the_course_grade_threshold(tenant: Tenant, settings: Settings) -> None:
+    await course(tenant)
+    await assessment(tenant, "c1", "hw", points_possible=10)
+    policy = {"categories": [{"name": "Homework", "weight": 1}], "cutoffs": [{"grade": "P", "min": 0.5}]}
+    rows = [{"external_id": x, "track": "verified"} for x in ("ann", "bob", "cid")]
+    assert (await tenant.post(f"{C}/enrollments:batch", json={"enrollments": rows})).status_code == 200
+    assert (await tenant.put(f"{C}/policy", json=policy)).status_code == 200
+    await run_worker(settings)
+    batch = [{"assessment": "hw", "learner": x, "earned": p} for x, p in (("ann", 8), ("bob", 6), ("cid", 4))]
+    assert (await tenant.post(f"{C}/scores:batch", json={"scores": batch})).status_code == 200
+
+    assert (await tenant.post(f"{BASE}:generate")).json()["eligible"] == 2  # passing: 50 % and up
+    assert (await tenant.put(CERT, json={**DIPLOMA, "threshold": 80})).status_code == 200
+    r = await tenant.post(f"{BASE}:generate", json={})
+    assert (r.json()["eligible"], r.json()["revoked"]) == (1, 1)
+    assert await _held(tenant) == ["ann"]
+
+
+# --- the list -------------------------------------------------------------------------------------
+
+
+async def test_the_list_filters_like_the_results_table(tenant: Tenant) -> None:
+    await course(tenant)
+    await assessment(tenant, "c1", "quiz")
+    rows = [
+        {"external_id": "ann", "full_name": "Ann Ünal", "groups": ["old"], "email": "ann@example.org"},
+        {"external_id": "bob", "full_name": "Bob Stone", "groups": ["old", "new"], "cohort": "K1"},
+        {"external_id": "cid", "full_name": "Cid Ødegård", "cohort": "K1"},
+        {"external_id": "dan", "username": "dbe", "groups": ["new"]},
+    ]
+    assert (await tenant.post(f"{C}/enrollments:batch", json={"enrollments": rows})).status_code == 200
+    for learner in ("ann", "bob", "cid", "dan"):
+        assert (await tenant.put(f"{BASE}/allowlist/{learner}", json={})).status_code == 200
+        assert (await tenant.put(f"{C}/assessments/quiz/scores/{learner}", json={"earned": 5})).status_code == 200
+    assert (await tenant.post(f"{C}/sessions", json={"external_id": "morning"})).status_code == 201
+    pairs = {"attempts": [{"assessment": "quiz", "learner": x} for x in ("ann", "cid")]}
+    assert (await tenant.put(f"{C}/sessions/morning/attempts", json=pairs)).status_code == 200
+    generated = await tenant.post(f"{BASE}:generate")
+    assert generated.status_code == 201, generated.text
+
+    assert await _held(tenant) == ["ann", "bob", "cid", "dan"]
+    assert await _held(tenant, group="new") == ["bob", "dan"]
+    assert await _held(tenant, cohort="K1") == ["bob", "cid"]
+    assert await _held(tenant, session="morning") == ["ann", "cid"]
+    assert await _held(tenant, search="ØDEG") == ["cid"]
+    assert await _held(tenant, search="example.org") == ["ann"]
+    assert await _held(tenant, search="dbe") == ["dan"]
+    issued_at = generated.json()["created_at"]
+    assert await _held(tenant, since=issued_at) == ["ann", "bob", "cid", "dan"]
+    assert await _held(tenant, until=issued_at) == []
+    assert await _held(tenant, since="2000-01-01T00:00:00Z", until="2001-01-01T00:00:00Z") == []
+
+    # An archived group's learners are hidden unless asked for (bob is also in "new").
+    assert (await tenant.put(f"{C}/groups/old", json={"archived": True})).status_code == 200
+    assert await _held(tenant) == ["bob", "cid", "dan"]
+    assert await _held(tenant, include_archived="true") == ["ann", "bob", "cid", "dan"]
+
+    assert (await tenant.post(f"{BASE}/cid:revoke", json={"reason": "Duplicate account"})).status_code == 200
+    assert await _held(tenant) == ["bob", "dan"]
+    revoked = (await tenant.get(BASE, params={"revoked": "true"})).json()["items"]
+    assert [(c["learner"], c["revoke_reason"]) for c in revoked] == [("cid", "Duplicate account")]
+
+    page = (await tenant.get(BASE, params={"limit": 1, "include_archived": "true"})).json()
+    assert [c["learner"] for c in page["items"]] == ["ann"]
+    rest = (await tenant.get(BASE, params={"cursor": page["next_cursor"], "include_archived": "true"})).json()
+    assert [c["learner"] for c in rest["items"]] == ["bob", "dan"]
+
+    assert_problem(await tenant.get(BASE, params={"session": "nope"}), 404)
+    assert_problem(await tenant.get(BASE, params={"assessment": "nope"}), 404)
+    assert_problem(await tenant.get(BASE, params={"since": "yesterday"}), 422, "since")
+    assert_problem(await tenant.get(BASE, params={"revoked": "maybe"}), 422, "revoked")
+    assert_problem(await tenant.get(BASE, params={"search": ""}), 422, "search")
+
+
+# --- the Open edX grade report's certificate columns ----------------------------------------------
+
+
+async def _grade_report(t: Tenant, settings: Settings) -> dict[str, dict[str, str]]:
+    r = await t.post(f"{C}/reports", json={"kind": "grade_report"})
+    assert r.status_code == 202, r.text
+    await run_worker(settings)
+    done = (await t.get(r.headers["location"])).json()
+    assert done["status"] == "succeeded", done
+    async with httpx.AsyncClient() as http:
+        file = await http.get(done["download_url"])
+    rows = list(csv.DictReader(io.StringIO(file.content.decode("utf-8"), newline="")))
+    return {row["Student ID"]: row for row in rows}
+
+
+async def test_the_grade_report_delivers_only_a_valid_course_certificate(tenant: Tenant, settings: Settings) -> None:
+    await _exam_course(tenant)
+    for learner in ("edge", "top"):
+        assert (await tenant.put(f"{BASE}/allowlist/{learner}", json={})).status_code == 200
+    assert (await tenant.post(f"{BASE}:generate")).status_code == 201
+    assert (await tenant.put(EXAM_CERT, json={**DIPLOMA, "threshold": 70})).status_code == 200
+    assert (await tenant.post(f"{BASE}:generate", json={"assessment": "exam"})).status_code == 201
+    # below holds no course certificate; its exam certificate (none here) would not count either.
+    r = await tenant.post(f"{BASE}/top:revoke", json={"reason": "Withdrawn by the board"})
+    assert r.status_code == 200, r.text
+
+    report = await _grade_report(tenant, settings)
+    columns = ("Certificate Eligible", "Certificate Delivered", "Certificate Type")
+    assert {x: tuple(report[x][c] for c in columns) for x in ("edge", "top", "below")} == {
+        "edge": ("Y", "Y", "audit"),
+        "top": ("Y", "N", "N/A"),  # revoked: not delivered, though both hold an exam certificate
+        "below": ("N", "N", "N/A"),
+    }
