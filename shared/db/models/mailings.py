@@ -54,9 +54,7 @@ class LearnerDocument(Base):
     course_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("courses.id", ondelete="CASCADE"))
     enrollment_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("enrollments.id", ondelete="CASCADE"))
     assessment_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("assessments.id", ondelete="CASCADE"))
-    mailing_id: Mapped[int | None] = mapped_column(
-        BigInteger, ForeignKey("candidate_mailings.id", ondelete="SET NULL")
-    )
+    mailing_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("candidate_mailings.id", ondelete="SET NULL"))
     kind: Mapped[str] = mapped_column(String(24))
     language: Mapped[str] = mapped_column(String(35))
     object_key: Mapped[str] = mapped_column(Text)
@@ -84,9 +82,7 @@ class CandidateLetter(Base):
         BigInteger, ForeignKey("enrollments.id", ondelete="CASCADE"), primary_key=True
     )
     status: Mapped[str] = mapped_column(String(12), server_default="preparing")
-    document_id: Mapped[int | None] = mapped_column(
-        BigInteger, ForeignKey("learner_documents.id", ondelete="SET NULL")
-    )
+    document_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("learner_documents.id", ondelete="SET NULL"))
     certificate_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("certificates.id", ondelete="SET NULL"))
     tries: Mapped[int] = mapped_column(Integer, server_default="0")
     next_try_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
