@@ -38,6 +38,33 @@ async def enqueue(redis: ArqRedis, name: str, job_id: str, *args: Any) -> bool:
     return job is not None
 
 
+# How long a job's round number is kept after its last move (far longer than any job runs).
+ROUND_TTL_SECONDS = 24 * 3600
+
+
+def _round_key(base_id: str) -> str:
+    return f"gradeflow:round:{base_id}"
+
+
+async def request_round(redis: ArqRedis, name: str, base_id: str, *args: Any) -> bool:
+    """Enqueue a job that does whatever is due when it runs (rendering what is stale, say), one waiting
+    per `base_id` at a time, without losing a request made while one RUNS (a plain job id would be
+    deduplicated against the running job, which may already have looked): the job id carries a round
+    number that the job moves on (`start_round`) before it reads anything, so a request made after
+    that gets a new id, and one made before is seen by the job that is starting."""
+    current = int(await redis.get(_round_key(base_id)) or 0)
+    return await enqueue(redis, name, f"{base_id}-{current}", *args)
+
+
+async def start_round(redis: ArqRedis, base_id: str) -> None:
+    """Called by a job enqueued by `request_round` before it reads what is due."""
+    key = _round_key(base_id)
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.incr(key)
+        pipe.expire(key, ROUND_TTL_SECONDS)
+        await pipe.execute()
+
+
 async def queue_depth(redis: ArqRedis) -> int:
     """Jobs waiting in the queue (deferred ones included)."""
     return int(await redis.zcard(default_queue_name))

@@ -16,6 +16,7 @@ from shared import jobs
 from shared.db.engine import make_engine, make_sessionmaker
 from shared.heap import freeze_startup_objects, limit_malloc_arenas
 from shared.report_labels import LabelCatalogue
+from shared.services import diplomas as diplomas_service
 from shared.services import reports as reports_service
 from shared.settings import get_settings
 from shared.storage.s3 import open_store
@@ -56,7 +57,12 @@ class WorkerSettings:
             max_tries=reports_service.MAX_TRIES + 1,
         ),
         func(imports.run_score_import, name=jobs.RUN_IMPORT, timeout=1800, keep_result=0),
-        func(diplomas.render_diplomas, name=jobs.RENDER_DIPLOMAS, timeout=3600, keep_result=0),
+        func(
+            diplomas.render_diplomas,
+            name=jobs.RENDER_DIPLOMAS,
+            timeout=diplomas_service.RENDER_SECONDS,
+            keep_result=0,
+        ),
         func(imports.rescore_item, name=jobs.RESCORE_ITEM, timeout=3600, keep_result=0),
     ]
     cron_jobs: ClassVar[list[CronJob]] = [

@@ -18,9 +18,9 @@ from PIL import Image, UnidentifiedImageError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared import clock
+from shared import clock, jobs
 from shared.errors import Conflict, NotFound, TooLarge, UnsupportedMediaType, ValidationFailed
-from shared.services import audit
+from shared.services import audit, diplomas
 from shared.services.paging import Page, last_id_after, page_of
 from shared.storage.s3 import ObjectStore
 
@@ -60,13 +60,16 @@ def _decode(data: bytes, content_type: str) -> tuple[int, int]:
 async def put(
     session: AsyncSession,
     store: ObjectStore,
+    queue: jobs.Queue,
     organization_id: int,
     name: str,
     content_type: str,
     data: bytes,
     actor: str,
 ) -> dict[str, Any]:
-    """Upload or replace the organization's image `name`. The same bytes again change nothing."""
+    """Upload or replace the organization's image `name`. The same bytes again change nothing. A
+    replaced image changes the diplomas of every certification printing it: those courses' diplomas
+    are rendered again ahead of time."""
     if len(data) > MAX_BYTES:
         raise TooLarge(f"An image is at most {MAX_BYTES} bytes ({len(data)} sent).")
     if not data:
@@ -110,12 +113,31 @@ async def put(
         old=None if old is None else {"name": name, **{k: old[k] for k in new}},
         new={"name": name, **new},
     )
+    printing = await _courses_printing(session, organization_id, name)
     await session.commit()
+    await diplomas.request_render_of_courses(queue, printing)
     if old is not None:
         await _forget(session, store, old["object_key"])
     found = await _get(session, organization_id, name)
     assert found is not None
     return found
+
+
+async def _courses_printing(session: AsyncSession, organization_id: int, name: str) -> list[int]:
+    """The courses with valid certificates whose certifications print the image `name`."""
+    rows = await session.scalars(
+        text(
+            """
+            SELECT DISTINCT x.course_id FROM certifications x JOIN courses c ON c.id = x.course_id
+            WHERE c.organization_id = :o AND (x.logo_image = :n OR x.signature_image = :n)
+              AND EXISTS (SELECT 1 FROM certificates k WHERE k.course_id = x.course_id
+                          AND k.assessment_id IS NOT DISTINCT FROM x.assessment_id AND k.revoked_at IS NULL)
+            ORDER BY x.course_id
+            """
+        ),
+        {"o": organization_id, "n": name},
+    )
+    return list(rows)
 
 
 async def _get(session: AsyncSession, organization_id: int, name: str, lock: bool = False) -> dict[str, Any] | None:
@@ -163,7 +185,8 @@ async def list_images(session: AsyncSession, organization_id: int, limit: int, c
 
 
 async def delete(session: AsyncSession, store: ObjectStore, organization_id: int, name: str, actor: str) -> None:
-    """Remove an image: 404 when there is none of that name, 409 while a certification prints it."""
+    """Remove an image: 404 when there is none of that name, 409 while a certification prints it (so
+    no diploma changes when it goes: nothing to render again)."""
     row = await _get(session, organization_id, name, lock=True)
     if row is None:
         raise NotFound(f"Certificate image {name!r} not found.")

@@ -19,7 +19,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared import clock, jobs
 from shared.errors import Conflict, NotFound
 from shared.notify import events
-from shared.services import audit, certifications, enrollments, grades, published, report_data, report_records
+from shared.services import (
+    audit,
+    certifications,
+    diplomas,
+    enrollments,
+    grades,
+    published,
+    report_data,
+    report_records,
+)
 from shared.services.access import CourseRef
 from shared.services.certifications import Scope, course_rule_sql
 from shared.services.paging import Page, last_id_after, newest_first, page_of
@@ -192,11 +201,6 @@ def _mine(scope: Scope) -> str:
     return "k.course_id = :course AND k.assessment_id = :assessment"
 
 
-def diplomas_job_id(course_id: int, generation_id: int) -> str:
-    """One diploma rendering per generation: a second enqueue of the same generation is a no-op."""
-    return f"diplomas:{course_id}:{generation_id}"
-
-
 async def generate(
     session: AsyncSession, queue: jobs.Queue, ref: CourseRef, assessment: str | None, actor: str
 ) -> dict[str, Any]:
@@ -253,7 +257,7 @@ async def generate(
         },
     )
     await session.commit()
-    await jobs.enqueue(queue, jobs.RENDER_DIPLOMAS, diplomas_job_id(ref.id, row["id"]), ref.id)
+    await diplomas.request_render(queue, ref.id)
     return {
         "assessment": scope.assessment,
         **{k: row[k] for k in ("id", "policy_version", "eligible", "created_by", "created_at", "issued", "revoked")},

@@ -15,10 +15,10 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared import clock
+from shared import clock, jobs
 from shared.errors import Conflict, FieldError, NotFound, ValidationFailed
 from shared.report_labels import languages
-from shared.services import audit
+from shared.services import audit, diplomas
 from shared.services.access import CourseRef
 from shared.services.inputs import CertificationIn
 
@@ -213,10 +213,16 @@ def _comparable(values: dict[str, Any]) -> dict[str, Any]:
 
 
 async def put(
-    session: AsyncSession, ref: CourseRef, assessment: str | None, body: CertificationIn, actor: str
+    session: AsyncSession,
+    queue: jobs.Queue,
+    ref: CourseRef,
+    assessment: str | None,
+    body: CertificationIn,
+    actor: str,
 ) -> dict[str, Any]:
     """Create or replace a certification. Nothing changes (no revision, no audit entry) when the body
-    says what is stored already."""
+    says what is stored already. After a change, the course's diplomas it altered are rendered again
+    ahead of time (asked for after the commit), so a link to one rarely has to wait."""
     scope = await scope_of(session, ref, assessment)
     new = {field: getattr(body, field) for field in FIELDS} | {"rule": _rule(scope, body)}
     await _check_references(session, ref.organization_id, body)
@@ -239,13 +245,15 @@ async def put(
         new=new,
     )
     await session.commit()
+    await diplomas.request_render(queue, ref.id)
     return _shape(scope, await _row(session, ref, scope))
 
 
-async def delete(session: AsyncSession, ref: CourseRef, assessment: str | None, actor: str) -> None:
-    """Remove a certification. The course's goes back to the default (nothing to do if it has none);
-    an assessment's is 404 when it has none, and 409 while certificates of it exist (revoked ones
-    included: they stay on the record)."""
+async def delete(session: AsyncSession, queue: jobs.Queue, ref: CourseRef, assessment: str | None, actor: str) -> None:
+    """Remove a certification. The course's goes back to the default (nothing to do if it has none;
+    its diplomas are rendered again with the default text ahead of time); an assessment's is 404 when
+    it has none, and 409 while certificates of it exist (revoked ones included: they stay on the
+    record)."""
     scope = await scope_of(session, ref, assessment)
     await session.execute(text("SELECT 1 FROM courses WHERE id = :c FOR NO KEY UPDATE"), {"c": ref.id})
     row = await _row(session, ref, scope, lock=True)
@@ -282,3 +290,5 @@ async def delete(session: AsyncSession, ref: CourseRef, assessment: str | None, 
         old={field: row[field] for field in FIELDS},
     )
     await session.commit()
+    if scope.assessment_id is None:
+        await diplomas.request_render(queue, ref.id)

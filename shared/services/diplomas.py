@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,8 +27,10 @@ from shared.report_labels import labels
 from shared.services import audit
 from shared.services.access import CourseRef
 from shared.services.auth import Principal
-from shared.services.report_data import Who
 from shared.storage.s3 import ObjectStore
+
+if TYPE_CHECKING:  # report_data reads certifications, which asks for renders here
+    from shared.services.report_data import Who
 
 # Part of every digest: raise it when the layout changes, and every stored diploma is rendered again.
 LAYOUT = 1
@@ -146,14 +148,33 @@ async def load_images(store: ObjectStore, rows: Sequence[Any], images: dict[str,
 # --- the worker's side: rendering stale diplomas ----------------------------------------------------
 
 
-def job_id(course_id: int) -> str:
+# arq stops a rendering job after this long (the worker's setting reads it): an object uploaded by a
+# job still running is younger than this, so the sweep leaves unrecorded objects alone until then.
+RENDER_SECONDS = 3600
+
+
+def _job_base(course_id: int) -> str:
     return f"render-diplomas-{course_id}"
 
 
 async def request_render(queue: jobs.Queue, course_id: int) -> None:
-    """Have the worker render the course's stale diplomas (one job per course at a time; it renders
-    whatever is stale when it runs, so asking twice costs nothing)."""
-    await jobs.enqueue(queue, jobs.RENDER_DIPLOMAS, job_id(course_id), course_id)
+    """Have the worker render the course's stale diplomas: the one way every caller asks (a link to a
+    stale diploma, a generation, a changed certification or image). One job per course waits at a
+    time (it renders whatever is stale when it runs, so asking twice costs nothing), and a request
+    made while one runs is never lost (jobs.request_round: it gets a job of its own)."""
+    await jobs.request_round(queue, jobs.RENDER_DIPLOMAS, _job_base(course_id), course_id)
+
+
+async def render_started(queue: jobs.Queue, course_id: int) -> None:
+    """The rendering job calls this before it looks for stale diplomas: a request from now on queues
+    another job."""
+    await jobs.start_round(queue, _job_base(course_id))
+
+
+async def request_render_of_courses(queue: jobs.Queue, course_ids: Sequence[int]) -> None:
+    """`request_render` for each course (a change that alters the diplomas of several)."""
+    for course_id in course_ids:
+        await request_render(queue, course_id)
 
 
 async def stale(session: AsyncSession, course_id: int, after: int, limit: int = CHUNK) -> list[Any]:
@@ -170,7 +191,7 @@ async def stale(session: AsyncSession, course_id: int, after: int, limit: int = 
 def object_key(course_id: int, certificate_id: int, digest: str) -> str:
     """Where a diploma rendered from `digest` is kept (a new digest, a new object: a link handed out
     for the previous one never serves a changed diploma)."""
-    return f"diplomas/{course_id}/{certificate_id}/{digest}.pdf"
+    return f"{prefix(course_id)}{certificate_id}/{digest}.pdf"
 
 
 async def store_rendered(session: AsyncSession, rendered: Sequence[tuple[int, str, str, int]]) -> list[str]:
@@ -197,8 +218,8 @@ async def store_rendered(session: AsyncSession, rendered: Sequence[tuple[int, st
               RETURNING k.id
             )
             SELECT locked.diploma_key AS old_key, new.key, recorded.id IS NOT NULL AS recorded
-            FROM new JOIN locked USING (id) LEFT JOIN recorded USING (id)
-            """  # noqa: S608  (constant SQL)
+            FROM new LEFT JOIN locked USING (id) LEFT JOIN recorded USING (id)
+            """  # noqa: S608  (constant SQL; a certificate gone meanwhile: its new object is garbage too)
         ),
         {
             "ids": ids,
@@ -215,6 +236,62 @@ async def store_rendered(session: AsyncSession, rendered: Sequence[tuple[int, st
             garbage.append(old_key)
     await session.commit()
     return garbage
+
+
+def prefix(course_id: int) -> str:
+    """Where the course's diplomas are kept (`object_key`)."""
+    return f"diplomas/{course_id}/"
+
+
+def _certificate_of(key: str) -> int | None:
+    """The certificate id in an `object_key` (None for an object not named that way)."""
+    parts = key.split("/")
+    return int(parts[2]) if len(parts) == 4 and parts[2].isascii() and parts[2].isdigit() else None
+
+
+# Of a page of the course's objects (key, certificate id, last modified): those no certificate points
+# to whose certificate is gone (it never comes back: ids are not reused), or that are older than a
+# rendering job can run (younger ones may be a running job's, uploaded but not recorded yet).
+_GARBAGE = text(
+    """
+    WITH o AS (
+      SELECT * FROM unnest(CAST(:keys AS text[]), CAST(:ids AS bigint[]), CAST(:modified AS timestamptz[]))
+        AS o(key, certificate_id, modified)
+    ),
+    referenced AS (
+      SELECT diploma_key FROM certificates WHERE course_id = :c AND diploma_key = ANY(CAST(:keys AS text[]))
+    )
+    SELECT o.key FROM o
+    LEFT JOIN referenced r ON r.diploma_key = o.key
+    LEFT JOIN certificates k ON k.id = o.certificate_id
+    WHERE r.diploma_key IS NULL
+      AND (o.modified < :before OR (o.certificate_id IS NOT NULL AND k.id IS NULL))
+    """
+)
+
+
+async def sweep(session: AsyncSession, store: ObjectStore, course_id: int) -> int:
+    """Delete the course's diploma objects no certificate points to any more (a certificate a generation
+    took away, or removed with its assessment; a replaced diploma whose deletion failed); never the
+    object of a current certificate, nor one a rendering job may still record. One listing page
+    (1,000 objects) and one query at a time; returns how many went."""
+    gone = 0
+    before = clock.now() - timedelta(seconds=RENDER_SECONDS)
+    async for page in store.list_pages(prefix(course_id)):
+        keys = [key for key, _ in page]
+        params = {
+            "c": course_id,
+            "keys": keys,
+            "ids": [_certificate_of(key) for key in keys],
+            "modified": [modified for _, modified in page],
+            "before": before,
+        }
+        garbage = list(await session.scalars(_GARBAGE, params))
+        await session.commit()  # no transaction held open while the store works
+        for key in garbage:
+            await store.delete(key)
+        gone += len(garbage)
+    return gone
 
 
 # --- the ZIP of diplomas (report kind certificates_zip) ---------------------------------------------

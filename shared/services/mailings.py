@@ -250,8 +250,11 @@ async def cancel(session: AsyncSession, ref: CourseRef, mailing_id: int, actor: 
 
 # --- the learner's documents ----------------------------------------------------------------------
 
-# The documents a learner still sees: sent to them, not expired, and the assessment's result still
-# published to them as it was when the document was made (a re-published change supersedes it).
+# The documents a learner sees: each is their own result as published to them, so it shows once it
+# is made, whatever became of its letter (a sender that died mid-send may have delivered it; a
+# mailing cancelled after it was made does not unmake it), while it is not expired and the
+# assessment's result is still published to them as it was when it was made (a re-published change
+# supersedes it).
 _MY_DOCUMENTS = """
     SELECT d.id, d.course_id, d.kind, a.external_id AS assessment, a.title AS assessment_title, d.language,
            d.file_name, d.bytes, d.object_key, d.created_at, d.expires_at
@@ -260,7 +263,6 @@ _MY_DOCUMENTS = """
     JOIN published_results pr ON pr.enrollment_id = d.enrollment_id AND pr.assessment_id = d.assessment_id
     WHERE d.enrollment_id = :e AND pr.published_at <= d.created_at
       AND (d.expires_at IS NULL OR d.expires_at > :now)
-      AND EXISTS (SELECT 1 FROM candidate_letters l WHERE l.document_id = d.id AND l.status = 'sent')
 """
 
 
@@ -281,7 +283,7 @@ def _document(row: Any) -> dict[str, Any]:
 async def my_documents(
     session: AsyncSession, principal: Principal, course: str, limit: int, cursor: str | None
 ) -> Page[dict[str, Any]]:
-    """The learner's individual reports sent to them that still show, most recent first."""
+    """The learner's individual reports made for them that still show, most recent first."""
     enrollment_id = await reviews.learner_enrollment(session, principal, course)
     page = await newest_first(session, _MY_DOCUMENTS, {"e": enrollment_id, "now": clock.now()}, limit, cursor)
     return Page([_document(r) for r in page.items], page.next_cursor)

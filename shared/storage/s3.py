@@ -7,6 +7,7 @@ import contextlib
 import hashlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,15 @@ class ObjectStore:
 
     async def delete(self, key: str) -> None:
         await self._client.delete_object(Bucket=self.bucket, Key=key)
+
+    async def list_pages(self, prefix: str) -> AsyncIterator[list[tuple[str, datetime]]]:
+        """The objects whose key starts with `prefix`, a page (up to 1,000) at a time, in key order:
+        (key, last modified)."""
+        paginator = self._client.get_paginator("list_objects_v2")
+        async for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+            objects = [(o["Key"], o["LastModified"]) for o in page.get("Contents", [])]
+            if objects:
+                yield objects
 
     async def presign_get(self, key: str, expires_in: int, filename: str | None = None) -> str:
         params: dict[str, Any] = {"Bucket": self.bucket, "Key": key}

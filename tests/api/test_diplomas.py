@@ -11,7 +11,7 @@ import re
 import struct
 import zipfile
 import zlib
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -20,6 +20,7 @@ import pytest
 from sqlalchemy import text
 
 from services.worker.tasks.diplomas import render_diplomas
+from shared import clock, jobs
 from shared.services import diplomas
 from shared.settings import Settings
 from shared.storage.s3 import open_store
@@ -299,8 +300,9 @@ async def test_rendering_is_idempotent_and_a_change_made_meanwhile_wins(
         course_id = await session.scalar(
             text("SELECT id FROM courses WHERE organization_id = :o AND external_id = 'c1'"), {"o": tenant.id}
         )
+    redis = await jobs.connect(settings.redis_url)
     async with open_store(settings.s3) as store:
-        ctx = {"sessionmaker": sessionmaker, "store": store}
+        ctx = {"sessionmaker": sessionmaker, "store": store, "redis": redis}
         assert await render_diplomas(ctx, course_id) == "4 diplomas rendered"
         assert await render_diplomas(ctx, course_id) == "0 diplomas rendered"  # nothing stale: nothing done
         async with sessionmaker() as session:
@@ -322,6 +324,7 @@ async def test_rendering_is_idempotent_and_a_change_made_meanwhile_wins(
                 )
             ).all()
             assert again == kept
+    await redis.aclose()
 
 
 async def test_the_learner_sees_only_their_own_valid_certificates(
@@ -444,3 +447,162 @@ async def test_download_all_certificates_zips_the_valid_ones_the_filters_select(
         ({"language": "fr"}, "/params/language"),
     ):
         assert_problem(await tenant.post(url, json={"kind": "certificates_zip", "params": params}), 422, pointer)
+
+
+# --- rendering is asked for one way, ahead of time, and never lost; old files go -------------------
+
+
+async def _course_id(sessionmaker: Any, t: Tenant) -> int:
+    async with sessionmaker() as session:
+        found = await session.scalar(
+            text("SELECT id FROM courses WHERE organization_id = :o AND external_id = 'c1'"), {"o": t.id}
+        )
+    return int(found)
+
+
+async def _render_jobs(settings: Settings, course_id: int) -> int:
+    """Render jobs of the course waiting in the queue."""
+    redis = await jobs.connect(settings.redis_url)
+    try:
+        queued = await redis.queued_jobs()
+    finally:
+        await redis.aclose()
+    return sum(1 for j in queued if j.function == jobs.RENDER_DIPLOMAS and tuple(j.args) == (course_id,))
+
+
+async def _stored(settings: Settings, course_id: int) -> set[str]:
+    async with open_store(settings.s3) as store:
+        return {key async for page in store.list_pages(diplomas.prefix(course_id)) for key, _ in page}
+
+
+async def test_a_generation_and_a_link_share_one_render_job(
+    tenant: Tenant, settings: Settings, sessionmaker: Any
+) -> None:
+    await _course(tenant)
+    course_id = await _course_id(sessionmaker, tenant)
+    await _certify(sessionmaker, tenant, ["ann"])
+    assert (await tenant.get(f"{BASE}/ann/diploma")).status_code == 202  # asks for a render
+    for learner in ("ann", "bob"):
+        assert (await tenant.put(f"{BASE}/allowlist/{learner}", json={})).status_code == 200
+    assert (await tenant.post(f"{BASE}:generate")).status_code == 201  # asks again: the same job
+    assert (await tenant.post(f"{BASE}:generate")).status_code == 201
+    assert await _render_jobs(settings, course_id) == 1
+    await run_worker(settings, crons=False)
+    for learner in ("ann", "bob"):  # drawn ahead of time: no waiting
+        assert (await tenant.get(f"{BASE}/{learner}/diploma")).status_code == 200
+
+
+async def test_a_changed_certification_or_image_is_drawn_again_ahead_of_time(
+    tenant: Tenant, settings: Settings, sessionmaker: Any
+) -> None:
+    await _course(tenant)
+    put = {"content": LOGO, "headers": {"Content-Type": "image/png"}}
+    assert (await tenant.put("/v1/certificate-images/logo", **put)).status_code == 200
+    cert = {"title": "Certificate of Excellence", "logo_image": "logo"}
+    assert (await tenant.put("/v1/courses/c1/certification", json=cert)).status_code == 200
+    await _certify(sessionmaker, tenant, ["ann", "bob"])
+    await _ready(tenant, settings, f"{BASE}/ann/diploma")
+
+    # The certification changes: its diplomas are drawn again before anybody asks.
+    cert["title"] = "Certificate of Merit"
+    assert (await tenant.put("/v1/courses/c1/certification", json=cert)).status_code == 200
+    await run_worker(settings, crons=False)
+    for learner in ("ann", "bob"):
+        r = await tenant.get(f"{BASE}/{learner}/diploma")
+        assert r.status_code == 200, r.text
+        assert "Certificate of Merit" in _words(await _download(r.json()))
+
+    # The logo it prints is replaced: likewise.
+    put["content"] = png(50, 25, (200, 0, 0))
+    assert (await tenant.put("/v1/certificate-images/logo", **put)).status_code == 200
+    await run_worker(settings, crons=False)
+    r = await tenant.get(f"{BASE}/bob/diploma")
+    assert r.status_code == 200, r.text
+    assert _images(await _download(r.json())) == [(50, 25)]
+
+    # Back to the default certification: likewise.
+    assert (await tenant.delete("/v1/courses/c1/certification")).status_code == 204
+    await run_worker(settings, crons=False)
+    r = await tenant.get(f"{BASE}/ann/diploma")
+    assert r.status_code == 200, r.text
+    assert "Certificate of Achievement" in _words(await _download(r.json()))
+
+
+async def test_a_change_asked_for_while_a_render_runs_is_rendered(
+    tenant: Tenant, settings: Settings, sessionmaker: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await _course(tenant)
+    course_id = await _course_id(sessionmaker, tenant)
+    await _certify(sessionmaker, tenant, ["ann", "bob"])
+    await _ready(tenant, settings, f"{BASE}/ann/diploma")
+    r = await tenant.patch("/v1/courses/c1/enrollments/bob", json={"full_name": "Bob Brown-Jones"})
+    assert r.status_code == 200, r.text
+    assert (await tenant.get(f"{BASE}/bob/diploma")).status_code == 202
+
+    # While the job renders bob's, ann's name changes and her page asks for her diploma: it asks just
+    # after the job's last look for stale diplomas, before the job is over.
+    original, asked = diplomas.stale, []
+
+    async def stale_then_change(session: Any, course: int, after: int, limit: int = diplomas.CHUNK) -> list[Any]:
+        rows = await original(session, course, after, limit)
+        if course == course_id and after == 0 and not rows and not asked:  # a pass that finds nothing: the end
+            r = await tenant.patch("/v1/courses/c1/enrollments/ann", json={"full_name": "Ann Archer-Smith"})
+            assert r.status_code == 200, r.text
+            asked.append((await tenant.get(f"{BASE}/ann/diploma")).status_code)
+        return rows
+
+    monkeypatch.setattr(diplomas, "stale", stale_then_change)
+    await run_worker(settings, crons=False)
+    assert asked == [202]
+    assert (await tenant.get(f"{BASE}/bob/diploma")).status_code == 200
+    await run_worker(settings, crons=False)  # the request was not lost: it has a job of its own
+    r = await tenant.get(f"{BASE}/ann/diploma")
+    assert r.status_code == 200, r.text
+    assert "Ann Archer-Smith" in _words(await _download(r.json()))
+
+
+async def test_diploma_files_whose_certificate_is_gone_are_deleted(
+    tenant: Tenant, settings: Settings, sessionmaker: Any
+) -> None:
+    await _course(tenant)
+    course_id = await _course_id(sessionmaker, tenant)
+    for learner in ("ann", "bob"):
+        assert (await tenant.put(f"{BASE}/allowlist/{learner}", json={})).status_code == 200
+    assert (await tenant.post(f"{BASE}:generate")).status_code == 201
+    await run_worker(settings, crons=False)
+    ann = await _ready(tenant, settings, f"{BASE}/ann/diploma")
+    await _ready(tenant, settings, f"{BASE}/bob/diploma")
+    async with sessionmaker() as session:
+        keys = dict(
+            (
+                await session.execute(
+                    text(
+                        "SELECT e.external_id, k.diploma_key FROM certificates k"
+                        " JOIN enrollments e ON e.id = k.enrollment_id WHERE k.course_id = :c"
+                    ),
+                    {"c": course_id},
+                )
+            ).all()
+        )
+        ann_id = await session.scalar(text("SELECT id FROM certificates WHERE diploma_key = :k"), {"k": keys["ann"]})
+    assert await _stored(settings, course_id) == {keys["ann"], keys["bob"]}
+    # A file a render has just uploaded and not recorded yet (or a replaced one whose deletion failed).
+    pending = diplomas.object_key(course_id, ann_id, "f" * 32)
+    async with open_store(settings.s3) as store:
+        await store.put_bytes(pending, b"%PDF-", "application/pdf")
+
+    # Bob is no longer eligible: the generation takes his certificate away, and his file goes with it.
+    assert (await tenant.delete(f"{BASE}/allowlist/bob")).status_code == 204
+    assert (await tenant.post(f"{BASE}:generate")).status_code == 201
+    await run_worker(settings, crons=False)
+    assert await _stored(settings, course_id) == {keys["ann"], pending}  # a render may still record it
+
+    # Once no render can still be running, the unrecorded file goes too; ann's stays and downloads.
+    clock.freeze(datetime.now(UTC) + timedelta(seconds=diplomas.RENDER_SECONDS + 60))
+    try:
+        assert (await tenant.post(f"{BASE}:generate")).status_code == 201
+        await run_worker(settings, crons=False)
+    finally:
+        clock.freeze(None)
+    assert await _stored(settings, course_id) == {keys["ann"]}
+    assert "Ann Archer" in _words(await _download(ann))

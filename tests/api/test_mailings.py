@@ -328,3 +328,56 @@ async def test_request_checks_roles_and_cancel(
     # Nobody to send to: done at once.
     empty = await _request(tenant, kind="certificates")
     assert empty["status"] == "done" and empty["counts"] == _counts()
+
+
+async def test_a_document_shows_once_made_whatever_became_of_its_letter(
+    tenant: Tenant, settings: Settings, sessionmaker: Any, mailbox: Memory
+) -> None:
+    await _course(tenant, ("ann", 8, True), ("eve", 7, True))
+    m = await _request(tenant, kind="reports", assessment="hw1")
+    handler = _Refusing({"eve@": "451 4.3.0 try again later"})
+    with mailsink.running(handler) as port:
+        refusing = settings.model_copy(update={"smtp": SmtpSettings(host="127.0.0.1", port=port, timeout_seconds=5)})
+        await run_worker(refusing)
+    assert (await _letters(sessionmaker, m["id"]))["eve"][0] == "queued"  # to be tried again
+
+    # Her report is made: her page shows it while its e-mail waits.
+    eve = await user_token(tenant, "eve")
+    [document] = (await tenant.get("/v1/me/courses/c1/documents", as_=eve)).json()["items"]
+    assert document["assessment"] == "hw1" and document["file_name"] == "c1_hw1_eve.pdf"
+
+    # The worker sending it dies mid-send: the letter fails (never sent twice), though the e-mail may
+    # have reached her; the report still shows and downloads.
+    async with sessionmaker() as session:
+        await session.execute(
+            text(
+                "UPDATE candidate_letters l SET status = 'sending', claimed_at = now() - interval '1 hour'"
+                " FROM enrollments e WHERE e.id = l.enrollment_id AND e.external_id = 'eve' AND l.mailing_id = :m"
+            ),
+            {"m": m["id"]},
+        )
+        await session.commit()
+    await run_worker(settings)
+    status, error = (await _letters(sessionmaker, m["id"]))["eve"]
+    assert status == "failed" and "interrupted" in (error or "")
+    assert mailbox.to(email(tenant, "eve")) == []
+    listed = (await tenant.get("/v1/me/courses/c1/documents", as_=eve)).json()["items"]
+    assert [d["id"] for d in listed] == [document["id"]]
+    r = await tenant.get(f"/v1/me/courses/c1/documents/{document['id']}", as_=eve)
+    assert r.status_code == 200, r.text
+    async with httpx.AsyncClient() as http:
+        assert "Eve Lee" in _pdf_text((await http.get(r.json()["download_url"])).content)
+
+    # Retracted, it no longer shows, whatever its letter.
+    retract = {"action": "retract", "assessments": ["hw1"], "audience": {"learners": ["eve"]}}
+    assert (await tenant.post("/v1/courses/c1/publications", json=retract)).status_code == 201
+    assert (await tenant.get("/v1/me/courses/c1/documents", as_=eve)).json()["items"] == []
+
+
+def test_reports_and_documents_name_files_by_one_public_rule() -> None:
+    from services.worker.tasks import mailings as mailing_task
+    from services.worker.tasks import reports as report_task
+    from services.worker.writers.names import safe_name
+
+    assert safe_name("Physics 101/é+x") == "Physics_101_é_x" and len(safe_name("x" * 300)) == 100
+    assert not hasattr(report_task, "_safe_name") and not hasattr(mailing_task, "_safe_name")

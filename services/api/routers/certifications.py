@@ -13,6 +13,7 @@ from services.api.deps import (
     Cursor,
     Limit,
     PrincipalDep,
+    RedisDep,
     SessionDep,
     SettingsDep,
     StoreDep,
@@ -42,19 +43,23 @@ async def get_course_certification(session: SessionDep, ref: CertificateRead) ->
 
 @router.put(COURSE)
 async def put_course_certification(
-    session: SessionDep, principal: PrincipalDep, ref: Certificates, body: CertificationIn
+    session: SessionDep, queue: RedisDep, principal: PrincipalDep, ref: Certificates, body: CertificationIn
 ) -> CertificationOut:
     """Set what the course certifies: rule `course_passing` (a passing course grade) or `course_percent`
     (a course grade of at least `threshold` percent), and the diploma (title, text, language of its
     labels, signatory, logo and signature images of the organization). The next generation applies the
-    rule; `revision` goes up on every change. Audited as `certification.updated` (old and new)."""
-    return CertificationOut.model_validate(await certifications.put(session, ref, None, body, actor(principal)))
+    rule; `revision` goes up on every change, and the diplomas it changes are rendered again at once.
+    Audited as `certification.updated` (old and new)."""
+    return CertificationOut.model_validate(await certifications.put(session, queue, ref, None, body, actor(principal)))
 
 
 @router.delete(COURSE, status_code=status.HTTP_204_NO_CONTENT)
-async def delete_course_certification(session: SessionDep, principal: PrincipalDep, ref: Certificates) -> None:
-    """Go back to the default certification (idempotent). Audited as `certification.deleted`."""
-    await certifications.delete(session, ref, None, actor(principal))
+async def delete_course_certification(
+    session: SessionDep, queue: RedisDep, principal: PrincipalDep, ref: Certificates
+) -> None:
+    """Go back to the default certification (idempotent); the diplomas are rendered again with the
+    default text. Audited as `certification.deleted`."""
+    await certifications.delete(session, queue, ref, None, actor(principal))
 
 
 @router.get(ASSESSMENT)
@@ -67,20 +72,28 @@ async def get_assessment_certification(
 
 @router.put(ASSESSMENT)
 async def put_assessment_certification(
-    session: SessionDep, principal: PrincipalDep, ref: Certificates, assessment: ExternalId, body: CertificationIn
+    session: SessionDep,
+    queue: RedisDep,
+    principal: PrincipalDep,
+    ref: Certificates,
+    assessment: ExternalId,
+    body: CertificationIn,
 ) -> CertificationOut:
     """Set what the assessment certifies: rule `assessment_percent`, a final result of at least
-    `threshold` percent, and the diploma. Audited as `certification.updated`."""
-    return CertificationOut.model_validate(await certifications.put(session, ref, assessment, body, actor(principal)))
+    `threshold` percent, and the diploma (its diplomas are rendered again at once). Audited as
+    `certification.updated`."""
+    return CertificationOut.model_validate(
+        await certifications.put(session, queue, ref, assessment, body, actor(principal))
+    )
 
 
 @router.delete(ASSESSMENT, status_code=status.HTTP_204_NO_CONTENT)
 async def delete_assessment_certification(
-    session: SessionDep, principal: PrincipalDep, ref: Certificates, assessment: ExternalId
+    session: SessionDep, queue: RedisDep, principal: PrincipalDep, ref: Certificates, assessment: ExternalId
 ) -> None:
     """Remove the assessment's certification: 404 when it has none, 409 (naming how many) while
     certificates of it exist. Audited as `certification.deleted`."""
-    await certifications.delete(session, ref, assessment, actor(principal))
+    await certifications.delete(session, queue, ref, assessment, actor(principal))
 
 
 # --- images ---------------------------------------------------------------------------------------
@@ -108,7 +121,12 @@ async def _body(request: Request, max_bytes: int) -> bytes:
 
 @router.put("/v1/certificate-images/{name}", openapi_extra=_IMAGE_BODY, responses=UNSUPPORTED_MEDIA)
 async def put_image(
-    request: Request, session: SessionDep, store: StoreDep, principal: PrincipalDep, name: ImageName
+    request: Request,
+    session: SessionDep,
+    store: StoreDep,
+    queue: RedisDep,
+    principal: PrincipalDep,
+    name: ImageName,
 ) -> CertificateImageOut:
     """Upload or replace the organization's image `name` (a logo or a signature diplomas print): the raw
     body, Content-Type image/png or image/jpeg (415 otherwise), at most 2 MB (413) and 4096 pixels a
@@ -118,7 +136,7 @@ async def put_image(
     content_type = certificate_images.media_type(request.headers.get("content-type"))
     data = await _body(request, certificate_images.MAX_BYTES)
     image = await certificate_images.put(
-        session, store, principal.organization_id, name, content_type, data, actor(principal)
+        session, store, queue, principal.organization_id, name, content_type, data, actor(principal)
     )
     return CertificateImageOut.model_validate(image)
 

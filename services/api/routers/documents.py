@@ -1,4 +1,4 @@
-"""A learner's own documents: the individual reports sent to them, with their own user token."""
+"""A learner's own documents: the individual reports made for them to be sent, with their own user token."""
 
 from __future__ import annotations
 
@@ -18,9 +18,10 @@ NO_STORE = {"Cache-Control": "no-store"}
 async def my_documents(
     session: SessionDep, principal: PrincipalDep, course: ExternalId, limit: Limit = 100, cursor: Cursor = None
 ) -> PageOut[DocumentOut]:
-    """Your individual reports sent to you in a course (user token whose `sub` is your enrollment's
-    external id), most recent first: only those whose result is still published to you as it was when
-    the report was made, and not expired. Your certificates are at `/v1/me/courses/{course}/certificates`."""
+    """Your individual reports made to be sent to you in a course (user token whose `sub` is your
+    enrollment's external id), most recent first, from the moment each is made (whether or not its
+    e-mail reached you): only those whose result is still published to you as it was when the report
+    was made, and not expired. Your certificates are at `/v1/me/courses/{course}/certificates`."""
     page = await mailings.my_documents(session, principal, course, limit, cursor)
     return PageOut(items=[DocumentOut.model_validate(d) for d in page.items], next_cursor=page.next_cursor)
 

@@ -4,8 +4,13 @@ print now.
 `render_diplomas` renders, chunk by chunk, the certificates whose stored diploma is missing or stale
 (its digest differs from what the certificate's diploma would print now), uploads each under a key
 naming its digest, and records it only if that digest is still the current one (a change made
-meanwhile wins, and is rendered on the next pass). Replaced objects are deleted. It can run twice, or
-at the same time as itself: what it records is checked against the database, never assumed.
+meanwhile wins, and is rendered on the next pass). Replaced objects are deleted, and at the end the
+course's objects no certificate points to any more (`diplomas.sweep`). It can run twice, or at the
+same time as itself: what it records is checked against the database, never assumed.
+
+A change made while it runs is rendered: the job moves its round on (`diplomas.render_started`)
+before it looks for stale diplomas, so whoever asks after that (a link, a generation, a changed
+certification or image) queues another job instead of being deduplicated against this one.
 """
 
 from __future__ import annotations
@@ -28,13 +33,15 @@ PROCESSES_FROM = 8
 # Uploads under way at once.
 UPLOADS = 8
 # Passes over the course: a pass that rendered something is followed by another, for diplomas that
-# changed while it ran; this many at most, the next request for a link asks again.
+# changed while it ran; this many at most (a change also queues a job of its own, see above).
 PASSES = 3
 
 
 async def render_diplomas(ctx: dict[str, Any], course_id: int) -> str:
-    """Render the course's stale diplomas of valid certificates (idempotent)."""
+    """Render the course's stale diplomas of valid certificates, then delete the course's diploma files
+    no certificate points to (idempotent)."""
     sessionmaker, store = ctx["sessionmaker"], ctx["store"]
+    await diplomas.render_started(ctx["redis"], course_id)
     images: dict[str, bytes] = {}
     drawing: Drawing | None = None
     rendered = recorded = 0
@@ -65,7 +72,9 @@ async def render_diplomas(ctx: dict[str, Any], course_id: int) -> str:
     finally:
         if drawing is not None:
             drawing.__exit__(None, None, None)
-    log.info("course %s: %s diplomas rendered, %s recorded", course_id, rendered, recorded)
+    async with sessionmaker() as session:
+        swept = await diplomas.sweep(session, store, course_id)
+    log.info("course %s: %s diplomas rendered, %s recorded, %s old files deleted", course_id, rendered, recorded, swept)
     return f"{recorded} diplomas rendered"
 
 

@@ -17,8 +17,9 @@ from typing import Any
 from arq import Retry
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from services.worker.tasks.reports import CONTENT_TYPES, Drawing, _safe_name
+from services.worker.tasks.reports import CONTENT_TYPES, Drawing
 from services.worker.writers import pdf
+from services.worker.writers.names import safe_name
 from shared.services import mailings, report_data, report_records
 from shared.services.inputs import IndividualReportsParams
 from shared.services.report_records import LearnerRecord
@@ -95,7 +96,7 @@ async def _prepare(ctx: dict[str, Any], mailing: dict[str, Any]) -> int:
                         "enrollment_id": enrollment_id,
                         "object_key": key,
                         "file_name": "_".join(
-                            _safe_name(x) for x in (mailing["course"], params["assessment"], record.learner)
+                            safe_name(x) for x in (mailing["course"], params["assessment"], record.learner)
                         )
                         + ".pdf",
                         "bytes": len(content),

@@ -29,6 +29,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from services.worker.writers import diplomas as diploma_writer
 from services.worker.writers import pdf
 from services.worker.writers.csv import CsvFile
+from services.worker.writers.names import safe_name
 from services.worker.writers.xlsx import XlsxFile
 from shared.notify import mail
 from shared.services import (
@@ -140,7 +141,7 @@ async def _build_and_upload(ctx: dict[str, Any], report: dict[str, Any]) -> bool
         report_id,
         report["tries"],
         object_key=key,
-        file_name=f"{_safe_name(course.external_id)}_{name}_{stamp}.{ext}",
+        file_name=f"{safe_name(course.external_id)}_{name}_{stamp}.{ext}",
         content_type=CONTENT_TYPES[ext],
         rows=rows,
         size=size,
@@ -179,10 +180,6 @@ class _Counter:
         percent = min(98, self.done * 100 // self.total) if self.total else 0
         message = f"{written:,} rows written" if written is not None else f"{self.done:,} of {self.total:,} {self.unit}"
         await self.progress(percent, message)
-
-
-def _safe_name(external_id: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in external_id)[:100]
 
 
 # --- one builder per kind: (session, course, params, folder, counter) -> (extension, rows, name) ---
@@ -239,7 +236,7 @@ async def marks_and_grades(snap: Snapshot, course: CourseInfo, params: Params, o
     frames = marks_report.marks_and_grades(snap.session, course, assessment)
     c.covers(await report_data.count_candidates(snap.session, assessment.id))
     rows = await _csv(frames, out, p.bom, c, learners=lambda frame: frame["CandidateExternalId"].n_unique())
-    return rows, f"marks_and_grades_{_safe_name(assessment.external_id)}"
+    return rows, f"marks_and_grades_{safe_name(assessment.external_id)}"
 
 
 async def results_xlsx(snap: Snapshot, course: CourseInfo, params: Params, out: Output, c: _Counter) -> Built:
@@ -302,7 +299,7 @@ async def group_report_pdf(snap: Snapshot, course: CourseInfo, params: Params, o
     await _session(snap, course, p.session)
     results = await report_records.group_results(snap.session, course, p)
     await asyncio.to_thread(out.path.write_bytes, await asyncio.to_thread(pdf.group_report, results))
-    return len(results.ranking), f"group_report_{_safe_name(p.assessment)}"
+    return len(results.ranking), f"group_report_{safe_name(p.assessment)}"
 
 
 async def individual_reports_zip(snap: Snapshot, course: CourseInfo, params: Params, out: Output, c: _Counter) -> Built:
@@ -346,7 +343,7 @@ async def _zip_of_pdfs(
     ):
         async for covered, records in chunks:
             async for record, content in drawing.each(records):
-                name = _safe_name(entry(record) if entry is not None else record.learner) + ".pdf"
+                name = safe_name(entry(record) if entry is not None else record.learner) + ".pdf"
                 while name in used:  # two ids that differ only in unsafe characters
                     name = "_" + name
                 used.add(name)
@@ -407,7 +404,7 @@ async def group_progression_pdf(snap: Snapshot, course: CourseInfo, params: Para
     await _session(snap, course, p.session)
     g = await progression_report.group_progression(snap.session, course, p)
     await asyncio.to_thread(out.path.write_bytes, await asyncio.to_thread(pdf.group_progression, g))
-    return len(g.learners), f"group_progression_{_safe_name(p.assessment)}"
+    return len(g.learners), f"group_progression_{safe_name(p.assessment)}"
 
 
 async def individual_progression_zip(
@@ -448,12 +445,12 @@ async def certificates_zip(snap: Snapshot, course: CourseInfo, params: Params, o
     count = await _zip_of_pdfs(
         out, chunks(), diploma_writer.diploma, chunk_done=c.add, entry=_diploma_entry, compression=zipfile.ZIP_STORED
     )
-    return count, f"certificates_{_safe_name(p.assessment)}" if p.assessment else "certificates"
+    return count, f"certificates_{safe_name(p.assessment)}" if p.assessment else "certificates"
 
 
 def _diploma_entry(d: diplomas.Diploma) -> str:
     """A diploma's name in the ZIP: the learner's name (cut short if long), then the code (unique)."""
-    return f"{_safe_name(d.name)[:80]}_{d.code}"
+    return f"{safe_name(d.name)[:80]}_{d.code}"
 
 
 @dataclass(frozen=True)
