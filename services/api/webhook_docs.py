@@ -73,7 +73,8 @@ EXAMPLES: dict[str, tuple[str, dict[str, Any]]] = {
     ),
     "certificates.generated": (
         "Certificates of a certification (the course's, or an assessment's: `assessment`) were generated: who "
-        "was eligible at that moment (the first 1,000 learners issued and revoked are listed; see the counts).",
+        "was eligible at that moment (the first 1,000 learners issued and removed - no longer eligible, their "
+        "certificate taken away; not a staff revocation - are listed; see the counts).",
         {
             "course": COURSE,
             "generation": 4,
@@ -81,9 +82,9 @@ EXAMPLES: dict[str, tuple[str, dict[str, Any]]] = {
             "policy_version": 2,
             "eligible": 2,
             "issued_count": 1,
-            "revoked_count": 1,
+            "removed_count": 1,
             "issued": [{"learner": "u1", "type": "verified", "reason": "passing"}],
-            "revoked": ["u7"],
+            "removed": ["u7"],
         },
     ),
     "certificate.revoked": (

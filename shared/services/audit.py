@@ -16,6 +16,9 @@ from shared.services.paging import Page, last_id_after, page_of
 if TYPE_CHECKING:  # access imports auth, which records through this module
     from shared.services.access import CourseRef
 
+# The columns a set-based statement fills (from `stamp`'s parameters: :org, :course, :at, :actor, :rid).
+COLUMNS = "organization_id, course_id, at, actor, request_id, action, learner, assessment, item, old, new"
+
 _INSERT = text(
     """
     INSERT INTO audit_log (organization_id, course_id, at, actor, request_id, action, learner, assessment, item,

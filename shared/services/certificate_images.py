@@ -25,7 +25,10 @@ from shared.services.paging import Page, last_id_after, page_of
 from shared.storage.s3 import ObjectStore
 
 MAX_BYTES = 2 * 1024 * 1024
-MAX_SIDE = 4096  # pixels: more than a diploma can print, and a bound on what decoding may take
+MAX_SIDE = 4096  # pixels: more than a diploma can print
+# Pixels in all: what decoding may take (Pillow holds at most 4 bytes a pixel: 64 MB), read from the
+# header before the image is decoded. 4000 x 4000 fits; 4096 x 4096 does not.
+MAX_PIXELS = 16_000_000
 CONTENT_TYPES = {"image/png": "PNG", "image/jpeg": "JPEG"}  # what Pillow calls each format
 EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg"}
 
@@ -47,8 +50,13 @@ def _decode(data: bytes, content_type: str) -> tuple[int, int]:
     try:
         with Image.open(io.BytesIO(data), formats=[CONTENT_TYPES[content_type]]) as image:
             width, height = image.size
+            # From the header: nothing is decoded yet.
             if width > MAX_SIDE or height > MAX_SIDE:
                 raise ValidationFailed.one("", f"The image is {width}x{height} pixels; at most {MAX_SIDE} a side.")
+            if width * height > MAX_PIXELS:
+                raise ValidationFailed.one(
+                    "", f"The image is {width}x{height} pixels; at most {MAX_PIXELS:,} pixels in all."
+                )
             image.load()
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         if isinstance(exc, ValidationFailed):

@@ -5,10 +5,16 @@ A generation records who is eligible at that moment under a certification (the c
 assessment's) and makes that certification's certificates agree with it: the latest generation is the
 truth, so a learner no longer eligible loses their certificate. A revoked certificate is the exception:
 staff took it back, so generations leave it as it is (never deleted, never issued again) until it is
-reinstated."""
+reinstated. Two words keep the two apart: a generation *removes* a certificate (`certificate.removed`,
+the row goes), staff *revoke* one (`certificate.revoked`, the row stays, marked).
+
+Which certificates a reader means - one certification's, of the learners the results table's filters
+select, issued in a period - is said once (`select`): the certificates list, the ZIP of diplomas and
+the certificate mailing all read it."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,8 +22,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared import clock, jobs
-from shared.errors import Conflict, NotFound
+from shared import clock, jobs, names
+from shared.errors import Conflict, NotFound, ValidationFailed
 from shared.notify import events
 from shared.services import (
     audit,
@@ -26,12 +32,15 @@ from shared.services import (
     enrollments,
     grades,
     published,
+    publishing,
     report_data,
-    report_records,
+    sessions,
 )
 from shared.services.access import CourseRef
-from shared.services.certifications import Scope, course_rule_sql
+from shared.services.auth import Principal
+from shared.services.certifications import Scope, course_rule_sql, lock_course
 from shared.services.paging import Page, last_id_after, newest_first, page_of
+from shared.storage.s3 import ObjectStore
 
 # An assessment's certification: the learner's result at the assessment `a` (attempt `t`) is final -
 # graded, not excused (an excused result never passes), with points, confirmed where it has manual
@@ -41,8 +50,6 @@ ASSESSMENT_PASSED = f"""(t.status = 'graded' AND NOT t.excused AND t.earned IS N
 
 # Learners listed by name in a `certificates.generated` event (the counts are always complete).
 MAX_EVENT_LEARNERS = 1000
-
-_AUDIT_COLUMNS = "organization_id, course_id, at, actor, request_id, action, learner, assessment, item, old, new"
 
 
 # --- the allow list -------------------------------------------------------------------------------
@@ -132,9 +139,10 @@ _ELIGIBLE_ASSESSMENT = f"""
         WHERE r.enrollment_id = e.id AND r.assessment_id = :assessment AND r.revoked_at IS NOT NULL)
 """  # noqa: S608 (constant SQL)
 
-# One statement: who is eligible now, the generation row, certificates issued, kept or taken away, and an
-# audit entry per learner whose certificate appeared, changed or went. Data-modifying CTEs all see the
-# certificates as they were before the statement (`before`), and touch disjoint rows. `{mine}` is the
+# One statement: who is eligible now, the generation row, certificates issued, kept or removed, and an
+# audit entry per learner whose certificate appeared, changed or went (`certificate.removed`).
+# Data-modifying CTEs all see the certificates as they were before the statement (`before`), and touch
+# disjoint rows. `{mine}` is the
 # certification's certificates (alias k).
 _GENERATE = f"""
     WITH eligible AS ({{eligible}}),
@@ -162,7 +170,7 @@ _GENERATE = f"""
       FROM eligible el LEFT JOIN before b USING (enrollment_id)
       WHERE b.enrollment_id IS NULL OR (b.type, b.reason) <> (el.type, el.reason)
     ),
-    revoked AS (
+    removed AS (
       DELETE FROM certificates k USING enrollments e
       WHERE {{mine}} AND k.revoked_at IS NULL AND e.id = k.enrollment_id
         AND NOT EXISTS (SELECT 1 FROM eligible el WHERE el.enrollment_id = k.enrollment_id)
@@ -175,30 +183,23 @@ _GENERATE = f"""
              jsonb_build_object('type', i.type, 'reason', i.reason, 'generation', g.id) AS new
       FROM issued i CROSS JOIN generation g
       UNION ALL
-      SELECT 'certificate.revoked', r.learner, jsonb_build_object('type', r.type, 'reason', r.reason),
+      SELECT 'certificate.removed', r.learner, jsonb_build_object('type', r.type, 'reason', r.reason),
              jsonb_build_object('generation', g.id)
-      FROM revoked r CROSS JOIN generation g
+      FROM removed r CROSS JOIN generation g
     ),
     audited AS (
-      INSERT INTO audit_log ({_AUDIT_COLUMNS})
+      INSERT INTO audit_log ({audit.COLUMNS})
       SELECT :org, :course, :at, :actor, :rid, action, learner, CAST(:assessment_name AS text), NULL, old, new
       FROM changes ORDER BY action, learner
     )
     SELECT g.id, g.policy_version, g.eligible, g.created_by, g.created_at,
-           (SELECT count(*) FROM issued) AS issued, (SELECT count(*) FROM revoked) AS revoked,
+           (SELECT count(*) FROM issued) AS issued, (SELECT count(*) FROM removed) AS removed,
            (SELECT coalesce(jsonb_agg(x ORDER BY x.learner), '[]') FROM (
               SELECT learner, type, reason FROM issued ORDER BY learner LIMIT :max) x) AS issued_learners,
            (SELECT coalesce(jsonb_agg(x.learner ORDER BY x.learner), '[]') FROM (
-              SELECT learner FROM revoked ORDER BY learner LIMIT :max) x) AS revoked_learners
+              SELECT learner FROM removed ORDER BY learner LIMIT :max) x) AS removed_learners
     FROM generation g
 """  # noqa: S608  (constant SQL)
-
-
-def _mine(scope: Scope) -> str:
-    """SQL: certificate `k` is of the scope's certification (spelt so each reads by an index)."""
-    if scope.assessment_id is None:
-        return "k.course_id = :course AND k.assessment_id IS NULL"
-    return "k.course_id = :course AND k.assessment_id = :assessment"
 
 
 async def generate(
@@ -206,21 +207,25 @@ async def generate(
 ) -> dict[str, Any]:
     """Record who is eligible for a certification now (the course's, or the assessment `assessment`'s:
     404 when it has none) and make its certificates agree: eligible learners get (or keep) one of this
-    generation, typed by their track; the others lose theirs; revoked ones are left alone. After the
-    commit, the diplomas are queued for rendering."""
+    generation, typed by their track; the others lose theirs (removed); revoked ones are left alone.
+    After the commit, the diplomas are queued for rendering."""
     scope = await certifications.scope_of(session, ref, assessment)
-    rule, threshold = await certifications.rule_of(session, ref, scope)
     if scope.assessment_id is None:
         # The decision reads stored grades: bring the stale ones current first, as every grade reader does.
         await grades.bring_current(session, ref.id)
+    # One generation of a course at a time, and none while its certifications change: the second waits,
+    # then decides on what the first wrote - the rule and threshold are read after the lock.
+    await lock_course(session, ref.id)
+    rule, threshold = await certifications.rule_of(session, ref, scope)
+    if scope.assessment_id is None:
         eligible = _ELIGIBLE_COURSE.format(rule=await course_rule_sql(session, ref.id))
     else:
         eligible = _ELIGIBLE_ASSESSMENT
-    # One generation of a course at a time: the second waits, then decides on what the first wrote.
-    await session.execute(text("SELECT 1 FROM courses WHERE id = :c FOR NO KEY UPDATE"), {"c": ref.id})
-    statement = _GENERATE.format(eligible=eligible, mine=_mine(scope))
+    statement = _GENERATE.format(eligible=eligible, mine=scope.holds())
     params = {
         **audit.stamp(ref.organization_id, ref.id, actor),
+        **scope.params(),
+        "c": ref.id,
         "max": MAX_EVENT_LEARNERS,
         "assessment": scope.assessment_id,
         "assessment_name": scope.assessment,
@@ -234,7 +239,7 @@ async def generate(
         "policy_version": row["policy_version"],
         "eligible": row["eligible"],
         "issued_count": row["issued"],
-        "revoked_count": row["revoked"],
+        "removed_count": row["removed"],
     }
     await audit.record(
         session,
@@ -253,14 +258,14 @@ async def generate(
             "course": ref.external_id,
             **{k: v for k, v in summary.items() if k != "rule"},
             "issued": row["issued_learners"],
-            "revoked": row["revoked_learners"],
+            "removed": row["removed_learners"],
         },
     )
     await session.commit()
     await diplomas.request_render(queue, ref.id)
     return {
         "assessment": scope.assessment,
-        **{k: row[k] for k in ("id", "policy_version", "eligible", "created_by", "created_at", "issued", "revoked")},
+        **{k: row[k] for k in ("id", "policy_version", "eligible", "created_by", "created_at", "issued", "removed")},
     }
 
 
@@ -288,16 +293,11 @@ async def _held(session: AsyncSession, ref: CourseRef, learner: str, scope: Scop
     """The learner's certificate of the certification, locked (404 when they hold none)."""
     enrollment_id = (await enrollments.get_enrollment(session, ref, learner)).id
     # Serialised with generations, which decide on every certificate of the course.
-    await session.execute(text("SELECT 1 FROM courses WHERE id = :c FOR NO KEY UPDATE"), {"c": ref.id})
-    sql = _HELD.format(mine=_mine(scope))
-    row = (
-        (await session.execute(text(sql), {"e": enrollment_id, "course": ref.id, "assessment": scope.assessment_id}))
-        .mappings()
-        .first()
-    )
+    await lock_course(session, ref.id)
+    sql = _HELD.format(mine=scope.holds())
+    row = (await session.execute(text(sql), {"e": enrollment_id, "c": ref.id, **scope.params()})).mappings().first()
     if row is None:
-        of = "the course" if scope.assessment is None else f"the assessment {scope.assessment!r}"
-        raise NotFound(f"Learner {learner!r} holds no certificate of {of}.")
+        raise NotFound(f"Learner {learner!r} holds no certificate of {scope.of()}.")
     return dict(row)
 
 
@@ -343,9 +343,9 @@ async def _change(
     }
     await events.emit(session, ref.organization_id, action, data)
     await session.commit()
-    page = await list_certificates(
-        session, ref, CertificateFilter(assessment=scope.assessment, learner=learner, revoked=None), 1, None
-    )
+    # Whatever the learner's groups: the list's default hides those whose every group is archived.
+    mine = CertificateFilter(assessment=scope.assessment, learner=learner, revoked=None, include_archived=True)
+    page = await _list(session, ref, mine, 1, None)
     current: dict[str, Any] = page.items[0]
     return current
 
@@ -385,7 +385,7 @@ async def reinstate(
     return await _change(session, ref, learner, scope, "certificate.reinstated", held, dict(changed), actor)
 
 
-# --- the list -------------------------------------------------------------------------------------
+# --- the selection and the list ------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -405,44 +405,106 @@ class CertificateFilter:
     learner: str | None = None  # one learner's
 
 
+@dataclass(frozen=True)
+class Selection:
+    """The certificates of one certification the results table's filters select, issued in a period, as
+    SQL over certificate `k` and its enrollment `e`, in three parts so a reader may also ask for the
+    learners without one (LEFT JOIN): `certification` (on k), `learners` (on e), `issued` (on k), with
+    their `params` (`:c` the course). A course session keeps, for the course's certificates, the learners
+    with an attempt in it; for an assessment's, those whose attempt at that assessment is in it (the
+    certificate comes from that attempt: sessions' per-assessment rule)."""
+
+    scope: Scope
+    certification: str
+    learners: str
+    issued: str
+    params: dict[str, Any]
+
+    @property
+    def where(self) -> str:
+        return f"{self.certification} AND {self.learners} AND {self.issued}"
+
+
+async def select(session: AsyncSession, course_id: int, params: Any) -> Selection:
+    """The selection `params` asks for (a CertificateFilter, a certificates_zip report's params, a
+    certificate mailing's request: assessment, group, cohort, learners, session, include_archived,
+    search, since, until - whichever it has). 404 naming an unknown assessment or session."""
+    scope = await certifications.scope_in(session, course_id, getattr(params, "assessment", None))
+    who = await report_data.who_of(session, course_id, params)
+    values: dict[str, Any] = {"c": course_id, **scope.params()}
+    per_assessment = []
+    if scope.assessment_id is not None and who.session_id is not None:
+        per_assessment.append(sessions.attempt_at_in(":cert_a", ":cert_session"))
+        values["cert_session"] = who.session_id
+        who = dataclasses.replace(who, session_id=None)
+    condition, named = who.named()
+    issued = []
+    for sql, name in (("k.created_at >= :since", "since"), ("k.created_at < :until", "until")):
+        value = getattr(params, name, None)
+        if value is not None:
+            issued.append(sql)
+            values[name] = value
+    return Selection(
+        scope, scope.holds(), " AND ".join([condition, *per_assessment]), " AND ".join(issued) or "TRUE", values | named
+    )
+
+
 _LIST = """
-    SELECT k.enrollment_id, e.external_id, e.full_name, e.username, e.email, k.code, k.type, k.reason,
+    SELECT k.enrollment_id, e.external_id, {name} AS name, e.email, k.code, k.type, k.reason,
            k.generation_id, k.created_at, k.revoked_at, k.revoked_by, k.revoke_reason
     FROM certificates k JOIN enrollments e ON e.id = k.enrollment_id
-    WHERE {mine} AND {who}{more} AND k.enrollment_id > :after
+    WHERE {where}{more} AND k.enrollment_id > :after
     ORDER BY k.enrollment_id LIMIT :lim
 """
 
 
+# Staff who oversee results see every certificate; a publisher whose only overseeing role is theirs,
+# limited to some assessments, sees those assessments' certificates only (never the course's), as they
+# may send only those (publishing.check_publisher_scope).
+_UNLIMITED = frozenset({"planner", "viewer"})
+
+
+async def check_reader(session: AsyncSession, ref: CourseRef, principal: Principal, assessment: str | None) -> None:
+    """403 for a publisher limited to some assessments reading certificates outside them."""
+    if principal.is_key or ref.roles & _UNLIMITED:
+        return
+    await publishing.check_publisher_scope(
+        session, ref.id, principal, [assessment] if assessment else [], assessment is None
+    )
+
+
 async def list_certificates(
-    session: AsyncSession, ref: CourseRef, f: CertificateFilter, limit: int, cursor: str | None
+    session: AsyncSession, ref: CourseRef, principal: Principal, f: CertificateFilter, limit: int, cursor: str | None
 ) -> Page[Any]:
     """A certification's certificates under the filters, in enrollment order (404 naming an unknown
-    assessment or session)."""
-    scope = await certifications.scope_of(session, ref, f.assessment)
-    who = await report_data.who_of(session, ref.id, f)
-    condition, named = who.named()
+    assessment or session; 422 when `until` is not after `since`; 403 outside a limited publisher's
+    assessments)."""
+    if f.since is not None and f.until is not None and f.until <= f.since:
+        raise ValidationFailed.one("until", "Must be later than since.", "query")
+    await check_reader(session, ref, principal, f.assessment)
+    return await _list(session, ref, f, limit, cursor)
+
+
+async def _list(
+    session: AsyncSession, ref: CourseRef, f: CertificateFilter, limit: int, cursor: str | None
+) -> Page[Any]:
+    chosen = await select(session, ref.id, f)
     more = ""
-    params: dict[str, Any] = {"c": ref.id, "course": ref.id, "assessment": scope.assessment_id, **named}
-    for sql, name, value in (
-        ("k.created_at >= :since", "since", f.since),
-        ("k.created_at < :until", "until", f.until),
-        ("e.external_id = :learner", "learner", f.learner),
-    ):
-        if value is not None:
-            more += f" AND {sql}"
-            params[name] = value
+    params = dict(chosen.params)
+    if f.learner is not None:
+        more += " AND e.external_id = :learner"
+        params["learner"] = f.learner
     if f.revoked is not None:
         more += " AND k.revoked_at IS NOT NULL" if f.revoked else " AND k.revoked_at IS NULL"
-    sql = _LIST.format(mine=_mine(scope), who=condition, more=more)
+    sql = _LIST.format(name=names.learner_name_sql("e"), where=chosen.where, more=more)
     rows = await session.execute(text(sql), {**params, "after": last_id_after(cursor), "lim": limit + 1})
     items = [
         {
             "enrollment_id": r["enrollment_id"],
             "learner": r["external_id"],
-            "name": report_records.display_name(dict(r)),
+            "name": r["name"],
             "email": r["email"],
-            "assessment": scope.assessment,
+            "assessment": chosen.scope.assessment,
             "code": r["code"],
             "type": r["type"],
             "reason": r["reason"],
@@ -456,3 +518,25 @@ async def list_certificates(
         for r in rows.mappings()
     ]
     return page_of(items, limit, lambda r: r["enrollment_id"])
+
+
+# --- diplomas ---------------------------------------------------------------------------------------
+
+
+async def diploma_link(
+    session: AsyncSession,
+    store: ObjectStore,
+    queue: jobs.Queue,
+    ref: CourseRef,
+    principal: Principal,
+    learner: str,
+    assessment: str | None,
+    actor: str,
+    link_seconds: int,
+) -> dict[str, Any]:
+    """A learner's diploma of the course's (or the assessment's) certificate for staff: a link minted
+    now, or `rendering` (diplomas.staff_link). 404 naming an unknown assessment; 403 outside a limited
+    publisher's assessments."""
+    scope = await certifications.scope_of(session, ref, assessment)
+    await check_reader(session, ref, principal, assessment)
+    return await diplomas.staff_link(session, store, queue, ref, learner, scope, actor, link_seconds)

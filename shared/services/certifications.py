@@ -90,17 +90,58 @@ class Scope:
     assessment_id: int | None
     assessment: str | None  # its external id
 
+    def holds(self, k: str = "k") -> str:
+        """SQL: certificate `k` is of this certification - the one way every reader says "which
+        certification" (spelt so each reads by an index). Its parameters: `:c` the course and, for an
+        assessment's, `params()`."""
+        if self.assessment_id is None:
+            return f"{k}.course_id = :c AND {k}.assessment_id IS NULL"
+        return f"{k}.course_id = :c AND {k}.assessment_id = :cert_a"
+
+    def params(self) -> dict[str, Any]:
+        return {"cert_a": self.assessment_id}
+
+    def of(self) -> str:
+        """How a message names the certification."""
+        return "the course" if self.assessment is None else f"the assessment {self.assessment!r}"
+
 
 async def scope_of(session: AsyncSession, ref: CourseRef, assessment: str | None) -> Scope:
     """The course, or the course's assessment `assessment` (404 naming it when the course has none)."""
+    return await scope_in(session, ref.id, assessment)
+
+
+async def scope_in(session: AsyncSession, course_id: int, assessment: str | None) -> Scope:
+    """`scope_of` by the course's id (the worker's side)."""
     if assessment is None:
         return Scope(None, None)
     found = await session.scalar(
-        text("SELECT id FROM assessments WHERE course_id = :c AND external_id = :a"), {"c": ref.id, "a": assessment}
+        text("SELECT id FROM assessments WHERE course_id = :c AND external_id = :a"), {"c": course_id, "a": assessment}
     )
     if found is None:
         raise NotFound(f"Assessment {assessment!r} not found in this course.")
     return Scope(int(found), assessment)
+
+
+async def certifies(session: AsyncSession, course_id: int, assessment: str) -> bool:
+    """Whether the course's assessment `assessment` has a certification (an assessment's certificates
+    exist only under one: its certification cannot be removed while valid ones exist, and removing it
+    removes the revoked ones)."""
+    found = await session.scalar(
+        text(
+            "SELECT 1 FROM assessments a JOIN certifications cf ON cf.assessment_id = a.id"
+            " WHERE a.course_id = :c AND a.external_id = :a"
+        ),
+        {"c": course_id, "a": assessment},
+    )
+    return found is not None
+
+
+async def lock_course(session: AsyncSession, course_id: int) -> None:
+    """Serialise what decides on a course's certificates: generations, revocations and reinstatements,
+    changes of its certifications. The second waits for the first's commit, then reads what it wrote
+    (so read the rule and the certificates after this)."""
+    await session.execute(text("SELECT 1 FROM courses WHERE id = :c FOR NO KEY UPDATE"), {"c": course_id})
 
 
 _ROW = """
@@ -227,7 +268,7 @@ async def put(
     new = {field: getattr(body, field) for field in FIELDS} | {"rule": _rule(scope, body)}
     await _check_references(session, ref.organization_id, body)
     # One change of a course's certifications at a time, and none while a generation decides.
-    await session.execute(text("SELECT 1 FROM courses WHERE id = :c FOR NO KEY UPDATE"), {"c": ref.id})
+    await lock_course(session, ref.id)
     old_row = await _row(session, ref, scope, lock=True)
     old = None if old_row is None else {field: old_row[field] for field in FIELDS}
     if old is not None and _comparable(old) == _comparable(new):
@@ -252,10 +293,10 @@ async def put(
 async def delete(session: AsyncSession, queue: jobs.Queue, ref: CourseRef, assessment: str | None, actor: str) -> None:
     """Remove a certification. The course's goes back to the default (nothing to do if it has none;
     its diplomas are rendered again with the default text ahead of time); an assessment's is 404 when
-    it has none, and 409 while certificates of it exist (revoked ones included: they stay on the
-    record)."""
+    it has none, and 409 while valid certificates of it exist; its revoked certificates go with it
+    (each audited as `certificate.removed`, with who revoked it and why)."""
     scope = await scope_of(session, ref, assessment)
-    await session.execute(text("SELECT 1 FROM courses WHERE id = :c FOR NO KEY UPDATE"), {"c": ref.id})
+    await lock_course(session, ref.id)
     row = await _row(session, ref, scope, lock=True)
     if row is None:
         if scope.assessment_id is not None:
@@ -264,16 +305,41 @@ async def delete(session: AsyncSession, queue: jobs.Queue, ref: CourseRef, asses
     if scope.assessment_id is not None:
         held = int(
             await session.scalar(
-                text("SELECT count(*) FROM certificates WHERE assessment_id = :a"), {"a": scope.assessment_id}
+                text("SELECT count(*) FROM certificates WHERE assessment_id = :a AND revoked_at IS NULL"),
+                {"a": scope.assessment_id},
             )
             or 0
         )
         if held:
             raise Conflict(
-                f"{held} certificate{'s' if held != 1 else ''} of the assessment {assessment!r} exist"
-                f"{'' if held != 1 else 's'} (revoked ones included): its certification cannot be removed.",
+                f"{held} valid certificate{'s' if held != 1 else ''} of the assessment {assessment!r} exist"
+                f"{'' if held != 1 else 's'}: revoke them (or generate after changing the rule) before"
+                " removing its certification.",
                 extra={"certificates": held},
             )
+        await session.execute(
+            text(
+                f"""
+                WITH gone AS (
+                  DELETE FROM certificates k USING enrollments e
+                  WHERE k.assessment_id = :a AND e.id = k.enrollment_id
+                  RETURNING e.external_id AS learner, k.code, k.type, k.reason, k.revoked_at, k.revoked_by,
+                            k.revoke_reason
+                )
+                INSERT INTO audit_log ({audit.COLUMNS})
+                SELECT :org, :course, :at, :actor, :rid, 'certificate.removed', learner, :assessment_name, NULL,
+                       jsonb_build_object('code', code, 'type', type, 'reason', reason, 'revoked_at', revoked_at,
+                                          'revoked_by', revoked_by, 'revoke_reason', revoke_reason),
+                       jsonb_build_object('certification', 'deleted')
+                FROM gone ORDER BY learner
+                """  # noqa: S608  (constant SQL)
+            ),
+            {
+                **audit.stamp(ref.organization_id, ref.id, actor),
+                "a": scope.assessment_id,
+                "assessment_name": assessment,
+            },
+        )
     await session.execute(
         text(
             "DELETE FROM certifications WHERE course_id = :c AND assessment_id IS NOT DISTINCT FROM CAST(:a AS bigint)"

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared import clock, jobs
+from shared import clock, jobs, names
 from shared.errors import Conflict, Forbidden, NotFound
 from shared.report_labels import labels
 from shared.services import audit
@@ -29,8 +29,9 @@ from shared.services.access import CourseRef
 from shared.services.auth import Principal
 from shared.storage.s3 import ObjectStore
 
-if TYPE_CHECKING:  # report_data reads certifications, which asks for renders here
-    from shared.services.report_data import Who
+if TYPE_CHECKING:  # certifications and certificates ask for renders here
+    from shared.services.certificates import Selection
+    from shared.services.certifications import Scope
 
 # Part of every digest: raise it when the layout changes, and every stored diploma is rendered again.
 LAYOUT = 1
@@ -41,7 +42,7 @@ CHUNK = 500
 
 # One row per certificate `k` (aliases: `e` enrollment, `c` course, `a` its assessment or none, `cf` its
 # certification or none, `li`/`si` the logo and signature images, `x` the name and language printed).
-# The name is report_records.display_name's rule; the date is the UTC day the certificate was issued
+# The name is shared.names' rule; the date is the UTC day the certificate was issued
 # (a date, so the digest reads the same in every session's time zone).
 _DIPLOMAS = """
     SELECT k.id, k.course_id, k.enrollment_id, k.code, k.type, k.created_at AS issued_at, k.revoked_at,
@@ -63,7 +64,7 @@ _DIPLOMAS = """
     LEFT JOIN certificate_images li ON li.organization_id = c.organization_id AND li.name = cf.logo_image
     LEFT JOIN certificate_images si ON si.organization_id = c.organization_id AND si.name = cf.signature_image
     CROSS JOIN LATERAL (
-      SELECT coalesce(nullif(e.full_name, ''), nullif(e.username, ''), e.external_id) AS name,
+      SELECT {name} AS name,
              coalesce(cf.language, 'en') AS language,
              CAST(k.created_at AT TIME ZONE 'UTC' AS date) AS issued_on
     ) x
@@ -71,7 +72,20 @@ _DIPLOMAS = """
 
 
 def _diplomas(where: str) -> str:
-    return _DIPLOMAS.format(layout=LAYOUT) + " WHERE " + where
+    return _DIPLOMAS.format(layout=LAYOUT, name=names.learner_name_sql("e")) + " WHERE " + where
+
+
+def shown_to_learner(k: str = "k") -> str:
+    """SQL: the learner may see certificate `k` (shown on their list, its diploma handed out, sent to
+    them) - valid, and a course certificate (issued by a generation, the release, as Open edX's) or an
+    assessment's whose result is published to them (a certificate never tells a learner a result before
+    the result itself does)."""
+    return f"""({k}.revoked_at IS NULL AND ({k}.assessment_id IS NULL OR EXISTS (
+      SELECT 1 FROM published_results pr WHERE pr.enrollment_id = {k}.enrollment_id
+        AND pr.assessment_id = {k}.assessment_id)))"""  # noqa: S608  (an alias)
+
+
+SHOWN_TO_LEARNER = shown_to_learner()
 
 
 @dataclass(frozen=True)
@@ -119,7 +133,7 @@ def diploma_of(row: Any, images: dict[str, bytes]) -> Diploma:
         issued_on=row["issued_at"].astimezone(UTC).date(),
         course=row["course"],
         assessment=row["assessment_title"],
-        title=row["title"] or default_title(row["language"]),
+        title=title(row["title"], row["language"]),
         body=row["body"],
         language=row["language"],
         signatory_name=row["signatory_name"],
@@ -130,9 +144,11 @@ def diploma_of(row: Any, images: dict[str, bytes]) -> Diploma:
     )
 
 
-def default_title(language: str) -> str:
-    """The title of a diploma whose certification has none (or of a course without a certification)."""
-    return labels(language)["diploma.default_title"]
+def title(certification_title: str | None, language: str) -> str:
+    """What a certificate is called - on its diploma, in the learner's list, in the e-mail sending it:
+    its certification's title, else (a course without a certification) the label catalogue's default
+    title in the certification's language."""
+    return certification_title or labels(language)["diploma.default_title"]
 
 
 async def load_images(store: ObjectStore, rows: Sequence[Any], images: dict[str, bytes]) -> None:
@@ -297,48 +313,18 @@ async def sweep(session: AsyncSession, store: ObjectStore, course_id: int) -> in
 # --- the ZIP of diplomas (report kind certificates_zip) ---------------------------------------------
 
 
-def _selection(
-    course_id: int, assessment: str | None, who: Who, since: datetime | None, until: datetime | None
-) -> tuple[str, dict[str, Any]]:
-    """The valid certificates of the course's (or the assessment's) certification the filters select."""
-    condition, named = who.named()
-    where = f"""
-        k.course_id = :c AND k.revoked_at IS NULL
-        AND (CASE WHEN CAST(:a AS text) IS NULL THEN k.assessment_id IS NULL ELSE a.external_id = :a END)
-        AND (CAST(:since AS timestamptz) IS NULL OR k.created_at >= :since)
-        AND (CAST(:until AS timestamptz) IS NULL OR k.created_at < :until)
-        AND {condition}
-    """
-    return where, {"c": course_id, "a": assessment, "since": since, "until": until, **named}
-
-
-async def count(
-    session: AsyncSession,
-    course_id: int,
-    assessment: str | None,
-    who: Who,
-    since: datetime | None,
-    until: datetime | None,
-) -> int:
-    where, params = _selection(course_id, assessment, who, since, until)
+async def count(session: AsyncSession, selection: Selection) -> int:
+    """How many valid certificates the selection (certificates.select) holds."""
     sql = f"""
         SELECT count(*) FROM certificates k JOIN enrollments e ON e.id = k.enrollment_id
-        LEFT JOIN assessments a ON a.id = k.assessment_id WHERE {where}
+        WHERE {selection.where} AND k.revoked_at IS NULL
     """  # noqa: S608  (constant SQL)
-    return int(await session.scalar(text(sql), params) or 0)
+    return int(await session.scalar(text(sql), selection.params) or 0)
 
 
-async def chunks(
-    session: AsyncSession,
-    course_id: int,
-    assessment: str | None,
-    who: Who,
-    since: datetime | None,
-    until: datetime | None,
-    size: int = CHUNK,
-) -> AsyncIterator[list[Any]]:
-    """The diploma rows of the selected certificates, chunk by chunk in certificate order."""
-    where, params = _selection(course_id, assessment, who, since, until)
+async def chunks(session: AsyncSession, selection: Selection, size: int = CHUNK) -> AsyncIterator[list[Any]]:
+    """The diploma rows of the selection's valid certificates, chunk by chunk in certificate order."""
+    where, params = f"{selection.where} AND k.revoked_at IS NULL", selection.params
     after = 0
     while True:
         sql = _diplomas(f"{where} AND k.id > :after") + " ORDER BY k.id LIMIT :n"
@@ -358,26 +344,24 @@ async def staff_link(
     queue: jobs.Queue,
     ref: CourseRef,
     learner: str,
-    assessment: str | None,
+    scope: Scope,
     actor: str,
     link_seconds: int,
 ) -> dict[str, Any]:
-    """A learner's diploma of the course's (or the assessment's) certificate: a link minted now when the
-    stored diploma is current, else `rendering` (the render is asked for). 404 without such a
-    certificate; 409 when it is revoked."""
-    where = (
-        "k.course_id = :c AND e.external_id = :l"
-        " AND (CASE WHEN CAST(:a AS text) IS NULL THEN k.assessment_id IS NULL ELSE a.external_id = :a END)"
-    )
+    """A learner's diploma of a certification's certificate (certificates.diploma_link resolves it): a
+    link minted now when the stored diploma is current, else `rendering` (the render is asked for). 404
+    without such a certificate; 409 when it is revoked."""
+    where = f"{scope.holds()} AND e.external_id = :l"
     row = (
-        (await session.execute(text(_diplomas(where)), {"c": ref.id, "l": learner, "a": assessment})).mappings().first()
+        (await session.execute(text(_diplomas(where)), {"c": ref.id, "l": learner, **scope.params()}))
+        .mappings()
+        .first()
     )
-    of = f"assessment {assessment!r}" if assessment is not None else "the course"
     if row is None:
-        raise NotFound(f"Learner {learner!r} holds no certificate of {of}.")
+        raise NotFound(f"Learner {learner!r} holds no certificate of {scope.of()}.")
     if row["revoked_at"] is not None:
         raise Conflict(
-            f"The certificate of {of} held by {learner!r} was revoked on {row['revoked_at']:%Y-%m-%d}:"
+            f"The certificate of {scope.of()} held by {learner!r} was revoked on {row['revoked_at']:%Y-%m-%d}:"
             " its diploma is no longer issued. Reinstate it first."
         )
     return await _link_or_render(session, store, queue, row, actor, link_seconds)
@@ -408,17 +392,18 @@ async def _learner(session: AsyncSession, principal: Principal, course: str) -> 
 
 async def my_certificates(session: AsyncSession, principal: Principal, course: str) -> list[dict[str, Any]]:
     """The caller's valid certificates in the course (their own user token): the course's first, then
-    each assessment's in course order. Never a revoked one."""
+    each assessment's in course order. Never a revoked one, nor an assessment's before the result is
+    published to them."""
     me = await _learner(session, principal, course)
     rows = await session.execute(
-        text(_diplomas("k.enrollment_id = :e AND k.revoked_at IS NULL") + " ORDER BY a.position NULLS FIRST, k.id"),
+        text(_diplomas(f"k.enrollment_id = :e AND {SHOWN_TO_LEARNER}") + " ORDER BY a.position NULLS FIRST, k.id"),
         {"e": me["id"]},
     )
     return [
         {
             "code": r["code"],
             "assessment": r["assessment"],
-            "title": r["title"] or default_title(r["language"]),
+            "title": title(r["title"], r["language"]),
             "type": r["type"],
             "issued_at": r["issued_at"],
             "diploma_ready": r["diploma_digest"] == r["digest"] and r["diploma_key"] is not None,
@@ -437,12 +422,13 @@ async def my_link(
     link_seconds: int,
 ) -> dict[str, Any]:
     """The caller's diploma of their certificate `code`: a link minted now, or `rendering`. Someone
-    else's certificate, or a revoked one, is not found."""
+    else's certificate, a revoked one, or an assessment's whose result is not published to them, is not
+    found."""
     me = await _learner(session, principal, course)
     row = (
         (
             await session.execute(
-                text(_diplomas("k.enrollment_id = :e AND k.code = :code AND k.revoked_at IS NULL")),
+                text(_diplomas(f"k.enrollment_id = :e AND k.code = :code AND {SHOWN_TO_LEARNER}")),
                 {"e": me["id"], "code": code.upper()},
             )
         )

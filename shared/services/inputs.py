@@ -810,7 +810,10 @@ ImageName = Annotated[
     Field(description="An image's name: letters, digits, '.', '_' and '-', at most 100 characters."),
 ]
 CertificationRule = Literal["course_passing", "course_percent", "assessment_percent"]
-DiplomaLine = Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(clean_text)]
+# A line a diploma prints: never blank (spaces around it are dropped, so one of spaces alone is refused).
+DiplomaLine = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), AfterValidator(clean_text)
+]
 
 
 class CertificationIn(Command):
@@ -827,9 +830,12 @@ class CertificationIn(Command):
         default=None, ge=0, le=100, max_digits=7, decimal_places=4, description="The pass mark in percent (0-100)."
     )
     title: DiplomaLine = Field(description='The diploma\'s title ("Certificate of achievement").')
-    body: Annotated[str, StringConstraints(min_length=1, max_length=2000), AfterValidator(clean_text)] | None = Field(
-        default=None, description="The text under the learner's name."
-    )
+    body: (
+        Annotated[
+            str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000), AfterValidator(clean_text)
+        ]
+        | None
+    ) = Field(default=None, description="The text under the learner's name.")
     language: ReportLanguage = "en"
     signatory_name: DiplomaLine | None = None
     signatory_title: DiplomaLine | None = None

@@ -5,8 +5,18 @@ to send gets a `skipped` letter saying why, so the counts add up), commits, then
 worker prepares the letters (kind `reports`: each candidate's individual report, as published to them,
 rendered and kept in object storage as a learner document), then sends them under the claim/retry rules
 of results e-mails (shared/notify/mail.py): a letter is claimed (`sending`, committed) before it goes
-to the SMTP server and marked `sent` after, so it is sent at most once per request. At claim time the
-letter is checked again: a certificate revoked since, or a result no longer published, is `skipped`.
+to the SMTP server and marked `sent` after, so it is sent at most once per request (the claim, the
+outcome and the back-off are mail.py's `Outbox`/`send_queue`, written once for both). At claim time the
+letter is checked again: a certificate revoked since, a result no longer published, or published again
+since its report was made (the learner's page no longer lists that report), a learner unenrolled since
+(kind `reports`), and the letter is `skipped`.
+
+What the claim-time check cannot cover: a letter claimed (read and checked) before a revocation or a
+retraction commits still goes as it was composed: the window is from that letter's claim to the SMTP
+server's answer (connecting and sending, each bounded by `smtp.timeout_seconds`), one letter per sender
+at a time. Such an e-mail may still say "your certificate: ..." or "your report is available", but it
+carries no file nor signed link: the learner's page it links to no longer lists what was revoked or
+retracted, and the learner endpoints refuse it.
 
 The e-mail holds one link, to the learner's documents page in the LMS (never a signed link); that page
 asks the learner endpoints for a fresh five-minute link.
@@ -17,17 +27,15 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 from email.message import EmailMessage
-from email.utils import formataddr
 from typing import Any
-from urllib.parse import quote
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from shared import clock, jobs, jsonutil, metrics, report_labels
+from shared import clock, jobs, jsonutil, names, report_labels
 from shared.errors import Conflict, FieldError, NotFound, ValidationFailed
 from shared.notify import mail
-from shared.services import audit, publishing, report_data, report_references, reviews
+from shared.services import audit, certificates, diplomas, publishing, report_data, report_references, reviews
 from shared.services.access import CourseRef
 from shared.services.auth import Principal
 from shared.services.inputs import MailingRequest
@@ -41,12 +49,36 @@ log = logging.getLogger(__name__)
 # Why a letter is skipped (never sent).
 NO_RESULT = "no published result of the assessment"
 NO_EMAIL = "no e-mail address"
+UNENROLLED = "unenrolled"
 RESULT_WITHDRAWN = "the result is no longer published"
+RESULT_SUPERSEDED = "the result was published again since the report was made"
 REVOKED = "certificate revoked"
+NO_CERTIFICATE = "no certificate"
 CERTIFICATE_GONE = "the certificate no longer exists"
 CANCELLED = "cancelled"
 
 OPEN_LETTERS = ("preparing", "queued", "sending")
+
+# A worker preparing or sending a mailing stamps a letter's claimed_at at least this often; a mailing
+# with work left that has been silent for LOST_AFTER lost its worker, whose job arq still holds as in
+# progress for hours: the sweep gives it a new job id.
+HEARTBEAT_SECONDS = 30
+LOST_AFTER = timedelta(minutes=2)
+
+# One outbox with results e-mails (shared/notify/mail.py): a letter put back in the queue after its
+# mailing was cancelled is skipped instead.
+LETTERS = mail.Outbox(
+    "candidate_letters",
+    "mailing_id",
+    stopped="EXISTS (SELECT 1 FROM candidate_mailings m WHERE m.id = x.mailing_id AND m.status = 'cancelled')",
+)
+
+# A learner's document shows (on their documents page, and so a letter may announce it) while it is not
+# expired and the assessment's result is still published to them as it was when it was made (a
+# re-published change supersedes it). Alias `d` is learner_documents; :now the time.
+DOCUMENT_SHOWS = """(d.expires_at IS NULL OR d.expires_at > :now)
+      AND EXISTS (SELECT 1 FROM published_results pr WHERE pr.enrollment_id = d.enrollment_id
+                  AND pr.assessment_id = d.assessment_id AND pr.published_at <= d.created_at)"""
 
 
 def job_id(mailing_id: int, suffix: str = "") -> str:
@@ -56,14 +88,16 @@ def job_id(mailing_id: int, suffix: str = "") -> str:
 # --- the request ----------------------------------------------------------------------------------
 
 # Kind reports: every learner the filters select (with an attempt taken in the period, when one is
-# given); skipped without a published result of the assessment or an address. The certificate of the
-# assessment goes with the report where the learner holds a valid one.
+# given); skipped without a published result of the assessment, once unenrolled, or without an address.
+# The certificate of the assessment goes with the report where the learner holds a valid one.
 _REPORT_LETTERS = f"""
     INSERT INTO candidate_letters (mailing_id, enrollment_id, status, certificate_id, error, next_try_at)
     SELECT :m, e.id,
-           CASE WHEN pr.enrollment_id IS NULL OR e.email IS NULL THEN 'skipped' ELSE 'preparing' END,
+           CASE WHEN pr.enrollment_id IS NULL OR e.status = 'unenrolled' OR e.email IS NULL THEN 'skipped'
+                ELSE 'preparing' END,
            cert.id,
-           CASE WHEN pr.enrollment_id IS NULL THEN '{NO_RESULT}' WHEN e.email IS NULL THEN '{NO_EMAIL}' END,
+           CASE WHEN pr.enrollment_id IS NULL THEN '{NO_RESULT}' WHEN e.status = 'unenrolled' THEN '{UNENROLLED}'
+                WHEN e.email IS NULL THEN '{NO_EMAIL}' END,
            :now
     FROM enrollments e
     LEFT JOIN published_results pr ON pr.enrollment_id = e.id AND pr.assessment_id = :a
@@ -75,19 +109,36 @@ _REPORT_LETTERS = f"""
     RETURNING status
 """  # noqa: S608  (constant SQL; `who` is report_data.Who's fixed conditions)
 
-# Kind certificates: the holders of a valid certificate of the course (:a null) or of the assessment,
-# issued in the period.
+# Kind certificates: every learner the certificates' selection (certificates.select: the list's and the
+# ZIP's) covers - with a certificate issued in the period, when one is given - with their certificate of
+# the course (:a null) or of the assessment; skipped without a valid one, before the assessment's result
+# is published to them, once unenrolled, or without an address.
 _CERTIFICATE_LETTERS = f"""
     INSERT INTO candidate_letters (mailing_id, enrollment_id, status, certificate_id, error, next_try_at)
-    SELECT :m, e.id, CASE WHEN e.email IS NULL THEN 'skipped' ELSE 'queued' END, cert.id,
-           CASE WHEN e.email IS NULL THEN '{NO_EMAIL}' END, :now
-    FROM certificates cert JOIN enrollments e ON e.id = cert.enrollment_id
-    WHERE cert.course_id = :c AND cert.assessment_id IS NOT DISTINCT FROM CAST(:a AS bigint)
-      AND cert.revoked_at IS NULL AND {{who}}
-      AND (CAST(:since AS timestamptz) IS NULL OR cert.created_at >= :since)
-      AND (CAST(:until AS timestamptz) IS NULL OR cert.created_at < :until)
+    SELECT :m, e.id, CASE WHEN x.why IS NULL THEN 'queued' ELSE 'skipped' END, k.id, x.why, :now
+    FROM enrollments e
+    LEFT JOIN certificates k ON k.enrollment_id = e.id AND {{certification}}
+    CROSS JOIN LATERAL (SELECT CASE
+      WHEN k.id IS NULL THEN '{NO_CERTIFICATE}'
+      WHEN k.revoked_at IS NOT NULL THEN '{REVOKED}'
+      WHEN NOT {diplomas.SHOWN_TO_LEARNER} THEN '{NO_RESULT}'
+      WHEN e.status = 'unenrolled' THEN '{UNENROLLED}'
+      WHEN e.email IS NULL THEN '{NO_EMAIL}' END AS why) x
+    WHERE e.course_id = :c AND {{learners}} AND {{issued}}
     RETURNING status
-"""  # noqa: S608
+"""  # noqa: S608  (constant SQL; the selection's fixed conditions)
+
+
+async def _certificate_letters(
+    session: AsyncSession, course_id: int, body: MailingRequest
+) -> tuple[str, dict[str, Any]]:
+    """The statement writing a certificate mailing's letters, and its parameters (but :m and :now)."""
+    chosen = await certificates.select(session, course_id, body)
+    sql = _CERTIFICATE_LETTERS.format(
+        certification=chosen.certification, learners=chosen.learners, issued=chosen.issued
+    )
+    return sql, chosen.params
+
 
 # A mailing is done once none of its letters is open (nothing to prepare, send or retry).
 _SETTLE = """
@@ -123,16 +174,14 @@ async def create(
         ),
         {"c": ref.id, "kind": body.kind, "params": jsonutil.dumps(params), "actor": actor, "now": now},
     )
-    who = await report_data.who_of(session, ref.id, body)
-    condition, named = who.named()
-    statement = (_REPORT_LETTERS if body.kind == "reports" else _CERTIFICATE_LETTERS).format(who=condition)
-    statuses = (
-        await session.scalars(
-            text(statement),
-            {"m": mailing_id, "c": ref.id, "a": assessment_id, "now": now, "since": body.since, "until": body.until}
-            | named,
-        )
-    ).all()
+    if body.kind == "reports":
+        who = await report_data.who_of(session, ref.id, body)
+        condition, named = who.named()
+        statement = _REPORT_LETTERS.format(who=condition)
+        values = {"c": ref.id, "a": assessment_id, "since": body.since, "until": body.until} | named
+    else:
+        statement, values = await _certificate_letters(session, ref.id, body)
+    statuses = (await session.scalars(text(statement), {"m": mailing_id, "now": now} | values)).all()
     await session.execute(text(_SETTLE), {"m": mailing_id, "now": now})
     counts = {s: statuses.count(s) for s in ("preparing", "queued", "skipped")}
     await audit.record(
@@ -212,9 +261,16 @@ async def list_mailings(session: AsyncSession, ref: CourseRef, limit: int, curso
     return Page([_shape(r) for r in page.items], page.next_cursor)
 
 
-async def cancel(session: AsyncSession, ref: CourseRef, mailing_id: int, actor: str) -> dict[str, Any]:
+async def cancel(
+    session: AsyncSession, ref: CourseRef, principal: Principal, mailing_id: int, actor: str
+) -> dict[str, Any]:
     """Stop a mailing: its letters not sent yet are skipped ('cancelled'); sent ones stay sent, and one
-    being sent at this moment ends as it ends. 409 once the mailing is done or cancelled."""
+    being sent at this moment ends as it ends. A publisher limited to some assessments stops only what
+    they may send (403 otherwise, as when asking). 409 once the mailing is done or cancelled."""
+    assessment = (await get(session, ref, mailing_id))["params"].get("assessment")
+    await publishing.check_publisher_scope(
+        session, ref.id, principal, [assessment] if assessment else [], assessment is None
+    )
     now = clock.now()
     done = await session.scalar(
         text(
@@ -255,15 +311,13 @@ async def cancel(session: AsyncSession, ref: CourseRef, mailing_id: int, actor: 
 # mailing cancelled after it was made does not unmake it), while it is not expired and the
 # assessment's result is still published to them as it was when it was made (a re-published change
 # supersedes it).
-_MY_DOCUMENTS = """
+_MY_DOCUMENTS = f"""
     SELECT d.id, d.course_id, d.kind, a.external_id AS assessment, a.title AS assessment_title, d.language,
            d.file_name, d.bytes, d.object_key, d.created_at, d.expires_at
     FROM learner_documents d
     JOIN assessments a ON a.id = d.assessment_id
-    JOIN published_results pr ON pr.enrollment_id = d.enrollment_id AND pr.assessment_id = d.assessment_id
-    WHERE d.enrollment_id = :e AND pr.published_at <= d.created_at
-      AND (d.expires_at IS NULL OR d.expires_at > :now)
-"""
+    WHERE d.enrollment_id = :e AND {DOCUMENT_SHOWS}
+"""  # noqa: S608  (constant SQL)
 
 
 def _document(row: Any) -> dict[str, Any]:
@@ -360,7 +414,8 @@ async def start(sessionmaker: async_sessionmaker[AsyncSession], mailing_id: int)
 
 async def to_prepare(session: AsyncSession, mailing: dict[str, Any], after: int, size: int) -> list[tuple[int, str]]:
     """The next letters waiting for their document, by enrollment after `after`: (enrollment id,
-    learner). Letters whose result was retracted since the request are skipped first."""
+    learner), stamped as taken now (the mailing's heartbeat). Letters whose result was retracted since
+    the request are skipped first."""
     await session.execute(
         text(
             f"""
@@ -377,16 +432,32 @@ async def to_prepare(session: AsyncSession, mailing: dict[str, Any], after: int,
     rows = await session.execute(
         text(
             """
-            SELECT l.enrollment_id, e.external_id FROM candidate_letters l JOIN enrollments e ON e.id = l.enrollment_id
-            WHERE l.mailing_id = :m AND l.status = 'preparing' AND l.enrollment_id > :after
-            ORDER BY l.enrollment_id LIMIT :n
+            WITH taken AS (
+              SELECT enrollment_id FROM candidate_letters
+              WHERE mailing_id = :m AND status = 'preparing' AND enrollment_id > :after
+              ORDER BY enrollment_id LIMIT :n)
+            UPDATE candidate_letters l SET claimed_at = :now
+            FROM taken, enrollments e
+            WHERE l.mailing_id = :m AND l.enrollment_id = taken.enrollment_id AND e.id = l.enrollment_id
+            RETURNING l.enrollment_id, e.external_id
             """
         ),
-        {"m": mailing["id"], "after": after, "n": size},
+        {"m": mailing["id"], "after": after, "n": size, "now": clock.now()},
     )
-    batch = [(int(r[0]), str(r[1])) for r in rows]
+    batch = sorted((int(r[0]), str(r[1])) for r in rows)
     await session.commit()
     return batch
+
+
+async def beat(sessionmaker: async_sessionmaker[AsyncSession], mailing_id: int, enrollment_id: int) -> None:
+    """The preparing worker is alive (every HEARTBEAT_SECONDS while it draws): the letter it works on
+    is stamped."""
+    async with sessionmaker() as session:
+        await session.execute(
+            text("UPDATE candidate_letters SET claimed_at = :now WHERE mailing_id = :m AND enrollment_id = :e"),
+            {"m": mailing_id, "e": enrollment_id, "now": clock.now()},
+        )
+        await session.commit()
 
 
 def document_key(mailing: dict[str, Any], enrollment_id: int) -> str:
@@ -401,7 +472,8 @@ async def documents_ready(
     retention_days: int,
 ) -> None:
     """Record a chunk's uploaded documents (enrollment_id, object_key, file_name, bytes, sha256) and queue
-    their letters, in one statement: a letter is queued with its document or not at all."""
+    their letters, in one statement: a letter is queued with its document or not at all. The letters are
+    locked first, so that of two workers preparing the same letter (one thought lost) one records it."""
     if not documents:
         return
     now = clock.now()
@@ -412,6 +484,9 @@ async def documents_ready(
                 WITH d AS (
                   SELECT * FROM jsonb_to_recordset(CAST(:docs AS jsonb))
                     AS x(enrollment_id bigint, object_key text, file_name text, bytes int, sha256 text)),
+                open AS (
+                  SELECT l.enrollment_id FROM candidate_letters l JOIN d ON d.enrollment_id = l.enrollment_id
+                  WHERE l.mailing_id = :m AND l.status = 'preparing' FOR UPDATE OF l),
                 made AS (
                   INSERT INTO learner_documents (course_id, enrollment_id, assessment_id, mailing_id, kind, language,
                                                  object_key, file_name, bytes, sha256, created_at, expires_at)
@@ -419,8 +494,7 @@ async def documents_ready(
                          d.object_key, d.file_name, d.bytes, d.sha256, :now, :expires
                   FROM d JOIN candidate_mailings m ON m.id = :m
                   JOIN assessments a ON a.course_id = m.course_id AND a.external_id = m.params->>'assessment'
-                  JOIN candidate_letters l ON l.mailing_id = m.id AND l.enrollment_id = d.enrollment_id
-                   AND l.status = 'preparing'
+                  JOIN open ON open.enrollment_id = d.enrollment_id
                   RETURNING id, enrollment_id)
                 UPDATE candidate_letters l SET status = 'queued', document_id = made.id, next_try_at = :now
                 FROM made WHERE l.mailing_id = :m AND l.enrollment_id = made.enrollment_id AND l.status = 'preparing'
@@ -452,50 +526,31 @@ async def not_prepared(sessionmaker: async_sessionmaker[AsyncSession], mailing_i
 
 # --- the worker's side: sending ---------------------------------------------------------------------
 
-_CLAIM = text(
-    """
-    UPDATE candidate_letters l SET status = 'sending', tries = l.tries + 1, claimed_at = :now
-    WHERE (l.mailing_id, l.enrollment_id) = (
-      SELECT mailing_id, enrollment_id FROM candidate_letters
-      WHERE mailing_id = :m AND status = 'queued' AND next_try_at <= :now
-      ORDER BY enrollment_id LIMIT 1 FOR UPDATE SKIP LOCKED)
-    RETURNING l.enrollment_id, l.tries
-    """
-)
-
 # What one letter says, read when it is claimed: the learner, the course, the assessment, and whether
-# what it announces still holds (the result published, the certificate valid).
+# what it announces still holds (the result published, the report still on the learner's page, the
+# certificate valid).
 _LETTER = text(
-    """
-    SELECT e.email, coalesce(e.full_name, e.username, e.external_id) AS name, e.external_id AS learner,
+    f"""
+    SELECT e.email, {names.learner_name_sql("e")} AS name, e.external_id AS learner,
            c.external_id AS course, c.title AS course_title, m.kind, m.params, a.title AS assessment_title,
            l.document_id, l.certificate_id, cert.id IS NOT NULL AS certificate_exists,
            cert.revoked_at IS NOT NULL AS revoked,
-           coalesce(cf.title, ca.title, c.title) AS certificate_title,
+           (cert.id IS NOT NULL AND {diplomas.shown_to_learner("cert")}) AS certificate_shown,
+           cf.title AS certificate_title, coalesce(cf.language, 'en') AS certificate_language,
            EXISTS (SELECT 1 FROM published_results pr WHERE pr.enrollment_id = e.id AND pr.assessment_id = a.id)
-             AS published
+             AS published,
+           coalesce(d.id IS NOT NULL AND {DOCUMENT_SHOWS}, false) AS document_shows,
+           e.status = 'unenrolled' AS unenrolled
     FROM candidate_letters l
     JOIN candidate_mailings m ON m.id = l.mailing_id
     JOIN enrollments e ON e.id = l.enrollment_id
     JOIN courses c ON c.id = m.course_id
     LEFT JOIN assessments a ON a.course_id = c.id AND a.external_id = m.params->>'assessment'
+    LEFT JOIN learner_documents d ON d.id = l.document_id
     LEFT JOIN certificates cert ON cert.id = l.certificate_id
-    LEFT JOIN assessments ca ON ca.id = cert.assessment_id
     LEFT JOIN certifications cf ON cf.course_id = c.id AND cf.assessment_id IS NOT DISTINCT FROM cert.assessment_id
     WHERE l.mailing_id = :m AND l.enrollment_id = :e
-    """
-)
-
-# A letter put back in the queue after its mailing was cancelled is skipped instead.
-_OUTCOME = text(
-    """
-    UPDATE candidate_letters l SET
-      status = CASE WHEN :status = 'queued' AND m.status = 'cancelled' THEN 'skipped' ELSE :status END,
-      error = CASE WHEN :status = 'queued' AND m.status = 'cancelled' THEN 'cancelled' ELSE :error END,
-      next_try_at = :next, sent_at = :sent
-    FROM candidate_mailings m
-    WHERE m.id = l.mailing_id AND l.mailing_id = :m AND l.enrollment_id = :e
-    """
+    """  # noqa: S608  (constant SQL)
 )
 
 
@@ -504,40 +559,48 @@ def _skip_reason(row: Any) -> str | None:
     if row["email"] is None:
         return NO_EMAIL
     if row["kind"] == "reports":
-        return None if row["published"] and row["document_id"] is not None else RESULT_WITHDRAWN
+        if row["unenrolled"]:
+            return UNENROLLED
+        if not row["published"]:
+            return RESULT_WITHDRAWN
+        return None if row["document_shows"] else RESULT_SUPERSEDED
     if not row["certificate_exists"]:
         return CERTIFICATE_GONE
-    return REVOKED if row["revoked"] else None
+    if row["revoked"]:
+        return REVOKED
+    return None if row["certificate_shown"] else NO_RESULT
 
 
 def compose(row: Any, smtp: SmtpSettings, link_template: str, message_id: str) -> EmailMessage:
     """The plain-text and HTML e-mail of a letter, in the mailing's language where the label catalogue
     has it (else English), naming the course, the assessment and what is available, with one link to
-    the learner's documents page in the LMS."""
+    the learner's documents page in the LMS. Titles and names go into headers on one line. Raises
+    mail.TemplateInvalid when the link template cannot be filled in."""
     language = row["params"].get("language", "en")
     t = report_labels.labels(language)
     course, assessment = row["course_title"], row["assessment_title"]
     lines = []
     if row["kind"] == "reports":
         lines.append(t["mail.report"].format(assessment=assessment))
-    if row["certificate_exists"] and not row["revoked"]:
-        lines.append(t["mail.certificate"].format(title=row["certificate_title"]))
+    if row["certificate_shown"]:  # named as its diploma names it
+        title = diplomas.title(row["certificate_title"], row["certificate_language"])
+        lines.append(t["mail.certificate"].format(title=title))
     context = {
         "language": language,
         "greeting": t["mail.greeting"].format(name=row["name"]),
         "available": t["mail.available"].format(course=course),
         "lines": lines,
         "link_text": t["mail.link"],
-        "link": link_template.format(course=quote(row["course"], safe=""), learner=quote(row["learner"], safe="")),
+        "link": mail.link_of(link_template, row["course"], row["learner"]),
         "footer": t["mail.footer"],
     }
     message = EmailMessage()
     if row["kind"] == "reports":
-        message["Subject"] = t["mail.subject_report"].format(assessment=assessment, course=course)
+        message["Subject"] = mail.one_line(t["mail.subject_report"].format(assessment=assessment, course=course))
     else:
-        message["Subject"] = t["mail.subject_certificate"].format(course=course)
+        message["Subject"] = mail.one_line(t["mail.subject_certificate"].format(course=course))
     message["From"] = smtp.sender
-    message["To"] = formataddr((row["name"], row["email"]))
+    message["To"] = mail.recipient(row["name"], row["email"])
     message["Message-ID"] = message_id
     message.set_content(mail.TEMPLATES.get_template("candidate_mailing.txt").render(context))
     message.add_alternative(mail.TEMPLATES.get_template("candidate_mailing.html").render(context), subtype="html")
@@ -547,73 +610,43 @@ def compose(row: Any, smtp: SmtpSettings, link_template: str, message_id: str) -
 async def send_due(
     sessionmaker: async_sessionmaker[AsyncSession], smtp: SmtpSettings, link_template: str, mailing_id: int
 ) -> datetime | None:
-    """Send the mailing's due letters one by one (claimed before, marked after); settle the mailing;
-    return when the next retry is due (or None)."""
-    connection = mail.Connection(smtp)
-    try:
-        while True:
-            async with sessionmaker() as session:
-                claimed = (await session.execute(_CLAIM, {"m": mailing_id, "now": clock.now()})).first()
-                if claimed is None:
-                    break
-                enrollment_id, tries = claimed
-                row = (await session.execute(_LETTER, {"m": mailing_id, "e": enrollment_id})).mappings().one()
-                why = _skip_reason(row)
-                if why is not None:  # checked again now: never sent, whatever happened since the request
-                    await session.execute(
-                        _OUTCOME,
-                        {"m": mailing_id, "e": enrollment_id, "status": "skipped", "next": None, "error": why}
-                        | {"sent": None},
-                    )
-                await session.commit()
-            if why is not None:
-                continue
-            try:
-                message = compose(
-                    row, smtp, link_template, mail.message_id(f"gradeflow.mailing.{mailing_id}.{enrollment_id}", smtp)
-                )
-            except (KeyError, IndexError, ValueError) as exc:
-                outcome = mail.failed(clock.now(), f"documents_url_template is invalid: {exc!r}")
-            else:
-                outcome = await mail.deliver(connection, message, tries)
-            metrics.EMAILS.labels(outcome="retry" if outcome["status"] == "queued" else outcome["status"]).inc()
-            async with sessionmaker() as session:
-                await session.execute(_OUTCOME, {"m": mailing_id, "e": enrollment_id, **outcome})
-                await session.commit()
-    finally:
-        await connection.close()
+    """Send the mailing's due letters one by one (claimed before, marked after, as results e-mails);
+    settle the mailing; return when the next retry is due (or None)."""
+
+    async def letter(session: AsyncSession, enrollment_id: int) -> EmailMessage | dict[str, Any]:
+        row = (
+            (await session.execute(_LETTER, {"m": mailing_id, "e": enrollment_id, "now": clock.now()})).mappings().one()
+        )
+        why = _skip_reason(row)
+        if why is not None:  # checked again now: never sent, whatever happened since the request
+            return mail.skipped(why)
+        key = mail.message_id(f"gradeflow.mailing.{mailing_id}.{enrollment_id}", smtp)
+        return mail.composed("documents_url_template", lambda: compose(row, smtp, link_template, key), row["email"])
+
+    next_due = await mail.send_queue(sessionmaker, smtp, LETTERS, mailing_id, letter)
     async with sessionmaker() as session:
         await session.execute(text(_SETTLE), {"m": mailing_id, "now": clock.now()})
-        next_due: datetime | None = await session.scalar(
-            text("SELECT min(next_try_at) FROM candidate_letters WHERE mailing_id = :m AND status = 'queued'"),
-            {"m": mailing_id},
-        )
         await session.commit()
     return next_due
 
 
-async def recover(session: AsyncSession, lease: timedelta) -> list[tuple[int, bool]]:
+async def recover(session: AsyncSession, lease: timedelta) -> list[tuple[int, str]]:
     """For the sweep: letters claimed by a worker that died mid-send are failed (never sent twice);
-    mailings with nothing open left are settled. Returns the open mailings that need their job (letters
-    due, or a job that never started), each with whether a sender died on it (a new job id then)."""
+    mailings with nothing open left are settled. Returns the open mailings that need a job, each with
+    the job id to give it: letters due, or a job that never started, under the mailing's own id (a job
+    still waiting keeps it); a mailing being prepared or sent whose worker went silent (no letter
+    stamped for LOST_AFTER: killed, or died mid-send) under an id named after its last sign of life, as
+    arq keeps a dead worker's job id in progress for hours (the same id for every sweep until it moves)."""
     now = clock.now()
-    interrupted = set(
-        (
-            await session.scalars(
-                text(
-                    "UPDATE candidate_letters SET status = 'failed', error = :why"
-                    " WHERE status = 'sending' AND claimed_at < :t RETURNING mailing_id"
-                ),
-                {"t": now - lease, "why": mail.INTERRUPTED},
-            )
-        ).all()
-    )
+    interrupted = await mail.interrupted(session, LETTERS, lease)
     for mailing_id in interrupted:
         await session.execute(text(_SETTLE), {"m": mailing_id, "now": now})
-    due = await session.scalars(
+    due = await session.execute(
         text(
             """
-            SELECT m.id FROM candidate_mailings m
+            SELECT m.id, m.status, greatest(m.created_at, beat.at) AS beat
+            FROM candidate_mailings m
+            CROSS JOIN LATERAL (SELECT max(l.claimed_at) AS at FROM candidate_letters l WHERE l.mailing_id = m.id) beat
             WHERE m.status IN ('queued', 'preparing', 'sending')
               AND (m.status <> 'sending' AND m.created_at < :t
                    OR EXISTS (SELECT 1 FROM candidate_letters l WHERE l.mailing_id = m.id
@@ -622,7 +655,10 @@ async def recover(session: AsyncSession, lease: timedelta) -> list[tuple[int, bo
         ),
         {"t": now - timedelta(minutes=1), "now": now},
     )
-    return [(m, m in interrupted) for m in due.all()]
+    return [
+        (m, job_id(m, f"-{beat.timestamp():.0f}" if status != "queued" and beat < now - LOST_AFTER else ""))
+        for m, status, beat in due.all()
+    ]
 
 
 async def expire_documents(session: AsyncSession, store: ObjectStore) -> int:

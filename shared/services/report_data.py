@@ -437,7 +437,8 @@ def _formatted_cells(value: np.ndarray, state: np.ndarray, digits: int) -> pl.Da
 
 
 _LEARNERS = """
-    SELECT e.id, e.external_id, e.email, e.username, e.full_name, e.cohort, e.team, e.track, e.status,
+    SELECT e.id, e.external_id, e.email, e.username, e.full_name, e.given_name, e.family_name, e.cohort, e.team,
+           e.track, e.status,
            g.final_percent, g.final_grade{extra}
     FROM enrollments e
     LEFT JOIN course_grades g  -- by the same id range: one merge over both indexes (a lookup a learner cost 2x)
@@ -451,6 +452,8 @@ _LEARNER_SCHEMA = {
     "email": pl.String,
     "username": pl.String,
     "full_name": pl.String,
+    "given_name": pl.String,  # with full_name and username: how reports name a learner (shared.names)
+    "family_name": pl.String,
     "cohort": pl.String,
     "team": pl.String,
     "track": pl.String,

@@ -20,6 +20,7 @@ import numpy as np
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared import names
 from shared.errors import NotFound
 from shared.grading.results import scale100
 from shared.services.inputs import GroupReportParams, IndividualReportsParams
@@ -48,8 +49,9 @@ _TIE_PLACES = 9
 
 
 def display_name(person: dict[str, Any]) -> str:
-    """How a report names a learner: full name, else username, else their id."""
-    return str(person["full_name"] or person["username"] or person["external_id"])
+    """How a report names a learner: shared.names' one rule (full name, else given and family names,
+    else username, else their id)."""
+    return names.learner_name(person)
 
 
 def histogram(percents: Sequence[float]) -> list[int]:

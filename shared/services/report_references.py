@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.errors import FieldError, ValidationFailed
 from shared.report_labels import languages
-from shared.services import progression_report, sessions, skills_report
+from shared.services import certifications, progression_report, sessions, skills_report
 from shared.services.inputs import (
     CertificatesZipParams,
     Command,
@@ -58,8 +58,9 @@ async def check(session: AsyncSession, course_id: int, params: Command) -> None:
             errors.append(FieldError("/params/assessment", too_wide))
     if isinstance(params, GroupProgressionParams | IndividualProgressionParams) and not errors:
         errors += await _no_initial(session, course_id, params.assessment)
-    if isinstance(params, CertificatesZipParams) and params.assessment is not None and not errors:
-        errors += await _not_certified(session, course_id, params.assessment)
+    certificates = isinstance(params, CertificatesZipParams) or getattr(params, "kind", None) == "certificates"
+    if certificates and assessment is not None and not errors:  # the ZIP of diplomas, a certificate mailing
+        errors += await _not_certified(session, course_id, assessment)
     if errors:
         raise ValidationFailed(errors)
 
@@ -72,19 +73,8 @@ async def _no_initial(session: AsyncSession, course_id: int, final: str) -> list
 
 
 async def _not_certified(session: AsyncSession, course_id: int, assessment: str) -> list[FieldError]:
-    """An assessment's certificates exist only where it has (or had) a certification."""
-    found = await session.scalar(
-        text(
-            """
-            SELECT 1 FROM assessments a
-            WHERE a.course_id = :c AND a.external_id = :a
-              AND (EXISTS (SELECT 1 FROM certifications cf WHERE cf.assessment_id = a.id)
-                   OR EXISTS (SELECT 1 FROM certificates k WHERE k.assessment_id = a.id))
-            """
-        ),
-        {"c": course_id, "a": assessment},
-    )
-    if found is not None:
+    """An assessment's certificates exist only under its certification."""
+    if await certifications.certifies(session, course_id, assessment):
         return []
     return [FieldError("/params/assessment", f"The assessment {assessment!r} has no certification.")]
 

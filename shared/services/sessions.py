@@ -9,7 +9,9 @@ assessments keep the attempts in the session (`t.session_id = ...`): the results
 the dashboard, `results_xlsx`, `skills_xlsx`, an assessment's statistics and the course statistics' line
 per assessment, the group report's results. Views of learners keep the learners with an attempt in it
 (`with_attempt_in`) and show all of theirs: gradebook rows, the course grade's statistics, individual
-reports, progression. So one assessment in one session counts the same attempts everywhere.
+reports, progression; a view of one assessment's learners (its certificates) keeps those whose attempt
+at that assessment is in it (`attempt_at_in`). So one assessment in one session counts the same attempts
+everywhere.
 
 Every change is audited: `session.created` / `updated` / `deleted`, and for a batch one
 `session.attempts_added` / `session.attempts_removed` entry with its counts beside one
@@ -62,6 +64,14 @@ def with_attempt_in(session_sql: str, enrollment: str = "e") -> str:
     gives (the learner-level side of the module's rule)."""
     attempts = f"SELECT 1 FROM attempts st WHERE st.enrollment_id = {enrollment}.id"  # noqa: S608 (an alias)
     return f"EXISTS ({attempts} AND st.session_id = {session_sql})"
+
+
+def attempt_at_in(assessment_sql: str, session_sql: str, enrollment: str = "e") -> str:
+    """SQL: the learner of enrollment `enrollment` sat the assessment whose id `assessment_sql` gives in
+    the session whose id `session_sql` gives - the per-assessment side of the module's rule, for a view
+    of one assessment's learners (its certificates: a certificate comes from that attempt)."""
+    attempts = f"SELECT 1 FROM attempts st WHERE st.enrollment_id = {enrollment}.id"  # noqa: S608 (an alias)
+    return f"EXISTS ({attempts} AND st.assessment_id = {assessment_sql} AND st.session_id = {session_sql})"
 
 
 # --- the sessions ---------------------------------------------------------------------------------

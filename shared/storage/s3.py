@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import unicodedata
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
@@ -21,6 +23,21 @@ PART_SIZE = 16 * 1024 * 1024
 
 # Errors worth trying again later: the store is unreachable or said something transient.
 TRANSIENT = (BotoCoreError, ClientError, OSError)
+
+
+def attachment(filename: str) -> str:
+    """The Content-Disposition of a download named `filename`, the one rule for every download
+    (reports, diplomas, learners' documents), after RFC 6266: an ASCII `filename` (accents dropped,
+    anything else not plain ASCII as '_') for clients that read only that, then, when the name is not
+    plain ASCII, the name itself as `filename*` (UTF-8, percent-encoded). The header stays ASCII."""
+    fallback = "".join(
+        c if c.isascii() and c.isprintable() and c not in '"\\' else "_"
+        for c in unicodedata.normalize("NFKD", filename)
+        if not unicodedata.combining(c)
+    )
+    if fallback == filename:
+        return f'attachment; filename="{filename}"'
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 class ObjectStore:
@@ -76,7 +93,7 @@ class ObjectStore:
     async def presign_get(self, key: str, expires_in: int, filename: str | None = None) -> str:
         params: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
         if filename:
-            params["ResponseContentDisposition"] = f'attachment; filename="{filename}"'
+            params["ResponseContentDisposition"] = attachment(filename)
         url: str = await self._client.generate_presigned_url("get_object", Params=params, ExpiresIn=expires_in)
         return url
 

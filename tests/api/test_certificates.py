@@ -110,7 +110,7 @@ async def test_generate_issues_by_track_grade_and_allow_list_and_revokes_after_a
     first = await tenant.post(f"{BASE}:generate")
     assert first.status_code == 201, first.text
     g1 = first.json()
-    assert (g1["policy_version"], g1["eligible"], g1["issued"], g1["revoked"]) == (1, 3, 3, 0)
+    assert (g1["policy_version"], g1["eligible"], g1["issued"], g1["removed"]) == (1, 3, 3, 0)
     held = (await tenant.get(BASE)).json()["items"]
     assert [(c["learner"], c["type"], c["reason"], c["generation_id"]) for c in held] == [
         ("ver_pass", "verified", "passing", g1["id"]),
@@ -123,7 +123,7 @@ async def test_generate_issues_by_track_grade_and_allow_list_and_revokes_after_a
     assert r.status_code == 200, r.text
     assert (await tenant.delete(f"{BASE}/allowlist/pro_allow")).status_code == 204  # still passes on its own
     second = (await tenant.post(f"{BASE}:generate")).json()
-    assert (second["eligible"], second["issued"], second["revoked"]) == (2, 1, 1)
+    assert (second["eligible"], second["issued"], second["removed"]) == (2, 1, 1)
     held_after = (await tenant.get(BASE)).json()["items"]
     assert [(c["learner"], c["type"], c["reason"], c["generation_id"]) for c in held_after] == [
         ("aud_allow", "audit", "allowlist", second["id"]),
@@ -136,8 +136,8 @@ async def test_generate_issues_by_track_grade_and_allow_list_and_revokes_after_a
     # The audit trail names each learner whose certificate came, changed or went.
     summaries = await _audit(tenant, "certificates.generated")
     assert [e["new"] for e in summaries] == [
-        {"generation": g1["id"], "policy_version": 1, "eligible": 3, "issued_count": 3, "revoked_count": 0},
-        {"generation": second["id"], "policy_version": 1, "eligible": 2, "issued_count": 1, "revoked_count": 1},
+        {"generation": g1["id"], "policy_version": 1, "eligible": 3, "issued_count": 3, "removed_count": 0},
+        {"generation": second["id"], "policy_version": 1, "eligible": 2, "issued_count": 1, "removed_count": 1},
     ]
     issued = await _audit(tenant, "certificate.issued")
     assert [(e["learner"], e["old"], e["new"]) for e in issued][-1] == (
@@ -146,8 +146,10 @@ async def test_generate_issues_by_track_grade_and_allow_list_and_revokes_after_a
         {"type": "professional", "reason": "passing", "generation": second["id"]},
     )
     assert sorted(e["learner"] for e in issued) == ["aud_allow", "pro_allow", "pro_allow", "ver_pass"]
-    [revoked] = await _audit(tenant, "certificate.revoked")
-    assert (revoked["learner"], revoked["old"]) == ("ver_pass", {"type": "verified", "reason": "passing"})
+    # A generation removes (`certificate.removed`); only staff revoke (`certificate.revoked`).
+    [removed] = await _audit(tenant, "certificate.removed")
+    assert (removed["learner"], removed["old"]) == ("ver_pass", {"type": "verified", "reason": "passing"})
+    assert await _audit(tenant, "certificate.revoked") == []
 
     # Subscribers hear of each generation, with who was issued and who lost a certificate.
     await run_worker(settings)
@@ -161,15 +163,15 @@ async def test_generate_issues_by_track_grade_and_allow_list_and_revokes_after_a
         "policy_version": 1,
         "eligible": 3,
         "issued_count": 3,
-        "revoked_count": 0,
+        "removed_count": 0,
         "issued": [
             {"learner": "aud_allow", "type": "audit", "reason": "allowlist"},
             {"learner": "pro_allow", "type": "professional", "reason": "allowlist"},
             {"learner": "ver_pass", "type": "verified", "reason": "passing"},
         ],
-        "revoked": [],
+        "removed": [],
     }
-    assert (events[1]["data"]["issued"], events[1]["data"]["revoked"]) == (
+    assert (events[1]["data"]["issued"], events[1]["data"]["removed"]) == (
         [{"learner": "pro_allow", "type": "professional", "reason": "passing"}],
         ["ver_pass"],
     )

@@ -336,6 +336,15 @@ async def test_the_learner_sees_only_their_own_valid_certificates(
     exam_codes = await _certify(sessionmaker, tenant, ["ann"], "exam")
     ann, bob, dee = [await user_token(tenant, x) for x in ("ann", "bob", "dee")]
 
+    # An assessment's certificate shows once the learner's result of it is published to them.
+    before = (await tenant.get("/v1/me/courses/c1/certificates", as_=ann)).json()["certificates"]
+    assert [c["code"] for c in before] == [course_codes["ann"]]
+    early = f"/v1/me/courses/c1/certificates/{exam_codes['ann']}/diploma"
+    assert_problem(await tenant.get(early, as_=ann), 404)
+    assert (await tenant.put("/v1/courses/c1/assessments/exam/scores/ann", json={"earned": 1})).status_code == 200
+    published = {"assessments": ["exam"], "audience": {"learners": ["ann"]}}
+    assert (await tenant.post("/v1/courses/c1/publications", json=published)).status_code == 201
+
     mine = await tenant.get("/v1/me/courses/c1/certificates", as_=ann)
     assert mine.status_code == 200, mine.text
     listed = mine.json()["certificates"]

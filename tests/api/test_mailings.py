@@ -144,7 +144,8 @@ async def test_reports_go_once_to_each_candidate_with_a_published_result(
     assert message["Subject"] == "Your report of Homework 1 - Physics 101"
     assert message["To"] == f"Ann Lee <{email(tenant, 'ann')}>"
     plain = message.get_body(("plain",)).get_content()
-    assert "Your individual report of Homework 1" in plain and "Your certificate: Homework 1" in plain
+    # hw1 has no certification row here: the certificate is named as its diploma names it.
+    assert "Your individual report of Homework 1" in plain and "Your certificate: Certificate of Achievement" in plain
     assert "https://lms.invalid/courses/c1/documents" in plain
     assert "X-Amz" not in plain and "signature" not in plain.lower()  # a link to the LMS, never to a file
     html = message.get_body(("html",)).get_content()
@@ -268,28 +269,31 @@ async def test_certificates_go_to_valid_holders_and_never_after_a_revoke(
 ) -> None:
     await _course(tenant, ("ann", 8, True), ("bob", 6, True), ("cid", 2, True), ("eve", 7, True))
     await _certify(sessionmaker, tenant, ["ann", "bob", "cid", "eve"], None)
-    await _revoke(sessionmaker, tenant, "cid")  # revoked before: not a candidate
+    await _revoke(sessionmaker, tenant, "cid")  # revoked before: counted, skipped
     m = await _request(tenant, kind="certificates")
-    assert m["counts"] == _counts(queued=3)
+    assert m["counts"] == _counts(queued=3, skipped=1)
+    assert (await _letters(sessionmaker, m["id"]))["cid"] == ("skipped", "certificate revoked")
     await _revoke(sessionmaker, tenant, "bob")  # revoked after the request, before sending
     await run_worker(settings)
     await run_worker(settings)
     assert len(mailbox.to(email(tenant, "ann"))) == 1 and len(mailbox.to(email(tenant, "eve"))) == 1
     assert mailbox.to(email(tenant, "bob")) == [] and mailbox.to(email(tenant, "cid")) == []
     m = await _mailing(tenant, m["id"])
-    assert m["status"] == "done" and m["counts"] == _counts(sent=2, skipped=1)
+    assert m["status"] == "done" and m["counts"] == _counts(sent=2, skipped=2)
     assert (await _letters(sessionmaker, m["id"]))["bob"] == ("skipped", "certificate revoked")
     [message] = mailbox.to(email(tenant, "ann"))
     assert message["Subject"] == "Your certificate - Physics 101"
     plain = message.get_body(("plain",)).get_content()
-    assert "Your certificate: Physics 101" in plain and "report" not in plain
+    # Named as its diploma names it (the course has no certification: the default title).
+    assert "Your certificate: Certificate of Achievement" in plain and "report" not in plain
 
     # In French, where the catalogue has it.
     m = await _request(tenant, kind="certificates", learners=["ann"], language="fr")
     await run_worker(settings)
     french = mailbox.to(email(tenant, "ann"))[-1]
     assert french["Subject"] == "Votre certificat - Physics 101"
-    assert "Votre certificat : Physics 101" in french.get_body(("plain",)).get_content()
+    # The certificate keeps its diploma's title (in the certification's language, English here).
+    assert "Votre certificat : Certificate of Achievement" in french.get_body(("plain",)).get_content()
 
 
 async def test_request_checks_roles_and_cancel(
@@ -325,9 +329,9 @@ async def test_request_checks_roles_and_cancel(
     actions = [a["action"] for a in (await tenant.get("/v1/courses/c1/audit")).json()["items"]]
     assert "mailing.requested" in actions and "mailing.cancelled" in actions
 
-    # Nobody to send to: done at once.
+    # Nobody holds a certificate: each candidate counted and skipped, done at once.
     empty = await _request(tenant, kind="certificates")
-    assert empty["status"] == "done" and empty["counts"] == _counts()
+    assert empty["status"] == "done" and empty["counts"] == _counts(skipped=2)
 
 
 async def test_a_document_shows_once_made_whatever_became_of_its_letter(
@@ -381,3 +385,29 @@ def test_reports_and_documents_name_files_by_one_public_rule() -> None:
 
     assert safe_name("Physics 101/é+x") == "Physics_101_é_x" and len(safe_name("x" * 300)) == 100
     assert not hasattr(report_task, "_safe_name") and not hasattr(mailing_task, "_safe_name")
+
+
+async def test_an_assessments_certificate_is_sent_only_once_the_result_is_published_to_the_learner(
+    tenant: Tenant, settings: Settings, sessionmaker: Any, mailbox: Memory
+) -> None:
+    """The certificate of hw2 never tells a learner their result before the result itself does: ann's
+    hw2 result is published to her, bob's is not - bob's letter is skipped, his list does not show it."""
+    await _course(tenant, ("ann", 8, True), ("bob", 9, True))
+    body = {"external_id": "hw2", "title": "Homework 2", "category": "Homework", "points_possible": 10}
+    assert (await tenant.post("/v1/courses/c1/assessments", json=body)).status_code == 201
+    cert = {"title": "Homework 2 passed", "threshold": 50}
+    assert (await tenant.put("/v1/courses/c1/assessments/hw2/certification", json=cert)).status_code == 200
+    await _certify(sessionmaker, tenant, ["ann", "bob"], "hw2")
+    assert (await tenant.put("/v1/courses/c1/assessments/hw2/scores/ann", json={"earned": 8})).status_code == 200
+    published = {"assessments": ["hw2"], "audience": {"learners": ["ann"]}}
+    assert (await tenant.post("/v1/courses/c1/publications", json=published)).status_code == 201
+
+    m = await _request(tenant, kind="certificates", assessment="hw2")
+    assert m["counts"] == _counts(queued=1, skipped=1)
+    assert (await _letters(sessionmaker, m["id"]))["bob"] == ("skipped", "no published result of the assessment")
+    await run_worker(settings)
+    [message] = mailbox.to(email(tenant, "ann"))
+    assert "Your certificate: Homework 2 passed" in message.get_body(("plain",)).get_content()
+    assert mailbox.to(email(tenant, "bob")) == []
+    bob = await user_token(tenant, "bob")
+    assert (await tenant.get("/v1/me/courses/c1/certificates", as_=bob)).json()["certificates"] == []

@@ -18,11 +18,12 @@ from services.api.deps import (
     SessionDep,
     actor,
 )
+from services.api.errors import CONFLICT
+from services.api.routers.readside import LearnerFilters
 from services.api.schemas.certificates import AllowanceOut, CertificateOut, GenerationOut, GenerationResult
 from services.api.schemas.common import PageOut
 from shared.services import certificates
 from shared.services.inputs import AllowanceIn, ExternalId, GenerateIn, Moment, ReinstateIn, RevokeIn
-from shared.validation import CleanStr
 
 router = APIRouter(prefix="/v1/courses/{course}/certificates", tags=["certificates"])
 
@@ -69,8 +70,9 @@ async def generate(
     Each gets, or keeps, a certificate of this generation typed by their track; learners no longer
     eligible lose theirs; a revoked certificate is left as it is (not issued again until reinstated).
     The diplomas are then rendered by a worker. Audited (`certificates.generated` with the counts,
-    `certificate.issued` and `certificate.revoked` per learner) and announced by the
-    `certificates.generated` event."""
+    `certificate.issued` and `certificate.removed` per learner) and announced by the
+    `certificates.generated` event; the result's `removed` counts the certificates the generation took
+    away (`certificate.removed` per learner - not a revocation, which is staff's `:revoke`)."""
     assessment = body.assessment if body is not None else None
     return GenerationResult.model_validate(
         await certificates.generate(session, queue, ref, assessment, actor(principal))
@@ -88,43 +90,41 @@ async def list_generations(
 
 @dataclass
 class CertificateFilters:
-    """Which certificates: of one certification (`assessment`, absent for the course's), the results
-    table's learner filters (group, cohort, session, archived groups, search), issued in [since, until),
-    and valid ones (revoked=false, the default) or revoked ones."""
+    """Which certificates: of one certification (`assessment`, absent for the course's), issued in
+    [since, until), and valid ones (revoked=false, the default) or revoked ones; with the results
+    table's learner filters (readside.LearnerFilters). With `assessment`, `session` keeps the learners
+    whose attempt at that assessment is in the session (as the results table of it does)."""
 
     assessment: Annotated[
         ExternalId | None, Query(description="An assessment's certificates (absent: the course's).")
     ] = None
-    group: Annotated[CleanStr | None, Query(max_length=255)] = None
-    cohort: Annotated[CleanStr | None, Query(max_length=255)] = None
-    session: Annotated[ExternalId | None, Query(description="A course session: learners with an attempt in it.")] = None
-    include_archived: Annotated[
-        bool, Query(description="Also learners whose every group is archived (hidden by default).")
-    ] = False
-    search: Annotated[CleanStr | None, Query(min_length=1, max_length=200)] = None
     since: Annotated[Moment | None, Query(description="Issued at or after this time.")] = None
-    until: Annotated[Moment | None, Query(description="... and before this time.")] = None
+    until: Annotated[Moment | None, Query(description="... and before this time (later than since).")] = None
     revoked: Annotated[bool, Query(description="true: the revoked certificates instead of the valid ones.")] = False
 
 
 @router.get("")
 async def list_certificates(
     session: SessionDep,
+    principal: PrincipalDep,
     ref: CertificateRead,
     filters: Annotated[CertificateFilters, Depends()],
+    learners: Annotated[LearnerFilters, Depends()],
     limit: Limit = 100,
     cursor: Cursor = None,
 ) -> PageOut[CertificateOut]:
     """Learners holding a certificate of the course (or of `assessment`), in enrollment order: name,
     e-mail, verification code, type (their track), reason (`passing` or `allowlist`), the generation
     that issued or last confirmed it, when it was issued, and for revoked ones who revoked it and why.
-    Readable by planners, viewers and publishers (those who oversee results), not by graders."""
-    f = certificates.CertificateFilter(**vars(filters))
-    page = await certificates.list_certificates(session, ref, f, limit, cursor)
+    Readable by planners, viewers and publishers (those who oversee results), not by graders; a
+    publisher limited to some assessments reads only those assessments' certificates (403 otherwise).
+    422 when `until` is not later than `since`."""
+    f = certificates.CertificateFilter(**vars(filters), **vars(learners))
+    page = await certificates.list_certificates(session, ref, principal, f, limit, cursor)
     return PageOut(items=[CertificateOut.model_validate(c) for c in page.items], next_cursor=page.next_cursor)
 
 
-@router.post("/{learner}:revoke")
+@router.post("/{learner}:revoke", responses=CONFLICT)
 async def revoke(
     session: SessionDep, principal: PrincipalDep, ref: Certificates, learner: ExternalId, body: RevokeIn
 ) -> CertificateOut:
@@ -136,7 +136,7 @@ async def revoke(
     return CertificateOut.model_validate(held)
 
 
-@router.post("/{learner}:reinstate")
+@router.post("/{learner}:reinstate", responses=CONFLICT)
 async def reinstate(
     session: SessionDep,
     principal: PrincipalDep,

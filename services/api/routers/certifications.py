@@ -19,7 +19,7 @@ from services.api.deps import (
     StoreDep,
     actor,
 )
-from services.api.errors import UNSUPPORTED_MEDIA
+from services.api.errors import CONFLICT, UNSUPPORTED_MEDIA
 from services.api.schemas.certificates import CertificateImageLink, CertificateImageOut, CertificationOut
 from services.api.schemas.common import PageOut
 from shared.errors import TooLarge
@@ -87,7 +87,7 @@ async def put_assessment_certification(
     )
 
 
-@router.delete(ASSESSMENT, status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(ASSESSMENT, status_code=status.HTTP_204_NO_CONTENT, responses=CONFLICT)
 async def delete_assessment_certification(
     session: SessionDep, queue: RedisDep, principal: PrincipalDep, ref: Certificates, assessment: ExternalId
 ) -> None:
@@ -170,7 +170,7 @@ async def get_image(
     return CertificateImageLink.model_validate(image)
 
 
-@router.delete("/v1/certificate-images/{name}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/v1/certificate-images/{name}", status_code=status.HTTP_204_NO_CONTENT, responses=CONFLICT)
 async def delete_image(session: SessionDep, store: StoreDep, principal: PrincipalDep, name: ImageName) -> None:
     """Remove an image (404 when there is none; 409 while a certification prints it). API keys only.
     Audited as `certificate_image.deleted`."""

@@ -18,7 +18,7 @@ from services.api.deps import (
 )
 from services.api.errors import CONFLICT
 from services.api.schemas.diplomas import DiplomaOut, MyCertificateOut, MyCertificates
-from shared.services import diplomas
+from shared.services import certificates, diplomas
 from shared.services.inputs import ExternalId
 
 router = APIRouter()
@@ -65,9 +65,10 @@ async def get_diploma(
     minted now (never stored; `Cache-Control: no-store`), its issuance audited as `diploma.link_issued`.
     When the diploma is not drawn yet, or no longer says what it would print now (the learner's name or
     the certification changed), 202 with `status: rendering` and `Retry-After`: the worker draws it.
-    404 when the learner holds no such certificate; 409 when it is revoked."""
-    view = await diplomas.staff_link(
-        session, store, queue, ref, learner, assessment, actor(principal), settings.reports.link_seconds
+    404 when the learner holds no such certificate; 409 when it is revoked. A publisher limited to some
+    assessments gets only those assessments' diplomas (403 otherwise)."""
+    view = await certificates.diploma_link(
+        session, store, queue, ref, principal, learner, assessment, actor(principal), settings.reports.link_seconds
     )
     return _answer(view, response)
 
@@ -76,7 +77,7 @@ async def get_diploma(
 async def my_certificates(session: SessionDep, principal: PrincipalDep, course: ExternalId) -> MyCertificates:
     """Your valid certificates in a course (user token whose `sub` is your enrollment's external id):
     the course certificate first, then each assessment's, with the code that names each diploma. A
-    revoked certificate is not listed."""
+    revoked certificate is not listed, nor an assessment's before your result of it is published to you."""
     items = await diplomas.my_certificates(session, principal, course)
     return MyCertificates(course=course, certificates=[MyCertificateOut.model_validate(c) for c in items])
 

@@ -68,5 +68,6 @@ async def cancel_mailing(
     session: SessionDep, principal: PrincipalDep, ref: Publish, mailing_id: RecordId
 ) -> MailingOut:
     """Stop a mailing under way: its letters not sent yet are skipped ('cancelled'); those sent stay
-    sent. 409 once it is done or cancelled. Audited as `mailing.cancelled`."""
-    return MailingOut.model_validate(await mailings.cancel(session, ref, mailing_id, actor(principal)))
+    sent. A publisher limited to some assessments may stop only a mailing they could ask for (403).
+    409 once it is done or cancelled. Audited as `mailing.cancelled`."""
+    return MailingOut.model_validate(await mailings.cancel(session, ref, principal, mailing_id, actor(principal)))

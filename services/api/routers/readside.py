@@ -40,22 +40,29 @@ Text = Annotated[CleanStr | None, Query(max_length=255)]
 
 
 @dataclass
-class ResultFilters:
-    """Which attempts: statuses, one assessment, a group or cohort, a search in learner id, username,
-    names and e-mail (case-insensitive), a range [since, until) of the attempt's last change, and one
-    course session. Learners whose every group is archived are left out unless include_archived."""
+class LearnerFilters:
+    """The results table's learner filters (the certificates list takes them too): a group or cohort,
+    a search in learner id, username, names and e-mail (case-insensitive), one course session, and
+    learners whose every group is archived only when include_archived."""
 
-    status: Annotated[list[AttemptStatus] | None, Query(max_length=6)] = None
-    assessment: Annotated[ExternalId | None, Query()] = None
     group: Text = None
     cohort: Text = None
     search: Annotated[CleanStr | None, Query(min_length=1, max_length=200)] = None
-    since: Annotated[Moment | None, Query()] = None
-    until: Annotated[Moment | None, Query()] = None
     session: Annotated[ExternalId | None, Query(description="A course session: only the attempts in it.")] = None
     include_archived: Annotated[
         bool, Query(description="Also learners whose every group is archived (hidden by default).")
     ] = False
+
+
+@dataclass
+class ResultFilters(LearnerFilters):
+    """Which attempts: statuses, one assessment, the learner filters, and a range [since, until) of the
+    attempt's last change. Learners whose every group is archived are left out unless include_archived."""
+
+    status: Annotated[list[AttemptStatus] | None, Query(max_length=6)] = None
+    assessment: Annotated[ExternalId | None, Query()] = None
+    since: Annotated[Moment | None, Query()] = None
+    until: Annotated[Moment | None, Query()] = None
 
 
 @router.get("/results")

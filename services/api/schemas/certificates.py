@@ -28,12 +28,17 @@ class GenerationOut(Out):
 
 class GenerationResult(GenerationOut):
     issued: int = Field(description="Learners whose certificate is new, or changed its type or reason.")
-    revoked: int = Field(description="Learners who lost their certificate (no longer eligible).")
+    removed: int = Field(
+        description="Certificates the generation removed: their learners are no longer eligible (not a revocation)."
+    )
 
 
 class CertificateOut(Out):
     learner: str
-    name: str = Field(description="The learner's name as reports print it (full name, else username, else id).")
+    name: str = Field(
+        description="The learner's name as diplomas and reports print it (full name, else given and family names,"
+        " else username, else id)."
+    )
     email: str | None
     assessment: str | None = Field(description="The assessment certified (null: the course certificate).")
     code: str = Field(description="The verification code the diploma prints.")

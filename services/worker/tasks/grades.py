@@ -73,12 +73,10 @@ async def sweep_jobs(ctx: dict[str, Any]) -> int:
             (jobs.SEND_NOTIFICATIONS, f"notify-{p}" + (f"-{now.timestamp():.0f}" if lost else ""), p)
             for p, lost in mail_due
         ]
-        # Candidate mailings: likewise (letters whose sender died fail), and a mailing whose job was lost.
+        # Candidate mailings: likewise (letters whose sender died fail), a mailing whose job was lost, and
+        # one whose worker went silent while preparing or sending (a new job id, chosen by recover()).
         mailings_due = await mailings.recover(session, timedelta(seconds=ctx["settings"].smtp.lease_seconds))
-        found += [
-            (jobs.SEND_MAILING, mailings.job_id(m, f"-{now.timestamp():.0f}" if lost else ""), m)
-            for m, lost in mailings_due
-        ]
+        found += [(jobs.SEND_MAILING, job_id, m) for m, job_id in mailings_due]
         courses = await session.scalars(
             text(
                 "SELECT course_id FROM stale_grades UNION"

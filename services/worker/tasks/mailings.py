@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import tempfile
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -82,11 +83,15 @@ async def _prepare(ctx: dict[str, Any], mailing: dict[str, Any]) -> int:
             yield {learner: enrollment_id for enrollment_id, learner in batch}, records
 
     done = 0
+    beaten = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="gradeflow-mailing-") as folder, Drawing(pdf.individual_report) as drawing:
         async for enrollment_of, records in chunks():
             documents = []
             async for record, content in drawing.each(records):
                 enrollment_id = enrollment_of[record.learner]
+                if time.monotonic() - beaten > mailings.HEARTBEAT_SECONDS:  # alive: the sweep leaves it be
+                    await mailings.beat(sessionmaker, mailing["id"], enrollment_id)
+                    beaten = time.monotonic()
                 path = Path(folder) / f"{enrollment_id}.pdf"
                 await asyncio.to_thread(path.write_bytes, content)
                 key = mailings.document_key(mailing, enrollment_id)

@@ -33,6 +33,7 @@ from services.worker.writers.names import safe_name
 from services.worker.writers.xlsx import XlsxFile
 from shared.notify import mail
 from shared.services import (
+    certificates,
     diplomas,
     marks_report,
     progression_report,
@@ -429,14 +430,13 @@ async def certificates_zip(snap: Snapshot, course: CourseInfo, params: Params, o
     if p.assessment is not None:
         _assessment(course, p.assessment)
     await _session(snap, course, p.session)
-    who = await report_data.who_of(snap.session, course.id, p)
-    selected = (course.id, p.assessment, who, p.since, p.until)
-    c.covers(await diplomas.count(snap.session, *selected), "certificates")
+    selected = await certificates.select(snap.session, course.id, p)
+    c.covers(await diplomas.count(snap.session, selected), "certificates")
     assert out.store is not None
     store, images = out.store, dict[str, bytes]()
 
     async def chunks() -> AsyncIterator[tuple[int, list[diplomas.Diploma]]]:
-        async for rows in diplomas.chunks(snap.session, *selected):
+        async for rows in diplomas.chunks(snap.session, selected):
             await diplomas.load_images(store, rows, images)
             yield len(rows), [diplomas.diploma_of(r, images) for r in rows]
 
