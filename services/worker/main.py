@@ -62,6 +62,7 @@ class WorkerSettings:
             name=jobs.RENDER_DIPLOMAS,
             timeout=diplomas_service.RENDER_SECONDS,
             keep_result=0,
+            max_tries=diplomas.MAX_TRIES,
         ),
         func(imports.rescore_item, name=jobs.RESCORE_ITEM, timeout=3600, keep_result=0),
     ]

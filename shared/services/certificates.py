@@ -281,7 +281,7 @@ async def list_generations(session: AsyncSession, ref: CourseRef, limit: int, cu
 
 # --- revoking and reinstating ---------------------------------------------------------------------
 
-_HELD = """
+_LOCK_CERTIFICATE = """
     SELECT k.id, k.code, k.type, k.reason, k.created_at, k.revoked_at, k.revoked_by, k.revoke_reason
     FROM certificates k
     WHERE k.enrollment_id = :e AND {mine}
@@ -289,12 +289,12 @@ _HELD = """
 """
 
 
-async def _held(session: AsyncSession, ref: CourseRef, learner: str, scope: Scope) -> dict[str, Any]:
+async def _lock_certificate(session: AsyncSession, ref: CourseRef, learner: str, scope: Scope) -> dict[str, Any]:
     """The learner's certificate of the certification, locked (404 when they hold none)."""
     enrollment_id = (await enrollments.get_enrollment(session, ref, learner)).id
     # Serialised with generations, which decide on every certificate of the course.
     await lock_course(session, ref.id)
-    sql = _HELD.format(mine=scope.holds())
+    sql = _LOCK_CERTIFICATE.format(mine=scope.holds())
     row = (await session.execute(text(sql), {"e": enrollment_id, "c": ref.id, **scope.params()})).mappings().first()
     if row is None:
         raise NotFound(f"Learner {learner!r} holds no certificate of {scope.of()}.")
@@ -309,7 +309,7 @@ _SET_REVOKED = text(
 )
 
 
-async def _change(
+async def _record_status_change(
     session: AsyncSession,
     ref: CourseRef,
     learner: str,
@@ -357,7 +357,7 @@ async def revoke(
     at once, and generations leave it revoked until it is reinstated. Audited and announced as
     `certificate.revoked`."""
     scope = await certifications.scope_of(session, ref, assessment)
-    held = await _held(session, ref, learner, scope)
+    held = await _lock_certificate(session, ref, learner, scope)
     if held["revoked_at"] is not None:
         raise Conflict(f"The certificate of {learner!r} is already revoked.")
     changed = (
@@ -365,7 +365,7 @@ async def revoke(
         .mappings()
         .one()
     )
-    return await _change(session, ref, learner, scope, "certificate.revoked", held, dict(changed), actor)
+    return await _record_status_change(session, ref, learner, scope, "certificate.revoked", held, dict(changed), actor)
 
 
 async def reinstate(
@@ -374,7 +374,7 @@ async def reinstate(
     """Make a revoked certificate valid again at once (409 if it is not revoked); the next generation
     decides on it as on any other. Audited and announced as `certificate.reinstated`."""
     scope = await certifications.scope_of(session, ref, assessment)
-    held = await _held(session, ref, learner, scope)
+    held = await _lock_certificate(session, ref, learner, scope)
     if held["revoked_at"] is None:
         raise Conflict(f"The certificate of {learner!r} is not revoked.")
     changed = (
@@ -382,7 +382,9 @@ async def reinstate(
         .mappings()
         .one()
     )
-    return await _change(session, ref, learner, scope, "certificate.reinstated", held, dict(changed), actor)
+    return await _record_status_change(
+        session, ref, learner, scope, "certificate.reinstated", held, dict(changed), actor
+    )
 
 
 # --- the selection and the list ------------------------------------------------------------------

@@ -14,12 +14,13 @@ certificate's diploma is never issued: staff are told it is revoked (409), the l
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared import clock, jobs, names
 from shared.errors import Conflict, Forbidden, NotFound
@@ -179,6 +180,25 @@ async def request_render(queue: jobs.Queue, course_id: int) -> None:
     time (it renders whatever is stale when it runs, so asking twice costs nothing), and a request
     made while one runs is never lost (jobs.request_round: it gets a job of its own)."""
     await jobs.request_round(queue, jobs.RENDER_DIPLOMAS, _job_base(course_id), course_id)
+
+
+# One render of a course at a time (two would draw the same stale diplomas twice over): a session-level
+# advisory lock, held on its own connection for the job and gone with it if the worker dies.
+_TRY_RENDER_LOCK = text("SELECT pg_try_advisory_lock(hashtextextended('render_diplomas', :c))")
+_RENDER_UNLOCK = text("SELECT pg_advisory_unlock(hashtextextended('render_diplomas', :c))")
+
+
+@asynccontextmanager
+async def render_lock(sessionmaker: async_sessionmaker[AsyncSession], course_id: int) -> AsyncIterator[bool]:
+    """Whether this job may render the course now (False: another job is rendering it; try later). The
+    session keeps its connection, and so the lock, until the block ends."""
+    async with sessionmaker() as session:
+        held = bool(await session.scalar(_TRY_RENDER_LOCK, {"c": course_id}))
+        try:
+            yield held
+        finally:
+            if held:
+                await session.execute(_RENDER_UNLOCK, {"c": course_id})
 
 
 async def render_started(queue: jobs.Queue, course_id: int) -> None:
@@ -441,10 +461,10 @@ async def my_link(
 
 
 def file_name(row: Any) -> str:
-    """The download's file name: the course, the learner and the code, in safe characters."""
+    """The download's file name: the course, the learner, the assessment if any and the code, each part
+    after `names.safe_name` (the rule of every downloaded file's name)."""
     parts = ["diploma", row["course_ref"], row["learner"], *([row["assessment"]] if row["assessment"] else [])]
-    safe = "_".join("".join(ch if ch.isascii() and (ch.isalnum() or ch in "-.") else "_" for ch in p) for p in parts)
-    return f"{safe[:150]}_{row['code']}.pdf"
+    return f"{'_'.join(names.safe_name(p) for p in parts)[:150]}_{row['code']}.pdf"
 
 
 async def _link_or_render(

@@ -57,8 +57,6 @@ NO_CERTIFICATE = "no certificate"
 CERTIFICATE_GONE = "the certificate no longer exists"
 CANCELLED = "cancelled"
 
-OPEN_LETTERS = ("preparing", "queued", "sending")
-
 # A worker preparing or sending a mailing stamps a letter's claimed_at at least this often; a mailing
 # with work left that has been silent for LOST_AFTER lost its worker, whose job arq still holds as in
 # progress for hours: the sweep gives it a new job id.

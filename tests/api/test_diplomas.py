@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pypdf
 import pytest
+from arq import Retry
 from sqlalchemy import text
 
 from services.worker.tasks.diplomas import render_diplomas
@@ -615,3 +616,24 @@ async def test_diploma_files_whose_certificate_is_gone_are_deleted(
         clock.freeze(None)
     assert await _stored(settings, course_id) == {keys["ann"]}
     assert "Ann Archer" in _words(await _download(ann))
+
+
+async def test_one_render_of_a_course_at_a_time(tenant: Tenant, settings: Settings, sessionmaker: Any) -> None:
+    """A render job that starts while another renders the course waits (deferred) instead of drawing the
+    same stale diplomas a second time; requests made meanwhile join the waiting job. (Before: every poll
+    of a stale link started one more job, and they all drew the same diplomas at once.)"""
+    await _course(tenant)
+    await _certify(sessionmaker, tenant, ["ann", "bob"])
+    course_id = await _course_id(sessionmaker, tenant)
+    redis = await jobs.connect(settings.redis_url)
+    async with open_store(settings.s3) as store, diplomas.render_lock(sessionmaker, course_id) as first:
+        assert first  # a job renders the course
+        ctx = {"sessionmaker": sessionmaker, "store": store, "redis": redis}
+        round_before = await redis.get(f"gradeflow:round:{diplomas._job_base(course_id)}")
+        with pytest.raises(Retry):
+            await render_diplomas(ctx, course_id)
+        # It drew nothing and left the round alone: a link asked for now joins the waiting job.
+        assert await redis.get(f"gradeflow:round:{diplomas._job_base(course_id)}") == round_before
+        async with sessionmaker() as session:
+            assert len(await diplomas.stale(session, course_id, 0)) == 2
+    await redis.aclose()

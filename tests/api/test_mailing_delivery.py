@@ -22,6 +22,7 @@ from shared import clock, jobs
 from shared.services import mailings
 from shared.settings import Settings, SmtpSettings
 from shared.storage.s3 import attachment
+from tests.api.letters import letter_states
 from tests.conftest import Tenant, run_worker
 from tests.helpers import course, email, user_token
 
@@ -45,18 +46,6 @@ async def _request(t: Tenant, **body: Any) -> dict[str, Any]:
     r = await t.post(f"{C}/mailings", json=body)
     assert r.status_code == 202, r.text
     return dict(r.json())
-
-
-async def _letters(sessionmaker: Any, mailing_id: int) -> dict[str, tuple[str, str | None]]:
-    async with sessionmaker() as session:
-        rows = await session.execute(
-            text(
-                "SELECT e.external_id, l.status, l.error FROM candidate_letters l"
-                " JOIN enrollments e ON e.id = l.enrollment_id WHERE l.mailing_id = :m"
-            ),
-            {"m": mailing_id},
-        )
-    return {r[0]: (r[1], r[2]) for r in rows}
 
 
 @contextmanager
@@ -83,7 +72,7 @@ async def test_an_internationalised_address_goes_with_smtputf8_or_fails_saying_s
         ascii_only = settings.model_copy(update={"smtp": SmtpSettings(host="127.0.0.1", port=port, timeout_seconds=5)})
         m = await _request(tenant, kind="reports", assessment="hw1")
         await run_worker(ascii_only)
-    letters = await _letters(sessionmaker, m["id"])
+    letters = await letter_states(sessionmaker, m["id"])
     status, error = letters["jurgen"]
     assert status == "failed" and "SMTPUTF8" in (error or ""), error
     assert letters["ann"] == ("sent", None) and len(handler.to(email(tenant, "ann"))) == 1
@@ -91,7 +80,7 @@ async def test_an_internationalised_address_goes_with_smtputf8_or_fails_saying_s
     # A server that offers it: the letter goes, to that address, with the name in To.
     again = await _request(tenant, kind="reports", assessment="hw1", learners=["jurgen"])
     await run_worker(settings)
-    assert (await _letters(sessionmaker, again["id"]))["jurgen"] == ("sent", None)
+    assert (await letter_states(sessionmaker, again["id"]))["jurgen"] == ("sent", None)
     [message] = mailbox.to(jurgen)
     assert str(message["To"]) == f"Jurgen Lee <{jurgen}>"
 
@@ -102,7 +91,7 @@ async def test_a_bad_documents_url_template_is_blamed_on_the_template(
     await _course(tenant, ("ann", email(tenant, "ann")))
     m = await _request(tenant, kind="reports", assessment="hw1")
     await run_worker(settings.model_copy(update={"documents_url_template": "https://lms/{nope}"}))
-    status, error = (await _letters(sessionmaker, m["id"]))["ann"]
+    status, error = (await letter_states(sessionmaker, m["id"]))["ann"]
     assert status == "failed" and (error or "").startswith("documents_url_template is invalid: KeyError"), error
     assert mailbox.to(email(tenant, "ann")) == []
 
@@ -115,13 +104,13 @@ async def test_unenrolled_learners_get_no_report_letter(
     assert r.status_code == 200, r.text
     m = await _request(tenant, kind="reports", assessment="hw1")
     assert m["counts"]["preparing"] == 2 and m["counts"]["skipped"] == 1
-    assert (await _letters(sessionmaker, m["id"]))["bob"] == ("skipped", mailings.UNENROLLED)
+    assert (await letter_states(sessionmaker, m["id"]))["bob"] == ("skipped", mailings.UNENROLLED)
 
     # Unenrolled after the request, before the letter goes: skipped when it is claimed.
     r = await tenant.patch(f"{C}/enrollments/cid", json={"status": "unenrolled"})
     assert r.status_code == 200, r.text
     await run_worker(settings)
-    letters = await _letters(sessionmaker, m["id"])
+    letters = await letter_states(sessionmaker, m["id"])
     assert letters["ann"] == ("sent", None) and letters["cid"] == ("skipped", mailings.UNENROLLED)
     assert mailbox.to(email(tenant, "bob")) == [] and mailbox.to(email(tenant, "cid")) == []
 
@@ -167,7 +156,7 @@ async def test_a_preparing_worker_that_is_alive_keeps_its_job(
     finally:
         await redis.aclose()
     await run_worker(settings)
-    assert (await _letters(sessionmaker, m["id"]))["ann"] == ("sent", None)
+    assert (await letter_states(sessionmaker, m["id"]))["ann"] == ("sent", None)
 
 
 async def test_a_learners_document_downloads_under_its_name_in_any_script(

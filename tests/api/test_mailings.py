@@ -16,6 +16,7 @@ from services.devstack import mailsink
 from services.devstack.mailsink import Memory
 from shared import clock
 from shared.settings import Settings, SmtpSettings
+from tests.api.letters import interrupt, letter_states
 from tests.conftest import Tenant, assert_problem, run_worker
 from tests.helpers import course, email, grant, user_token
 
@@ -106,18 +107,6 @@ def _pdf_text(content: bytes) -> str:
     return "\n".join(page.extract_text() for page in pypdf.PdfReader(io.BytesIO(content)).pages)
 
 
-async def _letters(sessionmaker: Any, mailing_id: int) -> dict[str, tuple[str, str | None]]:
-    async with sessionmaker() as session:
-        rows = await session.execute(
-            text(
-                "SELECT e.external_id, l.status, l.error FROM candidate_letters l"
-                " JOIN enrollments e ON e.id = l.enrollment_id WHERE l.mailing_id = :m"
-            ),
-            {"m": mailing_id},
-        )
-    return {r[0]: (r[1], r[2]) for r in rows}
-
-
 async def test_reports_go_once_to_each_candidate_with_a_published_result(
     tenant: Tenant, settings: Settings, sessionmaker: Any, mailbox: Memory
 ) -> None:
@@ -129,7 +118,7 @@ async def test_reports_go_once_to_each_candidate_with_a_published_result(
     m = await _request(tenant, kind="reports", assessment="hw1")
     assert m["status"] == "queued" and m["params"] == {"assessment": "hw1", "include_archived": False, "language": "en"}
     assert m["counts"] == _counts(preparing=2, skipped=2)
-    letters = await _letters(sessionmaker, m["id"])
+    letters = await letter_states(sessionmaker, m["id"])
     assert letters["cid"] == ("skipped", "no published result of the assessment")
     assert letters["dan"] == ("skipped", "no e-mail address")
 
@@ -234,17 +223,9 @@ async def test_smtp_retries_failures_and_interrupted_letters(
     with mailsink.running(handler) as port:
         refusing = settings.model_copy(update={"smtp": SmtpSettings(host="127.0.0.1", port=port, timeout_seconds=5)})
         # Eve's letter was claimed by a worker that died while sending it.
-        async with sessionmaker() as session:
-            await session.execute(
-                text(
-                    "UPDATE candidate_letters l SET status = 'sending', claimed_at = now() - interval '1 hour'"
-                    " FROM enrollments e WHERE e.id = l.enrollment_id AND e.external_id = 'eve' AND l.mailing_id = :m"
-                ),
-                {"m": m["id"]},
-            )
-            await session.commit()
+        await interrupt(sessionmaker, m["id"], "eve")
         await run_worker(refusing)
-    letters = await _letters(sessionmaker, m["id"])
+    letters = await letter_states(sessionmaker, m["id"])
     assert letters["ann"][0] == "queued" and "451" in (letters["ann"][1] or "")
     assert letters["bob"][0] == "failed" and "550" in (letters["bob"][1] or "")
     assert letters["eve"][0] == "failed" and "interrupted" in (letters["eve"][1] or "")
@@ -272,7 +253,7 @@ async def test_certificates_go_to_valid_holders_and_never_after_a_revoke(
     await _revoke(sessionmaker, tenant, "cid")  # revoked before: counted, skipped
     m = await _request(tenant, kind="certificates")
     assert m["counts"] == _counts(queued=3, skipped=1)
-    assert (await _letters(sessionmaker, m["id"]))["cid"] == ("skipped", "certificate revoked")
+    assert (await letter_states(sessionmaker, m["id"]))["cid"] == ("skipped", "certificate revoked")
     await _revoke(sessionmaker, tenant, "bob")  # revoked after the request, before sending
     await run_worker(settings)
     await run_worker(settings)
@@ -280,7 +261,7 @@ async def test_certificates_go_to_valid_holders_and_never_after_a_revoke(
     assert mailbox.to(email(tenant, "bob")) == [] and mailbox.to(email(tenant, "cid")) == []
     m = await _mailing(tenant, m["id"])
     assert m["status"] == "done" and m["counts"] == _counts(sent=2, skipped=2)
-    assert (await _letters(sessionmaker, m["id"]))["bob"] == ("skipped", "certificate revoked")
+    assert (await letter_states(sessionmaker, m["id"]))["bob"] == ("skipped", "certificate revoked")
     [message] = mailbox.to(email(tenant, "ann"))
     assert message["Subject"] == "Your certificate - Physics 101"
     plain = message.get_body(("plain",)).get_content()
@@ -343,7 +324,7 @@ async def test_a_document_shows_once_made_whatever_became_of_its_letter(
     with mailsink.running(handler) as port:
         refusing = settings.model_copy(update={"smtp": SmtpSettings(host="127.0.0.1", port=port, timeout_seconds=5)})
         await run_worker(refusing)
-    assert (await _letters(sessionmaker, m["id"]))["eve"][0] == "queued"  # to be tried again
+    assert (await letter_states(sessionmaker, m["id"]))["eve"][0] == "queued"  # to be tried again
 
     # Her report is made: her page shows it while its e-mail waits.
     eve = await user_token(tenant, "eve")
@@ -352,17 +333,9 @@ async def test_a_document_shows_once_made_whatever_became_of_its_letter(
 
     # The worker sending it dies mid-send: the letter fails (never sent twice), though the e-mail may
     # have reached her; the report still shows and downloads.
-    async with sessionmaker() as session:
-        await session.execute(
-            text(
-                "UPDATE candidate_letters l SET status = 'sending', claimed_at = now() - interval '1 hour'"
-                " FROM enrollments e WHERE e.id = l.enrollment_id AND e.external_id = 'eve' AND l.mailing_id = :m"
-            ),
-            {"m": m["id"]},
-        )
-        await session.commit()
+    await interrupt(sessionmaker, m["id"], "eve")
     await run_worker(settings)
-    status, error = (await _letters(sessionmaker, m["id"]))["eve"]
+    status, error = (await letter_states(sessionmaker, m["id"]))["eve"]
     assert status == "failed" and "interrupted" in (error or "")
     assert mailbox.to(email(tenant, "eve")) == []
     listed = (await tenant.get("/v1/me/courses/c1/documents", as_=eve)).json()["items"]
@@ -378,13 +351,16 @@ async def test_a_document_shows_once_made_whatever_became_of_its_letter(
     assert (await tenant.get("/v1/me/courses/c1/documents", as_=eve)).json()["items"] == []
 
 
-def test_reports_and_documents_name_files_by_one_public_rule() -> None:
+def test_reports_documents_and_diplomas_name_files_by_one_rule() -> None:
     from services.worker.tasks import mailings as mailing_task
     from services.worker.tasks import reports as report_task
-    from services.worker.writers.names import safe_name
+    from shared.names import safe_name
+    from shared.services import diplomas
 
     assert safe_name("Physics 101/é+x") == "Physics_101_é_x" and len(safe_name("x" * 300)) == 100
     assert not hasattr(report_task, "_safe_name") and not hasattr(mailing_task, "_safe_name")
+    row = {"course_ref": "Physics 101", "learner": "jürgen/x", "assessment": None, "code": "K7"}
+    assert diplomas.file_name(row) == "diploma_Physics_101_jürgen_x_K7.pdf"
 
 
 async def test_an_assessments_certificate_is_sent_only_once_the_result_is_published_to_the_learner(
@@ -404,7 +380,7 @@ async def test_an_assessments_certificate_is_sent_only_once_the_result_is_publis
 
     m = await _request(tenant, kind="certificates", assessment="hw2")
     assert m["counts"] == _counts(queued=1, skipped=1)
-    assert (await _letters(sessionmaker, m["id"]))["bob"] == ("skipped", "no published result of the assessment")
+    assert (await letter_states(sessionmaker, m["id"]))["bob"] == ("skipped", "no published result of the assessment")
     await run_worker(settings)
     [message] = mailbox.to(email(tenant, "ann"))
     assert "Your certificate: Homework 2 passed" in message.get_body(("plain",)).get_content()

@@ -15,6 +15,7 @@ from services.devstack.mailsink import Memory
 from services.worker.tasks import grades as grade_tasks
 from shared import clock, jobs
 from shared.settings import Settings, SmtpSettings
+from tests.api.letters import letter_states
 from tests.conftest import Tenant, assert_problem, run_worker
 from tests.helpers import course, email, user_token
 
@@ -44,18 +45,6 @@ async def _course(
     assert r.status_code == 201, r.text
 
 
-async def _letters(sessionmaker: Any, mailing_id: int) -> dict[str, tuple[str, str | None]]:
-    async with sessionmaker() as session:
-        rows = await session.execute(
-            text(
-                "SELECT e.external_id, l.status, l.error FROM candidate_letters l"
-                " JOIN enrollments e ON e.id = l.enrollment_id WHERE l.mailing_id = :m"
-            ),
-            {"m": mailing_id},
-        )
-    return {r[0]: (r[1], r[2]) for r in rows}
-
-
 async def _request(t: Tenant, **body: Any) -> dict[str, Any]:
     r = await t.post(MAILINGS, json=body)
     assert r.status_code == 202, r.text
@@ -79,7 +68,7 @@ async def test_a_course_title_with_a_line_break_does_not_lose_the_letter_nor_inj
     m = await _request(tenant, kind="reports", assessment="hw1")
     await run_worker(settings)
 
-    assert (await _letters(sessionmaker, m["id"]))["ann"] == ("sent", None)
+    assert (await letter_states(sessionmaker, m["id"]))["ann"] == ("sent", None)
     [message] = mailbox.to(ann)
     assert "\n" not in message["Subject"] and "\r" not in message["Subject"]
     assert "Physics 101" in message["Subject"]
@@ -99,7 +88,7 @@ async def test_a_learner_name_with_a_line_break_does_not_lose_the_letter_nor_inj
     m = await _request(tenant, kind="reports", assessment="hw1")
     await run_worker(settings)
 
-    assert (await _letters(sessionmaker, m["id"]))["ann"] == ("sent", None)
+    assert (await letter_states(sessionmaker, m["id"]))["ann"] == ("sent", None)
     [message] = mailbox.to(ann)
     assert "\n" not in message["To"] and message["Bcc"] is None
     assert mailbox.to("spy@evil.example") == []
@@ -117,7 +106,7 @@ async def test_a_letter_that_cannot_be_composed_says_why_instead_of_blaming_the_
     m = await _request(tenant, kind="reports", assessment="hw1")
     await run_worker(settings)
 
-    status, error = (await _letters(sessionmaker, m["id"]))["jurgen"]
+    status, error = (await letter_states(sessionmaker, m["id"]))["jurgen"]
     assert status == "sent" or "documents_url_template" not in (error or ""), error
 
 
@@ -177,7 +166,7 @@ async def test_a_retried_letter_never_announces_a_report_the_learners_page_no_lo
     with mailsink.running(handler) as port:
         refusing = settings.model_copy(update={"smtp": SmtpSettings(host="127.0.0.1", port=port, timeout_seconds=5)})
         await run_worker(refusing)
-    assert (await _letters(sessionmaker, m["id"]))["ann"][0] == "queued"
+    assert (await letter_states(sessionmaker, m["id"]))["ann"][0] == "queued"
 
     # A correction, published again.
     assert (await tenant.put(f"{C}/assessments/hw1/scores/ann", json={"earned": 5})).status_code == 200

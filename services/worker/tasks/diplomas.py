@@ -10,7 +10,9 @@ same time as itself: what it records is checked against the database, never assu
 
 A change made while it runs is rendered: the job moves its round on (`diplomas.render_started`)
 before it looks for stale diplomas, so whoever asks after that (a link, a generation, a changed
-certification or image) queues another job instead of being deduplicated against this one.
+certification or image) queues another job instead of being deduplicated against this one. Only one
+job renders a course at a time (`diplomas.render_lock`): the next one waits, deferred, without moving
+the round on, so requests made meanwhile join it instead of each starting a render of its own.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from typing import Any
+
+from arq import Retry
 
 from services.worker.tasks.reports import Drawing
 from services.worker.writers.diplomas import diploma
@@ -35,13 +39,24 @@ UPLOADS = 8
 # Passes over the course: a pass that rendered something is followed by another, for diplomas that
 # changed while it ran; this many at most (a change also queues a job of its own, see above).
 PASSES = 3
+# A job finding another rendering the course tries again after this long (as often as it must:
+# MAX_TRIES, far more than a render of the largest course lasts).
+RETRY_SECONDS = 3
+MAX_TRIES = 2000
 
 
 async def render_diplomas(ctx: dict[str, Any], course_id: int) -> str:
     """Render the course's stale diplomas of valid certificates, then delete the course's diploma files
     no certificate points to (idempotent)."""
+    async with diplomas.render_lock(ctx["sessionmaker"], course_id) as mine:
+        if not mine:  # another job renders the course: this one runs after it (the round is not moved on)
+            raise Retry(defer=RETRY_SECONDS)
+        await diplomas.render_started(ctx["redis"], course_id)
+        return await _render(ctx, course_id)
+
+
+async def _render(ctx: dict[str, Any], course_id: int) -> str:
     sessionmaker, store = ctx["sessionmaker"], ctx["store"]
-    await diplomas.render_started(ctx["redis"], course_id)
     images: dict[str, bytes] = {}
     drawing: Drawing | None = None
     rendered = recorded = 0

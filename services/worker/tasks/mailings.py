@@ -20,7 +20,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from services.worker.tasks.reports import CONTENT_TYPES, Drawing
 from services.worker.writers import pdf
-from services.worker.writers.names import safe_name
+from shared.names import safe_name
 from shared.services import mailings, report_data, report_records
 from shared.services.inputs import IndividualReportsParams
 from shared.services.report_records import LearnerRecord

@@ -29,8 +29,8 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from services.worker.writers import diplomas as diploma_writer
 from services.worker.writers import pdf
 from services.worker.writers.csv import CsvFile
-from services.worker.writers.names import safe_name
 from services.worker.writers.xlsx import XlsxFile
+from shared.names import safe_name
 from shared.notify import mail
 from shared.services import (
     certificates,
@@ -156,12 +156,12 @@ async def _build_and_upload(ctx: dict[str, Any], report: dict[str, Any]) -> bool
 
 @dataclass(frozen=True)
 class Output:
-    """Where a builder writes its file; an append-only file (CSV) is uploaded while it grows. `store`:
-    where it reads what it prints that is not in the database (the diplomas' images)."""
+    """Where a builder writes its file; an append-only file (CSV) is uploaded while it grows.
+    `image_store`: where it reads the images it prints (the diplomas' logos and signatures)."""
 
     path: Path
     upload: Upload
-    store: ObjectStore | None = None
+    image_store: ObjectStore | None = None
 
 
 class _Counter:
@@ -432,8 +432,8 @@ async def certificates_zip(snap: Snapshot, course: CourseInfo, params: Params, o
     await _session(snap, course, p.session)
     selected = await certificates.select(snap.session, course.id, p)
     c.covers(await diplomas.count(snap.session, selected), "certificates")
-    assert out.store is not None
-    store, images = out.store, dict[str, bytes]()
+    assert out.image_store is not None
+    store, images = out.image_store, dict[str, bytes]()
 
     async def chunks() -> AsyncIterator[tuple[int, list[diplomas.Diploma]]]:
         async for rows in diplomas.chunks(snap.session, selected):
