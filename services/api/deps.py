@@ -160,3 +160,6 @@ async def _result_scope(session: SessionDep, principal: PrincipalDep, ref: Score
 
 # None, or the names (user, workgroups) of a grader who sees only the attempts allocated to them.
 ResultScope = Annotated[list[str] | None, Depends(_result_scope)]
+
+# Signed links are credentials: answers carrying one are never cached (ARCHITECTURE, convention 7).
+NO_STORE = {"Cache-Control": "no-store"}

@@ -166,3 +166,36 @@ async def course_access(
     if not roles & COURSE_RULES[action]:
         raise Forbidden(f"Your course roles ({', '.join(sorted(roles))}) do not allow {action.value}.")
     return ref
+
+
+async def _publisher_scope(session: AsyncSession, course_id: int, principal: Principal) -> list[str] | None:
+    """The assessments a user may publish (None: the whole course, the course grade included)."""
+    if principal.is_key:
+        return None
+    rows = (
+        await session.execute(
+            text("SELECT assessments FROM course_members WHERE course_id = :c AND user_id = :u AND role = 'publisher'"),
+            {"c": course_id, "u": principal.subject},
+        )
+    ).all()
+    if not rows or any(r[0] is None for r in rows):
+        return None
+    return sorted({a for r in rows for a in r[0]})
+
+
+def _check_scope(scope: list[str] | None, assessments: list[str], course_grade: bool) -> None:
+    """A publisher limited to some assessments acts only on publications within them (never the course grade)."""
+    if scope is None:
+        return
+    outside = [a for a in assessments if a not in scope]
+    if outside or course_grade:
+        what = f"assessment {outside[0]!r}" if outside else "the course grade"
+        raise Forbidden(f"Your publisher role does not cover {what}.")
+
+
+async def check_publisher_scope(
+    session: AsyncSession, course_id: int, principal: Principal, assessments: list[str], course_grade: bool
+) -> None:
+    """What reaches learners (a publication, a candidate mailing) stays within a limited publisher's
+    assessments, never the course as a whole: 403 otherwise."""
+    _check_scope(await _publisher_scope(session, course_id, principal), assessments, course_grade)

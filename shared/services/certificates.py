@@ -26,13 +26,13 @@ from shared import clock, jobs, names
 from shared.errors import Conflict, NotFound, ValidationFailed
 from shared.notify import events
 from shared.services import (
+    access,
     audit,
     certifications,
     diplomas,
     enrollments,
     grades,
     published,
-    publishing,
     report_data,
     sessions,
 )
@@ -462,7 +462,7 @@ _LIST = """
 
 # Staff who oversee results see every certificate; a publisher whose only overseeing role is theirs,
 # limited to some assessments, sees those assessments' certificates only (never the course's), as they
-# may send only those (publishing.check_publisher_scope).
+# may send only those (access.check_publisher_scope).
 _UNLIMITED = frozenset({"planner", "viewer"})
 
 
@@ -470,7 +470,7 @@ async def check_reader(session: AsyncSession, ref: CourseRef, principal: Princip
     """403 for a publisher limited to some assessments reading certificates outside them."""
     if principal.is_key or ref.roles & _UNLIMITED:
         return
-    await publishing.check_publisher_scope(
+    await access.check_publisher_scope(
         session, ref.id, principal, [assessment] if assessment else [], assessment is None
     )
 

@@ -89,7 +89,7 @@ class _By:
     expand: str | None = None
 
 
-def _by(by: Breakdown, course_id: int, f: ResultsFilter, arg: Params) -> _By | None:
+def _by(by: Breakdown, f: ResultsFilter, arg: Params) -> _By | None:
     """The breakdown's rows: assessments in course order, the others by key; attempts without a cohort
     or session fall in a row of their own (key null), as the results table shows them with none."""
     if by == "none":
@@ -103,14 +103,14 @@ def _by(by: Breakdown, course_id: int, f: ResultsFilter, arg: Params) -> _By | N
             "ds.external_id AS key, ds.title AS title, CAST(NULL AS int) AS sort",
             join="LEFT JOIN course_sessions ds ON ds.id = t.session_id",
         )
-    return _groups(course_id, f, arg)
+    return _groups(f, arg)
 
 
 # An attempt's group keys, each once: an enrollment's `groups` is kept as sent, so it may name one twice.
 _EACH_GROUP_ONCE = "CROSS JOIN LATERAL (SELECT DISTINCT u.key FROM unnest(base.keys) AS u(key)) AS k(key)"
 
 
-def _groups(course_id: int, f: ResultsFilter, arg: Params) -> _By:
+def _groups(f: ResultsFilter, arg: Params) -> _By:
     """A row per group: an attempt counts once in each of its learner's groups (so the rows may add up to
     more than the total), and in the "no group" row (key null) when the learner has none. Under a group filter
     only that group has a row; archived groups have none unless archived groups are asked for (their
@@ -119,7 +119,8 @@ def _groups(course_id: int, f: ResultsFilter, arg: Params) -> _By:
     if f.group is not None:
         keep.append(f"k.key = CAST({arg(f.group)} AS text)")
     if not f.include_archived:
-        keep.append(f"k.key <> ALL ({groups.archived_names(f'CAST({arg(course_id)} AS bigint)')})")
+        # $1 is the course: the results table's filter binds it first.
+        keep.append(f"k.key <> ALL ({groups.archived_names('$1')})")
     return _By(
         "CASE WHEN cardinality(e.groups) = 0 THEN ARRAY[CAST(NULL AS text)] ELSE e.groups END AS keys",
         expand=f"{_EACH_GROUP_ONCE} WHERE k.key IS NULL OR ({' AND '.join(keep)})",
@@ -131,7 +132,7 @@ async def dashboard(session: AsyncSession, ref: CourseRef, f: ResultsFilter, by:
     one row per `by` value (none: no rows), in one statement."""
     where, args = await results_table._where(session, ref.id, f, with_status=False)
     arg = Params(*args)
-    breakdown = _by(by, ref.id, f, arg)
+    breakdown = _by(by, f, arg)
     extra, join = (f", {breakdown.columns}", breakdown.join) if breakdown else ("", "")
     # Materialized: each attempt's percent (a numeric division) is worked out once, not once for every
     # figure that reads it (an inlined `base` repeats the expression in each aggregate: 3x slower).

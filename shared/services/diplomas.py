@@ -23,9 +23,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared import clock, jobs, names
-from shared.errors import Conflict, Forbidden, NotFound
+from shared.errors import Conflict, NotFound
 from shared.report_labels import labels
-from shared.services import audit
+from shared.services import audit, enrollments
 from shared.services.access import CourseRef
 from shared.services.auth import Principal
 from shared.storage.s3 import ObjectStore
@@ -387,37 +387,14 @@ async def staff_link(
     return await _link_or_render(session, store, queue, row, actor, link_seconds)
 
 
-async def _learner(session: AsyncSession, principal: Principal, course: str) -> Any:
-    if principal.is_key:
-        raise Forbidden("This is a learner's view: call it with the learner's user token.")
-    found = (
-        (
-            await session.execute(
-                text(
-                    """
-                    SELECT e.id, c.id AS course_id FROM enrollments e JOIN courses c ON c.id = e.course_id
-                    WHERE c.organization_id = :o AND c.external_id = :c AND e.external_id = :l
-                    """
-                ),
-                {"o": principal.organization_id, "c": course, "l": principal.subject},
-            )
-        )
-        .mappings()
-        .first()
-    )
-    if found is None:
-        raise NotFound(f"Course {course!r} not found.")
-    return found
-
-
 async def my_certificates(session: AsyncSession, principal: Principal, course: str) -> list[dict[str, Any]]:
     """The caller's valid certificates in the course (their own user token): the course's first, then
     each assessment's in course order. Never a revoked one, nor an assessment's before the result is
     published to them."""
-    me = await _learner(session, principal, course)
+    enrollment_id = await enrollments.learner_enrollment(session, principal, course)
     rows = await session.execute(
         text(_diplomas(f"k.enrollment_id = :e AND {SHOWN_TO_LEARNER}") + " ORDER BY a.position NULLS FIRST, k.id"),
-        {"e": me["id"]},
+        {"e": enrollment_id},
     )
     return [
         {
@@ -444,12 +421,12 @@ async def my_link(
     """The caller's diploma of their certificate `code`: a link minted now, or `rendering`. Someone
     else's certificate, a revoked one, or an assessment's whose result is not published to them, is not
     found."""
-    me = await _learner(session, principal, course)
+    enrollment_id = await enrollments.learner_enrollment(session, principal, course)
     row = (
         (
             await session.execute(
                 text(_diplomas(f"k.enrollment_id = :e AND k.code = :code AND {SHOWN_TO_LEARNER}")),
-                {"e": me["id"], "code": code.upper()},
+                {"e": enrollment_id, "code": code.upper()},
             )
         )
         .mappings()

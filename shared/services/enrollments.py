@@ -9,9 +9,10 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.db.models import Enrollment
-from shared.errors import NotFound
+from shared.errors import Forbidden, NotFound
 from shared.services import audit, grades
 from shared.services.access import CourseRef
+from shared.services.auth import Principal
 from shared.services.inputs import EnrollmentFields, EnrollmentIn, EnrollmentPatch
 from shared.services.paging import Page, last_id_after, page_of
 
@@ -143,3 +144,22 @@ async def list_enrollments(
         stmt = stmt.where(Enrollment.cohort == cohort)
     rows = list((await session.scalars(stmt)).all())
     return page_of(rows, limit, lambda e: e.id)
+
+
+async def learner_enrollment(session: AsyncSession, principal: Principal, course: str) -> int:
+    """The enrollment of the learner calling with their own user token (their `sub` is its external id).
+    An API key is refused (403); a course they are not enrolled in does not exist for them (404)."""
+    if principal.is_key:
+        raise Forbidden("This is a learner's view: call it with the learner's user token.")
+    found = await session.scalar(
+        text(
+            """
+            SELECT e.id FROM enrollments e JOIN courses c ON c.id = e.course_id
+            WHERE c.organization_id = :o AND c.external_id = :c AND e.external_id = :l
+            """
+        ),
+        {"o": principal.organization_id, "c": course, "l": principal.subject},
+    )
+    if found is None:
+        raise NotFound(f"Course {course!r} not found.")
+    return int(found)

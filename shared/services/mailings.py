@@ -35,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from shared import clock, jobs, jsonutil, names, report_labels
 from shared.errors import Conflict, FieldError, NotFound, ValidationFailed
 from shared.notify import mail
-from shared.services import audit, certificates, diplomas, publishing, report_data, report_references, reviews
+from shared.services import access, audit, certificates, diplomas, enrollments, report_data, report_references
 from shared.services.access import CourseRef
 from shared.services.auth import Principal
 from shared.services.inputs import MailingRequest
@@ -154,7 +154,7 @@ async def create(
     candidate (audited with the counts), commit, then enqueue the job."""
     await _check_references(session, ref.id, body)
     # A publisher limited to some assessments sends only theirs; the course certificate is the course's.
-    await publishing.check_publisher_scope(
+    await access.check_publisher_scope(
         session, ref.id, principal, [body.assessment] if body.assessment else [], body.assessment is None
     )
     assessment_id = None
@@ -266,7 +266,7 @@ async def cancel(
     being sent at this moment ends as it ends. A publisher limited to some assessments stops only what
     they may send (403 otherwise, as when asking). 409 once the mailing is done or cancelled."""
     assessment = (await get(session, ref, mailing_id))["params"].get("assessment")
-    await publishing.check_publisher_scope(
+    await access.check_publisher_scope(
         session, ref.id, principal, [assessment] if assessment else [], assessment is None
     )
     now = clock.now()
@@ -336,7 +336,7 @@ async def my_documents(
     session: AsyncSession, principal: Principal, course: str, limit: int, cursor: str | None
 ) -> Page[dict[str, Any]]:
     """The learner's individual reports made for them that still show, most recent first."""
-    enrollment_id = await reviews.learner_enrollment(session, principal, course)
+    enrollment_id = await enrollments.learner_enrollment(session, principal, course)
     page = await newest_first(session, _MY_DOCUMENTS, {"e": enrollment_id, "now": clock.now()}, limit, cursor)
     return Page([_document(r) for r in page.items], page.next_cursor)
 
@@ -346,7 +346,7 @@ async def my_document_link(
 ) -> dict[str, Any]:
     """A five-minute link to one of the learner's documents that still shows (404 for anything else:
     another learner's, a retracted or re-published result's, an expired one). The issuance is audited."""
-    enrollment_id = await reviews.learner_enrollment(session, principal, course)
+    enrollment_id = await enrollments.learner_enrollment(session, principal, course)
     row = (
         (
             await session.execute(

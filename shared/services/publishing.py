@@ -15,10 +15,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared import clock, jobs, jsonutil
-from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from shared.errors import Conflict, NotFound, ValidationFailed
 from shared.notify import events
-from shared.services import audit, grades, published, reviews
-from shared.services.access import CourseRef
+from shared.services import audit, enrollments, grades, published, reviews
+from shared.services.access import CourseRef, check_publisher_scope
 from shared.services.auth import Principal
 from shared.services.inputs import Audience, PublicationRequest
 from shared.services.paging import Page, newest_first
@@ -228,39 +228,6 @@ _RETRACT_GRADES = f"""
 # --- creating and running publications ----------------------------------------------------------
 
 
-async def _publisher_scope(session: AsyncSession, course_id: int, principal: Principal) -> list[str] | None:
-    """The assessments a user may publish (None: the whole course, the course grade included)."""
-    if principal.is_key:
-        return None
-    rows = (
-        await session.execute(
-            text("SELECT assessments FROM course_members WHERE course_id = :c AND user_id = :u AND role = 'publisher'"),
-            {"c": course_id, "u": principal.subject},
-        )
-    ).all()
-    if not rows or any(r[0] is None for r in rows):
-        return None
-    return sorted({a for r in rows for a in r[0]})
-
-
-def _check_scope(scope: list[str] | None, assessments: list[str], course_grade: bool) -> None:
-    """A publisher limited to some assessments acts only on publications within them (never the course grade)."""
-    if scope is None:
-        return
-    outside = [a for a in assessments if a not in scope]
-    if outside or course_grade:
-        what = f"assessment {outside[0]!r}" if outside else "the course grade"
-        raise Forbidden(f"Your publisher role does not cover {what}.")
-
-
-async def check_publisher_scope(
-    session: AsyncSession, course_id: int, principal: Principal, assessments: list[str], course_grade: bool
-) -> None:
-    """What reaches learners (a publication, a candidate mailing) stays within a limited publisher's
-    assessments, never the course as a whole: 403 otherwise."""
-    _check_scope(await _publisher_scope(session, course_id, principal), assessments, course_grade)
-
-
 async def _assessment_ids(session: AsyncSession, course_id: int, external_ids: list[str]) -> list[int]:
     found: dict[str, int] = dict(
         (
@@ -286,7 +253,7 @@ async def create(
 ) -> dict[str, Any]:
     """Publish or retract now, or schedule a publication for `publish_at` (the worker's
     `publish_due` cron runs it then, within seconds)."""
-    _check_scope(await _publisher_scope(session, ref.id, principal), body.assessments, body.course_grade)
+    await check_publisher_scope(session, ref.id, principal, body.assessments, body.course_grade)
     scheduled = body.publish_at is not None and body.publish_at > clock.now()
     if scheduled:  # checked now; an immediate publication checks them as it runs (and rolls back)
         await _assessment_ids(session, ref.id, body.assessments)
@@ -493,7 +460,7 @@ async def cancel(
     ).first()
     if row is None:
         raise NotFound(f"Publication {publication_id} not found in this course.")
-    _check_scope(await _publisher_scope(session, ref.id, principal), list(row.assessments), row.course_grade)
+    await check_publisher_scope(session, ref.id, principal, list(row.assessments), row.course_grade)
     if row.status != "scheduled":
         raise Conflict("Only a scheduled publication can be cancelled; retract published results instead.")
     await session.execute(
@@ -683,7 +650,7 @@ async def my_results(session: AsyncSession, principal: Principal, course: str) -
     """A learner's own published results in a course (their user token's `sub` is their enrollment's
     external id): snapshots only, item detail only where it was published with items; the feedback
     written for them, never the markers' marks, comments or names."""
-    enrollment_id = await reviews.learner_enrollment(session, principal, course)
+    enrollment_id = await enrollments.learner_enrollment(session, principal, course)
     results = (
         await session.execute(
             text(

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared import clock, jsonutil
 from shared.errors import Conflict, FieldError, Forbidden, NotFound, ValidationFailed
-from shared.services import audit, published
+from shared.services import access, audit, enrollments, published
 from shared.services.access import CourseRef
 from shared.services.auth import Principal
 from shared.services.inputs import ReviewAudience, ReviewSessionIn, ReviewSessionPatch
@@ -83,19 +83,7 @@ async def _assessment_id(session: AsyncSession, ref: CourseRef, assessment: str)
 
 async def _check_scope(session: AsyncSession, ref: CourseRef, principal: Principal, assessment: str) -> None:
     """A publisher limited to some assessments schedules reviews of those only, as they publish them."""
-    if principal.is_key:
-        return
-    covered = await session.scalar(
-        text(
-            """
-            SELECT bool_or(assessments IS NULL OR :a = ANY(assessments)) FROM course_members
-            WHERE course_id = :c AND user_id = :u AND role = 'publisher'
-            """
-        ),
-        {"c": ref.id, "u": principal.subject, "a": assessment},
-    )
-    if not covered:
-        raise Forbidden(f"Your publisher role does not cover assessment {assessment!r}.")
+    await access.check_publisher_scope(session, ref.id, principal, [assessment], course_grade=False)
 
 
 async def _check_learners(session: AsyncSession, course_id: int, audience: ReviewAudience) -> None:
@@ -401,30 +389,11 @@ _NEXT = f"""
 """  # noqa: S608  (constant SQL)
 
 
-async def learner_enrollment(session: AsyncSession, principal: Principal, course: str) -> int:
-    """The enrollment of the learner calling with their own user token (their `sub` is its external id).
-    An API key is refused (403); a course they are not enrolled in does not exist for them (404)."""
-    if principal.is_key:
-        raise Forbidden("This is a learner's view: call it with the learner's user token.")
-    found = await session.scalar(
-        text(
-            """
-            SELECT e.id FROM enrollments e JOIN courses c ON c.id = e.course_id
-            WHERE c.organization_id = :o AND c.external_id = :c AND e.external_id = :l
-            """
-        ),
-        {"o": principal.organization_id, "c": course, "l": principal.subject},
-    )
-    if found is None:
-        raise NotFound(f"Course {course!r} not found.")
-    return int(found)
-
-
 async def my_review(session: AsyncSession, principal: Principal, course: str, assessment: str) -> dict[str, Any]:
     """A learner's review of their published result of one assessment, while a review session that
     includes them is open. Outside every window: 403 saying when the next one opens (`next_opens_at`),
     or 404 when none is to come (no session, none including them, or no published result)."""
-    enrollment_id = await learner_enrollment(session, principal, course)
+    enrollment_id = await enrollments.learner_enrollment(session, principal, course)
     params = {"e": enrollment_id, "a": assessment, "now": clock.now()}
     row = (await session.execute(text(_REVIEW), params)).mappings().first()
     if row is not None:

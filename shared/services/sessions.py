@@ -37,9 +37,10 @@ from shared.services.paging import Page, last_id_after, page_of
 _FIELDS = ("title", "starts_at", "ends_at")
 
 
-async def session_id(session: AsyncSession, course_id: int, external_id: str) -> int:
-    """The id of the course's session `external_id` (404 naming it, as an unknown assessment is)."""
-    found = await _id(session, course_id, external_id)
+async def session_id(session: AsyncSession, course_id: int, external_id: str, lock: bool = False) -> int:
+    """The id of the course's session `external_id` (404 naming it, as an unknown assessment is); with
+    `lock`, the row is held (FOR KEY SHARE) until the commit."""
+    found = await _id(session, course_id, external_id, lock)
     if found is None:
         raise NotFound(f"Session {external_id!r} not found in this course.")
     return found
@@ -282,9 +283,7 @@ async def _write(
 ) -> dict[str, int]:
     await session.execute(_SERIALISE, {"c": ref.id})
     # Held until the commit: a concurrent delete of the session waits instead of failing our insert.
-    target = await _id(session, ref.id, external_id, lock=True)
-    if target is None:
-        raise NotFound(f"Session {external_id!r} not found in this course.")
+    target = await session_id(session, ref.id, external_id, lock=True)
     params = {
         **audit.stamp(ref.organization_id, ref.id, actor),
         "assessments": [p.assessment for p in body.attempts],

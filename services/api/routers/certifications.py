@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response, status
 
 from services.api.deps import (
+    NO_STORE,
     CertificateRead,
     Certificates,
     Cursor,
@@ -30,7 +31,6 @@ from shared.services.inputs import CertificationIn, ExternalId, ImageName
 router = APIRouter(tags=["certificates"])
 COURSE = "/v1/courses/{course}/certification"
 ASSESSMENT = "/v1/courses/{course}/assessments/{assessment}/certification"
-NO_STORE = {"Cache-Control": "no-store"}
 
 
 @router.get(COURSE)

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Response, status
 
 from services.api.deps import (
+    NO_STORE,
     CertificateRead,
     PrincipalDep,
     RedisDep,
@@ -22,7 +23,6 @@ from shared.services import certificates, diplomas
 from shared.services.inputs import ExternalId
 
 router = APIRouter()
-NO_STORE = {"Cache-Control": "no-store"}
 RENDERING: dict[int | str, dict[str, Any]] = {
     202: {
         "model": DiplomaOut,

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from services.api.deps import Cursor, Limit, PrincipalDep, RecordId, SessionDep, SettingsDep, StoreDep
+from services.api.deps import NO_STORE, Cursor, Limit, PrincipalDep, RecordId, SessionDep, SettingsDep, StoreDep
 from services.api.schemas.common import PageOut
 from services.api.schemas.mailings import DocumentLink, DocumentOut
 from shared.services import mailings
 from shared.services.inputs import ExternalId
 
 router = APIRouter(prefix="/v1/me/courses/{course}/documents", tags=["learners"])
-NO_STORE = {"Cache-Control": "no-store"}
 
 
 @router.get("")

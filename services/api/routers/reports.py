@@ -6,6 +6,7 @@ from fastapi import APIRouter, Response, status
 from fastapi.responses import RedirectResponse
 
 from services.api.deps import (
+    NO_STORE,
     Cursor,
     Limit,
     PrincipalDep,
@@ -27,7 +28,6 @@ from shared.services import reports
 from shared.services.inputs import ReportRequest
 
 router = APIRouter(tags=["reports"])
-NO_STORE = {"Cache-Control": "no-store"}
 
 
 @router.post("/v1/courses/{course}/reports", status_code=status.HTTP_202_ACCEPTED)

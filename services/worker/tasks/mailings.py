@@ -7,12 +7,10 @@ of it). The sweep re-enqueues a mailing whose job was lost or whose retries are 
 
 from __future__ import annotations
 
-import asyncio
+import hashlib
 import logging
-import tempfile
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 from arq import Retry
@@ -84,7 +82,7 @@ async def _prepare(ctx: dict[str, Any], mailing: dict[str, Any]) -> int:
 
     done = 0
     beaten = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="gradeflow-mailing-") as folder, Drawing(pdf.individual_report) as drawing:
+    with Drawing(pdf.individual_report) as drawing:
         async for enrollment_of, records in chunks():
             documents = []
             async for record, content in drawing.each(records):
@@ -92,10 +90,8 @@ async def _prepare(ctx: dict[str, Any], mailing: dict[str, Any]) -> int:
                 if time.monotonic() - beaten > mailings.HEARTBEAT_SECONDS:  # alive: the sweep leaves it be
                     await mailings.beat(sessionmaker, mailing["id"], enrollment_id)
                     beaten = time.monotonic()
-                path = Path(folder) / f"{enrollment_id}.pdf"
-                await asyncio.to_thread(path.write_bytes, content)
                 key = mailings.document_key(mailing, enrollment_id)
-                sha256 = await store.upload_file(key, path, CONTENT_TYPES["pdf"])
+                await store.put_bytes(key, content, CONTENT_TYPES["pdf"])
                 documents.append(
                     {
                         "enrollment_id": enrollment_id,
@@ -105,10 +101,9 @@ async def _prepare(ctx: dict[str, Any], mailing: dict[str, Any]) -> int:
                         )
                         + ".pdf",
                         "bytes": len(content),
-                        "sha256": sha256,
+                        "sha256": hashlib.sha256(content).hexdigest(),
                     }
                 )
-                await asyncio.to_thread(path.unlink)
             await mailings.documents_ready(sessionmaker, mailing, documents, settings.documents_retention_days)
             done += len(documents)
     return done

@@ -27,10 +27,10 @@ from babel.dates import format_date
 from services.worker.writers import pdf
 from services.worker.writers.pdf_fonts import noto_fonts
 from shared import clock
+from shared.services.certificate_images import EXTENSIONS
 from shared.services.diplomas import Diploma, Image
 
 TEMPLATE = Path(__file__).with_name("diploma.typ")
-_EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg"}
 _local = threading.local()
 _folder_lock = threading.Lock()
 _folder: Path | None = None
@@ -79,7 +79,7 @@ def diploma_content(d: Diploma) -> dict[str, Any]:
 def _picture(image: Image | None, alt: str) -> dict[str, str] | None:
     if image is None:
         return None
-    name = f"{image.sha256}.{_EXTENSIONS.get(image.content_type, 'png')}"
+    name = f"{image.sha256}.{EXTENSIONS.get(image.content_type, 'png')}"
     path = _images() / name
     if not path.exists():
         partial = path.with_name(f".{name}.{os.getpid()}.{threading.get_ident()}")
