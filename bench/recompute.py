@@ -67,7 +67,7 @@ async def insert_learners_and_scores(conn: asyncpg.Connection, learners: int, ex
     )
     await conn.execute(
         """
-        INSERT INTO attempts (assessment_id, enrollment_id, status, earned, possible, source, scored_at, excused)
+        INSERT INTO attempts (assessment_id, enrollment_id, status, entered, possible, source, scored_at, excused)
         SELECT a.id, e.id, CASE WHEN random() < 0.1 THEN 'pending_grading' ELSE 'graded' END,
                round((random() * a.points_possible)::numeric, 2), a.points_possible, 'auto', now(), random() < $2
         FROM enrollments e CROSS JOIN assessments a WHERE e.course_id = $1 AND a.course_id = $1

@@ -36,6 +36,9 @@ class AssessmentView:
             "marking": a.marking,
             "release": a.release,
             "initial_assessment": self.initial_assessment,
+            "allowed_attempts": a.allowed_attempts,
+            "anonymous": a.anonymous,
+            "moderation_required": a.moderation_required,
             "items": [
                 {
                     "external_id": i.external_id,
@@ -80,6 +83,9 @@ async def create_assessment(
         due_at=body.due_at,
         marking=body.marking.model_dump(mode="json") if body.marking else None,
         release=body.release.model_dump(mode="json") if body.release else None,
+        allowed_attempts=body.allowed_attempts or 1,
+        anonymous=bool(body.anonymous),
+        moderation_required=bool(body.moderation_required),
     )
     session.add(assessment)
     await session.flush()

@@ -287,7 +287,7 @@ _REVERTABLE = text(
     """
     SELECT l.action, l.learner, l.assessment, l.item, l.old, l.new,
            t.id AS attempt_id, i.id AS item_id, e.id AS enrollment_id,
-           CASE WHEN l.item IS NULL THEN jsonb_build_object('earned', trim_scale(t.earned), 'source', t.source)
+           CASE WHEN l.item IS NULL THEN jsonb_build_object('earned', trim_scale(t.entered), 'source', t.source)
                 ELSE jsonb_build_object('earned', trim_scale(sc.earned), 'source', sc.source) END AS now_value
     FROM audit_log l
     JOIN assessments a ON a.course_id = l.course_id AND a.external_id = l.assessment
@@ -383,7 +383,7 @@ async def _restore(session: AsyncSession, entries: list[Any], is_item: bool) -> 
     else:
         await session.execute(
             text(
-                f"UPDATE attempts t SET earned = o.earned, possible = o.possible, source = o.source,"  # noqa: S608
+                f"UPDATE attempts t SET entered = o.earned, possible = o.possible, source = o.source,"  # noqa: S608
                 " scored_by = o.by, confirmed_at = NULL, confirmed_by = NULL,"
                 " status = CASE WHEN o.had THEN 'graded' ELSE 'submitted' END"
                 f" FROM {unnest} WHERE t.id = o.attempt"

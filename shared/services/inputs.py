@@ -239,6 +239,19 @@ class AssessmentFields(Command):
         description="A final test: the initial test on the same subject that progression reports compare it"
         " with (null: none).",
     )
+    allowed_attempts: Annotated[int, Field(ge=1, le=1000)] | None = Field(
+        default=None,
+        description="How many times a learner may take it (default 1); overrides grant a learner or group extra ones.",
+    )
+    anonymous: bool | None = Field(
+        default=None,
+        description="Anonymous marking: graders and moderators see candidate numbers instead of learners' identities"
+        " until a planner lifts anonymity.",
+    )
+    moderation_required: bool | None = Field(
+        default=None,
+        description="Confirmation waits for moderation: a sample picked and every sampled attempt agreed or adjusted.",
+    )
 
     @model_validator(mode="after")
     def _unique_items(self) -> AssessmentFields:

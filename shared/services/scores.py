@@ -86,8 +86,8 @@ _PROBLEMS = text(
 _CHANGES = """
     SELECT s.rn, s.learner_ext, s.assessment_ext, s.item_ext,
            CASE WHEN s.item_ext IS NULL THEN 'score.set' ELSE 'item_score.set' END AS action,
-           CASE WHEN s.item_ext IS NULL AND t.earned IS NOT NULL THEN
-                  jsonb_build_object('earned', trim_scale(t.earned), 'possible', trim_scale(t.possible),
+           CASE WHEN s.item_ext IS NULL AND t.entered IS NOT NULL THEN
+                  jsonb_build_object('earned', trim_scale(t.entered), 'possible', trim_scale(t.possible),
                                      'source', t.source, 'graded_by', t.scored_by)
                 WHEN s.item_ext IS NOT NULL AND sc.attempt_id IS NOT NULL THEN
                   jsonb_build_object('earned', trim_scale(sc.earned), 'possible', trim_scale(sc.possible),
@@ -132,14 +132,14 @@ _DIFF = text(
 # Assessment-level scores create or update the attempt directly.
 _WRITE_TOTALS = text(
     """
-    INSERT INTO attempts AS t (assessment_id, enrollment_id, status, earned, possible, source, scored_by, scored_at)
+    INSERT INTO attempts AS t (assessment_id, enrollment_id, status, entered, possible, source, scored_by, scored_at)
     SELECT assessment_id, enrollment_id, 'graded', earned, coalesce(possible, a_possible), source, scored_by, :now
     FROM score_in WHERE item_ext IS NULL
     ON CONFLICT (assessment_id, enrollment_id) DO UPDATE SET
       status = 'graded',
-      earned = CASE WHEN excluded.source = 'auto' AND t.source = 'override' THEN t.earned ELSE excluded.earned END,
-      computed_earned = CASE WHEN excluded.source = 'auto' THEN excluded.earned
-                             WHEN excluded.source = 'override' AND t.source = 'auto' THEN t.earned
+      entered = CASE WHEN excluded.source = 'auto' AND t.source = 'override' THEN t.entered ELSE excluded.entered END,
+      computed_earned = CASE WHEN excluded.source = 'auto' THEN excluded.entered
+                             WHEN excluded.source = 'override' AND t.source = 'auto' THEN t.entered
                              WHEN excluded.source = 'override' THEN t.computed_earned END,
       source = CASE WHEN excluded.source = 'auto' AND t.source = 'override' THEN 'override' ELSE excluded.source END,
       scored_by = CASE WHEN excluded.source = 'auto' AND t.source = 'override' THEN t.scored_by
@@ -182,7 +182,7 @@ _WRITE_ITEMS = text(
 _DERIVE_TOTALS = text(
     """
     UPDATE attempts t SET
-      earned = d.earned, possible = d.possible, source = d.source, scored_at = :now, updated_at = :now,
+      entered = d.earned, possible = d.possible, source = d.source, scored_at = :now, updated_at = :now,
       scored_by = d.scored_by, confirmed_at = NULL, confirmed_by = NULL,
       status = CASE WHEN d.scored = d.n THEN 'graded' ELSE 'pending_grading' END
     FROM (

@@ -30,6 +30,10 @@ def _out(view: AssessmentView) -> AssessmentOut:
         marking=MarkingSettings.model_validate(a.marking or {}),
         release=ReleaseSettings.model_validate(a.release or {}),
         initial_assessment=view.initial_assessment,
+        allowed_attempts=a.allowed_attempts,
+        anonymous=a.anonymous,
+        anonymity_lifted_at=a.anonymity_lifted_at,
+        moderation_required=a.moderation_required,
     )
 
 

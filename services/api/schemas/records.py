@@ -76,6 +76,10 @@ class AssessmentOut(Out):
     marking: MarkingSettings
     release: ReleaseSettings
     initial_assessment: str | None = None  # a final test: the initial test progression reports compare it with
+    allowed_attempts: int = Field(description="How many times a learner may take it (overrides grant extra ones).")
+    anonymous: bool = Field(description="Anonymous marking: graders see candidate numbers, not identities.")
+    anonymity_lifted_at: datetime | None = Field(description="When a planner lifted anonymity (null: not lifted).")
+    moderation_required: bool = Field(description="Confirmation waits for moderation of a sample.")
 
 
 class AttemptOut(Out):

@@ -9,11 +9,20 @@ from shared.db.models.certificates import (
     Certification,
 )
 from shared.db.models.courses import Assessment, Course, CourseMember, Enrollment, Item
+from shared.db.models.deadlines import AssessmentOverride, LatePolicy
 from shared.db.models.feedback import Feedback
 from shared.db.models.grades import CourseGrade, GradeRecompute, GradingPolicy, StaleGrade
 from shared.db.models.imports import ScoreImport
 from shared.db.models.mailings import CandidateLetter, CandidateMailing, LearnerDocument
-from shared.db.models.marking import Allocation, ItemRescore, Mark, Workgroup
+from shared.db.models.marking import (
+    Allocation,
+    CandidateNumber,
+    ItemRescore,
+    Mark,
+    ModerationSample,
+    ModerationScaling,
+    Workgroup,
+)
 from shared.db.models.people import Learner, StaffMember
 from shared.db.models.publishing import Notification, Publication, PublishedGrade, PublishedResult
 from shared.db.models.reports import Report
@@ -26,10 +35,12 @@ __all__ = [
     "Allocation",
     "ApiKey",
     "Assessment",
+    "AssessmentOverride",
     "Attempt",
     "AuditEntry",
     "CandidateLetter",
     "CandidateMailing",
+    "CandidateNumber",
     "Certificate",
     "CertificateAllowance",
     "CertificateGeneration",
@@ -47,10 +58,13 @@ __all__ = [
     "Item",
     "ItemRescore",
     "ItemScore",
+    "LatePolicy",
     "Learner",
     "LearnerDocument",
     "LearnerGroup",
     "Mark",
+    "ModerationSample",
+    "ModerationScaling",
     "Notification",
     "Organization",
     "OutboxEvent",

@@ -82,12 +82,12 @@ class Enrollment(Base):
 
 
 class CourseMember(Base):
-    """A staff user's role in a course (planner, grader, publisher, viewer)."""
+    """A staff user's role in a course (planner, grader, publisher, viewer, moderator)."""
 
     __tablename__ = "course_members"
     __table_args__ = (
         UniqueConstraint("course_id", "user_id", "role"),
-        CheckConstraint("role IN ('planner', 'grader', 'publisher', 'viewer')", name="role"),
+        CheckConstraint("role IN ('planner', 'grader', 'publisher', 'viewer', 'moderator')", name="role"),
     )
 
     id: Mapped[IdPk]
@@ -105,6 +105,7 @@ class Assessment(Base):
     __table_args__ = (
         UniqueConstraint("course_id", "external_id"),
         CheckConstraint("points_possible >= 0", name="points_possible"),
+        CheckConstraint("allowed_attempts BETWEEN 1 AND 1000", name="allowed_attempts"),
     )
 
     id: Mapped[IdPk]
@@ -118,6 +119,14 @@ class Assessment(Base):
     # Marking workflow settings (see shared/services/inputs.py MarkingSettings); null = defaults.
     marking: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     release: Mapped[dict[str, Any] | None] = mapped_column(JSONB)  # how results reach learners; null: manual
+    # How many times a learner may take it (extra attempts per learner or group: AssessmentOverride).
+    allowed_attempts: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+    # Anonymous marking: graders see candidate numbers instead of identities until a planner lifts it.
+    anonymous: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    anonymity_lifted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    anonymity_lifted_by: Mapped[str | None] = mapped_column(String(255))
+    # Confirmation waits for moderation: a sample picked and every sampled attempt decided.
+    moderation_required: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     # A final test names the initial test on the same subject it is compared with (progression reports).
     initial_assessment_id: Mapped[int | None] = mapped_column(
         BigInteger, ForeignKey("assessments.id", ondelete="SET NULL")

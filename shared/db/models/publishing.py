@@ -59,6 +59,9 @@ class PublishedResult(Base):
     earned: Mapped[Decimal | None] = mapped_column(POINTS)  # null when excused
     possible: Mapped[Decimal] = mapped_column(POINTS)
     excused: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))  # shown as "Excused"
+    # The late policy's part in the published result (the learner sees the deduction and "late"/"missing").
+    points_deducted: Mapped[Decimal | None] = mapped_column(POINTS)
+    late_status: Mapped[str | None] = mapped_column(String(8))
     items: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)  # only when shown with items
     # The feedback on the assessment as published; item feedback is in `items`. The digest covers all
     # feedback published, so a later change of it shows to staff as a changed publication.

@@ -10,6 +10,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Computed,
     DateTime,
     ForeignKey,
     Index,
@@ -26,6 +27,17 @@ from shared.db.base import POINTS, Base, CreatedAt, IdPk, UpdatedAt
 
 ATTEMPT_STATUSES = ("to_be_taken", "in_progress", "submitted", "pending_grading", "graded", "cancelled")
 SCORE_SOURCES = ("auto", "manual", "override")
+LATE_STATUSES = ("late", "missing")
+
+# The result every reader uses: the entered score less the late policy's deduction, or the policy's score for
+# missing work nobody scored (possible - the missing deduction). Computed by the database from the row alone, so
+# no writer can forget it; the policy's figures are set by shared/services/late_results.py.
+FINAL_SCORE = (
+    "CASE WHEN late_status = 'missing' AND entered IS NULL THEN possible - points_deducted"
+    " WHEN points_deducted IS NULL OR entered IS NULL THEN entered"
+    " WHEN points_deducted > entered THEN LEAST(entered, 0)"
+    " ELSE entered - points_deducted END"
+)
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -44,7 +56,10 @@ class Attempt(Base):
         UniqueConstraint("assessment_id", "enrollment_id"),
         CheckConstraint(_in("status", ATTEMPT_STATUSES), name="status"),
         CheckConstraint(_in("source", SCORE_SOURCES), name="source"),
-        CheckConstraint("earned >= 0 AND possible >= 0", name="points"),
+        CheckConstraint("entered >= 0 AND possible >= 0", name="points"),
+        CheckConstraint(_in("late_status", LATE_STATUSES), name="late_status"),
+        CheckConstraint("points_deducted >= 0", name="points_deducted"),
+        CheckConstraint("attempt_number >= 1", name="attempt_number"),
         # The gradebook's sort by an assessment and its score-range filter (shared/services/gradebook.py).
         Index(
             "ix_attempts_assessment_percent",
@@ -67,7 +82,16 @@ class Attempt(Base):
     assessment_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("assessments.id", ondelete="CASCADE"))
     enrollment_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("enrollments.id", ondelete="CASCADE"), index=True)
     status: Mapped[str] = mapped_column(String(16))
-    earned: Mapped[Decimal | None] = mapped_column(POINTS)
+    # The score as entered (by a scorer, a mark, an import; for items the sum of the item scores) ...
+    entered: Mapped[Decimal | None] = mapped_column(POINTS)
+    # ... and the final result after the course's late policy (FINAL_SCORE), which every reader uses.
+    earned: Mapped[Decimal | None] = mapped_column(POINTS, Computed(FINAL_SCORE, persisted=True))
+    # The late policy's deduction: for late work the points taken off the entered score (0.00 when late without a
+    # deduction); for missing work the missing deduction. Null when the policy does not apply.
+    points_deducted: Mapped[Decimal | None] = mapped_column(POINTS)
+    late_status: Mapped[str | None] = mapped_column(String(8))
+    # Which try this is (1 for the first); extra attempts let a learner start again (shared/services/attempts.py).
+    attempt_number: Mapped[int] = mapped_column(Integer, server_default=text("1"))
     possible: Mapped[Decimal | None] = mapped_column(POINTS)
     source: Mapped[str | None] = mapped_column(String(8))
     scored_by: Mapped[str | None] = mapped_column(String(255))

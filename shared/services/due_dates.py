@@ -1,0 +1,31 @@
+"""A learner's own due date and number of attempts on an assessment: the one rule, as SQL fragments.
+
+Overrides (``assessment_overrides``) name a learner or a group. Every override that applies to a learner (their own,
+and those of each group they are in) counts, as Canvas's assignment overrides do: the latest due date among them
+replaces the assessment's (an override without a due date only grants attempts), and the most extra attempts among
+them are added to the assessment's ``allowed_attempts``.
+"""
+
+from __future__ import annotations
+
+
+def overrides_join(assessment: str, enrollment: str, alias: str = "ov") -> str:
+    """A LEFT JOIN LATERAL giving ``{alias}.due_at`` (null: no override moves it) and ``{alias}.extra_attempts``
+    for the pair (assessment id expression, enrollment id expression)."""
+    return f"""LEFT JOIN LATERAL (
+        SELECT max(o.due_at) AS due_at, coalesce(max(o.extra_attempts), 0) AS extra_attempts
+        FROM assessment_overrides o
+        WHERE o.assessment_id = {assessment}
+          AND (o.enrollment_id = {enrollment}
+               OR o.group_name = ANY(SELECT unnest(g.groups) FROM enrollments g WHERE g.id = {enrollment}))
+    ) {alias} ON true"""  # noqa: S608 (aliases and column expressions, never values)
+
+
+def due_at(assessment_alias: str = "a", alias: str = "ov") -> str:
+    """The learner's own due date (null: none), given ``overrides_join`` as ``alias`` and the assessment row."""
+    return f"coalesce({alias}.due_at, {assessment_alias}.due_at)"
+
+
+def allowed_attempts(assessment_alias: str = "a", alias: str = "ov") -> str:
+    """How many attempts the learner may take, given ``overrides_join`` as ``alias`` and the assessment row."""
+    return f"({assessment_alias}.allowed_attempts + {alias}.extra_attempts)"
