@@ -217,6 +217,7 @@ def upgrade() -> None:
     op.execute(PERCENT_INDEX)
     op.create_check_constraint("allowed_attempts", "assessments", "allowed_attempts BETWEEN 1 AND 1000")
     op.drop_constraint(op.f("ck_marks_role"), "marks", type_="check")
+    op.alter_column("marks", "role", type_=sa.String(length=16), existing_type=sa.String(length=8))
     op.create_check_constraint("role", "marks", "role IN ('marker', 'third', 'final', 'moderator')")
     op.drop_constraint(op.f("ck_course_members_role"), "course_members", type_="check")
     op.create_check_constraint(
@@ -232,6 +233,7 @@ def downgrade() -> None:
     op.create_check_constraint("role", "course_members", "role IN ('planner', 'grader', 'publisher', 'viewer')")
     op.execute("DELETE FROM marks WHERE role = 'moderator'")
     op.drop_constraint(op.f("ck_marks_role"), "marks", type_="check")
+    op.alter_column("marks", "role", type_=sa.String(length=8), existing_type=sa.String(length=16))
     op.create_check_constraint("role", "marks", "role IN ('marker', 'third', 'final')")
     op.drop_constraint(op.f("ck_assessments_allowed_attempts"), "assessments", type_="check")
     # Back to one score column: the entered score (a late policy's deduction is dropped with the policy).

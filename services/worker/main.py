@@ -11,7 +11,17 @@ from arq.cron import CronJob
 from prometheus_client import start_http_server
 
 from services.worker.observe import job_started, observed
-from services.worker.tasks import diplomas, grades, imports, mailings, maintenance, publishing, reports, webhooks
+from services.worker.tasks import (
+    diplomas,
+    grades,
+    imports,
+    late,
+    mailings,
+    maintenance,
+    publishing,
+    reports,
+    webhooks,
+)
 from shared import jobs
 from shared.db.engine import make_engine, make_sessionmaker
 from shared.heap import freeze_startup_objects, limit_malloc_arenas
@@ -74,6 +84,7 @@ class WorkerSettings:
         cron(mailings.expire_documents, minute={27}, unique=True, run_at_startup=True, keep_result=0),
         cron(publishing.publish_due, second=set(range(0, 60, 10)), unique=True, run_at_startup=True, keep_result=0),
         cron(webhooks.deliver_webhooks, second=set(range(0, 60, 5)), unique=True, run_at_startup=True, keep_result=0),
+        cron(late.mark_missing, second={40}, unique=True, run_at_startup=True, keep_result=0),
     ]
     functions = [observed(f) for f in functions]
     cron_jobs = [observed(c) for c in cron_jobs]

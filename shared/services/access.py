@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.errors import Forbidden, NotFound, ValidationFailed
 from shared.services.auth import Principal
 
-COURSE_ROLES = ("planner", "grader", "publisher", "viewer")
+COURSE_ROLES = ("planner", "grader", "publisher", "viewer", "moderator")
 
 
 class Action(StrEnum):
@@ -41,6 +41,8 @@ class Action(StrEnum):
     REPORT_READ = "report.read"
     CERTIFICATES = "certificates.manage"
     CERTIFICATE_READ = "certificates.read"
+    MODERATION_SAMPLE = "moderation.sample"
+    MODERATE = "moderation.moderate"
 
 
 _STAFF = frozenset(COURSE_ROLES)
@@ -83,6 +85,10 @@ COURSE_RULES: dict[Action, frozenset[str]] = {
     # Who holds a certificate (and what a certification asks) is results: read by those who oversee them,
     # publishers included (they send candidates their certificates); not by graders.
     Action.CERTIFICATE_READ: _OVERSIGHT,
+    # Moderation: planners pick the sample; moderators (and planners) review it, adjust marks and scale a
+    # grader's marks. Graders never moderate.
+    Action.MODERATION_SAMPLE: _PLANNER,
+    Action.MODERATE: frozenset({"planner", "moderator"}),
 }
 
 

@@ -7,9 +7,9 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared import jobs
-from shared.errors import InvalidTransition, NotFound
-from shared.services import audit, followup, grades
+from shared import clock, jobs
+from shared.errors import Conflict, InvalidTransition, NotFound
+from shared.services import anonymity, audit, due_dates, followup, grades, late_results
 from shared.services.access import IN_SCOPE, CourseRef
 from shared.services.assessments import get_assessment
 from shared.services.enrollments import get_enrollment
@@ -33,41 +33,106 @@ def check_transition(current: str, target: str) -> None:
         raise InvalidTransition(f"An attempt cannot go from {current} to {target} (allowed: {allowed}).")
 
 
-_SELECT = """
+_SELECT = f"""
     SELECT t.id, e.external_id AS learner, a.external_id AS assessment, t.status, t.earned, t.possible,
-           t.excused, t.started_at, t.submitted_at, t.created_at, t.updated_at
+           t.entered, t.points_deducted, t.late_status, t.excused, t.started_at, t.submitted_at, t.created_at,
+           t.updated_at,
+           t.attempt_number, {due_dates.allowed_attempts()} AS allowed_attempts,
+           (SELECT n.number FROM candidate_numbers n
+            WHERE n.assessment_id = t.assessment_id AND n.enrollment_id = t.enrollment_id) AS candidate
     FROM attempts t JOIN enrollments e ON e.id = t.enrollment_id JOIN assessments a ON a.id = t.assessment_id
-"""
+    {due_dates.overrides_join("t.assessment_id", "t.enrollment_id")}
+"""  # noqa: S608 (constant SQL)
+
+
+# A handed-in attempt moved back to in_progress is the learner's next attempt (when they have one left).
+_HANDED_IN = frozenset({"submitted", "pending_grading", "graded"})
+# Work the late policy marked missing is graded by the policy, not handed in: the learner may still hand it in
+# (late), so its status for the moves below is the one it had (started or not).
+_CURRENT = f"""
+    SELECT t.id,
+           CASE WHEN t.late_status = 'missing' AND t.entered IS NULL
+                THEN CASE WHEN t.started_at IS NULL THEN 'to_be_taken' ELSE 'in_progress' END
+                ELSE t.status END AS status,
+           t.entered, t.attempt_number, {due_dates.allowed_attempts()} AS allowed
+    FROM attempts t JOIN assessments a ON a.id = t.assessment_id
+    {due_dates.overrides_join("t.assessment_id", "t.enrollment_id")}
+    WHERE t.assessment_id = :a AND t.enrollment_id = :e FOR UPDATE OF t
+"""  # noqa: S608 (constant SQL)
 
 
 async def put_attempt(
-    session: AsyncSession, ref: CourseRef, assessment: str, learner: str, body: AttemptIn, actor: str
+    session: AsyncSession,
+    queue: jobs.Queue,
+    ref: CourseRef,
+    assessment: str,
+    learner: str,
+    body: AttemptIn,
+    actor: str,
 ) -> dict[str, Any]:
     """Create the learner's attempt or move it to a new status (409 on an illegal move); a new
-    status is audited (`attempt.status_changed`)."""
+    status is audited (`attempt.status_changed`). A submission without a time is stamped now.
+
+    Moving a handed-in attempt (submitted, pending grading, graded) back to in_progress starts the
+    learner's next attempt when they have one left under their allowed attempts (due_dates: the
+    assessment's plus their overrides' extra ones), else 409 naming how many they were allowed. The
+    next attempt has the next number, starts at `started_at` (or now), has no submission time and no
+    confirmation; the previous result stays on the audit entry (`attempt.started_again`) and its
+    scores stay stored until the new attempt is scored (the latest attempt counts, as in Open edX),
+    while it counts as not graded. The late policy is applied again to the attempt, and the
+    learner's grade follows a moment later."""
     view = await get_assessment(session, ref, assessment)
     enrollment = await get_enrollment(session, ref, learner)
     key = {"a": view.assessment.id, "e": enrollment.id}
-    current = await session.scalar(
-        text("SELECT status FROM attempts WHERE assessment_id = :a AND enrollment_id = :e FOR UPDATE"), key
-    )
-    if current is not None:
-        check_transition(current, body.status)
-    await session.execute(
+    current = (await session.execute(text(_CURRENT), key)).mappings().first()
+    if current is not None and body.status == "in_progress" and current["status"] in _HANDED_IN:
+        attempt_id = await _start_again(session, ref, assessment, learner, dict(current), body, actor)
+    else:
+        attempt_id = await _move(session, ref, assessment, learner, key, current, body, actor)
+    changed = current is None or current["status"] != body.status
+    # A submission time or a status can make the result late or missing, or no longer so.
+    touched = await late_results.apply(session, ref.id, attempt_ids=[attempt_id], actor=actor)
+    if changed:
+        await grades.mark_stale(session, ref.id, [enrollment.id])
+    await session.commit()
+    if changed or touched:
+        await followup.ask(queue, ref.id)
+    return await get_attempt(session, ref, assessment, learner)
+
+
+async def _move(
+    session: AsyncSession,
+    ref: CourseRef,
+    assessment: str,
+    learner: str,
+    key: dict[str, int],
+    current: Any,
+    body: AttemptIn,
+    actor: str,
+) -> int:
+    status = None if current is None else str(current["status"])
+    if status is not None:
+        check_transition(status, body.status)
+    # A submission is stamped when it arrives unless the LMS says when it was handed in (the late policy reads it).
+    stamp = clock.now() if body.status == "submitted" else None
+    attempt_id = await session.scalar(
         text(
             """
             INSERT INTO attempts (assessment_id, enrollment_id, status, started_at, submitted_at)
-            VALUES (:a, :e, :status, :started, :submitted)
+            VALUES (:a, :e, :status, :started,
+                    coalesce(CAST(:submitted AS timestamptz), CAST(:stamp AS timestamptz)))
             ON CONFLICT (assessment_id, enrollment_id) DO UPDATE SET
               status = excluded.status,
               started_at = coalesce(excluded.started_at, attempts.started_at),
-              submitted_at = coalesce(excluded.submitted_at, attempts.submitted_at),
+              submitted_at = coalesce(CAST(:submitted AS timestamptz), attempts.submitted_at,
+                                      CAST(:stamp AS timestamptz)),
               updated_at = now()
+            RETURNING id
             """
         ),
-        {**key, "status": body.status, "started": body.started_at, "submitted": body.submitted_at},
+        {**key, "status": body.status, "started": body.started_at, "submitted": body.submitted_at, "stamp": stamp},
     )
-    if current != body.status:
+    if status != body.status:
         await audit.record(
             session,
             ref.organization_id,
@@ -76,11 +141,50 @@ async def put_attempt(
             "attempt.status_changed",
             learner=learner,
             assessment=assessment,
-            old=None if current is None else {"status": current},
+            old=None if status is None else {"status": status},
             new={"status": body.status},
         )
-    await session.commit()
-    return await get_attempt(session, ref, assessment, learner)
+    return int(attempt_id)
+
+
+async def _start_again(
+    session: AsyncSession,
+    ref: CourseRef,
+    assessment: str,
+    learner: str,
+    current: dict[str, Any],
+    body: AttemptIn,
+    actor: str,
+) -> int:
+    allowed, number = int(current["allowed"]), int(current["attempt_number"])
+    if number >= allowed:
+        raise Conflict(
+            f"Learner {learner!r} was allowed {allowed} attempt{'s' if allowed != 1 else ''} at {assessment!r} and"
+            f" has taken {number}; an override can grant extra attempts.",
+            extra={"allowed_attempts": allowed, "attempt_number": number},
+        )
+    await session.execute(
+        text(
+            """
+            UPDATE attempts SET status = 'in_progress', attempt_number = attempt_number + 1, started_at = :started,
+              submitted_at = NULL, confirmed_at = NULL, confirmed_by = NULL, updated_at = now()
+            WHERE id = :id
+            """
+        ),
+        {"id": current["id"], "started": body.started_at or clock.now()},
+    )
+    await audit.record(
+        session,
+        ref.organization_id,
+        ref.id,
+        actor,
+        "attempt.started_again",
+        learner=learner,
+        assessment=assessment,
+        old={"status": current["status"], "entered": current["entered"], "attempt_number": number},
+        new={"status": "in_progress", "attempt_number": number + 1, "allowed_attempts": allowed},
+    )
+    return int(current["id"])
 
 
 async def set_excused(
@@ -104,11 +208,12 @@ async def set_excused(
     )
     if bool(was) == excused:
         return
-    await session.execute(
+    attempt_id = await session.scalar(
         text(
             """
             INSERT INTO attempts (assessment_id, enrollment_id, status, excused) VALUES (:a, :e, 'to_be_taken', :x)
             ON CONFLICT (assessment_id, enrollment_id) DO UPDATE SET excused = excluded.excused, updated_at = now()
+            RETURNING id
             """
         ),
         {**key, "x": excused},
@@ -124,6 +229,8 @@ async def set_excused(
         old={"excused": bool(was)},
         new={"excused": excused},
     )
+    # An excused result is never late or missing: the late policy again for this attempt.
+    await late_results.apply(session, ref.id, attempt_ids=[int(attempt_id)], actor=actor)
     # As a single score write does: the learner is marked stale here, the worker refreshes (and
     # announces grade.changed) a moment later, and every grade read refreshes what is stale first.
     await grades.mark_stale(session, ref.id, [enrollment.id])
@@ -132,13 +239,21 @@ async def set_excused(
 
 
 async def get_attempt(
-    session: AsyncSession, ref: CourseRef, assessment: str, learner: str, scope: list[str] | None = None
+    session: AsyncSession,
+    ref: CourseRef,
+    assessment: str,
+    learner: str,
+    scope: list[str] | None = None,
+    hide: bool = False,
 ) -> dict[str, Any]:
+    """One learner's attempt; a concealed caller (`hide`) names and sees them by candidate label on an
+    anonymous assessment."""
+    labels = await anonymity.learner(session, ref, hide, assessment, learner)
     row = (
         (
             await session.execute(
                 text(_SELECT + " WHERE a.course_id = :c AND a.external_id = :a AND e.external_id = :e AND " + IN_SCOPE),
-                {"c": ref.id, "a": assessment, "e": learner, "scope": scope},
+                {"c": ref.id, "a": assessment, "e": anonymity.real(labels, learner), "scope": scope},
             )
         )
         .mappings()
@@ -146,7 +261,7 @@ async def get_attempt(
     )
     if row is None:
         raise NotFound(f"Learner {learner!r} has no attempt at {assessment!r}.")
-    return dict(row)
+    return labels.rows([_candidate(row)])[0]
 
 
 async def list_attempts(
@@ -157,8 +272,11 @@ async def list_attempts(
     cursor: str | None,
     status: str | None,
     scope: list[str] | None = None,
+    hide: bool = False,
 ) -> Page[dict[str, Any]]:
+    """Attempts at the assessment (candidate labels for a concealed caller on an anonymous one)."""
     view = await get_assessment(session, ref, assessment)
+    labels = await anonymity.mask(session, ref, hide, assessment)
     rows = (
         (
             await session.execute(
@@ -181,4 +299,10 @@ async def list_attempts(
         .mappings()
         .all()
     )
-    return page_of([dict(r) for r in rows], limit, lambda r: r["id"])
+    return page_of(labels.rows(_candidate(r) for r in rows), limit, lambda r: r["id"])
+
+
+def _candidate(row: Any) -> dict[str, Any]:
+    """The attempt with its candidate label (anonymous assessments, once numbered)."""
+    number = row["candidate"]
+    return {**dict(row), "candidate": None if number is None else anonymity.label(number)}

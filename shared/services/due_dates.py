@@ -29,3 +29,22 @@ def due_at(assessment_alias: str = "a", alias: str = "ov") -> str:
 def allowed_attempts(assessment_alias: str = "a", alias: str = "ov") -> str:
     """How many attempts the learner may take, given ``overrides_join`` as ``alias`` and the assessment row."""
     return f"({assessment_alias}.allowed_attempts + {alias}.extra_attempts)"
+
+
+def every_due_passed(assessment_alias: str = "a", now: str = ":now") -> str:
+    """SQL: at ``now`` every enrolled learner's own due date (as ``due_at`` gives it) has passed, or they have none.
+
+    The rule above taken over the course at once, without a row per learner: some learner's date is still ahead
+    when an override that applies to an enrolled learner moves it past ``now`` (their own date is the latest of
+    their overrides', so at least that one), or when the assessment's own date is ahead and some enrolled learner
+    has no override moving theirs."""
+    a = assessment_alias
+    applies = "(o.enrollment_id = e.id OR o.group_name = ANY(e.groups))"
+    enrolled = f"e.course_id = {a}.course_id AND e.status = 'enrolled'"
+    return f"""(NOT EXISTS (
+        SELECT 1 FROM assessment_overrides o JOIN enrollments e ON {enrolled} AND {applies}
+        WHERE o.assessment_id = {a}.id AND o.due_at > {now})
+      AND NOT (coalesce({a}.due_at > {now}, false) AND EXISTS (
+        SELECT 1 FROM enrollments e WHERE {enrolled} AND NOT EXISTS (
+          SELECT 1 FROM assessment_overrides o
+          WHERE o.assessment_id = {a}.id AND o.due_at IS NOT NULL AND {applies}))))"""  # noqa: S608 (aliases)

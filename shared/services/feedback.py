@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared import clock
 from shared.errors import NotFound
-from shared.services import audit, marking
+from shared.services import anonymity, audit, marking
 from shared.services.access import IN_SCOPE, CourseRef, sees_all_marks
 from shared.services.auth import Principal
 from shared.services.inputs import FeedbackIn
@@ -32,19 +32,17 @@ _ATTEMPT = text(
 
 
 async def _attempt(
-    session: AsyncSession, ref: CourseRef, assessment: str, learner: str, scope: list[str] | None
+    session: AsyncSession, ref: CourseRef, assessment: str, learner: str, scope: list[str] | None, shown: str
 ) -> tuple[int, int]:
     """The assessment's id and the learner's attempt at it; 404 for a grader (`scope`, their names)
-    when the attempt is not allocated to them, as for its score."""
+    when the attempt is not allocated to them, as for its score. Errors name the learner as `shown`."""
     row = (await session.execute(_ATTEMPT, {"c": ref.id, "a": assessment, "l": learner, "scope": scope})).one()
     if row.a_id is None:
         raise NotFound(f"Assessment {assessment!r} not found in this course.")
     if row.e_id is None:
-        raise NotFound(f"Learner {learner!r} is not enrolled in this course.")
+        raise NotFound(f"Learner {shown!r} is not enrolled in this course.")
     if row.t_id is None or not row.in_scope:
-        raise NotFound(
-            f"Learner {learner!r} has no attempt at {assessment!r}" + (" allocated to you." if scope else ".")
-        )
+        raise NotFound(f"Learner {shown!r} has no attempt at {assessment!r}" + (" allocated to you." if scope else "."))
     return int(row.a_id), int(row.t_id)
 
 
@@ -67,9 +65,13 @@ async def put(
     actor: str,
 ) -> dict[str, Any]:
     """Set (or with null remove) the feedback on a learner's attempt, or on one item of it; audited
-    as `feedback.set` with the old and new text. Learners see it once it is published."""
+    as `feedback.set` with the old and new text. Learners see it once it is published. A concealed
+    caller names the learner of an anonymous assessment by candidate label (the audit keeps the learner)."""
+    shown = learner
+    labels = await anonymity.learner(session, ref, anonymity.concealed(principal, ref), assessment, shown)
+    learner = anonymity.real(labels, shown)
     assessment_id, attempt_id = await _attempt(
-        session, ref, assessment, learner, await _writer_scope(session, ref, principal)
+        session, ref, assessment, learner, await _writer_scope(session, ref, principal), shown
     )
     item_id = None
     if item is not None:
@@ -113,17 +115,19 @@ async def put(
             old={"text": old},
             new={"text": new},
         )
-    view = await _view(session, assessment, learner, assessment_id, attempt_id)
+    view = await _view(session, assessment, shown, assessment_id, attempt_id)
     await session.commit()
     return view
 
 
 async def get(
-    session: AsyncSession, ref: CourseRef, assessment: str, learner: str, scope: list[str] | None
+    session: AsyncSession, ref: CourseRef, assessment: str, learner: str, scope: list[str] | None, hide: bool = False
 ) -> dict[str, Any]:
     """The feedback on a learner's attempt as it stands (learners see the published one), for staff;
-    a grader (`scope`) sees it only on work allocated to them."""
-    assessment_id, attempt_id = await _attempt(session, ref, assessment, learner, scope)
+    a grader (`scope`) sees it only on work allocated to them (by candidate label when `hide`)."""
+    labels = await anonymity.learner(session, ref, hide, assessment, learner)
+    real = anonymity.real(labels, learner)
+    assessment_id, attempt_id = await _attempt(session, ref, assessment, real, scope, learner)
     return await _view(session, assessment, learner, assessment_id, attempt_id)
 
 

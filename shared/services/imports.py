@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from shared import clock, context, jobs
 from shared.errors import Conflict, NotFound, ValidationFailed
 from shared.notify import events
-from shared.services import audit, grades, scores
+from shared.services import audit, grades, late_results, scores
 from shared.services.access import CourseRef
 from shared.services.inputs import ScoreRow
 
@@ -344,6 +344,8 @@ async def revert(session: AsyncSession, ref: CourseRef, import_id: int, actor: s
             {"action": "import.revert", "new": {"import": import_id, "reverted": len(restore), "kept": len(kept)}},
         ],
     )
+    # The restored scores under the course's late policy (a deduction depends on the entered score).
+    await late_results.apply(session, ref.id, attempt_ids=sorted({e["attempt_id"] for e in restore}), actor=actor)
     await grades.refresh_learners(session, ref.id, sorted({e["enrollment_id"] for e in restore}))
     await session.execute(text("UPDATE score_imports SET status = 'reverted' WHERE id = :id"), {"id": import_id})
     await session.commit()

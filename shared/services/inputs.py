@@ -48,7 +48,7 @@ def _in_calendar(at: datetime) -> datetime:
 
 
 Moment = Annotated[AwareDatetime, AfterValidator(_in_calendar)]
-CourseRole = Literal["planner", "grader", "publisher", "viewer"]
+CourseRole = Literal["planner", "grader", "publisher", "viewer", "moderator"]
 AttemptStatus = Literal["to_be_taken", "in_progress", "submitted", "pending_grading", "graded", "cancelled"]
 ScoreSource = Literal["auto", "manual", "override"]
 
@@ -133,7 +133,7 @@ class AllowanceIn(Command):
 
 
 class MemberRoles(Command):
-    roles: list[CourseRole] = Field(min_length=1, max_length=4)
+    roles: list[CourseRole] = Field(min_length=1, max_length=5)
     publish_assessments: list[ExternalId] | None = Field(
         default=None,
         max_length=1000,
@@ -162,7 +162,7 @@ class ReleaseSettings(Command):
     after: Literal["each_attempt", "last_attempt"] = Field(
         default="each_attempt",
         description="For automatic: publish each graded attempt, or all at once when no attempt is still to be "
-        "taken or in progress and the due date (if any) has passed.",
+        "taken or in progress and every learner's own due date (if any; extensions included) has passed.",
     )
     at: Moment | None = Field(default=None, description="For scheduled: when results become visible.")
     show: ResultShow = "total_only"
@@ -964,3 +964,87 @@ class WebhookPatch(Command):
 
 class ReplayRequest(Command):
     since: Moment
+
+
+# --- moderation -----------------------------------------------------------------------------------
+
+ModerationNote = Annotated[str, StringConstraints(max_length=5000)]
+
+
+class ModerationSampleRequest(Command):
+    """What to add to an assessment's moderation sample: a percentage of each grader's marked attempts,
+    chosen at random, and/or the attempts of listed learners."""
+
+    percent: Annotated[Decimal, Field(gt=0, le=100, allow_inf_nan=False, max_digits=9, decimal_places=6)] | None = (
+        Field(
+            default=None,
+            description="Of each grader's marked attempts (an attempt is its first marker's), this percentage "
+            "rounded up, at least one per grader; attempts already sampled count towards it.",
+        )
+    )
+    learners: list[ExternalId] | None = Field(
+        default=None, min_length=1, max_length=10_000, description="These learners' marked attempts."
+    )
+
+    @model_validator(mode="after")
+    def _some(self) -> ModerationSampleRequest:
+        if self.percent is None and self.learners is None:
+            raise ValidationFailed.one("/percent", "Give a percent, a list of learners, or both.")
+        if self.learners is not None:
+            _check_unique(list(self.learners), "learners", "")
+        return self
+
+
+class ModerationAgreement(Command):
+    note: ModerationNote | None = Field(default=None, description="At most 5000 characters.")
+
+
+class ModeratorMark(Command):
+    item: ExternalId
+    points: Points
+
+
+class ModerationAdjustment(Command):
+    """The moderator's marks for the listed manual items; each becomes the item's score (the graders'
+    marks stay as they were)."""
+
+    items: list[ModeratorMark] = Field(min_length=1, max_length=1000)
+    note: ModerationNote | None = Field(default=None, description="At most 5000 characters.")
+
+    @model_validator(mode="after")
+    def _unique_items(self) -> ModerationAdjustment:
+        _check_unique([m.item for m in self.items], "items", "item")
+        return self
+
+
+class ScalingIn(Command):
+    factor: Annotated[Decimal, Field(gt=0, le=10, allow_inf_nan=False, max_digits=9, decimal_places=6)] = Field(
+        description="The grader's marks count times this (capped at each item's points, 6 decimals)."
+    )
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=1000)] = Field(
+        description="Why (kept in the audit trail)."
+    )
+
+
+# --- extensions and extra attempts --------------------------------------------------------------------
+
+
+class OverrideIn(Command):
+    """A learner's or a group's own due date and extra attempts at an assessment (PUT replaces the override)."""
+
+    due_at: Moment | None = Field(
+        default=None,
+        description="Their own due date (null: the assessment's, unless another override of theirs moves it).",
+    )
+    extra_attempts: Annotated[int, Field(ge=0, le=1000)] = Field(
+        default=0, description="Attempts on top of the assessment's allowed_attempts."
+    )
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=1000)] | None = Field(
+        default=None, description="Why (at most 1000 characters; shown to staff and in the audit log)."
+    )
+
+    @model_validator(mode="after")
+    def _something(self) -> OverrideIn:
+        if self.due_at is None and self.extra_attempts == 0:
+            raise ValidationFailed.one("/due_at", "An override gives a due date, extra attempts or both.")
+        return self

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared import csv_cells
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from shared.notify import events
-from shared.services import audit, grades, scores
+from shared.services import anonymity, audit, grades, scores
 from shared.services.access import IN_SCOPE, CourseRef
 from shared.services.assessments import AssessmentView, get_assessment
 from shared.services.inputs import AllocationRequest, MarkIn, MarkingSettings, ScoreRow
@@ -115,10 +115,11 @@ async def _discrepant_units(session: AsyncSession, view: AssessmentView) -> list
     ):
         marks[(attempt, item_id)].append((grader, role, points))
     cfg = settings(view)
+    factors = await scalings(session, view.assessment.id)
     return [
         unit
         for unit in await _units(session, view, "item")
-        if reconcile(cfg, _points_of(view, unit[1]), marks.get((unit[0], unit[1]), []))["status"]  # type: ignore[arg-type]
+        if reconcile(cfg, _points_of(view, unit[1]), marks.get((unit[0], unit[1]), []), factors)["status"]  # type: ignore[arg-type]
         == "needs_third_marker"
     ]
 
@@ -130,6 +131,8 @@ async def allocate(
     `random` does the same in a seeded random order. Each unit gets graders_per_item markers
     (one third marker for role third)."""
     view = await get_assessment(session, ref, assessment)
+    # Candidate numbers are given when work is handed out (before this transaction's writes).
+    await anonymity.ensure_numbers(session, ref.id, [view.assessment.id])
     cfg = settings(view)
     units = await (_discrepant_units(session, view) if body.role == "third" else _units(session, view, body.by))
     needed = 1 if body.role == "third" else cfg.graders_per_item
@@ -271,27 +274,31 @@ async def list_allocations(session: AsyncSession, ref: CourseRef, assessment: st
     return [dict(r) for r in rows.mappings()]
 
 
-async def queue(session: AsyncSession, ref: CourseRef, grader: str) -> dict[str, Any]:
-    """The grader's allocated items (their own and their workgroups') not marked yet, with counts."""
+async def queue(session: AsyncSession, ref: CourseRef, grader: str, hide: bool = False) -> dict[str, Any]:
+    """The grader's allocated items (their own and their workgroups') not marked yet, with counts; on an
+    anonymous assessment a concealed caller (`hide`) gets each learner's candidate label."""
     names = await identities(session, ref, grader)
+    if hide:
+        await anonymity.ensure_numbers(session, ref.id)
     rows = (
         (
             await session.execute(
                 text(
-                    """
+                    f"""
                 SELECT a.external_id AS assessment, e.external_id AS learner, i.external_id AS item, l.role,
-                       l.grader AS marking_as
+                       l.grader AS marking_as, {anonymity.HIDDEN} AS hidden, n.number
                 FROM allocations l
                 JOIN attempts t ON t.id = l.attempt_id
                 JOIN assessments a ON a.id = t.assessment_id
                 JOIN enrollments e ON e.id = t.enrollment_id
+                LEFT JOIN candidate_numbers n ON n.assessment_id = a.id AND n.enrollment_id = t.enrollment_id
                 JOIN items i ON i.assessment_id = a.id AND i.marking = 'manual'
                               AND (l.item_id IS NULL OR i.id = l.item_id)
                 WHERE a.course_id = :c AND l.grader = ANY(:names) AND t.status <> 'cancelled'
                   AND NOT EXISTS (SELECT 1 FROM marks m WHERE m.attempt_id = t.id AND m.item_id = i.id
                                   AND m.grader = l.grader)
                 ORDER BY a.position, t.id, i.position
-                """
+                """  # noqa: S608  (constant SQL)
                 ),
                 {"c": ref.id, "names": names},
             )
@@ -300,7 +307,17 @@ async def queue(session: AsyncSession, ref: CourseRef, grader: str) -> dict[str,
         .all()
     )
     counts = Counter(r["assessment"] for r in rows)
-    return {"grader": grader, "to_mark": [dict(r) for r in rows], "counts": dict(counts)}
+    to_mark = [
+        {
+            "assessment": r["assessment"],
+            "learner": anonymity.label(r["number"]) if hide and r["hidden"] else r["learner"],
+            "item": r["item"],
+            "role": r["role"],
+            "marking_as": r["marking_as"],
+        }
+        for r in rows
+    ]
+    return {"grader": grader, "to_mark": to_mark, "counts": dict(counts)}
 
 
 # --- marks ----------------------------------------------------------------------------------------
@@ -355,10 +372,20 @@ async def _role_for(
 
 
 async def put_mark(
-    session: AsyncSession, ref: CourseRef, assessment: str, learner: str, item: str, grader: str, body: MarkIn
+    session: AsyncSession,
+    ref: CourseRef,
+    assessment: str,
+    learner: str,
+    item: str,
+    grader: str,
+    body: MarkIn,
+    hide: bool = False,
 ) -> dict[str, Any]:
-    """Record the caller's mark for one item, then reconcile the item's marks into its score."""
+    """Record the caller's mark for one item, then reconcile the item's marks into its score. A concealed
+    caller (`hide`) names the learner of an anonymous assessment by candidate label, and is answered so."""
     view = await get_assessment(session, ref, assessment)
+    shown = learner
+    learner = anonymity.real(await anonymity.learner(session, ref, hide, assessment, shown), shown)
     cfg = settings(view)
     attempt, item_id = await _attempt_and_item(session, view, ref, learner, item)
     possible = _points_of(view, item_id)
@@ -411,7 +438,7 @@ async def put_mark(
             raise Conflict(errors[0].detail)
     await session.commit()
     return {
-        "learner": learner,
+        "learner": shown,
         "item": item,
         "role": role,
         "marked_as": marker,
@@ -428,18 +455,45 @@ async def _item_state(session: AsyncSession, view: AssessmentView, attempt: int,
             {"t": attempt, "i": item_id},
         )
     ).all()
-    return reconcile(settings(view), _points_of(view, item_id), [tuple(m) for m in marks])
+    factors = await scalings(session, view.assessment.id)
+    return reconcile(settings(view), _points_of(view, item_id), [tuple(m) for m in marks], factors)
+
+
+async def scalings(session: AsyncSession, assessment_id: int) -> dict[str, Decimal]:
+    """The moderator's scalings of graders' marks on the assessment: grader -> factor."""
+    rows = await session.execute(
+        text("SELECT grader, factor FROM moderation_scalings WHERE assessment_id = :a"), {"a": assessment_id}
+    )
+    return {str(g): Decimal(f) for g, f in rows}
 
 
 def _points_of(view: AssessmentView, item_id: int) -> Decimal:
     return next(i.points_possible for i in view.items if i.id == item_id)
 
 
-def reconcile(cfg: MarkingSettings, possible: Decimal, marks: list[tuple[Any, ...]]) -> dict[str, Any]:
-    """The item's score from its marks (grader, role, points; oldest first), and its status."""
+def scaled(points: Decimal, factor: Decimal, possible: Decimal) -> Decimal:
+    """A mark under a moderator's scaling of its grader: times the factor, capped at the item's points,
+    rounded to 6 decimals as reconciliation rounds."""
+    return min(points * factor, possible).quantize(SIX, rounding=ROUND_HALF_UP)
+
+
+def reconcile(
+    cfg: MarkingSettings,
+    possible: Decimal,
+    marks: list[tuple[Any, ...]],
+    scalings: dict[str, Decimal] | None = None,
+) -> dict[str, Any]:
+    """The item's score from its marks (grader, role, points; oldest first), and its status.
+
+    A moderator's mark decides the item (the graders' marks stay beside it). A grader's marks count
+    scaled when a moderator scaled them (`scalings`: grader -> factor); a moderator's own never are."""
     by_role: dict[str, list[tuple[str, Decimal]]] = defaultdict(list)
     for grader, role, points in marks:
-        by_role[role].append((grader, points))
+        factor = (scalings or {}).get(grader) if role != "moderator" else None
+        by_role[role].append((grader, points if factor is None else scaled(points, factor, possible)))
+    if by_role["moderator"]:
+        grader, points = by_role["moderator"][-1]
+        return {"status": "moderated", "score": points, "decided_by": grader}
     if cfg.reconciliation == "final_grader":
         if by_role["final"]:
             grader, points = by_role["final"][-1]
@@ -468,13 +522,19 @@ def reconcile(cfg: MarkingSettings, possible: Decimal, marks: list[tuple[Any, ..
 
 
 async def list_marks(
-    session: AsyncSession, ref: CourseRef, assessment: str, viewer: str | None, scope: list[str] | None = None
+    session: AsyncSession,
+    ref: CourseRef,
+    assessment: str,
+    viewer: str | None,
+    scope: list[str] | None = None,
+    hide: bool = False,
 ) -> list[dict[str, Any]]:
     """Marks of the assessment. A grader (`viewer`) sees their own and their workgroups' marks, plus
     the others' on items already reconciled, of attempts in their `scope` (the results they see:
     None for all, or the names whose allocated attempts they see). Full access (viewer None) sees
-    every mark."""
+    every mark. A concealed caller (`hide`) sees candidate labels on an anonymous assessment."""
     view = await get_assessment(session, ref, assessment)
+    labels = await anonymity.mask(session, ref, hide, assessment)
     mine = await identities(session, ref, viewer) if viewer is not None else None
     rows = (
         (
@@ -500,7 +560,7 @@ async def list_marks(
         .mappings()
         .all()
     )
-    return [{**dict(r), "points": _num(r["points"])} for r in rows]
+    return labels.rows({**dict(r), "points": _num(r["points"])} for r in rows)
 
 
 def _num(value: Decimal | None) -> float | None:
@@ -508,6 +568,20 @@ def _num(value: Decimal | None) -> float | None:
 
 
 # --- confirmation ---------------------------------------------------------------------------------
+
+
+async def moderation_progress(session: AsyncSession, assessment_id: int) -> tuple[int, int]:
+    """The assessment's moderation sample: how many attempts are in it, and how many are not decided yet."""
+    row = (
+        await session.execute(
+            text(
+                "SELECT count(*), count(*) FILTER (WHERE status = 'pending') FROM moderation_samples"
+                " WHERE assessment_id = :a"
+            ),
+            {"a": assessment_id},
+        )
+    ).one()
+    return int(row[0]), int(row[1])
 
 
 async def confirm(
@@ -521,6 +595,11 @@ async def confirm(
     view = await get_assessment(session, ref, assessment)
     if not full_access and not settings(view).graders_confirm:
         raise Forbidden("Only planners confirm grading of this assessment.")
+    if view.assessment.moderation_required and any(i.marking == "manual" for i in view.items):
+        sampled, pending = await moderation_progress(session, view.assessment.id)
+        if not sampled or pending:
+            why = "no moderation sample has been picked yet" if not sampled else f"{pending} sampled attempts pending"
+            raise Conflict(f"Moderation of {assessment!r} is not complete: {why}.")
     scope = None if full_access else await identities(session, ref, who)
     rows = (
         await session.execute(

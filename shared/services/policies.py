@@ -10,11 +10,11 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared import clock, jobs, jsonutil
-from shared.errors import NotFound, PreconditionFailed
+from shared.errors import NotFound, PreconditionFailed, ValidationFailed
 from shared.grading import engine
 from shared.grading.policy import PolicyRules
 from shared.notify import events
-from shared.services import audit, grades
+from shared.services import audit, grades, late_policies
 from shared.services.access import CourseRef
 from shared.services.paging import Page, decode_cursor, page_of
 
@@ -84,6 +84,11 @@ async def put_policy(
     )
     if if_match is not None and if_match != current:
         raise PreconditionFailed(f"The active policy is version {current}, not {if_match}; reload and retry.")
+    if rules.preset in late_policies.NO_LATE_POLICY and (field := await late_policies.deducts(session, ref.id)):
+        raise ValidationFailed.one(
+            "/preset",
+            f"The {rules.preset!r} preset has no late policy, and this course's deducts ({field}): turn it off first.",
+        )
     policy = grades.with_catalogue(await grades.catalogue(session, ref.id), rules, pointer="")
     version = (current or 0) + 1
     body = rules.model_dump(mode="json")

@@ -20,7 +20,7 @@ from shared.grading import engine
 from shared.grading.policy import Policy
 from shared.grading.results import LearnerResult
 from shared.grading.sheet import EXCUSED, GRADED, Sheet
-from shared.services import grades
+from shared.services import due_dates, grades
 from shared.services.access import Action, course_access
 from shared.services.auth import Principal
 
@@ -66,7 +66,24 @@ async def progress(session: AsyncSession, who: Viewer) -> dict[str, Any]:
     else:
         sheet = await grades.load_sheet(session, who.course_id, policy, ids)
     result = engine.PRESETS[policy.preset](policy, sheet)[0]
-    return _shape(who, int(version), policy, sheet, result)
+    shaped = _shape(who, int(version), policy, sheet, result)
+    own = await _own_dates(session, who)
+    for a in shaped["assessments"]:
+        a["due_at"], a["allowed_attempts"] = own.get(a["assessment"], (None, 1))
+    return shaped
+
+
+# The learner's own due date and attempts per assessment (shared/services/due_dates.py), for them as for staff.
+_OWN_DATES = f"""
+    SELECT a.external_id, {due_dates.due_at()} AS due_at, {due_dates.allowed_attempts()} AS allowed
+    FROM assessments a {due_dates.overrides_join("a.id", ":e")}
+    WHERE a.course_id = :c
+"""  # noqa: S608 (constant SQL)
+
+
+async def _own_dates(session: AsyncSession, who: Viewer) -> dict[str, tuple[Any, int]]:
+    rows = await session.execute(text(_OWN_DATES), {"c": who.course_id, "e": who.enrollment_id})
+    return {r.external_id: (r.due_at, int(r.allowed)) for r in rows}
 
 
 async def _published_sheet(session: AsyncSession, policy: Policy, enrollment_id: int) -> Sheet:

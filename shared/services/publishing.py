@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from shared import clock, jobs, jsonutil
 from shared.errors import Conflict, NotFound, ValidationFailed
 from shared.notify import events
-from shared.services import audit, enrollments, grades, published, reviews
+from shared.services import audit, due_dates, enrollments, grades, published, reviews
 from shared.services.access import CourseRef, check_publisher_scope
 from shared.services.auth import Principal
 from shared.services.inputs import Audience, PublicationRequest
@@ -62,6 +62,8 @@ _RESULT_CANDIDATES = f"""
     SELECT e.id AS enrollment_id, e.external_id AS learner, a.id AS assessment_id, a.external_id AS assessment,
            CASE WHEN t.excused THEN NULL ELSE t.earned END AS earned,
            coalesce(t.possible, a.points_possible) AS possible, coalesce(t.excused, false) AS excused,
+           CASE WHEN t.excused THEN NULL ELSE t.points_deducted END AS points_deducted,
+           CASE WHEN t.excused THEN NULL ELSE t.late_status END AS late_status,
            CASE WHEN t.excused THEN NULL ELSE x.items END AS items,
            fb.text AS feedback, fb.digest AS feedback_digest,
            CASE WHEN t.id IS NULL THEN 'no_attempt'
@@ -73,6 +75,8 @@ _RESULT_CANDIDATES = f"""
                 WHEN {published.AWAITS_CONFIRMATION} THEN 'not_confirmed'
                 -- the digest covers the assessment's feedback (and the items', where published with them)
                 WHEN pr.enrollment_id IS NOT NULL AND pr.earned = t.earned AND pr.possible = t.possible
+                     AND pr.points_deducted IS NOT DISTINCT FROM t.points_deducted
+                     AND pr.late_status IS NOT DISTINCT FROM t.late_status
                      AND pr.items IS NOT DISTINCT FROM x.items
                      AND pr.feedback_digest IS NOT DISTINCT FROM fb.digest THEN 'already_published'
            END AS reason,
@@ -152,11 +156,13 @@ _PUBLISH_RESULTS = f"""
     written AS (
       INSERT INTO published_results AS pr
         (enrollment_id, assessment_id, publication_id, earned, possible, excused, items, feedback, feedback_digest,
-         published_at)
-      SELECT enrollment_id, assessment_id, :pub, earned, possible, excused, items, feedback, feedback_digest, :now
+         published_at, points_deducted, late_status)
+      SELECT enrollment_id, assessment_id, :pub, earned, possible, excused, items, feedback, feedback_digest, :now,
+             points_deducted, late_status
       FROM cand WHERE reason IS NULL
       ON CONFLICT (enrollment_id, assessment_id) DO UPDATE SET
         publication_id = excluded.publication_id, earned = excluded.earned, possible = excluded.possible,
+        points_deducted = excluded.points_deducted, late_status = excluded.late_status,
         excused = excluded.excused, items = excluded.items, feedback = excluded.feedback,
         feedback_digest = excluded.feedback_digest, published_at = excluded.published_at
       RETURNING enrollment_id, assessment_id, earned, possible, excused
@@ -482,19 +488,20 @@ async def cancel(
 
 # --- release modes --------------------------------------------------------------------------------
 
-# Assessments whose release mode says their publishable results should be published now.
-_DUE_RELEASES = """
+# Assessments whose release mode says their publishable results should be published now. `last_attempt` waits
+# for every learner's own due date (an extension holds back everyone's results until it passes).
+_DUE_RELEASES = f"""
     SELECT a.id, a.external_id, a.release FROM assessments a
     WHERE a.course_id = :c AND (
       (a.release->>'mode' = 'automatic' AND NOT EXISTS (
          SELECT 1 FROM items i WHERE i.assessment_id = a.id AND i.marking = 'manual')
        AND (a.release->>'after' = 'each_attempt' OR (
-            (a.due_at IS NULL OR a.due_at <= :now)
+            {due_dates.every_due_passed("a", ":now")}
             AND NOT EXISTS (SELECT 1 FROM attempts t WHERE t.assessment_id = a.id
                             AND t.status IN ('to_be_taken', 'in_progress', 'submitted', 'pending_grading')))))
       OR (a.release->>'mode' = 'scheduled' AND CAST(a.release->>'at' AS timestamptz) <= :now))
     ORDER BY a.position, a.id
-"""
+"""  # noqa: S608 (constant SQL)
 
 
 async def release_due(session: AsyncSession, course_id: int) -> list[int]:
@@ -656,7 +663,7 @@ async def my_results(session: AsyncSession, principal: Principal, course: str) -
             text(
                 """
                 SELECT a.external_id AS assessment, a.title, a.category, pr.earned, pr.possible, pr.excused,
-                       pr.feedback, pr.items, pr.published_at
+                       pr.points_deducted, pr.late_status, pr.feedback, pr.items, pr.published_at
                 FROM published_results pr JOIN assessments a ON a.id = pr.assessment_id
                 WHERE pr.enrollment_id = :e ORDER BY a.position, a.id
                 """

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared import clock, context, jobs
 from shared.errors import NotFound
-from shared.services import audit, grades, scores
+from shared.services import audit, grades, late_results, scores
 from shared.services.access import CourseRef
 from shared.services.assessments import get_assessment
 from shared.services.inputs import RescoreRequest
@@ -187,6 +187,7 @@ async def _rescore_chunk(
         return
     ids = [t.id for t in targets]
     await scores.derive_totals(session, ids)
+    await late_results.apply(session, ref.id, attempt_ids=ids, actor=actor)
     await session.execute(_STATUS_AUDIT, {**stamp, "ids": ids, "was": [t.status for t in targets]})
     await grades.refresh_learners(session, ref.id, sorted({t.enrollment_id for t in targets}))
 

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.db.conditions import Params, contains
 from shared.db.copy import copy_frame, fetch
 from shared.errors import NotFound
-from shared.services import groups, published, sessions
+from shared.services import anonymity, due_dates, groups, published, sessions
 from shared.services.access import CourseRef
 from shared.services.paging import BIGINT, Page, encode_cursor, not_ours, pair_after
 from shared.time_zones import UTC, zone
@@ -50,6 +50,9 @@ class ResultsFilter:
     scope: list[str] | None = None  # a grader's names: only the attempts allocated to them
     session: str | None = None  # a course session's external id: only the attempts in it
     include_archived: bool = False  # False: hide learners whose every group is archived
+    # A caller anonymous assessments hide learners from (anonymity.concealed): their attempts are left out
+    # (a grader finds that work, by candidate label, in the marking queue, attempts and scores).
+    hide_anonymous: bool = False
 
 
 # --- the columns ----------------------------------------------------------------------------------
@@ -164,6 +167,8 @@ async def _where(
         conditions.append(f"t.session_id = {arg(await sessions.session_id(session, course_id, f.session))}")
     if not f.include_archived:
         conditions.append(groups.not_archived("$1"))
+    if f.hide_anonymous:
+        conditions.append(f"NOT {anonymity.HIDDEN}")
     return " AND ".join(conditions), arg.values
 
 
@@ -201,8 +206,8 @@ async def page(
     args += [after[0], after[1], limit + 1]
     n = len(args)
     sql = f"""
-        SELECT {_select(lambda c, sql: sql)}, t.enrollment_id, t.assessment_id
-        {_FROM}
+        SELECT {_select(lambda c, sql: sql)}, t.enrollment_id, t.assessment_id, {_OWN}
+        {_FROM} {due_dates.overrides_join("t.assessment_id", "t.enrollment_id")}
         WHERE {where} AND {_AFTER.format(e=f"${n - 2}", a=f"${n - 1}")}
         ORDER BY t.enrollment_id, t.assessment_id LIMIT ${n}
     """
@@ -210,9 +215,31 @@ async def page(
     more = len(rows) > limit
     rows = rows[:limit]
     tz = zone(time_zone)
-    items = [_row(r, tz) for r in rows]
+    items = [_row(r, tz) | _own(r, tz) for r in rows]
     next_cursor = encode_cursor([rows[-1]["enrollment_id"], rows[-1]["assessment_id"]]) if more else None
     return Page(items, next_cursor)
+
+
+# The API's rows only (not the XLSX's columns): the learner's own due date and attempts (shared/services/due_dates.py).
+_OWN = (
+    f"{due_dates.due_at()} AS own_due_at, {due_dates.allowed_attempts()} AS own_allowed_attempts,"
+    " ov.extra_attempts AS own_extra_attempts, t.attempt_number AS own_attempt_number,"
+    # The late policy's figures beside the result (shared/services/late_results.py).
+    " t.entered AS own_entered, t.points_deducted AS own_points_deducted, t.late_status AS own_late_status"
+)
+
+
+def _own(record: Any, tz: Any) -> dict[str, Any]:
+    due = record["own_due_at"]
+    return {
+        "due_at": None if due is None else due.astimezone(tz),
+        "extra_attempts": record["own_extra_attempts"],
+        "allowed_attempts": record["own_allowed_attempts"],
+        "attempt_number": record["own_attempt_number"],
+        "entered": record["own_entered"],
+        "points_deducted": record["own_points_deducted"],
+        "late_status": record["own_late_status"],
+    }
 
 
 def _row(record: Any, tz: Any) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared import clock, jobs
 from shared.errors import Conflict, FieldError, NotFound, ValidationFailed
-from shared.services import audit, followup, grades, published
+from shared.services import anonymity, audit, followup, grades, late_results, published
 from shared.services.access import IN_SCOPE, CourseRef
 from shared.services.assessments import get_assessment
 from shared.services.inputs import ScoreIn, ScoreRow
@@ -248,6 +248,14 @@ async def apply_staged(
             )
         )
         await derive_totals(session, list(touched))
+    # A new score can end a missing result or be a late one: the course's late policy, on these attempts only.
+    written = await session.scalars(
+        text(
+            "SELECT DISTINCT t.id FROM score_in s JOIN attempts t"
+            " ON t.assessment_id = s.assessment_id AND t.enrollment_id = s.enrollment_id"
+        )
+    )
+    await late_results.apply(session, ref.id, attempt_ids=list(written), actor=actor)
     if defer_grades:
         await session.execute(grades.MARK_STALE_FROM_SCRATCH, {"c": ref.id})
         return
@@ -337,6 +345,7 @@ _GET_SCORE = text(
 _LIST_SCORES = text(
     f"""
     SELECT t.id, e.external_id AS learner, t.status, t.earned, t.possible, t.source,
+           t.entered, t.points_deducted, t.late_status,
            t.scored_by, t.scored_at, t.computed_earned, t.confirmed_at, t.confirmed_by, t.excused,
            EXISTS (SELECT 1 FROM items i WHERE i.assessment_id = t.assessment_id AND i.marking = 'manual')
              AS needs_confirmation, {_PUBLISHED}
@@ -349,15 +358,22 @@ _LIST_SCORES = text(
 
 
 async def get_score(
-    session: AsyncSession, ref: CourseRef, assessment: str, learner: str, scope: list[str] | None = None
+    session: AsyncSession,
+    ref: CourseRef,
+    assessment: str,
+    learner: str,
+    scope: list[str] | None = None,
+    hide: bool = False,
 ) -> dict[str, Any]:
     """The learner's attempt at the assessment with its total and item scores (within `scope`, the
-    names of a grader who sees only allocated work)."""
+    names of a grader who sees only allocated work; a concealed caller, `hide`, names and sees the
+    learner of an anonymous assessment by candidate label)."""
+    labels = await anonymity.learner(session, ref, hide, assessment, learner)
     row = (
         (
             await session.execute(
                 _GET_SCORE,
-                {"c": ref.id, "a": assessment, "l": learner, "scope": scope},
+                {"c": ref.id, "a": assessment, "l": anonymity.real(labels, learner), "scope": scope},
             )
         )
         .mappings()
@@ -398,6 +414,9 @@ def _score_view(assessment: str, learner: str, attempt: Any, items: list[dict[st
         "status": attempt["status"],
         "earned": attempt["earned"],
         "possible": attempt["possible"],
+        "entered": attempt["entered"],
+        "points_deducted": attempt["points_deducted"],
+        "late_status": attempt["late_status"],
         "source": attempt["source"],
         "computed": attempt["computed_earned"],
         "confirmed": confirmed,
@@ -435,9 +454,12 @@ async def list_scores(
     limit: int,
     cursor: str | None,
     scope: list[str] | None = None,
+    hide: bool = False,
 ) -> Page[dict[str, Any]]:
-    """Assessment-level scores of every attempt at the assessment."""
+    """Assessment-level scores of every attempt at the assessment (candidate labels for a concealed
+    caller on an anonymous one)."""
     view = await get_assessment(session, ref, assessment)
+    labels = await anonymity.mask(session, ref, hide, assessment)
     rows = (
         (
             await session.execute(
@@ -449,4 +471,4 @@ async def list_scores(
         .all()
     )
     page = page_of(list(rows), limit, lambda r: r["id"])
-    return Page([_score_view(assessment, r["learner"], r, None) for r in page.items], page.next_cursor)
+    return Page([_score_view(assessment, labels.show(r["learner"]), r, None) for r in page.items], page.next_cursor)

@@ -60,6 +60,20 @@ RULES: dict[str, Audited] = {
     "POST /v1/courses/{course}/enrollments:batch": Audited(
         ("enrollment.created",), {"enrollments": [{"external_id": "u3", "username": "u3", "groups": ["A"]}]}
     ),
+    "PUT /v1/courses/{course}/assessments/{assessment}/overrides/learners/{learner}": Audited(
+        ("override.set",),
+        {"due_at": SOON, "extra_attempts": 1, "reason": "illness"},
+        ids={"assessment": "hw", "learner": "u2"},
+    ),
+    "DELETE /v1/courses/{course}/assessments/{assessment}/overrides/learners/{learner}": Audited(
+        ("override.removed",), ids={"assessment": "hw", "learner": "u2"}
+    ),
+    "PUT /v1/courses/{course}/assessments/{assessment}/overrides/groups/{group}": Audited(
+        ("override.set",), {"extra_attempts": 2}, ids={"assessment": "hw", "group": "A"}
+    ),
+    "DELETE /v1/courses/{course}/assessments/{assessment}/overrides/groups/{group}": Audited(
+        ("override.removed",), ids={"assessment": "hw", "group": "A"}
+    ),
     "PUT /v1/courses/{course}/groups/{group}": Audited(("group.archived",), {"archived": True}, ids={"group": "A"}),
     "PUT /v1/courses/{course}/enrollments/{learner}": Audited(
         ("enrollment.changed",), {"username": "u3", "cohort": "Z"}, ids={"learner": "u3"}
@@ -91,7 +105,11 @@ RULES: dict[str, Audited] = {
     "POST /v1/courses/{course}/assessments": Audited(
         ("assessment.created",), {"external_id": "new", "title": "New", "category": "Quiz", "points_possible": 5}
     ),
-    "PATCH /v1/courses/{course}/assessments/{assessment}": Audited(("assessment.updated",), {"title": "Exam 2"}),
+    # Made anonymous here so that the lift below has something to lift (one assessment.updated entry still).
+    "PATCH /v1/courses/{course}/assessments/{assessment}": Audited(
+        ("assessment.updated",), {"title": "Exam 2", "anonymous": True}
+    ),
+    "POST /v1/courses/{course}/assessments/{assessment}/anonymity:lift": Audited(("assessment.anonymity_lifted",)),
     "PUT /v1/courses/{course}/assessments/{assessment}/attempts/{learner}": Audited(
         ("attempt.status_changed",), {"status": "submitted"}
     ),
@@ -112,6 +130,22 @@ RULES: dict[str, Audited] = {
     "PUT /v1/courses/{course}/assessments/{assessment}/marks/{learner}/{item}": Audited(
         ("mark.set",), {"points": 4, "comment": "fine"}, params={"grader": "g1"}
     ),
+    # Moderation of g1's mark (4 of 5 on u1/ex/q1); the admin key moderates as itself.
+    "POST /v1/courses/{course}/assessments/{assessment}/moderation/sample": Audited(
+        ("moderation.sampled",), {"percent": 100}
+    ),
+    "PUT /v1/courses/{course}/assessments/{assessment}/moderation/scalings/{grader}": Audited(
+        ("moderation.scaled", "item_score.set"), {"factor": 1.5, "reason": "Marks harshly"}
+    ),
+    "DELETE /v1/courses/{course}/assessments/{assessment}/moderation/scalings/{grader}": Audited(
+        ("moderation.unscaled", "item_score.set")
+    ),
+    "POST /v1/courses/{course}/assessments/{assessment}/moderation/samples/{learner}:adjust": Audited(
+        ("moderation.adjusted", "item_score.set"), {"items": [{"item": "q1", "points": 3}], "note": "Harsh"}
+    ),
+    "POST /v1/courses/{course}/assessments/{assessment}/moderation/samples/{learner}:agree": Audited(
+        ("moderation.agreed", "item_score.set"), {}
+    ),
     "PUT /v1/courses/{course}/assessments/{assessment}/feedback/{learner}": Audited(
         ("feedback.set",), {"text": "Well argued."}
     ),
@@ -123,6 +157,9 @@ RULES: dict[str, Audited] = {
         ("item.rescore",), {"points_possible": 8, "mode": "scale"}
     ),
     "DELETE /v1/courses/{course}/assessments/{assessment}/allocations/{grader}": Audited(("allocation.remove",)),
+    "PUT /v1/courses/{course}/late-policy": Audited(
+        ("late_policy.updated",), {"late_submission_deduction_enabled": True, "late_submission_deduction": 10}
+    ),
     "PUT /v1/courses/{course}/policy": Audited(
         ("policy.set",), {"preset": "standard", "categories": [{"name": "Homework", "weight": 1}]}
     ),

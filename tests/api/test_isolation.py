@@ -106,6 +106,21 @@ RULES: dict[str, Rule] = {
     "DELETE /v1/courses/{course}/assessments/{assessment}/allocations/{grader}": COURSE,
     "GET /v1/courses/{course}/marking/queue": Rule(grader="empty"),
     "PUT /v1/courses/{course}/assessments/{assessment}/marks/{learner}/{item}": COURSE,  # not allocated: 403
+    "POST /v1/courses/{course}/assessments/{assessment}/anonymity:lift": COURSE,
+    "GET /v1/courses/{course}/late-policy": Rule(grader=200),
+    "PUT /v1/courses/{course}/late-policy": COURSE,
+    "GET /v1/courses/{course}/assessments/{assessment}/overrides": Rule(grader="empty"),
+    "PUT /v1/courses/{course}/assessments/{assessment}/overrides/learners/{learner}": COURSE,
+    "DELETE /v1/courses/{course}/assessments/{assessment}/overrides/learners/{learner}": COURSE,
+    "PUT /v1/courses/{course}/assessments/{assessment}/overrides/groups/{group}": COURSE,
+    "DELETE /v1/courses/{course}/assessments/{assessment}/overrides/groups/{group}": COURSE,
+    "POST /v1/courses/{course}/assessments/{assessment}/moderation/sample": COURSE,
+    "GET /v1/courses/{course}/assessments/{assessment}/moderation": COURSE,
+    "GET /v1/courses/{course}/assessments/{assessment}/moderation/samples": COURSE,
+    "POST /v1/courses/{course}/assessments/{assessment}/moderation/samples/{learner}:agree": COURSE,
+    "POST /v1/courses/{course}/assessments/{assessment}/moderation/samples/{learner}:adjust": COURSE,
+    "PUT /v1/courses/{course}/assessments/{assessment}/moderation/scalings/{grader}": COURSE,
+    "DELETE /v1/courses/{course}/assessments/{assessment}/moderation/scalings/{grader}": COURSE,
     "GET /v1/courses/{course}/assessments/{assessment}/marks": Rule(grader="empty"),
     "POST /v1/courses/{course}/assessments/{assessment}/confirmations": COURSE,
     "GET /v1/courses/{course}/assessments/{assessment}/feedback/{learner}": Rule(grader=404),
@@ -181,6 +196,8 @@ def _operations(document: dict[str, Any]) -> list[tuple[str, str]]:
 # Valid bodies where a route checks the caller after the body (elsewhere `{}` is enough: the
 # caller is refused before the body is read).
 BODIES: dict[str, dict[str, Any]] = {
+    "PUT /v1/courses/{course}/assessments/{assessment}/overrides/learners/{learner}": {"extra_attempts": 1},
+    "PUT /v1/courses/{course}/assessments/{assessment}/overrides/groups/{group}": {"extra_attempts": 1},
     "POST /v1/api-keys": {"name": "x", "role": "service"},
     "PUT /v1/staff/{user}": {"username": "grader.one", "name": "Grader One"},
     "PUT /v1/organization/token-keys": {"hs256_secret": "s" * 40},  # `{}` would turn user tokens off: 422

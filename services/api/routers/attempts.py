@@ -18,7 +18,7 @@ from services.api.deps import (
 from services.api.errors import CONFLICT
 from services.api.schemas.common import PageOut
 from services.api.schemas.records import AttemptOut
-from shared.services import attempts
+from shared.services import anonymity, attempts
 from shared.services.inputs import AttemptIn, AttemptStatus, ExternalId
 
 router = APIRouter(prefix="/v1/courses/{course}/assessments/{assessment}", tags=["attempts"])
@@ -27,6 +27,7 @@ router = APIRouter(prefix="/v1/courses/{course}/assessments/{assessment}", tags=
 @router.get("/attempts")
 async def list_attempts(
     session: SessionDep,
+    principal: PrincipalDep,
     ref: ScoreRead,
     scope: ResultScope,
     assessment: ExternalId,
@@ -34,14 +35,17 @@ async def list_attempts(
     cursor: Cursor = None,
     status: AttemptStatus | None = Query(default=None),
 ) -> PageOut[AttemptOut]:
-    """Attempts at the assessment, optionally by status."""
-    page = await attempts.list_attempts(session, ref, assessment, limit, cursor, status, scope)
+    """Attempts at the assessment, optionally by status. On an anonymous assessment graders see
+    candidate labels as `learner`."""
+    hide = anonymity.concealed(principal, ref)
+    page = await attempts.list_attempts(session, ref, assessment, limit, cursor, status, scope, hide)
     return PageOut(items=[AttemptOut.model_validate(a) for a in page.items], next_cursor=page.next_cursor)
 
 
 @router.put("/attempts/{learner}", responses=CONFLICT)
 async def put_attempt(
     session: SessionDep,
+    queue: RedisDep,
     principal: PrincipalDep,
     ref: AttemptWrite,
     assessment: ExternalId,
@@ -51,18 +55,31 @@ async def put_attempt(
     """Create a learner's attempt or move its status: to_be_taken -> in_progress -> submitted ->
     pending_grading -> graded, or cancelled before graded. Other moves are 409. A cancelled attempt
     counts as not attempted (as if the learner had no attempt); to take an assessment out of a
-    learner's grade, excuse them (`PUT .../excused/{learner}`). A change of status is audited
-    (`attempt.status_changed`)."""
-    view = await attempts.put_attempt(session, ref, assessment, learner, body, actor(principal))
+    learner's grade, excuse them (`PUT .../excused/{learner}`). A submission without `submitted_at` is
+    stamped now. A change of status is audited (`attempt.status_changed`).
+
+    Another try: moving a submitted, pending or graded attempt back to `in_progress` starts the
+    learner's next attempt (`attempt_number` + 1) when `attempt_number` < their `allowed_attempts`
+    (the assessment's plus their overrides' extra attempts), else 409 naming how many they were
+    allowed. The previous result is kept on the audit entry (`attempt.started_again`) and its scores
+    stay until the new attempt is scored; meanwhile the result counts as not graded."""
+    view = await attempts.put_attempt(session, queue, ref, assessment, learner, body, actor(principal))
     return AttemptOut.model_validate(view)
 
 
 @router.get("/attempts/{learner}")
 async def get_attempt(
-    session: SessionDep, ref: ScoreRead, scope: ResultScope, assessment: ExternalId, learner: ExternalId
+    session: SessionDep,
+    principal: PrincipalDep,
+    ref: ScoreRead,
+    scope: ResultScope,
+    assessment: ExternalId,
+    learner: ExternalId,
 ) -> AttemptOut:
-    """One learner's attempt (`excused` says whether they are excused from the assessment)."""
-    return AttemptOut.model_validate(await attempts.get_attempt(session, ref, assessment, learner, scope))
+    """One learner's attempt (`excused` says whether they are excused from the assessment). On an
+    anonymous assessment a grader names the learner by candidate label."""
+    hide = anonymity.concealed(principal, ref)
+    return AttemptOut.model_validate(await attempts.get_attempt(session, ref, assessment, learner, scope, hide))
 
 
 @router.put("/excused/{learner}")

@@ -8,9 +8,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from services.api.deps import ResultScope, ScoreRead, SessionDep
+from services.api.deps import PrincipalDep, ResultScope, ScoreRead, SessionDep
 from services.api.schemas.dashboard import DashboardOut
-from shared.services import dashboard
+from shared.services import anonymity, dashboard
 from shared.services.inputs import ExternalId, Moment
 from shared.services.results_table import ResultsFilter
 from shared.validation import CleanStr
@@ -37,7 +37,7 @@ class DashboardFilters:
     until: Annotated[Moment | None, Query()] = None
     by: Annotated[dashboard.Breakdown, Query(description="A row per value of this (none: the total alone).")] = "none"
 
-    def results_filter(self, scope: list[str] | None) -> ResultsFilter:
+    def results_filter(self, scope: list[str] | None, hide_anonymous: bool = False) -> ResultsFilter:
         return ResultsFilter(
             assessment=self.assessment,
             group=self.group,
@@ -47,12 +47,14 @@ class DashboardFilters:
             since=self.since,
             until=self.until,
             scope=scope,
+            hide_anonymous=hide_anonymous,
         )
 
 
 @router.get("/dashboard")
 async def get_dashboard(
     session: SessionDep,
+    principal: PrincipalDep,
     ref: ScoreRead,
     scope: ResultScope,
     filters: Annotated[DashboardFilters, Depends()],
@@ -62,6 +64,6 @@ async def get_dashboard(
     the mean and median time between start and submission; and the distribution of the scores in
     percent (mean, median, min, max, ten bins of 10 points and one above 100 for extra credit).
     Optionally a row per assessment, group, cohort or session. Graders see only the attempts allocated
-    to them."""
-    f = filters.results_filter(scope)
+    to them, and none at an anonymous assessment."""
+    f = filters.results_filter(scope, anonymity.concealed(principal, ref))
     return DashboardOut.model_validate(await dashboard.dashboard(session, ref, f, filters.by))

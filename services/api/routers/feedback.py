@@ -7,7 +7,7 @@ from fastapi import APIRouter
 
 from services.api.deps import MarkWrite, PrincipalDep, ResultScope, ScoreRead, SessionDep, actor
 from services.api.schemas.feedback import FeedbackOut
-from shared.services import feedback
+from shared.services import anonymity, feedback
 from shared.services.inputs import ExternalId, FeedbackIn
 
 router = APIRouter(prefix="/v1/courses/{course}/assessments/{assessment}/feedback", tags=["marking"])
@@ -15,11 +15,18 @@ router = APIRouter(prefix="/v1/courses/{course}/assessments/{assessment}/feedbac
 
 @router.get("/{learner}")
 async def get_feedback(
-    session: SessionDep, ref: ScoreRead, scope: ResultScope, assessment: ExternalId, learner: ExternalId
+    session: SessionDep,
+    principal: PrincipalDep,
+    ref: ScoreRead,
+    scope: ResultScope,
+    assessment: ExternalId,
+    learner: ExternalId,
 ) -> FeedbackOut:
     """The feedback on a learner's attempt, on the assessment and on its items, as it stands now
-    (learners see what was published). Graders see it on work allocated to them."""
-    return FeedbackOut.model_validate(await feedback.get(session, ref, assessment, learner, scope))
+    (learners see what was published). Graders see it on work allocated to them (by candidate label
+    on an anonymous assessment)."""
+    hide = anonymity.concealed(principal, ref)
+    return FeedbackOut.model_validate(await feedback.get(session, ref, assessment, learner, scope, hide))
 
 
 @router.put("/{learner}")

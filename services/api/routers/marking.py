@@ -20,6 +20,7 @@ from services.api.deps import (
     SessionDep,
     actor,
 )
+from services.api.errors import CONFLICT
 from services.api.schemas.marking import (
     AllocationOut,
     AllocationResult,
@@ -30,7 +31,7 @@ from services.api.schemas.marking import (
     RescoreOut,
     WorkgroupOut,
 )
-from shared.services import marking, rescoring
+from shared.services import anonymity, marking, rescoring
 from shared.services.access import marker_identity, sees_all_marks
 from shared.services.inputs import (
     AllocationRequest,
@@ -74,8 +75,10 @@ async def remove_grader(
 async def my_queue(
     session: SessionDep, principal: PrincipalDep, ref: MarkWrite, grader: GraderParam = None
 ) -> QueueOut:
-    """The calling grader's items still to mark, with counts per assessment."""
-    return QueueOut.model_validate(await marking.queue(session, ref, marker_identity(principal, ref, grader)))
+    """The calling grader's items still to mark, with counts per assessment. On an anonymous assessment
+    a grader sees each learner as a candidate label (`candidate-4821`) and marks by it."""
+    who = marker_identity(principal, ref, grader)
+    return QueueOut.model_validate(await marking.queue(session, ref, who, anonymity.concealed(principal, ref)))
 
 
 @router.put("/assessments/{assessment}/marks/{learner}/{item}")
@@ -91,9 +94,13 @@ async def put_mark(
 ) -> MarkResult:
     """Mark one manual item allocated to you. When the item has all its marks they are reconciled
     (average, max, min; a third marker when they differ by more than the threshold; or the final
-    grader's mark) into the item's score."""
+    grader's mark) into the item's score. On an anonymous assessment a grader names the learner by
+    candidate label; a learner id from them is 404, as an unknown label is."""
     who = marker_identity(principal, ref, grader)
-    return MarkResult.model_validate(await marking.put_mark(session, ref, assessment, learner, item, who, body))
+    hide = anonymity.concealed(principal, ref)
+    return MarkResult.model_validate(
+        await marking.put_mark(session, ref, assessment, learner, item, who, body, hide=hide)
+    )
 
 
 @router.get("/assessments/{assessment}/marks")
@@ -101,12 +108,15 @@ async def list_marks(
     session: SessionDep, principal: PrincipalDep, ref: MarkRead, scope: ResultScope, assessment: ExternalId
 ) -> list[MarkOut]:
     """Marks of the assessment: planners see all; a grader sees their own, and others' once an
-    item is reconciled - only on work allocated to them (the same attempts whose results they see)."""
+    item is reconciled - only on work allocated to them (the same attempts whose results they see).
+    On an anonymous assessment graders see candidate labels."""
     viewer = None if sees_all_marks(principal, ref) else principal.subject
-    return [MarkOut.model_validate(m) for m in await marking.list_marks(session, ref, assessment, viewer, scope)]
+    hide = anonymity.concealed(principal, ref)
+    marks = await marking.list_marks(session, ref, assessment, viewer, scope, hide=hide)
+    return [MarkOut.model_validate(m) for m in marks]
 
 
-@router.post("/assessments/{assessment}/confirmations")
+@router.post("/assessments/{assessment}/confirmations", responses=CONFLICT)
 async def confirm(
     session: SessionDep,
     principal: PrincipalDep,
@@ -116,11 +126,15 @@ async def confirm(
     grader: GraderParam = None,
 ) -> ConfirmResult:
     """Confirm grading of graded attempts (all, or the listed learners). Until confirmed, an
-    attempt with manual items has no final result and does not count in the final course grade."""
+    attempt with manual items has no final result and does not count in the final course grade.
+    When the assessment requires moderation, 409 until a sample is picked and every sampled attempt
+    is decided. On an anonymous assessment a grader lists and is answered candidate labels."""
     full = sees_all_marks(principal, ref)
     who = actor(principal) if full else marker_identity(principal, ref, grader)
+    labels = await anonymity.mask(session, ref, anonymity.concealed(principal, ref), assessment)
+    learners, unknown = labels.reals(body.learners)
     return ConfirmResult.model_validate(
-        await marking.confirm(session, ref, assessment, body.learners, who, full_access=full)
+        labels.confirmation(await marking.confirm(session, ref, assessment, learners, who, full_access=full), unknown)
     )
 
 

@@ -29,7 +29,7 @@ from services.api.schemas.readside import (
 )
 from services.api.streaming import primed
 from shared import charts, csv_cells
-from shared.services import gradebook, progress, results_table, statistics
+from shared.services import anonymity, gradebook, progress, results_table, statistics
 from shared.services.inputs import AttemptStatus, ExternalId, Moment
 from shared.time_zones import UTC, TimeZone
 from shared.validation import CleanStr
@@ -68,6 +68,7 @@ class ResultFilters(LearnerFilters):
 @router.get("/results")
 async def list_results(
     session: SessionDep,
+    principal: PrincipalDep,
     ref: ScoreRead,
     scope: ResultScope,
     filters: Annotated[ResultFilters, Depends()],
@@ -79,8 +80,10 @@ async def list_results(
     the score or "No result yet" / "Cancelled" / "Excused", the grader while it waits for grading,
     whether learners see it and the graders' comments, times in `time_zone` with its offset; with the
     counts per status for the dashboard. The results XLSX has the same columns in the same order.
-    Graders see only the attempts allocated to them."""
-    f = results_table.ResultsFilter(**vars(filters), scope=scope)
+    Graders see only the attempts allocated to them, and none at an anonymous assessment (they mark
+    those by candidate label)."""
+    hide = anonymity.concealed(principal, ref)
+    f = results_table.ResultsFilter(**vars(filters), scope=scope, hide_anonymous=hide)
     page = await results_table.page(session, ref, f, limit, cursor, time_zone)
     counts = await results_table.counts(session, ref, f)
     return ResultsPage(

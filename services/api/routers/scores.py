@@ -23,7 +23,7 @@ from services.api.deps import (
 from services.api.errors import CONFLICT
 from services.api.schemas.common import PageOut
 from services.api.schemas.records import BatchResult, ScoreOut
-from shared.services import idempotency, scores
+from shared.services import anonymity, idempotency, scores
 from shared.services.inputs import ExternalId, ScoreBatch, ScoreIn
 
 router = APIRouter(prefix="/v1/courses/{course}", tags=["scores"])
@@ -48,15 +48,23 @@ async def put_score(
 
 @router.get("/assessments/{assessment}/scores/{learner}")
 async def get_score(
-    session: SessionDep, ref: ScoreRead, scope: ResultScope, assessment: ExternalId, learner: ExternalId
+    session: SessionDep,
+    principal: PrincipalDep,
+    ref: ScoreRead,
+    scope: ResultScope,
+    assessment: ExternalId,
+    learner: ExternalId,
 ) -> ScoreOut:
-    """A learner's score with item detail."""
-    return ScoreOut.model_validate(await scores.get_score(session, ref, assessment, learner, scope))
+    """A learner's score with item detail. On an anonymous assessment a grader names the learner by
+    candidate label."""
+    hide = anonymity.concealed(principal, ref)
+    return ScoreOut.model_validate(await scores.get_score(session, ref, assessment, learner, scope, hide))
 
 
 @router.get("/assessments/{assessment}/scores")
 async def list_scores(
     session: SessionDep,
+    principal: PrincipalDep,
     ref: ScoreRead,
     scope: ResultScope,
     assessment: ExternalId,
@@ -64,8 +72,9 @@ async def list_scores(
     cursor: Cursor = None,
 ) -> PageOut[ScoreOut]:
     """Assessment-level scores of every attempt at the assessment (a grader: the attempts
-    allocated to them)."""
-    page = await scores.list_scores(session, ref, assessment, limit, cursor, scope)
+    allocated to them; on an anonymous assessment, by candidate label)."""
+    hide = anonymity.concealed(principal, ref)
+    page = await scores.list_scores(session, ref, assessment, limit, cursor, scope, hide)
     return PageOut(items=[ScoreOut.model_validate(s) for s in page.items], next_cursor=page.next_cursor)
 
 

@@ -91,6 +91,13 @@ class MyResult(BaseModel):
     earned: Num | None = Field(description="Null when you are excused.")
     possible: Num
     excused: bool = Field(default=False, description="You are excused from this assessment (shown as Excused).")
+    points_deducted: Num | None = Field(
+        default=None,
+        description="Points the course's late policy took off (late work), or the missing deduction; null: none.",
+    )
+    late_status: Literal["late", "missing"] | None = Field(
+        default=None, description="late: handed in after your due date; missing: not handed in by it."
+    )
     published_at: datetime
     feedback: str | None = Field(default=None, description="Feedback on the assessment written for you.")
     items: list[PublishedItem] | None = Field(default=None, description="Only when published with item detail.")

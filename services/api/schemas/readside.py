@@ -45,6 +45,21 @@ class ResultRow(BaseModel):
     comments: str | None = Field(
         description='Graders\' comments on their marks, each after its grader: "g1: text | g2: text" (staff only).'
     )
+    # Not columns of the XLSX: the learner's own due date and attempts (their overrides applied).
+    due_at: datetime | None = Field(
+        default=None, description="The learner's own due date: their overrides' latest, else the assessment's."
+    )
+    extra_attempts: int = Field(default=0, description="Extra attempts the learner's overrides grant (the most).")
+    allowed_attempts: int = Field(default=1, description="Attempts the learner may take, extra ones included.")
+    attempt_number: int = Field(default=1, description="Which of the learner's attempts this row shows.")
+    # Nor the late policy's figures (the result above is the final one: entered less the deduction).
+    entered: Num | None = Field(default=None, description="The score as entered, before the late policy.")
+    points_deducted: Num | None = Field(
+        default=None, description="The late policy's deduction (late work), or the missing deduction; null: none."
+    )
+    late_status: Literal["late", "missing"] | None = Field(
+        default=None, description="late: submitted after the learner's own due date; missing: not submitted by it."
+    )
 
 
 class ResultsPage(PageOut[ResultRow]):
@@ -69,6 +84,9 @@ class GradebookCell(BaseModel):
     possible: float
     display: str = Field(description='As a gradebook shows it: "71.43%", "10 out of 14", or "-".')
     dropped: bool = Field(description="Dropped from the final grade by the category's drop rules.")
+    late_status: Literal["late", "missing"] | None = Field(
+        default=None, description="The course's late policy: late (handed in after the due date) or missing."
+    )
 
 
 class GradebookCategory(BaseModel):
@@ -115,6 +133,10 @@ class ProgressAssessment(BaseModel):
     possible: float
     percent: float | None
     dropped: bool
+    due_at: datetime | None = Field(
+        default=None, description="The learner's own due date (an extension's, else the assessment's; null: none)."
+    )
+    allowed_attempts: int = Field(default=1, description="Attempts the learner may take, extensions included.")
 
 
 class ProgressCategory(BaseModel):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -83,11 +84,23 @@ class AssessmentOut(Out):
 
 
 class AttemptOut(Out):
-    learner: str
+    learner: str = Field(description="The learner's id; a candidate label for graders on an anonymous assessment.")
+    candidate: str | None = Field(
+        default=None,
+        description="On an anonymous assessment: the candidate label graders know the learner by (`candidate-4821`).",
+    )
     assessment: str
     status: str
     earned: Num | None
     possible: Num | None
+    entered: Num | None = Field(default=None, description="The score as entered, before the late policy.")
+    points_deducted: Num | None = Field(
+        default=None,
+        description="The late policy's deduction: points off a late score, or the missing deduction (null: none).",
+    )
+    late_status: Literal["late", "missing"] | None = Field(
+        default=None, description="late: submitted after the learner's own due date; missing: not submitted by it."
+    )
     excused: bool = Field(
         description="The learner is excused from the assessment: left out of the course grade, shown as Excused."
     )
@@ -95,6 +108,11 @@ class AttemptOut(Out):
     submitted_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    attempt_number: int = Field(description="Which of the learner's attempts this is (1 for the first).")
+    allowed_attempts: int = Field(
+        description="How many attempts the learner may take: the assessment's plus their overrides' extra ones."
+        " Another try (`status: in_progress` on a handed-in attempt) is possible while attempt_number is lower."
+    )
 
 
 class ItemScoreOut(BaseModel):
@@ -113,8 +131,16 @@ class ScoreOut(BaseModel):
     assessment: str
     learner: str
     status: str
-    earned: Num | None
+    earned: Num | None = Field(description="The result: the entered score less the late policy's deduction.")
     possible: Num | None
+    entered: Num | None = Field(default=None, description="The score as entered, before the late policy.")
+    points_deducted: Num | None = Field(
+        default=None,
+        description="The late policy's deduction: points off a late score, or the missing deduction (null: none).",
+    )
+    late_status: Literal["late", "missing"] | None = Field(
+        default=None, description="late: submitted after the learner's own due date; missing: not submitted by it."
+    )
     source: str | None
     computed: Num | None = Field(default=None, description="The automatic score an override replaced.")
     confirmed: bool

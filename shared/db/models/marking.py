@@ -59,7 +59,7 @@ class Mark(Base):
     attempt_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("attempts.id", ondelete="CASCADE"))
     item_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("items.id", ondelete="CASCADE"))
     grader: Mapped[str] = mapped_column(String(255))
-    role: Mapped[str] = mapped_column(String(8), server_default="marker")
+    role: Mapped[str] = mapped_column(String(16), server_default="marker")
     points: Mapped[Decimal] = mapped_column(POINTS)
     comment: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[CreatedAt]

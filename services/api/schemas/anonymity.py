@@ -1,0 +1,14 @@
+"""Anonymous marking's HTTP shapes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+
+class AnonymityOut(BaseModel):
+    assessment: str
+    anonymous: bool = Field(description="Anonymous marking was asked for on the assessment.")
+    anonymity_lifted_at: datetime | None = Field(description="When anonymity was lifted (final).")
+    anonymity_lifted_by: str | None = Field(description="Who lifted it.")

@@ -1,0 +1,25 @@
+"""A course's late and missing submission policy (Canvas's field names)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import Field
+
+from services.api.schemas.common import Num, Out
+
+
+class LatePolicyOut(Out):
+    missing_submission_deduction_enabled: bool
+    missing_submission_deduction: Num = Field(description="Percent of points possible a missing result loses.")
+    late_submission_deduction_enabled: bool
+    late_submission_deduction: Num = Field(description="Percent of points possible deducted per interval late.")
+    late_submission_interval: Literal["hour", "day"]
+    late_submission_minimum_percent_enabled: bool
+    late_submission_minimum_percent: Num = Field(
+        description="A late deduction never takes a score below this percent of points possible."
+    )
+    revision: int = Field(description="Increases with every change; 0 until the course has a policy.")
+    updated_by: str | None
+    updated_at: datetime | None

@@ -1,0 +1,32 @@
+"""Late policy jobs: results become missing once the learners' due dates pass."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from shared import clock
+from shared.services import late_policies
+
+# Where the sweep keeps the time it has covered up to, one per database (tests run one database each).
+KEY = "gradeflow:late-missing-swept:{database}"
+# Unsubmitted work is missing from one whole second past the due date: the next run looks back that far again.
+SECOND = timedelta(seconds=1)
+
+
+async def mark_missing(ctx: dict[str, Any]) -> int:
+    """Cron (every minute): in courses with a missing deduction, mark unsubmitted work missing for the assessments
+    whose due dates (their own or an override's) passed since the last run (or that were added or changed since
+    with one already past) and for learners enrolled since; without a record of that run (first start, Redis
+    flushed, the clock moved back) every past due date is swept once. Idempotent; cheap when nothing fell due (two
+    small queries over the courses with a missing deduction)."""
+    now = clock.now()
+    redis = ctx["redis"]
+    key = KEY.format(database=ctx["engine"].url.database)
+    raw = await redis.get(key)
+    since = datetime.fromisoformat(raw.decode()) if raw else None
+    if since is not None and since > now:
+        since = None
+    changed = await late_policies.mark_missing(ctx["sessionmaker"], redis, since, now)
+    await redis.set(key, (now - SECOND).isoformat())
+    return changed
