@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 # As in shared/db/models/scores.py (a migration keeps its own copy: the model may change later).
 FINAL_SCORE = (
@@ -74,6 +75,19 @@ def upgrade() -> None:
             ["course_id"], ["courses.id"], name=op.f("fk_late_policies_course_id_courses"), ondelete="CASCADE"
         ),
         sa.PrimaryKeyConstraint("course_id", name=op.f("pk_late_policies")),
+    )
+    op.create_table(
+        "late_applications",
+        sa.Column("course_id", sa.BigInteger(), nullable=False),
+        sa.Column("assessment_ids", postgresql.ARRAY(sa.BigInteger()), nullable=True),
+        sa.Column("requested_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("after_enrollment", sa.BigInteger(), server_default=sa.text("0"), nullable=False),
+        sa.Column("changed", sa.BigInteger(), server_default=sa.text("0"), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["course_id"], ["courses.id"], name=op.f("fk_late_applications_course_id_courses"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("course_id", name=op.f("pk_late_applications")),
     )
     op.create_table(
         "assessment_overrides",
@@ -270,4 +284,5 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_assessment_overrides_enrollment_id"), table_name="assessment_overrides")
     op.drop_table("assessment_overrides")
     op.drop_table("late_policies")
+    op.drop_table("late_applications")
     # ### end Alembic commands ###

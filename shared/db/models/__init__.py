@@ -9,7 +9,7 @@ from shared.db.models.certificates import (
     Certification,
 )
 from shared.db.models.courses import Assessment, Course, CourseMember, Enrollment, Item
-from shared.db.models.deadlines import AssessmentOverride, LatePolicy
+from shared.db.models.deadlines import AssessmentOverride, LateApplication, LatePolicy
 from shared.db.models.feedback import Feedback
 from shared.db.models.grades import CourseGrade, GradeRecompute, GradingPolicy, StaleGrade
 from shared.db.models.imports import ScoreImport
@@ -58,6 +58,7 @@ __all__ = [
     "Item",
     "ItemRescore",
     "ItemScore",
+    "LateApplication",
     "LatePolicy",
     "Learner",
     "LearnerDocument",

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from sqlalchemy import BigInteger, Boolean, CheckConstraint, DateTime, ForeignKey, Index, Integer, Numeric, String, Text
 from sqlalchemy import text as sql
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.db.base import Base, CreatedAt, IdPk, UpdatedAt
@@ -80,3 +81,20 @@ class LatePolicy(Base):
     updated_by: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[CreatedAt]
     updated_at: Mapped[UpdatedAt]
+
+
+class LateApplication(Base):
+    """A course's late policy waiting to be applied again to many results (after the policy, a due date or a group's
+    override changed): the worker applies it in chunks of learners. ``assessment_ids`` null means every assessment.
+    The row is the job's state (claim, lease, sweep): a job lost from Redis is found again from it."""
+
+    __tablename__ = "late_applications"
+
+    course_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("courses.id", ondelete="CASCADE"), primary_key=True)
+    assessment_ids: Mapped[list[int] | None] = mapped_column(ARRAY(BigInteger))
+    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # Set by the worker that took it (a lease: a worker that died leaves it to be taken again).
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Learners done so far in this run (keyset position over enrollment ids) and how many results changed.
+    after_enrollment: Mapped[int] = mapped_column(BigInteger, server_default=sql("0"))
+    changed: Mapped[int] = mapped_column(BigInteger, server_default=sql("0"))
