@@ -1,7 +1,7 @@
-"""A late policy set on a stored canvas course, end to end: PUT the policy through the API (every result's deduction
-and late/missing status recomputed in the request, set-based), then the worker refreshes every learner whose result
-changed, until no grade is stale. Baseline in the same run: the grading policy PUT of bench.recompute on the same
-course (every grade recomputed and served).
+"""A late policy set on a stored canvas course, end to end: PUT the policy through the API (stored, its application
+queued), the worker applies it (every result's deduction and late/missing status, set-based, in chunks of learners)
+and refreshes every learner whose result changed, until the application is applied and no grade is stale. Baseline
+in the same run: the grading policy PUT of bench.recompute on the same course (every grade recomputed and served).
 
 The course: bench.recompute's canvas course (20 assessments in 4 weighted groups with drops) with due dates 10 days
 ago; submissions spread from 3 days early to 3 days late (about half late, by up to 72 hours), 2 % never submitted
@@ -82,8 +82,12 @@ async def run(base_url: str, key: str, database_url: str, env: dict[str, str], l
             if policy["recompute"]["status"] != "succeeded":
                 raise SystemExit(f"recompute failed: {policy['recompute']}")
             t0 = time.perf_counter()
-            (await c.put("/v1/courses/big/late-policy", json=LATE_POLICY)).raise_for_status()
+            put = await c.put("/v1/courses/big/late-policy", json=LATE_POLICY)
+            put.raise_for_status()
             put_s = time.perf_counter() - t0
+            status = put.json()["application"]["status"]
+            late = await wait_until_done(c, "/v1/courses/big/late-policy", lambda body: body["application"]["status"])
+            applied_s = time.perf_counter() - t0
             async with asyncio.timeout(600):
                 while await stale(database_url):  # noqa: ASYNC110 (polling another process's work)
                     await asyncio.sleep(0.2)
@@ -92,7 +96,9 @@ async def run(base_url: str, key: str, database_url: str, env: dict[str, str], l
         counts = await figures(database_url)
         print(f"learners={learners} results={learners * 20} late/missing/none={counts}")
         print(f"baseline: grading policy PUT -> every grade recomputed and served: {baseline:6.2f} s")
-        print(f"late policy PUT (every deduction and status, audit, stale marks): {put_s:6.2f} s")
+        print(f"late policy PUT (stored, application queued: {status}): {put_s:6.2f} s")
+        print(f"late policy PUT -> application {late['application']['status']} (every deduction and status, audit,")
+        print(f"  stale marks, by the worker in chunks of learners): {applied_s:6.2f} s")
         print(f"late policy PUT -> no grade stale, grades served: {elapsed:6.2f} s")
         print(f"sample: {[(g['learner'], g['final']['percent'], g['final']['grade']) for g in grades]}")
         print(f"late_policy_seconds={elapsed:.2f} late_ratio={elapsed / baseline:.2f}")

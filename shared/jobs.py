@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from arq.connections import ArqRedis, RedisSettings, create_pool
@@ -19,6 +20,13 @@ RUN_IMPORT = "run_score_import"
 RESCORE_ITEM = "rescore_item"
 RENDER_DIPLOMAS = "render_diplomas"
 SEND_MAILING = "send_candidate_mailing"
+APPLY_LATE_POLICY = "apply_late_policy"
+
+
+def late_application_id(course_id: int, requested_at: datetime) -> str:
+    """The job id of one request to apply a course's late policy (a newer request gets a new id; the same one
+    enqueued twice, by the API and by the sweep that finds it lost, is deduplicated)."""
+    return f"late-{course_id}-{requested_at.timestamp():.6f}"
 
 
 def redis_settings(url: str) -> RedisSettings:

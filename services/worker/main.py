@@ -75,6 +75,7 @@ class WorkerSettings:
             max_tries=diplomas.MAX_TRIES,
         ),
         func(imports.rescore_item, name=jobs.RESCORE_ITEM, timeout=3600, keep_result=0),
+        func(late.apply_late_policy, name=jobs.APPLY_LATE_POLICY, timeout=3600, keep_result=0),
     ]
     cron_jobs: ClassVar[list[CronJob]] = [
         cron(maintenance.purge_idempotency_records, minute={7}, unique=True, run_at_startup=True),

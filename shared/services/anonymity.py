@@ -7,6 +7,16 @@ candidate label (`candidate-4821`) wherever a learner's id would be, and address
 a real learner id from them is 404, as an unknown label is, so ids cannot be probed. Planners and API
 keys (the LMS) always see identities. Audit entries keep naming the real learner (planners read them).
 
+A concealed caller never gets a hidden assessment's per-learner results next to identities, whatever
+other role (viewer, publisher) they hold: the results table, dashboard, gradebook (JSON and CSV) and a
+learner's progress leave hidden assessments out (and withhold the averages of their categories; the
+course grade stays, it mixes every assessment), statistics narrowed to a cohort, group or session refuse
+them (403), a publication's skipped list leaves them out, and reports - one file for the course, read by
+overseers, not maskable per reader - are 403 to read while the course has a hidden assessment
+(`refuse_course_files`). Lists of a hidden assessment they get (queue, attempts, scores, marks) are
+ordered and paged by candidate number, never by attempt id (attempts are created in the LMS's, often
+the roster's, order).
+
 Turning `anonymous` off (PATCH) shows identities to graders as a lift does; turning it on again hides
 them again with the same candidate numbers, unless anonymity was lifted: a lift is final.
 """
@@ -22,13 +32,14 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared import clock
-from shared.errors import Conflict, NotFound
+from shared.errors import Conflict, Forbidden, NotFound
 from shared.services import audit
 from shared.services.access import CourseRef
 from shared.services.auth import Principal
 
 LABEL_PREFIX = "candidate-"
 _LABEL = re.compile(r"^candidate-([1-9][0-9]{0,9})$")
+_MAX_NUMBER = 2**31 - 1  # candidate_numbers.number is an int4
 # Course roles that mark work and are kept from identities on an anonymous assessment, unless planner too.
 _MARKING_ROLES = frozenset({"grader", "moderator"})
 
@@ -47,28 +58,61 @@ def concealed(principal: Principal, ref: CourseRef) -> bool:
     return not principal.is_key and bool(ref.roles & _MARKING_ROLES) and "planner" not in ref.roles
 
 
+async def hidden_assessments(session: AsyncSession, course_id: int) -> frozenset[str]:
+    """The course's assessments that hide identities now (external ids): what a concealed caller's
+    per-learner views (gradebook, progress) leave out."""
+    rows = await session.execute(
+        text(f"SELECT a.external_id FROM assessments a WHERE a.course_id = :c AND {HIDDEN}"),  # noqa: S608
+        {"c": course_id},
+    )
+    return frozenset(str(r[0]) for r in rows)
+
+
+async def refuse_course_files(session: AsyncSession, principal: Principal, ref: CourseRef) -> None:
+    """Reports are made once for the whole course (every learner's results, anonymous assessments
+    included) and cannot be masked per reader: a concealed caller may not read one while the course has
+    an assessment that hides identities from them (403)."""
+    if concealed(principal, ref) and await hidden_assessments(session, ref.id):
+        raise Forbidden(
+            "The course has an anonymous assessment: reports name learners beside its results, so those who"
+            " mark it (grader or moderator, not planner) may read reports only once its anonymity is lifted."
+        )
+
+
+async def refuse_hidden(session: AsyncSession, principal: Principal, ref: CourseRef, assessment: str | None) -> None:
+    """Who holds an anonymous assessment's certificate pairs learners with its results: a concealed caller may not
+    list them, or read a diploma of it, until anonymity is lifted (403)."""
+    if assessment is not None and concealed(principal, ref) and assessment in await hidden_assessments(session, ref.id):
+        raise Forbidden(
+            f"{assessment!r} is marked anonymously: those who mark it (grader or moderator, not planner) may not see"
+            " who holds its certificate until its anonymity is lifted."
+        )
+
+
 def not_found(assessment: str) -> NotFound:
     """The one 404 for a concealed caller's learner: an unknown label and a real learner id alike."""
     return NotFound(f"No such candidate at {assessment!r}.")
 
 
-# Numbers for learners with an attempt and none yet, in a random order above the assessment's highest
-# (the first ones from a random base, so a number says nothing of enrollment order or ids).
+# Numbers for learners with an attempt and none yet: each drawn at random from 1001 up to ten times the
+# assessment's attempts (at least 9,999), so a number says nothing of enrollment order, ids, or when the
+# learner started (a late starter's number falls among the others', not above them). A number another
+# candidate holds (or drew in the same statement) is skipped: ensure_numbers() draws again for those.
 _ASSIGN = text(
     f"""
-    WITH base AS (SELECT 1000 + floor(random() * 8000)::int AS b),
-    missing AS (
+    WITH missing AS (
       SELECT t.assessment_id, t.enrollment_id FROM attempts t JOIN assessments a ON a.id = t.assessment_id
       WHERE a.course_id = :c AND {HIDDEN} AND (CAST(:ids AS bigint[]) IS NULL OR a.id = ANY(CAST(:ids AS bigint[])))
         AND NOT EXISTS (SELECT 1 FROM candidate_numbers n
                         WHERE n.assessment_id = t.assessment_id AND n.enrollment_id = t.enrollment_id)
+    ),
+    sizes AS (
+      SELECT t.assessment_id, greatest(8999, 10 * count(*)) AS size FROM attempts t
+      WHERE t.assessment_id IN (SELECT assessment_id FROM missing) GROUP BY t.assessment_id
     )
     INSERT INTO candidate_numbers (assessment_id, enrollment_id, number)
-    SELECT m.assessment_id, m.enrollment_id,
-           coalesce((SELECT max(n.number) FROM candidate_numbers n WHERE n.assessment_id = m.assessment_id),
-                    (SELECT b FROM base))
-           + row_number() OVER (PARTITION BY m.assessment_id ORDER BY random())
-    FROM missing m
+    SELECT m.assessment_id, m.enrollment_id, 1001 + floor(random() * s.size)::int
+    FROM missing m JOIN sizes s ON s.assessment_id = m.assessment_id
     ON CONFLICT DO NOTHING
     """  # noqa: S608  (constant SQL)
 )
@@ -94,7 +138,10 @@ async def ensure_numbers(session: AsyncSession, course_id: int, assessment_ids: 
     await session.execute(
         text("SELECT pg_advisory_xact_lock(hashtextextended('candidate_numbers', :c))"), {"c": course_id}
     )
-    await session.execute(_ASSIGN, params)
+    while True:  # each round leaves only the few whose drawn number was taken (a tenth at most)
+        await session.execute(_ASSIGN, params)
+        if not await session.scalar(_ANY_MISSING, params):
+            break
     await session.commit()
 
 
@@ -106,6 +153,9 @@ class Mask:
     assessment: str
     assessment_id: int | None = None
     labels: dict[str, str] = field(default_factory=dict)  # learner external id -> label
+    # The assessment's own allowed attempts: what a hidden row shows instead of the learner's (an extension
+    # granted to a learner, or to a group on the roster, would narrow down who the candidate is).
+    allowed_attempts: int = 1
 
     def show(self, learner: str) -> str:
         """The learner as this caller sees them."""
@@ -114,7 +164,16 @@ class Mask:
         return self.labels.get(learner, "")
 
     def rows(self, rows: Iterable[dict[str, Any]], key: str = "learner") -> list[dict[str, Any]]:
-        return [{**r, key: self.show(r[key])} for r in rows] if self.hidden else list(rows)
+        if not self.hidden:
+            return list(rows)
+        return [
+            {
+                **r,
+                key: self.show(r[key]),
+                **({"allowed_attempts": self.allowed_attempts} if "allowed_attempts" in r else {}),
+            }
+            for r in rows
+        ]
 
     def reals(self, given: list[str] | None) -> tuple[list[str] | None, list[str]]:
         """Learners named by the caller (labels, when hidden): their ids, and what names no candidate."""
@@ -133,14 +192,17 @@ class Mask:
         }
 
 
-async def _assessment(session: AsyncSession, ref: CourseRef, assessment: str) -> tuple[int, bool] | None:
+async def _assessment(session: AsyncSession, ref: CourseRef, assessment: str) -> tuple[int, bool, int] | None:
     row = (
         await session.execute(
-            text(f"SELECT a.id, {HIDDEN} FROM assessments a WHERE a.course_id = :c AND a.external_id = :a"),  # noqa: S608
+            text(
+                f"SELECT a.id, {HIDDEN}, a.allowed_attempts FROM assessments a"  # noqa: S608
+                " WHERE a.course_id = :c AND a.external_id = :a"
+            ),
             {"c": ref.id, "a": assessment},
         )
     ).first()
-    return None if row is None else (int(row[0]), bool(row[1]))
+    return None if row is None else (int(row[0]), bool(row[1]), int(row[2]))
 
 
 async def mask(session: AsyncSession, ref: CourseRef, hide: bool, assessment: str) -> Mask:
@@ -161,7 +223,7 @@ async def mask(session: AsyncSession, ref: CourseRef, hide: bool, assessment: st
         ),
         {"a": found[0]},
     )
-    return Mask(True, assessment, found[0], {ext: label(number) for ext, number in rows})
+    return Mask(True, assessment, found[0], {ext: label(number) for ext, number in rows}, found[2])
 
 
 async def learner(session: AsyncSession, ref: CourseRef, hide: bool, assessment: str, given: str) -> Mask:
@@ -176,7 +238,8 @@ async def learner(session: AsyncSession, ref: CourseRef, hide: bool, assessment:
     await ensure_numbers(session, ref.id, [found[0]])
     match = _LABEL.match(given)
     ext = None
-    if match is not None:
+    # The grammar allows numbers beyond the column (int4): such a label names no candidate either.
+    if match is not None and int(match.group(1)) <= _MAX_NUMBER:
         ext = await session.scalar(
             text(
                 """
@@ -188,7 +251,7 @@ async def learner(session: AsyncSession, ref: CourseRef, hide: bool, assessment:
         )
     if ext is None:
         raise not_found(assessment)
-    return Mask(True, assessment, found[0], {ext: given})
+    return Mask(True, assessment, found[0], {ext: given}, found[2])
 
 
 def real(m: Mask, given: str) -> str:

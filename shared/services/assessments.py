@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared import jobs
 from shared.db.models import Assessment, Item
 from shared.errors import Conflict, NotFound, ValidationFailed
-from shared.services import audit, followup, late_results, policies
+from shared.services import audit, late_policies, policies
 from shared.services.access import CourseRef
 from shared.services.inputs import AssessmentCreate, AssessmentFields, ItemIn, SkillIn
 from shared.services.paging import Page, decode_cursor, page_of
@@ -149,15 +149,15 @@ async def update_assessment(
             old={k: before[k] for k in changed},
             new={k: after[k] for k in changed},
         )
-    # A new due date or points possible changes who is late or missing and by how much.
-    late = {"due_at", "points_possible"} & set(changed)
-    if late:
-        await session.flush()
-        await late_results.apply(session, ref.id, assessment_ids=[a.id], actor=actor)
+    # A new due date or points possible changes who is late or missing and by how much: every learner's result,
+    # applied by the worker (late_policies.request_application).
+    late = None
+    if {"due_at", "points_possible"} & set(changed):
+        late = await late_policies.request_application(session, ref.id, [a.id])
     await session.commit()
     await policies.recompute_after_change(session, queue, ref.id)
-    if late:
-        await followup.ask(queue, ref.id)
+    if late is not None:
+        await late_policies.enqueue_application(queue, ref.id, late)
     return await get_assessment(session, ref, external_id)
 
 

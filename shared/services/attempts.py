@@ -45,6 +45,12 @@ _SELECT = f"""
 """  # noqa: S608 (constant SQL)
 
 
+# The attempt's candidate number (anonymous assessments: what a concealed caller's lists are ordered by).
+_NUMBER = (
+    "(SELECT n.number FROM candidate_numbers n"
+    " WHERE n.assessment_id = t.assessment_id AND n.enrollment_id = t.enrollment_id)"
+)
+
 # A handed-in attempt moved back to in_progress is the learner's next attempt (when they have one left).
 _HANDED_IN = frozenset({"submitted", "pending_grading", "graded"})
 # Work the late policy marked missing is graded by the policy, not handed in: the learner may still hand it in
@@ -126,11 +132,23 @@ async def _move(
               started_at = coalesce(excluded.started_at, attempts.started_at),
               submitted_at = coalesce(CAST(:submitted AS timestamptz), attempts.submitted_at,
                                       CAST(:stamp AS timestamptz)),
+              -- a confirmed missing result was the policy's, not this work's: handing in (or any move) reopens it
+              confirmed_at = CASE WHEN :moved AND attempts.late_status = 'missing' AND attempts.entered IS NULL
+                                  THEN NULL ELSE attempts.confirmed_at END,
+              confirmed_by = CASE WHEN :moved AND attempts.late_status = 'missing' AND attempts.entered IS NULL
+                                  THEN NULL ELSE attempts.confirmed_by END,
               updated_at = now()
             RETURNING id
             """
         ),
-        {**key, "status": body.status, "started": body.started_at, "submitted": body.submitted_at, "stamp": stamp},
+        {
+            **key,
+            "status": body.status,
+            "started": body.started_at,
+            "submitted": body.submitted_at,
+            "stamp": stamp,
+            "moved": status != body.status,
+        },
     )
     if status != body.status:
         await audit.record(
@@ -277,15 +295,17 @@ async def list_attempts(
     """Attempts at the assessment (candidate labels for a concealed caller on an anonymous one)."""
     view = await get_assessment(session, ref, assessment)
     labels = await anonymity.mask(session, ref, hide, assessment)
+    # Hidden from the caller: listed and paged by candidate number (attempt ids follow the roster's order).
+    key = _NUMBER if labels.hidden else "t.id"
     rows = (
         (
             await session.execute(
                 text(
                     _SELECT
-                    + " WHERE t.assessment_id = :a AND t.id > :after AND "
+                    + f" WHERE t.assessment_id = :a AND {key} > :after AND "
                     + IN_SCOPE
                     + (" AND t.status = :status" if status else "")
-                    + " ORDER BY t.id LIMIT :lim"
+                    + f" ORDER BY {key} LIMIT :lim"
                 ),
                 {
                     "a": view.assessment.id,
@@ -299,7 +319,8 @@ async def list_attempts(
         .mappings()
         .all()
     )
-    return page_of(labels.rows(_candidate(r) for r in rows), limit, lambda r: r["id"])
+    page = page_of(list(rows), limit, lambda r: r["candidate"] if labels.hidden else r["id"])
+    return Page(labels.rows(_candidate(r) for r in page.items), page.next_cursor)
 
 
 def _candidate(row: Any) -> dict[str, Any]:

@@ -9,6 +9,13 @@ them are added to the assessment's ``allowed_attempts``.
 from __future__ import annotations
 
 
+def learner(enrollment_alias: str = "e") -> str:
+    """SQL: the enrollment is a learner's whom due dates bind (enrolled, not on the course team): the late policy's
+    missing rule and the release after every learner's due date count the same people."""
+    e = enrollment_alias
+    return f"({e}.status = 'enrolled' AND NOT {e}.is_course_team)"
+
+
 def overrides_join(assessment: str, enrollment: str, alias: str = "ov") -> str:
     """A LEFT JOIN LATERAL giving ``{alias}.due_at`` (null: no override moves it) and ``{alias}.extra_attempts``
     for the pair (assessment id expression, enrollment id expression)."""
@@ -32,7 +39,8 @@ def allowed_attempts(assessment_alias: str = "a", alias: str = "ov") -> str:
 
 
 def every_due_passed(assessment_alias: str = "a", now: str = ":now") -> str:
-    """SQL: at ``now`` every enrolled learner's own due date (as ``due_at`` gives it) has passed, or they have none.
+    """SQL: at ``now`` every learner's own due date (as ``due_at`` gives it) has passed, or they have none (learners
+    as ``learner`` says: the course team's dates hold nothing back).
 
     The rule above taken over the course at once, without a row per learner: some learner's date is still ahead
     when an override that applies to an enrolled learner moves it past ``now`` (their own date is the latest of
@@ -40,7 +48,7 @@ def every_due_passed(assessment_alias: str = "a", now: str = ":now") -> str:
     has no override moving theirs."""
     a = assessment_alias
     applies = "(o.enrollment_id = e.id OR o.group_name = ANY(e.groups))"
-    enrolled = f"e.course_id = {a}.course_id AND e.status = 'enrolled'"
+    enrolled = f"e.course_id = {a}.course_id AND {learner('e')}"
     return f"""(NOT EXISTS (
         SELECT 1 FROM assessment_overrides o JOIN enrollments e ON {enrolled} AND {applies}
         WHERE o.assessment_id = {a}.id AND o.due_at > {now})

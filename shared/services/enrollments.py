@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.db.models import Enrollment
 from shared.errors import Forbidden, NotFound
-from shared.services import audit, grades
+from shared.services import audit, grades, late_results
 from shared.services.access import CourseRef
 from shared.services.auth import Principal
 from shared.services.inputs import EnrollmentFields, EnrollmentIn, EnrollmentPatch
@@ -19,6 +19,9 @@ from shared.services.paging import Page, last_id_after, page_of
 _FIELDS = tuple(EnrollmentFields.model_fields)
 # Fields that cannot be null: a PATCH with null for them leaves them as they are.
 _NOT_NULL = ("track", "id_verified", "status", "groups", "experiment_groups", "is_course_team")
+# Fields that decide whether the late policy applies to a learner and by which due date (their groups' overrides,
+# shared/services/due_dates.py; learners are enrolled and not on the course team): a change applies it again.
+_LATE_POLICY_INPUTS = ("groups", "status", "is_course_team")
 
 
 _UPSERT = text(
@@ -41,7 +44,7 @@ _UPSERT = text(
       id_verified = excluded.id_verified, status = excluded.status, cohort = excluded.cohort, team = excluded.team,
       groups = excluded.groups, experiment_groups = excluded.experiment_groups,
       is_course_team = excluded.is_course_team, updated_at = now()
-    RETURNING e.id
+    RETURNING e.id, e.external_id
     """
 )
 
@@ -79,9 +82,20 @@ async def _upsert(session: AsyncSession, ref: CourseRef, rows: list[dict[str, An
     }
     for json_column in ("groups", "experiment_groups"):
         columns[json_column] = [orjson.dumps(v).decode() for v in columns[json_column]]
-    ids = list((await session.execute(_UPSERT, {"course": ref.id, **columns})).scalars().all())
+    written = {int(r[0]): str(r[1]) for r in (await session.execute(_UPSERT, {"course": ref.id, **columns})).all()}
+    ids = list(written)
     entries = [_entry(r["external_id"], before.get(r["external_id"]), {f: r[f] for f in _FIELDS}) for r in rows]
     await audit.record_many(session, ref.organization_id, ref.id, actor, [e for e in entries if e is not None])
+    # A new learner, or one whose groups or standing changed, may now be late, missing or on time: the late policy
+    # again for them (before their grades are refreshed below, which then count it).
+    new = {r["external_id"]: r for r in rows}
+    moved = [
+        eid
+        for eid, ext in written.items()
+        if ext not in before or any(before[ext][f] != new[ext][f] for f in _LATE_POLICY_INPUTS)
+    ]
+    if moved:
+        await late_results.apply(session, ref.id, enrollment_ids=sorted(moved), actor=actor)
     await grades.refresh_learners(session, ref.id, ids)
     return len(ids)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from shared.db.conditions import Params, contains
 from shared.db.copy import fetch
 from shared.errors import NotFound, ValidationFailed
-from shared.services import grades, groups, sessions
+from shared.services import anonymity, grades, groups, sessions
 from shared.services.access import CourseRef
 from shared.services.paging import Page, encode_cursor, not_ours, pair_after
 from shared.services.report_data import AssessmentInfo, CourseInfo, load_course
@@ -47,6 +47,9 @@ class GradebookQuery:
     include_archived: bool = False  # False: leave out learners whose every group is archived
     search: str | None = None  # case-insensitive, in username, e-mail and name
     sort: str = "name"  # name, grade, assessment:<id>; a leading "-" sorts descending
+    # A concealed caller (anonymity.concealed): anonymous assessments are left out (no column, no filter or
+    # sort by them) and the averages of their categories are withheld; the course grade stays.
+    hide_anonymous: bool = False
 
 
 # Sort keys: text or numbers; a learner with no value (no grade, no graded attempt, excused) counts as the
@@ -65,8 +68,13 @@ async def page(
     """One page of the gradebook and the course it shows (its assessment columns)."""
     await grades.bring_current(session, ref.id)
     course = await load_course(session, ref.id)
+    withheld: frozenset[str] = frozenset()
+    if q.hide_anonymous:
+        hidden = await anonymity.hidden_assessments(session, ref.id)
+        withheld = frozenset(a.category for a in course.assessments if a.external_id in hidden)
+        course = replace(course, assessments=[a for a in course.assessments if a.external_id not in hidden])
     rows, more = await _learners(session, course, q, limit, cursor)
-    items = await _rows(session, course, q, rows)
+    items = await _rows(session, course, q, rows, withheld)
     next_cursor = encode_cursor([str(rows[-1]["k"]), rows[-1]["id"]]) if more else None
     return course, Page(items, next_cursor)
 
@@ -187,7 +195,9 @@ def _cursor(cursor: str | None, key_type: str) -> tuple[str, int] | None:
     return after
 
 
-async def _rows(session: AsyncSession, course: CourseInfo, q: GradebookQuery, rows: list[Any]) -> list[dict[str, Any]]:
+async def _rows(
+    session: AsyncSession, course: CourseInfo, q: GradebookQuery, rows: list[Any], withheld: frozenset[str]
+) -> list[dict[str, Any]]:
     shown = columns(course, q)
     column_of = {a.external_id: j for j, a in enumerate(shown)}
     ids = np.array(sorted(r["id"] for r in rows), dtype=np.int64)
@@ -196,7 +206,7 @@ async def _rows(session: AsyncSession, course: CourseInfo, q: GradebookQuery, ro
         (int(ids[k]), int(j)): (int(s), float(x), float(p))
         for k, j, s, x, p in zip(at, cols, status, earned, possible, strict=True)
     }
-    page = [_row(r, shown, cells, q) for r in rows]
+    page = [_row(r, shown, cells, q, withheld) for r in rows]
     # The late policy's flags (few cells have one): read for the page's learners in one query.
     late = {
         (int(e), str(a)): str(status)
@@ -215,10 +225,13 @@ async def _rows(session: AsyncSession, course: CourseInfo, q: GradebookQuery, ro
     return page
 
 
-def _row(r: Any, shown: list[AssessmentInfo], cells: dict[tuple[int, int], Any], q: GradebookQuery) -> dict[str, Any]:
+def _row(
+    r: Any, shown: list[AssessmentInfo], cells: dict[tuple[int, int], Any], q: GradebookQuery, withheld: frozenset[str]
+) -> dict[str, Any]:
     explanation = r["explanation"] or {}
-    final = {c["name"]: c for c in explanation.get("final", [])}
-    current = {c["name"]: c for c in explanation.get("current", [])}
+    # A withheld category (it holds an assessment hidden from the caller) shows no average.
+    final = {c["name"]: c for c in explanation.get("final", []) if c["name"] not in withheld}
+    current = {c["name"]: c for c in explanation.get("current", []) if c["name"] not in withheld}
     dropped = {a for c in final.values() for a in c.get("dropped", [])}
     categories = [
         {

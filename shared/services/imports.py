@@ -353,7 +353,9 @@ async def revert(session: AsyncSession, ref: CourseRef, import_id: int, actor: s
 
 
 async def _restore(session: AsyncSession, entries: list[Any], is_item: bool) -> None:
-    """Put the old values back (or remove scores that did not exist before), set-based."""
+    """Put the old values back (or remove scores that did not exist before), set-based. An attempt that had no
+    score goes back to the status its own times give (handed in, started, or still to be taken): the late policy,
+    applied after, then finds it missing again where it was."""
     params = {
         "attempt": [e["attempt_id"] for e in entries],
         "item": [e["item_id"] for e in entries],
@@ -387,7 +389,8 @@ async def _restore(session: AsyncSession, entries: list[Any], is_item: bool) -> 
             text(
                 f"UPDATE attempts t SET entered = o.earned, possible = o.possible, source = o.source,"  # noqa: S608
                 " scored_by = o.by, confirmed_at = NULL, confirmed_by = NULL,"
-                " status = CASE WHEN o.had THEN 'graded' ELSE 'submitted' END"
+                " status = CASE WHEN o.had THEN 'graded' WHEN t.submitted_at IS NOT NULL THEN 'submitted'"
+                " WHEN t.started_at IS NOT NULL THEN 'in_progress' ELSE 'to_be_taken' END"
                 f" FROM {unnest} WHERE t.id = o.attempt"
             ),
             params,

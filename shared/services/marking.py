@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter, defaultdict
+from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -14,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared import csv_cells
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from shared.notify import events
-from shared.services import anonymity, audit, grades, scores
+from shared.services import anonymity, audit, grades, late_results, scores
 from shared.services.access import IN_SCOPE, CourseRef
 from shared.services.assessments import AssessmentView, get_assessment
 from shared.services.inputs import AllocationRequest, MarkIn, MarkingSettings, ScoreRow
@@ -297,10 +298,11 @@ async def queue(session: AsyncSession, ref: CourseRef, grader: str, hide: bool =
                 WHERE a.course_id = :c AND l.grader = ANY(:names) AND t.status <> 'cancelled'
                   AND NOT EXISTS (SELECT 1 FROM marks m WHERE m.attempt_id = t.id AND m.item_id = i.id
                                   AND m.grader = l.grader)
-                ORDER BY a.position, t.id, i.position
+                ORDER BY a.position, a.id, CASE WHEN CAST(:hide AS boolean) AND {anonymity.HIDDEN} THEN n.number END,
+                         t.id, i.position
                 """  # noqa: S608  (constant SQL)
                 ),
-                {"c": ref.id, "names": names},
+                {"c": ref.id, "names": names, "hide": hide},
             )
         )
         .mappings()
@@ -331,16 +333,20 @@ async def _attempt_and_item(
         raise NotFound(f"Item {item!r} not found in {view.assessment.external_id!r}.")
     if found.marking != "manual":
         raise ValidationFailed.one("item", "This item is scored automatically; override its score instead.", "path")
-    attempt = await session.scalar(
-        text(
-            """
-            SELECT t.id FROM attempts t JOIN enrollments e ON e.id = t.enrollment_id
-            WHERE t.assessment_id = :a AND e.course_id = :c AND e.external_id = :l
-            """
-        ),
-        {"a": view.assessment.id, "c": ref.id, "l": learner},
-    )
-    return attempt, found.id
+    row = (
+        await session.execute(
+            text(
+                """
+                SELECT t.id, t.status FROM attempts t JOIN enrollments e ON e.id = t.enrollment_id
+                WHERE t.assessment_id = :a AND e.course_id = :c AND e.external_id = :l
+                """
+            ),
+            {"a": view.assessment.id, "c": ref.id, "l": learner},
+        )
+    ).first()
+    if row is not None and row.status == "cancelled":
+        raise Conflict("The attempt is cancelled: it takes no marks.")
+    return (None if row is None else int(row.id)), found.id
 
 
 async def _role_for(
@@ -381,8 +387,10 @@ async def put_mark(
     body: MarkIn,
     hide: bool = False,
 ) -> dict[str, Any]:
-    """Record the caller's mark for one item, then reconcile the item's marks into its score. A concealed
-    caller (`hide`) names the learner of an anonymous assessment by candidate label, and is answered so."""
+    """Record the caller's mark for one item, then reconcile the item's marks into its score (`rescore`;
+    a score the marks no longer give is removed). A changed mark of an attempt a moderator already decided
+    sends it back to pending in the sample. A concealed caller (`hide`) names the learner of an anonymous
+    assessment by candidate label, and is answered so."""
     view = await get_assessment(session, ref, assessment)
     shown = learner
     learner = anonymity.real(await anonymity.learner(session, ref, hide, assessment, shown), shown)
@@ -395,6 +403,7 @@ async def put_mark(
     assert attempt is not None  # _role_for refuses a learner without one
     if cfg.reconciliation == "final_grader" and role == "marker" and grader == cfg.final_grader:
         marker, role = grader, "final"
+    await lock(session, view.assessment.id, [attempt])
     previous = (
         await session.execute(
             text("SELECT points, comment FROM marks WHERE attempt_id = :t AND item_id = :i AND grader = :g"),
@@ -423,19 +432,13 @@ async def put_mark(
         old=None if previous is None else {"points": _num(previous[0]), "comment": previous[1]},
         new={"points": _num(body.points), "comment": body.comment, "role": role, "marked_as": marker},
     )
-    state = await _item_state(session, view, attempt, item_id)
-    if state["score"] is not None:
-        row = ScoreRow(
-            assessment=assessment,
-            learner=learner,
-            item=item,
-            earned=state["score"],
-            source="manual",
-            graded_by=state["decided_by"],
-        )
-        errors = await scores.write_rows(session, ref, [row], grader)
-        if errors:
-            raise Conflict(errors[0].detail)
+    if previous is None or previous[0] != body.points:
+        await _reopen_sample(session, ref, view, attempt, learner, grader)
+    # The grader's new mark decides again even where a planner had overridden the item's score.
+    done = await rescore(session, ref, view, [attempt], grader, items=[item_id], replace={(attempt, item_id)})
+    state = done.states.get((attempt, item_id))
+    if state is None:  # cancelled meanwhile: nothing of this mark is kept
+        raise Conflict("The attempt is cancelled: it takes no marks.")
     await session.commit()
     return {
         "learner": shown,
@@ -447,16 +450,210 @@ async def put_mark(
     }
 
 
-async def _item_state(session: AsyncSession, view: AssessmentView, attempt: int, item_id: int) -> dict[str, Any]:
-    """Reconcile the marks of one item: the score if one follows from them, and the status."""
-    marks = (
+# --- the one path from marks to item scores --------------------------------------------------------
+#
+# Marks (graders', third markers', the final grader's, a moderator's) and scalings become item scores
+# only through `rescore`, under `lock`: whatever changes marks or scalings (put_mark, a moderator's
+# agreement or adjustment, scaling) takes the locks first and reads after, so the last to commit
+# reconciles from everything committed before it, never from a stale snapshot.
+
+
+async def lock(session: AsyncSession, assessment_id: int, attempts: list[int], *, exclusive: bool = False) -> None:
+    """Serialise changes of marks and scalings until the transaction ends: the assessment shared (a
+    scaling takes it exclusive, as it touches every attempt its grader marked), then each attempt
+    exclusive, in one order so that two callers never wait on each other."""
+    which = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+    await session.execute(
+        text(f"SELECT {which}(hashtext('marking.assessment'), CAST(:a % 2147483647 AS int))"),
+        {"a": assessment_id},
+    )
+    if attempts:
         await session.execute(
-            text("SELECT grader, role, points FROM marks WHERE attempt_id = :t AND item_id = :i ORDER BY id"),
-            {"t": attempt, "i": item_id},
+            text(
+                """
+                SELECT pg_advisory_xact_lock(hashtext('marking.attempt'), k) FROM (
+                  SELECT DISTINCT CAST(x % 2147483647 AS int) AS k FROM unnest(CAST(:ids AS bigint[])) AS x
+                  ORDER BY k OFFSET 0
+                ) keys
+                """
+            ),
+            {"ids": attempts},
+        )
+
+
+@dataclass
+class Rescored:
+    changed: int  # item scores written or removed
+    states: dict[tuple[int, int], dict[str, Any]]  # (attempt, item) -> reconcile() of its marks
+
+
+async def rescore(
+    session: AsyncSession,
+    ref: CourseRef,
+    view: AssessmentView,
+    attempts: list[int],
+    actor: str,
+    *,
+    items: list[int] | None = None,
+    replace: set[tuple[int, int]] | frozenset[tuple[int, int]] = frozenset(),
+) -> Rescored:
+    """Reconcile the marked items of these attempts (all their marked items, or `items`) and write each
+    item score that changes through the one score path, in one batch. An overridden score stands unless
+    its (attempt, item) is in `replace` (someone decided that item just now). Where the marks no longer
+    give a score (a moderator's mark withdrawn before every grader marked, markers now too far apart)
+    the score marking gave is removed: totals, status, late policy and grades follow, audited as
+    `item_score.removed`. Cancelled attempts take no score. Call under `lock`."""
+    cfg = settings(view)
+    factors = await scalings(session, view.assessment.id)
+    by_id = {i.id: i for i in view.items}
+    marks: dict[tuple[int, int], list[tuple[Any, ...]]] = defaultdict(list)
+    for attempt, item_id, grader, role, points in await session.execute(
+        text(
+            "SELECT attempt_id, item_id, grader, role, points FROM marks WHERE attempt_id = ANY(:ids)"
+            " AND (CAST(:items AS bigint[]) IS NULL OR item_id = ANY(:items)) ORDER BY id"
+        ),
+        {"ids": attempts, "items": items},
+    ):
+        marks[(attempt, item_id)].append((grader, role, points))
+    current: dict[tuple[int, int], tuple[Decimal | None, str]] = {
+        (attempt, item_id): (earned, source)
+        for attempt, item_id, earned, source in await session.execute(
+            text("SELECT attempt_id, item_id, earned, source FROM item_scores WHERE attempt_id = ANY(:ids)"),
+            {"ids": attempts},
+        )
+    }
+    learners: dict[int, str] = dict(
+        (
+            await session.execute(
+                text(
+                    "SELECT t.id, e.external_id FROM attempts t JOIN enrollments e ON e.id = t.enrollment_id"
+                    " WHERE t.id = ANY(:ids) AND t.status <> 'cancelled'"
+                ),
+                {"ids": attempts},
+            )
+        ).all()
+    )
+    rows: list[ScoreRow] = []
+    gone: list[tuple[int, int]] = []
+    states: dict[tuple[int, int], dict[str, Any]] = {}
+    for (attempt, item_id), given in marks.items():
+        item = by_id.get(item_id)
+        if item is None or item.marking != "manual" or attempt not in learners:
+            continue
+        state = states[(attempt, item_id)] = reconcile(cfg, item.points_possible, given, factors)
+        earned, source = current.get((attempt, item_id), (None, ""))
+        if source == "override" and (attempt, item_id) not in replace:
+            continue
+        if state["score"] is None:
+            if source == "manual":  # a score marking gave, which no mark gives now
+                gone.append((attempt, item_id))
+            continue
+        if state["score"] == earned and source == "manual":
+            continue
+        rows.append(
+            ScoreRow(
+                assessment=view.assessment.external_id,
+                learner=learners[attempt],
+                item=item.external_id,
+                earned=state["score"],
+                source="manual",
+                graded_by=state["decided_by"],
+            )
+        )
+    if rows:
+        errors = await scores.write_rows(session, ref, rows, actor)
+        if errors:
+            raise Conflict(errors[0].detail)
+    if gone:
+        await _remove_scores(session, ref, view, gone, learners, actor)
+    return Rescored(len(rows) + len(gone), states)
+
+
+async def _remove_scores(
+    session: AsyncSession,
+    ref: CourseRef,
+    view: AssessmentView,
+    gone: list[tuple[int, int]],
+    learners: dict[int, str],
+    actor: str,
+) -> None:
+    """Take away item scores no mark gives any more, as the score path would: audit, totals and status
+    (the attempt is pending grading again and unconfirmed), the late policy, the learners' grades."""
+    removed = (
+        await session.execute(
+            text(
+                """
+                DELETE FROM item_scores sc USING unnest(CAST(:t AS bigint[]), CAST(:i AS bigint[])) AS x(t, i)
+                WHERE sc.attempt_id = x.t AND sc.item_id = x.i AND sc.source = 'manual'
+                RETURNING sc.attempt_id, sc.item_id, trim_scale(sc.earned), trim_scale(sc.possible), sc.scored_by
+                """
+            ),
+            {"t": [t for t, _ in gone], "i": [i for _, i in gone]},
         )
     ).all()
-    factors = await scalings(session, view.assessment.id)
-    return reconcile(settings(view), _points_of(view, item_id), [tuple(m) for m in marks], factors)
+    if not removed:
+        return
+    items = {i.id: i.external_id for i in view.items}
+    await audit.record_many(
+        session,
+        ref.organization_id,
+        ref.id,
+        actor,
+        [
+            {
+                "action": "item_score.removed",
+                "learner": learners[attempt],
+                "assessment": view.assessment.external_id,
+                "item": items[item_id],
+                "old": {"earned": _num(earned), "possible": _num(possible), "source": "manual", "graded_by": by},
+            }
+            for attempt, item_id, earned, possible, by in removed
+        ],
+    )
+    touched = sorted({r[0] for r in removed})
+    await scores.derive_totals(session, touched)
+    await late_results.apply(session, ref.id, attempt_ids=touched, actor=actor)
+    enrollments = await session.scalars(
+        text("SELECT DISTINCT enrollment_id FROM attempts WHERE id = ANY(:ids)"), {"ids": touched}
+    )
+    await grades.refresh_learners(session, ref.id, list(enrollments))
+
+
+async def _reopen_sample(
+    session: AsyncSession, ref: CourseRef, view: AssessmentView, attempt: int, learner: str, grader: str
+) -> None:
+    """A grader changed a mark of an attempt a moderator has already decided: the decision was about other
+    marks, so the attempt goes back to pending in the sample (and confirmation waits for the moderator
+    again). A moderator's own marks stay and still decide their items. Audited as `moderation.reopened`."""
+    old = (
+        (
+            await session.execute(
+                text(
+                    """
+                    UPDATE moderation_samples s SET status = 'pending', moderator = NULL, decided_at = NULL, note = NULL
+                    FROM moderation_samples o
+                    WHERE s.id = o.id AND s.attempt_id = :t AND s.status <> 'pending'
+                    RETURNING o.status, o.moderator, o.decided_at, o.note
+                    """
+                ),
+                {"t": attempt},
+            )
+        )
+        .mappings()
+        .first()
+    )
+    if old is not None:
+        await audit.record(
+            session,
+            ref.organization_id,
+            ref.id,
+            grader,
+            "moderation.reopened",
+            learner=learner,
+            assessment=view.assessment.external_id,
+            old=dict(old),
+            new={"status": "pending", "reason": "a grader changed a mark"},
+        )
 
 
 async def scalings(session: AsyncSession, assessment_id: int) -> dict[str, Decimal]:
@@ -486,26 +683,29 @@ def reconcile(
     """The item's score from its marks (grader, role, points; oldest first), and its status.
 
     A moderator's mark decides the item (the graders' marks stay beside it). A grader's marks count
-    scaled when a moderator scaled them (`scalings`: grader -> factor); a moderator's own never are."""
-    by_role: dict[str, list[tuple[str, Decimal]]] = defaultdict(list)
+    scaled when a moderator scaled them (`scalings`: grader -> factor); a moderator's own never are.
+    Whether markers disagree (a third marker is needed) is judged on the marks as given: a scaling
+    corrects one grader's standard after the fact, it is not a disagreement about the work."""
+    by_role: dict[str, list[tuple[str, Decimal, Decimal]]] = defaultdict(list)
     for grader, role, points in marks:
         factor = (scalings or {}).get(grader) if role != "moderator" else None
-        by_role[role].append((grader, points if factor is None else scaled(points, factor, possible)))
+        by_role[role].append((grader, points, points if factor is None else scaled(points, factor, possible)))
     if by_role["moderator"]:
-        grader, points = by_role["moderator"][-1]
+        grader, _, points = by_role["moderator"][-1]
         return {"status": "moderated", "score": points, "decided_by": grader}
     if cfg.reconciliation == "final_grader":
         if by_role["final"]:
-            grader, points = by_role["final"][-1]
+            grader, _, points = by_role["final"][-1]
             return {"status": "reconciled", "score": points, "decided_by": grader}
         return {"status": "awaiting_final_grader", "score": None, "decided_by": None}
     if by_role["third"]:
-        grader, points = by_role["third"][-1]
+        grader, _, points = by_role["third"][-1]
         return {"status": "reconciled", "score": points, "decided_by": grader}
-    markers = [p for _, p in by_role["marker"]]
+    given = [p for _, p, _ in by_role["marker"]]
+    markers = [p for _, _, p in by_role["marker"]]
     if len(markers) < cfg.graders_per_item:
         return {"status": "awaiting_marks", "score": None, "decided_by": None}
-    spread = max(markers) - min(markers)
+    spread = max(given) - min(given)
     limits = [Decimal(str(cfg.discrepancy_points))] if cfg.discrepancy_points is not None else []
     if cfg.discrepancy_fraction is not None:
         limits.append(Decimal(repr(cfg.discrepancy_fraction)) * possible)
@@ -544,17 +744,19 @@ async def list_marks(
                 SELECT learner, item, grader, role, points, comment, updated_at, reconciled FROM (
                   SELECT e.external_id AS learner, i.external_id AS item, m.grader, m.role, m.points, m.comment,
                          m.updated_at, sc.attempt_id IS NOT NULL AND sc.source = 'manual' AS reconciled,
-                         {IN_SCOPE} AS in_scope, t.id AS attempt, i.position, m.id
+                         {IN_SCOPE} AS in_scope, t.id AS attempt, i.position, m.id, n.number
                   FROM marks m JOIN attempts t ON t.id = m.attempt_id JOIN enrollments e ON e.id = t.enrollment_id
+                  LEFT JOIN candidate_numbers n
+                    ON n.assessment_id = t.assessment_id AND n.enrollment_id = t.enrollment_id
                   JOIN items i ON i.id = m.item_id
                   LEFT JOIN item_scores sc ON sc.attempt_id = m.attempt_id AND sc.item_id = m.item_id
                   WHERE t.assessment_id = :a
                 ) x
                 WHERE CAST(:mine AS text[]) IS NULL OR grader = ANY(CAST(:mine AS text[])) OR (reconciled AND in_scope)
-                ORDER BY attempt, position, id
+                ORDER BY CASE WHEN CAST(:hidden AS boolean) THEN number END, attempt, position, id
                 """  # noqa: S608  (constant SQL)
                 ),
-                {"a": view.assessment.id, "mine": mine, "scope": scope},
+                {"a": view.assessment.id, "mine": mine, "scope": scope, "hidden": labels.hidden},
             )
         )
         .mappings()
@@ -570,18 +772,35 @@ def _num(value: Decimal | None) -> float | None:
 # --- confirmation ---------------------------------------------------------------------------------
 
 
-async def moderation_progress(session: AsyncSession, assessment_id: int) -> tuple[int, int]:
-    """The assessment's moderation sample: how many attempts are in it, and how many are not decided yet."""
+async def moderation_progress(session: AsyncSession, assessment_id: int) -> tuple[int, int, int]:
+    """The assessment's moderation: how many attempts graders marked (cancelled ones aside), how many are
+    in the sample, and how many of those are not decided yet."""
     row = (
         await session.execute(
             text(
-                "SELECT count(*), count(*) FILTER (WHERE status = 'pending') FROM moderation_samples"
-                " WHERE assessment_id = :a"
+                """
+                SELECT (SELECT count(DISTINCT m.attempt_id) FROM marks m JOIN attempts t ON t.id = m.attempt_id
+                        WHERE t.assessment_id = :a AND m.role <> 'moderator' AND t.status <> 'cancelled'),
+                       count(*), count(*) FILTER (WHERE status = 'pending')
+                FROM moderation_samples WHERE assessment_id = :a
+                """
             ),
             {"a": assessment_id},
         )
     ).one()
-    return int(row[0]), int(row[1])
+    return int(row[0]), int(row[1]), int(row[2])
+
+
+def moderation_state(view: AssessmentView, marked: int, sampled: int, pending: int) -> str:
+    """THE rule of where moderation stands (the status shown, and what confirmation waits for).
+
+    Only graders' marks are moderated: an assessment without manual items, or whose manual items were all
+    scored without marks (imported or PUT as scores), has nothing to moderate and never waits for it.
+    """
+    required = view.assessment.moderation_required and any(i.marking == "manual" for i in view.items)
+    if not sampled:
+        return "not_started" if required and marked else "not_required"
+    return "in_progress" if pending else "complete"
 
 
 async def confirm(
@@ -595,9 +814,10 @@ async def confirm(
     view = await get_assessment(session, ref, assessment)
     if not full_access and not settings(view).graders_confirm:
         raise Forbidden("Only planners confirm grading of this assessment.")
-    if view.assessment.moderation_required and any(i.marking == "manual" for i in view.items):
-        sampled, pending = await moderation_progress(session, view.assessment.id)
-        if not sampled or pending:
+    if view.assessment.moderation_required:
+        marked, sampled, pending = await moderation_progress(session, view.assessment.id)
+        state = moderation_state(view, marked, sampled, pending)
+        if state in ("not_started", "in_progress"):
             why = "no moderation sample has been picked yet" if not sampled else f"{pending} sampled attempts pending"
             raise Conflict(f"Moderation of {assessment!r} is not complete: {why}.")
     scope = None if full_access else await identities(session, ref, who)

@@ -4,22 +4,25 @@ the item's score), and may scale one grader's marks on the assessment. Every sco
 goes through the one score path (totals, grades, audit, confirmation reopened); every decision is
 audited. When the assessment requires moderation, grading cannot be confirmed until it is complete.
 
-An attempt belongs to the grader who marked it first (the stratum it is sampled in). Moderators see
-learners as graders do: by candidate label on an anonymous assessment (shared/services/anonymity.py).
+An attempt belongs to the grader who marked it first (the stratum it is sampled in). Only graders' marks
+are moderated: attempts whose manual items were scored without marks (imported, PUT) are outside the
+sample, and an assessment with none marked does not wait for moderation (marking.moderation_state). A
+grader who changes a mark of a decided attempt sends it back to pending (marking.put_mark). Scores follow
+marks only through marking.rescore, under marking.lock. Moderators see learners as graders do: by
+candidate label on an anonymous assessment (shared/services/anonymity.py).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared import clock
-from shared.errors import Conflict, FieldError, Forbidden, NotFound, ValidationFailed
-from shared.services import anonymity, audit, marking, scores
+from shared.errors import FieldError, Forbidden, NotFound, ValidationFailed
+from shared.services import anonymity, audit, marking
 from shared.services.access import CourseRef
 from shared.services.assessments import AssessmentView, get_assessment
 from shared.services.inputs import (
@@ -27,7 +30,6 @@ from shared.services.inputs import (
     ModerationAgreement,
     ModerationSampleRequest,
     ScalingIn,
-    ScoreRow,
 )
 from shared.services.paging import Page, last_id_after, page_of
 
@@ -182,9 +184,7 @@ async def _status(session: AsyncSession, view: AssessmentView) -> dict[str, Any]
     graders = [dict(r) for r in counts]
     sampled = sum(g["sampled"] for g in graders)
     pending = sum(g["pending"] for g in graders)
-    # Only marks are moderated: an assessment without manual items never needs it.
-    required = a.moderation_required and any(i.marking == "manual" for i in view.items)
-    state = ("not_started" if required else "not_required") if not sampled else "in_progress" if pending else "complete"
+    state = marking.moderation_state(view, sum(g["marked"] for g in graders), sampled, pending)
     factors = (
         await session.execute(
             text(
@@ -313,25 +313,34 @@ def _sample_view(row: dict[str, Any], masked: anonymity.Mask, items: dict[int, d
 async def _sampled(
     session: AsyncSession, ref: CourseRef, view: AssessmentView, learner: str, moderator: str
 ) -> dict[str, Any]:
-    """The learner's sampled attempt (locked for the decision). A moderator never decides work they (or one
-    of their workgroups) marked."""
-    row = (
-        (
-            await session.execute(
-                text(
-                    """
-                    SELECT s.id, s.attempt_id, s.status, s.note FROM moderation_samples s
-                    JOIN attempts t ON t.id = s.attempt_id JOIN enrollments e ON e.id = t.enrollment_id
-                    WHERE s.assessment_id = :a AND e.course_id = :c AND e.external_id = :l
-                    FOR UPDATE OF s
-                    """
-                ),
-                {"a": view.assessment.id, "c": ref.id, "l": learner},
-            )
-        )
-        .mappings()
-        .first()
+    """The learner's sampled attempt, read under the marking locks (marking.lock: a grader's mark, a scaling
+    and this decision on the attempt happen one after the other). A moderator never decides work they (or
+    one of their workgroups) marked."""
+    attempt = await session.scalar(
+        text(
+            """
+            SELECT t.id FROM attempts t JOIN enrollments e ON e.id = t.enrollment_id
+            WHERE t.assessment_id = :a AND e.course_id = :c AND e.external_id = :l
+            """
+        ),
+        {"a": view.assessment.id, "c": ref.id, "l": learner},
     )
+    row = None
+    if attempt is not None:
+        await marking.lock(session, view.assessment.id, [attempt])
+        row = (
+            (
+                await session.execute(
+                    text(
+                        "SELECT id, attempt_id, status, note FROM moderation_samples"
+                        " WHERE assessment_id = :a AND attempt_id = :t FOR UPDATE"
+                    ),
+                    {"a": view.assessment.id, "t": attempt},
+                )
+            )
+            .mappings()
+            .first()
+        )
     if row is None:
         raise NotFound(f"The learner's attempt at {view.assessment.external_id!r} is not in the moderation sample.")
     names = await marking.identities(session, ref, moderator)
@@ -367,7 +376,8 @@ async def agree(
     moderator: str,
 ) -> dict[str, Any]:
     """The moderator agrees with the graders' marks of a sampled attempt: they stand (an earlier
-    adjustment of the attempt is withdrawn and its items' scores follow the graders' marks again).
+    adjustment of the attempt is withdrawn and its items' scores follow the graders' marks again, or
+    are removed where the graders' marks give no score yet); a planner's override of an item stands.
     Audited as `moderation.agreed`."""
     masked = await anonymity.learner(session, ref, hide, assessment, given)
     learner = anonymity.real(masked, given)
@@ -389,7 +399,8 @@ async def agree(
         old={"status": found["status"], "moderator_marks": old_marks, "note": found["note"]},
         new={"status": "agreed", "moderator_marks": {}, "note": body.note},
     )
-    await rescore(session, ref, view, [found["attempt_id"]], moderator)
+    # The graders' marks stand; a planner's override of an item stands too (as under a scaling).
+    await marking.rescore(session, ref, view, [found["attempt_id"]], moderator)
     await session.commit()
     return await _one(session, ref, view, masked, found["id"])
 
@@ -404,8 +415,9 @@ async def adjust(
     moderator: str,
 ) -> dict[str, Any]:
     """The moderator's own marks for items of a sampled attempt, stored beside the graders' marks (which
-    stay as given) as marks of role moderator; each becomes the item's score through the score path.
-    Audited as `moderation.adjusted` (the moderator's marks before and after)."""
+    stay as given) as marks of role moderator; each becomes the item's score through the score path,
+    replacing a planner's override of that item (the moderator decided it last). Audited as
+    `moderation.adjusted` (the moderator's marks before and after)."""
     masked = await anonymity.learner(session, ref, hide, assessment, given)
     learner = anonymity.real(masked, given)
     view = await get_assessment(session, ref, assessment)
@@ -465,7 +477,8 @@ async def adjust(
         old={"status": found["status"], "moderator_marks": old_marks, "note": found["note"]},
         new={"status": "adjusted", "moderator_marks": await _moderator_marks(session, attempt), "note": body.note},
     )
-    await rescore(session, ref, view, [attempt], moderator)
+    # The moderator decided these items just now: their marks replace a planner's override of them.
+    await marking.rescore(session, ref, view, [attempt], moderator, replace={(attempt, i) for i in ids})
     await session.commit()
     return await _one(session, ref, view, masked, found["id"])
 
@@ -520,6 +533,8 @@ async def scale(
     view = await get_assessment(session, ref, assessment)
     if grader in await marking.identities(session, ref, moderator):
         raise Forbidden("You cannot scale your own marks.")
+    # Exclusive: no mark of this grader lands between finding their attempts and rescoring them.
+    await marking.lock(session, view.assessment.id, [], exclusive=True)
     attempts = await _marked_by(session, view, grader)
     old = (
         (
@@ -563,14 +578,15 @@ async def scale(
         old=None if old is None else {"grader": grader, "factor": float(old["factor"]), "reason": old["reason"]},
         new={"grader": grader, "factor": float(body.factor), "reason": body.reason},
     )
-    changed = await rescore(session, ref, view, attempts, moderator, keep_overrides=True)
+    done = await marking.rescore(session, ref, view, attempts, moderator)
     await session.commit()
-    return {**dict(row), "factor": float(row["factor"]), "rescored": changed}
+    return {**dict(row), "factor": float(row["factor"]), "rescored": done.changed}
 
 
 async def unscale(session: AsyncSession, ref: CourseRef, assessment: str, grader: str, moderator: str) -> None:
     """Take a grader's scaling away: their marks count as given again. Audited as `moderation.unscaled`."""
     view = await get_assessment(session, ref, assessment)
+    await marking.lock(session, view.assessment.id, [], exclusive=True)
     old = (
         (
             await session.execute(
@@ -594,7 +610,7 @@ async def unscale(session: AsyncSession, ref: CourseRef, assessment: str, grader
         assessment=assessment,
         old={"grader": grader, "factor": float(old["factor"]), "reason": old["reason"]},
     )
-    await rescore(session, ref, view, await _marked_by(session, view, grader), moderator, keep_overrides=True)
+    await marking.rescore(session, ref, view, await _marked_by(session, view, grader), moderator)
     await session.commit()
 
 
@@ -613,69 +629,3 @@ async def _marked_by(session: AsyncSession, view: AssessmentView, grader: str) -
     if not attempts:
         raise NotFound(f"{grader!r} has no marks on {view.assessment.external_id!r}.")
     return attempts
-
-
-# --- scores ---------------------------------------------------------------------------------------
-
-
-async def rescore(
-    session: AsyncSession,
-    ref: CourseRef,
-    view: AssessmentView,
-    attempts: list[int],
-    actor: str,
-    keep_overrides: bool = False,
-) -> int:
-    """Reconcile the marked items of these attempts again (moderator's marks, scalings) and write each
-    score that changes through the one score path, in one batch. Returns how many item scores changed."""
-    cfg = marking.settings(view)
-    factors = await marking.scalings(session, view.assessment.id)
-    items = {i.id: i for i in view.items}
-    marks: dict[tuple[int, int], list[tuple[Any, ...]]] = defaultdict(list)
-    for attempt, item_id, grader, role, points in await session.execute(
-        text("SELECT attempt_id, item_id, grader, role, points FROM marks WHERE attempt_id = ANY(:ids) ORDER BY id"),
-        {"ids": attempts},
-    ):
-        marks[(attempt, item_id)].append((grader, role, points))
-    current: dict[tuple[int, int], tuple[Decimal | None, str]] = {
-        (attempt, item_id): (earned, source)
-        for attempt, item_id, earned, source in await session.execute(
-            text("SELECT attempt_id, item_id, earned, source FROM item_scores WHERE attempt_id = ANY(:ids)"),
-            {"ids": attempts},
-        )
-    }
-    learners: dict[int, str] = dict(
-        (
-            await session.execute(
-                text(
-                    "SELECT t.id, e.external_id FROM attempts t JOIN enrollments e ON e.id = t.enrollment_id"
-                    " WHERE t.id = ANY(:ids) AND t.status <> 'cancelled'"
-                ),
-                {"ids": attempts},
-            )
-        ).all()
-    )
-    rows = []
-    for (attempt, item_id), given in marks.items():
-        item = items.get(item_id)
-        if item is None or attempt not in learners:
-            continue
-        state = marking.reconcile(cfg, item.points_possible, given, factors)
-        earned, source = current.get((attempt, item_id), (None, ""))
-        if state["score"] is None or state["score"] == earned or (keep_overrides and source == "override"):
-            continue
-        rows.append(
-            ScoreRow(
-                assessment=view.assessment.external_id,
-                learner=learners[attempt],
-                item=item.external_id,
-                earned=state["score"],
-                source="manual",
-                graded_by=state["decided_by"],
-            )
-        )
-    if rows:
-        errors = await scores.write_rows(session, ref, rows, actor)
-        if errors:
-            raise Conflict(errors[0].detail)
-    return len(rows)

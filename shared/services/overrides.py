@@ -6,8 +6,9 @@ overrides that apply to them, the most extra attempts); everything that reads a 
 attempts uses it: the late policy, the release rules, the results table, progress, attempts.
 
 Every change is audited (`override.set` with old and new, `override.removed` with old; the learner or the group is
-named) and the late policy is applied again to the results it can move, in the same transaction; the grades then
-follow (the worker's follow-up), as after a score write.
+named) and the late policy is applied again to the results it can move: one learner's in the same transaction, a
+group's by the worker (late_policies.request_application); the grades then follow (the worker's follow-up), as after
+a score write.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared import jobs
 from shared.errors import NotFound
-from shared.services import anonymity, audit, followup, late_results
+from shared.services import anonymity, audit, followup, late_policies, late_results
 from shared.services.access import CourseRef
 from shared.services.assessments import get_assessment
 from shared.services.enrollments import get_enrollment
@@ -212,8 +213,14 @@ async def _delete(session: AsyncSession, queue: jobs.Queue, ref: CourseRef, targ
 async def _apply_late_policy(
     session: AsyncSession, queue: jobs.Queue, ref: CourseRef, target: _Target, actor: str
 ) -> None:
-    """A due date moved: the late policy again for the results it can move (before the commit), then the
-    grades' follow-up (after it)."""
+    """A due date moved: the late policy again for the results it can move, then the grades' follow-up. One
+    learner's: inline (before the commit); a group's (maybe every learner of the course): by the worker, asked for
+    in this transaction and enqueued after the commit (late_policies.request_application)."""
+    if target.learners is None:
+        requested_at = await late_policies.request_application(session, ref.id, [target.assessment_id])
+        await session.commit()
+        await late_policies.enqueue_application(queue, ref.id, requested_at)
+        return
     await late_results.apply(
         session, ref.id, assessment_ids=[target.assessment_id], enrollment_ids=target.learners, actor=actor
     )

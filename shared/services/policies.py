@@ -87,7 +87,7 @@ async def put_policy(
     if rules.preset in late_policies.NO_LATE_POLICY and (field := await late_policies.deducts(session, ref.id)):
         raise ValidationFailed.one(
             "/preset",
-            f"The {rules.preset!r} preset has no late policy, and this course's deducts ({field}): turn it off first.",
+            f"The {rules.preset!r} preset has no late policy, and this course's enables {field}: turn it off first.",
         )
     policy = grades.with_catalogue(await grades.catalogue(session, ref.id), rules, pointer="")
     version = (current or 0) + 1

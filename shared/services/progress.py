@@ -3,12 +3,14 @@ assessments marked, the total, the cutoffs and the pass mark, and what is still 
 cutoff, all from the grading engine under the served policy version.
 
 Staff see the learner's current scores; the learner (with their own user token) sees only what has
-been published to them, graded by the same engine.
+been published to them, graded by the same engine. Staff who also mark (anonymity.concealed) do not get
+an anonymous assessment's score next to the learner while its anonymity holds: it is left out, and the
+averages of its category are withheld (the course grade stays: it mixes every assessment).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -20,7 +22,7 @@ from shared.grading import engine
 from shared.grading.policy import Policy
 from shared.grading.results import LearnerResult
 from shared.grading.sheet import EXCUSED, GRADED, Sheet
-from shared.services import due_dates, grades
+from shared.services import anonymity, due_dates, grades
 from shared.services.access import Action, course_access
 from shared.services.auth import Principal
 
@@ -34,25 +36,30 @@ class Viewer:
     enrollment_id: int
     learner: str
     published_only: bool
+    hidden: frozenset[str] = field(default_factory=frozenset)  # assessments left out for a concealed caller
 
 
 async def viewer(session: AsyncSession, principal: Principal, course: str, learner: str) -> Viewer:
     """The learner themselves (a user token whose `sub` is the learner: published results only), or
     staff who may read grades in the course."""
     published_only = principal.kind == "user" and principal.subject == learner
+    hidden: frozenset[str] = frozenset()
     if published_only:
         course_id = await session.scalar(
             text("SELECT id FROM courses WHERE organization_id = :o AND external_id = :c"),
             {"o": principal.organization_id, "c": course},
         )
     else:
-        course_id = (await course_access(session, principal, course, Action.GRADE_READ)).id
+        ref = await course_access(session, principal, course, Action.GRADE_READ)
+        course_id = ref.id
+        if anonymity.concealed(principal, ref):
+            hidden = await anonymity.hidden_assessments(session, ref.id)
     enrollment_id = await session.scalar(
         text("SELECT id FROM enrollments WHERE course_id = :c AND external_id = :l"), {"c": course_id, "l": learner}
     )
     if course_id is None or enrollment_id is None:
         raise NotFound(f"Learner {learner!r} not found in course {course!r}.")
-    return Viewer(int(course_id), int(enrollment_id), learner, published_only)
+    return Viewer(int(course_id), int(enrollment_id), learner, published_only, hidden)
 
 
 async def progress(session: AsyncSession, who: Viewer) -> dict[str, Any]:
@@ -70,6 +77,12 @@ async def progress(session: AsyncSession, who: Viewer) -> dict[str, Any]:
     own = await _own_dates(session, who)
     for a in shaped["assessments"]:
         a["due_at"], a["allowed_attempts"] = own.get(a["assessment"], (None, 1))
+    if who.hidden:
+        withheld = {a["category"] for a in shaped["assessments"] if a["assessment"] in who.hidden}
+        shaped["assessments"] = [a for a in shaped["assessments"] if a["assessment"] not in who.hidden]
+        for c in shaped["categories"]:
+            if c["name"] in withheld:
+                c.update(current_percent=None, final_percent=None, dropped=[])
     return shaped
 
 

@@ -35,10 +35,13 @@ ITEMS_JSON = """(SELECT coalesce(jsonb_agg(jsonb_build_object(
     WHERE i.assessment_id = a.id)"""
 
 # SQL: published result `pr` of attempt `t` no longer says what the attempt says now: excused or not,
-# points (unless excused), or the feedback shown with it. Staff see it as `changed`; the learner keeps
-# the published one.
+# points and the late policy's figures (deduction, late or missing; unless excused), or the feedback shown
+# with it. Staff see it as `changed`; the learner keeps the published one. Publishing offers a result again
+# exactly when this holds (or its item detail differs from what the new publication shows).
 CHANGED = f"""(pr.excused IS DISTINCT FROM t.excused
-      OR NOT t.excused AND (pr.earned IS DISTINCT FROM t.earned OR pr.possible IS DISTINCT FROM t.possible)
+      OR NOT t.excused AND (pr.earned IS DISTINCT FROM t.earned OR pr.possible IS DISTINCT FROM t.possible
+                            OR pr.points_deducted IS DISTINCT FROM t.points_deducted
+                            OR pr.late_status IS DISTINCT FROM t.late_status)
       OR pr.published_at IS NOT NULL
          AND pr.feedback_digest IS DISTINCT FROM {feedback_digest_sql("t.id", "pr.items IS NOT NULL")})"""
 

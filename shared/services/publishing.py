@@ -55,6 +55,11 @@ def _audience_params(audience: dict[str, Any]) -> dict[str, Any]:
     return {k: audience.get(k) for k in ("learners", "cohorts", "groups")}
 
 
+# The learner's published result says what this publication would: staff's `changed` rule (published.CHANGED),
+# one rule for both, and the same item detail (none, or the items as this publication shows them).
+_SAME_AS_PUBLISHED = f"""(pr.enrollment_id IS NOT NULL AND NOT {published.CHANGED}
+    AND pr.items IS NOT DISTINCT FROM CASE WHEN t.excused THEN NULL ELSE x.items END)"""
+
 # Per learner x assessment: the current result, its snapshot as it would be published, and why it
 # cannot be published (null when it can). Learners are shown feedback (shared/services/feedback.py),
 # never the markers' marks or comments: those are internal to marking.
@@ -68,17 +73,11 @@ _RESULT_CANDIDATES = f"""
            fb.text AS feedback, fb.digest AS feedback_digest,
            CASE WHEN t.id IS NULL THEN 'no_attempt'
                 -- an excused result is published as "Excused", whatever its status and scores
-                WHEN t.excused THEN CASE WHEN pr.excused AND pr.feedback_digest IS NOT DISTINCT FROM fb.digest
-                                         THEN 'already_published' END
+                WHEN t.excused THEN CASE WHEN {_SAME_AS_PUBLISHED} THEN 'already_published' END
                 WHEN t.status = 'cancelled' THEN 'cancelled'
                 WHEN t.status <> 'graded' OR t.earned IS NULL THEN 'not_graded'
                 WHEN {published.AWAITS_CONFIRMATION} THEN 'not_confirmed'
-                -- the digest covers the assessment's feedback (and the items', where published with them)
-                WHEN pr.enrollment_id IS NOT NULL AND pr.earned = t.earned AND pr.possible = t.possible
-                     AND pr.points_deducted IS NOT DISTINCT FROM t.points_deducted
-                     AND pr.late_status IS NOT DISTINCT FROM t.late_status
-                     AND pr.items IS NOT DISTINCT FROM x.items
-                     AND pr.feedback_digest IS NOT DISTINCT FROM fb.digest THEN 'already_published'
+                WHEN {_SAME_AS_PUBLISHED} THEN 'already_published'
            END AS reason,
            pr.enrollment_id IS NOT NULL AS was_published
     FROM enrollments e
@@ -517,13 +516,13 @@ async def release_due(session: AsyncSession, course_id: int) -> list[int]:
     ).all():
         pending = await session.scalar(
             text(
-                """
+                f"""
                 SELECT count(*) FROM attempts t
                 LEFT JOIN published_results pr
                   ON pr.enrollment_id = t.enrollment_id AND pr.assessment_id = t.assessment_id
                 WHERE t.assessment_id = :a AND t.status = 'graded' AND t.earned IS NOT NULL
-                  AND (pr.enrollment_id IS NULL OR pr.earned <> t.earned OR pr.possible <> t.possible)
-                """
+                  AND (pr.enrollment_id IS NULL OR {published.CHANGED})
+                """  # noqa: S608  (constant SQL)
             ),
             {"a": assessment_id},
         )

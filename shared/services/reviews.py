@@ -360,7 +360,7 @@ _TOUCHED_SINCE = """(t.updated_at > pr.published_at
 # includes them and closes last; items as the module docstring says.
 _REVIEW = f"""
     SELECT a.external_id AS assessment, a.title, a.category, pr.earned, pr.possible, pr.excused, pr.published_at,
-           pr.feedback,
+           pr.points_deducted, pr.late_status, pr.feedback,
            CASE WHEN pr.items IS NOT NULL OR pr.excused THEN pr.items
                 WHEN t.id IS NULL OR {published.AWAITS_CONFIRMATION} OR {published.CHANGED}
                      OR {_TOUCHED_SINCE} THEN NULL
@@ -409,7 +409,21 @@ async def my_review(session: AsyncSession, principal: Principal, course: str, as
 
 def _review(row: Any) -> dict[str, Any]:
     window = {"review": row["review"], "title": row["review_title"], "starts_at": row["starts_at"]}
-    result = {k: row[k] for k in ("assessment", "title", "category", "earned", "possible", "excused", "published_at")}
+    # the published result as the learner's results show it: the late policy's deduction and flag included
+    result = {
+        k: row[k]
+        for k in (
+            "assessment",
+            "title",
+            "category",
+            "earned",
+            "possible",
+            "excused",
+            "points_deducted",
+            "late_status",
+            "published_at",
+        )
+    }
     return {
         **result,
         "feedback": row["feedback"],

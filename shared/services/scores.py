@@ -342,19 +342,23 @@ _GET_SCORE = text(
     """  # noqa: S608  (constant SQL)
 )
 
-_LIST_SCORES = text(
-    f"""
-    SELECT t.id, e.external_id AS learner, t.status, t.earned, t.possible, t.source,
+_LIST_SCORES = f"""
+    SELECT t.id, e.external_id AS learner, n.number, t.status, t.earned, t.possible, t.source,
            t.entered, t.points_deducted, t.late_status,
            t.scored_by, t.scored_at, t.computed_earned, t.confirmed_at, t.confirmed_by, t.excused,
            EXISTS (SELECT 1 FROM items i WHERE i.assessment_id = t.assessment_id AND i.marking = 'manual')
              AS needs_confirmation, {_PUBLISHED}
     FROM attempts t JOIN enrollments e ON e.id = t.enrollment_id
     LEFT JOIN published_results pr ON pr.enrollment_id = t.enrollment_id AND pr.assessment_id = t.assessment_id
-    WHERE t.assessment_id = :a AND t.id > :after AND {IN_SCOPE}
-    ORDER BY t.id LIMIT :lim
+    LEFT JOIN candidate_numbers n ON n.assessment_id = t.assessment_id AND n.enrollment_id = t.enrollment_id
+    WHERE t.assessment_id = :a AND $key > :after AND {IN_SCOPE}
+    ORDER BY $key LIMIT :lim
     """  # noqa: S608  (constant SQL)
-)
+# Listed and paged by attempt, or by candidate number for a caller the assessment hides learners from
+# (attempt ids follow the order the LMS started attempts in, often the roster's).
+_LIST_SCORES_BY = {
+    hidden: text(_LIST_SCORES.replace("$key", "n.number" if hidden else "t.id")) for hidden in (False, True)
+}
 
 
 async def get_score(
@@ -463,12 +467,12 @@ async def list_scores(
     rows = (
         (
             await session.execute(
-                _LIST_SCORES,
+                _LIST_SCORES_BY[labels.hidden],
                 {"a": view.assessment.id, "after": last_id_after(cursor), "lim": limit + 1, "scope": scope},
             )
         )
         .mappings()
         .all()
     )
-    page = page_of(list(rows), limit, lambda r: r["id"])
+    page = page_of(list(rows), limit, lambda r: r["number"] if labels.hidden else r["id"])
     return Page([_score_view(assessment, labels.show(r["learner"]), r, None) for r in page.items], page.next_cursor)

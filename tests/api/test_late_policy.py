@@ -7,6 +7,7 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import text
 
 from shared import clock
@@ -55,10 +56,34 @@ async def _submit(t: Tenant, c: str, learner: str, at: datetime, earned: float |
         assert r.status_code == 200, r.text
 
 
+# The test's settings, for the helpers that run the worker (a policy or due date change is applied by it).
+_SETTINGS: list[Settings] = []
+
+
+@pytest.fixture(autouse=True)
+async def _worker_settings(settings: Settings) -> None:
+    _SETTINGS[:] = [settings]
+
+
+async def _applied(t: Tenant, c: str) -> dict[str, Any]:
+    """Run the worker (no crons): the course's late policy application done; the policy as GET shows it."""
+    await run_worker(_SETTINGS[0], crons=False)
+    r = await t.get(f"/v1/courses/{c}/late-policy")
+    assert r.status_code == 200 and r.json()["application"]["status"] == "applied", r.text
+    return dict(r.json())
+
+
 async def _policy(t: Tenant, c: str, **body: Any) -> dict[str, Any]:
     r = await t.put(f"/v1/courses/{c}/late-policy", json=body)
     assert r.status_code == 200, r.text
-    return dict(r.json())
+    return await _applied(t, c)
+
+
+async def _patch(t: Tenant, c: str, **body: Any) -> None:
+    """Change the assessment (a due date, points possible), then let the worker apply the policy again."""
+    r = await t.patch(f"/v1/courses/{c}/assessments/hw", json=body)
+    assert r.status_code == 200, r.text
+    await _applied(t, c)
 
 
 async def _score(t: Tenant, c: str, learner: str, a: str = "hw") -> dict[str, Any]:
@@ -120,8 +145,7 @@ async def test_deduction_by_hour_rounds_half_up_to_cents(tenant: Tenant) -> None
     await _policy(
         tenant, c, late_submission_deduction_enabled=True, late_submission_deduction=3, late_submission_interval="hour"
     )
-    r = await tenant.patch(f"/v1/courses/{c}/assessments/hw", json={"points_possible": 7.5})
-    assert r.status_code == 200, r.text
+    await _patch(tenant, c, points_possible=7.5)
     await _submit(tenant, c, "cid", DUE + timedelta(minutes=1), 6)
     s = await _score(tenant, c, "cid")
     assert float(s["points_deducted"]) == 0.23 and float(s["earned"]) == 5.77
@@ -191,13 +215,11 @@ async def test_due_date_change_and_a_new_score_recompute(tenant: Tenant) -> None
     # A score entered for missing work is the teacher's grade: no longer missing.
     r = await tenant.put(f"/v1/courses/{c}/assessments/hw/scores/bob", json={"earned": 2})
     assert r.status_code == 200 and r.json()["late_status"] is None and float(r.json()["earned"]) == 2
-    r = await tenant.patch(f"/v1/courses/{c}/assessments/hw", json={"due_at": _iso(DUE + 2 * HOUR)})
-    assert r.status_code == 200, r.text
+    await _patch(tenant, c, due_at=_iso(DUE + 2 * HOUR))
     assert _figures(await _score(tenant, c, "ann")) == (8, None, 8, None, "graded")
-    r = await tenant.patch(f"/v1/courses/{c}/assessments/hw", json={"due_at": None})
-    assert r.status_code == 200, r.text
+    await _patch(tenant, c, due_at=None)
     assert _figures(await _score(tenant, c, "ann")) == (8, None, 8, None, "graded")
-    r = await tenant.patch(f"/v1/courses/{c}/assessments/hw", json={"due_at": _iso(DUE - DAY)})
+    await _patch(tenant, c, due_at=_iso(DUE - DAY))
     assert _figures(await _score(tenant, c, "ann")) == (8, 2, 6, "late", "graded")
 
 
@@ -323,3 +345,144 @@ async def test_missing_work_can_still_be_handed_in_late(tenant: Tenant) -> None:
     assert _figures(await _score(tenant, c, "eve")) == (9, 2, 7, "late", "graded")
     attempt = (await tenant.get(f"/v1/courses/{c}/assessments/hw/attempts/eve")).json()
     assert (attempt["attempt_number"], attempt["late_status"], attempt["points_deducted"]) == (1, "late", 2)
+
+
+# --- The worker's application (a policy, due date or group override change: every learner, in chunks) ---
+
+
+async def test_a_policy_change_is_queued_then_applied_by_the_worker(tenant: Tenant, settings: Settings) -> None:
+    c = await _course(tenant, "canvas", "ann", "bob")
+    await _submit(tenant, c, "ann", DUE + HOUR, 8)
+    r = await tenant.put(f"/v1/courses/{c}/late-policy", json=LATE_BY_DAY)
+    assert r.status_code == 200, r.text
+    queued = r.json()["application"]
+    assert queued["status"] == "queued" and queued["requested_at"] and queued["learners_done"] == 0
+    assert (await tenant.get(f"/v1/courses/{c}/late-policy")).json()["application"] == queued
+    # Not applied yet: ann keeps her score, bob is not missing.
+    assert _figures(await _score(tenant, c, "ann")) == (8, 0, 8, "late", "graded")
+    await run_worker(settings, crons=False)
+    applied = (await tenant.get(f"/v1/courses/{c}/late-policy")).json()["application"]
+    assert applied == {"status": "applied", "requested_at": None, "learners_done": None, "results_changed": None}
+    assert _figures(await _score(tenant, c, "ann")) == (8, 1, 7, "late", "graded")
+    assert _figures(await _score(tenant, c, "bob")) == (None, 3, 7, "missing", "graded")
+    # The same policy again changes nothing and asks for nothing.
+    r = await tenant.put(f"/v1/courses/{c}/late-policy", json=LATE_BY_DAY)
+    assert r.status_code == 200 and r.json()["application"]["status"] == "applied" and r.json()["revision"] == 1
+
+
+async def test_a_lost_application_job_is_found_again_by_the_cron(tenant: Tenant, settings: Settings) -> None:
+    from arq.constants import default_queue_name
+
+    from shared import jobs
+
+    c = await _course(tenant, "canvas", "ann", "bob")
+    r = await tenant.put(f"/v1/courses/{c}/late-policy", json=LATE_BY_DAY)
+    assert r.status_code == 200, r.text
+    redis = await jobs.connect(settings.redis_url)
+    try:
+        await redis.delete(default_queue_name)  # Redis lost the job
+    finally:
+        await redis.aclose()
+    await run_worker(settings, crons=False)
+    assert (await tenant.get(f"/v1/courses/{c}/late-policy")).json()["application"]["status"] == "queued"
+    clock.freeze(datetime.now(UTC) + timedelta(seconds=10))  # queued and not started for longer than LOST_AFTER
+    try:
+        await run_worker(settings)
+    finally:
+        clock.freeze(None)
+    assert (await tenant.get(f"/v1/courses/{c}/late-policy")).json()["application"]["status"] == "applied"
+    assert _figures(await _score(tenant, c, "bob")) == (None, 3, 7, "missing", "graded")
+
+
+async def test_a_worker_that_died_leaves_its_application_to_another(
+    tenant: Tenant, settings: Settings, sessionmaker: Any
+) -> None:
+    c = await _course(tenant, "canvas", "ann", "bob")
+    assert (await tenant.put(f"/v1/courses/{c}/late-policy", json=LATE_BY_DAY)).status_code == 200
+    async with sessionmaker() as s:  # taken by a worker that died at once (its lease runs 5 minutes)
+        await s.execute(text("UPDATE late_applications SET started_at = now() - interval '1 minute'"))
+        await s.commit()
+    await run_worker(settings, crons=False)
+    assert (await tenant.get(f"/v1/courses/{c}/late-policy")).json()["application"]["status"] == "running"
+    clock.freeze(datetime.now(UTC) + timedelta(minutes=5))
+    try:
+        await run_worker(settings)
+    finally:
+        clock.freeze(None)
+    assert (await tenant.get(f"/v1/courses/{c}/late-policy")).json()["application"]["status"] == "applied"
+    assert _figures(await _score(tenant, c, "bob")) == (None, 3, 7, "missing", "graded")
+
+
+async def test_requests_in_a_row_and_during_a_run_converge(
+    tenant: Tenant, settings: Settings, sessionmaker: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shared.services import late_policies, late_results
+
+    c = await _course(tenant, "canvas", "ann", "bob", "cid")
+    await _submit(tenant, c, "ann", DUE + HOUR, 8)
+    await _submit(tenant, c, "cid", DUE + HOUR, 8)
+    # Two requests before the worker runs: the last policy is what it applies.
+    assert (await tenant.put(f"/v1/courses/{c}/late-policy", json=LATE_BY_DAY)).status_code == 200
+    assert await tenant.put(f"/v1/courses/{c}/late-policy", json={**LATE_BY_DAY, "missing_submission_deduction": 40})
+    await run_worker(settings, crons=False)
+    assert _figures(await _score(tenant, c, "bob")) == (None, 4, 6, "missing", "graded")
+    # A new request while the worker is between chunks (one learner each): it starts again under the new policy.
+    monkeypatch.setattr(late_policies, "CHUNK", 1)
+    apply = late_results.apply
+    calls: list[int] = []
+
+    async def meanwhile(session: Any, course_id: int, **kw: Any) -> list[int]:
+        calls.append(course_id)
+        if len(calls) == 2:  # after the first chunk: a teacher changes the policy
+            async with sessionmaker() as other:
+                sql = "UPDATE late_policies SET late_submission_deduction = 20 WHERE course_id = :c"
+                await other.execute(text(sql), {"c": course_id})
+                await late_policies.request_application(other, course_id, None)
+                await other.commit()
+        return await apply(session, course_id, **kw)
+
+    monkeypatch.setattr(late_results, "apply", meanwhile)
+    assert await tenant.put(f"/v1/courses/{c}/late-policy", json={**LATE_BY_DAY, "late_submission_deduction": 15})
+    await run_worker(settings, crons=False)
+    assert len(calls) > 3  # started again
+    assert (await tenant.get(f"/v1/courses/{c}/late-policy")).json()["application"]["status"] == "applied"
+    for learner in ("ann", "cid"):  # 1 day late: 20 % of 10
+        assert _figures(await _score(tenant, c, learner)) == (8, 2, 6, "late", "graded")
+
+
+async def test_chunks_of_learners_give_the_figures_of_one_chunk(
+    tenant: Tenant, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shared.services import late_policies
+
+    figures = []
+    for chunk in (1000, 2):
+        monkeypatch.setattr(late_policies, "CHUNK", chunk)
+        c = await _course(tenant, "canvas", "ann", "bob", "cid", "dan", "eve")
+        await _submit(tenant, c, "ann", DUE + HOUR, 8)
+        await _submit(tenant, c, "bob", DUE + DAY + HOUR, 9)
+        await _submit(tenant, c, "dan", DUE - HOUR, 4)
+        await _policy(tenant, c, **LATE_BY_DAY)
+        audited = sorted((e["learner"], str(e["new"])) for e in await _audit(tenant, c, "result.late_policy"))
+        figures.append(([_figures(await _score(tenant, c, x)) for x in ("ann", "bob", "cid", "dan", "eve")], audited))
+    assert figures[0] == figures[1]
+    assert sorted({x for x, _ in figures[0][1]}) == ["ann", "bob", "cid", "eve"]
+    figures = [f for f, _ in figures]
+    assert figures[0][2] == (None, 3, 7, "missing", "graded")
+
+
+async def test_a_group_extension_is_applied_by_the_worker(tenant: Tenant, settings: Settings) -> None:
+    c = "late-" + secrets.token_hex(4)
+    await course(tenant, c)
+    rows = [{"external_id": "ann", "groups": ["red"]}, {"external_id": "bob"}]
+    assert (await tenant.post(f"/v1/courses/{c}/enrollments:batch", json={"enrollments": rows})).status_code == 200
+    await assessment(tenant, c, "hw", points_possible=10, due_at=_iso(DUE))
+    await _submit(tenant, c, "ann", DUE + HOUR, 8)
+    await _policy(tenant, c, **LATE_BY_DAY)
+    assert _figures(await _score(tenant, c, "ann")) == (8, 1, 7, "late", "graded")
+    r = await tenant.put(f"/v1/courses/{c}/assessments/hw/overrides/groups/red", json={"due_at": _iso(DUE + DAY)})
+    assert r.status_code == 200, r.text
+    assert (await tenant.get(f"/v1/courses/{c}/late-policy")).json()["application"]["status"] == "queued"
+    await _applied(tenant, c)
+    assert _figures(await _score(tenant, c, "ann")) == (8, None, 8, None, "graded")
+    assert _figures(await _score(tenant, c, "bob")) == (None, 3, 7, "missing", "graded")

@@ -22,7 +22,7 @@ from services.api.errors import CONFLICT
 from services.api.routers.readside import LearnerFilters
 from services.api.schemas.certificates import AllowanceOut, CertificateOut, GenerationOut, GenerationResult
 from services.api.schemas.common import PageOut
-from shared.services import certificates
+from shared.services import anonymity, certificates
 from shared.services.inputs import AllowanceIn, ExternalId, GenerateIn, Moment, ReinstateIn, RevokeIn
 
 router = APIRouter(prefix="/v1/courses/{course}/certificates", tags=["certificates"])
@@ -117,8 +117,10 @@ async def list_certificates(
     e-mail, verification code, type (their track), reason (`passing` or `allowlist`), the generation
     that issued or last confirmed it, when it was issued, and for revoked ones who revoked it and why.
     Readable by planners, viewers and publishers (those who oversee results), not by graders; a
-    publisher limited to some assessments reads only those assessments' certificates (403 otherwise).
+    publisher limited to some assessments reads only those assessments' certificates (403 otherwise), and
+    those who mark an anonymous assessment (grader or moderator, not planner) not its certificates (403).
     422 when `until` is not later than `since`."""
+    await anonymity.refuse_hidden(session, principal, ref, filters.assessment)
     f = certificates.CertificateFilter(**vars(filters), **vars(learners))
     page = await certificates.list_certificates(session, ref, principal, f, limit, cursor)
     return PageOut(items=[CertificateOut.model_validate(c) for c in page.items], next_cursor=page.next_cursor)

@@ -19,7 +19,7 @@ from services.api.deps import (
 )
 from services.api.errors import CONFLICT
 from services.api.schemas.diplomas import DiplomaOut, MyCertificateOut, MyCertificates
-from shared.services import certificates, diplomas
+from shared.services import anonymity, certificates, diplomas
 from shared.services.inputs import ExternalId
 
 router = APIRouter()
@@ -66,7 +66,9 @@ async def get_diploma(
     When the diploma is not drawn yet, or no longer says what it would print now (the learner's name or
     the certification changed), 202 with `status: rendering` and `Retry-After`: the worker draws it.
     404 when the learner holds no such certificate; 409 when it is revoked. A publisher limited to some
-    assessments gets only those assessments' diplomas (403 otherwise)."""
+    assessments gets only those assessments' diplomas (403 otherwise), and those who mark an anonymous
+    assessment (grader or moderator, not planner) not its diplomas."""
+    await anonymity.refuse_hidden(session, principal, ref, assessment)
     view = await certificates.diploma_link(
         session, store, queue, ref, principal, learner, assessment, actor(principal), settings.reports.link_seconds
     )

@@ -1,4 +1,4 @@
-"""A course's late and missing submission policy: read and replace (every result recomputed under it)."""
+"""A course's late and missing submission policy: read and replace (every result recomputed under it by the worker)."""
 
 from __future__ import annotations
 
@@ -23,8 +23,10 @@ async def put_late_policy(
     session: SessionDep, queue: RedisDep, principal: PrincipalDep, ref: PolicyWrite, body: LatePolicy
 ) -> LatePolicyOut:
     """Replace the course's late policy (fields left out are off or 0, as in a new policy). Every result of the
-    course is recomputed under it at once: late results get their deduction (`points_deducted`, `late_status`
+    course is then recomputed under it by the worker (`application.status` "queued", then "running", then
+    "applied"; GET shows it): late results get their deduction (`points_deducted`, `late_status`
     "late"), unsubmitted work past the learner's own due date becomes missing; excused results and entered scores
     are never changed. Audited as `late_policy.updated`, and each changed result as `result.late_policy`. 422 when
-    the course grades with the `openedx` preset (Open edX has no late policy) and a deduction is enabled."""
+    the course grades with the `openedx` preset (Open edX has no late policy) and a deduction or the floor is enabled
+    (a PUT that changes nothing is accepted)."""
     return LatePolicyOut.model_validate(await late_policies.put(session, queue, ref, body, actor(principal)))

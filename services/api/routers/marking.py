@@ -81,7 +81,7 @@ async def my_queue(
     return QueueOut.model_validate(await marking.queue(session, ref, who, anonymity.concealed(principal, ref)))
 
 
-@router.put("/assessments/{assessment}/marks/{learner}/{item}")
+@router.put("/assessments/{assessment}/marks/{learner}/{item}", responses=CONFLICT)
 async def put_mark(
     session: SessionDep,
     principal: PrincipalDep,
@@ -94,8 +94,10 @@ async def put_mark(
 ) -> MarkResult:
     """Mark one manual item allocated to you. When the item has all its marks they are reconciled
     (average, max, min; a third marker when they differ by more than the threshold; or the final
-    grader's mark) into the item's score. On an anonymous assessment a grader names the learner by
-    candidate label; a learner id from them is 404, as an unknown label is."""
+    grader's mark) into the item's score; a score the marks no longer give is removed, and a changed mark of
+    an attempt a moderator already decided sends it back to the moderator. 409 on a cancelled attempt. On an
+    anonymous assessment a grader names the learner by candidate label; a learner id from them is 404, as an
+    unknown label is."""
     who = marker_identity(principal, ref, grader)
     hide = anonymity.concealed(principal, ref)
     return MarkResult.model_validate(

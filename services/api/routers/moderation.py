@@ -69,7 +69,9 @@ async def sample(
 @router.get("")
 async def get_status(session: SessionDep, ref: Moderating, assessment: ExternalId) -> ModerationOut:
     """The assessment's moderation status (not_required, not_started, in_progress, complete), the counts
-    per grader (marked, sampled, pending, agreed, adjusted) and the scalings of graders' marks."""
+    per grader (marked, sampled, pending, agreed, adjusted) and the scalings of graders' marks. Only
+    graders' marks are moderated: work scored without marks (imported, PUT) is outside the sample, and
+    an assessment none of whose work is marked is not_required even when moderation is required."""
     return ModerationOut.model_validate(await moderation.status(session, ref, assessment))
 
 
@@ -103,8 +105,10 @@ async def agree(
     moderator: ModeratorParam = None,
 ) -> SampleOut:
     """Agree with the graders' marks of a sampled attempt (the learner, or their candidate label on an
-    anonymous assessment): they stand, and an earlier adjustment of it is withdrawn. Nobody moderates an
-    attempt they marked (403). Audited as `moderation.agreed`."""
+    anonymous assessment): they stand, and an earlier adjustment of it is withdrawn (an item whose graders'
+    marks give no score yet has none again); a planner's override of an item stands. A grader who later
+    changes a mark of the attempt sends it back to pending. Nobody moderates an attempt they marked (403).
+    Audited as `moderation.agreed` (and each changed score as `item_score.set` or `item_score.removed`)."""
     return SampleOut.model_validate(
         await moderation.agree(
             session,
@@ -129,8 +133,10 @@ async def adjust(
     moderator: ModeratorParam = None,
 ) -> SampleOut:
     """Adjust a sampled attempt: the moderator's marks for the listed manual items are kept beside the
-    graders' own (which stay as given) and become the items' scores; totals, grades and confirmation
-    follow as for any score change. Only items a grader marked are moderated (422 otherwise); nobody
+    graders' own (which stay as given) and become the items' scores, replacing a planner's override of
+    those items; totals, grades and confirmation follow as for any score change. A grader who later
+    changes a mark of the attempt sends it back to pending (the moderator's marks stay and still decide).
+    Only items a grader marked are moderated (422 otherwise); nobody
     moderates an attempt they marked (403). Audited as
     `moderation.adjusted` (and each changed score as `item_score.set`)."""
     return SampleOut.model_validate(
@@ -157,8 +163,9 @@ async def put_scaling(
     moderator: ModeratorParam = None,
 ) -> ScalingResult:
     """Scale a grader's marks on the assessment: wherever their marks decide an item's score they count
-    times `factor`, capped at the item's points (6 decimals); the marks stay as given, a moderator's mark
-    still decides, an overridden score stands. Scores follow at once. 404 when the grader marked nothing
+    times `factor`, capped at the item's points (6 decimals); the marks stay as given (whether markers
+    disagree enough to need a third marker is judged on them), a moderator's mark still decides, an
+    overridden score stands. Scores follow at once. 404 when the grader marked nothing
     here. Audited as `moderation.scaled`."""
     return ScalingResult.model_validate(
         await moderation.scale(session, ref, assessment, grader, body, _moderator(principal, moderator))

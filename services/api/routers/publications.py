@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Response, status
@@ -20,10 +21,26 @@ from services.api.deps import (
 from services.api.errors import CONFLICT
 from services.api.schemas.common import PageOut
 from services.api.schemas.publishing import PublicationOut, PublicationSummary
-from shared.services import publishing
+from shared.services import anonymity, publishing
+from shared.services.access import CourseRef
+from shared.services.auth import Principal
 from shared.services.inputs import PublicationRequest
 
 router = APIRouter(prefix="/v1/courses/{course}", tags=["publishing"])
+
+
+async def _shown(
+    session: SessionDep, principal: Principal, ref: CourseRef, views: list[dict[str, Any]]
+) -> list[PublicationOut]:
+    """Publications as the caller sees them: one who also marks (anonymity.concealed) gets no skipped result
+    of an anonymous assessment (a learner id beside the state of their work there); the counts stay."""
+    hidden = await anonymity.hidden_assessments(session, ref.id) if anonymity.concealed(principal, ref) else None
+    if hidden:
+        views = [
+            {**v, "skipped_detail": [d for d in v["skipped_detail"] if d.get("assessment") not in hidden]}
+            for v in views
+        ]
+    return [PublicationOut.model_validate(v) for v in views]
 
 
 @router.post("/publications", status_code=status.HTTP_201_CREATED)
@@ -41,22 +58,25 @@ async def create_publication(
     in the future the publication is scheduled and the worker runs it then. Needs the publisher role."""
     view = await publishing.create(session, queue, ref, principal, body, actor(principal))
     response.headers["Location"] = f"/v1/courses/{quote(ref.external_id, safe='')}/publications/{view['id']}"
-    return PublicationOut.model_validate(view)
+    return (await _shown(session, principal, ref, [view]))[0]
 
 
 @router.get("/publications")
 async def list_publications(
-    session: SessionDep, ref: PublicationRead, limit: Limit = 100, cursor: Cursor = None
+    session: SessionDep, principal: PrincipalDep, ref: PublicationRead, limit: Limit = 100, cursor: Cursor = None
 ) -> PageOut[PublicationOut]:
     """Publications and retractions, most recent first, with their e-mail counts."""
     page = await publishing.list_publications(session, ref, limit, cursor)
-    return PageOut(items=[PublicationOut.model_validate(p) for p in page.items], next_cursor=page.next_cursor)
+    return PageOut(items=await _shown(session, principal, ref, list(page.items)), next_cursor=page.next_cursor)
 
 
 @router.get("/publications/{publication_id}")
-async def get_publication(session: SessionDep, ref: PublicationRead, publication_id: RecordId) -> PublicationOut:
-    """One publication: what it published, what it skipped and why, e-mails sent and failed."""
-    return PublicationOut.model_validate(await publishing.get(session, ref, publication_id))
+async def get_publication(
+    session: SessionDep, principal: PrincipalDep, ref: PublicationRead, publication_id: RecordId
+) -> PublicationOut:
+    """One publication: what it published, what it skipped and why, e-mails sent and failed (for one who
+    also marks an anonymous assessment, without its skipped results while its anonymity holds)."""
+    return (await _shown(session, principal, ref, [await publishing.get(session, ref, publication_id)]))[0]
 
 
 @router.post("/publications/{publication_id}:cancel", responses=CONFLICT)
@@ -65,9 +85,8 @@ async def cancel_publication(
 ) -> PublicationOut:
     """Cancel a scheduled publication before it runs (409 once it has run: retract instead). A
     publisher limited to some assessments may cancel only publications within them (403)."""
-    return PublicationOut.model_validate(
-        await publishing.cancel(session, ref, principal, publication_id, actor(principal))
-    )
+    view = await publishing.cancel(session, ref, principal, publication_id, actor(principal))
+    return (await _shown(session, principal, ref, [view]))[0]
 
 
 @router.get("/publication-summary")

@@ -29,6 +29,7 @@ from services.api.schemas.readside import (
 )
 from services.api.streaming import primed
 from shared import charts, csv_cells
+from shared.errors import Forbidden
 from shared.services import anonymity, gradebook, progress, results_table, statistics
 from shared.services.inputs import AttemptStatus, ExternalId, Moment
 from shared.time_zones import UTC, TimeZone
@@ -122,22 +123,26 @@ class GradebookFilters:
     ] = False
     sort: Annotated[str, Query(max_length=300, pattern=r"^-?(name|grade|assessment:.+)$")] = "name"
 
-    def query(self) -> gradebook.GradebookQuery:
-        return gradebook.GradebookQuery(**vars(self))
+    def query(self, hide_anonymous: bool) -> gradebook.GradebookQuery:
+        return gradebook.GradebookQuery(**vars(self), hide_anonymous=hide_anonymous)
 
 
 @router.get("/gradebook", response_model=GradebookPage)
 async def get_gradebook(
     session: SessionDep,
+    principal: PrincipalDep,
     ref: GradeRead,
     filters: Annotated[GradebookFilters, Depends()],
     limit: Limit = 100,
     cursor: Cursor = None,
 ) -> Response:
     """The gradebook: one row per learner with each assessment's score (dropped ones marked), each
-    category's average and the course grade (current and final, letter, passed), from the stored grades."""
-    course, page = await gradebook.page(session, ref, filters.query(), limit, cursor)
-    shown = gradebook.columns(course, filters.query())
+    category's average and the course grade (current and final, letter, passed), from the stored grades.
+    A caller who also marks (grader or moderator, not planner) gets no anonymous assessment's column, and
+    no average for its category, while its anonymity holds."""
+    query = filters.query(anonymity.concealed(principal, ref))
+    course, page = await gradebook.page(session, ref, query, limit, cursor)
+    shown = gradebook.columns(course, query)
     body = {
         "items": page.items,
         "next_cursor": page.next_cursor,
@@ -153,10 +158,14 @@ async def get_gradebook(
 
 @router.get("/gradebook.csv", response_class=StreamingResponse, responses={200: {"content": {"text/csv": {}}}})
 async def export_gradebook(
-    sessions: SessionFactoryDep, ref: GradeRead, filters: Annotated[GradebookFilters, Depends()]
+    sessions: SessionFactoryDep,
+    principal: PrincipalDep,
+    ref: GradeRead,
+    filters: Annotated[GradebookFilters, Depends()],
 ) -> StreamingResponse:
     """The same view as a CSV file, streamed (formula-like cells neutralised)."""
-    rows = await primed(csv_cells.stream(gradebook.csv_rows(sessions, ref, filters.query())))
+    query = filters.query(anonymity.concealed(principal, ref))
+    rows = await primed(csv_cells.stream(gradebook.csv_rows(sessions, ref, query)))
     return StreamingResponse(
         rows, media_type="text/csv", headers={"Content-Disposition": 'attachment; filename="gradebook.csv"'}
     )
@@ -215,22 +224,47 @@ class StatisticsScope:
         return statistics.Scope(**vars(self))
 
 
+async def _statistics(session: SessionDep, principal: PrincipalDep, ref: GradeRead, scope: StatisticsScope) -> Any:
+    """The statistics as the caller may see them: narrowed to a cohort, group or session (a handful of
+    learners, maybe one), an anonymous assessment's figures would pair learners with their results, so one
+    who also marks it (anonymity.concealed) is refused them (403) and does not get its line in the course's."""
+    narrowed = scope.cohort is not None or scope.group is not None or scope.session is not None
+    hidden = (
+        await anonymity.hidden_assessments(session, ref.id) if narrowed and anonymity.concealed(principal, ref) else ()
+    )
+    if scope.assessment is not None and scope.assessment in hidden:
+        raise Forbidden(
+            f"Assessment {scope.assessment!r} is anonymous: its statistics by cohort, group or session are not"
+            " shown to those who mark it until its anonymity is lifted."
+        )
+    stats = await statistics.statistics(session, ref, scope.scope())
+    if hidden and "assessments" in stats:
+        stats["assessments"] = [a for a in stats["assessments"] if a["assessment"] not in hidden]
+    return stats
+
+
 @router.get("/statistics")
 async def course_statistics(
-    session: SessionDep, ref: GradeRead, scope: Annotated[StatisticsScope, Depends()]
+    session: SessionDep, principal: PrincipalDep, ref: GradeRead, scope: Annotated[StatisticsScope, Depends()]
 ) -> StatisticsOut:
     """Count, mean, median, standard deviation, min, max, quartiles, pass rate, a histogram and the
     letter distribution of the course grade (with each assessment's count and mean) or of one
-    assessment's results (with facility and discrimination per item, so weak questions stand out)."""
-    return StatisticsOut.model_validate(await statistics.statistics(session, ref, scope.scope()))
+    assessment's results (with facility and discrimination per item, so weak questions stand out).
+    Narrowed to a cohort, group or session, an anonymous assessment's figures are refused (403) to those
+    who mark it (grader or moderator, not planner) while its anonymity holds."""
+    return StatisticsOut.model_validate(await _statistics(session, principal, ref, scope))
 
 
 @router.get("/statistics/histogram.{fmt}", response_class=Response, responses=_CHARTS)
 async def statistics_histogram(
-    session: SessionDep, ref: GradeRead, scope: Annotated[StatisticsScope, Depends()], fmt: ChartFormat
+    session: SessionDep,
+    principal: PrincipalDep,
+    ref: GradeRead,
+    scope: Annotated[StatisticsScope, Depends()],
+    fmt: ChartFormat,
 ) -> Response:
     """The distribution of the same statistics as a histogram chart (SVG or PNG)."""
-    stats = await statistics.statistics(session, ref, scope.scope())
+    stats = await _statistics(session, principal, ref, scope)
     title = f"{stats.get('title') or stats['of']}: {stats['count']} results"
     histogram = stats["histogram"]
     data = await asyncio.to_thread(charts.histogram_chart, title, histogram["edges"], histogram["counts"], fmt)

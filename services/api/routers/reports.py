@@ -24,7 +24,7 @@ from services.api.deps import (
 from services.api.errors import CONFLICT
 from services.api.schemas.common import PageOut
 from services.api.schemas.reports import ReportOut
-from shared.services import reports
+from shared.services import anonymity, reports
 from shared.services.inputs import ReportRequest
 
 router = APIRouter(tags=["reports"])
@@ -74,7 +74,9 @@ async def get_report(
     response: Response,
 ) -> ReportOut:
     """A report's state; once succeeded, with a download link minted now and valid for five minutes
-    (each issuance is in the audit log). Never cached."""
+    (each issuance is in the audit log). Never cached. Those who mark an anonymous assessment of the
+    course (grader or moderator, not planner) get 403 until its anonymity is lifted."""
+    await anonymity.refuse_course_files(session, principal, ref)
     view = await reports.get(session, store, ref, report_id, actor(principal), settings.reports.link_seconds)
     response.headers.update(NO_STORE)
     return ReportOut.model_validate(view)
@@ -94,7 +96,8 @@ async def download_report(
     ref: ReadableReport,
     report_id: RecordId,
 ) -> RedirectResponse:
-    """Redirect to a fresh signed link to the file (409 while there is no file)."""
+    """Redirect to a fresh signed link to the file (409 while there is no file; 403 as for reading it)."""
+    await anonymity.refuse_course_files(session, principal, ref)
     url = await reports.download_link(session, store, ref, report_id, actor(principal), settings.reports.link_seconds)
     return RedirectResponse(url, status_code=status.HTTP_303_SEE_OTHER, headers=NO_STORE)
 

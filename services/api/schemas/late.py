@@ -10,6 +10,18 @@ from pydantic import Field
 from services.api.schemas.common import Num, Out
 
 
+class LateApplicationOut(Out):
+    status: Literal["applied", "queued", "running"] = Field(
+        description="applied: every result follows the policy; queued/running: the worker is applying it."
+    )
+    requested_at: datetime | None = Field(
+        description="When the pending application was asked for (a policy, due "
+        "date or group override change); null once applied."
+    )
+    learners_done: int | None = Field(description="Learners of the course done so far in this application.")
+    results_changed: int | None = Field(description="Results changed so far in this application.")
+
+
 class LatePolicyOut(Out):
     missing_submission_deduction_enabled: bool
     missing_submission_deduction: Num = Field(description="Percent of points possible a missing result loses.")
@@ -23,3 +35,7 @@ class LatePolicyOut(Out):
     revision: int = Field(description="Increases with every change; 0 until the course has a policy.")
     updated_by: str | None
     updated_at: datetime | None
+    application: LateApplicationOut = Field(
+        description="The policy applied to the course's results: a change is applied by the worker, in the "
+        "background, within seconds to a minute for the largest courses."
+    )

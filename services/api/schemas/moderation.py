@@ -34,8 +34,10 @@ class ModerationOut(Out):
     assessment: str
     required: bool = Field(description="Confirming grading needs moderation complete (`moderation_required`).")
     status: ModerationState = Field(
-        description="not_required / not_started: no sample yet (as moderation is required or not); in_progress: "
-        "sampled attempts pending; complete: every sampled attempt agreed or adjusted."
+        description="not_required / not_started: no sample yet (not_started when moderation is required and "
+        "graders marked work; work scored without marks is not moderated); in_progress: sampled attempts pending "
+        "(a grader changing a mark of a decided attempt sends it back to pending); complete: every sampled "
+        "attempt agreed or adjusted."
     )
     sampled: int
     pending: int
