@@ -13,6 +13,26 @@ T = TypeVar("T")
 # Points travel as JSON numbers; they are exact decimals (6 places) in the database.
 Num = Annotated[Decimal, PlainSerializer(float, return_type=float, when_used="json")]
 
+# The late policy's figures beside a result (its `earned` is the final one): as staff see them ...
+Entered = Annotated[Num | None, Field(description="The score as entered, before the late policy.")]
+PointsDeducted = Annotated[
+    Num | None,
+    Field(description="The late policy's deduction: points off a late score, or the missing deduction (null: none)."),
+]
+LateStatus = Annotated[
+    Literal["late", "missing"] | None,
+    Field(description="late: submitted after the learner's own due date; missing: not submitted by it."),
+]
+# ... and as the learner sees them with a published result.
+MyPointsDeducted = Annotated[
+    Num | None,
+    Field(description="Points the course's late policy took off (late work), or the missing deduction; null: none."),
+]
+MyLateStatus = Annotated[
+    Literal["late", "missing"] | None,
+    Field(description="late: handed in after your due date; missing: not handed in by it."),
+]
+
 
 class Out(BaseModel):
     model_config = ConfigDict(from_attributes=True)

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from services.api.schemas.common import Num
+from services.api.schemas.common import MyLateStatus, MyPointsDeducted, Num
 from shared.services.inputs import ReleaseSettings
 
 
@@ -91,13 +91,8 @@ class MyResult(BaseModel):
     earned: Num | None = Field(description="Null when you are excused.")
     possible: Num
     excused: bool = Field(default=False, description="You are excused from this assessment (shown as Excused).")
-    points_deducted: Num | None = Field(
-        default=None,
-        description="Points the course's late policy took off (late work), or the missing deduction; null: none.",
-    )
-    late_status: Literal["late", "missing"] | None = Field(
-        default=None, description="late: handed in after your due date; missing: not handed in by it."
-    )
+    points_deducted: MyPointsDeducted = None
+    late_status: MyLateStatus = None
     published_at: datetime
     feedback: str | None = Field(default=None, description="Feedback on the assessment written for you.")
     items: list[PublishedItem] | None = Field(default=None, description="Only when published with item detail.")

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from services.api.schemas.common import Num, PageOut
+from services.api.schemas.common import Entered, LateStatus, Num, PageOut, PointsDeducted
 from shared.services.inputs import AttemptStatus
 
 
@@ -53,13 +53,9 @@ class ResultRow(BaseModel):
     allowed_attempts: int = Field(default=1, description="Attempts the learner may take, extra ones included.")
     attempt_number: int = Field(default=1, description="Which of the learner's attempts this row shows.")
     # Nor the late policy's figures (the result above is the final one: entered less the deduction).
-    entered: Num | None = Field(default=None, description="The score as entered, before the late policy.")
-    points_deducted: Num | None = Field(
-        default=None, description="The late policy's deduction (late work), or the missing deduction; null: none."
-    )
-    late_status: Literal["late", "missing"] | None = Field(
-        default=None, description="late: submitted after the learner's own due date; missing: not submitted by it."
-    )
+    entered: Entered = None
+    points_deducted: PointsDeducted = None
+    late_status: LateStatus = None
 
 
 class ResultsPage(PageOut[ResultRow]):
@@ -84,9 +80,7 @@ class GradebookCell(BaseModel):
     possible: float
     display: str = Field(description='As a gradebook shows it: "71.43%", "10 out of 14", or "-".')
     dropped: bool = Field(description="Dropped from the final grade by the category's drop rules.")
-    late_status: Literal["late", "missing"] | None = Field(
-        default=None, description="The course's late policy: late (handed in after the due date) or missing."
-    )
+    late_status: LateStatus = None
 
 
 class GradebookCategory(BaseModel):

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from services.api.schemas.common import Num, Out, PublicationState
+from services.api.schemas.common import Entered, LateStatus, Num, Out, PointsDeducted, PublicationState
 from shared.services.inputs import MarkingSettings, ReleaseSettings
 
 
@@ -93,14 +92,9 @@ class AttemptOut(Out):
     status: str
     earned: Num | None
     possible: Num | None
-    entered: Num | None = Field(default=None, description="The score as entered, before the late policy.")
-    points_deducted: Num | None = Field(
-        default=None,
-        description="The late policy's deduction: points off a late score, or the missing deduction (null: none).",
-    )
-    late_status: Literal["late", "missing"] | None = Field(
-        default=None, description="late: submitted after the learner's own due date; missing: not submitted by it."
-    )
+    entered: Entered = None
+    points_deducted: PointsDeducted = None
+    late_status: LateStatus = None
     excused: bool = Field(
         description="The learner is excused from the assessment: left out of the course grade, shown as Excused."
     )
@@ -133,14 +127,9 @@ class ScoreOut(BaseModel):
     status: str
     earned: Num | None = Field(description="The result: the entered score less the late policy's deduction.")
     possible: Num | None
-    entered: Num | None = Field(default=None, description="The score as entered, before the late policy.")
-    points_deducted: Num | None = Field(
-        default=None,
-        description="The late policy's deduction: points off a late score, or the missing deduction (null: none).",
-    )
-    late_status: Literal["late", "missing"] | None = Field(
-        default=None, description="late: submitted after the learner's own due date; missing: not submitted by it."
-    )
+    entered: Entered = None
+    points_deducted: PointsDeducted = None
+    late_status: LateStatus = None
     source: str | None
     computed: Num | None = Field(default=None, description="The automatic score an override replaced.")
     confirmed: bool
