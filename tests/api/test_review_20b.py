@@ -389,7 +389,7 @@ async def test_a_mark_waits_for_a_scaling_in_progress_and_counts_under_it(tenant
     assert (await _item(tenant, learner))["earned"] == 6  # 4 x 1.5
 
 
-# --- anonymity: suspected combinations, confirmed and fixed (fix helper G) ----------------------------
+# --- anonymity: suspected combinations, confirmed and fixed -----------------------------------------
 
 
 async def test_marker_who_also_oversees_reads_no_report_while_an_assessment_is_anonymous(tenant: Tenant) -> None:
