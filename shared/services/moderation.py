@@ -523,6 +523,12 @@ async def _one(
 # --- scaling --------------------------------------------------------------------------------------
 
 
+async def _not_own_marks(session: AsyncSession, ref: CourseRef, grader: str, moderator: str) -> None:
+    # Neither way: a grader who also moderates neither scales nor unscales their own marks.
+    if grader in await marking.identities(session, ref, moderator):
+        raise Forbidden("You cannot scale your own marks.")
+
+
 async def scale(
     session: AsyncSession, ref: CourseRef, assessment: str, grader: str, body: ScalingIn, moderator: str
 ) -> dict[str, Any]:
@@ -531,8 +537,7 @@ async def scale(
     Scores follow at once through the score path (an overridden score stands). Audited as
     `moderation.scaled`."""
     view = await get_assessment(session, ref, assessment)
-    if grader in await marking.identities(session, ref, moderator):
-        raise Forbidden("You cannot scale your own marks.")
+    await _not_own_marks(session, ref, grader, moderator)
     # Exclusive: no mark of this grader lands between finding their attempts and rescoring them.
     await marking.lock(session, view.assessment.id, [], exclusive=True)
     attempts = await _marked_by(session, view, grader)
@@ -586,6 +591,7 @@ async def scale(
 async def unscale(session: AsyncSession, ref: CourseRef, assessment: str, grader: str, moderator: str) -> None:
     """Take a grader's scaling away: their marks count as given again. Audited as `moderation.unscaled`."""
     view = await get_assessment(session, ref, assessment)
+    await _not_own_marks(session, ref, grader, moderator)
     await marking.lock(session, view.assessment.id, [], exclusive=True)
     old = (
         (

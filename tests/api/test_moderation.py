@@ -333,6 +333,8 @@ async def test_who_may_moderate(tenant: Tenant) -> None:
     await grant(tenant, "c1", "g1", "grader", "moderator")
     assert_problem(await tenant.post(f"{M}/samples/{a}:agree", json={}, as_=g1), 403)
     assert_problem(await tenant.put(f"{M}/scalings/g1", json={"factor": 2, "reason": "x"}, as_=g1), 403)
+    assert (await tenant.put(f"{M}/scalings/g1", json={"factor": 2, "reason": "x"}, as_=mod)).status_code == 200
+    assert_problem(await tenant.delete(f"{M}/scalings/g1", as_=g1), 403)
     r = await tenant.post(f"{M}/samples/{a}:agree", json={}, params={"moderator": "other"}, as_=mod)
     assert_problem(r, 403)
     r = await tenant.post(f"{M}/samples/{a}:agree", json={}, as_=planner)
