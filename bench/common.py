@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from services.devstack import infra, processes
-from shared.db.migrate import upgrade
+from gradeflow.db.migrate import upgrade
+from gradeflow.devstack import infra, processes
 
 # The Canvas-like course both canvas benches grade: 4 assignment groups, 20 assessments (ids are the group
 # name's first two letters and a number, as the standard benches name theirs), weights summing to 100 %.

@@ -29,8 +29,8 @@ import httpx
 
 from bench.common import api_server, wait_until_done, worker_process
 from bench.report import timed_report
-from services.worker.writers.diplomas import diploma
-from shared.services.diplomas import Diploma, Image
+from gradeflow.certificates.service.diplomas import Diploma, Image
+from gradeflow.certificates.writers.diplomas import diploma
 
 
 def png(width: int, height: int, seed: int) -> bytes:

@@ -29,9 +29,9 @@ import numpy as np
 import orjson
 
 from bench.common import CANVAS_GROUPS, canvas_rules
-from shared.grading import canvas, standard
-from shared.grading.policy import Policy
-from shared.grading.sheet import EXCUSED, GRADED, UNGRADED, Sheet
+from gradeflow.grading import canvas, standard
+from gradeflow.grading.policy import Policy
+from gradeflow.grading.sheet import EXCUSED, GRADED, UNGRADED, Sheet
 
 CATEGORIES = [("Homework", 0.25, 8, 2), ("Quiz", 0.25, 6, 1), ("Midterm", 0.2, 3, 0), ("Final", 0.3, 3, 0)]
 DEFAULT_LEARNERS = {"standard": 1_000_000, "canvas": 200_000}

@@ -1,7 +1,7 @@
 """PDF engines compared on the same reports: Typst (the `typst` wheel, what the worker uses), reportlab
 (the writer before it, DejaVu Sans) and WeasyPrint (Pango/HarfBuzz, HTML and CSS).
 
-Every engine draws the same content: the writer's own (services/worker/writers/pdf.py builds it in
+Every engine draws the same content: the writer's own (gradeflow/reports/writers/pdf.py builds it in
 the report's language, then hands it to Typst; this bench hands it to the other two as well). For each
 engine it prints individual reports per second on one core, the time of a 300-row group report, whether
 the output is tagged, and, for names in each script, whether pdftotext gives the name back exactly.
@@ -33,8 +33,7 @@ from typing import Any
 
 import pypdf
 
-from services.worker.writers import pdf
-from shared.services.report_records import (
+from gradeflow.reports.service.report_records import (
     AssessmentLine,
     CategoryLine,
     GroupResults,
@@ -42,6 +41,7 @@ from shared.services.report_records import (
     LearnerRecord,
     Ranked,
 )
+from gradeflow.reports.writers import pdf
 
 # Per script, a plain name and one with the marks or ligatures that test shaping and text extraction.
 NAMES = {

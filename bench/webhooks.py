@@ -16,7 +16,7 @@ import httpx
 from aiohttp import web
 
 from bench.common import Server, api_server, worker_process
-from services.devstack.infra import free_port
+from gradeflow.devstack.infra import free_port
 
 
 async def receiver(port: int) -> web.AppRunner:

@@ -8,9 +8,9 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from shared.db import models  # noqa: F401  (registers every table)
-from shared.db.base import Base
-from shared.settings import get_settings, to_async_url
+from gradeflow.core.settings import get_settings, to_async_url
+from gradeflow.db import models  # noqa: F401  (registers every table)
+from gradeflow.db.base import Base
 
 config = context.config
 target_metadata = Base.metadata

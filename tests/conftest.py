@@ -18,14 +18,14 @@ from aiohttp import web
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
-from services.api.main import create_app
-from services.devstack import infra, mailsink, processes
-from services.devstack.infra import free_port
-from shared import jobs
-from shared.db.engine import make_engine, make_sessionmaker
-from shared.db.migrate import upgrade
-from shared.services import auth
-from shared.settings import S3Settings, Settings, SmtpSettings, WebhookSettings
+from gradeflow import jobs
+from gradeflow.access.service import auth
+from gradeflow.api.main import create_app
+from gradeflow.core.settings import S3Settings, Settings, SmtpSettings, WebhookSettings
+from gradeflow.db.engine import make_engine, make_sessionmaker
+from gradeflow.db.migrate import upgrade
+from gradeflow.devstack import infra, mailsink, processes
+from gradeflow.devstack.infra import free_port
 
 # Its own Redis db index; two test runs at once on one machine each set another one.
 TEST_REDIS_DB = int(os.environ.get("GRADEFLOW_TEST_REDIS_DB", "13"))
@@ -201,7 +201,7 @@ async def run_worker(settings: Settings, crons: bool = True) -> Any:
     the queue is empty (burst), against the test Redis."""
     from arq.worker import Worker
 
-    from services.worker.main import WorkerSettings, shutdown, startup
+    from gradeflow.worker.main import WorkerSettings, shutdown, startup
 
     redis = await jobs.connect(settings.redis_url)
     ctx: dict[str, Any] = {"settings": settings, "redis": redis}

@@ -25,7 +25,7 @@ ATTEMPT_PERCENT = (
 
 
 def upgrade() -> None:
-    # The expressions are the gradebook's sort keys, written as it writes them (shared/services/gradebook.py).
+    # The expressions are the gradebook's sort keys, written as it writes them (gradeflow/readside/service/gradebook.py).
     op.create_index(
         "ix_enrollments_course_name",
         "enrollments",

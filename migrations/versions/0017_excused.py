@@ -17,7 +17,7 @@ down_revision: str | Sequence[str] | None = "0016"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-# The gradebook's sort by an assessment and its score-range filter (shared/services/gradebook.py): an
+# The gradebook's sort by an assessment and its score-range filter (gradeflow/readside/service/gradebook.py): an
 # excused result has no score there either.
 ATTEMPT_PERCENT = (
     "coalesce(CASE WHEN status = 'graded' AND NOT excused AND possible > 0"

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-# As in shared/db/models/scores.py (a migration keeps its own copy: the model may change later).
+# As in gradeflow/db/models/scores.py (a migration keeps its own copy: the model may change later).
 FINAL_SCORE = (
     "CASE WHEN late_status = 'missing' AND entered IS NULL THEN possible - points_deducted"
     " WHEN points_deducted IS NULL OR entered IS NULL THEN entered"

@@ -14,7 +14,7 @@ from typing import Any
 from PIL import Image
 from sqlalchemy import text
 
-from shared.settings import Settings
+from gradeflow.core.settings import Settings
 from tests.conftest import Tenant, run_worker
 from tests.helpers import populated_course
 

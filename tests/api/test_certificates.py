@@ -6,7 +6,7 @@ from typing import Any
 
 import orjson
 
-from shared.settings import Settings
+from gradeflow.core.settings import Settings
 from tests.conftest import Receiver, Tenant, assert_problem, run_worker
 from tests.helpers import assessment, course, grant, user_token
 

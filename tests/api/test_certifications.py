@@ -12,7 +12,7 @@ import httpx
 import orjson
 from PIL import Image
 
-from shared.settings import Settings
+from gradeflow.core.settings import Settings
 from tests.conftest import Receiver, Tenant, assert_problem, run_worker
 from tests.helpers import assessment, course, grant, user_token
 
@@ -590,7 +590,7 @@ async def test_one_name_rule_in_sql_and_in_python(tenant: Tenant, sessionmaker: 
     """Full name, else given and family names, else username, else the id; blank counts as none."""
     from sqlalchemy import text
 
-    from shared import names
+    from gradeflow.core import names
 
     cases = [
         {"external_id": "u1", "full_name": "Marie Curie", "given_name": "M", "family_name": "C", "username": "mc"},

@@ -16,8 +16,8 @@ from urllib.parse import quote
 import httpx
 import openpyxl
 
-from shared.csv_cells import FORMULA_START
-from shared.settings import Settings
+from gradeflow.core.csv_cells import FORMULA_START
+from gradeflow.core.settings import Settings
 from tests.conftest import Tenant, run_worker
 from tests.helpers import user_token
 

@@ -20,11 +20,12 @@ import pytest
 from arq import Retry
 from sqlalchemy import text
 
-from services.worker.tasks.diplomas import render_diplomas
-from shared import clock, jobs
-from shared.services import diplomas
-from shared.settings import Settings
-from shared.storage.s3 import open_store
+from gradeflow import jobs
+from gradeflow.certificates.service import diplomas
+from gradeflow.certificates.tasks import render_diplomas
+from gradeflow.core import clock
+from gradeflow.core.settings import Settings
+from gradeflow.storage.s3 import open_store
 from tests.conftest import Tenant, assert_problem, run_worker
 from tests.helpers import assessment, course, grant, user_token
 from tests.worker.test_pdf_documents import pdftotext

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.settings import Settings
+from gradeflow.core.settings import Settings
 from tests.conftest import Tenant, assert_problem, run_worker
 from tests.helpers import assessment, course
 

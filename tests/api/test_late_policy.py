@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from shared import clock
-from shared.settings import Settings
+from gradeflow.core import clock
+from gradeflow.core.settings import Settings
 from tests.conftest import Tenant, assert_problem, run_worker
 from tests.helpers import assessment, course, enroll, grant, user_token
 
@@ -373,7 +373,7 @@ async def test_a_policy_change_is_queued_then_applied_by_the_worker(tenant: Tena
 async def test_a_lost_application_job_is_found_again_by_the_cron(tenant: Tenant, settings: Settings) -> None:
     from arq.constants import default_queue_name
 
-    from shared import jobs
+    from gradeflow import jobs
 
     c = await _course(tenant, "canvas", "ann", "bob")
     r = await tenant.put(f"/v1/courses/{c}/late-policy", json=LATE_BY_DAY)
@@ -416,7 +416,7 @@ async def test_a_worker_that_died_leaves_its_application_to_another(
 async def test_requests_in_a_row_and_during_a_run_converge(
     tenant: Tenant, settings: Settings, sessionmaker: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from shared.services import late_policies, late_results
+    from gradeflow.deadlines.service import late_policies, late_results
 
     c = await _course(tenant, "canvas", "ann", "bob", "cid")
     await _submit(tenant, c, "ann", DUE + HOUR, 8)
@@ -453,7 +453,7 @@ async def test_requests_in_a_row_and_during_a_run_converge(
 async def test_chunks_of_learners_give_the_figures_of_one_chunk(
     tenant: Tenant, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from shared.services import late_policies
+    from gradeflow.deadlines.service import late_policies
 
     figures = []
     for chunk in (1000, 2):

@@ -1,5 +1,5 @@
-"""The set-based late policy (shared/services/late_results.py) gives, on the real database, exactly what the reference
-arithmetic (shared/grading/late_policy.py ``apply``) gives for one submission, for random policies, scores and times;
+"""The set-based late policy (deadlines/service/late_results.py) gives, on the real database, exactly what the reference
+arithmetic (gradeflow/grading/late_policy.py ``apply``) gives for one submission, for random policies, scores and times;
 and on the stored results: a late policy never raises a score, never takes it below the floor (beyond the half-cent
 of rounding), and an extension never lowers a result."""
 
@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
-from shared.grading import late_policy as ref
-from shared.services import late_results
+from gradeflow.deadlines.service import late_results
+from gradeflow.grading import late_policy as ref
 from tests.conftest import Tenant
 from tests.helpers import assessment, course, enroll
 

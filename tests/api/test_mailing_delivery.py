@@ -15,13 +15,14 @@ import httpx
 from aiosmtpd.controller import Controller
 from sqlalchemy import text
 
-from services.devstack.infra import free_port
-from services.devstack.mailsink import Memory
-from services.worker.tasks import grades as grade_tasks
-from shared import clock, jobs
-from shared.services import mailings
-from shared.settings import Settings, SmtpSettings
-from shared.storage.s3 import attachment
+from gradeflow import jobs
+from gradeflow.core import clock
+from gradeflow.core.settings import Settings, SmtpSettings
+from gradeflow.devstack.infra import free_port
+from gradeflow.devstack.mailsink import Memory
+from gradeflow.grades import tasks as grade_tasks
+from gradeflow.mailings import service as mailings
+from gradeflow.storage.s3 import attachment
 from tests.api.letters import letter_states
 from tests.conftest import Tenant, run_worker
 from tests.helpers import course, email, user_token

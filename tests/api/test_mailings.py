@@ -12,10 +12,10 @@ import httpx
 import pypdf
 from sqlalchemy import text
 
-from services.devstack import mailsink
-from services.devstack.mailsink import Memory
-from shared import clock
-from shared.settings import Settings, SmtpSettings
+from gradeflow.core import clock
+from gradeflow.core.settings import Settings, SmtpSettings
+from gradeflow.devstack import mailsink
+from gradeflow.devstack.mailsink import Memory
 from tests.api.letters import interrupt, letter_states
 from tests.conftest import Tenant, assert_problem, run_worker
 from tests.helpers import course, email, grant, user_token
@@ -352,10 +352,10 @@ async def test_a_document_shows_once_made_whatever_became_of_its_letter(
 
 
 def test_reports_documents_and_diplomas_name_files_by_one_rule() -> None:
-    from services.worker.tasks import mailings as mailing_task
-    from services.worker.tasks import reports as report_task
-    from shared.names import safe_name
-    from shared.services import diplomas
+    from gradeflow.certificates.service import diplomas
+    from gradeflow.core.names import safe_name
+    from gradeflow.mailings import tasks as mailing_task
+    from gradeflow.reports import tasks as report_task
 
     assert safe_name("Physics 101/é+x") == "Physics_101_é_x" and len(safe_name("x" * 300)) == 100
     assert not hasattr(report_task, "_safe_name") and not hasattr(mailing_task, "_safe_name")

@@ -6,9 +6,9 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from shared.services import marking
-from shared.services.inputs import MarkingSettings
-from shared.settings import Settings
+from gradeflow.core.inputs import MarkingSettings
+from gradeflow.core.settings import Settings
+from gradeflow.marking.service import marking
 from tests.conftest import Tenant, assert_problem, run_worker
 from tests.helpers import course, enroll, grant, user_token
 

@@ -12,11 +12,11 @@ from typing import Any
 import httpx
 from asgi_lifespan import LifespanManager
 
-from services.api.main import create_app
-from services.api.observe import Observe
-from services.worker.observe import job_started
-from shared import context, logs
-from shared.settings import Settings
+from gradeflow.api.main import create_app
+from gradeflow.api.observe import Observe
+from gradeflow.core import context, logs
+from gradeflow.core.settings import Settings
+from gradeflow.worker.observe import job_started
 from tests.conftest import Tenant, assert_problem
 
 

@@ -13,8 +13,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from shared import clock
-from shared.settings import Settings
+from gradeflow.core import clock
+from gradeflow.core.settings import Settings
 from tests.conftest import Tenant, assert_problem, run_worker
 from tests.helpers import assessment, course, grant, user_token
 

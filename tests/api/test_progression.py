@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from shared.services import reports as report_service
-from shared.settings import Settings
+from gradeflow.core.settings import Settings
+from gradeflow.reports.service import reports as report_service
 from tests.conftest import Tenant, assert_problem, run_worker
 from tests.helpers import assessment, course
 from tests.worker.test_pdf_documents import lines

@@ -9,10 +9,10 @@ from typing import Any
 
 from sqlalchemy import text
 
-from services.devstack.mailsink import Memory
-from shared import clock
-from shared.services.inputs import ReleaseSettings
-from shared.settings import Settings, SmtpSettings
+from gradeflow.core import clock
+from gradeflow.core.inputs import ReleaseSettings
+from gradeflow.core.settings import Settings, SmtpSettings
+from gradeflow.devstack.mailsink import Memory
 from tests.conftest import Tenant, assert_problem, run_worker
 from tests.helpers import assessment, course, email, grant, user_token
 

@@ -22,9 +22,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from services.api.schemas.readside import GradebookPage
-from shared.services.paging import encode_cursor
-from shared.settings import Settings
+from gradeflow.core.paging import encode_cursor
+from gradeflow.core.settings import Settings
+from gradeflow.readside.schemas.readside import GradebookPage
 from tests.conftest import Tenant, assert_problem, run_worker
 from tests.helpers import assessment, course, enroll, grant, populated_course, user_token
 

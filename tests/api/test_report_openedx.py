@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from shared.settings import Settings
+from gradeflow.core.settings import Settings
 from tests.conftest import Tenant, run_worker
 from tests.helpers import assessment, course, grant, user_token
 

@@ -8,9 +8,10 @@ from typing import Any
 
 from sqlalchemy import text
 
-from shared.services import report_data
-from shared.services.inputs import GroupReportParams, IndividualReportsParams
-from shared.services.report_records import (
+from gradeflow.core.inputs import GroupReportParams, IndividualReportsParams
+from gradeflow.core.settings import Settings
+from gradeflow.reports.service import report_data
+from gradeflow.reports.service.report_records import (
     AssessmentLine,
     CategoryLine,
     ItemLine,
@@ -19,7 +20,6 @@ from shared.services.report_records import (
     group_results,
     learner_records,
 )
-from shared.settings import Settings
 from tests.conftest import Tenant, run_worker
 from tests.helpers import assessment, course, grant, user_token
 

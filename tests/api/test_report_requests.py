@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from services.worker.tasks import reports as report_tasks
-from shared.services import marks_report, report_data
-from shared.services import reports as report_service
-from shared.services.inputs import REPORT_PARAMS
-from shared.settings import Settings
+from gradeflow.core.inputs import REPORT_PARAMS
+from gradeflow.core.settings import Settings
+from gradeflow.reports import tasks as report_tasks
+from gradeflow.reports.service import marks_report, report_data
+from gradeflow.reports.service import reports as report_service
 from tests.conftest import Tenant, assert_problem, run_worker
 from tests.helpers import assessment, course
 

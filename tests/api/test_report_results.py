@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import openpyxl
 
-from shared.settings import Settings
+from gradeflow.core.settings import Settings
 from tests.conftest import Tenant, assert_problem, run_worker
 from tests.helpers import assessment, course, grant, user_token
 

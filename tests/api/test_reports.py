@@ -15,11 +15,11 @@ import pypdf
 import pytest
 from sqlalchemy import text
 
-from services.devstack.mailsink import Memory
-from services.worker.writers import xlsx
-from shared import jobs
-from shared.services import reports as report_service
-from shared.settings import S3Settings, Settings
+from gradeflow import jobs
+from gradeflow.core.settings import S3Settings, Settings
+from gradeflow.devstack.mailsink import Memory
+from gradeflow.reports.service import reports as report_service
+from gradeflow.reports.writers import xlsx
 from tests.conftest import Tenant, assert_problem, run_worker
 from tests.helpers import assessment, course, enroll, grant, user_token
 
@@ -279,10 +279,10 @@ async def test_life_cycle_duplicates_cancel_and_lost_jobs(
     redis = await jobs.connect(settings.redis_url)
     try:
         # Delivered twice: the second delivery finds the record taken and does nothing.
-        from services.worker.tasks.reports import run_report
+        from gradeflow.reports.tasks import run_report
 
         ctx = {"settings": settings, "redis": redis}
-        from services.worker.main import shutdown, startup
+        from gradeflow.worker.main import shutdown, startup
 
         await startup(ctx)
         try:
@@ -337,8 +337,8 @@ async def test_a_report_requested_right_after_a_score_write_has_the_new_grade(
 ) -> None:
     """A score write marks the learner's grade stale and the worker's follow-up refreshes it half a
     second later; a grade report whose job ran within that half second showed the old grade."""
-    from services.worker.main import shutdown, startup
-    from services.worker.tasks.reports import run_report
+    from gradeflow.reports.tasks import run_report
+    from gradeflow.worker.main import shutdown, startup
 
     await course(tenant)
     await enroll(tenant, "c1", "ann")

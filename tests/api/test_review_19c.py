@@ -10,11 +10,12 @@ from typing import Any
 from arq.jobs import Job
 from sqlalchemy import text
 
-from services.devstack import mailsink
-from services.devstack.mailsink import Memory
-from services.worker.tasks import grades as grade_tasks
-from shared import clock, jobs
-from shared.settings import Settings, SmtpSettings
+from gradeflow import jobs
+from gradeflow.core import clock
+from gradeflow.core.settings import Settings, SmtpSettings
+from gradeflow.devstack import mailsink
+from gradeflow.devstack.mailsink import Memory
+from gradeflow.grades import tasks as grade_tasks
 from tests.api.letters import letter_states
 from tests.conftest import Tenant, assert_problem, run_worker
 from tests.helpers import course, email, user_token
@@ -62,7 +63,7 @@ async def test_a_course_title_with_a_line_break_does_not_lose_the_letter_nor_inj
     ValueError('Header values may not contain linefeed...')") and nobody gets their report, while the
     operator is sent to fix a template that is fine. The subject should be folded onto one line (CR/LF
     as spaces): the letter goes, once, to the candidate only, with no injected header.
-    Cause: shared/services/mailings.py compose() puts course/assessment titles raw into Subject."""
+    Cause: gradeflow/mailings/service.py compose() puts course/assessment titles raw into Subject."""
     ann = email(tenant, "ann")
     await _course(tenant, ("ann", "Ann Lee", ann, 8), title="Physics 101\r\nBcc: spy@evil.example")
     m = await _request(tenant, kind="reports", assessment="hw1")
@@ -82,7 +83,7 @@ async def test_a_learner_name_with_a_line_break_does_not_lose_the_letter_nor_inj
     """A learner whose full name (from the LMS) holds CR/LF: their letter ends `failed`, blamed on
     documents_url_template, and they never get their certificate e-mail. The display name should be
     made one line (or dropped from To); the letter goes to their address only.
-    Cause: shared/services/mailings.py compose(), `formataddr((row["name"], ...))` and the greeting."""
+    Cause: gradeflow/mailings/service.py compose(), `formataddr((row["name"], ...))` and the greeting."""
     ann = email(tenant, "ann")
     await _course(tenant, ("ann", "Ann Lee\r\nBcc: spy@evil.example", ann, 8))
     m = await _request(tenant, kind="reports", assessment="hw1")
@@ -100,7 +101,7 @@ async def test_a_letter_that_cannot_be_composed_says_why_instead_of_blaming_the_
     """An enrollment address the API accepts ('jürgen@...' passes the Email pattern) cannot be put in
     the To header: the letter fails with "documents_url_template is invalid: UnicodeEncodeError(...)",
     so the operator looks at a template that is fine. It should either be sent (SMTPUTF8) or fail
-    naming the address. Cause: shared/services/mailings.py send_due(): `except (KeyError, IndexError,
+    naming the address. Cause: gradeflow/mailings/service.py send_due(): `except (KeyError, IndexError,
     ValueError)` around compose() labels every ValueError as a template error."""
     await _course(tenant, ("jurgen", "Jürgen Lee", f"jürgen@{tenant.slug}.example.org", 8))
     m = await _request(tenant, kind="reports", assessment="hw1")
@@ -119,7 +120,7 @@ async def test_a_publisher_limited_to_one_assessment_cannot_cancel_another_asses
     """A publisher limited to hw1 may not send hw2's reports (403), yet may cancel the hw2 mailing the
     course's full publisher asked for: every candidate's letter is skipped 'cancelled' and nobody gets
     their hw2 report. Cancelling should be held to the same scope as asking (403).
-    Cause: shared/services/mailings.py cancel() checks no publisher scope (create() does)."""
+    Cause: gradeflow/mailings/service.py cancel() checks no publisher scope (create() does)."""
     ann = email(tenant, "ann")
     await _course(tenant, ("ann", "Ann Lee", ann, 8), assessments=("hw1", "hw2"))
     r = await tenant.put(f"{C}/members/pub1", json={"roles": ["publisher"], "publish_assessments": ["hw1"]})
@@ -157,7 +158,7 @@ async def test_a_retried_letter_never_announces_a_report_the_learners_page_no_lo
     is available... open your documents page"), but the page lists nothing: the document made from the
     old publication is superseded. The claim-time check should use the page's rule (result published
     as it was when the document was made): skip the letter, or prepare a new document, never announce
-    what is not there. Cause: shared/services/mailings.py _LETTER `published` ignores
+    what is not there. Cause: gradeflow/mailings/service.py _LETTER `published` ignores
     pr.published_at <= document created_at, which _MY_DOCUMENTS requires."""
     ann = email(tenant, "ann")
     await _course(tenant, ("ann", "Ann Lee", ann, 8))
@@ -194,7 +195,7 @@ async def test_a_mailing_whose_worker_died_while_preparing_is_handed_to_another_
     and the sweep re-enqueues the mailing under the SAME job id, which arq drops as a duplicate: the
     mailing stays `preparing` and no candidate gets anything for three hours. The sweep should give it
     a job no other worker holds (as it does for a sender that died, and for reports).
-    Cause: shared/services/mailings.py recover() flags only `sending` deaths as lost; a mailing stuck
+    Cause: gradeflow/mailings/service.py recover() flags only `sending` deaths as lost; a mailing stuck
     in `preparing` gets mailings.job_id(m, "")."""
     await _course(tenant, ("ann", "Ann Lee", email(tenant, "ann"), 8))
     m = await _request(tenant, kind="reports", assessment="hw1")

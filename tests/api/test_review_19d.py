@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import pypdf
 
-from services.devstack.mailsink import Memory
-from shared.settings import Settings
+from gradeflow.core.settings import Settings
+from gradeflow.devstack.mailsink import Memory
 from tests.conftest import Tenant, assert_problem, run_worker
 from tests.helpers import assessment, course, email, user_token
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from shared.settings import Settings
+from gradeflow.core.settings import Settings
 from tests.conftest import Tenant, run_worker
 from tests.helpers import assessment, course, user_token
 
@@ -222,9 +222,9 @@ async def test_a_course_whose_late_policy_fails_does_not_stop_the_cron_for_the_o
     """Suspected (confirmed, fixed): the missing cron applied course after course in one loop; one that raised left
     every course after it unprocessed and the swept-up-to time where it was. Now each course's due dates go to the
     worker's application (its own job) and new learners are applied per course, a failure logged and handed on."""
-    from services.worker.tasks import late
-    from shared import clock
-    from shared.services import late_results
+    from gradeflow.core import clock
+    from gradeflow.deadlines import tasks as late
+    from gradeflow.deadlines.service import late_results
 
     due = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=1)
     courses = []
@@ -263,7 +263,7 @@ async def test_a_course_whose_late_policy_fails_does_not_stop_the_cron_for_the_o
         await run_worker(settings)
     finally:
         clock.freeze(None)
-    from shared import jobs
+    from gradeflow import jobs
 
     redis = await jobs.connect(settings.redis_url)
     try:

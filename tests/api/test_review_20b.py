@@ -7,8 +7,8 @@ from typing import Any
 
 from sqlalchemy import text
 
-from shared.services import marking
-from shared.settings import Settings
+from gradeflow.core.settings import Settings
+from gradeflow.marking.service import marking
 from tests.conftest import Tenant, assert_problem, run_worker
 from tests.helpers import course, enroll, grant, user_token
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shared import clock
-from shared.services.paging import encode_cursor
+from gradeflow.core import clock
+from gradeflow.core.paging import encode_cursor
 from tests.conftest import Tenant, assert_problem
 from tests.helpers import course, grant, user_token
 

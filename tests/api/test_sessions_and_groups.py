@@ -20,7 +20,7 @@ import httpx
 import openpyxl
 import pypdf
 
-from shared.settings import Settings
+from gradeflow.core.settings import Settings
 from tests.conftest import Tenant, assert_problem, run_worker
 from tests.helpers import assessment, course, grant, user_token
 

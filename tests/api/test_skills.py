@@ -23,8 +23,8 @@ import httpx
 import openpyxl
 import pytest
 
-from shared.services import report_data
-from shared.settings import Settings
+from gradeflow.core.settings import Settings
+from gradeflow.reports.service import report_data
 from tests.conftest import Tenant, assert_problem, run_worker
 from tests.helpers import course
 

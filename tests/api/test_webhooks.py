@@ -22,10 +22,10 @@ from sqlalchemy import text
 from standardwebhooks.webhooks import Webhook as StandardWebhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from services.devstack.infra import free_port
-from shared import clock
-from shared.notify import webhooks
-from shared.settings import Settings
+from gradeflow.core import clock
+from gradeflow.core.settings import Settings
+from gradeflow.devstack.infra import free_port
+from gradeflow.notify import webhooks
 from tests.conftest import Receiver, Tenant, assert_problem, run_worker
 from tests.helpers import assessment, course, enroll
 

@@ -16,11 +16,11 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from services.devstack import mailsink, processes
-from services.devstack.infra import free_port
-from services.worker.tasks.grades import sweep_jobs
-from shared import jobs
-from shared.settings import Settings
+from gradeflow import jobs
+from gradeflow.core.settings import Settings
+from gradeflow.devstack import mailsink, processes
+from gradeflow.devstack.infra import free_port
+from gradeflow.grades.tasks import sweep_jobs
 from tests.conftest import Receiver, Tenant, assert_problem, settings_env
 from tests.helpers import assessment, course, email, enroll
 

@@ -24,13 +24,13 @@ import pytest
 from asgi_lifespan import LifespanManager
 from pydantic import SecretStr, ValidationError
 
-from services import cli
-from services.api.main import create_app
-from services.devstack import infra, run
-from services.devstack.infra import free_port
-from shared.db.migrate import check
-from shared.settings import Settings, get_settings
-from shared.storage.s3 import open_store
+from gradeflow import cli
+from gradeflow.api.main import create_app
+from gradeflow.core.settings import Settings, get_settings
+from gradeflow.db.migrate import check
+from gradeflow.devstack import infra, run
+from gradeflow.devstack.infra import free_port
+from gradeflow.storage.s3 import open_store
 
 
 async def test_bootstrap_key_is_ensured_at_startup(settings: Settings) -> None:
@@ -128,7 +128,7 @@ def _listening(port: int) -> list[str]:
 
 async def test_worker_metrics_listen_on_loopback_only(settings: Settings) -> None:
     """The worker's Prometheus endpoint used to listen on every interface (0.0.0.0:9464)."""
-    from services.worker.main import shutdown, startup
+    from gradeflow.worker.main import shutdown, startup
 
     port = free_port()
     ctx: dict[str, Any] = {"settings": settings.model_copy(update={"worker_metrics_port": port})}

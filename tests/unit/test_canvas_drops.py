@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from shared.grading.canvas_drops import Entry, canvas_kept, kept, ratio
+from gradeflow.grading.canvas_drops import Entry, canvas_kept, kept, ratio
 
 SEED = 20240611
 GROUPS = 10_000

@@ -11,9 +11,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from shared.grading import canvas
-from shared.grading.policy import EvaluateRequest
-from shared.grading.sheet import build_sheet
+from gradeflow.grading import canvas
+from gradeflow.grading.policy import EvaluateRequest
+from gradeflow.grading.sheet import build_sheet
 
 
 def grade_both(body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

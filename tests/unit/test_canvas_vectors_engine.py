@@ -14,9 +14,9 @@ import numpy as np
 import orjson
 import pytest
 
-from shared.grading import canvas, canvas_bulk
-from shared.grading.policy import EvaluateRequest
-from shared.grading.sheet import build_sheet
+from gradeflow.grading import canvas, canvas_bulk
+from gradeflow.grading.policy import EvaluateRequest
+from gradeflow.grading.sheet import build_sheet
 from tests.canvas_vectors import CANVAS, assert_matches_canvas, canvas_request
 
 SEED = 20240611

@@ -7,8 +7,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.grading.engine import evaluate
-from shared.grading.policy import EvaluateRequest
+from gradeflow.grading.engine import evaluate
+from gradeflow.grading.policy import EvaluateRequest
 
 CATS = ["Homework", "Quiz", "Exam"]
 points = st.integers(min_value=1, max_value=200)

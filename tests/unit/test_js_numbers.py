@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.grading.js_numbers import big_sum, js_string
+from gradeflow.grading.js_numbers import big_sum, js_string
 
 # (Python expression for the same double, what JavaScript's String(x) prints)
 JS_STRINGS: list[tuple[float, str]] = [

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from shared.grading.late_policy import (
+from gradeflow.grading.late_policy import (
     LatePolicy,
     LateResult,
     apply,

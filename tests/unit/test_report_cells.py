@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from shared.services import report_data
-from shared.services.report_data import CANCELLED, EMPTY, FINAL, UNAVAILABLE
+from gradeflow.reports.service import report_data
+from gradeflow.reports.service.report_data import CANCELLED, EMPTY, FINAL, UNAVAILABLE
 
 
 def test_cells_read_as_formatted_fractions() -> None:
@@ -53,8 +53,8 @@ def test_report_csv_cells_follow_the_one_formula_rule() -> None:
     import csv
     import io
 
-    from services.worker.writers.csv import CsvFile
-    from shared import csv_cells
+    from gradeflow.core import csv_cells
+    from gradeflow.reports.writers.csv import CsvFile
 
     texts = ["=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx", "a=1", " =1", "'=1", "", "1.5", "Not Attempted"]
     for start in csv_cells.FORMULA_START:

@@ -7,7 +7,7 @@ import ipaddress
 
 import pytest
 
-from shared.notify.webhooks import Refused, judge, networks, parse_target, redacted
+from gradeflow.notify.webhooks import Refused, judge, networks, parse_target, redacted
 
 NONE = networks([])
 

@@ -9,8 +9,8 @@ from datetime import date
 
 import pypdf
 
-from services.worker.writers.diplomas import diploma, diploma_content
-from shared.services.diplomas import Diploma
+from gradeflow.certificates.service.diplomas import Diploma
+from gradeflow.certificates.writers.diplomas import diploma, diploma_content
 from tests.worker.test_pdf_documents import pdftotext
 
 PLAIN = Diploma(

@@ -7,10 +7,11 @@ from typing import Any
 
 from sqlalchemy import select, text, update
 
-from services.worker.tasks.grades import sweep_jobs
-from shared import clock, jobs
-from shared.db.models import IdempotencyRecord
-from shared.settings import Settings
+from gradeflow import jobs
+from gradeflow.core import clock
+from gradeflow.core.settings import Settings
+from gradeflow.db.models import IdempotencyRecord
+from gradeflow.grades.tasks import sweep_jobs
 from tests.conftest import Tenant, run_worker
 from tests.helpers import assessment, course, enroll
 
@@ -103,7 +104,7 @@ async def test_import_lost_from_redis_is_found_by_the_sweep(
 
 
 async def test_a_follow_up_for_a_course_that_is_gone_does_nothing(sessionmaker: Any) -> None:
-    from services.worker.tasks.publishing import follow_up_score_changes
+    from gradeflow.publishing.tasks import follow_up_score_changes
 
     outcome = await follow_up_score_changes({"sessionmaker": sessionmaker, "redis": None}, 2**62)
     assert outcome == "0 grades refreshed, 0 publications"

@@ -20,10 +20,9 @@ import pypdf
 import pytest
 from pypdf.generic import ArrayObject, DictionaryObject
 
-from services.worker.writers import pdf
-from shared import report_labels
-from shared.report_labels import LabelCatalogue, languages
-from shared.services.report_records import (
+from gradeflow.reports import labels as report_labels
+from gradeflow.reports.labels import LabelCatalogue, languages
+from gradeflow.reports.service.report_records import (
     AssessmentLine,
     CategoryLine,
     GroupResults,
@@ -31,6 +30,7 @@ from shared.services.report_records import (
     LearnerRecord,
     Ranked,
 )
+from gradeflow.reports.writers import pdf
 
 RLE, PDF_ = "\u202b", "\u202c"
 DASH = "\N{EN DASH}"

@@ -12,8 +12,7 @@ from typing import Any
 
 import pypdf
 
-from services.worker.writers import pdf
-from shared.services.progression_report import (
+from gradeflow.reports.service.progression_report import (
     BY_ITEM,
     BY_NOTHING,
     BY_SKILL,
@@ -23,6 +22,7 @@ from shared.services.progression_report import (
     PartChange,
     Published,
 )
+from gradeflow.reports.writers import pdf
 from tests.worker.test_pdf_documents import DASH, document_outline, elements, header_cells, lines, structure
 
 

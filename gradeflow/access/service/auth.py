@@ -1,0 +1,393 @@
+"""Who is calling: API keys (stored as hashes) and LMS-minted user tokens (JWT)."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import secrets
+from dataclasses import dataclass
+from typing import Any, Literal, NoReturn
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+from sqlalchemy import Row, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gradeflow.access.service import staff
+from gradeflow.audit import service as audit
+from gradeflow.core import clock
+from gradeflow.core.errors import Conflict, FieldError, NotFound, Unauthenticated, ValidationFailed
+from gradeflow.core.settings import API_KEY_PREFIX
+from gradeflow.core.validation import clean_text
+from gradeflow.db.models import ApiKey, Organization
+
+KEY_PREFIX = API_KEY_PREFIX
+KeyRole = Literal["admin", "service"]
+
+log = logging.getLogger("gradeflow.auth")
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated caller: an API key of an organization, or a user of its LMS."""
+
+    organization_id: int
+    kind: Literal["key", "user"]
+    subject: str  # the key's id, or the user's external id (JWT `sub`)
+    key_role: KeyRole | None = None
+
+    @property
+    def is_key(self) -> bool:
+        return self.kind == "key"
+
+    @property
+    def is_admin(self) -> bool:
+        return self.key_role == "admin"
+
+
+def hash_secret(secret: str) -> str:
+    # Keys carry 256 bits of randomness, so a fast hash is enough: nothing to brute-force.
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def new_key_secret() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+# The one answer to every refused credential: which organization, key or check failed is for the
+# operators' log, never for the caller (it would tell whether a slug exists and how it signs).
+CREDENTIAL_NOT_ACCEPTED = "The credential was not accepted: send `Authorization: Bearer <API key or user token>`."
+
+# A slug is at most 64 characters (organizations.slug); a user's id is stored like any other actor (255).
+_ISSUER_MAX = 64
+_SUBJECT_MAX = 255
+_TOKEN_ALGORITHMS = ("HS256", "RS256")
+
+
+def refuse(reason: str, *args: object) -> NoReturn:
+    """Refuse a credential: the reason goes to the log (redacted by shared/logs), the caller learns nothing."""
+    log.info("credential not accepted: " + reason, *args)
+    raise Unauthenticated(CREDENTIAL_NOT_ACCEPTED)
+
+
+async def authenticate(
+    session: AsyncSession,
+    credential: str,
+    leeway: int = 30,
+    *,
+    max_lifetime: int,
+    max_length: int,
+) -> Principal:
+    """Resolve a bearer credential to a Principal, or raise Unauthenticated (always with the same detail).
+
+    A credential longer than `max_length` is refused unread; a user token must expire (`exp`, a number)
+    within `max_lifetime` seconds (plus `leeway`)."""
+    if len(credential) > max_length:
+        refuse("credential of %d characters (over %d)", len(credential), max_length)
+    if credential.startswith(KEY_PREFIX):
+        return await _authenticate_key(session, credential)
+    return await _authenticate_token(session, credential, leeway, max_lifetime)
+
+
+async def _authenticate_key(session: AsyncSession, secret: str) -> Principal:
+    row = (
+        await session.execute(
+            select(ApiKey.id, ApiKey.organization_id, ApiKey.role).where(
+                ApiKey.secret_hash == hash_secret(secret), ApiKey.revoked_at.is_(None)
+            )
+        )
+    ).first()
+    if row is None:
+        refuse("API key unknown or revoked")
+    return Principal(row.organization_id, "key", str(row.id), row.role)
+
+
+def _storable_text(value: Any, max_length: int) -> bool:
+    """A non-empty string PostgreSQL can compare and store (no NUL, no lone surrogate) within `max_length`."""
+    if not isinstance(value, str) or not 0 < len(value) <= max_length:
+        return False
+    try:
+        clean_text(value)
+    except ValueError:
+        return False
+    return True
+
+
+async def _authenticate_token(session: AsyncSession, token: str, leeway: int, max_lifetime: int) -> Principal:
+    try:
+        header = jwt.get_unverified_header(token)
+        unverified = jwt.decode(token, options={"verify_signature": False})
+    except (jwt.PyJWTError, ValueError, TypeError) as exc:
+        refuse("neither an API key nor a well-formed JWT (%s)", type(exc).__name__)
+    issuer = unverified.get("iss")
+    if not _storable_text(issuer, _ISSUER_MAX):
+        refuse("user token without a usable `iss`")
+    alg = header.get("alg")
+    if alg not in _TOKEN_ALGORITHMS:
+        refuse("user token for %r signed with an unsupported algorithm", issuer)
+    org = (await session.execute(select(Organization).where(Organization.slug == issuer))).scalar_one_or_none()
+    if org is None:
+        refuse("user token of unknown issuer %r", issuer)
+    key = _verification_key(org, alg, header.get("kid"))
+    if key is None:
+        refuse("organization %r has no %s key for this token (kid %.64r)", org.slug, alg, header.get("kid"))
+    audience = org.token_audience
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            key=key,
+            algorithms=[alg],
+            # Without an audience setting `aud` is not looked at (PyJWT would refuse any token carrying one).
+            options={"require": ["sub", "exp", "iss"], "verify_aud": audience is not None},
+            issuer=issuer,
+            audience=audience,
+            leeway=leeway,
+        )
+    except (jwt.PyJWTError, ValueError, TypeError, OverflowError) as exc:
+        refuse("user token of %r: %s", org.slug, f"{type(exc).__name__}: {exc}"[:200])
+    expires = claims["exp"]
+    # PyJWT takes "exp" strings such as "99999999999" too; a token must say when it ends, and soon.
+    if isinstance(expires, bool) or not isinstance(expires, int | float) or not math.isfinite(expires):
+        refuse("user token of %r: `exp` is not a number", org.slug)
+    if expires > clock.now().timestamp() + max_lifetime + leeway:
+        refuse("user token of %r: `exp` more than %d s ahead", org.slug, max_lifetime)
+    subject = claims["sub"]
+    if not _storable_text(subject, _SUBJECT_MAX):
+        refuse("user token of %r: `sub` is not a user id (1-%d characters, no NUL)", org.slug, _SUBJECT_MAX)
+    # The token is the LMS's word on who the user is called: reports print it beside the id.
+    await staff.remember(session, org.id, subject, staff.names_in(claims))
+    return Principal(org.id, "user", subject)
+
+
+def _verification_key(org: Organization, alg: str, kid: Any) -> Any:
+    """The key that checks a token of `org` signed with `alg` (and naming `kid`), or None."""
+    if alg == "HS256":
+        return org.jwt_hs256_secret or None
+    keys = org.jwks.get("keys") if isinstance(org.jwks, dict) else None
+    for jwk in keys if isinstance(keys, list) else []:
+        if kid is None or (isinstance(jwk, dict) and jwk.get("kid") == kid):
+            try:
+                return rs256_public_key(jwk)
+            except ValueError:
+                # Stored before key sets were checked: it verifies nothing, so the token is refused.
+                log.warning("organization %r has an unusable JWKS entry (kid %.64r)", org.slug, kid)
+                return None
+    return None
+
+
+# RFC 7518 section 3.3: keys of 2048 bits or more MUST be used with RS256.
+RSA_MIN_BITS = 2048
+JWKS_MAX_KEYS = 20
+_PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "oth")
+
+
+def rs256_public_key(jwk: Any) -> RSAPublicKey:
+    """One JWKS entry as an RS256 verification key; ValueError says why it is not one."""
+    if not isinstance(jwk, dict):
+        raise ValueError("must be a JWK: a JSON object")
+    if jwk.get("kty") != "RSA":
+        raise ValueError("must be an RSA key (`kty`: `RSA`)")
+    if jwk.get("alg", "RS256") != "RS256" or jwk.get("use", "sig") != "sig":
+        raise ValueError("must be a signing key for RS256 (`alg`: `RS256`, `use`: `sig` when given)")
+    if "kid" in jwk and not isinstance(jwk["kid"], str):
+        raise ValueError("`kid` must be a string")
+    if any(member in jwk for member in _PRIVATE_MEMBERS):
+        raise ValueError("must be a public key: it holds private members (`d`, `p`, `q`, ...); never send those")
+    try:
+        key = jwt.PyJWK(jwk, algorithm="RS256").key
+    except (jwt.PyJWTError, ValueError, TypeError) as exc:
+        raise ValueError("is not a usable RSA public key (`n` and `e` base64url-encoded)") from exc
+    if not isinstance(key, RSAPublicKey):
+        raise ValueError("must be an RSA public key")
+    if key.key_size < RSA_MIN_BITS:
+        raise ValueError(f"must be at least {RSA_MIN_BITS} bits long (RFC 7518 section 3.3)")
+    return key
+
+
+def _check_jwks(jwks: dict[str, Any]) -> list[str | None]:
+    """Refuse a key set any of whose keys would not verify RS256 tokens (422 naming each); its kids."""
+    keys = jwks.get("keys")
+    if not isinstance(keys, list):
+        raise ValidationFailed.one("/jwks/keys", "must be a list of JWKs (RFC 7517)")
+    if len(keys) > JWKS_MAX_KEYS:
+        raise ValidationFailed.one("/jwks/keys", f"at most {JWKS_MAX_KEYS} keys")
+    errors: list[FieldError] = []
+    kids: list[str | None] = []
+    for i, jwk in enumerate(keys):
+        try:
+            rs256_public_key(jwk)
+        except ValueError as exc:
+            errors.append(FieldError(f"/jwks/keys/{i}", str(exc)))
+            continue
+        kid = jwk.get("kid")
+        if kid is not None and kid in kids:
+            errors.append(FieldError(f"/jwks/keys/{i}/kid", "another key has this `kid`: each must be unique"))
+        kids.append(kid)
+    if errors:
+        raise ValidationFailed(errors)
+    return kids
+
+
+# --- organizations and keys -------------------------------------------------------------------
+
+
+async def create_organization(session: AsyncSession, slug: str, name: str) -> Organization:
+    """Create a tenant; slugs are unique."""
+    exists = await session.scalar(select(Organization.id).where(Organization.slug == slug))
+    if exists is not None:
+        raise Conflict(f"An organization with slug {slug!r} exists.")
+    org = Organization(slug=slug, name=name)
+    session.add(org)
+    await session.commit()
+    return org
+
+
+async def get_organization(session: AsyncSession, organization_id: int) -> Organization:
+    org = await session.get(Organization, organization_id)
+    if org is None:
+        raise NotFound("Organization not found.")
+    return org
+
+
+async def get_organization_by_slug(session: AsyncSession, slug: str) -> Organization:
+    org = (await session.execute(select(Organization).where(Organization.slug == slug))).scalar_one_or_none()
+    if org is None:
+        raise NotFound(f"No organization {slug!r}.")
+    return org
+
+
+def token_keys_summary(org: Organization) -> dict[str, Any]:
+    """What the audit log says about an organization's token keys: which kinds, kids, audience; no secret."""
+    keys = org.jwks.get("keys") if isinstance(org.jwks, dict) else None
+    return {
+        "hs256": bool(org.jwt_hs256_secret),
+        "rs256_kids": [k.get("kid") if isinstance(k, dict) else None for k in keys] if isinstance(keys, list) else [],
+        "audience": org.token_audience,
+    }
+
+
+async def set_token_keys(
+    session: AsyncSession,
+    organization_id: int,
+    actor: str,
+    hs256_secret: str | None,
+    jwks: dict[str, Any] | None,
+    *,
+    audience: str | None = None,
+    disable_user_tokens: bool = False,
+) -> Organization:
+    """Register the material that verifies the LMS's user tokens (replaces what was there).
+
+    Every RS256 key must load (422 naming `/jwks/keys/<i>`). A request with no key at all would stop
+    every user login, so it is refused unless `disable_user_tokens` says that is the point."""
+    kids = _check_jwks(jwks) if jwks is not None else []
+    has_keys = bool(hs256_secret) or bool(kids)
+    if not has_keys and not disable_user_tokens:
+        raise ValidationFailed.one(
+            "/disable_user_tokens",
+            "No verification key given: this would refuse every user token. Send `hs256_secret` and/or"
+            " `jwks` with keys, or `disable_user_tokens: true` to stop accepting user tokens on purpose.",
+        )
+    if has_keys and disable_user_tokens:
+        raise ValidationFailed.one("/disable_user_tokens", "must be false (or left out) when keys are given")
+    org = await get_organization(session, organization_id)
+    old = token_keys_summary(org)
+    new_jwks = jwks if kids else None  # `{"keys": []}` is stored as no key set
+    changed = (org.jwt_hs256_secret, org.jwks, org.token_audience) != (hs256_secret, new_jwks, audience)
+    org.jwt_hs256_secret = hs256_secret
+    org.jwks = new_jwks
+    org.token_audience = audience
+    if changed:
+        await audit.record(
+            session, organization_id, None, actor, "token_keys.changed", old=old, new=token_keys_summary(org)
+        )
+    await session.commit()
+    return org
+
+
+def _key_entry(key: ApiKey | Row[Any]) -> dict[str, Any]:
+    """An API key as the audit log shows it (the prefix is shown in listings too; the secret never)."""
+    return {"id": key.id, "name": key.name, "role": key.role, "prefix": key.prefix, "revoked_at": key.revoked_at}
+
+
+async def create_api_key(
+    session: AsyncSession,
+    organization_id: int,
+    name: str,
+    role: KeyRole,
+    secret: str | None = None,
+    *,
+    actor: str = "gradeflow:cli",
+) -> tuple[ApiKey, str]:
+    """Create a key; the secret is returned here once and only its hash is kept."""
+    secret = secret or new_key_secret()
+    key = ApiKey(
+        organization_id=organization_id,
+        name=name,
+        role=role,
+        prefix=secret[:12],
+        secret_hash=hash_secret(secret),
+    )
+    session.add(key)
+    await session.flush()
+    await audit.record(session, organization_id, None, actor, "api_key.created", new=_key_entry(key))
+    await session.commit()
+    return key, secret
+
+
+async def list_api_keys(session: AsyncSession, organization_id: int) -> list[ApiKey]:
+    rows = await session.scalars(select(ApiKey).where(ApiKey.organization_id == organization_id).order_by(ApiKey.id))
+    return list(rows)
+
+
+async def revoke_api_key(session: AsyncSession, organization_id: int, key_id: int, actor: str) -> ApiKey:
+    """Revoke a key (it stops working at once); revoking a revoked key changes nothing."""
+    key = await session.get(ApiKey, key_id)
+    if key is None or key.organization_id != organization_id:
+        raise NotFound("API key not found.")
+    if key.revoked_at is None:
+        old = _key_entry(key)
+        key.revoked_at = clock.now()
+        await audit.record(session, organization_id, None, actor, "api_key.revoked", old=old, new=_key_entry(key))
+        await session.commit()
+    return key
+
+
+BOOTSTRAP_ACTOR = "gradeflow:bootstrap"
+
+
+async def ensure_bootstrap_key(session: AsyncSession, slug: str, secret: str) -> None:
+    """Make sure an admin key with exactly `secret` exists in organization `slug` (safe to race).
+
+    Creating the key, or making it an active admin key again, is audited; finding it as it should be is not."""
+    await session.execute(
+        text("INSERT INTO organizations (slug, name) VALUES (:slug, :slug) ON CONFLICT (slug) DO NOTHING"),
+        {"slug": slug},
+    )
+    row = (
+        await session.execute(
+            text(
+                """
+                WITH before AS (SELECT role, revoked_at FROM api_keys WHERE secret_hash = :hash)
+                INSERT INTO api_keys (organization_id, name, role, prefix, secret_hash)
+                SELECT id, 'bootstrap', 'admin', :prefix, :hash FROM organizations WHERE slug = :slug
+                ON CONFLICT (secret_hash) DO UPDATE SET role = 'admin', revoked_at = NULL
+                    WHERE api_keys.role <> 'admin' OR api_keys.revoked_at IS NOT NULL
+                RETURNING id, organization_id, name, role, prefix, revoked_at,
+                          (SELECT role FROM before) AS old_role, (SELECT revoked_at FROM before) AS old_revoked_at
+                """
+            ),
+            {"slug": slug, "prefix": secret[:12], "hash": hash_secret(secret)},
+        )
+    ).first()
+    if row is not None:
+        new = _key_entry(row)
+        if row.old_role is None:
+            await audit.record(session, row.organization_id, None, BOOTSTRAP_ACTOR, "api_key.created", new=new)
+        else:
+            old = {**new, "role": row.old_role, "revoked_at": row.old_revoked_at}
+            await audit.record(
+                session, row.organization_id, None, BOOTSTRAP_ACTOR, "api_key.restored", old=old, new=new
+            )
+    await session.commit()

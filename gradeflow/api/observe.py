@@ -1,0 +1,66 @@
+"""ASGI middleware: request metrics and one access log line per request, and a cap on the requests
+one process answers at once (past it: 503 with Retry-After at once, never a silent queue)."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gradeflow.core import metrics
+from gradeflow.http.errors import overloaded
+
+log = logging.getLogger("gradeflow.access")
+
+
+def _route(scope: Scope) -> str:
+    # The route's template (bounded label values); the path itself may hold learners' ids.
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else "unmatched"
+
+
+class Observe:
+    def __init__(self, app: ASGIApp, max_in_flight: int) -> None:
+        self.app = app
+        self.max_in_flight = max_in_flight
+        self.in_flight = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if self.in_flight >= self.max_in_flight:
+            metrics.REJECTED.labels(reason="overload").inc()
+            response = overloaded(None, f"More than {self.max_in_flight} requests in progress; retry shortly.")
+            await response(scope, receive, send)
+            return
+        status = 500
+        started = time.perf_counter()
+
+        async def observed_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        self.in_flight += 1
+        metrics.IN_FLIGHT.inc()
+        try:
+            await self.app(scope, receive, observed_send)
+        finally:
+            self.in_flight -= 1
+            metrics.IN_FLIGHT.dec()
+            elapsed = time.perf_counter() - started
+            route, method = _route(scope), scope["method"]
+            metrics.REQUESTS.labels(method=method, route=route, status=str(status)).inc()
+            metrics.REQUEST_SECONDS.labels(method=method, route=route).observe(elapsed)
+            log.info(
+                "%s %s %s %.1f ms",
+                method,
+                route,
+                status,
+                elapsed * 1000,
+                extra={"method": method, "route": route, "status": status, "duration_ms": round(elapsed * 1000, 1)},
+            )

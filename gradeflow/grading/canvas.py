@@ -1,0 +1,13 @@
+"""The `canvas` preset: Canvas LMS's gradebook arithmetic (spec: canvas-grading.md, docs/grading.md).
+
+`grade` runs the bulk path over all learners (`canvas_bulk.py`), which hands every learner it cannot
+decide with certainty to the per-learner reference (`canvas_reference.py`); the two agree on every
+learner. Drops are Canvas's own search, departing only where it is strictly worse (`canvas_drops.py`).
+"""
+
+from __future__ import annotations
+
+from gradeflow.grading.canvas_bulk import evaluate, grade
+from gradeflow.grading.canvas_reference import reference_grade
+
+__all__ = ["evaluate", "grade", "reference_grade"]

@@ -1,0 +1,920 @@
+"""Manual marking: allocating work to graders, graders' marks, and reconciling several marks into
+the item's score (which then flows through the one score path: totals, grades, audit)."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gradeflow.access.service.access import IN_SCOPE, CourseRef
+from gradeflow.audit import service as audit
+from gradeflow.core import csv_cells
+from gradeflow.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from gradeflow.core.inputs import AllocationRequest, MarkIn, MarkingSettings, ScoreRow
+from gradeflow.courses.service.assessments import AssessmentView, get_assessment
+from gradeflow.deadlines.service import late_results
+from gradeflow.grades.service import grades
+from gradeflow.marking.service import anonymity
+from gradeflow.notify import events
+from gradeflow.scores.service import scores
+
+SIX = Decimal("0.000001")
+
+
+def settings(view: AssessmentView) -> MarkingSettings:
+    return MarkingSettings.model_validate(view.assessment.marking or {})
+
+
+# --- who marks ------------------------------------------------------------------------------------
+
+
+async def identities(session: AsyncSession, ref: CourseRef, user: str) -> list[str]:
+    """The names a user marks under: themselves, then their workgroups in the course."""
+    groups = await session.scalars(
+        text("SELECT name FROM workgroups WHERE course_id = :c AND :u = ANY(members) ORDER BY name"),
+        {"c": ref.id, "u": user},
+    )
+    return [user, *groups]
+
+
+async def put_workgroup(
+    session: AsyncSession, ref: CourseRef, name: str, members: list[str], actor: str
+) -> dict[str, Any]:
+    """Create or replace a workgroup (shared workflow: its members mark together, as the group)."""
+    old = await session.scalar(
+        text("SELECT members FROM workgroups WHERE course_id = :c AND name = :n"), {"c": ref.id, "n": name}
+    )
+    await session.execute(
+        text(
+            """
+            INSERT INTO workgroups (course_id, name, members) VALUES (:c, :n, :m)
+            ON CONFLICT (course_id, name) DO UPDATE SET members = excluded.members
+            """
+        ),
+        {"c": ref.id, "n": name, "m": sorted(set(members))},
+    )
+    await audit.record(
+        session,
+        ref.organization_id,
+        ref.id,
+        actor,
+        "workgroup.set",
+        old=None if old is None else {"name": name, "members": old},
+        new={"name": name, "members": sorted(set(members))},
+    )
+    await session.commit()
+    return {"name": name, "members": sorted(set(members))}
+
+
+async def list_workgroups(session: AsyncSession, ref: CourseRef) -> list[dict[str, Any]]:
+    rows = await session.execute(
+        text("SELECT name, members FROM workgroups WHERE course_id = :c ORDER BY name"), {"c": ref.id}
+    )
+    return [{"name": n, "members": m} for n, m in rows]
+
+
+# --- allocation -----------------------------------------------------------------------------------
+
+
+async def _units(session: AsyncSession, view: AssessmentView, by: str) -> list[tuple[int, int | None, str, str]]:
+    """Work to mark: (attempt id, item id or None, learner, item external id or '') in course order.
+
+    Only submitted or pending-grading attempts of an assessment with manual items need marking.
+    """
+    manual = [i for i in view.items if i.marking == "manual"]
+    if not manual:
+        return []
+    rows = (
+        await session.execute(
+            text(
+                """
+                SELECT t.id, e.external_id FROM attempts t JOIN enrollments e ON e.id = t.enrollment_id
+                WHERE t.assessment_id = :a AND t.status IN ('submitted', 'pending_grading') ORDER BY t.id
+                """
+            ),
+            {"a": view.assessment.id},
+        )
+    ).all()
+    if by == "candidate":
+        return [(attempt, None, learner, "") for attempt, learner in rows]
+    return [(attempt, item.id, learner, item.external_id) for attempt, learner in rows for item in manual]
+
+
+async def _discrepant_units(session: AsyncSession, view: AssessmentView) -> list[tuple[int, int | None, str, str]]:
+    """Items whose marks differ by more than the threshold and have no third mark yet (one query)."""
+    marks: dict[tuple[int, int], list[tuple[Any, ...]]] = defaultdict(list)
+    for attempt, item_id, grader, role, points in await session.execute(
+        text(
+            """
+            SELECT m.attempt_id, m.item_id, m.grader, m.role, m.points FROM marks m
+            JOIN attempts t ON t.id = m.attempt_id WHERE t.assessment_id = :a ORDER BY m.id
+            """
+        ),
+        {"a": view.assessment.id},
+    ):
+        marks[(attempt, item_id)].append((grader, role, points))
+    cfg = settings(view)
+    factors = await scalings(session, view.assessment.id)
+    return [
+        unit
+        for unit in await _units(session, view, "item")
+        if reconcile(cfg, _points_of(view, unit[1]), marks.get((unit[0], unit[1]), []), factors)["status"]  # type: ignore[arg-type]
+        == "needs_third_marker"
+    ]
+
+
+async def allocate(
+    session: AsyncSession, ref: CourseRef, assessment: str, body: AllocationRequest, actor: str
+) -> dict[str, Any]:
+    """Give unallocated work to the graders: `even` balances counts (ties in the order given),
+    `random` does the same in a seeded random order. Each unit gets graders_per_item markers
+    (one third marker for role third)."""
+    view = await get_assessment(session, ref, assessment)
+    # Candidate numbers are given when work is handed out (before this transaction's writes).
+    await anonymity.ensure_numbers(session, ref.id, [view.assessment.id])
+    cfg = settings(view)
+    units = await (_discrepant_units(session, view) if body.role == "third" else _units(session, view, body.by))
+    needed = 1 if body.role == "third" else cfg.graders_per_item
+    existing = (
+        await session.execute(
+            text(
+                """
+                SELECT l.attempt_id, l.item_id, l.grader FROM allocations l
+                JOIN attempts t ON t.id = l.attempt_id WHERE t.assessment_id = :a AND l.role = :role
+                """
+            ),
+            {"a": view.assessment.id, "role": body.role},
+        )
+    ).all()
+    on_unit: dict[tuple[int, int | None], set[str]] = defaultdict(set)
+    load: Counter[str] = Counter({g: 0 for g in body.graders})
+    for attempt, item_id, grader in existing:
+        on_unit[(attempt, item_id)].add(grader)
+        if grader in load:
+            load[grader] += 1
+    rng = random.Random(body.seed)  # noqa: S311  (an allocation order, not a secret)
+    new: list[dict[str, Any]] = []
+    given: dict[str, list[list[str]]] = defaultdict(list)
+    for attempt, item_id, learner, item_ext in units:
+        already = on_unit[(attempt, item_id)] | on_unit[(attempt, None)]
+        free = [g for g in body.graders if g not in already]
+        if body.mode == "random":
+            rng.shuffle(free)
+        for grader in sorted(free, key=lambda g: load[g])[: max(0, needed - len(already))]:
+            load[grader] += 1
+            new.append({"attempt": attempt, "item": item_id, "grader": grader, "role": body.role})
+            given[grader].append([learner, item_ext])
+    if new:
+        await session.execute(
+            text(
+                """
+                INSERT INTO allocations (attempt_id, item_id, grader, role)
+                VALUES (:attempt, :item, :grader, :role)
+                """
+            ),
+            new,
+        )
+        await audit.record(
+            session,
+            ref.organization_id,
+            ref.id,
+            actor,
+            "allocation.add",
+            assessment=assessment,
+            new={"mode": body.mode, "by": body.by, "role": body.role, "allocated": given},
+        )
+    await session.commit()
+    return {"allocated": len(new), "per_grader": {g: len(v) for g, v in given.items()}}
+
+
+async def remove_grader(
+    session: AsyncSession, ref: CourseRef, assessment: str, grader: str, actor: str
+) -> dict[str, Any]:
+    """Take a grader off the assessment; their unmarked work goes evenly to the remaining graders."""
+    view = await get_assessment(session, ref, assessment)
+    removed = (
+        await session.execute(
+            text(
+                """
+                DELETE FROM allocations l USING attempts t
+                WHERE t.id = l.attempt_id AND t.assessment_id = :a AND l.grader = :g
+                  AND NOT EXISTS (SELECT 1 FROM marks m WHERE m.attempt_id = l.attempt_id AND m.grader = l.grader
+                                  AND (l.item_id IS NULL OR m.item_id = l.item_id))
+                RETURNING l.attempt_id, l.item_id, l.role
+                """
+            ),
+            {"a": view.assessment.id, "g": grader},
+        )
+    ).all()
+    if not removed:
+        raise NotFound(f"{grader!r} has no unmarked work allocated in {assessment!r}.")
+    others = [
+        g
+        for (g,) in (
+            await session.execute(
+                text(
+                    """
+                    SELECT l.grader FROM allocations l JOIN attempts t ON t.id = l.attempt_id
+                    WHERE t.assessment_id = :a AND l.grader <> :g GROUP BY l.grader ORDER BY count(*), l.grader
+                    """
+                ),
+                {"a": view.assessment.id, "g": grader},
+            )
+        ).all()
+    ]
+    load: Counter[str] = Counter()
+    on_attempt: dict[int, set[str]] = defaultdict(set)
+    for attempt, g in await session.execute(
+        text("SELECT attempt_id, grader FROM allocations WHERE attempt_id = ANY(:ids)"),
+        {"ids": sorted({r[0] for r in removed})},
+    ):
+        on_attempt[attempt].add(g)
+    moved = []
+    for attempt, item_id, role in removed:
+        taken = on_attempt[attempt]
+        free = sorted((g for g in others if g not in taken), key=lambda g: load[g])
+        if free:
+            load[free[0]] += 1
+            moved.append({"attempt": attempt, "item": item_id, "grader": free[0], "role": role})
+    if moved:
+        await session.execute(
+            text(
+                "INSERT INTO allocations (attempt_id, item_id, grader, role) VALUES (:attempt, :item, :grader, :role)"
+            ),
+            moved,
+        )
+    await audit.record(
+        session,
+        ref.organization_id,
+        ref.id,
+        actor,
+        "allocation.remove",
+        assessment=assessment,
+        old={"grader": grader, "units": len(removed)},
+        new={"reallocated": dict(load)},
+    )
+    await session.commit()
+    return {"removed": len(removed), "reallocated": dict(load)}
+
+
+async def list_allocations(session: AsyncSession, ref: CourseRef, assessment: str) -> list[dict[str, Any]]:
+    view = await get_assessment(session, ref, assessment)
+    rows = await session.execute(
+        text(
+            """
+            SELECT e.external_id AS learner, i.external_id AS item, l.grader, l.role
+            FROM allocations l JOIN attempts t ON t.id = l.attempt_id
+            JOIN enrollments e ON e.id = t.enrollment_id LEFT JOIN items i ON i.id = l.item_id
+            WHERE t.assessment_id = :a ORDER BY t.id, i.position NULLS FIRST, l.grader
+            """
+        ),
+        {"a": view.assessment.id},
+    )
+    return [dict(r) for r in rows.mappings()]
+
+
+async def queue(session: AsyncSession, ref: CourseRef, grader: str, hide: bool = False) -> dict[str, Any]:
+    """The grader's allocated items (their own and their workgroups') not marked yet, with counts; on an
+    anonymous assessment a concealed caller (`hide`) gets each learner's candidate label."""
+    names = await identities(session, ref, grader)
+    if hide:
+        await anonymity.ensure_numbers(session, ref.id)
+    rows = (
+        (
+            await session.execute(
+                text(
+                    f"""
+                SELECT a.external_id AS assessment, e.external_id AS learner, i.external_id AS item, l.role,
+                       l.grader AS marking_as, {anonymity.HIDDEN} AS hidden, n.number
+                FROM allocations l
+                JOIN attempts t ON t.id = l.attempt_id
+                JOIN assessments a ON a.id = t.assessment_id
+                JOIN enrollments e ON e.id = t.enrollment_id
+                LEFT JOIN candidate_numbers n ON n.assessment_id = a.id AND n.enrollment_id = t.enrollment_id
+                JOIN items i ON i.assessment_id = a.id AND i.marking = 'manual'
+                              AND (l.item_id IS NULL OR i.id = l.item_id)
+                WHERE a.course_id = :c AND l.grader = ANY(:names) AND t.status <> 'cancelled'
+                  AND NOT EXISTS (SELECT 1 FROM marks m WHERE m.attempt_id = t.id AND m.item_id = i.id
+                                  AND m.grader = l.grader)
+                ORDER BY a.position, a.id, CASE WHEN CAST(:hide AS boolean) AND {anonymity.HIDDEN} THEN n.number END,
+                         t.id, i.position
+                """  # noqa: S608  (constant SQL)
+                ),
+                {"c": ref.id, "names": names, "hide": hide},
+            )
+        )
+        .mappings()
+        .all()
+    )
+    counts = Counter(r["assessment"] for r in rows)
+    to_mark = [
+        {
+            "assessment": r["assessment"],
+            "learner": anonymity.label(r["number"]) if hide and r["hidden"] else r["learner"],
+            "item": r["item"],
+            "role": r["role"],
+            "marking_as": r["marking_as"],
+        }
+        for r in rows
+    ]
+    return {"grader": grader, "to_mark": to_mark, "counts": dict(counts)}
+
+
+# --- marks ----------------------------------------------------------------------------------------
+
+
+async def _attempt_and_item(
+    session: AsyncSession, view: AssessmentView, ref: CourseRef, learner: str, item: str
+) -> tuple[int | None, int]:
+    found = next((i for i in view.items if i.external_id == item), None)
+    if found is None:
+        raise NotFound(f"Item {item!r} not found in {view.assessment.external_id!r}.")
+    if found.marking != "manual":
+        raise ValidationFailed.one("item", "This item is scored automatically; override its score instead.", "path")
+    row = (
+        await session.execute(
+            text(
+                """
+                SELECT t.id, t.status FROM attempts t JOIN enrollments e ON e.id = t.enrollment_id
+                WHERE t.assessment_id = :a AND e.course_id = :c AND e.external_id = :l
+                """
+            ),
+            {"a": view.assessment.id, "c": ref.id, "l": learner},
+        )
+    ).first()
+    if row is not None and row.status == "cancelled":
+        raise Conflict("The attempt is cancelled: it takes no marks.")
+    return (None if row is None else int(row.id)), found.id
+
+
+async def _role_for(
+    session: AsyncSession, cfg: MarkingSettings, attempt: int | None, item_id: int, names: list[str]
+) -> tuple[str, str]:
+    """Under which name and role the user marks this item: allocated to them (individual) or to one
+    of their workgroups (shared), as marker or third marker; or as the final grader. A learner
+    without an attempt is 404 only to the final grader: to any other grader it is work not allocated
+    to them, so a grader learns nothing of others' learners (whether they started, for one)."""
+    candidates = names[1:] if cfg.workflow == "shared" else names[:1]
+    row = (
+        await session.execute(
+            text(
+                """
+                SELECT grader, role FROM allocations WHERE attempt_id = :t AND grader = ANY(:names)
+                  AND (item_id IS NULL OR item_id = :i) ORDER BY role = 'marker', grader LIMIT 1
+                """
+            ),
+            {"t": attempt, "i": item_id, "names": candidates},
+        )
+    ).first()
+    if row is not None:
+        return str(row[0]), str(row[1])
+    if cfg.reconciliation == "final_grader" and names[0] == cfg.final_grader:
+        if attempt is None:
+            raise NotFound("The learner has no attempt at this assessment.")
+        return names[0], "final"
+    raise Forbidden("This item is not allocated to you" + (" or your workgroup." if cfg.workflow == "shared" else "."))
+
+
+async def put_mark(
+    session: AsyncSession,
+    ref: CourseRef,
+    assessment: str,
+    learner: str,
+    item: str,
+    grader: str,
+    body: MarkIn,
+    hide: bool = False,
+) -> dict[str, Any]:
+    """Record the caller's mark for one item, then reconcile the item's marks into its score (`rescore`;
+    a score the marks no longer give is removed). A changed mark of an attempt a moderator already decided
+    sends it back to pending in the sample. A concealed caller (`hide`) names the learner of an anonymous
+    assessment by candidate label, and is answered so."""
+    view = await get_assessment(session, ref, assessment)
+    shown = learner
+    learner = anonymity.real(await anonymity.learner(session, ref, hide, assessment, shown), shown)
+    cfg = settings(view)
+    attempt, item_id = await _attempt_and_item(session, view, ref, learner, item)
+    possible = _points_of(view, item_id)
+    if body.points > possible:
+        raise ValidationFailed.one("/points", f"At most the item's {possible.normalize()} points.")
+    marker, role = await _role_for(session, cfg, attempt, item_id, await identities(session, ref, grader))
+    assert attempt is not None  # _role_for refuses a learner without one
+    if cfg.reconciliation == "final_grader" and role == "marker" and grader == cfg.final_grader:
+        marker, role = grader, "final"
+    await lock(session, view.assessment.id, [attempt])
+    previous = (
+        await session.execute(
+            text("SELECT points, comment FROM marks WHERE attempt_id = :t AND item_id = :i AND grader = :g"),
+            {"t": attempt, "i": item_id, "g": marker},
+        )
+    ).first()
+    await session.execute(
+        text(
+            """
+            INSERT INTO marks (attempt_id, item_id, grader, role, points, comment) VALUES (:t, :i, :g, :r, :p, :c)
+            ON CONFLICT (attempt_id, item_id, grader) DO UPDATE SET
+              points = excluded.points, comment = excluded.comment, role = excluded.role, updated_at = now()
+            """
+        ),
+        {"t": attempt, "i": item_id, "g": marker, "r": role, "p": body.points, "c": body.comment},
+    )
+    await audit.record(
+        session,
+        ref.organization_id,
+        ref.id,
+        grader,
+        "mark.set",
+        learner=learner,
+        assessment=assessment,
+        item=item,
+        old=None if previous is None else {"points": _num(previous[0]), "comment": previous[1]},
+        new={"points": _num(body.points), "comment": body.comment, "role": role, "marked_as": marker},
+    )
+    if previous is None or previous[0] != body.points:
+        await _reopen_sample(session, ref, view, attempt, learner, grader)
+    # The grader's new mark decides again even where a planner had overridden the item's score.
+    done = await rescore(session, ref, view, [attempt], grader, items=[item_id], replace={(attempt, item_id)})
+    state = done.states.get((attempt, item_id))
+    if state is None:  # cancelled meanwhile: nothing of this mark is kept
+        raise Conflict("The attempt is cancelled: it takes no marks.")
+    await session.commit()
+    return {
+        "learner": shown,
+        "item": item,
+        "role": role,
+        "marked_as": marker,
+        "points": _num(body.points),
+        "status": state["status"],
+    }
+
+
+# --- the one path from marks to item scores --------------------------------------------------------
+#
+# Marks (graders', third markers', the final grader's, a moderator's) and scalings become item scores
+# only through `rescore`, under `lock`: whatever changes marks or scalings (put_mark, a moderator's
+# agreement or adjustment, scaling) takes the locks first and reads after, so the last to commit
+# reconciles from everything committed before it, never from a stale snapshot.
+
+
+async def lock(session: AsyncSession, assessment_id: int, attempts: list[int], *, exclusive: bool = False) -> None:
+    """Serialise changes of marks and scalings until the transaction ends: the assessment shared (a
+    scaling takes it exclusive, as it touches every attempt its grader marked), then each attempt
+    exclusive, in one order so that two callers never wait on each other."""
+    which = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+    await session.execute(
+        text(f"SELECT {which}(hashtext('marking.assessment'), CAST(:a % 2147483647 AS int))"),
+        {"a": assessment_id},
+    )
+    if attempts:
+        await session.execute(
+            text(
+                """
+                SELECT pg_advisory_xact_lock(hashtext('marking.attempt'), k) FROM (
+                  SELECT DISTINCT CAST(x % 2147483647 AS int) AS k FROM unnest(CAST(:ids AS bigint[])) AS x
+                  ORDER BY k OFFSET 0
+                ) keys
+                """
+            ),
+            {"ids": attempts},
+        )
+
+
+@dataclass
+class Rescored:
+    changed: int  # item scores written or removed
+    states: dict[tuple[int, int], dict[str, Any]]  # (attempt, item) -> reconcile() of its marks
+
+
+async def rescore(
+    session: AsyncSession,
+    ref: CourseRef,
+    view: AssessmentView,
+    attempts: list[int],
+    actor: str,
+    *,
+    items: list[int] | None = None,
+    replace: set[tuple[int, int]] | frozenset[tuple[int, int]] = frozenset(),
+) -> Rescored:
+    """Reconcile the marked items of these attempts (all their marked items, or `items`) and write each
+    item score that changes through the one score path, in one batch. An overridden score stands unless
+    its (attempt, item) is in `replace` (someone decided that item just now). Where the marks no longer
+    give a score (a moderator's mark withdrawn before every grader marked, markers now too far apart)
+    the score marking gave is removed: totals, status, late policy and grades follow, audited as
+    `item_score.removed`. Cancelled attempts take no score. Call under `lock`."""
+    cfg = settings(view)
+    factors = await scalings(session, view.assessment.id)
+    by_id = {i.id: i for i in view.items}
+    marks: dict[tuple[int, int], list[tuple[Any, ...]]] = defaultdict(list)
+    for attempt, item_id, grader, role, points in await session.execute(
+        text(
+            "SELECT attempt_id, item_id, grader, role, points FROM marks WHERE attempt_id = ANY(:ids)"
+            " AND (CAST(:items AS bigint[]) IS NULL OR item_id = ANY(:items)) ORDER BY id"
+        ),
+        {"ids": attempts, "items": items},
+    ):
+        marks[(attempt, item_id)].append((grader, role, points))
+    current: dict[tuple[int, int], tuple[Decimal | None, str]] = {
+        (attempt, item_id): (earned, source)
+        for attempt, item_id, earned, source in await session.execute(
+            text("SELECT attempt_id, item_id, earned, source FROM item_scores WHERE attempt_id = ANY(:ids)"),
+            {"ids": attempts},
+        )
+    }
+    learners: dict[int, str] = dict(
+        (
+            await session.execute(
+                text(
+                    "SELECT t.id, e.external_id FROM attempts t JOIN enrollments e ON e.id = t.enrollment_id"
+                    " WHERE t.id = ANY(:ids) AND t.status <> 'cancelled'"
+                ),
+                {"ids": attempts},
+            )
+        ).all()
+    )
+    rows: list[ScoreRow] = []
+    gone: list[tuple[int, int]] = []
+    states: dict[tuple[int, int], dict[str, Any]] = {}
+    for (attempt, item_id), given in marks.items():
+        item = by_id.get(item_id)
+        if item is None or item.marking != "manual" or attempt not in learners:
+            continue
+        state = states[(attempt, item_id)] = reconcile(cfg, item.points_possible, given, factors)
+        earned, source = current.get((attempt, item_id), (None, ""))
+        if source == "override" and (attempt, item_id) not in replace:
+            continue
+        if state["score"] is None:
+            if source == "manual":  # a score marking gave, which no mark gives now
+                gone.append((attempt, item_id))
+            continue
+        if state["score"] == earned and source == "manual":
+            continue
+        rows.append(
+            ScoreRow(
+                assessment=view.assessment.external_id,
+                learner=learners[attempt],
+                item=item.external_id,
+                earned=state["score"],
+                source="manual",
+                graded_by=state["decided_by"],
+            )
+        )
+    if rows:
+        errors = await scores.write_rows(session, ref, rows, actor)
+        if errors:
+            raise Conflict(errors[0].detail)
+    if gone:
+        await _remove_scores(session, ref, view, gone, learners, actor)
+    return Rescored(len(rows) + len(gone), states)
+
+
+async def _remove_scores(
+    session: AsyncSession,
+    ref: CourseRef,
+    view: AssessmentView,
+    gone: list[tuple[int, int]],
+    learners: dict[int, str],
+    actor: str,
+) -> None:
+    """Take away item scores no mark gives any more, as the score path would: audit, totals and status
+    (the attempt is pending grading again and unconfirmed), the late policy, the learners' grades."""
+    removed = (
+        await session.execute(
+            text(
+                """
+                DELETE FROM item_scores sc USING unnest(CAST(:t AS bigint[]), CAST(:i AS bigint[])) AS x(t, i)
+                WHERE sc.attempt_id = x.t AND sc.item_id = x.i AND sc.source = 'manual'
+                RETURNING sc.attempt_id, sc.item_id, trim_scale(sc.earned), trim_scale(sc.possible), sc.scored_by
+                """
+            ),
+            {"t": [t for t, _ in gone], "i": [i for _, i in gone]},
+        )
+    ).all()
+    if not removed:
+        return
+    items = {i.id: i.external_id for i in view.items}
+    await audit.record_many(
+        session,
+        ref.organization_id,
+        ref.id,
+        actor,
+        [
+            {
+                "action": "item_score.removed",
+                "learner": learners[attempt],
+                "assessment": view.assessment.external_id,
+                "item": items[item_id],
+                "old": {"earned": _num(earned), "possible": _num(possible), "source": "manual", "graded_by": by},
+            }
+            for attempt, item_id, earned, possible, by in removed
+        ],
+    )
+    touched = sorted({r[0] for r in removed})
+    await scores.derive_totals(session, touched)
+    await late_results.apply(session, ref.id, attempt_ids=touched, actor=actor)
+    enrollments = await session.scalars(
+        text("SELECT DISTINCT enrollment_id FROM attempts WHERE id = ANY(:ids)"), {"ids": touched}
+    )
+    await grades.refresh_learners(session, ref.id, list(enrollments))
+
+
+async def _reopen_sample(
+    session: AsyncSession, ref: CourseRef, view: AssessmentView, attempt: int, learner: str, grader: str
+) -> None:
+    """A grader changed a mark of an attempt a moderator has already decided: the decision was about other
+    marks, so the attempt goes back to pending in the sample (and confirmation waits for the moderator
+    again). A moderator's own marks stay and still decide their items. Audited as `moderation.reopened`."""
+    old = (
+        (
+            await session.execute(
+                text(
+                    """
+                    UPDATE moderation_samples s SET status = 'pending', moderator = NULL, decided_at = NULL, note = NULL
+                    FROM moderation_samples o
+                    WHERE s.id = o.id AND s.attempt_id = :t AND s.status <> 'pending'
+                    RETURNING o.status, o.moderator, o.decided_at, o.note
+                    """
+                ),
+                {"t": attempt},
+            )
+        )
+        .mappings()
+        .first()
+    )
+    if old is not None:
+        await audit.record(
+            session,
+            ref.organization_id,
+            ref.id,
+            grader,
+            "moderation.reopened",
+            learner=learner,
+            assessment=view.assessment.external_id,
+            old=dict(old),
+            new={"status": "pending", "reason": "a grader changed a mark"},
+        )
+
+
+async def scalings(session: AsyncSession, assessment_id: int) -> dict[str, Decimal]:
+    """The moderator's scalings of graders' marks on the assessment: grader -> factor."""
+    rows = await session.execute(
+        text("SELECT grader, factor FROM moderation_scalings WHERE assessment_id = :a"), {"a": assessment_id}
+    )
+    return {str(g): Decimal(f) for g, f in rows}
+
+
+def _points_of(view: AssessmentView, item_id: int) -> Decimal:
+    return next(i.points_possible for i in view.items if i.id == item_id)
+
+
+def scaled(points: Decimal, factor: Decimal, possible: Decimal) -> Decimal:
+    """A mark under a moderator's scaling of its grader: times the factor, capped at the item's points,
+    rounded to 6 decimals as reconciliation rounds."""
+    return min(points * factor, possible).quantize(SIX, rounding=ROUND_HALF_UP)
+
+
+def reconcile(
+    cfg: MarkingSettings,
+    possible: Decimal,
+    marks: list[tuple[Any, ...]],
+    scalings: dict[str, Decimal] | None = None,
+) -> dict[str, Any]:
+    """The item's score from its marks (grader, role, points; oldest first), and its status.
+
+    A moderator's mark decides the item (the graders' marks stay beside it). A grader's marks count
+    scaled when a moderator scaled them (`scalings`: grader -> factor); a moderator's own never are.
+    Whether markers disagree (a third marker is needed) is judged on the marks as given: a scaling
+    corrects one grader's standard after the fact, it is not a disagreement about the work."""
+    by_role: dict[str, list[tuple[str, Decimal, Decimal]]] = defaultdict(list)
+    for grader, role, points in marks:
+        factor = (scalings or {}).get(grader) if role != "moderator" else None
+        by_role[role].append((grader, points, points if factor is None else scaled(points, factor, possible)))
+    if by_role["moderator"]:
+        grader, _, points = by_role["moderator"][-1]
+        return {"status": "moderated", "score": points, "decided_by": grader}
+    if cfg.reconciliation == "final_grader":
+        if by_role["final"]:
+            grader, _, points = by_role["final"][-1]
+            return {"status": "reconciled", "score": points, "decided_by": grader}
+        return {"status": "awaiting_final_grader", "score": None, "decided_by": None}
+    if by_role["third"]:
+        grader, _, points = by_role["third"][-1]
+        return {"status": "reconciled", "score": points, "decided_by": grader}
+    given = [p for _, p, _ in by_role["marker"]]
+    markers = [p for _, _, p in by_role["marker"]]
+    if len(markers) < cfg.graders_per_item:
+        return {"status": "awaiting_marks", "score": None, "decided_by": None}
+    spread = max(given) - min(given)
+    limits = [Decimal(str(cfg.discrepancy_points))] if cfg.discrepancy_points is not None else []
+    if cfg.discrepancy_fraction is not None:
+        limits.append(Decimal(repr(cfg.discrepancy_fraction)) * possible)
+    if any(spread > limit for limit in limits):
+        return {"status": "needs_third_marker", "score": None, "decided_by": None}
+    if cfg.reconciliation == "max":
+        score = max(markers)
+    elif cfg.reconciliation == "min":
+        score = min(markers)
+    else:
+        score = (sum(markers, Decimal(0)) / len(markers)).quantize(SIX, rounding=ROUND_HALF_UP)
+    decided_by = by_role["marker"][0][0] if len(markers) == 1 else "reconciled"
+    return {"status": "reconciled", "score": score, "decided_by": decided_by}
+
+
+async def list_marks(
+    session: AsyncSession,
+    ref: CourseRef,
+    assessment: str,
+    viewer: str | None,
+    scope: list[str] | None = None,
+    hide: bool = False,
+) -> list[dict[str, Any]]:
+    """Marks of the assessment. A grader (`viewer`) sees their own and their workgroups' marks, plus
+    the others' on items already reconciled, of attempts in their `scope` (the results they see:
+    None for all, or the names whose allocated attempts they see). Full access (viewer None) sees
+    every mark. A concealed caller (`hide`) sees candidate labels on an anonymous assessment."""
+    view = await get_assessment(session, ref, assessment)
+    labels = await anonymity.mask(session, ref, hide, assessment)
+    mine = await identities(session, ref, viewer) if viewer is not None else None
+    rows = (
+        (
+            await session.execute(
+                text(
+                    f"""
+                SELECT learner, item, grader, role, points, comment, updated_at, reconciled FROM (
+                  SELECT e.external_id AS learner, i.external_id AS item, m.grader, m.role, m.points, m.comment,
+                         m.updated_at, sc.attempt_id IS NOT NULL AND sc.source = 'manual' AS reconciled,
+                         {IN_SCOPE} AS in_scope, t.id AS attempt, i.position, m.id, n.number
+                  FROM marks m JOIN attempts t ON t.id = m.attempt_id JOIN enrollments e ON e.id = t.enrollment_id
+                  LEFT JOIN candidate_numbers n
+                    ON n.assessment_id = t.assessment_id AND n.enrollment_id = t.enrollment_id
+                  JOIN items i ON i.id = m.item_id
+                  LEFT JOIN item_scores sc ON sc.attempt_id = m.attempt_id AND sc.item_id = m.item_id
+                  WHERE t.assessment_id = :a
+                ) x
+                WHERE CAST(:mine AS text[]) IS NULL OR grader = ANY(CAST(:mine AS text[])) OR (reconciled AND in_scope)
+                ORDER BY CASE WHEN CAST(:hidden AS boolean) THEN number END, attempt, position, id
+                """  # noqa: S608  (constant SQL)
+                ),
+                {"a": view.assessment.id, "mine": mine, "scope": scope, "hidden": labels.hidden},
+            )
+        )
+        .mappings()
+        .all()
+    )
+    return labels.rows({**dict(r), "points": _num(r["points"])} for r in rows)
+
+
+def _num(value: Decimal | None) -> float | None:
+    return None if value is None else float(value)
+
+
+# --- confirmation ---------------------------------------------------------------------------------
+
+
+async def moderation_progress(session: AsyncSession, assessment_id: int) -> tuple[int, int, int]:
+    """The assessment's moderation: how many attempts graders marked (cancelled ones aside), how many are
+    in the sample, and how many of those are not decided yet."""
+    row = (
+        await session.execute(
+            text(
+                """
+                SELECT (SELECT count(DISTINCT m.attempt_id) FROM marks m JOIN attempts t ON t.id = m.attempt_id
+                        WHERE t.assessment_id = :a AND m.role <> 'moderator' AND t.status <> 'cancelled'),
+                       count(*), count(*) FILTER (WHERE status = 'pending')
+                FROM moderation_samples WHERE assessment_id = :a
+                """
+            ),
+            {"a": assessment_id},
+        )
+    ).one()
+    return int(row[0]), int(row[1]), int(row[2])
+
+
+def moderation_state(view: AssessmentView, marked: int, sampled: int, pending: int) -> str:
+    """THE rule of where moderation stands (the status shown, and what confirmation waits for).
+
+    Only graders' marks are moderated: an assessment without manual items, or whose manual items were all
+    scored without marks (imported or PUT as scores), has nothing to moderate and never waits for it.
+    """
+    required = view.assessment.moderation_required and any(i.marking == "manual" for i in view.items)
+    if not sampled:
+        return "not_started" if required and marked else "not_required"
+    return "in_progress" if pending else "complete"
+
+
+async def confirm(
+    session: AsyncSession, ref: CourseRef, assessment: str, learners: list[str] | None, who: str, full_access: bool
+) -> dict[str, Any]:
+    """Confirm grading: the attempts' results become final (and count in the final course grade).
+
+    Planners confirm any graded attempt; a grader only where the assessment allows graders to
+    confirm, and only attempts allocated to them. Returns what was confirmed and what was skipped, why.
+    """
+    view = await get_assessment(session, ref, assessment)
+    if not full_access and not settings(view).graders_confirm:
+        raise Forbidden("Only planners confirm grading of this assessment.")
+    if view.assessment.moderation_required:
+        marked, sampled, pending = await moderation_progress(session, view.assessment.id)
+        state = moderation_state(view, marked, sampled, pending)
+        if state in ("not_started", "in_progress"):
+            why = "no moderation sample has been picked yet" if not sampled else f"{pending} sampled attempts pending"
+            raise Conflict(f"Moderation of {assessment!r} is not complete: {why}.")
+    scope = None if full_access else await identities(session, ref, who)
+    rows = (
+        await session.execute(
+            text(
+                f"""
+                SELECT e.external_id, e.id, t.id, t.status, t.confirmed_at IS NOT NULL, {IN_SCOPE}
+                FROM enrollments e
+                LEFT JOIN attempts t ON t.enrollment_id = e.id AND t.assessment_id = :a
+                WHERE e.course_id = :c AND (CAST(:learners AS text[]) IS NULL OR e.external_id = ANY(:learners))
+                ORDER BY e.id
+                """  # noqa: S608  (constant SQL)
+            ),
+            {"a": view.assessment.id, "c": ref.id, "scope": scope, "learners": learners},
+        )
+    ).all()
+    found = {r[0] for r in rows}
+    skipped = [{"learner": learner, "reason": "not enrolled"} for learner in learners or [] if learner not in found]
+    chosen: list[tuple[str, int, int]] = []
+    for learner, enrollment, attempt, status, confirmed, allocated in rows:
+        # Allocation first: a grader learns nothing of work that is not theirs.
+        reason = (
+            "not allocated to you"
+            if not allocated
+            else "no attempt"
+            if attempt is None
+            else "not graded yet"
+            if status != "graded"
+            else "already confirmed"
+            if confirmed
+            else None
+        )
+        if reason is None:
+            chosen.append((learner, enrollment, attempt))
+        elif learners is not None:
+            skipped.append({"learner": learner, "reason": reason})
+    if chosen:
+        await session.execute(
+            text("UPDATE attempts SET confirmed_at = now(), confirmed_by = :who WHERE id = ANY(:ids)"),
+            {"who": who, "ids": [attempt for _, _, attempt in chosen]},
+        )
+        await audit.record(
+            session,
+            ref.organization_id,
+            ref.id,
+            who,
+            "confirmation.set",
+            assessment=assessment,
+            new={"learners": [learner for learner, _, _ in chosen]},
+        )
+        await grades.refresh_learners(session, ref.id, [enrollment for _, enrollment, _ in chosen])
+        await events.emit(
+            session,
+            ref.organization_id,
+            "grading.confirmed",
+            {
+                "course": ref.external_id,
+                "assessment": assessment,
+                "confirmed_by": who,
+                "learners": [learner for learner, _, _ in chosen],
+            },
+        )
+    await session.commit()
+    return {"confirmed": [learner for learner, _, _ in chosen], "skipped": skipped}
+
+
+async def marks_csv(session: AsyncSession, ref: CourseRef, assessment: str) -> str:
+    """Every manual item of every marked attempt, one column per grader (or workgroup), then the
+    item's score: what each marker gave, side by side."""
+    marks = await list_marks(session, ref, assessment, viewer=None)
+    graders = sorted({m["grader"] for m in marks})
+    cells: dict[tuple[str, str], dict[str, Any]] = {}
+    for m in marks:
+        cells.setdefault((m["learner"], m["item"]), {})[m["grader"]] = m["points"]
+    view = await get_assessment(session, ref, assessment)
+    scored = {
+        (learner, item): (earned, source)
+        for learner, item, earned, source in await session.execute(
+            text(
+                """
+                SELECT e.external_id, i.external_id, trim_scale(sc.earned), sc.source
+                FROM item_scores sc JOIN attempts t ON t.id = sc.attempt_id
+                JOIN enrollments e ON e.id = t.enrollment_id JOIN items i ON i.id = sc.item_id
+                WHERE t.assessment_id = :a AND i.marking = 'manual'
+                """
+            ),
+            {"a": view.assessment.id},
+        )
+    }
+    rows: list[list[Any]] = [["learner", "item", *graders, "score", "source"]]
+    for (learner, item), given in cells.items():
+        score, source = scored.get((learner, item), (None, None))
+        rows.append([learner, item, *(given.get(g, "") for g in graders), "" if score is None else score, source or ""])
+    # Learners, items and graders (JWT subjects, workgroup names) are anyone's text: neutralised.
+    return csv_cells.to_text(rows)

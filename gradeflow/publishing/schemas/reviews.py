@@ -1,0 +1,56 @@
+"""Candidate review sessions as staff schedule them, and a learner's review, as the API shows them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from gradeflow.http.schemas import MyLateStatus, MyPointsDeducted, Num
+from gradeflow.publishing.schemas.publishing import PublishedItem
+
+
+class ReviewAudienceOut(BaseModel):
+    learners: list[str]
+    groups: list[str]
+    cohorts: list[str]
+
+
+class ReviewSessionOut(BaseModel):
+    external_id: str
+    assessment: str
+    title: str | None
+    starts_at: datetime = Field(description="The window opens at this time (included).")
+    ends_at: datetime = Field(description="... and closes at this time (excluded).")
+    audience: ReviewAudienceOut = Field(description="Every list empty: every learner with a published result.")
+    state: Literal["scheduled", "open", "ended"]
+    learners: int = Field(description="Learners the session includes now: in the audience, with a published result.")
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class ReviewWindow(BaseModel):
+    review: str = Field(description="The review session's external id.")
+    title: str | None
+    starts_at: datetime
+    ends_at: datetime
+
+
+class MyReview(BaseModel):
+    assessment: str
+    title: str
+    category: str
+    earned: Num | None = Field(description="Null when you are excused.")
+    possible: Num
+    excused: bool
+    points_deducted: MyPointsDeducted = None
+    late_status: MyLateStatus = None
+    published_at: datetime
+    feedback: str | None = Field(description="Feedback on the assessment written for you.")
+    items: list[PublishedItem] | None = Field(
+        description="Your item scores and the feedback on each item; null when you are excused, or while your "
+        "result has changed since it was published (it shows again once the result is published again)."
+    )
+    review_session: ReviewWindow = Field(description="The open session you are reviewing in (the one closing last).")

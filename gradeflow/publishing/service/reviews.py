@@ -1,0 +1,435 @@
+"""Candidate review sessions (Cirrus's "Candidate review"): a window during which an audience of
+learners may review their published result of one assessment, item scores and the feedback written
+for them included, with their own user token; outside the window, not.
+
+The window includes its start and excludes its end (starts_at <= now < ends_at), so back-to-back
+sessions never overlap. A session includes a learner named in its audience, or in one of its groups
+or cohorts (every list empty: every learner), who has a published result of the assessment: a review
+is of published results only, and a retracted result leaves every review of it.
+
+What a learner reviews is their published result as published (the snapshot: a later change stays
+hidden until it is published again). Item scores come from the snapshot when the result was published
+with items; otherwise from the attempt, but only while the attempt still says what was published (the
+`changed` rule staff see, no manual marking awaiting confirmation, and neither the attempt nor its
+feedback written since it was published), so a re-mark or a draft note never leaks through a review.
+The only text shown is feedback (gradeflow/scores/service/feedback.py): the markers' marks and comments are
+internal to marking and never reach a learner.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gradeflow.access.service import access
+from gradeflow.access.service.access import CourseRef
+from gradeflow.access.service.auth import Principal
+from gradeflow.audit import service as audit
+from gradeflow.core import clock, jsonutil
+from gradeflow.core.errors import Conflict, FieldError, Forbidden, NotFound, ValidationFailed
+from gradeflow.core.inputs import ReviewAudience, ReviewSessionIn, ReviewSessionPatch
+from gradeflow.core.paging import Page, not_ours, page_of, pair_after
+from gradeflow.courses.service import enrollments
+from gradeflow.publishing.service import visibility as published
+
+# SQL condition: review session `r` includes enrollment `e` (its published result is checked apart).
+INCLUDES = """(
+    coalesce(jsonb_array_length(r.audience->'learners'), 0) + coalesce(jsonb_array_length(r.audience->'groups'), 0)
+      + coalesce(jsonb_array_length(r.audience->'cohorts'), 0) = 0
+    OR coalesce(r.audience->'learners' @> to_jsonb(e.external_id), false)
+    OR coalesce(r.audience->'cohorts' @> to_jsonb(e.cohort), false)
+    OR EXISTS (SELECT 1 FROM jsonb_array_elements_text(r.audience->'groups') g(name) WHERE g.name = ANY(e.groups)))"""
+
+# --- staff: scheduling ----------------------------------------------------------------------------
+
+# `learners`: how many learners the session includes as things stand (in the audience, with a
+# published result of the assessment).
+_VIEW = f"""
+    SELECT r.id, r.external_id, a.external_id AS assessment, r.title, r.starts_at, r.ends_at, r.audience,
+           r.created_by, r.created_at, r.updated_at,
+           (SELECT count(*) FROM published_results pr JOIN enrollments e ON e.id = pr.enrollment_id
+            WHERE pr.assessment_id = r.assessment_id AND {INCLUDES}) AS learners
+    FROM review_sessions r JOIN assessments a ON a.id = r.assessment_id
+    WHERE r.assessment_id = :a
+"""  # noqa: S608  (constant SQL)
+
+
+def _state(starts_at: datetime, ends_at: datetime, now: datetime) -> str:
+    if now < starts_at:
+        return "scheduled"
+    return "open" if now < ends_at else "ended"
+
+
+def _audience(stored: dict[str, Any] | None) -> dict[str, list[str]]:
+    """A stored audience with every list present (a row written without one has `{}`)."""
+    return {k: (stored or {}).get(k, []) for k in ("learners", "groups", "cohorts")}
+
+
+def _view(row: Any, now: datetime) -> dict[str, Any]:
+    view = {k: row[k] for k in row if k != "id"}
+    view["audience"] = _audience(row["audience"])
+    view["state"] = _state(row["starts_at"], row["ends_at"], now)
+    return view
+
+
+async def _assessment_id(session: AsyncSession, ref: CourseRef, assessment: str) -> int:
+    found = await session.scalar(
+        text("SELECT id FROM assessments WHERE course_id = :c AND external_id = :a"), {"c": ref.id, "a": assessment}
+    )
+    if found is None:
+        raise NotFound(f"Assessment {assessment!r} not found in this course.")
+    return int(found)
+
+
+async def _check_scope(session: AsyncSession, ref: CourseRef, principal: Principal, assessment: str) -> None:
+    """A publisher limited to some assessments schedules reviews of those only, as they publish them."""
+    await access.check_publisher_scope(session, ref.id, principal, [assessment], course_grade=False)
+
+
+async def _check_learners(session: AsyncSession, course_id: int, audience: ReviewAudience) -> None:
+    """Every learner named must be enrolled: a typo would silently shut a learner out of their review."""
+    if not audience.learners:
+        return
+    unknown = (
+        await session.execute(
+            text(
+                """
+                SELECT x.n - 1 FROM unnest(CAST(:l AS text[])) WITH ORDINALITY x(ext, n)
+                WHERE NOT EXISTS (SELECT 1 FROM enrollments e WHERE e.course_id = :c AND e.external_id = x.ext)
+                ORDER BY x.n LIMIT 100
+                """
+            ),
+            {"c": course_id, "l": audience.learners},
+        )
+    ).scalars()
+    errors = [FieldError(f"/audience/learners/{n}", "No such learner in this course.") for n in unknown]
+    if errors:
+        raise ValidationFailed(errors)
+
+
+def _audience_json(audience: ReviewAudience) -> dict[str, list[str]]:
+    """The audience as stored: every list present, each name once (in the order first given)."""
+    return {k: list(dict.fromkeys(getattr(audience, k))) for k in ("learners", "groups", "cohorts")}
+
+
+def _window_after(cursor: str | None) -> tuple[datetime, int] | None:
+    """Decode a (starts_at, id) cursor."""
+    pair = pair_after(cursor)
+    if pair is None:
+        return None
+    try:
+        at = datetime.fromisoformat(pair[0]) if isinstance(pair[0], str) else None
+        if at is None or at.tzinfo is None:
+            raise not_ours()
+        return at.astimezone(UTC), pair[1]
+    except (ValueError, OverflowError) as exc:  # not a time, or one past the calendar's ends in UTC
+        raise not_ours() from exc
+
+
+async def list_sessions(
+    session: AsyncSession, ref: CourseRef, assessment: str, limit: int, cursor: str | None
+) -> Page[dict[str, Any]]:
+    """An assessment's review sessions in the order they open."""
+    assessment_id = await _assessment_id(session, ref, assessment)
+    after = _window_after(cursor)
+    rows = (
+        await session.execute(
+            text(
+                f"""
+                SELECT * FROM ({_VIEW}) q
+                WHERE CAST(:at AS timestamptz) IS NULL OR (q.starts_at, q.id) > (CAST(:at AS timestamptz), :id)
+                ORDER BY q.starts_at, q.id LIMIT :lim
+                """  # noqa: S608  (constant SQL)
+            ),
+            {"a": assessment_id, "at": after and after[0], "id": after and after[1], "lim": limit + 1},
+        )
+    ).mappings()
+    page = page_of(list(rows), limit, lambda r: [r["starts_at"].isoformat(), r["id"]])
+    now = clock.now()
+    return Page([_view(r, now) for r in page.items], page.next_cursor)
+
+
+async def _one(session: AsyncSession, assessment_id: int, review: str) -> dict[str, Any]:
+    row = (
+        (await session.execute(text(_VIEW + " AND r.external_id = :r"), {"a": assessment_id, "r": review}))
+        .mappings()
+        .first()
+    )
+    if row is None:
+        raise NotFound(f"Review session {review!r} not found for this assessment.")
+    return _view(row, clock.now())
+
+
+async def get(session: AsyncSession, ref: CourseRef, assessment: str, review: str) -> dict[str, Any]:
+    """One review session, with how many learners it includes now."""
+    return await _one(session, await _assessment_id(session, ref, assessment), review)
+
+
+def _record(view: dict[str, Any]) -> dict[str, Any]:
+    """What the audit log keeps of a session: what decides who reviews what, and when."""
+    kept = {k: view[k] for k in ("external_id", "title", "starts_at", "ends_at", "audience") if k in view}
+    return {k: v.astimezone(UTC).isoformat() if isinstance(v, datetime) else v for k, v in kept.items()}
+
+
+async def create(
+    session: AsyncSession, ref: CourseRef, principal: Principal, assessment: str, body: ReviewSessionIn, actor: str
+) -> dict[str, Any]:
+    """Schedule a review session of an assessment (409 when its external id is taken for it).
+    Audited as `review_session.created`."""
+    assessment_id = await _assessment_id(session, ref, assessment)
+    await _check_scope(session, ref, principal, assessment)
+    await _check_learners(session, ref.id, body.audience)
+    audience = _audience_json(body.audience)
+    created = await session.scalar(
+        text(
+            """
+            INSERT INTO review_sessions (course_id, assessment_id, external_id, title, starts_at, ends_at, audience,
+                                         created_by, created_at, updated_at)
+            VALUES (:c, :a, :ext, :title, :starts, :ends, CAST(:audience AS jsonb), :actor, :now, :now)
+            ON CONFLICT (assessment_id, external_id) DO NOTHING RETURNING id
+            """
+        ),
+        {
+            "c": ref.id,
+            "a": assessment_id,
+            "ext": body.external_id,
+            "title": body.title,
+            "starts": body.starts_at,
+            "ends": body.ends_at,
+            "audience": jsonutil.dumps(audience),
+            "actor": actor,
+            "now": clock.now(),
+        },
+    )
+    if created is None:
+        raise Conflict(f"Review session {body.external_id!r} already exists for assessment {assessment!r}.")
+    new: dict[str, Any] = {"external_id": body.external_id, "title": body.title, "starts_at": body.starts_at}
+    new |= {"ends_at": body.ends_at, "audience": audience}
+    await audit.record(
+        session, ref.organization_id, ref.id, actor, "review_session.created", assessment=assessment, new=_record(new)
+    )
+    await session.commit()
+    return await _one(session, assessment_id, body.external_id)
+
+
+async def update(
+    session: AsyncSession,
+    ref: CourseRef,
+    principal: Principal,
+    assessment: str,
+    review: str,
+    body: ReviewSessionPatch,
+    actor: str,
+) -> dict[str, Any]:
+    """Change a session's title, window or audience (a change takes effect at once, an open window
+    included). Audited as `review_session.updated` with what changed; an unchanged PATCH writes nothing."""
+    assessment_id = await _assessment_id(session, ref, assessment)
+    await _check_scope(session, ref, principal, assessment)
+    current = await _locked(session, assessment_id, review)
+    wanted = _patched(current, body)
+    if body.audience is not None:
+        await _check_learners(session, ref.id, body.audience)
+    changed = [k for k in wanted if wanted[k] != current[k]]
+    if changed:
+        await session.execute(
+            text(
+                """
+                UPDATE review_sessions SET title = :title, starts_at = :starts_at, ends_at = :ends_at,
+                       audience = CAST(:audience AS jsonb), updated_at = :now
+                WHERE id = :id
+                """
+            ),
+            {**wanted, "audience": jsonutil.dumps(wanted["audience"]), "now": clock.now(), "id": current["id"]},
+        )
+        await audit.record(
+            session,
+            ref.organization_id,
+            ref.id,
+            actor,
+            "review_session.updated",
+            assessment=assessment,
+            old=_record({"external_id": review} | {k: current[k] for k in changed}),
+            new=_record({"external_id": review} | {k: wanted[k] for k in changed}),
+        )
+    await session.commit()
+    return await _one(session, assessment_id, review)
+
+
+async def _locked(session: AsyncSession, assessment_id: int, review: str) -> dict[str, Any]:
+    row = (
+        (
+            await session.execute(
+                text(
+                    """
+                    SELECT id, title, starts_at, ends_at, audience FROM review_sessions
+                    WHERE assessment_id = :a AND external_id = :r FOR UPDATE
+                    """
+                ),
+                {"a": assessment_id, "r": review},
+            )
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        raise NotFound(f"Review session {review!r} not found for this assessment.")
+    return {**row, "audience": _audience(row["audience"])}
+
+
+def _patched(current: dict[str, Any], body: ReviewSessionPatch) -> dict[str, Any]:
+    """The session's fields after the patch; its window must still end after it starts."""
+    given = body.model_fields_set
+    wanted: dict[str, Any] = {
+        "title": body.title if "title" in given else current["title"],
+        "starts_at": body.starts_at or current["starts_at"],
+        "ends_at": body.ends_at or current["ends_at"],
+        "audience": _audience_json(body.audience) if body.audience is not None else current["audience"],
+    }
+    if wanted["ends_at"] <= wanted["starts_at"]:
+        field = "/ends_at" if body.ends_at is not None else "/starts_at"
+        raise ValidationFailed.one(field, "The window must end later than it starts (ends_at after starts_at).")
+    return wanted
+
+
+async def delete(
+    session: AsyncSession, ref: CourseRef, principal: Principal, assessment: str, review: str, actor: str
+) -> None:
+    """Cancel a review session (an open one closes at once). Audited as `review_session.deleted`."""
+    assessment_id = await _assessment_id(session, ref, assessment)
+    await _check_scope(session, ref, principal, assessment)
+    row = (
+        (
+            await session.execute(
+                text(
+                    """
+                    DELETE FROM review_sessions WHERE assessment_id = :a AND external_id = :r
+                    RETURNING external_id, title, starts_at, ends_at, audience
+                    """
+                ),
+                {"a": assessment_id, "r": review},
+            )
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        raise NotFound(f"Review session {review!r} not found for this assessment.")
+    await audit.record(
+        session,
+        ref.organization_id,
+        ref.id,
+        actor,
+        "review_session.deleted",
+        assessment=assessment,
+        old=_record(dict(row)),
+    )
+    await session.commit()
+
+
+# --- learners: their reviews ----------------------------------------------------------------------
+
+
+async def for_learner(session: AsyncSession, enrollment_id: int) -> list[dict[str, Any]]:
+    """The learner's review sessions that are open now or still to come, in the order they open
+    (for their dashboard, beside their published results)."""
+    rows = await session.execute(
+        text(
+            f"""
+            SELECT r.external_id AS review, a.external_id AS assessment, r.title, r.starts_at, r.ends_at,
+                   r.starts_at <= :now AS open
+            FROM enrollments e
+            JOIN published_results pr ON pr.enrollment_id = e.id
+            JOIN review_sessions r ON r.assessment_id = pr.assessment_id
+            JOIN assessments a ON a.id = r.assessment_id
+            WHERE e.id = :e AND r.ends_at > :now AND {INCLUDES}
+            ORDER BY r.starts_at, a.position, a.id, r.id
+            """  # noqa: S608  (constant SQL)
+        ),
+        {"e": enrollment_id, "now": clock.now()},
+    )
+    return [dict(r) for r in rows.mappings()]
+
+
+# Attempt `t` (or its feedback) was written after result `pr` was published: its items may no longer
+# be what was released (a re-mark that keeps the total, a draft note on an item), so a review of a
+# total-only publication shows no items until the result is published again.
+_TOUCHED_SINCE = """(t.updated_at > pr.published_at
+    OR EXISTS (SELECT 1 FROM feedback f WHERE f.attempt_id = t.id AND f.updated_at > pr.published_at))"""
+
+# The learner's published result of the assessment under review, during the open session that
+# includes them and closes last; items as the module docstring says.
+_REVIEW = f"""
+    SELECT a.external_id AS assessment, a.title, a.category, pr.earned, pr.possible, pr.excused, pr.published_at,
+           pr.points_deducted, pr.late_status, pr.feedback,
+           CASE WHEN pr.items IS NOT NULL OR pr.excused THEN pr.items
+                WHEN t.id IS NULL OR {published.AWAITS_CONFIRMATION} OR {published.CHANGED}
+                     OR {_TOUCHED_SINCE} THEN NULL
+                ELSE {published.ITEMS_JSON}
+           END AS items,
+           w.external_id AS review, w.title AS review_title, w.starts_at, w.ends_at
+    FROM enrollments e
+    JOIN assessments a ON a.course_id = e.course_id AND a.external_id = :a
+    JOIN published_results pr ON pr.enrollment_id = e.id AND pr.assessment_id = a.id
+    LEFT JOIN attempts t ON t.enrollment_id = e.id AND t.assessment_id = a.id
+    JOIN LATERAL (
+      SELECT r.external_id, r.title, r.starts_at, r.ends_at FROM review_sessions r
+      WHERE r.assessment_id = a.id AND r.starts_at <= :now AND r.ends_at > :now AND {INCLUDES}
+      ORDER BY r.ends_at DESC, r.id LIMIT 1
+    ) w ON TRUE
+    WHERE e.id = :e
+"""  # noqa: S608  (constant SQL)
+
+# When the next session that includes the learner opens (null: none to come).
+_NEXT = f"""
+    SELECT min(r.starts_at) FROM enrollments e
+    JOIN assessments a ON a.course_id = e.course_id AND a.external_id = :a
+    JOIN published_results pr ON pr.enrollment_id = e.id AND pr.assessment_id = a.id
+    JOIN review_sessions r ON r.assessment_id = a.id
+    WHERE e.id = :e AND r.starts_at > :now AND {INCLUDES}
+"""  # noqa: S608  (constant SQL)
+
+
+async def my_review(session: AsyncSession, principal: Principal, course: str, assessment: str) -> dict[str, Any]:
+    """A learner's review of their published result of one assessment, while a review session that
+    includes them is open. Outside every window: 403 saying when the next one opens (`next_opens_at`),
+    or 404 when none is to come (no session, none including them, or no published result)."""
+    enrollment_id = await enrollments.learner_enrollment(session, principal, course)
+    params = {"e": enrollment_id, "a": assessment, "now": clock.now()}
+    row = (await session.execute(text(_REVIEW), params)).mappings().first()
+    if row is not None:
+        return _review(row)
+    next_opens_at = await session.scalar(text(_NEXT), params)
+    if next_opens_at is None:
+        raise NotFound(f"No review of {assessment!r} is open or scheduled for you.")
+    raise Forbidden(
+        f"Your review of {assessment!r} is not open; the next review session opens at {next_opens_at.isoformat()}.",
+        extra={"next_opens_at": next_opens_at.isoformat()},
+    )
+
+
+def _review(row: Any) -> dict[str, Any]:
+    window = {"review": row["review"], "title": row["review_title"], "starts_at": row["starts_at"]}
+    # the published result as the learner's results show it: the late policy's deduction and flag included
+    result = {
+        k: row[k]
+        for k in (
+            "assessment",
+            "title",
+            "category",
+            "earned",
+            "possible",
+            "excused",
+            "points_deducted",
+            "late_status",
+            "published_at",
+        )
+    }
+    return {
+        **result,
+        "feedback": row["feedback"],
+        "items": row["items"],
+        "review_session": window | {"ends_at": row["ends_at"]},
+    }

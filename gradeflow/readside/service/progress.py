@@ -1,0 +1,211 @@
+"""A learner's progress: every assessment with its score, the category averages with the dropped
+assessments marked, the total, the cutoffs and the pass mark, and what is still needed for each
+cutoff, all from the grading engine under the served policy version.
+
+Staff see the learner's current scores; the learner (with their own user token) sees only what has
+been published to them, graded by the same engine. Staff who also mark (anonymity.concealed) do not get
+an anonymous assessment's score next to the learner while its anonymity holds: it is left out, and the
+averages of its category are withheld (the course grade stays: it mixes every assessment).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gradeflow.access.service.access import Action, course_access
+from gradeflow.access.service.auth import Principal
+from gradeflow.core.errors import NotFound
+from gradeflow.deadlines.service import due_dates
+from gradeflow.grades.service import grades
+from gradeflow.grading import engine
+from gradeflow.grading.policy import Policy
+from gradeflow.grading.results import LearnerResult
+from gradeflow.grading.sheet import EXCUSED, GRADED, Sheet
+from gradeflow.marking.service import anonymity
+
+# What-if steps for "still needed": the share of the remaining points, 0 to 100 % by 0.1 %.
+_STEPS = np.linspace(0.0, 1.0, 1001)
+
+
+@dataclass(frozen=True)
+class Viewer:
+    course_id: int
+    enrollment_id: int
+    learner: str
+    published_only: bool
+    hidden: frozenset[str] = field(default_factory=frozenset)  # assessments left out for a concealed caller
+
+
+async def viewer(session: AsyncSession, principal: Principal, course: str, learner: str) -> Viewer:
+    """The learner themselves (a user token whose `sub` is the learner: published results only), or
+    staff who may read grades in the course."""
+    published_only = principal.kind == "user" and principal.subject == learner
+    hidden: frozenset[str] = frozenset()
+    if published_only:
+        course_id = await session.scalar(
+            text("SELECT id FROM courses WHERE organization_id = :o AND external_id = :c"),
+            {"o": principal.organization_id, "c": course},
+        )
+    else:
+        ref = await course_access(session, principal, course, Action.GRADE_READ)
+        course_id = ref.id
+        if anonymity.concealed(principal, ref):
+            hidden = await anonymity.hidden_assessments(session, ref.id)
+    enrollment_id = await session.scalar(
+        text("SELECT id FROM enrollments WHERE course_id = :c AND external_id = :l"), {"c": course_id, "l": learner}
+    )
+    if course_id is None or enrollment_id is None:
+        raise NotFound(f"Learner {learner!r} not found in course {course!r}.")
+    return Viewer(int(course_id), int(enrollment_id), learner, published_only, hidden)
+
+
+async def progress(session: AsyncSession, who: Viewer) -> dict[str, Any]:
+    version = await session.scalar(text("SELECT grades_version FROM courses WHERE id = :c"), {"c": who.course_id})
+    if version is None:
+        raise NotFound("The course has no grading policy yet.")
+    policy = await grades.course_policy(session, who.course_id, int(version))
+    ids = np.array([who.enrollment_id], dtype=np.int64)
+    if who.published_only:
+        sheet = await _published_sheet(session, policy, who.enrollment_id)
+    else:
+        sheet = await grades.load_sheet(session, who.course_id, policy, ids)
+    result = engine.PRESETS[policy.preset](policy, sheet)[0]
+    shaped = _shape(who, int(version), policy, sheet, result)
+    own = await _own_dates(session, who)
+    for a in shaped["assessments"]:
+        a["due_at"], a["allowed_attempts"] = own.get(a["assessment"], (None, 1))
+    if who.hidden:
+        withheld = {a["category"] for a in shaped["assessments"] if a["assessment"] in who.hidden}
+        shaped["assessments"] = [a for a in shaped["assessments"] if a["assessment"] not in who.hidden]
+        for c in shaped["categories"]:
+            if c["name"] in withheld:
+                c.update(current_percent=None, final_percent=None, dropped=[])
+    return shaped
+
+
+# The learner's own due date and attempts per assessment (deadlines/service/due_dates.py), for them as for staff.
+_OWN_DATES = f"""
+    SELECT a.external_id, {due_dates.due_at()} AS due_at, {due_dates.allowed_attempts()} AS allowed
+    FROM assessments a {due_dates.overrides_join("a.id", ":e")}
+    WHERE a.course_id = :c
+"""  # noqa: S608 (constant SQL)
+
+
+async def _own_dates(session: AsyncSession, who: Viewer) -> dict[str, tuple[Any, int]]:
+    rows = await session.execute(text(_OWN_DATES), {"c": who.course_id, "e": who.enrollment_id})
+    return {r.external_id: (r.due_at, int(r.allowed)) for r in rows}
+
+
+async def _published_sheet(session: AsyncSession, policy: Policy, enrollment_id: int) -> Sheet:
+    rows = (
+        await session.execute(
+            text(
+                """
+                SELECT a.external_id, CAST(pr.earned AS float8), CAST(pr.possible AS float8), pr.excused
+                FROM published_results pr JOIN assessments a ON a.id = pr.assessment_id
+                WHERE pr.enrollment_id = :e
+                """
+            ),
+            {"e": enrollment_id},
+        )
+    ).all()
+    column_of = {a.id: j for j, a in enumerate(policy.assessments)}
+    known = [r for r in rows if r[0] in column_of]
+    return grades.sheet_of(
+        policy,
+        np.array([enrollment_id], dtype=np.int64),
+        np.zeros(len(known), dtype=np.int64),
+        np.array([column_of[r[0]] for r in known], dtype=np.int64),
+        np.array([grades.EXCUSED_STATUS if r[3] else grades.GRADED_STATUS for r in known], dtype=np.int8),
+        np.array([np.nan if r[1] is None else r[1] for r in known], dtype=np.float64),
+        np.array([r[2] for r in known], dtype=np.float64),
+    )
+
+
+def _shape(who: Viewer, version: int, policy: Policy, sheet: Sheet, result: LearnerResult) -> dict[str, Any]:
+    dropped = {a for _, _, final in result.categories for a in final.dropped}
+    weights = {c.name: c.weight for c in policy.categories}
+    assessments = []
+    for j, a in enumerate(policy.assessments):
+        graded = sheet.state[0, j] == GRADED
+        earned = float(sheet.earned[0, j]) if graded else None
+        possible = float(sheet.possible[0, j])
+        assessments.append(
+            {
+                "assessment": a.id,
+                "title": a.label or a.id,
+                "category": a.category,
+                "graded": bool(graded),
+                "excused": bool(sheet.state[0, j] == EXCUSED),
+                "earned": earned,
+                "possible": possible,
+                "percent": round(earned / possible * 100, 2) if earned is not None and possible else None,
+                "dropped": a.id in dropped,
+            }
+        )
+    categories = [
+        {
+            "name": name,
+            "weight": weights.get(name),
+            "current_percent": current.percent,
+            "final_percent": final.percent,
+            "dropped": final.dropped,
+        }
+        for name, current, final in result.categories
+    ]
+    final = result.final.percent or 0.0
+    return {
+        "learner": who.learner,
+        "published_only": who.published_only,
+        "policy_version": version,
+        "preset": policy.preset,
+        "assessments": assessments,
+        "categories": categories,
+        "current": result.current.as_dict(),
+        "final": result.final.as_dict(),
+        "pass_mark": policy.pass_mark(),
+        "cutoffs": _still_needed(policy, sheet, final),
+    }
+
+
+def _still_needed(policy: Policy, sheet: Sheet, final: float) -> list[dict[str, Any]]:
+    """Per cutoff: reached already, out of reach, or the share of the points of everything not yet
+    graded that would reach it (the same share on every remaining assessment), found by grading the
+    learner once per 0.1 % step in one vectorised call."""
+    remaining = sheet.state[0] != GRADED
+    remaining &= sheet.state[0] != EXCUSED
+    finals: np.ndarray | None = None
+    if remaining.any():
+        n = len(_STEPS)
+        earned = np.repeat(sheet.earned, n, axis=0)
+        state = np.repeat(sheet.state, n, axis=0)
+        possible = np.repeat(sheet.possible, n, axis=0)
+        earned[:, remaining] = _STEPS[:, None] * possible[:, remaining]
+        state[:, remaining] = GRADED
+        what_if = Sheet(
+            learner_ids=[str(k) for k in range(n)],
+            assessment_ids=sheet.assessment_ids,
+            categories=sheet.categories,
+            omit=sheet.omit,
+            earned=earned,
+            possible=possible,
+            state=state,
+        )
+        finals = np.array([r.final.percent or 0.0 for r in engine.PRESETS[policy.preset](policy, what_if)])
+    out = []
+    for cutoff in policy.cutoffs_high_first():
+        entry: dict[str, Any] = {"grade": cutoff.grade, "min": cutoff.min, "reached": final >= cutoff.min * 100}
+        entry["needed_share_of_remaining"] = None
+        entry["reachable"] = entry["reached"]
+        if not entry["reached"] and finals is not None:
+            enough = np.nonzero(finals >= cutoff.min * 100 - 1e-9)[0]
+            if len(enough):
+                entry["reachable"] = True
+                entry["needed_share_of_remaining"] = float(_STEPS[enough[0]])
+        out.append(entry)
+    return out

@@ -1,0 +1,160 @@
+"""Feedback to learners: text on an attempt as a whole and on its items, written by planners (and
+API keys) and by graders on work allocated to them, read by staff, and shown to the learner only
+through a publication (gradeflow/publishing/service/publishing.py snapshots it with the result).
+
+Markers' marks and comments are internal to marking and are never published; feedback is what the
+course team means the learner to read.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gradeflow.access.service.access import IN_SCOPE, CourseRef, sees_all_marks
+from gradeflow.access.service.auth import Principal
+from gradeflow.audit import service as audit
+from gradeflow.core import clock
+from gradeflow.core.errors import NotFound
+from gradeflow.core.inputs import FeedbackIn
+from gradeflow.marking.service import anonymity, marking
+
+_ATTEMPT = text(
+    f"""
+    SELECT a.id AS a_id, e.id AS e_id, t.id AS t_id, {IN_SCOPE} AS in_scope
+    FROM (SELECT 1) one
+    LEFT JOIN assessments a ON a.course_id = :c AND a.external_id = :a
+    LEFT JOIN enrollments e ON e.course_id = :c AND e.external_id = :l
+    LEFT JOIN attempts t ON t.assessment_id = a.id AND t.enrollment_id = e.id
+    """  # noqa: S608  (constant SQL)
+)
+
+
+async def _attempt(
+    session: AsyncSession, ref: CourseRef, assessment: str, learner: str, scope: list[str] | None, shown: str
+) -> tuple[int, int]:
+    """The assessment's id and the learner's attempt at it; 404 for a grader (`scope`, their names)
+    when the attempt is not allocated to them, as for its score. Errors name the learner as `shown`."""
+    row = (await session.execute(_ATTEMPT, {"c": ref.id, "a": assessment, "l": learner, "scope": scope})).one()
+    if row.a_id is None:
+        raise NotFound(f"Assessment {assessment!r} not found in this course.")
+    if row.e_id is None:
+        raise NotFound(f"Learner {shown!r} is not enrolled in this course.")
+    if row.t_id is None or not row.in_scope:
+        raise NotFound(f"Learner {shown!r} has no attempt at {assessment!r}" + (" allocated to you." if scope else "."))
+    return int(row.a_id), int(row.t_id)
+
+
+async def _writer_scope(session: AsyncSession, ref: CourseRef, principal: Principal) -> list[str] | None:
+    """None for those who write feedback on every attempt (API keys, planners); a grader's names
+    otherwise (the same allocation rule as for marks and scores)."""
+    if sees_all_marks(principal, ref):
+        return None
+    return await marking.identities(session, ref, principal.subject)
+
+
+async def put(
+    session: AsyncSession,
+    ref: CourseRef,
+    principal: Principal,
+    assessment: str,
+    learner: str,
+    item: str | None,
+    body: FeedbackIn,
+    actor: str,
+) -> dict[str, Any]:
+    """Set (or with null remove) the feedback on a learner's attempt, or on one item of it; audited
+    as `feedback.set` with the old and new text. Learners see it once it is published. A concealed
+    caller names the learner of an anonymous assessment by candidate label (the audit keeps the learner)."""
+    shown = learner
+    labels = await anonymity.learner(session, ref, anonymity.concealed(principal, ref), assessment, shown)
+    learner = anonymity.real(labels, shown)
+    assessment_id, attempt_id = await _attempt(
+        session, ref, assessment, learner, await _writer_scope(session, ref, principal), shown
+    )
+    item_id = None
+    if item is not None:
+        item_id = await session.scalar(
+            text("SELECT id FROM items WHERE assessment_id = :a AND external_id = :i"), {"a": assessment_id, "i": item}
+        )
+        if item_id is None:
+            raise NotFound(f"Item {item!r} not found in {assessment!r}.")
+    new = body.text.strip() if body.text is not None and body.text.strip() else None
+    old = await session.scalar(
+        text("SELECT text FROM feedback WHERE attempt_id = :t AND coalesce(item_id, 0) = coalesce(:i, 0) FOR UPDATE"),
+        {"t": attempt_id, "i": item_id},
+    )
+    if new != old:
+        if new is None:
+            await session.execute(
+                text("DELETE FROM feedback WHERE attempt_id = :t AND coalesce(item_id, 0) = coalesce(:i, 0)"),
+                {"t": attempt_id, "i": item_id},
+            )
+        else:
+            await session.execute(
+                text(
+                    """
+                    INSERT INTO feedback (attempt_id, item_id, text, updated_by, updated_at)
+                    VALUES (:t, :i, :text, :by, :now)
+                    ON CONFLICT (attempt_id, coalesce(item_id, 0)) DO UPDATE SET
+                      text = excluded.text, updated_by = excluded.updated_by, updated_at = excluded.updated_at
+                    """
+                ),
+                {"t": attempt_id, "i": item_id, "text": new, "by": actor, "now": clock.now()},
+            )
+        await audit.record(
+            session,
+            ref.organization_id,
+            ref.id,
+            actor,
+            "feedback.set",
+            learner=learner,
+            assessment=assessment,
+            item=item,
+            old={"text": old},
+            new={"text": new},
+        )
+    view = await _view(session, assessment, shown, assessment_id, attempt_id)
+    await session.commit()
+    return view
+
+
+async def get(
+    session: AsyncSession, ref: CourseRef, assessment: str, learner: str, scope: list[str] | None, hide: bool = False
+) -> dict[str, Any]:
+    """The feedback on a learner's attempt as it stands (learners see the published one), for staff;
+    a grader (`scope`) sees it only on work allocated to them (by candidate label when `hide`)."""
+    labels = await anonymity.learner(session, ref, hide, assessment, learner)
+    real = anonymity.real(labels, learner)
+    assessment_id, attempt_id = await _attempt(session, ref, assessment, real, scope, learner)
+    return await _view(session, assessment, learner, assessment_id, attempt_id)
+
+
+async def _view(
+    session: AsyncSession, assessment: str, learner: str, assessment_id: int, attempt_id: int
+) -> dict[str, Any]:
+    rows = (
+        (
+            await session.execute(
+                text(
+                    """
+                    SELECT i.external_id AS item, f.text, f.updated_by, f.updated_at
+                    FROM feedback f LEFT JOIN items i ON i.id = f.item_id
+                    WHERE f.attempt_id = :t ORDER BY f.item_id IS NOT NULL, i.position, i.id
+                    """
+                ),
+                {"t": attempt_id},
+            )
+        )
+        .mappings()
+        .all()
+    )
+    overall = next((dict(r) for r in rows if r["item"] is None), None)
+    return {
+        "assessment": assessment,
+        "learner": learner,
+        "feedback": None if overall is None else {k: v for k, v in overall.items() if k != "item"},
+        "items": [dict(r) for r in rows if r["item"] is not None],
+    }

@@ -1,0 +1,95 @@
+"""arq worker: `WorkerSettings` lists the jobs, the crons and the process's resources."""
+
+from __future__ import annotations
+
+from contextlib import AsyncExitStack
+from typing import Any, ClassVar
+
+from arq import cron, func
+from arq.connections import RedisSettings
+from arq.cron import CronJob
+from prometheus_client import start_http_server
+
+from gradeflow import jobs
+from gradeflow.certificates import tasks as diplomas
+from gradeflow.certificates.service import diplomas as diplomas_service
+from gradeflow.core.heap import freeze_startup_objects, limit_malloc_arenas
+from gradeflow.core.settings import get_settings
+from gradeflow.db.engine import make_engine, make_sessionmaker
+from gradeflow.deadlines import tasks as late
+from gradeflow.grades import tasks as grades
+from gradeflow.mailings import tasks as mailings
+from gradeflow.publishing import tasks as publishing
+from gradeflow.reports import tasks as reports
+from gradeflow.reports.labels import LabelCatalogue
+from gradeflow.reports.service import reports as reports_service
+from gradeflow.scores import tasks as imports
+from gradeflow.storage.s3 import open_store
+from gradeflow.system import tasks as maintenance
+from gradeflow.webhooks import tasks as webhooks
+from gradeflow.worker.observe import job_started, observed
+
+
+async def startup(ctx: dict[str, Any]) -> None:
+    settings = ctx.setdefault("settings", get_settings())  # tests pass their own
+    limit_malloc_arenas()
+    LabelCatalogue.load(settings.reports.labels_dir)  # a mistake in a school's catalogue stops start-up, naming it
+    ctx["engine"] = make_engine(settings)
+    ctx["sessionmaker"] = make_sessionmaker(ctx["engine"])
+    ctx["resources"] = resources = AsyncExitStack()
+    ctx["store"] = await resources.enter_async_context(open_store(settings.s3))
+    if settings.worker_metrics_port:
+        server, _ = start_http_server(settings.worker_metrics_port, addr=settings.worker_metrics_host)
+        resources.callback(server.shutdown)
+    freeze_startup_objects()
+
+
+async def shutdown(ctx: dict[str, Any]) -> None:
+    await ctx["resources"].aclose()
+    await ctx["engine"].dispose()
+
+
+class WorkerSettings:
+    functions: ClassVar[list[Any]] = [
+        func(maintenance.purge_idempotency_records),
+        # No kept result: the record in PostgreSQL is the result, and a later re-enqueue must not be deduplicated.
+        func(grades.recompute_course_grades, name=jobs.RECOMPUTE_GRADES, timeout=3600, keep_result=0),
+        func(publishing.follow_up_score_changes, name=jobs.FOLLOW_UP, timeout=3600, keep_result=0),
+        func(publishing.send_notifications, name=jobs.SEND_NOTIFICATIONS, timeout=3600, keep_result=0),
+        func(mailings.send_candidate_mailing, name=jobs.SEND_MAILING, timeout=3 * 3600, keep_result=0),
+        func(
+            reports.run_report,
+            name=jobs.RUN_REPORT,
+            timeout=3 * 3600,
+            keep_result=0,
+            max_tries=reports_service.MAX_TRIES + 1,
+        ),
+        func(imports.run_score_import, name=jobs.RUN_IMPORT, timeout=1800, keep_result=0),
+        func(
+            diplomas.render_diplomas,
+            name=jobs.RENDER_DIPLOMAS,
+            timeout=diplomas_service.RENDER_SECONDS,
+            keep_result=0,
+            max_tries=diplomas.MAX_TRIES,
+        ),
+        func(imports.rescore_item, name=jobs.RESCORE_ITEM, timeout=3600, keep_result=0),
+        func(late.apply_late_policy, name=jobs.APPLY_LATE_POLICY, timeout=3600, keep_result=0),
+    ]
+    cron_jobs: ClassVar[list[CronJob]] = [
+        cron(maintenance.purge_idempotency_records, minute={7}, unique=True, run_at_startup=True),
+        # No kept result: a cron's job id is its slot, and a restart within the slot must run it again.
+        cron(grades.sweep_jobs, unique=True, run_at_startup=True, keep_result=0),
+        cron(reports.expire_reports, minute={17}, unique=True, run_at_startup=True, keep_result=0),
+        cron(mailings.expire_documents, minute={27}, unique=True, run_at_startup=True, keep_result=0),
+        cron(publishing.publish_due, second=set(range(0, 60, 10)), unique=True, run_at_startup=True, keep_result=0),
+        cron(webhooks.deliver_webhooks, second=set(range(0, 60, 5)), unique=True, run_at_startup=True, keep_result=0),
+        cron(late.mark_missing, second={40}, unique=True, run_at_startup=True, keep_result=0),
+    ]
+    functions = [observed(f) for f in functions]
+    cron_jobs = [observed(c) for c in cron_jobs]
+    on_startup = startup
+    on_job_start = job_started
+    on_shutdown = shutdown
+    redis_settings: RedisSettings = jobs.redis_settings(get_settings().redis_url)
+    allow_abort_jobs = True
+    max_tries = 5

@@ -1,5 +1,0 @@
-"""Object storage (any S3 API) with presigned URLs."""
-
-from shared.storage.s3 import ObjectStore, open_store
-
-__all__ = ["ObjectStore", "open_store"]
