@@ -13,7 +13,7 @@ from gradeflow.access.service.access import require_key
 from gradeflow.access.service.auth import Principal
 from gradeflow.audit import service as audit
 from gradeflow.audit.schemas import AuditEntryOut
-from gradeflow.core.inputs import Moment
+from gradeflow.core.commands import Moment
 from gradeflow.core.validation import CleanStr
 from gradeflow.http.deps import AuditRead, Cursor, Limit, PrincipalDep, SessionDep, SessionFactoryDep
 from gradeflow.http.schemas import PageOut

@@ -40,10 +40,10 @@ from gradeflow.audit import service as audit
 from gradeflow.certificates.service import certificates, diplomas
 from gradeflow.core import clock, jsonutil, names
 from gradeflow.core.errors import Conflict, FieldError, NotFound, ValidationFailed
-from gradeflow.core.inputs import MailingRequest
 from gradeflow.core.paging import Page, newest_first
 from gradeflow.core.settings import SmtpSettings
 from gradeflow.courses.service import enrollments
+from gradeflow.mailings.commands import MailingRequest
 from gradeflow.notify import mail
 from gradeflow.reports import labels as report_labels
 from gradeflow.reports.service import report_data, report_references

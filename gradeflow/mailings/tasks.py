@@ -16,9 +16,9 @@ from typing import Any
 from arq import Retry
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from gradeflow.core.inputs import IndividualReportsParams
 from gradeflow.core.names import safe_name
 from gradeflow.mailings import service as mailings
+from gradeflow.reports.commands import IndividualReportsParams
 from gradeflow.reports.service import report_data, report_records
 from gradeflow.reports.service.report_records import LearnerRecord
 from gradeflow.reports.tasks import CONTENT_TYPES, Drawing

@@ -5,7 +5,6 @@ from __future__ import annotations
 from fastapi import APIRouter, Response, status
 from fastapi.responses import RedirectResponse
 
-from gradeflow.core.inputs import ReportRequest
 from gradeflow.http.deps import (
     NO_STORE,
     Cursor,
@@ -25,6 +24,7 @@ from gradeflow.http.deps import (
 from gradeflow.http.errors import CONFLICT
 from gradeflow.http.schemas import PageOut
 from gradeflow.marking.service import anonymity
+from gradeflow.reports.commands import ReportRequest
 from gradeflow.reports.schemas import ReportOut
 from gradeflow.reports.service import reports
 

@@ -28,10 +28,14 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from gradeflow.certificates.service import certificates, diplomas
 from gradeflow.certificates.writers import diplomas as diploma_writer
-from gradeflow.core.inputs import (
+from gradeflow.core.commands import Command
+from gradeflow.core.names import safe_name
+from gradeflow.courses.service import sessions
+from gradeflow.notify import mail
+from gradeflow.readside.service import results_table
+from gradeflow.reports.commands import (
     REPORT_PARAMS,
     CertificatesZipParams,
-    Command,
     GradeReportParams,
     GroupProgressionParams,
     GroupReportParams,
@@ -42,10 +46,6 @@ from gradeflow.core.inputs import (
     ResultsXlsxParams,
     SkillsXlsxParams,
 )
-from gradeflow.core.names import safe_name
-from gradeflow.courses.service import sessions
-from gradeflow.notify import mail
-from gradeflow.readside.service import results_table
 from gradeflow.reports.service import (
     marks_report,
     progression_report,
@@ -462,7 +462,7 @@ class Kind:
     readers: int = 1
 
 
-# Keyed by each kind's params: the kinds themselves are listed once, in gradeflow.core.inputs.
+# Keyed by each kind's params: the kinds themselves are listed once, in gradeflow.core.commands.
 KINDS: dict[type[Command], Kind] = {
     GradeReportParams: Kind(grade_report, "csv", readers=2),
     ProblemGradeReportParams: Kind(problem_grade_report, "csv"),

@@ -7,10 +7,10 @@ from datetime import timedelta
 from fastapi import APIRouter, Response, status
 
 from gradeflow.access.service.access import require_key
-from gradeflow.core.inputs import ReplayRequest, WebhookIn, WebhookPatch
 from gradeflow.http.deps import Cursor, Limit, PrincipalDep, RecordId, SessionDep, SettingsDep, actor
 from gradeflow.http.schemas import PageOut
 from gradeflow.webhooks import service as webhooks
+from gradeflow.webhooks.commands import ReplayRequest, WebhookIn, WebhookPatch
 from gradeflow.webhooks.schemas import DeliveryOut, ReplayOut, WebhookOut
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])

@@ -15,11 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gradeflow.audit import service as audit
 from gradeflow.core import clock
 from gradeflow.core.errors import NotFound, ValidationFailed
-from gradeflow.core.inputs import WebhookIn, WebhookPatch
 from gradeflow.core.paging import Page, newest_first
 from gradeflow.core.settings import WebhookSettings
 from gradeflow.notify import events
 from gradeflow.notify.webhooks import Refused, check_target, new_secret, redacted
+from gradeflow.webhooks.commands import WebhookIn, WebhookPatch
 
 _COLUMNS = "id, url, events, description, active, disabled_reason, failing_since, created_at, updated_at"
 

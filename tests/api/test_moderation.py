@@ -6,8 +6,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from gradeflow.core.inputs import MarkingSettings
 from gradeflow.core.settings import Settings
+from gradeflow.courses.commands import MarkingSettings
 from gradeflow.marking.service import marking
 from tests.conftest import Tenant, assert_problem, run_worker
 from tests.helpers import course, enroll, grant, user_token

@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy import text
 
 from gradeflow.core import clock
-from gradeflow.core.inputs import ReleaseSettings
 from gradeflow.core.settings import Settings, SmtpSettings
+from gradeflow.courses.commands import ReleaseSettings
 from gradeflow.devstack.mailsink import Memory
 from tests.conftest import Tenant, assert_problem, run_worker
 from tests.helpers import assessment, course, email, grant, user_token

@@ -8,8 +8,8 @@ from typing import Any
 
 from sqlalchemy import text
 
-from gradeflow.core.inputs import GroupReportParams, IndividualReportsParams
 from gradeflow.core.settings import Settings
+from gradeflow.reports.commands import GroupReportParams, IndividualReportsParams
 from gradeflow.reports.service import report_data
 from gradeflow.reports.service.report_records import (
     AssessmentLine,

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from gradeflow.core.inputs import REPORT_PARAMS
 from gradeflow.core.settings import Settings
 from gradeflow.reports import tasks as report_tasks
+from gradeflow.reports.commands import REPORT_PARAMS
 from gradeflow.reports.service import marks_report, report_data
 from gradeflow.reports.service import reports as report_service
 from tests.conftest import Tenant, assert_problem, run_worker

@@ -7,7 +7,7 @@ from fastapi import APIRouter
 from gradeflow.access.schemas.staff import StaffIn, StaffOut
 from gradeflow.access.service import staff
 from gradeflow.access.service.access import require_key
-from gradeflow.core.inputs import ExternalId
+from gradeflow.core.commands import ExternalId
 from gradeflow.http.deps import Cursor, Limit, PrincipalDep, SessionDep, actor
 from gradeflow.http.schemas import PageOut
 

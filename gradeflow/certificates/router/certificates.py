@@ -8,9 +8,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, status
 
+from gradeflow.certificates.commands import GenerateIn, ReinstateIn, RevokeIn
 from gradeflow.certificates.schemas.certificates import AllowanceOut, CertificateOut, GenerationOut, GenerationResult
 from gradeflow.certificates.service import certificates
-from gradeflow.core.inputs import AllowanceIn, ExternalId, GenerateIn, Moment, ReinstateIn, RevokeIn
+from gradeflow.core.commands import ExternalId, Moment
+from gradeflow.courses.commands import AllowanceIn
 from gradeflow.http.deps import CertificateRead, Certificates, Cursor, Limit, PrincipalDep, RedisDep, SessionDep, actor
 from gradeflow.http.errors import CONFLICT
 from gradeflow.http.schemas import PageOut

@@ -8,10 +8,11 @@ from typing import Any
 from fastapi import APIRouter, Request, Response, status
 
 from gradeflow.access.service.access import require_key
+from gradeflow.certificates.commands import CertificationIn, ImageName
 from gradeflow.certificates.schemas.certificates import CertificateImageLink, CertificateImageOut, CertificationOut
 from gradeflow.certificates.service import certificate_images, certifications
+from gradeflow.core.commands import ExternalId
 from gradeflow.core.errors import TooLarge
-from gradeflow.core.inputs import CertificationIn, ExternalId, ImageName
 from gradeflow.http.deps import (
     NO_STORE,
     CertificateRead,

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Query, Response, status
 
 from gradeflow.certificates.schemas.diplomas import DiplomaOut, MyCertificateOut, MyCertificates
 from gradeflow.certificates.service import certificates, diplomas
-from gradeflow.core.inputs import ExternalId
+from gradeflow.core.commands import ExternalId
 from gradeflow.http.deps import (
     NO_STORE,
     CertificateRead,

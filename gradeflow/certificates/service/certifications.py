@@ -18,10 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gradeflow import jobs
 from gradeflow.access.service.access import CourseRef
 from gradeflow.audit import service as audit
+from gradeflow.certificates.commands import CertificationIn
 from gradeflow.certificates.service import diplomas
 from gradeflow.core import clock
 from gradeflow.core.errors import Conflict, FieldError, NotFound, ValidationFailed
-from gradeflow.core.inputs import CertificationIn
 from gradeflow.reports.labels import languages
 
 # Open edX marks these tracks "ID Verified" when the learner's identity was checked; other tracks say N/A.

@@ -6,7 +6,8 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Response, status
 
-from gradeflow.core.inputs import AssessmentCreate, AssessmentFields, ExternalId, MarkingSettings, ReleaseSettings
+from gradeflow.core.commands import ExternalId
+from gradeflow.courses.commands import AssessmentCreate, AssessmentFields, MarkingSettings, ReleaseSettings
 from gradeflow.courses.schemas.records import AssessmentOut, ItemOut
 from gradeflow.courses.service import assessments
 from gradeflow.courses.service.assessments import AssessmentView

@@ -7,7 +7,8 @@ from urllib.parse import quote
 from fastapi import APIRouter, Query, Response, status
 
 from gradeflow.access.service.access import require_key
-from gradeflow.core.inputs import CourseCreate, CoursePatch, ExternalId, MemberRoles
+from gradeflow.core.commands import ExternalId
+from gradeflow.courses.commands import CourseCreate, CoursePatch, MemberRoles
 from gradeflow.courses.schemas.records import CourseOut, MemberOut
 from gradeflow.courses.service import courses
 from gradeflow.http.deps import (

@@ -6,8 +6,9 @@ from typing import Literal
 
 from fastapi import APIRouter, Query
 
-from gradeflow.core.inputs import EnrollmentBatch, EnrollmentFields, EnrollmentPatch, ExternalId
+from gradeflow.core.commands import ExternalId
 from gradeflow.core.validation import CleanStr
+from gradeflow.courses.commands import EnrollmentBatch, EnrollmentFields, EnrollmentPatch
 from gradeflow.courses.schemas.records import BatchResult, EnrollmentOut
 from gradeflow.courses.service import enrollments
 from gradeflow.http.deps import Cursor, EnrollmentRead, EnrollmentWrite, Limit, PrincipalDep, SessionDep, actor

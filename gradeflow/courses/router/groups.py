@@ -6,8 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from gradeflow.core.inputs import GroupState
 from gradeflow.core.validation import CleanStr
+from gradeflow.courses.commands import GroupState
 from gradeflow.courses.schemas.sessions import GroupOut
 from gradeflow.courses.service import groups
 from gradeflow.http.deps import Cursor, EnrollmentRead, EnrollmentWrite, Limit, PrincipalDep, SessionDep, actor

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from gradeflow.core.inputs import ExternalId, SessionAttempts, SessionCreate, SessionPatch
+from gradeflow.core.commands import ExternalId
+from gradeflow.courses.commands import SessionAttempts, SessionCreate, SessionPatch
 from gradeflow.courses.schemas.sessions import SessionAttemptsAdded, SessionAttemptsRemoved, SessionOut
 from gradeflow.courses.service import sessions
 from gradeflow.http.deps import (

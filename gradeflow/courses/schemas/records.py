@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from gradeflow.core.inputs import MarkingSettings, ReleaseSettings
+from gradeflow.courses.commands import MarkingSettings, ReleaseSettings
 from gradeflow.http.schemas import Entered, LateStatus, Num, Out, PointsDeducted, PublicationState
 
 

@@ -13,8 +13,8 @@ from gradeflow import jobs
 from gradeflow.access.service.access import CourseRef
 from gradeflow.audit import service as audit
 from gradeflow.core.errors import Conflict, NotFound, ValidationFailed
-from gradeflow.core.inputs import AssessmentCreate, AssessmentFields, ItemIn, SkillIn
 from gradeflow.core.paging import Page, decode_cursor, page_of
+from gradeflow.courses.commands import AssessmentCreate, AssessmentFields, ItemIn, SkillIn
 from gradeflow.db.models import Assessment, Item
 from gradeflow.deadlines.service import late_policies
 from gradeflow.grades.service import policies

@@ -12,8 +12,8 @@ from gradeflow.access.service.access import CourseRef
 from gradeflow.access.service.auth import Principal
 from gradeflow.audit import service as audit
 from gradeflow.core.errors import Conflict, Forbidden, NotFound
-from gradeflow.core.inputs import CourseCreate, CoursePatch, MemberRoles
 from gradeflow.core.paging import Page, last_id_after, page_of
+from gradeflow.courses.commands import CourseCreate, CoursePatch, MemberRoles
 from gradeflow.db.models import Course, CourseMember
 
 

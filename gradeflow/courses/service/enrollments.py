@@ -12,8 +12,8 @@ from gradeflow.access.service.access import CourseRef
 from gradeflow.access.service.auth import Principal
 from gradeflow.audit import service as audit
 from gradeflow.core.errors import Forbidden, NotFound
-from gradeflow.core.inputs import EnrollmentFields, EnrollmentIn, EnrollmentPatch
 from gradeflow.core.paging import Page, last_id_after, page_of
+from gradeflow.courses.commands import EnrollmentFields, EnrollmentIn, EnrollmentPatch
 from gradeflow.db.models import Enrollment
 from gradeflow.deadlines.service import late_results
 from gradeflow.grades.service import grades

@@ -30,8 +30,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gradeflow.access.service.access import IN_SCOPE, CourseRef
 from gradeflow.audit import service as audit
 from gradeflow.core.errors import Conflict, FieldError, NotFound, ValidationFailed
-from gradeflow.core.inputs import SessionAttempts, SessionCreate, SessionPatch
 from gradeflow.core.paging import Page, last_id_after, page_of
+from gradeflow.courses.commands import SessionAttempts, SessionCreate, SessionPatch
 from gradeflow.db.models import CourseSession
 
 _FIELDS = ("title", "starts_at", "ends_at")

@@ -116,7 +116,7 @@ class Assessment(Base):
     points_possible: Mapped[Points]
     position: Mapped[int] = mapped_column(Integer)
     due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    # Marking workflow settings (see gradeflow/core/inputs.py MarkingSettings); null = defaults.
+    # Marking workflow settings (see gradeflow/core/commands.py MarkingSettings); null = defaults.
     marking: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     release: Mapped[dict[str, Any] | None] = mapped_column(JSONB)  # how results reach learners; null: manual
     # How many times a learner may take it (extra attempts per learner or group: AssessmentOverride).

@@ -6,8 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, status
 
-from gradeflow.core.inputs import ExternalId, OverrideIn
+from gradeflow.core.commands import ExternalId
 from gradeflow.core.validation import CleanStr
+from gradeflow.deadlines.commands import OverrideIn
 from gradeflow.deadlines.schemas.overrides import OverrideOut
 from gradeflow.deadlines.service import overrides
 from gradeflow.http.deps import (

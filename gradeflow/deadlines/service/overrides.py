@@ -23,10 +23,10 @@ from gradeflow import jobs
 from gradeflow.access.service.access import CourseRef
 from gradeflow.audit import service as audit
 from gradeflow.core.errors import NotFound
-from gradeflow.core.inputs import OverrideIn
 from gradeflow.core.paging import Page, last_id_after, page_of
 from gradeflow.courses.service.assessments import get_assessment
 from gradeflow.courses.service.enrollments import get_enrollment
+from gradeflow.deadlines.commands import OverrideIn
 from gradeflow.deadlines.service import late_policies, late_results
 from gradeflow.grades.service import followup
 from gradeflow.marking.service import anonymity

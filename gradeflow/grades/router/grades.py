@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from gradeflow.core.inputs import ExternalId
+from gradeflow.core.commands import ExternalId
 from gradeflow.grades.schemas import CourseGradeExplained, CourseGradeOut
 from gradeflow.grades.service import grades
 from gradeflow.http.deps import Cursor, GradeRead, Limit, SessionDep

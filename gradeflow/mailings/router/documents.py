@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from gradeflow.core.inputs import ExternalId
+from gradeflow.core.commands import ExternalId
 from gradeflow.http.deps import NO_STORE, Cursor, Limit, PrincipalDep, RecordId, SessionDep, SettingsDep, StoreDep
 from gradeflow.http.schemas import PageOut
 from gradeflow.mailings import service as mailings

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
-from gradeflow.core.inputs import MailingRequest
 from gradeflow.http.deps import (
     Cursor,
     Limit,
@@ -19,6 +18,7 @@ from gradeflow.http.deps import (
 from gradeflow.http.errors import CONFLICT
 from gradeflow.http.schemas import PageOut
 from gradeflow.mailings import service as mailings
+from gradeflow.mailings.commands import MailingRequest
 from gradeflow.mailings.schemas import MailingOut
 
 router = APIRouter(prefix="/v1/courses/{course}/mailings", tags=["mailings"])

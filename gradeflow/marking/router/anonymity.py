@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from gradeflow.core.inputs import ExternalId
+from gradeflow.core.commands import ExternalId
 from gradeflow.http.deps import AssessmentWrite, PrincipalDep, SessionDep, actor
 from gradeflow.http.errors import CONFLICT
 from gradeflow.marking.schemas.anonymity import AnonymityOut

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from gradeflow.access.service.access import marker_identity, sees_all_marks
-from gradeflow.core.inputs import AllocationRequest, ConfirmRequest, ExternalId, MarkIn, RescoreRequest, WorkgroupIn
+from gradeflow.core.commands import ExternalId
 from gradeflow.http.deps import (
     Allocate,
     Confirm,
@@ -23,6 +23,7 @@ from gradeflow.http.deps import (
     actor,
 )
 from gradeflow.http.errors import CONFLICT
+from gradeflow.marking.commands import AllocationRequest, ConfirmRequest, MarkIn, WorkgroupIn
 from gradeflow.marking.schemas.marking import (
     AllocationOut,
     AllocationResult,
@@ -34,6 +35,7 @@ from gradeflow.marking.schemas.marking import (
     WorkgroupOut,
 )
 from gradeflow.marking.service import anonymity, marking
+from gradeflow.scores.commands import RescoreRequest
 from gradeflow.scores.service import rescoring
 
 router = APIRouter(prefix="/v1/courses/{course}", tags=["marking"])

@@ -16,12 +16,14 @@ from gradeflow.access.service.access import IN_SCOPE, CourseRef
 from gradeflow.audit import service as audit
 from gradeflow.core import csv_cells
 from gradeflow.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from gradeflow.core.inputs import AllocationRequest, MarkIn, MarkingSettings, ScoreRow
+from gradeflow.courses.commands import MarkingSettings
 from gradeflow.courses.service.assessments import AssessmentView, get_assessment
 from gradeflow.deadlines.service import late_results
 from gradeflow.grades.service import grades
+from gradeflow.marking.commands import AllocationRequest, MarkIn
 from gradeflow.marking.service import anonymity
 from gradeflow.notify import events
+from gradeflow.scores.commands import ScoreRow
 from gradeflow.scores.service import scores
 
 SIX = Decimal("0.000001")

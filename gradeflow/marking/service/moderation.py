@@ -24,9 +24,9 @@ from gradeflow.access.service.access import CourseRef
 from gradeflow.audit import service as audit
 from gradeflow.core import clock
 from gradeflow.core.errors import FieldError, Forbidden, NotFound, ValidationFailed
-from gradeflow.core.inputs import ModerationAdjustment, ModerationAgreement, ModerationSampleRequest, ScalingIn
 from gradeflow.core.paging import Page, last_id_after, page_of
 from gradeflow.courses.service.assessments import AssessmentView, get_assessment
+from gradeflow.marking.commands import ModerationAdjustment, ModerationAgreement, ModerationSampleRequest, ScalingIn
 from gradeflow.marking.service import anonymity, marking
 
 SAMPLE_STATUSES = ("pending", "agreed", "adjusted")

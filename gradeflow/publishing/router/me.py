@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from gradeflow.core.inputs import ExternalId
+from gradeflow.core.commands import ExternalId
 from gradeflow.http.deps import PrincipalDep, SessionDep
 from gradeflow.publishing.schemas.publishing import MyResults
 from gradeflow.publishing.schemas.reviews import MyReview

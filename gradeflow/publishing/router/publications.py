@@ -9,7 +9,6 @@ from fastapi import APIRouter, Response, status
 
 from gradeflow.access.service.access import CourseRef
 from gradeflow.access.service.auth import Principal
-from gradeflow.core.inputs import PublicationRequest
 from gradeflow.http.deps import (
     Cursor,
     Limit,
@@ -24,6 +23,7 @@ from gradeflow.http.deps import (
 from gradeflow.http.errors import CONFLICT
 from gradeflow.http.schemas import PageOut
 from gradeflow.marking.service import anonymity
+from gradeflow.publishing.commands import PublicationRequest
 from gradeflow.publishing.schemas.publishing import PublicationOut, PublicationSummary
 from gradeflow.publishing.service import publishing
 

@@ -12,10 +12,11 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Response, status
 
-from gradeflow.core.inputs import ExternalId, ReviewSessionIn, ReviewSessionPatch
+from gradeflow.core.commands import ExternalId
 from gradeflow.http.deps import Cursor, Limit, PrincipalDep, PublicationRead, Publish, SessionDep, actor
 from gradeflow.http.errors import CONFLICT
 from gradeflow.http.schemas import PageOut
+from gradeflow.publishing.commands import ReviewSessionIn, ReviewSessionPatch
 from gradeflow.publishing.schemas.reviews import ReviewSessionOut
 from gradeflow.publishing.service import reviews
 

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from gradeflow.core.inputs import ReleaseSettings
+from gradeflow.courses.commands import ReleaseSettings
 from gradeflow.http.schemas import MyLateStatus, MyPointsDeducted, Num
 
 

@@ -20,12 +20,12 @@ from gradeflow.access.service.auth import Principal
 from gradeflow.audit import service as audit
 from gradeflow.core import clock, jsonutil
 from gradeflow.core.errors import Conflict, NotFound, ValidationFailed
-from gradeflow.core.inputs import Audience, PublicationRequest
 from gradeflow.core.paging import Page, newest_first
 from gradeflow.courses.service import enrollments
 from gradeflow.deadlines.service import due_dates
 from gradeflow.grades.service import grades
 from gradeflow.notify import events
+from gradeflow.publishing.commands import Audience, PublicationRequest
 from gradeflow.publishing.service import reviews
 from gradeflow.publishing.service import visibility as published
 

@@ -30,9 +30,9 @@ from gradeflow.access.service.auth import Principal
 from gradeflow.audit import service as audit
 from gradeflow.core import clock, jsonutil
 from gradeflow.core.errors import Conflict, FieldError, Forbidden, NotFound, ValidationFailed
-from gradeflow.core.inputs import ReviewAudience, ReviewSessionIn, ReviewSessionPatch
 from gradeflow.core.paging import Page, not_ours, page_of, pair_after
 from gradeflow.courses.service import enrollments
+from gradeflow.publishing.commands import ReviewAudience, ReviewSessionIn, ReviewSessionPatch
 from gradeflow.publishing.service import visibility as published
 
 # SQL condition: review session `r` includes enrollment `e` (its published result is checked apart).

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from gradeflow.core.inputs import ExternalId, Moment
+from gradeflow.core.commands import ExternalId, Moment
 from gradeflow.core.validation import CleanStr
 from gradeflow.http.deps import PrincipalDep, ResultScope, ScoreRead, SessionDep
 from gradeflow.marking.service import anonymity

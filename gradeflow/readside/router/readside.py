@@ -11,8 +11,8 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response, StreamingResponse
 
 from gradeflow.core import csv_cells
+from gradeflow.core.commands import AttemptStatus, ExternalId, Moment
 from gradeflow.core.errors import Forbidden
-from gradeflow.core.inputs import AttemptStatus, ExternalId, Moment
 from gradeflow.core.time_zones import UTC, TimeZone
 from gradeflow.core.validation import CleanStr
 from gradeflow.http.deps import (

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from gradeflow.core.inputs import AttemptStatus
+from gradeflow.core.commands import AttemptStatus
 from gradeflow.http.schemas import Entered, LateStatus, Num, PageOut, PointsDeducted
 
 

@@ -28,8 +28,8 @@ import numpy as np
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gradeflow.core.inputs import GroupProgressionParams, IndividualProgressionParams
 from gradeflow.grading.results import scale100
+from gradeflow.reports.commands import GroupProgressionParams, IndividualProgressionParams
 from gradeflow.reports.service.report_data import (
     FINAL,
     AssessmentInfo,

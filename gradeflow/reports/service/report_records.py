@@ -22,8 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gradeflow.core import names
 from gradeflow.core.errors import NotFound
-from gradeflow.core.inputs import GroupReportParams, IndividualReportsParams
 from gradeflow.grading.results import scale100
+from gradeflow.reports.commands import GroupReportParams, IndividualReportsParams
 from gradeflow.reports.service.report_data import (
     CANCELLED,
     EMPTY,

@@ -17,15 +17,15 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gradeflow.certificates.service import certifications
+from gradeflow.core.commands import Command
 from gradeflow.core.errors import FieldError, ValidationFailed
-from gradeflow.core.inputs import (
+from gradeflow.courses.service import sessions
+from gradeflow.reports.commands import (
     CertificatesZipParams,
-    Command,
     GroupProgressionParams,
     IndividualProgressionParams,
     SkillsXlsxParams,
 )
-from gradeflow.courses.service import sessions
 from gradeflow.reports.labels import languages
 from gradeflow.reports.service import progression_report, skills_report
 

@@ -21,10 +21,10 @@ from gradeflow.access.service.auth import Principal
 from gradeflow.audit import service as audit
 from gradeflow.core import clock, jsonutil
 from gradeflow.core.errors import Conflict, NotFound
-from gradeflow.core.inputs import ReportRequest
 from gradeflow.core.paging import Page, newest_first
 from gradeflow.grades.service import grades
 from gradeflow.notify import events
+from gradeflow.reports.commands import ReportRequest
 from gradeflow.reports.service import report_references
 from gradeflow.storage.s3 import ObjectStore
 

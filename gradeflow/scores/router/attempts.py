@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query
 
-from gradeflow.core.inputs import AttemptIn, AttemptStatus, ExternalId
+from gradeflow.core.commands import AttemptStatus, ExternalId
 from gradeflow.courses.schemas.records import AttemptOut
 from gradeflow.http.deps import (
     AttemptWrite,
@@ -20,6 +20,7 @@ from gradeflow.http.deps import (
 from gradeflow.http.errors import CONFLICT
 from gradeflow.http.schemas import PageOut
 from gradeflow.marking.service import anonymity
+from gradeflow.scores.commands import AttemptIn
 from gradeflow.scores.service import attempts
 
 router = APIRouter(prefix="/v1/courses/{course}/assessments/{assessment}", tags=["attempts"])

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
 
 from gradeflow.access.service import idempotency
-from gradeflow.core.inputs import ExternalId, ScoreBatch, ScoreIn
+from gradeflow.core.commands import ExternalId
 from gradeflow.courses.schemas.records import BatchResult, ScoreOut
 from gradeflow.http.deps import (
     Cursor,
@@ -26,6 +26,7 @@ from gradeflow.http.deps import (
 from gradeflow.http.errors import CONFLICT
 from gradeflow.http.schemas import PageOut
 from gradeflow.marking.service import anonymity
+from gradeflow.scores.commands import ScoreBatch, ScoreIn
 from gradeflow.scores.service import scores
 
 router = APIRouter(prefix="/v1/courses/{course}", tags=["scores"])

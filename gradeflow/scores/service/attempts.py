@@ -12,13 +12,13 @@ from gradeflow.access.service.access import IN_SCOPE, CourseRef
 from gradeflow.audit import service as audit
 from gradeflow.core import clock
 from gradeflow.core.errors import Conflict, InvalidTransition, NotFound
-from gradeflow.core.inputs import AttemptIn
 from gradeflow.core.paging import Page, last_id_after, page_of
 from gradeflow.courses.service.assessments import get_assessment
 from gradeflow.courses.service.enrollments import get_enrollment
 from gradeflow.deadlines.service import due_dates, late_results
 from gradeflow.grades.service import followup, grades
 from gradeflow.marking.service import anonymity
+from gradeflow.scores.commands import AttemptIn
 
 # Where an attempt may go from each status. A new attempt may start in any status.
 TRANSITIONS: dict[str, frozenset[str]] = {

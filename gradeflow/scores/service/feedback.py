@@ -18,8 +18,8 @@ from gradeflow.access.service.auth import Principal
 from gradeflow.audit import service as audit
 from gradeflow.core import clock
 from gradeflow.core.errors import NotFound
-from gradeflow.core.inputs import FeedbackIn
 from gradeflow.marking.service import anonymity, marking
+from gradeflow.scores.commands import FeedbackIn
 
 _ATTEMPT = text(
     f"""

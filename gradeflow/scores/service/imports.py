@@ -21,10 +21,10 @@ from gradeflow.access.service.access import CourseRef
 from gradeflow.audit import service as audit
 from gradeflow.core import clock, context
 from gradeflow.core.errors import Conflict, NotFound, ValidationFailed
-from gradeflow.core.inputs import ScoreRow
 from gradeflow.deadlines.service import late_results
 from gradeflow.grades.service import grades
 from gradeflow.notify import events
+from gradeflow.scores.commands import ScoreRow
 from gradeflow.scores.service import scores
 
 FIELDS = ("learner", "assessment", "item", "earned", "possible", "source")

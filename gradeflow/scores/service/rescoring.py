@@ -14,10 +14,10 @@ from gradeflow.access.service.access import CourseRef
 from gradeflow.audit import service as audit
 from gradeflow.core import clock, context
 from gradeflow.core.errors import NotFound
-from gradeflow.core.inputs import RescoreRequest
 from gradeflow.courses.service.assessments import get_assessment
 from gradeflow.deadlines.service import late_results
 from gradeflow.grades.service import grades
+from gradeflow.scores.commands import RescoreRequest
 from gradeflow.scores.service import scores
 
 CHUNK = 5000

@@ -17,13 +17,13 @@ from gradeflow.access.service.access import IN_SCOPE, CourseRef
 from gradeflow.audit import service as audit
 from gradeflow.core import clock
 from gradeflow.core.errors import Conflict, FieldError, NotFound, ValidationFailed
-from gradeflow.core.inputs import ScoreIn, ScoreRow
 from gradeflow.core.paging import Page, last_id_after, page_of
 from gradeflow.courses.service.assessments import get_assessment
 from gradeflow.deadlines.service import late_results
 from gradeflow.grades.service import followup, grades
 from gradeflow.marking.service import anonymity
 from gradeflow.publishing.service import visibility as published
+from gradeflow.scores.commands import ScoreIn, ScoreRow
 
 MAX_REPORTED_ERRORS = 100
 
