@@ -1,10 +1,11 @@
-# Two commands: `make run` starts Gradeflow; `make test` runs every check and the test suite.
+# `make run` starts Gradeflow; `make test` runs every check and the whole test suite; `make test-fast` runs the
+# tests that need no service (the engine, the grading vectors in-process, pure functions, the OpenAPI contract).
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint install browser fonts clean
+.PHONY: run test test-fast lint install browser fonts clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,6 +43,16 @@ fonts:
 
 test: lint browser fonts
 	$(BIN)/pytest
+
+# Without PostgreSQL, Redis or SeaweedFS (a test that asks for them fails), property tests trying at most 100
+# examples each, in two processes (one a core).
+FAST := tests/unit tests/contract
+FAST_OPTIONS := -q --no-header -p no:schemathesis -p no:anyio
+test-fast: $(STAMP)
+	@export GRADEFLOW_TEST_NO_SERVICES=1 GRADEFLOW_TEST_MAX_EXAMPLES=100; \
+	$(BIN)/pytest $(FAST_OPTIONS) $(FAST) --shard 0/2 & first=$$!; \
+	$(BIN)/pytest $(FAST_OPTIONS) $(FAST) --shard 1/2; second=$$?; \
+	wait $$first && exit $$second
 
 clean:
 	rm -rf $(VENV) .run

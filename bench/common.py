@@ -63,10 +63,23 @@ def api_server(name: str, workers: int = 1, rate_limit: str = "") -> Iterator[Se
         key = "gfk_bench_" + secrets.token_urlsafe(16)
         env = {**os.environ, **stack.env(name), "GRADEFLOW_BOOTSTRAP_API_KEY": key, "GRADEFLOW_RATE_LIMIT": rate_limit}
         try:
-            with processes.api(env, workers=workers, log=run_dir / "api.log") as base_url:
+            with _api(env, workers, run_dir / "api.log") as base_url:
                 yield Server(base_url, key, url, env)
         finally:
             asyncio.run(infra.drop_database(stack.database_admin_url, name))
+
+
+@contextmanager
+def _api(env: dict[str, str], workers: int, log: Path) -> Iterator[str]:
+    """`gradeflow api` on a free port, as processes.api starts it, given more time to start (a loaded
+    machine imports slowly)."""
+    port = infra.free_port()
+    proc = processes.start(["api", "--port", str(port), "--workers", str(workers)], env, log)
+    try:
+        processes.wait_for_port(proc, port, seconds=180)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        processes.stop(proc)
 
 
 def percentile(values: list[float], p: float) -> float:

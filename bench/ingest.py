@@ -1,9 +1,12 @@
-"""Score ingest: the batch API against raw asyncpg COPY into the same table, in the same run;
-then single-score PUT latency at 32 concurrent clients.
+"""Score ingest: the batch API against raw asyncpg COPY into the same table, in the same run; then
+the single-score PUT against its physical limit: raw asyncpg doing the same durable work per request
+(upsert the score, insert the audit entry, mark the learner's grade stale: one transaction, one
+statement each) from 32 connections, and the API's PUT from 32 clients.
 
-    .venv/bin/python -m bench.ingest [--learners 20000] [--assessments 10] [--puts 4000]
+    .venv/bin/python -m bench.ingest [--learners 20000] [--assessments 10] [--puts 4000] [--no-batch]
 
-Last line: ingest_ratio=<batch API rows/s / COPY rows/s>. Goal >= 0.25; PUT p99 <= 50 ms.
+Last lines: ingest_ratio=<batch API rows/s / COPY rows/s> (goal >= 0.25) and
+put_ratio=<API PUT/s / raw PUT/s> (goal >= 0.4, with the API's p99 <= 3x its p50).
 """
 
 from __future__ import annotations
@@ -88,7 +91,7 @@ async def raw_copy(database_url: str, rows: list[tuple[int, int, int]]) -> float
                     "assessment_id",
                     "enrollment_id",
                     "status",
-                    "earned",
+                    "entered",
                     "possible",
                     "source",
                     "scored_by",
@@ -100,6 +103,62 @@ async def raw_copy(database_url: str, rows: list[tuple[int, int, int]]) -> float
         return elapsed
     finally:
         await conn.close()
+
+
+# The durable work of one PUT (a score upserted, its audit entry, the learner's grade marked stale) in one
+# statement, its own transaction: what the API's single write does, less everything that is not durable work.
+_RAW_PUT = """
+    WITH upsert AS (
+      INSERT INTO attempts AS t (assessment_id, enrollment_id, status, entered, possible, source, scored_by, scored_at)
+      VALUES ($1, $2, 'graded', $3, 100, 'auto', 'bench', now())
+      ON CONFLICT (assessment_id, enrollment_id) DO UPDATE SET
+        status = 'graded', entered = excluded.entered, possible = excluded.possible, source = excluded.source,
+        scored_by = excluded.scored_by, scored_at = excluded.scored_at, updated_at = now()
+      RETURNING t.id
+    ), audited AS (
+      INSERT INTO audit_log (organization_id, course_id, actor, action, learner, assessment, new)
+      VALUES ($4, $5, 'bench', 'score.set', $6, $7, jsonb_build_object('earned', $3::numeric))
+    )
+    INSERT INTO stale_grades (enrollment_id, course_id) VALUES ($2, $5) ON CONFLICT DO NOTHING
+"""
+
+
+async def raw_put(database_url: str, total: int, clients: int, learners: int) -> tuple[list[float], float]:
+    """The same PUTs as put_latency (same learners, assessments and scores), as raw statements from
+    `clients` connections."""
+    conns = [await asyncpg.connect(database_url) for _ in range(clients)]
+    try:
+        course_id, org = await conns[0].fetchrow("SELECT id, organization_id FROM courses WHERE external_id = 'bench'")
+        a_ids = dict(await conns[0].fetch("SELECT external_id, id FROM assessments WHERE course_id = $1", course_id))
+        e_ids = dict(await conns[0].fetch("SELECT external_id, id FROM enrollments WHERE course_id = $1", course_id))
+        latencies: list[float] = []
+        counter = iter(range(total))
+
+        async def client(conn: asyncpg.Connection) -> None:
+            for n in counter:
+                assessment, learner = f"a{n % 3}", f"u{(n * 31) % learners}"
+                t0 = time.perf_counter()
+                await conn.execute(
+                    _RAW_PUT, a_ids[assessment], e_ids[learner], Decimal(n % 100), org, course_id, learner, assessment
+                )
+                latencies.append(time.perf_counter() - t0)
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*[client(c) for c in conns])
+        return latencies, time.perf_counter() - t0
+    finally:
+        for c in conns:
+            await c.close()
+
+
+def _figures(name: str, latencies: list[float], elapsed: float, clients: int) -> float:
+    p50, p95, p99 = (percentile(latencies, p) * 1000 for p in (50, 95, 99))
+    rate = len(latencies) / elapsed
+    print(
+        f"{name} x{len(latencies)} at {clients} clients: p50={p50:.1f} ms p95={p95:.1f} ms p99={p99:.1f} ms "
+        f"p99/p50={p99 / p50:.1f} ({rate:,.0f} req/s)"
+    )
+    return rate
 
 
 async def put_latency(server: Server, total: int, clients: int, learners: int) -> tuple[list[float], float]:
@@ -128,23 +187,28 @@ async def put_latency(server: Server, total: int, clients: int, learners: int) -
 async def run(server: Server, args: argparse.Namespace) -> None:
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
     headers = {"Authorization": f"Bearer {server.key}"}
+    ingest_ratio = None
     async with httpx.AsyncClient(base_url=server.base_url, headers=headers, timeout=120, limits=limits) as c:
         await setup(c, args.learners, args.assessments)
-        rows = score_rows(args.learners, args.assessments)
-        copy_s = await raw_copy(server.database_url, rows)
-        api_s = await batch_api(c, rows, args.concurrency)
-        copy_rate, api_rate = len(rows) / copy_s, len(rows) / api_s
-        print(f"rows={len(rows)} batch_size={BATCH} concurrency={args.concurrency} api_workers={args.workers}")
-        print(f"raw COPY:  {copy_s:7.2f} s  {copy_rate:10,.0f} rows/s")
-        print(f"batch API: {api_s:7.2f} s  {api_rate:10,.0f} rows/s")
+        if args.batch:
+            rows = score_rows(args.learners, args.assessments)
+            copy_s = await raw_copy(server.database_url, rows)
+            api_s = await batch_api(c, rows, args.concurrency)
+            copy_rate, api_rate = len(rows) / copy_s, len(rows) / api_s
+            print(f"rows={len(rows)} batch_size={BATCH} concurrency={args.concurrency} api_workers={args.workers}")
+            print(f"raw COPY:  {copy_s:7.2f} s  {copy_rate:10,.0f} rows/s")
+            print(f"batch API: {api_s:7.2f} s  {api_rate:10,.0f} rows/s")
+            ingest_ratio = api_rate / copy_rate
+    # The raw connections close before the API's pools grow to the clients' number.
+    await raw_put(server.database_url, 500, args.clients, args.learners)  # warm-up
+    lat, elapsed = await raw_put(server.database_url, args.puts, args.clients, args.learners)
+    raw_rate = _figures("raw PUT (asyncpg, one statement)", lat, elapsed, args.clients)
     await put_latency(server, 500, args.clients, args.learners)  # warm-up
     lat, elapsed = await put_latency(server, args.puts, args.clients, args.learners)
-    p50, p95, p99 = (percentile(lat, p) * 1000 for p in (50, 95, 99))
-    print(
-        f"PUT score x{len(lat)} at {args.clients} clients: p50={p50:.1f} ms p95={p95:.1f} ms p99={p99:.1f} ms "
-        f"({len(lat) / elapsed:,.0f} req/s)"
-    )
-    print(f"ingest_ratio={api_rate / copy_rate:.3f}")
+    api_rate = _figures(f"API PUT score ({args.workers} workers)", lat, elapsed, args.clients)
+    if ingest_ratio is not None:
+        print(f"ingest_ratio={ingest_ratio:.3f}")
+    print(f"put_ratio={api_rate / raw_rate:.3f}")
 
 
 def main() -> None:
@@ -155,6 +219,7 @@ def main() -> None:
     parser.add_argument("--puts", type=int, default=4000)
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    parser.add_argument("--no-batch", dest="batch", action="store_false", help="only the single PUT figures")
     args = parser.parse_args()
     with api_server("gradeflow_bench_ingest", workers=args.workers) as server:
         asyncio.run(run(server, args))

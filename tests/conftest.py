@@ -1,5 +1,9 @@
 """Fixtures: the real PostgreSQL, Redis and SeaweedFS, one migrated database per run, one
-organization per test (tests are independent because every test works in its own tenant)."""
+organization per test (tests are independent because every test works in its own tenant).
+
+The services and the app are imported and started only by the fixtures that need them, so the pure
+tests (`make test-fast`: tests/unit and tests/contract) start quickly and run without any service.
+"""
 
 from __future__ import annotations
 
@@ -10,29 +14,71 @@ import secrets
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
-from aiohttp import web
-from asgi_lifespan import LifespanManager
-from fastapi import FastAPI
 
-from gradeflow import jobs
-from gradeflow.access.service import auth
-from gradeflow.api.main import create_app
 from gradeflow.core.settings import S3Settings, Settings, SmtpSettings, WebhookSettings
-from gradeflow.db.engine import make_engine, make_sessionmaker
-from gradeflow.db.migrate import upgrade
-from gradeflow.devstack import infra, mailsink, processes
-from gradeflow.devstack.infra import free_port
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from gradeflow.devstack import infra, mailsink
 
 # Its own Redis db index; two test runs at once on one machine each set another one.
 TEST_REDIS_DB = int(os.environ.get("GRADEFLOW_TEST_REDIS_DB", "13"))
 
 
+# Set by `make test-fast`: that tier runs without PostgreSQL, Redis and SeaweedFS.
+NO_SERVICES = os.environ.get("GRADEFLOW_TEST_NO_SERVICES") == "1"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--shard",
+        default=None,
+        metavar="K/N",
+        help="run every N-th collected test starting at the K-th (0-based): N processes with K = 0..N-1 run them all",
+    )
+
+
+# Set by `make test-fast`: property tests try at most this many examples each (the full suite tries what each
+# test's @settings asks for).
+MAX_EXAMPLES = int(os.environ.get("GRADEFLOW_TEST_MAX_EXAMPLES", "0"))
+
+
+def _fewer_examples(items: list[pytest.Item]) -> None:
+    # Hypothesis keeps a test's @settings on the test function, where its own @seed decorator changes them too.
+    from hypothesis import settings
+
+    for item in items:
+        test = getattr(item, "obj", None)
+        chosen = getattr(test, "_hypothesis_internal_use_settings", None)
+        if chosen is not None and chosen.max_examples > MAX_EXAMPLES:
+            test._hypothesis_internal_use_settings = settings(chosen, max_examples=MAX_EXAMPLES)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if MAX_EXAMPLES:
+        _fewer_examples(items)
+    shard = config.getoption("--shard")
+    if shard is None:
+        return
+    k, n = (int(x) for x in shard.split("/"))
+    if not 0 <= k < n:
+        raise pytest.UsageError(f"--shard {shard}: K must be 0 to N-1")
+    kept = [item for i, item in enumerate(items) if i % n == k]
+    config.hook.pytest_deselected(items=[item for i, item in enumerate(items) if i % n != k])
+    items[:] = kept
+
+
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[infra.Stack]:
+    if NO_SERVICES:
+        pytest.fail("this test needs PostgreSQL, Redis or SeaweedFS: it belongs in the full suite, not the fast tier")
+    from gradeflow.devstack import infra
+
     with infra.running(tmp_path_factory.mktemp("stack")) as s:
         yield s
 
@@ -40,6 +86,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[infra.Stack]:
 @pytest.fixture(scope="session")
 def smtp_server() -> Iterator[tuple[mailsink.Memory, int]]:
     """A real SMTP server (aiosmtpd) on loopback that keeps what it receives."""
+    from gradeflow.devstack import mailsink
+
     handler = mailsink.Memory()
     with mailsink.running(handler) as port:
         yield handler, port
@@ -55,6 +103,10 @@ def mailbox(smtp_server: tuple[mailsink.Memory, int]) -> mailsink.Memory:
 
 @pytest.fixture(scope="session")
 async def settings(stack: infra.Stack, smtp_server: tuple[mailsink.Memory, int]) -> AsyncIterator[Settings]:
+    from gradeflow import jobs
+    from gradeflow.db.migrate import upgrade
+    from gradeflow.devstack import infra
+
     name = f"gradeflow_test_{os.getpid()}"
     await infra.create_database(stack.database_admin_url, name, drop_first=True)
     url = stack.database_url(name)
@@ -105,12 +157,18 @@ def settings_env(s: Settings, **overrides: str) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def live_api(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`gradeflow api` as a real process on a loopback port (for clients that speak real HTTP)."""
+    from gradeflow.devstack import processes
+
     with processes.api(settings_env(settings), log=tmp_path_factory.mktemp("live") / "api.log") as base_url:
         yield base_url
 
 
 @pytest.fixture(scope="session")
 async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    from asgi_lifespan import LifespanManager
+
+    from gradeflow.api.main import create_app
+
     application = create_app(settings)
     async with LifespanManager(application):
         yield application
@@ -125,6 +183,8 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture(scope="session")
 async def sessionmaker(settings: Settings) -> AsyncIterator[Any]:
+    from gradeflow.db.engine import make_engine, make_sessionmaker
+
     engine = make_engine(settings)
     yield make_sessionmaker(engine)
     await engine.dispose()
@@ -164,6 +224,8 @@ class Tenant:
 
 
 async def make_tenant(sessionmaker: Any, client: httpx.AsyncClient) -> Tenant:
+    from gradeflow.access.service import auth
+
     slug = "org-" + secrets.token_hex(6)
     async with sessionmaker() as session:
         org = await auth.create_organization(session, slug, slug)
@@ -201,6 +263,7 @@ async def run_worker(settings: Settings, crons: bool = True) -> Any:
     the queue is empty (burst), against the test Redis."""
     from arq.worker import Worker
 
+    from gradeflow import jobs
     from gradeflow.worker.main import WorkerSettings, shutdown, startup
 
     redis = await jobs.connect(settings.redis_url)
@@ -242,6 +305,10 @@ class Receiver:
 
 @pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
+    from aiohttp import web
+
+    from gradeflow.devstack.infra import free_port
+
     port = free_port()
     box = Receiver(f"http://127.0.0.1:{port}")
 

@@ -22,7 +22,7 @@ from gradeflow.http import errors
 from gradeflow.mailings.router import documents, mailings
 from gradeflow.marking.router import anonymity, marking, moderation
 from gradeflow.publishing.router import me, publications, reviews
-from gradeflow.readside.router import dashboard, readside
+from gradeflow.readside.router import dashboard, gradebook, progress, results, statistics
 from gradeflow.reports import router as reports
 from gradeflow.scores.router import attempts, feedback, imports, scores
 from gradeflow.system import router as system
@@ -77,7 +77,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         mailings,
         reviews,
         reports,
-        readside,
+        results,
+        gradebook,
+        progress,
+        statistics,
         dashboard,
         me,
         documents,

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
 from fastapi import FastAPI
 
+from gradeflow.notify.events import PING
+from gradeflow.webhooks.commands import EventType
 from gradeflow.webhooks.schemas import Event
 
 COURSE = "course-v1:Org+Phys+2026"
@@ -115,6 +117,10 @@ EXAMPLES: dict[str, tuple[str, dict[str, Any]]] = {
 
 
 def install(app: FastAPI) -> None:
+    """Document every event type a webhook may subscribe to (webhooks' EventType), and the ping."""
+    documented, subscribable = set(EXAMPLES), {*get_args(EventType), PING}
+    if documented != subscribable:
+        raise RuntimeError(f"The event catalogue and EventType differ: {sorted(documented ^ subscribable)}")
     for type_, (description, data) in EXAMPLES.items():
         example = {
             "id": "evt_5f2c0e8b9d3a4c1e8f7a6b5c4d3e2f1a",

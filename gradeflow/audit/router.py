@@ -36,6 +36,9 @@ class AuditFilters:
     since: When = None
     until: When = None
 
+    def wanted(self) -> audit.Filters:
+        return audit.Filters(**asdict(self))
+
 
 Filters = Annotated[AuditFilters, Depends()]
 CSV: dict[int | str, dict[str, object]] = {200: {"content": {"text/csv": {}}}}
@@ -55,14 +58,16 @@ async def list_audit(
 ) -> PageOut[AuditEntryOut]:
     """Every change in the course, oldest first: who, when, what, the old and the new value, and
     the request id. Filter by learner, assessment, actor, action and time range."""
-    page = await audit.list_entries(session, audit.Scope.of(ref), limit, cursor, **asdict(filters))
-    return PageOut(items=[AuditEntryOut.model_validate(e) for e in page.items], next_cursor=page.next_cursor)
+    page = await audit.list_entries(session, audit.course_scope(ref), limit, cursor, filters.wanted())
+    return PageOut(
+        items=[AuditEntryOut.model_validate(e, from_attributes=True) for e in page.items], next_cursor=page.next_cursor
+    )
 
 
 @router.get("/v1/courses/{course}/audit.csv", response_class=StreamingResponse, responses=CSV)
 async def export_audit(sessions: SessionFactoryDep, ref: AuditRead, filters: Filters) -> StreamingResponse:
     """The same entries as a CSV file, streamed."""
-    return _csv(await primed(audit.export_csv(sessions, audit.Scope.of(ref), **asdict(filters))), "audit.csv")
+    return _csv(await primed(audit.export_csv(sessions, audit.course_scope(ref), filters.wanted())), "audit.csv")
 
 
 def _organization(principal: Principal) -> audit.Scope:
@@ -77,8 +82,10 @@ async def list_organization_audit(
     """The organization's own changes (admin keys), oldest first: API keys, user token keys and
     webhook endpoints - who, when, what, old and new value (never a secret). Course changes are in
     each course's audit."""
-    page = await audit.list_entries(session, _organization(principal), limit, cursor, **asdict(filters))
-    return PageOut(items=[AuditEntryOut.model_validate(e) for e in page.items], next_cursor=page.next_cursor)
+    page = await audit.list_entries(session, _organization(principal), limit, cursor, filters.wanted())
+    return PageOut(
+        items=[AuditEntryOut.model_validate(e, from_attributes=True) for e in page.items], next_cursor=page.next_cursor
+    )
 
 
 @router.get("/v1/audit.csv", response_class=StreamingResponse, responses=CSV)
@@ -87,4 +94,4 @@ async def export_organization_audit(
 ) -> StreamingResponse:
     """The organization's own entries as a CSV file, streamed."""
     scope = _organization(principal)
-    return _csv(await primed(audit.export_csv(sessions, scope, **asdict(filters))), "organization-audit.csv")
+    return _csv(await primed(audit.export_csv(sessions, scope, filters.wanted())), "organization-audit.csv")

@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
 
 from arq import Retry
 
 from gradeflow.certificates.service import diplomas
 from gradeflow.certificates.service.diplomas import Diploma
 from gradeflow.certificates.writers.diplomas import diploma
-from gradeflow.reports.tasks import Drawing
+from gradeflow.jobs import WorkerContext
+from gradeflow.reports.builders import Drawing
 from gradeflow.storage.s3 import ObjectStore
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ RETRY_SECONDS = 3
 MAX_TRIES = 2000
 
 
-async def render_diplomas(ctx: dict[str, Any], course_id: int) -> str:
+async def render_diplomas(ctx: WorkerContext, course_id: int) -> str:
     """Render the course's stale diplomas of valid certificates, then delete the course's diploma files
     no certificate points to (idempotent)."""
     async with diplomas.render_lock(ctx["sessionmaker"], course_id) as mine:
@@ -55,7 +55,7 @@ async def render_diplomas(ctx: dict[str, Any], course_id: int) -> str:
         return await _render(ctx, course_id)
 
 
-async def _render(ctx: dict[str, Any], course_id: int) -> str:
+async def _render(ctx: WorkerContext, course_id: int) -> str:
     sessionmaker, store = ctx["sessionmaker"], ctx["store"]
     images: dict[str, bytes] = {}
     drawing: Drawing | None = None
@@ -68,7 +68,7 @@ async def _render(ctx: dict[str, Any], course_id: int) -> str:
                     rows = await diplomas.stale(session, course_id, after)
                 if not rows:
                     break
-                after = rows[-1]["id"]
+                after = rows[-1].id
                 await diplomas.load_images(store, rows, images)
                 records = [diplomas.diploma_of(r, images) for r in rows]
                 if len(records) >= PROCESSES_FROM and drawing is None:

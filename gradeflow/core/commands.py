@@ -43,8 +43,6 @@ def _in_calendar(at: datetime) -> datetime:
 
 Moment = Annotated[AwareDatetime, AfterValidator(_in_calendar)]
 CourseRole = Literal["planner", "grader", "publisher", "viewer", "moderator"]
-AttemptStatus = Literal["to_be_taken", "in_progress", "submitted", "pending_grading", "graded", "cancelled"]
-ScoreSource = Literal["auto", "manual", "override"]
 
 
 class Command(Input):

@@ -7,9 +7,6 @@ import json
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from gradeflow.core.errors import ValidationFailed
 from gradeflow.core.validation import clean_text
 
@@ -72,15 +69,3 @@ def page_of(rows: list[T], limit: int, key: Any) -> Page[T]:
         rows = rows[:limit]
         return Page(rows, encode_cursor(key(rows[-1])))
     return Page(rows, None)
-
-
-async def newest_first(
-    session: AsyncSession, sql: str, params: dict[str, Any], limit: int, cursor: str | None
-) -> Page[Any]:
-    """A page of `sql`'s rows (they need an `id` column), most recent (highest id) first."""
-    after = last_id_after(cursor) or 2**63 - 1
-    rows = await session.execute(
-        text(f"SELECT * FROM ({sql}) q WHERE id < :after ORDER BY id DESC LIMIT :lim"),  # noqa: S608 (constant SQL)
-        {**params, "after": after, "lim": limit + 1},
-    )
-    return page_of(list(rows.mappings()), limit, lambda r: r["id"])

@@ -78,7 +78,7 @@ class Limits(BaseModel):
     max_credential_bytes: int = Field(default=8 * 1024, ge=256)
     max_batch_rows: int = 10_000
     # POST /v1/grading/evaluate: learners x assessments (or score rows, if more) one request may grade
-    # (413 above): an API key's request of 1,000,000 cells takes about 2 s of one core; users get less.
+    # (413 above): a request at an API key's limit holds a core for a few seconds; users get less.
     evaluate_max_cells: int = Field(default=1_000_000, ge=1)
     evaluate_max_cells_user: int = Field(default=100_000, ge=1)
     max_page_size: int = 1000

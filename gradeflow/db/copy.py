@@ -29,7 +29,7 @@ async def copy_frame(session: AsyncSession, sql: str, args: list[Any], schema: d
 
     async def keep(data: bytes) -> None:
         # A coroutine, not a file: asyncpg hands every piece written to a file to a thread (an executor
-        # round trip per network read: about 40 % of the worker's event loop time in a large grade report).
+        # round trip per network read, a large share of the event loop's time in a large grade report).
         received.append(data)
 
     await (await _driver(session)).copy_from_query(sql, *args, output=keep, format="csv")

@@ -4,13 +4,13 @@ change), and results becoming missing once the learners' due dates pass."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
 from arq import Retry
 from sqlalchemy.exc import DBAPIError
 
 from gradeflow.core import clock
 from gradeflow.deadlines.service import late_policies
+from gradeflow.jobs import WorkerContext
 
 # Where the sweep keeps the time it has covered up to, one per database (tests run one database each).
 KEY = "gradeflow:late-missing-swept:{database}"
@@ -20,7 +20,7 @@ SECOND = timedelta(seconds=1)
 RETRIES = 5
 
 
-async def mark_missing(ctx: dict[str, Any]) -> int:
+async def mark_missing(ctx: WorkerContext) -> int:
     """Cron (every minute): in courses with a missing deduction, mark unsubmitted work missing for the assessments
     whose due dates (their own or an override's) passed since the last run (or that were added or changed since
     with one already past) and for learners enrolled since; without a record of that run (first start, Redis
@@ -40,7 +40,7 @@ async def mark_missing(ctx: dict[str, Any]) -> int:
     return changed
 
 
-async def apply_late_policy(ctx: dict[str, Any], course_id: int) -> int | None:
+async def apply_late_policy(ctx: WorkerContext, course_id: int) -> int | None:
     """Apply the course's late policy as its pending request says (``late_policies.run_application``): chunks of
     learners, one transaction each, then the grades' follow-up. Nothing to do when another worker holds it or it
     is done already."""

@@ -272,6 +272,7 @@ def seaweedfs(run_dir: Path, stack_stops: list[Any], opened: dict[str, int]) -> 
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
+            proc.wait()
         log.close()
 
     stack_stops.append(stop)

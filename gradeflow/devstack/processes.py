@@ -8,7 +8,6 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
 
 from gradeflow.devstack import infra
 
@@ -16,13 +15,15 @@ from gradeflow.devstack import infra
 def start(command: list[str], env: dict[str, str], log: Path | None = None) -> subprocess.Popen[bytes]:
     """`gradeflow <command>` with `env`; stderr (the JSON log lines) appended to `log`, or this
     process's own stderr without one."""
-    sink: IO[bytes] | None = open(log, "ab") if log else None  # noqa: SIM115 - the child keeps it
-    return subprocess.Popen(
-        [sys.executable, "-m", "gradeflow.cli", *command], env=env, stdout=subprocess.DEVNULL, stderr=sink
-    )
+    args = [sys.executable, "-m", "gradeflow.cli", *command]
+    if log is None:
+        return subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL)
+    with open(log, "ab") as sink:  # the child has its own copy of the file from here on
+        return subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=sink)
 
 
-def wait_for_port(proc: subprocess.Popen[bytes], port: int, seconds: float = 30) -> None:
+def wait_for_port(proc: subprocess.Popen[bytes], port: int, seconds: float = 60) -> None:
+    """Until the process answers on `port` (a ceiling, not a wait: a loaded machine starts it slowly)."""
     deadline = time.monotonic() + seconds
     while not infra.answers("127.0.0.1", port):
         if time.monotonic() > deadline or proc.poll() is not None:

@@ -8,6 +8,6 @@ learner. Drops are Canvas's own search, departing only where it is strictly wors
 from __future__ import annotations
 
 from gradeflow.grading.canvas_bulk import evaluate, grade
-from gradeflow.grading.canvas_reference import reference_grade
+from gradeflow.grading.canvas_reference import applied_weights, reference_grade
 
-__all__ = ["evaluate", "grade", "reference_grade"]
+__all__ = ["applied_weights", "evaluate", "grade", "reference_grade"]

@@ -18,10 +18,19 @@ import numpy as np
 import numpy.typing as npt
 
 from gradeflow.grading import canvas_reference as reference
+from gradeflow.grading import letters
 from gradeflow.grading.canvas_drops_bulk import EPS, Part, kept_after_drops
-from gradeflow.grading.js_numbers import EXACT, big, big_sum
+from gradeflow.grading.js_numbers import EXACT, big
 from gradeflow.grading.policy import Category, Policy
-from gradeflow.grading.results import CategoryResult, GradeResult, LearnerResult, many_objects, names_per_row, nullable
+from gradeflow.grading.results import (
+    CategoryResult,
+    GradeResult,
+    LearnerResult,
+    many_objects,
+    names_per_row,
+    nullable,
+    patterns,
+)
 from gradeflow.grading.sheet import EXCUSED, F64, GRADED, MISSING, Sheet
 
 B = npt.NDArray[np.bool_]
@@ -51,7 +60,7 @@ class Version:
     percent: F64
     score: F64
     possible: F64
-    letter: I64  # index into the policy's cutoffs, -1 for none
+    letter: I64  # index into the policy's cutoffs (highest first), -1 for none
     passed: B | None
 
 
@@ -173,7 +182,7 @@ def _course(policy: Policy, groups: list[Group], places: int, final: bool, fallb
         return _version(policy, groups, percent, s_units / scale + 0.0, p_units / scale + 0.0)
     relevant = np.stack([g.possible_units != 0 for g in groups], axis=1) if groups else np.zeros((n_l, 0), bool)
     weights = [reference.group_weight(c) for c in policy.categories]
-    full_weight = _full_weights(relevant, weights)
+    full_weight, scaled = _full_weights(policy, relevant)
     total = np.zeros(n_l)
     magnitude = np.zeros(n_l)  # of the terms: a double sum can lose digits to cancelling terms
     for k, g in enumerate(groups):
@@ -183,8 +192,8 @@ def _course(policy: Policy, groups: list[Group], places: int, final: bool, fallb
         total += term
         magnitude += np.abs(term)
     with np.errstate(divide="ignore", invalid="ignore"):
-        factor = np.where((full_weight < 100) & (full_weight > 0), 100 / full_weight, 1.0)
-        up = np.where(full_weight < 100, total / full_weight * 100, total)
+        factor = np.where(scaled, 100 / full_weight, 1.0)
+        up = np.where(scaled, total / full_weight * 100, total)
     hundredths = np.abs(up) * 100
     # How far the double can be from Canvas's exact value, in hundredths; closer to a rounding tie
     # than that (or 1e-6), the reference decides.
@@ -200,13 +209,15 @@ def _course(policy: Policy, groups: list[Group], places: int, final: bool, fallb
     return _version(policy, groups, percent, score, np.where(has_work, 100.0, 0.0))
 
 
-def _full_weights(relevant: B, weights: list[float]) -> F64:
-    """Canvas's fullWeight (a Big.js sum) per learner, computed once per pattern of relevant groups."""
+def _full_weights(policy: Policy, relevant: B) -> tuple[F64, B]:
+    """Canvas's fullWeight per learner, and whether it scales the score up (`reference.scales_up`),
+    computed once per pattern of relevant groups."""
     if relevant.shape[1] == 0:
-        return np.zeros(relevant.shape[0])
-    patterns, inverse = np.unique(relevant, axis=0, return_inverse=True)
-    sums = np.array([big_sum(w for w, on in zip(weights, row, strict=True) if on) for row in patterns])
-    return sums[inverse.reshape(-1)]
+        return np.zeros(relevant.shape[0]), np.zeros(relevant.shape[0], dtype=bool)
+    unique, inverse = patterns(relevant)
+    sums = [reference.full_weight(policy, row.tolist()) for row in unique]
+    scaled = np.array([reference.scales_up(w) for w in sums], dtype=bool)
+    return np.array(sums)[inverse], scaled[inverse]
 
 
 def _percent(s_units: I64, p_units: I64, fallback: B) -> F64:
@@ -221,20 +232,15 @@ def _percent(s_units: I64, p_units: I64, fallback: B) -> F64:
 
 
 def _version(policy: Policy, groups: list[Group], percent: F64, score: F64, possible: F64) -> Version:
-    letter = np.full(len(percent), -1, dtype=np.int64)
-    if policy.cutoffs:
-        p = np.maximum(percent, 0.0)
-        letter = np.where(np.isnan(percent), -1, len(policy.cutoffs) - 1)
-        floors = reference.letter_floors(policy)
-        for k in range(len(policy.cutoffs) - 1, -1, -1):  # the first row reached wins
-            letter = np.where(~np.isnan(percent) & (p >= floors[k]), k, letter)
+    # scoreToGrade (§3.5): a percent below every row gets the last row; a negative one counts as 0
+    letter = letters.letter_index(np.maximum(percent, 0.0), policy.cutoffs, reference.floor, last_below=True)
     mark = policy.pass_mark()
     passed = None if mark is None else percent >= float(EXACT.multiply(big(mark), Decimal(100)))
     return Version(groups, percent, score, possible, letter, passed)
 
 
 def _results(policy: Policy, v: Version) -> list[GradeResult]:
-    grades = [policy.cutoffs[k].grade if k >= 0 else None for k in v.letter.tolist()]
+    grades = letters.names(v.letter, policy.cutoffs)
     percents = nullable(v.percent)
     passed = [None] * len(percents) if v.passed is None else v.passed.tolist()
     return [

@@ -10,10 +10,11 @@ lookup). Drops follow §2.6 (`canvas_drops.py`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 
-from gradeflow.grading import canvas_drops
+from gradeflow.grading import canvas_drops, letters
 from gradeflow.grading.canvas_drops import Entry
 from gradeflow.grading.js_numbers import EXACT, big, big_sum
 from gradeflow.grading.policy import Category, Policy
@@ -118,25 +119,49 @@ def course_result(policy: Policy, groups: list[GroupTotal], final: bool) -> Grad
         possible = big_sum(g.possible for g in groups)
         return finish(policy, score, possible, percent_of(score, possible))
     relevant = [(c, g) for c, g in zip(policy.categories, groups, strict=True) if g.possible != 0]
-    full_weight = big_sum(group_weight(c) for c, _ in relevant)
+    full = full_weight(policy, [g.possible != 0 for g in groups])
     total = Decimal(0)
     for c, g in relevant:
         if g.score != 0 and c.weight:
             total = EXACT.add(total, EXACT.multiply(big_div(big(g.score), big(g.possible)), big(group_weight(c))))
-    w_score = weighted_score(total, full_weight)
+    w_score = weighted_score(total, full)
     has_work = final or sum(g.submission_count for _, g in relevant) > 0
     possible_w = 100.0 if has_work else 0.0
     percent = (Decimal(0) if w_score is None else big(w_score)) if has_work else None
     return finish(policy, w_score, possible_w, percent)
 
 
-def weighted_score(total: Decimal, full_weight: float) -> float | None:
-    """The weighted course score (§3.2 steps 4-5): up-scaled through a double below 100 %, never
-    scaled down above it, half up to 2 places; None without weight."""
-    if full_weight == 0:
+def full_weight(policy: Policy, relevant: Sequence[bool]) -> float:
+    """fullWeight (§3.2 step 2): the Big.js sum of the weights (percents) of the relevant groups,
+    those with points possible."""
+    return big_sum(group_weight(c) for c, on in zip(policy.categories, relevant, strict=True) if on)
+
+
+def scales_up(full: float) -> bool:
+    """Canvas's one normalising rule (§3.2 step 4): weights that sum below 100 % are scaled up to
+    100 %, never down; without weight there is nothing to scale."""
+    return 0 < full < 100
+
+
+def applied_weights(policy: Policy, relevant: Sequence[bool]) -> list[float | None]:
+    """The weight each group's percent gets in the course score, as a fraction: its own, or scaled
+    up as the score is (0 for a group that is not relevant; None in points mode)."""
+    if policy.weighting == "points":
+        return [None] * len(policy.categories)
+    full = full_weight(policy, relevant)
+    return [
+        (float(big(group_weight(c)) / big(full)) if scales_up(full) else c.weight) if on and full else 0.0
+        for c, on in zip(policy.categories, relevant, strict=True)
+    ]
+
+
+def weighted_score(total: Decimal, full: float) -> float | None:
+    """The weighted course score (§3.2 steps 4-5): up-scaled through a double (`scales_up`), half up
+    to 2 places; None without weight."""
+    if full == 0:
         return None
-    if full_weight < 100:
-        up = float(EXACT.multiply(big_div(total, big(full_weight)), HUNDRED))
+    if scales_up(full):
+        up = float(EXACT.multiply(big_div(total, big(full)), HUNDRED))
         return float(half_up(big(up), 2)) if up else 0.0
     return float(half_up(total, 2))
 
@@ -151,28 +176,20 @@ def finish(policy: Policy, score: float | None, possible: float, percent: Decima
     )
 
 
-def letter_floors(policy: Policy) -> list[float]:
-    """Each scheme row's floor as Canvas compares it: parseFloat((value * 100).toPrecision(4))."""
-    floors = []
-    for cutoff in policy.cutoffs:
-        exact = Decimal(cutoff.min * 100)  # the double's exact value; toPrecision rounds ties up
-        if exact == 0:
-            floors.append(0.0)
-            continue
-        quantum = Decimal(1).scaleb(exact.adjusted() - 3)
-        floors.append(float(exact.quantize(quantum, rounding=ROUND_HALF_UP)))
-    return floors
+def floor(minimum: float) -> float:
+    """A scheme row's floor as Canvas compares it: parseFloat((value * 100).toPrecision(4))."""
+    exact = Decimal(minimum * 100)  # the double's exact value; toPrecision rounds ties up
+    if exact == 0:
+        return 0.0
+    quantum = Decimal(1).scaleb(exact.adjusted() - 3)
+    return float(exact.quantize(quantum, rounding=ROUND_HALF_UP))
 
 
 def letter(policy: Policy, percent: Decimal | None) -> str | None:
     """scoreToGrade (§3.5): the first row in scheme order whose floor the percent reaches, else the last."""
-    if percent is None or not policy.cutoffs:
+    if percent is None:
         return None
-    p = max(float(half_up(percent, 4)), 0.0)
-    for cutoff, floor in zip(policy.cutoffs, letter_floors(policy), strict=True):
-        if p >= floor:
-            return cutoff.grade
-    return policy.cutoffs[-1].grade
+    return letters.letter(max(float(half_up(percent, 4)), 0.0), policy.cutoffs, floor, last_below=True)
 
 
 def passed(policy: Policy, percent: Decimal | None) -> bool | None:

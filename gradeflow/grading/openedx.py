@@ -8,11 +8,13 @@ unnormalised; final percent = round_away_from_zero(raw * 100 + 0.05) / 100.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
+from gradeflow.grading import letters
 from gradeflow.grading.policy import Policy
 from gradeflow.grading.results import CategoryResult, GradeResult, LearnerResult, scale100
 from gradeflow.grading.sheet import F64, GRADED, MISSING, UNGRADED, Sheet
@@ -37,12 +39,13 @@ def grade(policy: Policy, sheet: Sheet) -> list[LearnerResult]:
 
     # round_away_from_zero(raw * 100 + 0.05) / 100, operation by operation as Open edX does it
     percent = np.floor((raw * 100 + 0.05) * 1.0 + 0.5) / 1.0 / 100
-    cutoffs = [(c.grade, c.min) for c in policy.cutoffs]
+    # the first cutoff (highest first) the rounded percent reaches, compared as fractions
+    grades = letters.names(letters.letter_index(percent, policy.cutoffs, letters.fraction), policy.cutoffs)
     pass_mark = policy.pass_mark()
     results = []
     for i, learner_id in enumerate(sheet.learner_ids):
         p = float(percent[i])
-        letter = next((g for g, m in cutoffs if p >= m), None)
+        letter = grades[i]
         passed = None if pass_mark is None else p >= pass_mark
         grade_result = GradeResult(scale100(p), scale100(p), 100.0, letter, passed)
         categories = []
@@ -57,6 +60,15 @@ def grade(policy: Policy, sheet: Sheet) -> list[LearnerResult]:
             categories.append((name, result, result))
         results.append(LearnerResult(learner_id, grade_result, grade_result, categories))
     return results
+
+
+def applied_weights(policy: Policy, counts: Sequence[bool]) -> list[float | None]:
+    """The weight each category's average gets in the course total: the policy's own, never
+    normalised (Open edX sums average x weight); None with points weighting."""
+    del counts  # every category weighs, whatever it holds
+    if policy.weighting == "points":
+        return [None] * len(policy.categories)
+    return [c.weight for c in policy.categories]
 
 
 @dataclass

@@ -9,6 +9,7 @@ from pydantic import AfterValidator, ConfigDict, Field, ValidationInfo, model_va
 
 from gradeflow.core.errors import FieldError, ValidationFailed
 from gradeflow.core.validation import TITLE_MAX, Input
+from gradeflow.grading import letters
 
 # Bounded so that no arithmetic on them can overflow a double.
 Finite = Annotated[float, Field(ge=-1e12, le=1e12, allow_inf_nan=False)]
@@ -71,7 +72,7 @@ class PolicyRules(Strict):
 
     def cutoffs_high_first(self) -> list[Cutoff]:
         """The cutoffs from the highest minimum down (equal minimums keep the policy's order)."""
-        return sorted(self.cutoffs, key=lambda c: -c.min)
+        return letters.high_first(self.cutoffs)
 
     def pass_mark(self) -> float | None:
         if self.pass_min is not None:

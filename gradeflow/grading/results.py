@@ -88,8 +88,7 @@ def number(value: Decimal | None) -> float | None:
 @contextmanager
 def many_objects() -> Iterator[None]:
     """Pause the cyclic garbage collector while results are built: a result per learner is millions
-    of small objects and no cycles, and the collector would walk them all again and again (a third
-    of the time without it at 100,000 learners)."""
+    of small objects and no cycles, and the collector would walk them all again and again."""
     enabled = gc.isenabled()
     gc.disable()
     try:
@@ -111,3 +110,15 @@ def names_per_row(ids: list[str], mask: npt.NDArray[np.bool_]) -> list[list[str]
 def nullable(values: npt.NDArray[np.float64]) -> list[float | None]:
     """An array with NaN for null, as Python values (indexing numpy one element at a time is slow)."""
     return [None if v != v else v for v in values.tolist()]
+
+
+def patterns(mask: npt.NDArray[np.bool_]) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.intp]]:
+    """The distinct rows of a [learners, k] mask, and per row the index of its pattern among them.
+    Learners share a handful of patterns, so whatever depends on the pattern alone is computed once
+    per pattern; rows are compared as bit codes (a sort of integers) when k allows."""
+    if mask.shape[1] <= 62:
+        codes = mask.astype(np.int64) @ (1 << np.arange(mask.shape[1], dtype=np.int64))
+        _, first, inverse = np.unique(codes, return_index=True, return_inverse=True)
+        return mask[first], inverse.reshape(-1)
+    unique, inverse = np.unique(mask, axis=0, return_inverse=True)
+    return unique, inverse.reshape(-1)

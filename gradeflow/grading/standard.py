@@ -7,14 +7,24 @@ decimal arithmetic.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 from fractions import Fraction
 
 import numpy as np
 import numpy.typing as npt
 
-from gradeflow.grading.policy import Category, Policy
-from gradeflow.grading.results import CategoryResult, GradeResult, LearnerResult, half_up, many_objects, names_per_row
+from gradeflow.grading import letters
+from gradeflow.grading.policy import Category, Cutoff, Policy
+from gradeflow.grading.results import (
+    CategoryResult,
+    GradeResult,
+    LearnerResult,
+    half_up,
+    many_objects,
+    names_per_row,
+    patterns,
+)
 from gradeflow.grading.sheet import EXCUSED, F64, GRADED, Sheet
 
 B = npt.NDArray[np.bool_]
@@ -115,12 +125,9 @@ class Version:
         self.cats = [_Category(c, sheet, final) for c in policy.categories]
         self.fraction, self.score, self.possible = _course(policy, self.cats, n_l)
         self.percent = _rounded_percent(policy, self.cats, self.fraction)
-        self.letter = np.full(n_l, -1)
-        for k in range(len(policy.cutoffs) - 1, -1, -1):  # the first cutoff reached wins
-            floor = float(Decimal(repr(policy.cutoffs[k].min)) * 100)
-            self.letter = np.where(self.percent >= floor, k, self.letter)
+        self.letter = letters.letter_index(self.percent, policy.cutoffs, letters.exact_percent)
         mark = policy.pass_mark()
-        self.passed = None if mark is None else self.percent >= float(Decimal(repr(mark)) * 100)
+        self.passed = None if mark is None else self.percent >= letters.exact_percent(mark)
 
 
 def evaluate(policy: Policy, sheet: Sheet) -> tuple[Version, Version]:
@@ -133,11 +140,13 @@ def grade(policy: Policy, sheet: Sheet) -> list[LearnerResult]:
     columns = [
         (_CategoryColumns(c, sheet), _CategoryColumns(f, sheet)) for c, f in zip(current.cats, final.cats, strict=True)
     ]
+    ordered = letters.high_first(policy.cutoffs)
     results = []
     with many_objects():
         for i, learner_id in enumerate(sheet.learner_ids):
             cats = [(c.name, cur.at(i), fin.at(i)) for c, (cur, fin) in zip(policy.categories, columns, strict=True)]
-            results.append(LearnerResult(learner_id, _grade(policy, current, i), _grade(policy, final, i), cats))
+            grades = _grade(policy, ordered, current, i), _grade(policy, ordered, final, i)
+            results.append(LearnerResult(learner_id, *grades, cats))
     return results
 
 
@@ -148,15 +157,35 @@ def _course(policy: Policy, cats: list[_Category], n_l: int) -> tuple[F64, F64, 
         possible = sum((c.possible for c in cats), np.zeros(n_l))
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.where(possible > 0, score / possible, np.nan), score, possible
-    weights = np.zeros(n_l)
+    counts = np.stack([c.possible > 0 for c in cats], axis=1) if cats else np.zeros((n_l, 0), dtype=bool)
+    applied = _applied_per_learner(policy, counts)
     weighted = np.zeros(n_l)
-    for c, cat in zip(cats, policy.categories, strict=True):
-        counts = c.possible > 0
-        weights += np.where(counts, cat.weight, 0.0)
-        weighted += np.where(counts, cat.weight * c.score / np.where(counts, c.possible, 1.0), 0.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        fraction = np.where(weights > 0, weighted / np.where(weights > 0, weights, 1.0), np.nan)
-    return fraction, fraction * 100, np.where(weights > 0, 100.0, np.nan)
+    for k, c in enumerate(cats):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            weighted += np.where(counts[:, k], applied[:, k] * c.score / np.where(counts[:, k], c.possible, 1.0), 0.0)
+    weighs = (counts & (np.array([c.weight for c in policy.categories]) > 0)[None, :]).any(axis=1)
+    fraction = np.where(weighs, weighted, np.nan)
+    return fraction, fraction * 100, np.where(weighs, 100.0, np.nan)
+
+
+def applied_weights(policy: Policy, counts: Sequence[bool]) -> list[float | None]:
+    """The weight each category's percent gets in the course percent (step 5): the policy's weight
+    renormalised, in exact decimals, over the categories that count (have points possible); 0 for
+    the others and when no counting category has weight; None with points weighting."""
+    if policy.weighting == "points":
+        return [None] * len(policy.categories)
+    weights = [Decimal(repr(c.weight)) for c in policy.categories]
+    total = sum((w for w, on in zip(weights, counts, strict=True) if on), Decimal(0))
+    return [float(w / total) if on and total else 0.0 for w, on in zip(weights, counts, strict=True)]
+
+
+def _applied_per_learner(policy: Policy, counts: B) -> F64:
+    """`applied_weights` per learner, computed once per pattern of counting categories."""
+    if 0 in counts.shape:  # no category, or no learner
+        return np.zeros(counts.shape)
+    unique, inverse = patterns(counts)
+    applied = np.array([applied_weights(policy, row.tolist()) for row in unique], dtype=np.float64)
+    return applied[inverse]
 
 
 def _rounded_percent(policy: Policy, cats: list[_Category], fraction: F64) -> F64:
@@ -172,10 +201,10 @@ def _rounded_percent(policy: Policy, cats: list[_Category], fraction: F64) -> F6
     return percent
 
 
-def _grade(policy: Policy, v: Version, i: int) -> GradeResult:
+def _grade(policy: Policy, ordered: list[Cutoff], v: Version, i: int) -> GradeResult:
     if v.fraction[i] != v.fraction[i]:  # NaN: nothing counts yet
         return GradeResult(None, None, None, None, None)
-    letter = policy.cutoffs[v.letter[i]].grade if v.letter[i] >= 0 else None
+    letter = ordered[v.letter[i]].grade if v.letter[i] >= 0 else None
     passed = None if v.passed is None else bool(v.passed[i])
     percent = float(v.percent[i])
     if policy.weighting == "points":

@@ -11,9 +11,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from gradeflow.access.identity import CourseRef, Principal
 from gradeflow.access.service import access
-from gradeflow.access.service.access import Action, CourseRef
-from gradeflow.access.service.auth import CREDENTIAL_NOT_ACCEPTED, Principal, authenticate
+from gradeflow.access.service.access import Action
+from gradeflow.access.service.auth import CREDENTIAL_NOT_ACCEPTED, authenticate
 from gradeflow.core.errors import Unauthenticated
 from gradeflow.core.settings import Settings
 from gradeflow.jobs import Queue

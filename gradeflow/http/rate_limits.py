@@ -16,7 +16,7 @@ from limits import RateLimitItem, parse_many
 from limits.aio.storage import RedisStorage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 
-from gradeflow.access.service.auth import Principal
+from gradeflow.access.identity import Principal
 from gradeflow.core import metrics
 from gradeflow.core.errors import RateLimited
 

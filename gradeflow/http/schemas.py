@@ -8,6 +8,8 @@ from typing import Annotated, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
+from gradeflow.core import statuses
+
 T = TypeVar("T")
 
 # Points travel as JSON numbers; they are exact decimals (6 places) in the database.
@@ -20,7 +22,7 @@ PointsDeducted = Annotated[
     Field(description="The late policy's deduction: points off a late score, or the missing deduction (null: none)."),
 ]
 LateStatus = Annotated[
-    Literal["late", "missing"] | None,
+    statuses.LateStatus | None,
     Field(description="late: submitted after the learner's own due date; missing: not submitted by it."),
 ]
 # ... and as the learner sees them with a published result.
@@ -29,7 +31,7 @@ MyPointsDeducted = Annotated[
     Field(description="Points the course's late policy took off (late work), or the missing deduction; null: none."),
 ]
 MyLateStatus = Annotated[
-    Literal["late", "missing"] | None,
+    statuses.LateStatus | None,
     Field(description="late: handed in after your due date; missing: not handed in by it."),
 ]
 

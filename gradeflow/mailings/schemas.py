@@ -5,10 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
+
+from gradeflow.core.statuses import MailingStatus
+from gradeflow.http.schemas import Out
 
 
-class LetterCounts(BaseModel):
+class LetterCounts(Out):
     """The mailing's letters (one per candidate) per status; they add up to `total`."""
 
     total: int
@@ -20,12 +23,12 @@ class LetterCounts(BaseModel):
     skipped: int = Field(description="Nothing to send: no published result, no e-mail address, revoked, cancelled.")
 
 
-class MailingOut(BaseModel):
+class MailingOut(Out):
     id: int
     course: str
     kind: Literal["reports", "certificates"]
     params: dict[str, Any]
-    status: Literal["queued", "preparing", "sending", "done", "cancelled"]
+    status: MailingStatus
     counts: LetterCounts
     requested_by: str
     created_at: datetime
@@ -33,7 +36,7 @@ class MailingOut(BaseModel):
     error: str | None
 
 
-class DocumentOut(BaseModel):
+class DocumentOut(Out):
     id: int
     kind: Literal["individual_report"]
     assessment: str
@@ -45,7 +48,7 @@ class DocumentOut(BaseModel):
     expires_at: datetime | None = Field(description="When the file is deleted.")
 
 
-class DocumentLink(BaseModel):
+class DocumentLink(Out):
     id: int
     download_url: str = Field(
         description="A signed link minted for this answer. Do not store it: it stops working at download_expires_at "

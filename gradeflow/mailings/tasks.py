@@ -11,17 +11,19 @@ import hashlib
 import logging
 import time
 from collections.abc import AsyncIterator
-from typing import Any
 
 from arq import Retry
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from gradeflow.core.names import safe_name
+from gradeflow.jobs import WorkerContext
 from gradeflow.mailings import service as mailings
+from gradeflow.mailings.repository import MailingJob, PreparedDocument
+from gradeflow.reports.builders import Drawing
 from gradeflow.reports.commands import IndividualReportsParams
+from gradeflow.reports.kinds import CONTENT_TYPES
 from gradeflow.reports.service import report_data, report_records
 from gradeflow.reports.service.report_records import LearnerRecord
-from gradeflow.reports.tasks import CONTENT_TYPES, Drawing
 from gradeflow.reports.writers import pdf
 from gradeflow.storage.s3 import TRANSIENT
 
@@ -33,14 +35,14 @@ PREPARE_CHUNK = 500
 PREPARE_TRIES = 5
 
 
-async def send_candidate_mailing(ctx: dict[str, Any], mailing_id: int) -> str:
+async def send_candidate_mailing(ctx: WorkerContext, mailing_id: int) -> str:
     """Prepare a mailing's documents, then send its due letters (each at most once); retries are picked
     up by the sweep."""
     sessionmaker, settings = ctx["sessionmaker"], ctx["settings"]
     mailing = await mailings.start(sessionmaker, mailing_id)
     if mailing is None:
         return "not under way (done or cancelled)"
-    if mailing["status"] == "preparing":
+    if mailing.status == "preparing":
         try:
             prepared = await _prepare(ctx, mailing)
         except (*TRANSIENT, OperationalError, DBAPIError, TimeoutError) as exc:
@@ -60,13 +62,13 @@ async def send_candidate_mailing(ctx: dict[str, Any], mailing_id: int) -> str:
     return "done" if next_due is None else f"next retry at {next_due.isoformat()}"
 
 
-async def _prepare(ctx: dict[str, Any], mailing: dict[str, Any]) -> int:
+async def _prepare(ctx: WorkerContext, mailing: MailingJob) -> int:
     """Each waiting candidate's individual report (what was published to them, as the ZIP report draws
     it), uploaded and recorded chunk by chunk; returns how many."""
     sessionmaker, store, settings = ctx["sessionmaker"], ctx["store"], ctx["settings"]
-    params = mailing["params"]
+    params = mailing.params
     async with sessionmaker() as session:
-        course = await report_data.load_course(session, mailing["course_id"])
+        course = await report_data.load_course(session, mailing.course_id)
 
     async def chunks() -> AsyncIterator[tuple[dict[str, int], list[LearnerRecord]]]:
         after = 0
@@ -75,7 +77,7 @@ async def _prepare(ctx: dict[str, Any], mailing: dict[str, Any]) -> int:
                 batch = await mailings.to_prepare(session, mailing, after, PREPARE_CHUNK)
                 if not batch:
                     return
-                after = batch[-1][0]
+                after = batch[-1].enrollment_id
                 # The language was checked when the mailing was asked for; one removed since prints English.
                 p = IndividualReportsParams(learners=[learner for _, learner in batch], language=params["language"])
                 records = [r async for chunk in report_records.learner_records(session, course, p) for r in chunk]
@@ -89,28 +91,26 @@ async def _prepare(ctx: dict[str, Any], mailing: dict[str, Any]) -> int:
             async for record, content in drawing.each(records):
                 enrollment_id = enrollment_of[record.learner]
                 if time.monotonic() - beaten > mailings.HEARTBEAT_SECONDS:  # alive: the sweep leaves it be
-                    await mailings.beat(sessionmaker, mailing["id"], enrollment_id)
+                    await mailings.beat(sessionmaker, mailing.id, enrollment_id)
                     beaten = time.monotonic()
                 key = mailings.document_key(mailing, enrollment_id)
                 await store.put_bytes(key, content, CONTENT_TYPES["pdf"])
                 documents.append(
-                    {
-                        "enrollment_id": enrollment_id,
-                        "object_key": key,
-                        "file_name": "_".join(
-                            safe_name(x) for x in (mailing["course"], params["assessment"], record.learner)
-                        )
+                    PreparedDocument(
+                        enrollment_id=enrollment_id,
+                        object_key=key,
+                        file_name="_".join(safe_name(x) for x in (mailing.course, params["assessment"], record.learner))
                         + ".pdf",
-                        "bytes": len(content),
-                        "sha256": hashlib.sha256(content).hexdigest(),
-                    }
+                        bytes=len(content),
+                        sha256=hashlib.sha256(content).hexdigest(),
+                    )
                 )
             await mailings.documents_ready(sessionmaker, mailing, documents, settings.documents_retention_days)
             done += len(documents)
     return done
 
 
-async def expire_documents(ctx: dict[str, Any]) -> int:
+async def expire_documents(ctx: WorkerContext) -> int:
     """Cron (hourly): delete the reports sent to candidates once past their retention."""
     async with ctx["sessionmaker"]() as session:
         return await mailings.expire_documents(session, ctx["store"])

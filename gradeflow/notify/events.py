@@ -11,19 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gradeflow.core import clock, jsonutil
 
-EVENT_TYPES = (
-    "grade.changed",
-    "results.published",
-    "results.unpublished",
-    "grading.confirmed",
-    "policy.changed",
-    "import.completed",
-    "report.succeeded",
-    "report.failed",
-    "certificates.generated",
-    "certificate.revoked",
-    "certificate.reinstated",
-)
 PING = "webhook.ping"
 
 _EMIT = text(

@@ -213,8 +213,27 @@ class Outbox:
             """  # noqa: S608
         )
 
+    @property
+    def next_due(self) -> TextClause:
+        """When parent :k's next queued message is due (null: none is queued)."""
+        return text(
+            f"SELECT min(next_try_at) FROM {self.table} WHERE {self.parent} = :k AND status = 'queued'"  # noqa: S608
+        )
+
+    @property
+    def fail_interrupted(self) -> TextClause:
+        """Claims older than :t never marked sent fail with :why; returns their parents."""
+        return text(
+            f"UPDATE {self.table} SET status = 'failed', error = :why"  # noqa: S608
+            f" WHERE status = 'sending' AND claimed_at < :t RETURNING {self.parent}"
+        )
+
 
 NOTIFICATIONS = Outbox("notifications", "publication_id")
+# Publications with results e-mails due at :n.
+_DUE_PUBLICATIONS = text(
+    "SELECT DISTINCT publication_id FROM notifications WHERE status = 'queued' AND next_try_at <= :n"
+)
 
 
 class Connection:
@@ -317,12 +336,7 @@ async def send_queue(
     finally:
         await connection.close()
     async with sessionmaker() as session:
-        next_due: datetime | None = await session.scalar(
-            text(
-                f"SELECT min(next_try_at) FROM {outbox.table} WHERE {outbox.parent} = :k AND status = 'queued'"  # noqa: S608
-            ),
-            {"k": parent},
-        )
+        next_due: datetime | None = await session.scalar(outbox.next_due, {"k": parent})
     return next_due
 
 
@@ -380,13 +394,7 @@ async def interrupted(session: AsyncSession, outbox: Outbox, lease: timedelta) -
     """Claims of `outbox` left by a worker that died mid-send (older than the lease, never marked): the
     message may or may not have gone, so it is never sent again (at most once); it counts as failed
     with the reason. Returns the parents they belong to."""
-    rows = await session.scalars(
-        text(
-            f"UPDATE {outbox.table} SET status = 'failed', error = :why"  # noqa: S608
-            f" WHERE status = 'sending' AND claimed_at < :t RETURNING {outbox.parent}"
-        ),
-        {"t": clock.now() - lease, "why": INTERRUPTED},
-    )
+    rows = await session.scalars(outbox.fail_interrupted, {"t": clock.now() - lease, "why": INTERRUPTED})
     return set(rows.all())
 
 
@@ -394,8 +402,5 @@ async def fail_interrupted(session: AsyncSession, lease: timedelta) -> list[tupl
     """Results e-mails whose sender died mid-send fail (`interrupted`). Returns the publications that
     still have e-mails queued, for the sweep to re-enqueue, each with whether a sender died on it."""
     lost = await interrupted(session, NOTIFICATIONS, lease)
-    due = await session.scalars(
-        text("SELECT DISTINCT publication_id FROM notifications WHERE status = 'queued' AND next_try_at <= :n"),
-        {"n": clock.now()},
-    )
+    due = await session.scalars(_DUE_PUBLICATIONS, {"n": clock.now()})
     return [(p, p in lost) for p in due.all()]

@@ -220,6 +220,24 @@ def redacted(url: str) -> str:
     return f"{scheme}://{user + ':***' if colon else '***'}@{hostport}{rest[end:]}"
 
 
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A delivery claimed for one more attempt, with its endpoint and its event."""
+
+    id: int
+    attempts: int
+    webhook_id: int
+    url: str
+    active: bool
+    secret: str
+    previous_secret: str | None
+    previous_until: datetime | None
+    event_id: str
+    type: str
+    data: dict[str, Any]
+    created_at: datetime
+
+
 _CLAIM = text(
     """
     UPDATE webhook_deliveries d SET status = 'sending', attempts = d.attempts + 1, next_attempt_at = :lease
@@ -232,6 +250,13 @@ _CLAIM = text(
               e.id AS event_id, e.type, e.data, e.created_at
     """
 )
+
+
+async def claim_due(session: AsyncSession, now: datetime, lease_until: datetime, n: int) -> list[Claimed]:
+    """Claim up to `n` deliveries due at `now` (pending, or sending with their lease over) for one more
+    attempt, leased until `lease_until`; other senders skip them."""
+    rows = await session.execute(_CLAIM, {"now": now, "lease": lease_until, "n": n})
+    return [Claimed(*r) for r in rows]
 
 
 def _ssl_context() -> ssl.SSLContext:
@@ -278,7 +303,7 @@ class _Senders:
         key = target.host if target.https else None
         if key not in self._clients:
             if self._ssl is None:
-                self._ssl = _ssl_context()  # it costs ~25 ms: made once there is something to send
+                self._ssl = _ssl_context()  # costly (the CA certificates): made once there is something to send
             client = httpx.AsyncClient(
                 timeout=self._timeout, follow_redirects=False, verify=self._ssl, cookies=_NoCookies()
             )
@@ -306,9 +331,7 @@ async def deliver_due(sessionmaker: async_sessionmaker[AsyncSession], settings: 
         while True:
             now = clock.now()
             async with sessionmaker() as session:
-                claimed = (
-                    (await session.execute(_CLAIM, {"now": now, "lease": now + lease, "n": BATCH})).mappings().all()
-                )
+                claimed = await claim_due(session, now, now + lease, BATCH)
                 await session.commit()
             if not claimed:
                 return tried
@@ -330,9 +353,9 @@ def _text(value: str, limit: int) -> str:
     return value[:limit].replace("\x00", "\ufffd")
 
 
-async def _send(senders: _Senders, settings: WebhookSettings, d: Any) -> dict[str, Any]:
+async def _send(senders: _Senders, settings: WebhookSettings, d: Claimed) -> dict[str, Any]:
     """One delivery's attempt. Whatever goes wrong is this delivery's recorded error, never the batch's."""
-    if not d["active"]:
+    if not d.active:
         return {"status_code": None, "latency_ms": None, "response": None, "error": "the endpoint is disabled"}
     started = time.perf_counter()
     try:
@@ -353,24 +376,24 @@ async def _send(senders: _Senders, settings: WebhookSettings, d: Any) -> dict[st
     return {"status_code": status_code, "latency_ms": latency, "response": snippet, "error": None}
 
 
-async def _post(senders: _Senders, d: Any) -> tuple[int, bytes]:
+async def _post(senders: _Senders, d: Claimed) -> tuple[int, bytes]:
     """POST the event to the checked addresses of the target (the next one if one cannot be reached),
     as the URL's host: Host header and, for https, the TLS server name and certificate check."""
-    target = senders.target(d["url"])
+    target = senders.target(d.url)
     addresses = await senders.addresses(target)
-    body = payload(d["event_id"], d["type"], d["created_at"], d["data"])
+    body = payload(d.event_id, d.type, d.created_at, d.data)
     timestamp = int(time.time())
-    secrets_ = [d["secret"]]
-    if d["previous_secret"] and d["previous_until"] and d["previous_until"] > clock.now():
-        secrets_.append(d["previous_secret"])
+    secrets_ = [d.secret]
+    if d.previous_secret and d.previous_until and d.previous_until > clock.now():
+        secrets_.append(d.previous_secret)
     headers = {
         "host": target.url.netloc.decode("ascii"),
         "accept-encoding": "identity",  # the first 1 KB of the answer is kept, not an inflated body
         "content-type": "application/json",
         "user-agent": "Gradeflow-Webhooks/1",
-        "webhook-id": d["event_id"],
+        "webhook-id": d.event_id,
         "webhook-timestamp": str(timestamp),
-        "webhook-signature": " ".join(sign(s, d["event_id"], timestamp, body) for s in secrets_),
+        "webhook-signature": " ".join(sign(s, d.event_id, timestamp, body) for s in secrets_),
     }
     extensions = {"sni_hostname": target.host} if target.https and target.literal is None else {}
     client = senders.client(target)
@@ -430,14 +453,14 @@ _ENDPOINT_HEALTH = text(
 )
 
 
-async def _record(session: AsyncSession, claimed: Sequence[Any], outcomes: list[dict[str, Any]]) -> None:
+async def _record(session: AsyncSession, claimed: Sequence[Claimed], outcomes: list[dict[str, Any]]) -> None:
     """Every attempt of a batch, the deliveries' new state and the endpoints' health: three statements."""
     now = clock.now()
     statuses, nexts, errors, finished = [], [], [], []
     health: dict[int, tuple[bool, str | None]] = {}
     for d, o in zip(claimed, outcomes, strict=True):
         ok = o["status_code"] is not None and 200 <= o["status_code"] < 300
-        delay = None if ok else retry_delay(d["attempts"])
+        delay = None if ok else retry_delay(d.attempts)
         status = "succeeded" if ok else ("pending" if delay is not None else "failed")
         error = o["error"] or (None if ok else f"HTTP {o['status_code']}")
         statuses.append(status)
@@ -445,11 +468,9 @@ async def _record(session: AsyncSession, claimed: Sequence[Any], outcomes: list[
         nexts.append(now + (delay or timedelta(0)))
         errors.append(error)
         finished.append(None if status == "pending" else now)
-        if d["active"]:
-            health[d["webhook_id"]] = (
-                (ok, error) if not ok or d["webhook_id"] not in health else health[d["webhook_id"]]
-            )
-    ids = [d["id"] for d in claimed]
+        if d.active:
+            health[d.webhook_id] = (ok, error) if not ok or d.webhook_id not in health else health[d.webhook_id]
+    ids = [d.id for d in claimed]
     codes = [o["status_code"] for o in outcomes]
     await session.execute(
         _LOG_ATTEMPTS,

@@ -21,6 +21,8 @@ from gradeflow.core.commands import (
 )
 from gradeflow.core.errors import FieldError, ValidationFailed
 
+PublicationAction = Literal["publish", "retract"]
+
 
 class Audience(Command):
     """Whose results: exactly one of the fields (`all` or `unpublished` set to true, or a list)."""
@@ -44,7 +46,7 @@ class Audience(Command):
 
 
 class PublicationRequest(Command):
-    action: Literal["publish", "retract"] = "publish"
+    action: PublicationAction = "publish"
     assessments: list[ExternalId] = Field(default_factory=list, max_length=1000)
     course_grade: bool = Field(default=False, description="The course grade, alone or with assessments.")
     audience: Audience

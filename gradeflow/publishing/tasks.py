@@ -1,36 +1,31 @@
-"""Publishing jobs: scheduled publications, follow-ups after score changes, results e-mails."""
+"""Publishing jobs: scheduled publications and results e-mails."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from gradeflow import jobs
-from gradeflow.grades.service import followup
+from gradeflow.jobs import JobName, WorkerContext
 from gradeflow.notify import mail
 from gradeflow.publishing.service import publishing
 
 
-async def publish_due(ctx: dict[str, Any]) -> int:
+async def _send_later(ctx: WorkerContext, publication_id: int) -> None:
+    """The publication's e-mails, by their own job."""
+    job_id = jobs.job_id(JobName.SEND_NOTIFICATIONS, publication_id)
+    await jobs.enqueue(ctx["redis"], JobName.SEND_NOTIFICATIONS, job_id, publication_id)
+
+
+async def publish_due(ctx: WorkerContext) -> int:
     """Cron (every 10 s): run the scheduled publications whose time has come, then send their e-mails.
     PostgreSQL holds the schedule, so nothing is lost if Redis is."""
     async with ctx["sessionmaker"]() as session:
         due = await publishing.due_publications(session)
     for publication_id in due:
         if await publishing.run_scheduled(ctx["sessionmaker"], publication_id) == "published":
-            await jobs.enqueue(ctx["redis"], jobs.SEND_NOTIFICATIONS, f"notify-{publication_id}", publication_id)
+            await _send_later(ctx, publication_id)
     return len(due)
 
 
-async def follow_up_score_changes(ctx: dict[str, Any], course_id: int) -> str:
-    """Bring the course's stale grades current and publish what its release modes make due."""
-    async with ctx["sessionmaker"]() as session:
-        refreshed, publications = await followup.run(session, course_id)
-    for publication_id in publications:
-        await jobs.enqueue(ctx["redis"], jobs.SEND_NOTIFICATIONS, f"notify-{publication_id}", publication_id)
-    return f"{refreshed} grades refreshed, {len(publications)} publications"
-
-
-async def send_notifications(ctx: dict[str, Any], publication_id: int) -> str:
+async def send_notifications(ctx: WorkerContext, publication_id: int) -> str:
     """Send a publication's due e-mails (each at most once); retries are picked up by the sweep."""
     settings = ctx["settings"]
     next_due = await mail.send_due(ctx["sessionmaker"], settings.smtp, settings.results_url_template, publication_id)

@@ -2,20 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated
 
-from pydantic import (
-    Field,
-    ModelWrapValidatorHandler,
-    RootModel,
-    StringConstraints,
-    model_validator,
-)
-from pydantic import ValidationError as PydanticValidationError
-from pydantic_core import ErrorDetails
+from pydantic import Field, StringConstraints, model_validator
 
 from gradeflow.core.commands import (
-    AttemptStatus,
     Command,
     Email,
     ExternalId,
@@ -24,7 +15,8 @@ from gradeflow.core.commands import (
     check_unique,
     window_ends_after_start,
 )
-from gradeflow.core.errors import FieldError, ValidationFailed, json_pointer
+from gradeflow.core.errors import ValidationFailed
+from gradeflow.core.statuses import AttemptStatus
 from gradeflow.core.time_zones import TimeZone
 from gradeflow.courses.commands import IncludeArchived, SessionFilter
 
@@ -163,141 +155,8 @@ class CertificatesZipParams(_LearnersParams):
         return self
 
 
-class _ReportRequestBase(Command):
+class ReportRequestBase(Command):
+    """What every report request has besides its kind and params (each kind's request is made from it in
+    gradeflow/reports/kinds.py)."""
+
     notify_email: Email | None = Field(default=None, description="Who to e-mail (a link to the LMS) when it ends.")
-
-
-class GradeReportRequest(_ReportRequestBase):
-    """The Open edX grade report (CSV): a row per learner (enrolled or not) with the course grade, a column
-    per assessment (`HW 1`), an `(Avg)` per category of several, cohort, experiment groups, team, track,
-    verification status, certificate eligible / delivered / type and enrollment status."""
-
-    kind: Literal["grade_report"]
-    params: GradeReportParams = Field(default_factory=GradeReportParams)
-
-
-class ProblemGradeReportRequest(_ReportRequestBase):
-    """The Open edX problem grade report (CSV): earned and possible points per item (per assessment
-    without items); `Not Available` while a result waits for grading or confirmation."""
-
-    kind: Literal["problem_grade_report"]
-    params: ProblemGradeReportParams = Field(default_factory=ProblemGradeReportParams)
-
-
-class MarksAndGradesRequest(_ReportRequestBase):
-    """Inspera's marks and grades CSV for one assessment: a row per candidate per question."""
-
-    kind: Literal["marks_and_grades"]
-    params: MarksAndGradesParams
-
-
-class ResultsXlsxRequest(_ReportRequestBase):
-    """The results table (XLSX) with its filters."""
-
-    kind: Literal["results_xlsx"]
-    params: ResultsXlsxParams = Field(default_factory=ResultsXlsxParams)
-
-
-class SkillsXlsxRequest(_ReportRequestBase):
-    """The skills file (XLSX): per learner, the percent of each skill's weighted points earned, per
-    assessment and overall, under the results table's filters."""
-
-    kind: Literal["skills_xlsx"]
-    params: SkillsXlsxParams = Field(default_factory=SkillsXlsxParams)
-
-
-class GroupReportRequest(_ReportRequestBase):
-    """A group's (or cohort's) results on one assessment (PDF): ranking, statistics, distribution."""
-
-    kind: Literal["group_report_pdf"]
-    params: GroupReportParams
-
-
-class IndividualReportsRequest(_ReportRequestBase):
-    """One PDF per learner (ZIP): scores per category and assessment, the course grade."""
-
-    kind: Literal["individual_reports_zip"]
-    params: IndividualReportsParams = Field(default_factory=IndividualReportsParams)
-
-
-class GroupProgressionRequest(_ReportRequestBase):
-    """A group's progression between an initial and a final test (PDF): before/after statistics and
-    distributions, each learner's change, the change per question (or per skill)."""
-
-    kind: Literal["group_progression_pdf"]
-    params: GroupProgressionParams
-
-
-class IndividualProgressionRequest(_ReportRequestBase):
-    """One progression report per learner with both results published (ZIP): before, after, change."""
-
-    kind: Literal["individual_progression_zip"]
-    params: IndividualProgressionParams
-
-
-class CertificatesZipRequest(_ReportRequestBase):
-    """Download all certificates (ZIP): the diploma PDF of each valid certificate of the course's (or an
-    assessment's) certification that the filters select, named by the learner's name and the code."""
-
-    kind: Literal["certificates_zip"]
-    params: CertificatesZipParams = Field(default_factory=CertificatesZipParams)
-
-
-# The one list of report kinds: each kind's request names it and types its params.
-AnyReportRequest = Annotated[
-    GradeReportRequest
-    | ProblemGradeReportRequest
-    | MarksAndGradesRequest
-    | ResultsXlsxRequest
-    | SkillsXlsxRequest
-    | GroupReportRequest
-    | IndividualReportsRequest
-    | GroupProgressionRequest
-    | IndividualProgressionRequest
-    | CertificatesZipRequest,
-    Field(discriminator="kind"),
-]
-
-
-def _params_by_kind() -> dict[str, type[Command]]:
-    table: dict[str, type[Command]] = {}
-    for request in get_args(get_args(AnyReportRequest)[0]):
-        (kind,) = get_args(request.model_fields["kind"].annotation)
-        table[kind] = request.model_fields["params"].annotation
-    return table
-
-
-REPORT_PARAMS = _params_by_kind()
-
-
-class ReportRequest(RootModel[AnyReportRequest]):
-    """A report to build: its `kind`, the kind's `params` and who to tell when it ends."""
-
-    @model_validator(mode="wrap")
-    @classmethod
-    def _pointers(cls, data: Any, handler: ModelWrapValidatorHandler[ReportRequest]) -> ReportRequest:
-        # Pydantic locates an error in a tagged union under the tag (/grade_report/params/bom); the
-        # client wrote /params/bom, and an unknown or missing tag is the /kind field's error.
-        try:
-            return handler(data)
-        except PydanticValidationError as exc:
-            raise ValidationFailed([_report_field_error(e) for e in exc.errors()]) from None
-
-    @property
-    def kind(self) -> str:
-        return self.root.kind
-
-    @property
-    def params(self) -> Command:
-        return self.root.params
-
-    @property
-    def notify_email(self) -> str | None:
-        return self.root.notify_email
-
-
-def _report_field_error(error: ErrorDetails) -> FieldError:
-    if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
-        return FieldError("/kind", error["msg"])
-    loc = error["loc"][1:] if error["loc"] and error["loc"][0] in REPORT_PARAMS else error["loc"]
-    return FieldError(json_pointer(loc), error["msg"])

@@ -24,7 +24,7 @@ from gradeflow.http.deps import (
 from gradeflow.http.errors import CONFLICT
 from gradeflow.http.schemas import PageOut
 from gradeflow.marking.service import anonymity
-from gradeflow.reports.commands import ReportRequest
+from gradeflow.reports.kinds import KINDS, ReportRequest
 from gradeflow.reports.schemas import ReportOut
 from gradeflow.reports.service import reports
 
@@ -49,7 +49,10 @@ async def create_report(
     the course: otherwise 422 naming the field, and nothing is queued. Follow it at the `Location`:
     `progress` and `message` say how far it is (CSV: rows written; XLSX: rows written of the total;
     ZIP: learners done of those it covers, certificates for `certificates_zip`)."""
-    view = await reports.create(session, queue, ref, body, actor(principal))
+    kind = KINDS[body.kind]
+    view = await reports.create(
+        session, queue, ref, body.kind, body.params, body.notify_email, actor(principal), kind.check
+    )
     response.headers["Location"] = f"/v1/reports/{view['id']}"
     return ReportOut.model_validate(view)
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, Field
+
+from gradeflow.core.statuses import ReportStatus
 
 
 class ReportOut(BaseModel):
@@ -14,7 +16,7 @@ class ReportOut(BaseModel):
     kind: str
     params: dict[str, Any]
     requested_by: str
-    status: Literal["queued", "running", "succeeded", "failed", "cancelled", "expired"]
+    status: ReportStatus
     progress: int = Field(description="0-100")
     message: str | None
     rows: int | None

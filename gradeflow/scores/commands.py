@@ -10,17 +10,9 @@ from pydantic import (
     model_validator,
 )
 
-from gradeflow.core.commands import (
-    AttemptStatus,
-    Command,
-    ExternalId,
-    Moment,
-    Points,
-    ScoreSource,
-    ShortText,
-    check_unique,
-)
+from gradeflow.core.commands import Command, ExternalId, Moment, Points, ShortText, check_unique
 from gradeflow.core.errors import ValidationFailed
+from gradeflow.core.statuses import AttemptStatus, ScoreSource
 
 
 class AttemptIn(Command):

@@ -72,14 +72,17 @@ class ObjectStore:
         """A private object uploaded from a file while the file is still being written (see Upload)."""
         return Upload(self._client, self.bucket, key, content_type, part_size)
 
-    async def upload_file(self, key: str, path: Path, content_type: str, part_size: int = PART_SIZE) -> str:
-        """Upload a finished file as a private object; its sha256."""
-        async with self.upload(key, content_type, part_size) as upload:
-            await upload.finish(path)
-        return upload.sha256
-
     async def delete(self, key: str) -> None:
         await self._client.delete_object(Bucket=self.bucket, Key=key)
+
+    async def delete_many(self, keys: list[str]) -> list[str]:
+        """Delete the objects, 1,000 a request (S3's most); the keys that could not be deleted."""
+        failed: list[str] = []
+        for start in range(0, len(keys), 1000):
+            objects = [{"Key": key} for key in keys[start : start + 1000]]
+            response = await self._client.delete_objects(Bucket=self.bucket, Delete={"Objects": objects, "Quiet": True})
+            failed += [error["Key"] for error in response.get("Errors", [])]
+        return failed
 
     async def list_pages(self, prefix: str) -> AsyncIterator[list[tuple[str, datetime]]]:
         """The objects whose key starts with `prefix`, a page (up to 1,000) at a time, in key order:

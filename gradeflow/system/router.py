@@ -8,11 +8,10 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
 
 from gradeflow import jobs
 from gradeflow.core import metrics
-from gradeflow.system.service import backlog
+from gradeflow.system.service import backlog, database_answers
 
 router = APIRouter(tags=["system"])
 
@@ -29,9 +28,7 @@ async def readyz(request: Request) -> JSONResponse:
     state = request.app.state
 
     async def database() -> bool:
-        async with state.engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-        return True
+        return await database_answers(state.engine)
 
     async def redis() -> bool:
         return bool(await state.redis.ping())

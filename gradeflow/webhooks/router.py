@@ -26,7 +26,7 @@ async def create_webhook(
     sending and shown back as `***`. Audited as `webhook.created`."""
     require_key(principal, admin=True)
     view = await webhooks.create(session, principal.organization_id, body, settings.webhooks, actor(principal))
-    response.headers["Location"] = f"/v1/webhooks/{view['id']}"
+    response.headers["Location"] = f"/v1/webhooks/{view.id}"
     return WebhookOut.model_validate(view)
 
 

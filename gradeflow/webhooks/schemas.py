@@ -7,8 +7,10 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from gradeflow.http.schemas import Out
 
-class WebhookOut(BaseModel):
+
+class WebhookOut(Out):
     id: int
     url: str = Field(description="The endpoint; a password in it (or a user part alone) is shown as `***`.")
     events: list[str]
@@ -23,7 +25,7 @@ class WebhookOut(BaseModel):
     )
 
 
-class DeliveryAttemptOut(BaseModel):
+class DeliveryAttemptOut(Out):
     at: datetime
     status_code: int | None
     latency_ms: int | None
@@ -31,7 +33,7 @@ class DeliveryAttemptOut(BaseModel):
     error: str | None
 
 
-class DeliveryOut(BaseModel):
+class DeliveryOut(Out):
     id: int
     event_id: str
     event_type: str

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from gradeflow.jobs import WorkerContext
 from gradeflow.notify import webhooks
 
 
-async def deliver_webhooks(ctx: dict[str, Any]) -> int:
+async def deliver_webhooks(ctx: WorkerContext) -> int:
     return await webhooks.deliver_due(ctx["sessionmaker"], ctx["settings"].webhooks)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from arq import cron, func
 from arq.connections import RedisSettings
 from arq.cron import CronJob
+from arq.typing import WorkerCoroutine
+from arq.worker import Function
 from prometheus_client import start_http_server
 
 from gradeflow import jobs
@@ -18,6 +21,7 @@ from gradeflow.core.settings import get_settings
 from gradeflow.db.engine import make_engine, make_sessionmaker
 from gradeflow.deadlines import tasks as late
 from gradeflow.grades import tasks as grades
+from gradeflow.jobs import JobName, WorkerContext
 from gradeflow.mailings import tasks as mailings
 from gradeflow.publishing import tasks as publishing
 from gradeflow.reports import tasks as reports
@@ -30,7 +34,7 @@ from gradeflow.webhooks import tasks as webhooks
 from gradeflow.worker.observe import job_started, observed
 
 
-async def startup(ctx: dict[str, Any]) -> None:
+async def startup(ctx: WorkerContext) -> None:
     settings = ctx.setdefault("settings", get_settings())  # tests pass their own
     limit_malloc_arenas()
     LabelCatalogue.load(settings.reports.labels_dir)  # a mistake in a school's catalogue stops start-up, naming it
@@ -40,50 +44,70 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["store"] = await resources.enter_async_context(open_store(settings.s3))
     if settings.worker_metrics_port:
         server, _ = start_http_server(settings.worker_metrics_port, addr=settings.worker_metrics_host)
-        resources.callback(server.shutdown)
+        resources.callback(server.server_close)  # last: the listening socket
+        resources.callback(server.shutdown)  # first: stop serving
     freeze_startup_objects()
 
 
-async def shutdown(ctx: dict[str, Any]) -> None:
+async def shutdown(ctx: WorkerContext) -> None:
     await ctx["resources"].aclose()
     await ctx["engine"].dispose()
 
 
+EVERY_5S, EVERY_10S = set(range(0, 60, 5)), set(range(0, 60, 10))  # cron seconds
+
+Task = Callable[..., Awaitable[Any]]  # a task: `async def task(ctx: WorkerContext, *ids) -> str | int | None`
+
+
+def task(coroutine: Task, name: JobName, **options: Any) -> Function:
+    """arq's `func` for a task taking the typed `WorkerContext` (arq types `ctx` as a plain dict)."""
+    return func(cast(WorkerCoroutine, coroutine), name=name.value, **options)
+
+
+def cron_task(coroutine: Task, **options: Any) -> CronJob:
+    """arq's `cron` for a task taking the typed `WorkerContext`."""
+    return cron(cast(WorkerCoroutine, coroutine), **options)
+
+
 class WorkerSettings:
     functions: ClassVar[list[Any]] = [
-        func(maintenance.purge_idempotency_records),
+        task(maintenance.purge_idempotency_records, JobName.PURGE_IDEMPOTENCY),
         # No kept result: the record in PostgreSQL is the result, and a later re-enqueue must not be deduplicated.
-        func(grades.recompute_course_grades, name=jobs.RECOMPUTE_GRADES, timeout=3600, keep_result=0),
-        func(publishing.follow_up_score_changes, name=jobs.FOLLOW_UP, timeout=3600, keep_result=0),
-        func(publishing.send_notifications, name=jobs.SEND_NOTIFICATIONS, timeout=3600, keep_result=0),
-        func(mailings.send_candidate_mailing, name=jobs.SEND_MAILING, timeout=3 * 3600, keep_result=0),
-        func(
+        task(grades.recompute_course_grades, JobName.RECOMPUTE_GRADES, timeout=3600, keep_result=0),
+        task(grades.follow_up_course, JobName.FOLLOW_UP, timeout=3600, keep_result=0),
+        task(publishing.send_notifications, JobName.SEND_NOTIFICATIONS, timeout=3600, keep_result=0),
+        task(mailings.send_candidate_mailing, JobName.SEND_MAILING, timeout=3 * 3600, keep_result=0),
+        task(
             reports.run_report,
-            name=jobs.RUN_REPORT,
+            JobName.RUN_REPORT,
             timeout=3 * 3600,
             keep_result=0,
             max_tries=reports_service.MAX_TRIES + 1,
         ),
-        func(imports.run_score_import, name=jobs.RUN_IMPORT, timeout=1800, keep_result=0),
-        func(
+        task(imports.run_score_import, JobName.RUN_IMPORT, timeout=1800, keep_result=0),
+        task(
             diplomas.render_diplomas,
-            name=jobs.RENDER_DIPLOMAS,
+            JobName.RENDER_DIPLOMAS,
             timeout=diplomas_service.RENDER_SECONDS,
             keep_result=0,
             max_tries=diplomas.MAX_TRIES,
         ),
-        func(imports.rescore_item, name=jobs.RESCORE_ITEM, timeout=3600, keep_result=0),
-        func(late.apply_late_policy, name=jobs.APPLY_LATE_POLICY, timeout=3600, keep_result=0),
+        task(imports.rescore_item, JobName.RESCORE_ITEM, timeout=3600, keep_result=0),
+        task(late.apply_late_policy, JobName.APPLY_LATE_POLICY, timeout=3600, keep_result=0),
     ]
     cron_jobs: ClassVar[list[CronJob]] = [
-        cron(maintenance.purge_idempotency_records, minute={7}, unique=True, run_at_startup=True),
+        cron_task(maintenance.purge_idempotency_records, minute={7}, unique=True, run_at_startup=True),
         # No kept result: a cron's job id is its slot, and a restart within the slot must run it again.
-        cron(grades.sweep_jobs, unique=True, run_at_startup=True, keep_result=0),
-        cron(reports.expire_reports, minute={17}, unique=True, run_at_startup=True, keep_result=0),
-        cron(mailings.expire_documents, minute={27}, unique=True, run_at_startup=True, keep_result=0),
-        cron(publishing.publish_due, second=set(range(0, 60, 10)), unique=True, run_at_startup=True, keep_result=0),
-        cron(webhooks.deliver_webhooks, second=set(range(0, 60, 5)), unique=True, run_at_startup=True, keep_result=0),
-        cron(late.mark_missing, second={40}, unique=True, run_at_startup=True, keep_result=0),
+        cron_task(maintenance.sweep_jobs, unique=True, run_at_startup=True, keep_result=0),
+        cron_task(reports.expire_reports, minute={17}, unique=True, run_at_startup=True, keep_result=0),
+        cron_task(mailings.expire_documents, minute={27}, unique=True, run_at_startup=True, keep_result=0),
+        cron_task(
+            publishing.publish_due, second=set(range(0, 60, 10)), unique=True, run_at_startup=True, keep_result=0
+        ),
+        cron_task(
+            webhooks.deliver_webhooks, second=set(range(0, 60, 5)), unique=True, run_at_startup=True, keep_result=0
+        ),
+        cron_task(late.mark_missing, second={40}, unique=True, run_at_startup=True, keep_result=0),
     ]
     functions = [observed(f) for f in functions]
     cron_jobs = [observed(c) for c in cron_jobs]

@@ -6,13 +6,16 @@ import asyncio
 import dataclasses
 import functools
 import time
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar, cast
 
 from arq import Retry
 from arq.cron import CronJob
+from arq.typing import WorkerCoroutine
 from arq.worker import Function
 
 from gradeflow.core import context, metrics
+from gradeflow.jobs import WorkerContext
 
 # What a task returns when it ended without raising but did not do its work.
 _NAMED_OUTCOMES = {"failed", "cancelled"}
@@ -22,11 +25,11 @@ J = TypeVar("J", Function, CronJob)
 
 def observed(job: J) -> J:
     """The same job, its coroutine wrapped to count and time it by its outcome."""
-    coroutine = job.coroutine
+    coroutine: Callable[..., Awaitable[Any]] = job.coroutine
     kind = job.name.removeprefix("cron:")
 
     @functools.wraps(coroutine)
-    async def run(ctx: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+    async def run(ctx: WorkerContext, *args: Any, **kwargs: Any) -> Any:
         started = time.perf_counter()
         outcome = "error"
         try:
@@ -43,10 +46,10 @@ def observed(job: J) -> J:
             metrics.JOBS.labels(kind=kind, outcome=outcome).inc()
             metrics.JOB_SECONDS.labels(kind=kind, outcome=outcome).observe(time.perf_counter() - started)
 
-    return dataclasses.replace(job, coroutine=run)
+    return dataclasses.replace(job, coroutine=cast(WorkerCoroutine, run))  # arq types ctx as a plain dict
 
 
-async def job_started(ctx: dict[str, Any]) -> None:
+async def job_started(ctx: WorkerContext) -> None:
     """arq's `on_job_start`: awaited in the job's own task before arq logs the job's start, so that
     line, every line of the job and arq's line about how it ended carry the job id."""
     context.job_id.set(ctx.get("job_id"))

@@ -221,8 +221,7 @@ def upgrade() -> None:
     op.create_check_constraint("points_deducted", "attempts", "points_deducted >= 0")
     op.create_check_constraint("attempt_number", "attempts", "attempt_number >= 1")
     # The score as entered keeps its column; the result every reader uses becomes a stored generated column computed
-    # from it and the late policy's figures (a table rewrite: bounded wait for the lock, not a queue behind it).
-    op.execute("SET LOCAL lock_timeout = '10s'")
+    # from it and the late policy's figures (a table rewrite; env.py bounds the wait for its lock).
     op.drop_index("ix_attempts_assessment_percent", table_name="attempts")
     op.alter_column("attempts", "earned", new_column_name="entered")
     op.add_column(
@@ -251,7 +250,6 @@ def downgrade() -> None:
     op.create_check_constraint("role", "marks", "role IN ('marker', 'third', 'final')")
     op.drop_constraint(op.f("ck_assessments_allowed_attempts"), "assessments", type_="check")
     # Back to one score column: the entered score (a late policy's deduction is dropped with the policy).
-    op.execute("SET LOCAL lock_timeout = '10s'")
     op.drop_index("ix_attempts_assessment_percent", table_name="attempts")
     op.drop_column("attempts", "earned")
     op.alter_column("attempts", "entered", new_column_name="earned")

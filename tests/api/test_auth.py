@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from typing import Any
@@ -26,6 +27,24 @@ async def test_api_keys_are_shown_once_listed_and_revoked(tenant: Tenant) -> Non
     assert (await tenant.get("/v1/courses", as_=secret)).status_code == 200
     r = await tenant.delete(f"/v1/api-keys/{created['id']}")
     assert r.json()["revoked_at"] is not None
+    assert_problem(await tenant.get("/v1/courses", as_=secret), 401)
+
+
+async def test_a_key_revoked_by_another_process_stops_working_within_a_second(
+    tenant: Tenant, sessionmaker: Any
+) -> None:
+    """Keys are looked up at most once a second per process: a revocation that process does not see
+    itself (another API process's, or the database's) takes effect within a second."""
+    created = (await tenant.post("/v1/api-keys", json={"name": "lms", "role": "service"})).json()
+    secret = created["secret"]
+    assert (await tenant.get("/v1/courses", as_=secret)).status_code == 200  # looked up, and kept
+    async with sessionmaker() as session:
+        await session.execute(text("UPDATE api_keys SET revoked_at = now() WHERE id = :id"), {"id": created["id"]})
+        await session.commit()
+    revoked = time.monotonic()
+    while (await tenant.get("/v1/courses", as_=secret)).status_code == 200:
+        assert time.monotonic() - revoked < 1.0, "the revoked key still worked a second later"
+        await asyncio.sleep(0.05)
     assert_problem(await tenant.get("/v1/courses", as_=secret), 401)
 
 

@@ -478,7 +478,7 @@ async def _render_jobs(settings: Settings, course_id: int) -> int:
         queued = await redis.queued_jobs()
     finally:
         await redis.aclose()
-    return sum(1 for j in queued if j.function == jobs.RENDER_DIPLOMAS and tuple(j.args) == (course_id,))
+    return sum(1 for j in queued if j.function == jobs.JobName.RENDER_DIPLOMAS and tuple(j.args) == (course_id,))
 
 
 async def _stored(settings: Settings, course_id: int) -> set[str]:

@@ -20,9 +20,9 @@ from gradeflow.core import clock
 from gradeflow.core.settings import Settings, SmtpSettings
 from gradeflow.devstack.infra import free_port
 from gradeflow.devstack.mailsink import Memory
-from gradeflow.grades import tasks as grade_tasks
 from gradeflow.mailings import service as mailings
 from gradeflow.storage.s3 import attachment
+from gradeflow.system import tasks as system_tasks
 from tests.api.letters import letter_states
 from tests.conftest import Tenant, run_worker
 from tests.helpers import course, email, user_token
@@ -153,7 +153,7 @@ async def test_a_preparing_worker_that_is_alive_keeps_its_job(
     # The replacing job prepares and sends it.
     redis = await jobs.connect(settings.redis_url)
     try:
-        await grade_tasks.sweep_jobs({"sessionmaker": sessionmaker, "settings": settings, "redis": redis})
+        await system_tasks.sweep_jobs({"sessionmaker": sessionmaker, "settings": settings, "redis": redis})
     finally:
         await redis.aclose()
     await run_worker(settings)

@@ -24,7 +24,7 @@ from PIL import Image
 
 from gradeflow.core.paging import encode_cursor
 from gradeflow.core.settings import Settings
-from gradeflow.readside.schemas.readside import GradebookPage
+from gradeflow.readside.schemas.gradebook import GradebookPage
 from tests.conftest import Tenant, assert_problem, run_worker
 from tests.helpers import assessment, course, enroll, grant, populated_course, user_token
 

@@ -9,8 +9,9 @@ import pytest
 from sqlalchemy import text
 
 from gradeflow.core.settings import Settings
-from gradeflow.reports import tasks as report_tasks
-from gradeflow.reports.commands import REPORT_PARAMS
+from gradeflow.reports import builders as report_builders
+from gradeflow.reports import kinds as report_kinds
+from gradeflow.reports.kinds import REPORT_PARAMS
 from gradeflow.reports.service import marks_report, report_data
 from gradeflow.reports.service import reports as report_service
 from tests.conftest import Tenant, assert_problem, run_worker
@@ -84,8 +85,10 @@ async def test_the_openapi_document_types_each_kinds_params(tenant: Tenant) -> N
 
 
 def test_the_worker_builds_every_kind_the_api_takes() -> None:
-    assert set(report_tasks.KINDS) == set(REPORT_PARAMS.values())
-    assert set(REPORT_PARAMS) == set(KINDS)
+    # One registry (gradeflow/reports/kinds.py): each kind the API takes names its request, its builder and its file.
+    assert set(REPORT_PARAMS) == set(KINDS) == set(report_kinds.KINDS)
+    for name, kind in report_kinds.KINDS.items():
+        assert kind.request == KINDS[name] and callable(kind.build) and kind.content_type
 
 
 async def test_params_are_checked_against_the_kind(tenant: Tenant) -> None:
@@ -261,7 +264,7 @@ async def test_zip_progress_counts_learners_of_those_it_covers(
     tenant: Tenant, settings: Settings, seen: Seen, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await _course(tenant)
-    monkeypatch.setattr(report_tasks, "PROGRESS_EVERY", 1)
+    monkeypatch.setattr(report_builders, "PROGRESS_EVERY", 1)
     shown, body = await _run(tenant, settings, seen, "individual_reports_zip", cohort="A")
     # Out of the cohort's four learners, not the course's five.
     assert shown == [
@@ -272,6 +275,6 @@ async def test_zip_progress_counts_learners_of_those_it_covers(
         (99, "uploading"),
     ]
     assert body["rows"] == 4
-    monkeypatch.setattr(report_tasks, "PROGRESS_EVERY", 2)
+    monkeypatch.setattr(report_builders, "PROGRESS_EVERY", 2)
     shown, _ = await _run(tenant, settings, seen, "individual_reports_zip", learners=["l5", "l1", "l3"])
     assert shown == [(66, "2 of 3 learners"), (98, "3 of 3 learners"), (99, "uploading")]

@@ -402,3 +402,27 @@ async def test_a_worker_full_of_xlsx_reports_finishes_them_all(tenant: Tenant, s
     await asyncio.wait_for(run_worker(settings), timeout=120)
     for location in ids:
         assert (await tenant.get(location)).json()["status"] == "succeeded"
+
+
+async def test_files_past_their_retention_are_deleted_in_one_request(
+    tenant: Tenant, settings: Settings, sessionmaker: Any
+) -> None:
+    """The hourly cron deletes the files of reports past their retention (one batched request to the
+    store) and marks their records expired; a report still within its retention keeps its file."""
+    await _course(tenant, settings)
+    old, _ = await _report(tenant, settings, "grade_report")
+    kept, _ = await _report(tenant, settings, "problem_grade_report")
+    link = old["download_url"]  # minted before expiry: still signed, but the object goes
+    async with sessionmaker() as session:
+        await session.execute(
+            text("UPDATE reports SET expires_at = now() - interval '1 minute' WHERE id = :id"), {"id": old["id"]}
+        )
+        await session.commit()
+    await run_worker(settings)  # a starting worker runs the crons once
+    expired = (await tenant.get(f"/v1/reports/{old['id']}")).json()
+    assert expired["status"] == "expired" and expired["download_url"] is None
+    assert expired["message"] == "file deleted after the retention period"
+    assert (await tenant.get(f"/v1/reports/{kept['id']}")).json()["status"] == "succeeded"
+    async with httpx.AsyncClient() as http:
+        assert (await http.get(link)).status_code == 404
+    assert_problem(await tenant.get(f"/v1/reports/{old['id']}/download"), 409)

@@ -15,7 +15,7 @@ from gradeflow.core import clock
 from gradeflow.core.settings import Settings, SmtpSettings
 from gradeflow.devstack import mailsink
 from gradeflow.devstack.mailsink import Memory
-from gradeflow.grades import tasks as grade_tasks
+from gradeflow.system import tasks as system_tasks
 from tests.api.letters import letter_states
 from tests.conftest import Tenant, assert_problem, run_worker
 from tests.helpers import course, email, user_token
@@ -215,12 +215,12 @@ async def test_a_mailing_whose_worker_died_while_preparing_is_handed_to_another_
             )
             await session.commit()
 
-        await grade_tasks.sweep_jobs({"sessionmaker": sessionmaker, "settings": settings, "redis": redis})
+        await system_tasks.sweep_jobs({"sessionmaker": sessionmaker, "settings": settings, "redis": redis})
 
         runnable = []
         for job_id in {j.decode() for j in await redis.zrange("arq:queue", 0, -1)} - {dead}:
             info = await Job(job_id, redis).info()
-            ours = info is not None and info.function == jobs.SEND_MAILING and tuple(info.args) == (m["id"],)
+            ours = info is not None and info.function == jobs.JobName.SEND_MAILING and tuple(info.args) == (m["id"],)
             if ours and not await redis.exists(f"arq:in-progress:{job_id}"):
                 runnable.append(job_id)
         assert runnable, "the mailing waits for the dead worker's job (3 h) instead of going on now"
@@ -228,7 +228,7 @@ async def test_a_mailing_whose_worker_died_while_preparing_is_handed_to_another_
         # Leave no job for other tests' workers.
         for job_id in {j.decode() for j in await redis.zrange("arq:queue", 0, -1)}:
             info = await Job(job_id, redis).info()
-            if info is not None and info.function == jobs.SEND_MAILING and tuple(info.args) == (m["id"],):
+            if info is not None and info.function == jobs.JobName.SEND_MAILING and tuple(info.args) == (m["id"],):
                 await redis.zrem("arq:queue", job_id)
                 await redis.delete(f"arq:job:{job_id}", f"arq:in-progress:{job_id}", f"arq:retry:{job_id}")
         await redis.aclose()

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
+import pytest
+from sqlalchemy import text
+
+from gradeflow.scores.repository import scores as score_sql
 from tests.conftest import Tenant, assert_problem
 from tests.helpers import assessment, course, enroll
 
@@ -167,3 +172,73 @@ async def test_batch_of_ten_thousand_rows(tenant: Tenant) -> None:
     assert (await tenant.get("/v1/courses/c1/assessments/hw1/scores/u9999")).json()["earned"] == 9999 % 101
     r = await tenant.post("/v1/courses/c1/scores:batch", json={"scores": [*rows, rows[0]]})
     assert_problem(r, 422, "/scores")
+
+
+async def test_the_single_write_and_the_general_path_write_the_same(
+    tenant: Tenant, sessionmaker: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PUT's common case is one statement (repository.put_single); the general path (staging, as batches
+    do) must give the same answers, attempts and audit entries."""
+    steps: list[dict[str, Any]] = [
+        {"earned": 7.25},
+        {"earned": 7.25},  # unchanged: no audit entry
+        {"earned": 8.50},
+        {"earned": 9, "source": "override", "graded_by": "prof"},
+        {"earned": 3},  # automatic under an override: kept as computed
+        {"earned": 4, "possible": 20, "source": "manual"},
+    ]
+    seen: dict[str, Any] = {}
+    for ext in ("one", "general"):
+        if ext == "general":
+
+            async def not_common(*_: Any) -> None:
+                return None
+
+            monkeypatch.setattr(score_sql, "put_single", not_common)
+        await course(tenant, ext)
+        await assessment(tenant, ext, "hw1", points_possible=10)
+        await enroll(tenant, ext, "l1")
+        answers = []
+        for body in steps:
+            r = await tenant.put(f"/v1/courses/{ext}/assessments/hw1/scores/l1", json=body)
+            assert r.status_code == 200
+            answers.append({k: v for k, v in r.json().items() if k != "graded_at"})
+        async with sessionmaker() as session:
+            attempt = (
+                await session.execute(
+                    text(
+                        """
+                        SELECT t.status, t.entered, t.earned, t.possible, t.source, t.scored_by, t.computed_earned,
+                               t.confirmed_at, t.late_status, t.points_deducted
+                        FROM attempts t JOIN assessments a ON a.id = t.assessment_id
+                        JOIN courses c ON c.id = a.course_id WHERE c.external_id = :c AND c.organization_id = :o
+                        """
+                    ),
+                    {"c": ext, "o": tenant.id},
+                )
+            ).all()
+            entries = (
+                await session.execute(
+                    text(
+                        """
+                        SELECT l.action, l.actor, l.learner, l.assessment, l.item, l.old, l.new, l.import_id,
+                               l.request_id IS NOT NULL AS has_request
+                        FROM audit_log l JOIN courses c ON c.id = l.course_id
+                        WHERE c.external_id = :c AND c.organization_id = :o AND l.action LIKE 'score%' ORDER BY l.id
+                        """
+                    ),
+                    {"c": ext, "o": tenant.id},
+                )
+            ).all()
+            audited = await session.scalar(
+                text(
+                    """
+                    SELECT count(*) FROM audit_log l JOIN courses c ON c.id = l.course_id
+                    WHERE c.external_id = :c AND c.organization_id = :o
+                    """
+                ),
+                {"c": ext, "o": tenant.id},
+            )
+        seen[ext] = (answers, [tuple(a) for a in attempt], [tuple(e) for e in entries], audited)
+    assert seen["one"] == seen["general"]
+    assert len(seen["one"][2]) == len(steps) - 1

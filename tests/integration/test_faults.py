@@ -20,7 +20,7 @@ from gradeflow import jobs
 from gradeflow.core.settings import Settings
 from gradeflow.devstack import mailsink, processes
 from gradeflow.devstack.infra import free_port
-from gradeflow.grades.tasks import sweep_jobs
+from gradeflow.system.tasks import sweep_jobs
 from tests.conftest import Receiver, Tenant, assert_problem, settings_env
 from tests.helpers import assessment, course, email, enroll
 

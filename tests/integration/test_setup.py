@@ -179,8 +179,10 @@ def _h2_settings(port: int, tls: ssl.SSLContext | None) -> bool:
     """Whether the port answers an HTTP/2 (gRPC) client's preface with its SETTINGS frame."""
     preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
-            sock = tls.wrap_socket(raw, server_hostname="127.0.0.1") if tls else raw
+        with (
+            socket.create_connection(("127.0.0.1", port), timeout=5) as raw,
+            tls.wrap_socket(raw, server_hostname="127.0.0.1") if tls else contextlib.nullcontext(raw) as sock,
+        ):
             sock.sendall(preface)
             frame = sock.recv(9)
     except (OSError, ssl.SSLError):
@@ -198,7 +200,8 @@ async def test_make_run_storage_serves_objects_only_through_signed_s3(stack: inf
     path = stack.run_dir.parent / f"{secrets.token_hex(4)}.csv"
     path.write_bytes(marker)
     async with open_store(settings.s3) as store:
-        await store.upload_file(key, path, "text/csv")
+        async with store.upload(key, "text/csv") as upload:
+            await upload.finish(path)
         assert await store.get_bytes(key) == marker  # signed S3: the one way in
     bucket = settings.s3.bucket
     conf = stack.run_dir / "seaweedfs-conf"

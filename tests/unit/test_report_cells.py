@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from gradeflow.reports.service import report_data
+from gradeflow.reports.service import cells as report_cells
 from gradeflow.reports.service.report_data import CANCELLED, EMPTY, FINAL, UNAVAILABLE
 
 
@@ -17,35 +17,35 @@ def test_cells_read_as_formatted_fractions() -> None:
     state = rng.choice([EMPTY, FINAL, UNAVAILABLE, CANCELLED], size=value.shape).astype(np.int8)
     state[0, :4] = FINAL
     state[0, 4:7] = [EMPTY, UNAVAILABLE, CANCELLED]
-    cells = report_data._cells(value, state, 4)
-    assert cells.with_columns(pl.all().cast(pl.String)).equals(report_data._formatted_cells(value, state, 4))
+    cells = report_cells.cells(value, state, 4)
+    assert cells.with_columns(pl.all().cast(pl.String)).equals(report_cells.formatted_cells(value, state, 4))
     assert cells.row(0)[:7] == ("1", "0", "0.1234", "1", "Not Attempted", "Not Available", "Not Available")
 
 
 def test_a_result_above_its_points_is_shown_as_it_is() -> None:
     value = np.array([[1.25, 0.5]])
     state = np.array([[FINAL, FINAL]], dtype=np.int8)
-    assert report_data._cells(value, state, 4).row(0) == ("1.25", "0.5")
+    assert report_cells.cells(value, state, 4).row(0) == ("1.25", "0.5")
 
 
 def test_numbers_print_as_the_shortest_text_of_the_rounded_value() -> None:
     """One rule whichever way a number is written (the table of fractions, polars, or spelled out)."""
     values = np.array([0.7250000000000001, 0.29000000000000004, 1.0, 0.0, -0.0, 0.66666, 0.12345, np.nan])
-    assert report_data.number_text(values, 4).to_list() == ["0.725", "0.29", "1", "0", "0", "0.6667", "0.1234", None]
-    assert report_data.number_text(values * 3, 4).to_list() == ["2.175", "0.87", "3", "0", "0", "2", "0.3704", None]
+    assert report_cells.number_text(values, 4).to_list() == ["0.725", "0.29", "1", "0", "0", "0.6667", "0.1234", None]
+    assert report_cells.number_text(values * 3, 4).to_list() == ["2.175", "0.87", "3", "0", "0", "2", "0.3704", None]
     points = np.array([1e-06, 5.5, 10.0, 2.0000004, 123456789.123456, 1e12])
-    assert report_data.number_text(points, 6).to_list() == [
+    assert report_cells.number_text(points, 6).to_list() == [
         "0.000001", "5.5", "10", "2", "123456789.123456", "1000000000000",
     ]  # fmt: skip
     grades = np.array([87.25, 93.0, 100.0, 0.0, 66.666667, 120.5]) / 100
-    assert report_data.number_text(grades, 8).to_list() == ["0.8725", "0.93", "1", "0", "0.66666667", "1.205"]
+    assert report_cells.number_text(grades, 8).to_list() == ["0.8725", "0.93", "1", "0", "0.66666667", "1.205"]
     rng = np.random.default_rng(17)
     for digits in (0, 2, 4, 6):
         x = rng.random(500) * 10.0 ** rng.integers(-7, 6, 500)
         expected = [
             np.format_float_positional(v, precision=digits, unique=False, trim="-") for v in np.round(x, digits)
         ]
-        assert report_data.number_text(x, digits).to_list() == [e.rstrip(".") for e in expected]
+        assert report_cells.number_text(x, digits).to_list() == [e.rstrip(".") for e in expected]
 
 
 def test_report_csv_cells_follow_the_one_formula_rule() -> None:

@@ -11,7 +11,7 @@ from gradeflow import jobs
 from gradeflow.core import clock
 from gradeflow.core.settings import Settings
 from gradeflow.db.models import IdempotencyRecord
-from gradeflow.grades.tasks import sweep_jobs
+from gradeflow.system.tasks import sweep_jobs
 from tests.conftest import Tenant, run_worker
 from tests.helpers import assessment, course, enroll
 
@@ -33,8 +33,8 @@ async def test_expired_idempotency_records_are_purged(tenant: Tenant, settings: 
         await session.commit()
     redis = await jobs.connect(settings.redis_url)
     try:
-        assert await jobs.enqueue(redis, jobs.PURGE_IDEMPOTENCY, "purge-test")
-        assert not await jobs.enqueue(redis, jobs.PURGE_IDEMPOTENCY, "purge-test")  # deduplicated by id
+        assert await jobs.enqueue(redis, jobs.JobName.PURGE_IDEMPOTENCY, "purge-test")
+        assert not await jobs.enqueue(redis, jobs.JobName.PURGE_IDEMPOTENCY, "purge-test")  # deduplicated by id
     finally:
         await redis.aclose()
     worker = await run_worker(settings)
@@ -104,7 +104,7 @@ async def test_import_lost_from_redis_is_found_by_the_sweep(
 
 
 async def test_a_follow_up_for_a_course_that_is_gone_does_nothing(sessionmaker: Any) -> None:
-    from gradeflow.publishing.tasks import follow_up_score_changes
+    from gradeflow.grades.tasks import follow_up_course
 
-    outcome = await follow_up_score_changes({"sessionmaker": sessionmaker, "redis": None}, 2**62)
+    outcome = await follow_up_course({"sessionmaker": sessionmaker, "redis": None}, 2**62)
     assert outcome == "0 grades refreshed, 0 publications"

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gradeflow.access.service.auth import Principal
+from gradeflow.access.identity import CourseRef, Principal
+from gradeflow.access.repository import access as repository
 from gradeflow.core.errors import Forbidden, NotFound, ValidationFailed
 
 COURSE_ROLES = ("planner", "grader", "publisher", "viewer", "moderator")
@@ -92,16 +91,6 @@ COURSE_RULES: dict[Action, frozenset[str]] = {
 }
 
 
-@dataclass(frozen=True)
-class CourseRef:
-    """A course the caller may act on, as resolved from its external id."""
-
-    id: int
-    organization_id: int
-    external_id: str
-    roles: frozenset[str]
-
-
 def marker_identity(principal: Principal, ref: CourseRef, grader: str | None) -> str:
     """Who marks: a user marks as themselves; an API key (an LMS acting for its users) names the grader."""
     if principal.is_key:
@@ -116,13 +105,6 @@ def marker_identity(principal: Principal, ref: CourseRef, grader: str | None) ->
 def sees_all_marks(principal: Principal, ref: CourseRef) -> bool:
     """API keys and planners see every grader's marks; graders see their own until reconciliation."""
     return principal.is_key or "planner" in ref.roles
-
-
-# SQL condition: attempt `t` is allocated to one of :scope (a grader's names); true when :scope is null.
-IN_SCOPE = (
-    "(CAST(:scope AS text[]) IS NULL OR EXISTS (SELECT 1 FROM allocations l"
-    " WHERE l.attempt_id = t.id AND l.grader = ANY(CAST(:scope AS text[]))))"
-)
 
 
 def sees_all_results(principal: Principal, ref: CourseRef) -> bool:
@@ -143,28 +125,13 @@ async def course_access(
 
     A course of another organization, or one a user has no role in, is 404: its existence is not revealed.
     """
-    row = (
-        await session.execute(
-            text(
-                """
-                SELECT c.id, array_remove(array_agg(m.role), NULL) AS roles
-                FROM courses c
-                LEFT JOIN course_members m ON m.course_id = c.id AND m.user_id = :user
-                WHERE c.organization_id = :org AND c.external_id = :ext
-                GROUP BY c.id
-                """
-            ),
-            {
-                "org": principal.organization_id,
-                "ext": course_external_id,
-                "user": None if principal.is_key else principal.subject,
-            },
-        )
-    ).first()
-    if row is None:
+    found = await repository.course_roles(
+        session, principal.organization_id, course_external_id, None if principal.is_key else principal.subject
+    )
+    if found is None:
         raise NotFound(f"Course {course_external_id!r} not found.")
-    roles = frozenset(row.roles)
-    ref = CourseRef(row.id, principal.organization_id, course_external_id, roles)
+    roles = found.roles
+    ref = CourseRef(found.id, principal.organization_id, course_external_id, roles)
     if principal.is_key:
         return ref
     if not roles:
@@ -178,15 +145,10 @@ async def _publisher_scope(session: AsyncSession, course_id: int, principal: Pri
     """The assessments a user may publish (None: the whole course, the course grade included)."""
     if principal.is_key:
         return None
-    rows = (
-        await session.execute(
-            text("SELECT assessments FROM course_members WHERE course_id = :c AND user_id = :u AND role = 'publisher'"),
-            {"c": course_id, "u": principal.subject},
-        )
-    ).all()
-    if not rows or any(r[0] is None for r in rows):
+    memberships = await repository.publisher_assessments(session, course_id, principal.subject)
+    if not memberships or any(m is None for m in memberships):
         return None
-    return sorted({a for r in rows for a in r[0]})
+    return sorted({a for m in memberships if m is not None for a in m})
 
 
 def _check_scope(scope: list[str] | None, assessments: list[str], course_grade: bool) -> None:

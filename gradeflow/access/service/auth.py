@@ -6,14 +6,17 @@ import hashlib
 import logging
 import math
 import secrets
-from dataclasses import dataclass
-from typing import Any, Literal, NoReturn
+import time
+from typing import Any, NoReturn
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
-from sqlalchemy import Row, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gradeflow.access.identity import KeyRole as KeyRole
+from gradeflow.access.identity import Principal as Principal
+from gradeflow.access.repository import keys
+from gradeflow.access.repository.keys import BootstrapKey
 from gradeflow.access.service import staff
 from gradeflow.audit import service as audit
 from gradeflow.core import clock
@@ -23,27 +26,8 @@ from gradeflow.core.validation import clean_text
 from gradeflow.db.models import ApiKey, Organization
 
 KEY_PREFIX = API_KEY_PREFIX
-KeyRole = Literal["admin", "service"]
 
 log = logging.getLogger("gradeflow.auth")
-
-
-@dataclass(frozen=True)
-class Principal:
-    """An authenticated caller: an API key of an organization, or a user of its LMS."""
-
-    organization_id: int
-    kind: Literal["key", "user"]
-    subject: str  # the key's id, or the user's external id (JWT `sub`)
-    key_role: KeyRole | None = None
-
-    @property
-    def is_key(self) -> bool:
-        return self.kind == "key"
-
-    @property
-    def is_admin(self) -> bool:
-        return self.key_role == "admin"
 
 
 def hash_secret(secret: str) -> str:
@@ -90,17 +74,49 @@ async def authenticate(
     return await _authenticate_token(session, credential, leeway, max_lifetime)
 
 
+# API keys found valid in the last second, by their secret's hash: (when the entry ends, on the monotonic clock;
+# the principal). Most requests then need no look-up of their key. An entry lasts a second from the moment its
+# look-up started, so a key revoked in any process is refused within a second (at once in the process that
+# revoked it: revoke_api_key drops its entries). Unknown and revoked keys are never kept.
+KEY_CACHE_SECONDS = 1.0
+_KEY_CACHE_MAX = 10_000
+_key_cache: dict[str, tuple[float, Principal]] = {}
+
+
+def forget_cached_keys(key_id: int | None = None) -> None:
+    """Drop the cached look-ups of one key (None: of every key)."""
+    if key_id is None:
+        _key_cache.clear()
+        return
+    for digest, (_, principal) in list(_key_cache.items()):
+        if principal.subject == str(key_id):
+            _key_cache.pop(digest, None)
+
+
+def known_key(secret: str) -> Principal | None:
+    """The caller of an API key found valid within the last KEY_CACHE_SECONDS, without a look-up; None when
+    it was not (then `authenticate` looks it up)."""
+    cached = _key_cache.get(hash_secret(secret))
+    if cached is not None and cached[0] > time.monotonic():
+        return cached[1]
+    return None
+
+
 async def _authenticate_key(session: AsyncSession, secret: str) -> Principal:
-    row = (
-        await session.execute(
-            select(ApiKey.id, ApiKey.organization_id, ApiKey.role).where(
-                ApiKey.secret_hash == hash_secret(secret), ApiKey.revoked_at.is_(None)
-            )
-        )
-    ).first()
+    digest = hash_secret(secret)
+    started = time.monotonic()
+    cached = _key_cache.get(digest)
+    if cached is not None and cached[0] > started:
+        return cached[1]
+    row = await keys.active_key(session, digest)
     if row is None:
+        _key_cache.pop(digest, None)
         refuse("API key unknown or revoked")
-    return Principal(row.organization_id, "key", str(row.id), row.role)
+    principal = Principal(row.organization_id, "key", str(row.id), row.role)
+    if len(_key_cache) >= _KEY_CACHE_MAX:
+        _key_cache.clear()
+    _key_cache[digest] = (started + KEY_CACHE_SECONDS, principal)
+    return principal
 
 
 def _storable_text(value: Any, max_length: int) -> bool:
@@ -126,7 +142,7 @@ async def _authenticate_token(session: AsyncSession, token: str, leeway: int, ma
     alg = header.get("alg")
     if alg not in _TOKEN_ALGORITHMS:
         refuse("user token for %r signed with an unsupported algorithm", issuer)
-    org = (await session.execute(select(Organization).where(Organization.slug == issuer))).scalar_one_or_none()
+    org = await keys.organization_by_slug(session, str(issuer))  # a string: checked above
     if org is None:
         refuse("user token of unknown issuer %r", issuer)
     key = _verification_key(org, alg, header.get("kid"))
@@ -234,24 +250,22 @@ def _check_jwks(jwks: dict[str, Any]) -> list[str | None]:
 
 async def create_organization(session: AsyncSession, slug: str, name: str) -> Organization:
     """Create a tenant; slugs are unique."""
-    exists = await session.scalar(select(Organization.id).where(Organization.slug == slug))
-    if exists is not None:
+    if await keys.slug_taken(session, slug):
         raise Conflict(f"An organization with slug {slug!r} exists.")
-    org = Organization(slug=slug, name=name)
-    session.add(org)
+    org = await keys.add_organization(session, slug, name)
     await session.commit()
     return org
 
 
 async def get_organization(session: AsyncSession, organization_id: int) -> Organization:
-    org = await session.get(Organization, organization_id)
+    org = await keys.organization(session, organization_id)
     if org is None:
         raise NotFound("Organization not found.")
     return org
 
 
 async def get_organization_by_slug(session: AsyncSession, slug: str) -> Organization:
-    org = (await session.execute(select(Organization).where(Organization.slug == slug))).scalar_one_or_none()
+    org = await keys.organization_by_slug(session, slug)
     if org is None:
         raise NotFound(f"No organization {slug!r}.")
     return org
@@ -306,7 +320,7 @@ async def set_token_keys(
     return org
 
 
-def _key_entry(key: ApiKey | Row[Any]) -> dict[str, Any]:
+def _key_entry(key: ApiKey | BootstrapKey) -> dict[str, Any]:
     """An API key as the audit log shows it (the prefix is shown in listings too; the secret never)."""
     return {"id": key.id, "name": key.name, "role": key.role, "prefix": key.prefix, "revoked_at": key.revoked_at}
 
@@ -322,28 +336,19 @@ async def create_api_key(
 ) -> tuple[ApiKey, str]:
     """Create a key; the secret is returned here once and only its hash is kept."""
     secret = secret or new_key_secret()
-    key = ApiKey(
-        organization_id=organization_id,
-        name=name,
-        role=role,
-        prefix=secret[:12],
-        secret_hash=hash_secret(secret),
-    )
-    session.add(key)
-    await session.flush()
+    key = await keys.add_api_key(session, organization_id, name, role, secret[:12], hash_secret(secret))
     await audit.record(session, organization_id, None, actor, "api_key.created", new=_key_entry(key))
     await session.commit()
     return key, secret
 
 
 async def list_api_keys(session: AsyncSession, organization_id: int) -> list[ApiKey]:
-    rows = await session.scalars(select(ApiKey).where(ApiKey.organization_id == organization_id).order_by(ApiKey.id))
-    return list(rows)
+    return await keys.api_keys_of(session, organization_id)
 
 
 async def revoke_api_key(session: AsyncSession, organization_id: int, key_id: int, actor: str) -> ApiKey:
     """Revoke a key (it stops working at once); revoking a revoked key changes nothing."""
-    key = await session.get(ApiKey, key_id)
+    key = await keys.api_key(session, key_id)
     if key is None or key.organization_id != organization_id:
         raise NotFound("API key not found.")
     if key.revoked_at is None:
@@ -351,6 +356,7 @@ async def revoke_api_key(session: AsyncSession, organization_id: int, key_id: in
         key.revoked_at = clock.now()
         await audit.record(session, organization_id, None, actor, "api_key.revoked", old=old, new=_key_entry(key))
         await session.commit()
+        forget_cached_keys(key.id)
     return key
 
 
@@ -361,26 +367,7 @@ async def ensure_bootstrap_key(session: AsyncSession, slug: str, secret: str) ->
     """Make sure an admin key with exactly `secret` exists in organization `slug` (safe to race).
 
     Creating the key, or making it an active admin key again, is audited; finding it as it should be is not."""
-    await session.execute(
-        text("INSERT INTO organizations (slug, name) VALUES (:slug, :slug) ON CONFLICT (slug) DO NOTHING"),
-        {"slug": slug},
-    )
-    row = (
-        await session.execute(
-            text(
-                """
-                WITH before AS (SELECT role, revoked_at FROM api_keys WHERE secret_hash = :hash)
-                INSERT INTO api_keys (organization_id, name, role, prefix, secret_hash)
-                SELECT id, 'bootstrap', 'admin', :prefix, :hash FROM organizations WHERE slug = :slug
-                ON CONFLICT (secret_hash) DO UPDATE SET role = 'admin', revoked_at = NULL
-                    WHERE api_keys.role <> 'admin' OR api_keys.revoked_at IS NOT NULL
-                RETURNING id, organization_id, name, role, prefix, revoked_at,
-                          (SELECT role FROM before) AS old_role, (SELECT revoked_at FROM before) AS old_revoked_at
-                """
-            ),
-            {"slug": slug, "prefix": secret[:12], "hash": hash_secret(secret)},
-        )
-    ).first()
+    row = await keys.ensure_admin_key(session, slug, secret[:12], hash_secret(secret))
     if row is not None:
         new = _key_entry(row)
         if row.old_role is None:
@@ -391,3 +378,4 @@ async def ensure_bootstrap_key(session: AsyncSession, slug: str, secret: str) ->
                 session, row.organization_id, None, BOOTSTRAP_ACTOR, "api_key.restored", old=old, new=new
             )
     await session.commit()
+    forget_cached_keys()  # a key made an admin key again

@@ -8,10 +8,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gradeflow.access.repository import idempotency as repository
 from gradeflow.core import clock
 from gradeflow.core.errors import Conflict
 from gradeflow.db.models import IdempotencyRecord
@@ -57,16 +56,7 @@ async def run_once(
             "created_at": clock.now(),
         }
         # An expired record not yet purged is taken over; a live one means a concurrent request won.
-        inserted = await session.scalar(
-            pg_insert(IdempotencyRecord)
-            .values(organization_id=organization_id, key=key, **values)
-            .on_conflict_do_update(
-                index_elements=["organization_id", "key"],
-                set_=values,
-                where=IdempotencyRecord.created_at <= clock.now() - ttl,
-            )
-            .returning(IdempotencyRecord.id)
-        )
+        inserted = await repository.store(session, organization_id, key, values, clock.now() - ttl)
         if inserted is None:  # a concurrent request with this key committed first
             await session.rollback()
             prior = await _lookup(session, organization_id, key, ttl)
@@ -84,17 +74,11 @@ def _replay(prior: IdempotencyRecord, scope: str, request_fingerprint: bytes) ->
 
 
 async def _lookup(session: AsyncSession, organization_id: int, key: str, ttl: timedelta) -> IdempotencyRecord | None:
-    return await session.scalar(
-        select(IdempotencyRecord).where(
-            IdempotencyRecord.organization_id == organization_id,
-            IdempotencyRecord.key == key,
-            IdempotencyRecord.created_at > clock.now() - ttl,
-        )
-    )
+    return await repository.live_record(session, organization_id, key, clock.now() - ttl)
 
 
 async def purge_expired(session: AsyncSession, ttl: timedelta) -> int:
     """Delete records older than the TTL (run by the worker's cron)."""
-    result = await session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.created_at <= clock.now() - ttl))
+    purged = await repository.delete_expired(session, clock.now() - ttl)
     await session.commit()
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    return purged

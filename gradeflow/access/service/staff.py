@@ -12,9 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gradeflow.access.repository import staff as repository
+from gradeflow.access.repository.staff import StaffEntry
 from gradeflow.audit import service as audit
 from gradeflow.core import clock
 from gradeflow.core.paging import Page, last_id_after, page_of
@@ -48,35 +49,13 @@ def names_in(claims: dict[str, Any]) -> Names:
     return Names(_usable(claims.get("preferred_username"), USERNAME_MAX), _usable(claims.get("name"), NAME_MAX))
 
 
-# The cheap check: the user's entry and whether they are staff (a member of a course of the
-# organization); two index lookups, no write.
-_LOOKUP = text(
-    """
-    SELECT s.id IS NOT NULL AS listed, s.username, s.name,
-           EXISTS (SELECT 1 FROM course_members m JOIN courses c ON c.id = m.course_id
-                   WHERE m.user_id = :u AND c.organization_id = :o) AS staff
-    FROM (SELECT 1) one LEFT JOIN staff s ON s.organization_id = :o AND s.user_id = :u
-    """
-)
-
-_UPSERT = text(
-    """
-    INSERT INTO staff (organization_id, user_id, username, name, updated_at) VALUES (:o, :u, :username, :name, :now)
-    ON CONFLICT (organization_id, user_id) DO UPDATE SET
-      username = excluded.username, name = excluded.name, updated_at = excluded.updated_at
-    WHERE (staff.username, staff.name) IS DISTINCT FROM (excluded.username, excluded.name)
-    RETURNING id, user_id, username, name, updated_at
-    """
-)
-
-
 async def remember(session: AsyncSession, organization_id: int, user_id: str, given: Names) -> None:
     """Keep a staff user's entry in step with what their token says (commits only when it changed).
 
     A name the token does not carry keeps the entry's; users who are not staff are not listed."""
     if given.username is None and given.name is None:
         return
-    row = (await session.execute(_LOOKUP, {"o": organization_id, "u": user_id})).one()
+    row = await repository.lookup(session, organization_id, user_id)
     if not (row.listed or row.staff):
         return
     new = Names(given.username or row.username, given.name or row.name)
@@ -89,20 +68,11 @@ async def remember(session: AsyncSession, organization_id: int, user_id: str, gi
 
 async def _write(
     session: AsyncSession, organization_id: int, user_id: str, new: Names, old: Names | None, actor: str
-) -> dict[str, Any]:
+) -> StaffEntry:
     """Set an entry; audited when it changed. Returns the entry as stored."""
-    written = (
-        (
-            await session.execute(
-                _UPSERT,
-                {"o": organization_id, "u": user_id, "username": new.username, "name": new.name, "now": clock.now()},
-            )
-        )
-        .mappings()
-        .first()
-    )
+    written = await repository.upsert_entry(session, organization_id, user_id, new.username, new.name, clock.now())
     if written is None:  # nothing differed (a concurrent request wrote the same)
-        return await get(session, organization_id, user_id)
+        return await repository.entry(session, organization_id, user_id)
     await audit.record(
         session,
         organization_id,
@@ -112,43 +82,20 @@ async def _write(
         old=None if old is None else {"user": user_id, "username": old.username, "name": old.name},
         new={"user": user_id, "username": new.username, "name": new.name},
     )
-    return dict(written)
+    return written
 
 
-async def get(session: AsyncSession, organization_id: int, user_id: str) -> dict[str, Any]:
-    row = (
-        (
-            await session.execute(
-                text(
-                    "SELECT id, user_id, username, name, updated_at FROM staff WHERE organization_id = :o"
-                    " AND user_id = :u"
-                ),
-                {"o": organization_id, "u": user_id},
-            )
-        )
-        .mappings()
-        .one()
-    )
-    return dict(row)
-
-
-async def put(session: AsyncSession, organization_id: int, user_id: str, names: Names, actor: str) -> dict[str, Any]:
+async def put(session: AsyncSession, organization_id: int, user_id: str, names: Names, actor: str) -> StaffEntry:
     """Set a user's username and name (both replaced; null: unknown), for LMSs whose tokens carry no
     names. Audited as `staff.updated` when it changes the entry."""
-    row = (await session.execute(_LOOKUP, {"o": organization_id, "u": user_id})).one()
+    row = await repository.lookup(session, organization_id, user_id)
     old = Names(row.username, row.name) if row.listed else None
     entry = await _write(session, organization_id, user_id, names, old, actor)
     await session.commit()
     return entry
 
 
-async def list_entries(session: AsyncSession, organization_id: int, limit: int, cursor: str | None) -> Page[Any]:
+async def list_entries(session: AsyncSession, organization_id: int, limit: int, cursor: str | None) -> Page[StaffEntry]:
     """The directory in the order entries were made."""
-    rows = await session.execute(
-        text(
-            "SELECT id, user_id, username, name, updated_at FROM staff WHERE organization_id = :o AND id > :after"
-            " ORDER BY id LIMIT :lim"
-        ),
-        {"o": organization_id, "after": last_id_after(cursor), "lim": limit + 1},
-    )
-    return page_of([dict(r) for r in rows.mappings()], limit, lambda r: r["id"])
+    rows = await repository.entries_after(session, organization_id, last_id_after(cursor), limit + 1)
+    return page_of(rows, limit, lambda r: r.id)

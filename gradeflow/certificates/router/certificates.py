@@ -17,7 +17,7 @@ from gradeflow.http.deps import CertificateRead, Certificates, Cursor, Limit, Pr
 from gradeflow.http.errors import CONFLICT
 from gradeflow.http.schemas import PageOut
 from gradeflow.marking.service import anonymity
-from gradeflow.readside.router.readside import LearnerFilters
+from gradeflow.readside.router.common import LearnerFilters
 
 router = APIRouter(prefix="/v1/courses/{course}/certificates", tags=["certificates"])
 
@@ -86,7 +86,7 @@ async def list_generations(
 class CertificateFilters:
     """Which certificates: of one certification (`assessment`, absent for the course's), issued in
     [since, until), and valid ones (revoked=false, the default) or revoked ones; with the results
-    table's learner filters (readside.LearnerFilters). With `assessment`, `session` keeps the learners
+    table's learner filters (the read side's LearnerFilters). With `assessment`, `session` keeps the learners
     whose attempt at that assessment is in the session (as the results table of it does)."""
 
     assessment: Annotated[

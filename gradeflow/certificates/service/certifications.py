@@ -8,56 +8,23 @@ it) and is audited as `certification.updated`; removing one as `certification.de
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gradeflow import jobs
-from gradeflow.access.service.access import CourseRef
+from gradeflow.access.identity import CourseRef
 from gradeflow.audit import service as audit
 from gradeflow.certificates.commands import CertificationIn
+from gradeflow.certificates.repository import certifications as repository
+from gradeflow.certificates.repository.certifications import CertificationRow, Scope
 from gradeflow.certificates.service import diplomas
 from gradeflow.core import clock
 from gradeflow.core.errors import Conflict, FieldError, NotFound, ValidationFailed
+from gradeflow.courses.repository import assessments as course_assessments
 from gradeflow.reports.labels import languages
-
-# Open edX marks these tracks "ID Verified" when the learner's identity was checked; other tracks say N/A.
-ID_VERIFIED_TRACKS = ("verified", "professional", "masters", "executive-education")
-
-
-def eligible_now(threshold: str | None = None) -> str:
-    """SQL: who may have the course certificate right now. Aliases: `e` enrollments, `g` course_grades of
-    the served version (LEFT JOIN), `w` certificate_allowlist (LEFT JOIN on w.enrollment_id = e.id). The
-    allow list wins over track and grade; otherwise an audit-track learner never gets one and anybody
-    else needs a passing grade (the course_passing rule) or, given `threshold` (SQL of a numeric, the
-    course_percent rule), a course grade of at least that percent. Only enrolled learners: an
-    unenrolled learner's row says N (as the document's example), never Y without a certificate to
-    deliver."""
-    passes = "g.final_passed IS TRUE" if threshold is None else f"g.final_percent >= {threshold}"
-    return f"(e.status = 'enrolled' AND (w.id IS NOT NULL OR (e.track <> 'audit' AND {passes})))"
-
-
-ELIGIBLE_NOW = eligible_now()
-
-
-def threshold_literal(threshold: Decimal) -> str:
-    """A stored threshold (ours, a Decimal) as an SQL numeric, for statements that take no parameters
-    of their own (the grade report's COPY)."""
-    if not isinstance(threshold, Decimal) or not threshold.is_finite():
-        raise TypeError("a threshold is a finite Decimal")
-    return f"CAST('{threshold}' AS numeric)"
-
-
-async def course_rule_sql(session: AsyncSession, course_id: int) -> str:
-    """ELIGIBLE_NOW under the course's certification (its threshold, with the course_percent rule)."""
-    threshold = await session.scalar(
-        text("SELECT threshold FROM certifications WHERE course_id = :c AND assessment_id IS NULL"), {"c": course_id}
-    )
-    return ELIGIBLE_NOW if threshold is None else eligible_now(threshold_literal(threshold))
-
 
 # What a stored certification holds beside its scope, in the API's order.
 FIELDS = (
@@ -85,29 +52,6 @@ DEFAULT: dict[str, Any] = {
 }
 
 
-@dataclass(frozen=True)
-class Scope:
-    """A certification's place: the course (assessment None) or one of its assessments."""
-
-    assessment_id: int | None
-    assessment: str | None  # its external id
-
-    def holds(self, k: str = "k") -> str:
-        """SQL: certificate `k` is of this certification - the one way every reader says "which
-        certification" (spelt so each reads by an index). Its parameters: `:c` the course and, for an
-        assessment's, `params()`."""
-        if self.assessment_id is None:
-            return f"{k}.course_id = :c AND {k}.assessment_id IS NULL"
-        return f"{k}.course_id = :c AND {k}.assessment_id = :cert_a"
-
-    def params(self) -> dict[str, Any]:
-        return {"cert_a": self.assessment_id}
-
-    def of(self) -> str:
-        """How a message names the certification."""
-        return "the course" if self.assessment is None else f"the assessment {self.assessment!r}"
-
-
 async def scope_of(session: AsyncSession, ref: CourseRef, assessment: str | None) -> Scope:
     """The course, or the course's assessment `assessment` (404 naming it when the course has none)."""
     return await scope_in(session, ref.id, assessment)
@@ -117,70 +61,45 @@ async def scope_in(session: AsyncSession, course_id: int, assessment: str | None
     """`scope_of` by the course's id (the worker's side)."""
     if assessment is None:
         return Scope(None, None)
-    found = await session.scalar(
-        text("SELECT id FROM assessments WHERE course_id = :c AND external_id = :a"), {"c": course_id, "a": assessment}
-    )
+    found = await course_assessments.assessment_id(session, course_id, assessment)
     if found is None:
         raise NotFound(f"Assessment {assessment!r} not found in this course.")
-    return Scope(int(found), assessment)
+    return Scope(found, assessment)
 
 
 async def certifies(session: AsyncSession, course_id: int, assessment: str) -> bool:
     """Whether the course's assessment `assessment` has a certification (an assessment's certificates
     exist only under one: its certification cannot be removed while valid ones exist, and removing it
     removes the revoked ones)."""
-    found = await session.scalar(
-        text(
-            "SELECT 1 FROM assessments a JOIN certifications cf ON cf.assessment_id = a.id"
-            " WHERE a.course_id = :c AND a.external_id = :a"
-        ),
-        {"c": course_id, "a": assessment},
-    )
-    return found is not None
+    return await repository.certifies(session, course_id, assessment)
 
 
-async def lock_course(session: AsyncSession, course_id: int) -> None:
-    """Serialise what decides on a course's certificates: generations, revocations and reinstatements,
-    changes of its certifications. The second waits for the first's commit, then reads what it wrote
-    (so read the rule and the certificates after this)."""
-    await session.execute(text("SELECT 1 FROM courses WHERE id = :c FOR NO KEY UPDATE"), {"c": course_id})
-
-
-_ROW = """
-    SELECT rule, threshold, title, body, language, signatory_name, signatory_title, logo_image, signature_image,
-           revision, updated_by, updated_at
-    FROM certifications WHERE course_id = :c AND assessment_id IS NOT DISTINCT FROM CAST(:a AS bigint)
-"""
-
-
-async def _row(session: AsyncSession, ref: CourseRef, scope: Scope, lock: bool = False) -> dict[str, Any] | None:
-    sql = _ROW + (" FOR UPDATE" if lock else "")
-    row = (await session.execute(text(sql), {"c": ref.id, "a": scope.assessment_id})).mappings().first()
-    return None if row is None else dict(row)
-
-
-def _shape(scope: Scope, row: dict[str, Any] | None) -> dict[str, Any]:
+def _shape(scope: Scope, row: CertificationRow | None) -> dict[str, Any]:
     if row is None:
         return {"assessment": None, "defined": False, **DEFAULT, "revision": 0, "updated_by": None, "updated_at": None}
-    return {"assessment": scope.assessment, "defined": True, **row}
+    return {"assessment": scope.assessment, "defined": True, **dataclasses.asdict(row)}
+
+
+def _fields(row: CertificationRow) -> dict[str, Any]:
+    return {field: getattr(row, field) for field in FIELDS}
 
 
 async def rule_of(session: AsyncSession, ref: CourseRef, scope: Scope) -> tuple[str, Decimal | None]:
     """The pass rule and threshold a generation applies (the default for a course without one); 404 for
     an assessment without a certification."""
-    row = await _row(session, ref, scope)
+    row = await repository.certification_of(session, ref.id, scope)
     if row is None:
         if scope.assessment_id is not None:
             raise NotFound(f"The assessment {scope.assessment!r} has no certification.")
         return DEFAULT["rule"], None
-    return row["rule"], row["threshold"]
+    return row.rule, row.threshold
 
 
 async def get(session: AsyncSession, ref: CourseRef, assessment: str | None) -> dict[str, Any]:
     """The course's certification (the default, `defined: false`, when it has none), or an assessment's
     (404 when it has none)."""
     scope = await scope_of(session, ref, assessment)
-    row = await _row(session, ref, scope)
+    row = await repository.certification_of(session, ref.id, scope)
     if row is None and scope.assessment_id is not None:
         raise NotFound(f"The assessment {assessment!r} has no certification.")
     return _shape(scope, row)
@@ -215,38 +134,13 @@ async def _check_references(session: AsyncSession, organization_id: int, body: C
         choices = ", ".join(languages())
         errors.append(FieldError("/language", f"No labels in {body.language!r}; the languages are {choices}."))
     names = [n for n in (body.logo_image, body.signature_image) if n is not None]
-    found: set[str] = set()
-    if names:
-        rows = await session.execute(
-            text(
-                "SELECT name FROM certificate_images WHERE organization_id = :o AND name = ANY(CAST(:n AS text[]))"
-                " FOR KEY SHARE"
-            ),
-            {"o": organization_id, "n": names},
-        )
-        found = {r[0] for r in rows}
+    found = await repository.lock_images_named(session, organization_id, names)
     for field in ("logo_image", "signature_image"):
         name = getattr(body, field)
         if name is not None and name not in found:
             errors.append(FieldError(f"/{field}", f"The organization has no certificate image {name!r}."))
     if errors:
         raise ValidationFailed(errors)
-
-
-_UPSERT = text(
-    """
-    INSERT INTO certifications AS x (course_id, assessment_id, rule, threshold, title, body, language,
-        signatory_name, signatory_title, logo_image, signature_image, revision, updated_by, updated_at)
-    VALUES (:c, :a, :rule, :threshold, :title, :body, :language, :signatory_name, :signatory_title,
-        :logo_image, :signature_image, 1, :actor, :now)
-    ON CONFLICT ON CONSTRAINT uq_certifications_course_id_assessment_id DO UPDATE SET
-      rule = excluded.rule, threshold = excluded.threshold, title = excluded.title, body = excluded.body,
-      language = excluded.language, signatory_name = excluded.signatory_name,
-      signatory_title = excluded.signatory_title, logo_image = excluded.logo_image,
-      signature_image = excluded.signature_image, revision = x.revision + 1, updated_by = excluded.updated_by,
-      updated_at = excluded.updated_at
-    """
-)
 
 
 def _comparable(values: dict[str, Any]) -> dict[str, Any]:
@@ -270,13 +164,13 @@ async def put(
     new = {field: getattr(body, field) for field in FIELDS} | {"rule": _rule(scope, body)}
     await _check_references(session, ref.organization_id, body)
     # One change of a course's certifications at a time, and none while a generation decides.
-    await lock_course(session, ref.id)
-    old_row = await _row(session, ref, scope, lock=True)
-    old = None if old_row is None else {field: old_row[field] for field in FIELDS}
+    await repository.lock_course(session, ref.id)
+    old_row = await repository.certification_of(session, ref.id, scope, lock=True)
+    old = None if old_row is None else _fields(old_row)
     if old is not None and _comparable(old) == _comparable(new):
         await session.commit()
         return _shape(scope, old_row)
-    await session.execute(_UPSERT, {"c": ref.id, "a": scope.assessment_id, **new, "actor": actor, "now": clock.now()})
+    await repository.save_certification(session, ref.id, scope, new, actor, clock.now())
     await audit.record(
         session,
         ref.organization_id,
@@ -289,7 +183,7 @@ async def put(
     )
     await session.commit()
     await diplomas.request_render(queue, ref.id)
-    return _shape(scope, await _row(session, ref, scope))
+    return _shape(scope, await repository.certification_of(session, ref.id, scope))
 
 
 async def delete(session: AsyncSession, queue: jobs.Queue, ref: CourseRef, assessment: str | None, actor: str) -> None:
@@ -298,20 +192,14 @@ async def delete(session: AsyncSession, queue: jobs.Queue, ref: CourseRef, asses
     it has none, and 409 while valid certificates of it exist; its revoked certificates go with it
     (each audited as `certificate.removed`, with who revoked it and why)."""
     scope = await scope_of(session, ref, assessment)
-    await lock_course(session, ref.id)
-    row = await _row(session, ref, scope, lock=True)
+    await repository.lock_course(session, ref.id)
+    row = await repository.certification_of(session, ref.id, scope, lock=True)
     if row is None:
         if scope.assessment_id is not None:
             raise NotFound(f"The assessment {assessment!r} has no certification.")
         return
-    if scope.assessment_id is not None:
-        held = int(
-            await session.scalar(
-                text("SELECT count(*) FROM certificates WHERE assessment_id = :a AND revoked_at IS NULL"),
-                {"a": scope.assessment_id},
-            )
-            or 0
-        )
+    if scope.assessment_id is not None and assessment is not None:
+        held = await repository.count_valid_certificates(session, scope.assessment_id)
         if held:
             raise Conflict(
                 f"{held} valid certificate{'s' if held != 1 else ''} of the assessment {assessment!r} exist"
@@ -319,35 +207,10 @@ async def delete(session: AsyncSession, queue: jobs.Queue, ref: CourseRef, asses
                 " removing its certification.",
                 extra={"certificates": held},
             )
-        await session.execute(
-            text(
-                f"""
-                WITH gone AS (
-                  DELETE FROM certificates k USING enrollments e
-                  WHERE k.assessment_id = :a AND e.id = k.enrollment_id
-                  RETURNING e.external_id AS learner, k.code, k.type, k.reason, k.revoked_at, k.revoked_by,
-                            k.revoke_reason
-                )
-                INSERT INTO audit_log ({audit.COLUMNS})
-                SELECT :org, :course, :at, :actor, :rid, 'certificate.removed', learner, :assessment_name, NULL,
-                       jsonb_build_object('code', code, 'type', type, 'reason', reason, 'revoked_at', revoked_at,
-                                          'revoked_by', revoked_by, 'revoke_reason', revoke_reason),
-                       jsonb_build_object('certification', 'deleted')
-                FROM gone ORDER BY learner
-                """  # noqa: S608  (constant SQL)
-            ),
-            {
-                **audit.stamp(ref.organization_id, ref.id, actor),
-                "a": scope.assessment_id,
-                "assessment_name": assessment,
-            },
+        await repository.remove_certificates_of_assessment(
+            session, audit.stamp(ref.organization_id, ref.id, actor), scope.assessment_id, assessment
         )
-    await session.execute(
-        text(
-            "DELETE FROM certifications WHERE course_id = :c AND assessment_id IS NOT DISTINCT FROM CAST(:a AS bigint)"
-        ),
-        {"c": ref.id, "a": scope.assessment_id},
-    )
+    await repository.delete_certification(session, ref.id, scope)
     await audit.record(
         session,
         ref.organization_id,
@@ -355,7 +218,7 @@ async def delete(session: AsyncSession, queue: jobs.Queue, ref: CourseRef, asses
         actor,
         "certification.deleted",
         assessment=scope.assessment,
-        old={field: row[field] for field in FIELDS},
+        old=_fields(row),
     )
     await session.commit()
     if scope.assessment_id is None:

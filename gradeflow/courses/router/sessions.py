@@ -71,7 +71,9 @@ async def add_attempts(
     at the assessment gets one (`to_be_taken`); an attempt in another session moves to this one. All or
     nothing: an unknown assessment or learner is a 422 naming each. Audited: `session.attempts_added`
     with the counts, `session.attempt_added` per attempt put in."""
-    return SessionAttemptsAdded.model_validate(await sessions.add_attempts(db, ref, session, body, actor(principal)))
+    return SessionAttemptsAdded.model_validate(
+        await sessions.move_attempts(db, ref, session, body, actor(principal), into=True)
+    )
 
 
 @router.delete("/{session}/attempts")
@@ -83,5 +85,5 @@ async def remove_attempts(
     learner is a 422 naming each. Audited: `session.attempts_removed` with the counts,
     `session.attempt_removed` per attempt taken out."""
     return SessionAttemptsRemoved.model_validate(
-        await sessions.remove_attempts(db, ref, session, body, actor(principal))
+        await sessions.move_attempts(db, ref, session, body, actor(principal), into=False)
     )

@@ -6,15 +6,15 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gradeflow import jobs
-from gradeflow.access.service.access import CourseRef
+from gradeflow.access.identity import CourseRef
 from gradeflow.audit import service as audit
 from gradeflow.core.errors import Conflict, NotFound, ValidationFailed
 from gradeflow.core.paging import Page, decode_cursor, page_of
 from gradeflow.courses.commands import AssessmentCreate, AssessmentFields, ItemIn, SkillIn
+from gradeflow.courses.repository import assessments as repository
 from gradeflow.db.models import Assessment, Item
 from gradeflow.deadlines.service import late_policies
 from gradeflow.grades.service import policies
@@ -66,14 +66,11 @@ async def create_assessment(
     """Create an assessment with its items; without a position it goes last in the course.
 
     The course's grades are recomputed (the new assessment counts, as not graded yet)."""
-    exists = await session.scalar(
-        select(Assessment.id).where(Assessment.course_id == ref.id, Assessment.external_id == body.external_id)
-    )
-    if exists is not None:
+    if await repository.assessment_id(session, ref.id, body.external_id) is not None:
         raise Conflict(f"Assessment {body.external_id!r} already exists in this course.")
     position = body.position
     if position is None:
-        last = await session.scalar(select(func.max(Assessment.position)).where(Assessment.course_id == ref.id))
+        last = await repository.last_position(session, ref.id)
         position = 0 if last is None else last + 1
     assessment = Assessment(
         course_id=ref.id,
@@ -89,12 +86,11 @@ async def create_assessment(
         anonymous=bool(body.anonymous),
         moderation_required=bool(body.moderation_required),
     )
-    session.add(assessment)
-    await session.flush()
+    await repository.add_assessment(session, assessment)
     initial = await _link_initial(session, ref, assessment, body.initial_assessment)
     items = _merge_items(assessment, [], body.items or [])
     _check_release(assessment, items)
-    session.add_all(items)
+    repository.add_items(session, items)
     await audit.record(
         session,
         ref.organization_id,
@@ -134,7 +130,7 @@ async def update_assessment(
         setattr(a, field, value)
     if body.items:
         new = _merge_items(a, view.items, body.items)
-        session.add_all(new)
+        repository.add_items(session, new)
         view.items.extend(new)
         a.points_possible = sum((i.points_possible for i in view.items), Decimal(0))
     _check_release(a, view.items)
@@ -173,12 +169,10 @@ async def _link_initial(session: AsyncSession, ref: CourseRef, final: Assessment
         return None
     if initial == final.external_id:
         raise ValidationFailed.one("/initial_assessment", "An assessment cannot be its own initial assessment.")
-    target = await session.scalar(
-        select(Assessment.id).where(Assessment.course_id == ref.id, Assessment.external_id == initial)
-    )
+    target = await repository.assessment_id(session, ref.id, initial)
     if target is None:
         raise ValidationFailed.one("/initial_assessment", f"The course has no assessment {initial!r}.")
-    if await session.scalar(text(_LOOP), {"start": target, "final": final.id}):
+    if await repository.leads_to(session, target, final.id):
         raise ValidationFailed.one(
             "/initial_assessment", f"{initial!r} is already compared after {final.external_id!r}: that would be a loop."
         )
@@ -186,24 +180,12 @@ async def _link_initial(session: AsyncSession, ref: CourseRef, final: Assessment
     return initial
 
 
-# Whether following initial-test links from :start reaches :final (linking :final to :start would loop).
-_LOOP = """
-    WITH RECURSIVE chain(id) AS (
-      SELECT CAST(:start AS bigint)
-      UNION SELECT a.initial_assessment_id FROM assessments a JOIN chain c ON a.id = c.id
-      WHERE a.initial_assessment_id IS NOT NULL
-    )
-    SELECT EXISTS (SELECT 1 FROM chain WHERE id = :final)
-"""
-
-
 async def _initial_ids(session: AsyncSession, assessments: list[Assessment]) -> dict[int, str]:
     """The external ids of the initial tests these assessments name, by id (one query)."""
     ids = {a.initial_assessment_id for a in assessments if a.initial_assessment_id is not None}
     if not ids:
         return {}
-    rows = await session.execute(select(Assessment.id, Assessment.external_id).where(Assessment.id.in_(ids)))
-    return {r.id: r.external_id for r in rows}
+    return await repository.external_ids(session, ids)
 
 
 def _check_release(assessment: Assessment, items: list[Item]) -> None:
@@ -253,12 +235,10 @@ def _skills(skills: list[SkillIn]) -> list[dict[str, Any]]:
 
 
 async def get_assessment(session: AsyncSession, ref: CourseRef, external_id: str) -> AssessmentView:
-    a = await session.scalar(
-        select(Assessment).where(Assessment.course_id == ref.id, Assessment.external_id == external_id)
-    )
+    a = await repository.assessment(session, ref.id, external_id)
     if a is None:
         raise NotFound(f"Assessment {external_id!r} not found in this course.")
-    items = list(await session.scalars(select(Item).where(Item.assessment_id == a.id).order_by(Item.position)))
+    items = await repository.items_of(session, a.id)
     initial = (await _initial_ids(session, [a])).get(a.initial_assessment_id or 0)
     return AssessmentView(a, items, initial)
 
@@ -268,15 +248,10 @@ async def list_assessments(
 ) -> Page[AssessmentView]:
     """Assessments in course order (position, then creation)."""
     after = _decode_position_cursor(cursor)
-    stmt = select(Assessment).where(Assessment.course_id == ref.id)
-    if after is not None:
-        stmt = stmt.where(func.row(Assessment.position, Assessment.id) > func.row(*after))
-    rows = list(await session.scalars(stmt.order_by(Assessment.position, Assessment.id).limit(limit + 1)))
+    rows = await repository.assessments_page(session, ref.id, after, limit + 1)
     ids = [a.id for a in rows]
     items: dict[int, list[Item]] = {i: [] for i in ids}
-    for item in await session.scalars(
-        select(Item).where(Item.assessment_id.in_(ids)).order_by(Item.assessment_id, Item.position)
-    ):
+    for item in await repository.items_of_many(session, ids):
         items[item.assessment_id].append(item)
     initial = await _initial_ids(session, rows)
     views = [AssessmentView(a, items[a.id], initial.get(a.initial_assessment_id or 0)) for a in rows]

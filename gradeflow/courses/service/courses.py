@@ -4,28 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, insert, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gradeflow.access.service.access import CourseRef
+from gradeflow.access.identity import CourseRef
 from gradeflow.access.service.auth import Principal
 from gradeflow.audit import service as audit
 from gradeflow.core.errors import Conflict, Forbidden, NotFound
 from gradeflow.core.paging import Page, last_id_after, page_of
 from gradeflow.courses.commands import CourseCreate, CoursePatch, MemberRoles
-from gradeflow.db.models import Course, CourseMember
+from gradeflow.courses.repository import courses as repository
+from gradeflow.courses.repository.courses import Role
+from gradeflow.db.models import Course
 
 
 async def create_course(session: AsyncSession, principal: Principal, body: CourseCreate, actor: str) -> Course:
     """Create a course in the caller's organization; its external id must be new there."""
-    stmt = (
-        pg_insert(Course)
-        .values(organization_id=principal.organization_id, **body.model_dump())
-        .on_conflict_do_nothing(index_elements=["organization_id", "external_id"])
-        .returning(Course)
-    )
-    course = (await session.execute(stmt)).scalar_one_or_none()
+    course = await repository.add_course(session, principal.organization_id, body.model_dump())
     if course is None:
         raise Conflict(f"Course {body.external_id!r} already exists.")
     await audit.record(session, course.organization_id, course.id, actor, "course.created", new=body.model_dump())
@@ -34,7 +28,7 @@ async def create_course(session: AsyncSession, principal: Principal, body: Cours
 
 
 async def get_course(session: AsyncSession, ref: CourseRef) -> Course:
-    course = await session.get(Course, ref.id)
+    course = await repository.course(session, ref.id)
     if course is None:
         raise NotFound("Course not found.")
     return course
@@ -57,35 +51,19 @@ async def list_courses(
     session: AsyncSession, principal: Principal, limit: int, cursor: str | None, archived: bool | None
 ) -> Page[Course]:
     """Courses of the organization; a user sees only the courses they hold a role in."""
-    stmt = (
-        select(Course)
-        .where(Course.organization_id == principal.organization_id, Course.id > last_id_after(cursor))
-        .order_by(Course.id)
-        .limit(limit + 1)
-    )
-    if archived is not None:
-        stmt = stmt.where(Course.archived.is_(archived))
-    if not principal.is_key:
-        member_of = select(CourseMember.course_id).where(CourseMember.user_id == principal.subject)
-        stmt = stmt.where(Course.id.in_(member_of))
-    rows = list((await session.scalars(stmt)).all())
+    member = None if principal.is_key else principal.subject
+    after = last_id_after(cursor)
+    rows = await repository.courses_page(session, principal.organization_id, after, limit + 1, archived, member)
     return page_of(rows, limit, lambda c: c.id)
 
 
 async def _member(session: AsyncSession, ref: CourseRef, user_id: str) -> dict[str, Any] | None:
     """A user's roles in the course as the API shows them, or None when they hold none."""
-    rows = (
-        await session.execute(
-            select(CourseMember.role, CourseMember.assessments)
-            .where(CourseMember.course_id == ref.id, CourseMember.user_id == user_id)
-            .order_by(CourseMember.role)
-            .with_for_update()
-        )
-    ).all()
+    rows = await repository.lock_roles_of(session, ref.id, user_id)
     if not rows:
         return None
-    scope = next((a for r, a in rows if r == "publisher"), None)
-    return {"user_id": user_id, "roles": [r for r, _ in rows], "publish_assessments": scope}
+    scope = next((r.assessments for r in rows if r.role == "publisher"), None)
+    return {"user_id": user_id, "roles": [r.role for r in rows], "publish_assessments": scope}
 
 
 async def _check_role_change(
@@ -122,14 +100,8 @@ async def set_member_roles(
     scope = sorted(set(body.publish_assessments)) if body.publish_assessments is not None else None
     new = {"user_id": user_id, "roles": unique, "publish_assessments": scope if "publisher" in unique else None}
     await _check_role_change(session, principal, ref, user_id, old, new)
-    await session.execute(delete(CourseMember).where(CourseMember.course_id == ref.id, CourseMember.user_id == user_id))
-    await session.execute(
-        insert(CourseMember),
-        [
-            {"course_id": ref.id, "user_id": user_id, "role": r, "assessments": scope if r == "publisher" else None}
-            for r in unique
-        ],
-    )
+    await repository.remove_roles(session, ref.id, user_id)
+    await repository.add_roles(session, ref.id, [Role(user_id, r, scope if r == "publisher" else None) for r in unique])
     if old != new:
         await audit.record(session, ref.organization_id, ref.id, actor, "member.roles_changed", old=old, new=new)
     await session.commit()
@@ -142,21 +114,16 @@ async def remove_member(session: AsyncSession, principal: Principal, ref: Course
     if old is None:
         raise NotFound(f"User {user_id!r} has no role in this course.")
     await _check_role_change(session, principal, ref, user_id, old, None)
-    await session.execute(delete(CourseMember).where(CourseMember.course_id == ref.id, CourseMember.user_id == user_id))
+    await repository.remove_roles(session, ref.id, user_id)
     await audit.record(session, ref.organization_id, ref.id, actor, "member.removed", old=old)
     await session.commit()
 
 
 async def list_members(session: AsyncSession, ref: CourseRef) -> list[dict[str, Any]]:
-    rows = await session.execute(
-        select(CourseMember.user_id, CourseMember.role, CourseMember.assessments)
-        .where(CourseMember.course_id == ref.id)
-        .order_by(CourseMember.user_id, CourseMember.role)
-    )
     members: dict[str, dict[str, Any]] = {}
-    for user_id, role, scope in rows:
-        member = members.setdefault(user_id, {"user_id": user_id, "roles": [], "publish_assessments": None})
-        member["roles"].append(role)
-        if role == "publisher":
-            member["publish_assessments"] = scope
+    for r in await repository.roles(session, ref.id):
+        member = members.setdefault(r.user_id, {"user_id": r.user_id, "roles": [], "publish_assessments": None})
+        member["roles"].append(r.role)
+        if r.role == "publisher":
+            member["publish_assessments"] = r.assessments
     return list(members.values())

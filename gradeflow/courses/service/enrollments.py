@@ -5,58 +5,25 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gradeflow.access.service.access import CourseRef
+from gradeflow.access.identity import CourseRef
 from gradeflow.access.service.auth import Principal
 from gradeflow.audit import service as audit
 from gradeflow.core.errors import Forbidden, NotFound
 from gradeflow.core.paging import Page, last_id_after, page_of
 from gradeflow.courses.commands import EnrollmentFields, EnrollmentIn, EnrollmentPatch
+from gradeflow.courses.repository import enrollments as repository
 from gradeflow.db.models import Enrollment
 from gradeflow.deadlines.service import late_results
 from gradeflow.grades.service import grades
 
-_FIELDS = tuple(EnrollmentFields.model_fields)
+_FIELDS = repository.FIELDS
 # Fields that cannot be null: a PATCH with null for them leaves them as they are.
 _NOT_NULL = ("track", "id_verified", "status", "groups", "experiment_groups", "is_course_team")
 # Fields that decide whether the late policy applies to a learner and by which due date (their groups' overrides,
-# deadlines/service/due_dates.py; learners are enrolled and not on the course team): a change applies it again.
+# deadlines/repository/due_dates.py; learners are enrolled and not on the course team): a change applies it again.
 _LATE_POLICY_INPUTS = ("groups", "status", "is_course_team")
-
-
-_UPSERT = text(
-    """
-    INSERT INTO enrollments AS e (course_id, external_id, username, email, full_name, given_name, family_name, track,
-                                  id_verified, status, cohort, team, groups, experiment_groups, is_course_team)
-    SELECT :course, u.external_id, u.username, u.email, u.full_name, u.given_name, u.family_name, u.track,
-           u.id_verified, u.status, u.cohort, u.team, ARRAY(SELECT jsonb_array_elements_text(CAST(u.groups AS jsonb))),
-           CAST(u.experiment_groups AS jsonb), u.is_course_team
-    FROM unnest(CAST(:external_id AS text[]), CAST(:username AS text[]), CAST(:email AS text[]),
-                CAST(:full_name AS text[]), CAST(:given_name AS text[]), CAST(:family_name AS text[]),
-                CAST(:track AS text[]), CAST(:id_verified AS bool[]), CAST(:status AS text[]), CAST(:cohort AS text[]),
-                CAST(:team AS text[]), CAST(:groups AS text[]), CAST(:experiment_groups AS text[]),
-                CAST(:is_course_team AS bool[]))
-         AS u(external_id, username, email, full_name, given_name, family_name, track, id_verified, status, cohort,
-              team, groups, experiment_groups, is_course_team)
-    ON CONFLICT (course_id, external_id) DO UPDATE SET
-      username = excluded.username, email = excluded.email, full_name = excluded.full_name,
-      given_name = excluded.given_name, family_name = excluded.family_name, track = excluded.track,
-      id_verified = excluded.id_verified, status = excluded.status, cohort = excluded.cohort, team = excluded.team,
-      groups = excluded.groups, experiment_groups = excluded.experiment_groups,
-      is_course_team = excluded.is_course_team, updated_at = now()
-    RETURNING e.id, e.external_id
-    """
-)
-
-
-_BEFORE = text(
-    f"""
-    SELECT external_id, {", ".join(_FIELDS)} FROM enrollments
-    WHERE course_id = :course AND external_id = ANY(CAST(:external_id AS text[])) FOR UPDATE
-    """  # noqa: S608  (constant columns)
-)
 
 
 def _entry(learner: str, old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any] | None:
@@ -78,13 +45,10 @@ def _entry(learner: str, old: dict[str, Any] | None, new: dict[str, Any]) -> dic
 async def _upsert(session: AsyncSession, ref: CourseRef, rows: list[dict[str, Any]], actor: str) -> int:
     """Upsert in one set-based statement, audit what changed and give the learners their stored grade rows."""
     columns: dict[str, list[Any]] = {f: [r[f] for r in rows] for f in ("external_id", *_FIELDS)}
-    before = {
-        r["external_id"]: {f: r[f] for f in _FIELDS}
-        for r in (await session.execute(_BEFORE, {"course": ref.id, "external_id": columns["external_id"]})).mappings()
-    }
+    before = await repository.lock_fields_of(session, ref.id, columns["external_id"])
     for json_column in ("groups", "experiment_groups"):
         columns[json_column] = [orjson.dumps(v).decode() for v in columns[json_column]]
-    written = {int(r[0]): str(r[1]) for r in (await session.execute(_UPSERT, {"course": ref.id, **columns})).all()}
+    written = await repository.upsert_enrollments(session, ref.id, columns)
     ids = list(written)
     entries = [_entry(r["external_id"], before.get(r["external_id"]), {f: r[f] for f in _FIELDS}) for r in rows]
     await audit.record_many(session, ref.organization_id, ref.id, actor, [e for e in entries if e is not None])
@@ -132,9 +96,7 @@ async def patch_enrollment(
 
 
 async def get_enrollment(session: AsyncSession, ref: CourseRef, learner: str) -> Enrollment:
-    row = await session.scalar(
-        select(Enrollment).where(Enrollment.course_id == ref.id, Enrollment.external_id == learner)
-    )
+    row = await repository.enrollment(session, ref.id, learner)
     if row is None:
         raise NotFound(f"Learner {learner!r} is not enrolled in this course.")
     return row
@@ -148,17 +110,7 @@ async def list_enrollments(
     status: str | None = None,
     cohort: str | None = None,
 ) -> Page[Enrollment]:
-    stmt = (
-        select(Enrollment)
-        .where(Enrollment.course_id == ref.id, Enrollment.id > last_id_after(cursor))
-        .order_by(Enrollment.id)
-        .limit(limit + 1)
-    )
-    if status is not None:
-        stmt = stmt.where(Enrollment.status == status)
-    if cohort is not None:
-        stmt = stmt.where(Enrollment.cohort == cohort)
-    rows = list((await session.scalars(stmt)).all())
+    rows = await repository.enrollments_page(session, ref.id, last_id_after(cursor), limit + 1, status, cohort)
     return page_of(rows, limit, lambda e: e.id)
 
 
@@ -167,15 +119,7 @@ async def learner_enrollment(session: AsyncSession, principal: Principal, course
     An API key is refused (403); a course they are not enrolled in does not exist for them (404)."""
     if principal.is_key:
         raise Forbidden("This is a learner's view: call it with the learner's user token.")
-    found = await session.scalar(
-        text(
-            """
-            SELECT e.id FROM enrollments e JOIN courses c ON c.id = e.course_id
-            WHERE c.organization_id = :o AND c.external_id = :c AND e.external_id = :l
-            """
-        ),
-        {"o": principal.organization_id, "c": course, "l": principal.subject},
-    )
+    found = await repository.own_enrollment(session, principal.organization_id, course, principal.subject)
     if found is None:
         raise NotFound(f"Course {course!r} not found.")
-    return int(found)
+    return found

@@ -22,6 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
+from gradeflow.core.statuses import ENROLLMENT_STATUSES, sql_in
 from gradeflow.db.base import POINTS, Base, CreatedAt, IdPk, Points, UpdatedAt
 
 ExternalId = String(255)
@@ -56,7 +57,7 @@ class Enrollment(Base):
         Index(
             "ix_enrollments_course_name", "course_id", text("lower(coalesce(full_name, username, external_id))"), "id"
         ),
-        CheckConstraint("status IN ('enrolled', 'unenrolled')", name="status"),
+        CheckConstraint(sql_in("status", ENROLLMENT_STATUSES), name="status"),
     )
 
     id: Mapped[IdPk]

@@ -10,9 +10,8 @@ from sqlalchemy import BigInteger, Boolean, CheckConstraint, DateTime, ForeignKe
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
+from gradeflow.core.statuses import RECOMPUTE_STATUSES, sql_in
 from gradeflow.db.base import POINTS, Base, CreatedAt, IdPk
-
-RECOMPUTE_STATUSES = ("queued", "running", "succeeded", "failed", "superseded")
 
 
 class GradingPolicy(Base):
@@ -75,9 +74,7 @@ class GradeRecompute(Base):
     """A worker job recomputing a whole course's grades under one policy version."""
 
     __tablename__ = "grade_recomputes"
-    __table_args__ = (
-        CheckConstraint("status IN ('queued', 'running', 'succeeded', 'failed', 'superseded')", name="status"),
-    )
+    __table_args__ = (CheckConstraint(sql_in("status", RECOMPUTE_STATUSES), name="status"),)
 
     id: Mapped[IdPk]
     course_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("courses.id", ondelete="CASCADE"), index=True)

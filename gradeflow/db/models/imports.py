@@ -9,14 +9,13 @@ from sqlalchemy import BigInteger, Boolean, CheckConstraint, DateTime, ForeignKe
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
+from gradeflow.core.statuses import IMPORT_STATUSES, sql_in
 from gradeflow.db.base import Base, CreatedAt, IdPk
 
 
 class ScoreImport(Base):
     __tablename__ = "score_imports"
-    __table_args__ = (
-        CheckConstraint("status IN ('queued', 'running', 'succeeded', 'failed', 'reverted')", name="status"),
-    )
+    __table_args__ = (CheckConstraint(sql_in("status", IMPORT_STATUSES), name="status"),)
 
     id: Mapped[IdPk]
     organization_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("organizations.id", ondelete="CASCADE"))

@@ -10,11 +10,10 @@ from sqlalchemy import BigInteger, CheckConstraint, DateTime, ForeignKey, Index,
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
+from gradeflow.core.statuses import LETTER_STATUSES, MAILING_STATUSES, sql_in
 from gradeflow.db.base import Base, CreatedAt, IdPk
 
 MAILING_KINDS = ("reports", "certificates")
-MAILING_STATUSES = ("queued", "preparing", "sending", "done", "cancelled")
-LETTER_STATUSES = ("preparing", "queued", "sending", "sent", "failed", "skipped")
 
 
 class CandidateMailing(Base):
@@ -24,7 +23,7 @@ class CandidateMailing(Base):
     __tablename__ = "candidate_mailings"
     __table_args__ = (
         CheckConstraint(f"kind IN {MAILING_KINDS}", name="kind"),
-        CheckConstraint(f"status IN {MAILING_STATUSES}", name="status"),
+        CheckConstraint(sql_in("status", MAILING_STATUSES), name="status"),
         Index("ix_candidate_mailings_course_id_id", "course_id", "id"),
         Index("ix_candidate_mailings_open", "status", postgresql_where="status IN ('queued', 'preparing', 'sending')"),
     )
@@ -71,7 +70,7 @@ class CandidateLetter(Base):
 
     __tablename__ = "candidate_letters"
     __table_args__ = (
-        CheckConstraint(f"status IN {LETTER_STATUSES}", name="status"),
+        CheckConstraint(sql_in("status", LETTER_STATUSES), name="status"),
         Index("ix_candidate_letters_due", "next_try_at", postgresql_where="status = 'queued'"),
     )
 

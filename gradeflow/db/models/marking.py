@@ -22,6 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
+from gradeflow.core.statuses import RESCORE_STATUSES, SAMPLE_STATUSES, sql_in
 from gradeflow.db.base import POINTS, Base, CreatedAt, IdPk
 
 
@@ -71,7 +72,7 @@ class ItemRescore(Base):
 
     __tablename__ = "item_rescores"
     __table_args__ = (
-        CheckConstraint("status IN ('queued', 'running', 'succeeded', 'failed')", name="status"),
+        CheckConstraint(sql_in("status", RESCORE_STATUSES), name="status"),
         CheckConstraint("mode IN ('scale', 'full_credit', 'keep')", name="mode"),
     )
 
@@ -126,7 +127,7 @@ class ModerationSample(Base):
     __tablename__ = "moderation_samples"
     __table_args__ = (
         UniqueConstraint("assessment_id", "attempt_id"),
-        CheckConstraint("status IN ('pending', 'agreed', 'adjusted')", name="status"),
+        CheckConstraint(sql_in("status", SAMPLE_STATUSES), name="status"),
     )
 
     id: Mapped[IdPk]

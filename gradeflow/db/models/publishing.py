@@ -10,6 +10,7 @@ from sqlalchemy import BigInteger, Boolean, CheckConstraint, DateTime, ForeignKe
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
+from gradeflow.core.statuses import NOTIFICATION_STATUSES, PUBLICATION_STATUSES, sql_in
 from gradeflow.db.base import POINTS, Base, CreatedAt, IdPk
 
 
@@ -19,7 +20,7 @@ class Publication(Base):
     __tablename__ = "publications"
     __table_args__ = (
         CheckConstraint("action IN ('publish', 'retract')", name="action"),
-        CheckConstraint("status IN ('scheduled', 'done', 'cancelled')", name="status"),
+        CheckConstraint(sql_in("status", PUBLICATION_STATUSES), name="status"),
         CheckConstraint("show IN ('total_only', 'with_items')", name="show"),
         Index("ix_publications_course_id_id", "course_id", "id"),
         Index("ix_publications_due", "publish_at", postgresql_where="status = 'scheduled'"),
@@ -90,7 +91,7 @@ class Notification(Base):
 
     __tablename__ = "notifications"
     __table_args__ = (
-        CheckConstraint("status IN ('queued', 'sending', 'sent', 'failed')", name="status"),
+        CheckConstraint(sql_in("status", NOTIFICATION_STATUSES), name="status"),
         Index("ix_notifications_due", "next_try_at", postgresql_where="status = 'queued'"),
     )
 

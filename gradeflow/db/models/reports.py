@@ -9,15 +9,14 @@ from sqlalchemy import BigInteger, CheckConstraint, DateTime, ForeignKey, Index,
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
+from gradeflow.core.statuses import REPORT_STATUSES, sql_in
 from gradeflow.db.base import Base, CreatedAt, IdPk
-
-REPORT_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled", "expired")
 
 
 class Report(Base):
     __tablename__ = "reports"
     __table_args__ = (
-        CheckConstraint(f"status IN {REPORT_STATUSES}", name="status"),
+        CheckConstraint(sql_in("status", REPORT_STATUSES), name="status"),
         CheckConstraint("progress BETWEEN 0 AND 100", name="progress"),
         Index("ix_reports_course_id_id", "course_id", "id"),
         Index("ix_reports_status", "status", postgresql_where="status IN ('queued', 'running', 'succeeded')"),

@@ -23,11 +23,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
+from gradeflow.core.statuses import ATTEMPT_STATUSES, LATE_STATUSES, SCORE_SOURCES, sql_in
 from gradeflow.db.base import POINTS, Base, CreatedAt, IdPk, UpdatedAt
-
-ATTEMPT_STATUSES = ("to_be_taken", "in_progress", "submitted", "pending_grading", "graded", "cancelled")
-SCORE_SOURCES = ("auto", "manual", "override")
-LATE_STATUSES = ("late", "missing")
 
 # The result every reader uses: the entered score less the late policy's deduction, or the policy's score for
 # missing work nobody scored (possible - the missing deduction). Computed by the database from the row alone, so
@@ -40,10 +37,6 @@ FINAL_SCORE = (
 )
 
 
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
-
-
 class Attempt(Base):
     """A learner's attempt at an assessment, carrying the assessment-level score.
 
@@ -54,10 +47,10 @@ class Attempt(Base):
     __tablename__ = "attempts"
     __table_args__ = (
         UniqueConstraint("assessment_id", "enrollment_id"),
-        CheckConstraint(_in("status", ATTEMPT_STATUSES), name="status"),
-        CheckConstraint(_in("source", SCORE_SOURCES), name="source"),
+        CheckConstraint(sql_in("status", ATTEMPT_STATUSES), name="status"),
+        CheckConstraint(sql_in("source", SCORE_SOURCES), name="source"),
         CheckConstraint("entered >= 0 AND possible >= 0", name="points"),
-        CheckConstraint(_in("late_status", LATE_STATUSES), name="late_status"),
+        CheckConstraint(sql_in("late_status", LATE_STATUSES), name="late_status"),
         CheckConstraint("points_deducted >= 0", name="points_deducted"),
         CheckConstraint("attempt_number >= 1", name="attempt_number"),
         # The gradebook's sort by an assessment and its score-range filter (gradeflow/readside/service/gradebook.py).
@@ -117,7 +110,7 @@ class Attempt(Base):
 class ItemScore(Base):
     __tablename__ = "item_scores"
     __table_args__ = (
-        CheckConstraint(_in("source", SCORE_SOURCES), name="source"),
+        CheckConstraint(sql_in("source", SCORE_SOURCES), name="source"),
         CheckConstraint("earned >= 0 AND possible >= 0", name="points"),
     )
 

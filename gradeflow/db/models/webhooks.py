@@ -9,6 +9,7 @@ from sqlalchemy import BigInteger, Boolean, CheckConstraint, DateTime, ForeignKe
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
+from gradeflow.core.statuses import DELIVERY_STATUSES, sql_in
 from gradeflow.db.base import Base, CreatedAt, IdPk
 
 
@@ -50,7 +51,7 @@ class WebhookDelivery(Base):
 
     __tablename__ = "webhook_deliveries"
     __table_args__ = (
-        CheckConstraint("status IN ('pending', 'sending', 'succeeded', 'failed')", name="status"),
+        CheckConstraint(sql_in("status", DELIVERY_STATUSES), name="status"),
         Index("ix_webhook_deliveries_due", "next_attempt_at", postgresql_where="status IN ('pending', 'sending')"),
         Index("ix_webhook_deliveries_webhook_id_id", "webhook_id", "id"),
     )

@@ -1,8 +1,8 @@
 """Extensions and extra attempts: an assessment's overrides for one learner or one group (a name enrollments carry in
 `groups`), each giving its own due date, extra attempts, or both.
 
-What a learner ends up with is the one rule in gradeflow/deadlines/service/due_dates.py (the latest due date among the
-overrides that apply to them, the most extra attempts); everything that reads a learner's due date or allowed
+What a learner ends up with is the one rule in gradeflow/deadlines/repository/due_dates.py (the latest due date
+among the overrides that apply to them, the most extra attempts); everything that reads a learner's due date or allowed
 attempts uses it: the late policy, the release rules, the results table, progress, attempts.
 
 Every change is audited (`override.set` with old and new, `override.removed` with old; the learner or the group is
@@ -16,51 +16,36 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gradeflow import jobs
-from gradeflow.access.service.access import CourseRef
+from gradeflow.access.identity import CourseRef
 from gradeflow.audit import service as audit
 from gradeflow.core.errors import NotFound
 from gradeflow.core.paging import Page, last_id_after, page_of
 from gradeflow.courses.service.assessments import get_assessment
 from gradeflow.courses.service.enrollments import get_enrollment
 from gradeflow.deadlines.commands import OverrideIn
+from gradeflow.deadlines.repository import overrides as repository
+from gradeflow.deadlines.repository.overrides import Override, OverrideKey
 from gradeflow.deadlines.service import late_policies, late_results
 from gradeflow.grades.service import followup
-from gradeflow.marking.service import anonymity
 
 _FIELDS = ("due_at", "extra_attempts", "reason")
-
-_SELECT = """
-    SELECT o.id, e.external_id AS learner, o.group_name AS "group", o.due_at, o.extra_attempts, o.reason,
-           o.created_by, o.created_at, o.updated_at
-    FROM assessment_overrides o LEFT JOIN enrollments e ON e.id = o.enrollment_id
-    WHERE o.assessment_id = :a
-"""
-
-
-_HIDDEN = text(f"SELECT {anonymity.HIDDEN} FROM assessments a WHERE a.id = :a")  # noqa: S608 (constant SQL)
 
 
 async def list_overrides(
     session: AsyncSession, ref: CourseRef, assessment: str, limit: int, cursor: str | None, hide: bool = False
-) -> Page[dict[str, Any]]:
+) -> Page[Override]:
     """The assessment's overrides, learners' and groups', in the order they were made. A caller kept from
     identities (`hide`: anonymity.concealed) on an anonymous assessment sees the groups' only: a learner's
     extension and its reason would tell who a candidate is."""
     view = await get_assessment(session, ref, assessment)
-    only_groups = hide and bool(await session.scalar(_HIDDEN, {"a": view.assessment.id}))
-    rows = await session.execute(
-        text(
-            _SELECT
-            + (" AND o.group_name IS NOT NULL" if only_groups else "")
-            + " AND o.id > :after ORDER BY o.id LIMIT :lim"
-        ),
-        {"a": view.assessment.id, "after": last_id_after(cursor), "lim": limit + 1},
+    only_groups = hide and await repository.hides_identities(session, view.assessment.id)
+    rows = await repository.overrides_after(
+        session, view.assessment.id, only_groups=only_groups, after=last_id_after(cursor), limit=limit + 1
     )
-    return page_of([dict(r) for r in rows.mappings()], limit, lambda r: r["id"])
+    return page_of(rows, limit, lambda r: r.id)
 
 
 async def put_learner(
@@ -71,7 +56,7 @@ async def put_learner(
     learner: str,
     body: OverrideIn,
     actor: str,
-) -> dict[str, Any]:
+) -> Override:
     """Set the learner's own override of the assessment (PUT: replaces theirs)."""
     assessment_id = (await get_assessment(session, ref, assessment)).assessment.id
     enrollment_id = (await get_enrollment(session, ref, learner)).id
@@ -81,7 +66,7 @@ async def put_learner(
 
 async def put_group(
     session: AsyncSession, queue: jobs.Queue, ref: CourseRef, assessment: str, group: str, body: OverrideIn, actor: str
-) -> dict[str, Any]:
+) -> Override:
     """Set a group's override of the assessment (PUT: replaces it). 404 for a group no enrollment names, as
     archiving one is: a misspelt name must not quietly extend nobody's due date."""
     assessment_id = (await get_assessment(session, ref, assessment)).assessment.id
@@ -121,12 +106,8 @@ class _Target:
     group: str | None = None
 
     @property
-    def where(self) -> str:
-        return "o.enrollment_id = :e" if self.group is None else "o.group_name = :g"
-
-    @property
-    def params(self) -> dict[str, Any]:
-        return {"a": self.assessment_id, "e": self.enrollment_id, "g": self.group}
+    def key(self) -> OverrideKey:
+        return OverrideKey(self.assessment_id, self.enrollment_id, self.group)
 
     @property
     def named(self) -> dict[str, Any]:
@@ -144,40 +125,24 @@ class _Target:
 
 
 async def _check_group(session: AsyncSession, ref: CourseRef, group: str) -> None:
-    named = await session.scalar(
-        text("SELECT EXISTS (SELECT 1 FROM enrollments WHERE course_id = :c AND CAST(:g AS text) = ANY(groups))"),
-        {"c": ref.id, "g": group},
-    )
-    if not named:
+    if not await repository.group_named(session, ref.id, group):
         raise NotFound(f"Nobody in the course is in group {group!r}.")
 
 
-async def _current(session: AsyncSession, target: _Target, lock: bool = False) -> dict[str, Any] | None:
-    sql = _SELECT + f" AND {target.where}" + (" FOR UPDATE OF o" if lock else "")
-    row = (await session.execute(text(sql), target.params)).mappings().first()
-    return None if row is None else dict(row)
-
-
-_UPSERT = """
-    INSERT INTO assessment_overrides AS o (assessment_id, enrollment_id, group_name, due_at, extra_attempts, reason,
-                                           created_by)
-    VALUES (:a, :e, :g, :due_at, :extra_attempts, :reason, :actor)
-    ON CONFLICT {conflict} DO UPDATE SET
-      due_at = excluded.due_at, extra_attempts = excluded.extra_attempts, reason = excluded.reason, updated_at = now()
-"""
-_CONFLICT_LEARNER = "(assessment_id, enrollment_id) WHERE enrollment_id IS NOT NULL"
-_CONFLICT_GROUP = "(assessment_id, group_name) WHERE group_name IS NOT NULL"
+def _fields(override: Override) -> dict[str, Any]:
+    return {f: getattr(override, f) for f in _FIELDS}
 
 
 async def _put(
     session: AsyncSession, queue: jobs.Queue, ref: CourseRef, target: _Target, body: OverrideIn, actor: str
-) -> dict[str, Any]:
-    old = await _current(session, target, lock=True)
+) -> Override:
+    old = await repository.override_of(session, target.key, lock=True)
     new = body.model_dump()
-    if old is not None and all(old[f] == new[f] for f in _FIELDS):
+    if old is not None and all(getattr(old, f) == new[f] for f in _FIELDS):
         return old  # the same override again: nothing changes, nothing is recorded
-    conflict = _CONFLICT_LEARNER if target.group is None else _CONFLICT_GROUP
-    await session.execute(text(_UPSERT.format(conflict=conflict)), {**target.params, **new, "actor": actor})
+    await repository.put_override(
+        session, target.key, due_at=body.due_at, extra_attempts=body.extra_attempts, reason=body.reason, actor=actor
+    )
     await audit.record(
         session,
         ref.organization_id,
@@ -186,20 +151,20 @@ async def _put(
         "override.set",
         learner=target.learner,
         assessment=target.assessment,
-        old=None if old is None else {**target.named, **{f: old[f] for f in _FIELDS}},
+        old=None if old is None else {**target.named, **_fields(old)},
         new={**target.named, **new},
     )
     await _apply_late_policy(session, queue, ref, target, actor)
-    found = await _current(session, target)
+    found = await repository.override_of(session, target.key)
     assert found is not None  # written above, in this transaction
     return found
 
 
 async def _delete(session: AsyncSession, queue: jobs.Queue, ref: CourseRef, target: _Target, actor: str) -> None:
-    old = await _current(session, target, lock=True)
+    old = await repository.override_of(session, target.key, lock=True)
     if old is None:
         raise target.missing()
-    await session.execute(text("DELETE FROM assessment_overrides WHERE id = :id"), {"id": old["id"]})
+    await repository.delete_override(session, old.id)
     await audit.record(
         session,
         ref.organization_id,
@@ -208,7 +173,7 @@ async def _delete(session: AsyncSession, queue: jobs.Queue, ref: CourseRef, targ
         "override.removed",
         learner=target.learner,
         assessment=target.assessment,
-        old={**target.named, **{f: old[f] for f in _FIELDS}},
+        old={**target.named, **_fields(old)},
     )
     await _apply_late_policy(session, queue, ref, target, actor)
 

@@ -42,6 +42,6 @@ def _graded_json(request: EvaluateRequest) -> bytes:
 
 async def evaluate(principal: Principal, request: EvaluateRequest, limits: Limits) -> bytes:
     """The graded learners as the JSON answer (EvaluateResponse). Grading and encoding are CPU work
-    in a thread: encoding a large answer on the event loop used to stall every other request."""
+    in a thread: encoding a large answer on the event loop would stall every other request."""
     check_size(principal, request, limits)
     return await asyncio.to_thread(_graded_json, request)

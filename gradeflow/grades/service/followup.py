@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gradeflow import jobs
 from gradeflow.grades.service import grades
+from gradeflow.jobs import JobName
 from gradeflow.publishing.service import publishing
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,9 @@ async def ask(queue: jobs.Queue, course_id: int) -> None:
         _ASKED.clear()
     _ASKED[course_id] = now
     try:
-        await queue.enqueue_job(jobs.FOLLOW_UP, course_id, _job_id=f"follow-up-{course_id}", _defer_by=DELAY)
+        await jobs.enqueue(
+            queue, JobName.FOLLOW_UP, jobs.job_id(JobName.FOLLOW_UP, course_id), course_id, defer_by=DELAY
+        )
     except (OSError, RedisError):
         log.warning("could not ask the worker to follow up on course %s; its sweep will", course_id)
 

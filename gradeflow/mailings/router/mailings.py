@@ -44,7 +44,7 @@ async def create_mailing(
     back-off; one whose certificate was revoked or whose result was retracted meanwhile is skipped.
     Follow it at the `Location`. Audited as `mailing.requested` with the counts."""
     view = await mailings.create(session, queue, ref, principal, body, actor(principal))
-    response.headers["Location"] = f"/v1/courses/{ref.external_id}/mailings/{view['id']}"
+    response.headers["Location"] = f"/v1/courses/{ref.external_id}/mailings/{view.id}"
     return MailingOut.model_validate(view)
 
 

@@ -56,7 +56,8 @@ async def allocate(
 @router.get("/assessments/{assessment}/allocations")
 async def list_allocations(session: SessionDep, ref: Allocate, assessment: ExternalId) -> list[AllocationOut]:
     """Who marks what in the assessment."""
-    return [AllocationOut.model_validate(a) for a in await marking.list_allocations(session, ref, assessment)]
+    allocations = await marking.list_allocations(session, ref, assessment)
+    return [AllocationOut.model_validate(a, from_attributes=True) for a in allocations]
 
 
 @router.delete("/assessments/{assessment}/allocations/{grader}")
@@ -129,10 +130,9 @@ async def confirm(
     is decided. On an anonymous assessment a grader lists and is answered candidate labels."""
     full = sees_all_marks(principal, ref)
     who = actor(principal) if full else marker_identity(principal, ref, grader)
-    labels = await anonymity.mask(session, ref, anonymity.concealed(principal, ref), assessment)
-    learners, unknown = labels.reals(body.learners)
+    hide = anonymity.concealed(principal, ref)
     return ConfirmResult.model_validate(
-        labels.confirmation(await marking.confirm(session, ref, assessment, learners, who, full_access=full), unknown)
+        await marking.confirm(session, ref, assessment, body.learners, who, full_access=full, hide=hide)
     )
 
 
@@ -174,7 +174,7 @@ async def put_workgroup(
 @router.get("/workgroups")
 async def list_workgroups(session: SessionDep, ref: Allocate) -> list[WorkgroupOut]:
     """The course's workgroups."""
-    return [WorkgroupOut.model_validate(w) for w in await marking.list_workgroups(session, ref)]
+    return [WorkgroupOut.model_validate(w, from_attributes=True) for w in await marking.list_workgroups(session, ref)]
 
 
 @router.get(

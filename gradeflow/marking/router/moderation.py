@@ -6,16 +6,18 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, status
 
+from gradeflow.access.identity import CourseRef
 from gradeflow.access.service import access
-from gradeflow.access.service.access import Action, CourseRef
+from gradeflow.access.service.access import Action
 from gradeflow.access.service.auth import Principal
 from gradeflow.core.commands import ExternalId
 from gradeflow.core.errors import Forbidden
+from gradeflow.core.statuses import SampleStatus
 from gradeflow.http.deps import Cursor, Limit, PrincipalDep, SessionDep, actor
 from gradeflow.http.errors import CONFLICT
 from gradeflow.http.schemas import PageOut
 from gradeflow.marking.commands import ModerationAdjustment, ModerationAgreement, ModerationSampleRequest, ScalingIn
-from gradeflow.marking.schemas.moderation import ModerationOut, SampleAdded, SampleOut, SampleStatus, ScalingResult
+from gradeflow.marking.schemas.moderation import ModerationOut, SampleAdded, SampleOut, ScalingResult
 from gradeflow.marking.service import anonymity, moderation
 
 router = APIRouter(prefix="/v1/courses/{course}/assessments/{assessment}/moderation", tags=["moderation"])

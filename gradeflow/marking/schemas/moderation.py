@@ -7,10 +7,10 @@ from typing import Literal
 
 from pydantic import Field
 
+from gradeflow.core.statuses import SampleStatus
 from gradeflow.http.schemas import Out
 
 ModerationState = Literal["not_required", "not_started", "in_progress", "complete"]
-SampleStatus = Literal["pending", "agreed", "adjusted"]
 
 
 class GraderModeration(Out):

@@ -19,6 +19,12 @@ the roster's, order).
 
 Turning `anonymous` off (PATCH) shows identities to graders as a lift does; turning it on again hides
 them again with the same candidate numbers, unless anonymity was lifted: a lift is final.
+
+Candidate numbers are drawn when first needed (work allocated, a concealed caller's view of an assessment);
+drawing only flushes, and the use case that shows or uses the numbers commits them: a write with its own
+changes, a read before it answers (`keep_numbers`), so the labels it showed hold for the next request.
+Routers ask one question, `concealed(principal, ref)`, and hand the answer (`hide`) to the use case; use
+cases resolve a label in a path with `resolve` and see a list through `view`.
 """
 
 from __future__ import annotations
@@ -28,23 +34,43 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gradeflow.access.service.access import CourseRef
+from gradeflow.access.identity import CourseRef
 from gradeflow.access.service.auth import Principal
 from gradeflow.audit import service as audit
 from gradeflow.core import clock
 from gradeflow.core.errors import Conflict, Forbidden, NotFound
+from gradeflow.marking.repository import anonymity as repository
+from gradeflow.marking.repository.anonymity import HIDDEN, LiftState
+
+# HIDDEN (the SQL condition) lives in the repository; other domains' SQL still takes it from here.
+__all__ = [
+    "HIDDEN",
+    "LABEL_PREFIX",
+    "Mask",
+    "Named",
+    "concealed",
+    "ensure_numbers",
+    "hidden_assessments",
+    "keep_numbers",
+    "label",
+    "learner",
+    "lift",
+    "mask",
+    "not_found",
+    "real",
+    "refuse_course_files",
+    "refuse_hidden",
+    "resolve",
+    "view",
+]
 
 LABEL_PREFIX = "candidate-"
 _LABEL = re.compile(r"^candidate-([1-9][0-9]{0,9})$")
 _MAX_NUMBER = 2**31 - 1  # candidate_numbers.number is an int4
 # Course roles that mark work and are kept from identities on an anonymous assessment, unless planner too.
 _MARKING_ROLES = frozenset({"grader", "moderator"})
-
-# SQL condition: assessment `a` hides identities from concealed callers.
-HIDDEN = "(a.anonymous AND a.anonymity_lifted_at IS NULL)"
 
 
 def label(number: int) -> str:
@@ -54,18 +80,15 @@ def label(number: int) -> str:
 
 def concealed(principal: Principal, ref: CourseRef) -> bool:
     """Whether anonymous assessments hide identities from this caller: a user token that marks
-    (grader or moderator) and does not plan the course. API keys and planners always see identities."""
+    (grader or moderator) and does not plan the course. API keys and planners always see identities.
+    The one question a router asks about anonymity: its answer (`hide`) goes to the use case."""
     return not principal.is_key and bool(ref.roles & _MARKING_ROLES) and "planner" not in ref.roles
 
 
 async def hidden_assessments(session: AsyncSession, course_id: int) -> frozenset[str]:
     """The course's assessments that hide identities now (external ids): what a concealed caller's
     per-learner views (gradebook, progress) leave out."""
-    rows = await session.execute(
-        text(f"SELECT a.external_id FROM assessments a WHERE a.course_id = :c AND {HIDDEN}"),  # noqa: S608
-        {"c": course_id},
-    )
-    return frozenset(str(r[0]) for r in rows)
+    return await repository.hidden_assessments(session, course_id)
 
 
 async def refuse_course_files(session: AsyncSession, principal: Principal, ref: CourseRef) -> None:
@@ -94,55 +117,18 @@ def not_found(assessment: str) -> NotFound:
     return NotFound(f"No such candidate at {assessment!r}.")
 
 
-# Numbers for learners with an attempt and none yet: each drawn at random from 1001 up to ten times the
-# assessment's attempts (at least 9,999), so a number says nothing of enrollment order, ids, or when the
-# learner started (a late starter's number falls among the others', not above them). A number another
-# candidate holds (or drew in the same statement) is skipped: ensure_numbers() draws again for those.
-_ASSIGN = text(
-    f"""
-    WITH missing AS (
-      SELECT t.assessment_id, t.enrollment_id FROM attempts t JOIN assessments a ON a.id = t.assessment_id
-      WHERE a.course_id = :c AND {HIDDEN} AND (CAST(:ids AS bigint[]) IS NULL OR a.id = ANY(CAST(:ids AS bigint[])))
-        AND NOT EXISTS (SELECT 1 FROM candidate_numbers n
-                        WHERE n.assessment_id = t.assessment_id AND n.enrollment_id = t.enrollment_id)
-    ),
-    sizes AS (
-      SELECT t.assessment_id, greatest(8999, 10 * count(*)) AS size FROM attempts t
-      WHERE t.assessment_id IN (SELECT assessment_id FROM missing) GROUP BY t.assessment_id
-    )
-    INSERT INTO candidate_numbers (assessment_id, enrollment_id, number)
-    SELECT m.assessment_id, m.enrollment_id, 1001 + floor(random() * s.size)::int
-    FROM missing m JOIN sizes s ON s.assessment_id = m.assessment_id
-    ON CONFLICT DO NOTHING
-    """  # noqa: S608  (constant SQL)
-)
-
-_ANY_MISSING = text(
-    f"""
-    SELECT EXISTS (
-      SELECT 1 FROM attempts t JOIN assessments a ON a.id = t.assessment_id
-      WHERE a.course_id = :c AND {HIDDEN} AND (CAST(:ids AS bigint[]) IS NULL OR a.id = ANY(CAST(:ids AS bigint[])))
-        AND NOT EXISTS (SELECT 1 FROM candidate_numbers n
-                        WHERE n.assessment_id = t.assessment_id AND n.enrollment_id = t.enrollment_id))
-    """  # noqa: S608  (constant SQL)
-)
-
-
-async def ensure_numbers(session: AsyncSession, course_id: int, assessment_ids: list[int] | None = None) -> None:
+async def ensure_numbers(session: AsyncSession, course_id: int, assessment_ids: list[int] | None = None) -> bool:
     """Give every learner with an attempt at the course's anonymous assessments (or these) a candidate
-    number, set-based. Cheap when all have one (one EXISTS). When it assigns, it commits: call it before
-    the request's own writes. Concurrent callers wait for each other on a per-course lock."""
-    params = {"c": course_id, "ids": assessment_ids}
-    if not await session.scalar(_ANY_MISSING, params):
-        return
-    await session.execute(
-        text("SELECT pg_advisory_xact_lock(hashtextextended('candidate_numbers', :c))"), {"c": course_id}
-    )
+    number, set-based; whether it drew any. Cheap when all have one (one EXISTS). It does not commit:
+    the use case that shows or uses the numbers keeps them (commits). Concurrent callers wait for each
+    other on a per-course lock (held until the transaction ends)."""
+    if not await repository.unnumbered_exist(session, course_id, assessment_ids):
+        return False
+    await repository.lock_numbering(session, course_id)
     while True:  # each round leaves only the few whose drawn number was taken (a tenth at most)
-        await session.execute(_ASSIGN, params)
-        if not await session.scalar(_ANY_MISSING, params):
-            break
-    await session.commit()
+        await repository.draw_numbers(session, course_id, assessment_ids)
+        if not await repository.unnumbered_exist(session, course_id, assessment_ids):
+            return True
 
 
 @dataclass
@@ -156,6 +142,8 @@ class Mask:
     # The assessment's own allowed attempts: what a hidden row shows instead of the learner's (an extension
     # granted to a learner, or to a group on the roster, would narrow down who the candidate is).
     allowed_attempts: int = 1
+    # Numbers were drawn in this transaction: the use case commits to keep them (a caller was shown them).
+    drawn: bool = False
 
     def show(self, learner: str) -> str:
         """The learner as this caller sees them."""
@@ -192,66 +180,73 @@ class Mask:
         }
 
 
-async def _assessment(session: AsyncSession, ref: CourseRef, assessment: str) -> tuple[int, bool, int] | None:
-    row = (
-        await session.execute(
-            text(
-                f"SELECT a.id, {HIDDEN}, a.allowed_attempts FROM assessments a"  # noqa: S608
-                " WHERE a.course_id = :c AND a.external_id = :a"
-            ),
-            {"c": ref.id, "a": assessment},
-        )
-    ).first()
-    return None if row is None else (int(row[0]), bool(row[1]), int(row[2]))
+@dataclass(frozen=True, slots=True)
+class Named:
+    """A learner named in a path: as the caller named them (`shown`: the label, when hidden), who they are
+    (`learner`: the id), and the caller's mask of the assessment."""
+
+    mask: Mask
+    learner: str
+    shown: str
 
 
-async def mask(session: AsyncSession, ref: CourseRef, hide: bool, assessment: str) -> Mask:
+async def view(session: AsyncSession, ref: CourseRef, hide: bool, assessment: str) -> Mask:
     """The view of the assessment's learners of a caller (`hide`: `concealed()` of the caller), all labels
-    loaded at once when hidden. An unknown assessment is not hidden: the caller's service answers its 404."""
+    loaded at once when hidden. An unknown assessment is not hidden: the caller's service answers its 404.
+    Numbers it draws are not committed (`Mask.drawn`): the use case commits."""
     if not hide:
         return Mask(False, assessment)
-    found = await _assessment(session, ref, assessment)
-    if found is None or not found[1]:
-        return Mask(False, assessment, None if found is None else found[0])
-    await ensure_numbers(session, ref.id, [found[0]])
-    rows = await session.execute(
-        text(
-            """
-            SELECT e.external_id, n.number FROM candidate_numbers n JOIN enrollments e ON e.id = n.enrollment_id
-            WHERE n.assessment_id = :a
-            """
-        ),
-        {"a": found[0]},
-    )
-    return Mask(True, assessment, found[0], {ext: label(number) for ext, number in rows}, found[2])
+    found = await repository.anonymity_of(session, ref.id, assessment)
+    if found is None or not found.hidden:
+        return Mask(False, assessment, None if found is None else found.id)
+    drawn = await ensure_numbers(session, ref.id, [found.id])
+    numbers = await repository.numbers_of(session, found.id)
+    labels = {ext: label(number) for ext, number in numbers.items()}
+    return Mask(True, assessment, found.id, labels, found.allowed_attempts, drawn)
 
 
-async def learner(session: AsyncSession, ref: CourseRef, hide: bool, assessment: str, given: str) -> Mask:
+async def resolve(session: AsyncSession, ref: CourseRef, hide: bool, assessment: str, given: str) -> Named:
     """Resolve a learner named in a path: for a concealed caller on a hidden assessment `given` must be a
     candidate label (a real learner id is 404 like an unknown label); otherwise it is the learner id.
-    Returns the mask, whose `labels` then hold just this learner; `real(mask, given)` gives the id."""
+    The mask's `labels` hold just this learner. Numbers it draws are not committed (`Mask.drawn`)."""
     if not hide:
-        return Mask(False, assessment)
-    found = await _assessment(session, ref, assessment)
-    if found is None or not found[1]:
-        return Mask(False, assessment, None if found is None else found[0])
-    await ensure_numbers(session, ref.id, [found[0]])
+        return Named(Mask(False, assessment), given, given)
+    found = await repository.anonymity_of(session, ref.id, assessment)
+    if found is None or not found.hidden:
+        return Named(Mask(False, assessment, None if found is None else found.id), given, given)
+    drawn = await ensure_numbers(session, ref.id, [found.id])
     match = _LABEL.match(given)
     ext = None
     # The grammar allows numbers beyond the column (int4): such a label names no candidate either.
     if match is not None and int(match.group(1)) <= _MAX_NUMBER:
-        ext = await session.scalar(
-            text(
-                """
-                SELECT e.external_id FROM candidate_numbers n JOIN enrollments e ON e.id = n.enrollment_id
-                WHERE n.assessment_id = :a AND n.number = :n
-                """
-            ),
-            {"a": found[0], "n": int(match.group(1))},
-        )
+        ext = await repository.learner_numbered(session, found.id, int(match.group(1)))
     if ext is None:
         raise not_found(assessment)
-    return Mask(True, assessment, found[0], {ext: given}, found[2])
+    return Named(Mask(True, assessment, found.id, {ext: given}, found.allowed_attempts, drawn), ext, given)
+
+
+async def keep_numbers(session: AsyncSession, m: Mask) -> None:
+    """A read that drew numbers keeps them (commits), so the labels it shows hold for the next request."""
+    if m.drawn:
+        await session.commit()
+
+
+# `mask`, `learner` and `real`: the form the scores domain's use cases still call. They commit numbers they
+# draw at once (nothing of the caller's precedes them there); `view` and `resolve` leave that to the use case.
+
+
+async def mask(session: AsyncSession, ref: CourseRef, hide: bool, assessment: str) -> Mask:
+    """`view`, its numbers committed at once."""
+    m = await view(session, ref, hide, assessment)
+    await keep_numbers(session, m)
+    return m
+
+
+async def learner(session: AsyncSession, ref: CourseRef, hide: bool, assessment: str, given: str) -> Mask:
+    """`resolve`'s mask, its numbers committed at once; `real(mask, given)` gives the id."""
+    named = await resolve(session, ref, hide, assessment, given)
+    await keep_numbers(session, named.mask)
+    return named.mask
 
 
 def real(m: Mask, given: str) -> str:
@@ -261,47 +256,36 @@ def real(m: Mask, given: str) -> str:
     return next(ext for ext, shown in m.labels.items() if shown == given)
 
 
+def _lift_view(assessment: str, state: LiftState) -> dict[str, Any]:
+    return {
+        "assessment": assessment,
+        "anonymous": state.anonymous,
+        "anonymity_lifted_at": state.anonymity_lifted_at,
+        "anonymity_lifted_by": state.anonymity_lifted_by,
+    }
+
+
 async def lift(session: AsyncSession, ref: CourseRef, assessment: str, actor: str) -> dict[str, Any]:
     """Lift anonymity (final): graders see identities from now on. Audited as `assessment.anonymity_lifted`.
     Lifting again answers the first lift; an assessment that is not anonymous is 409."""
-    row = (
-        await session.execute(
-            text(
-                """
-                SELECT id, anonymous, anonymity_lifted_at, anonymity_lifted_by FROM assessments
-                WHERE course_id = :c AND external_id = :a FOR UPDATE
-                """
-            ),
-            {"c": ref.id, "a": assessment},
-        )
-    ).first()
-    if row is None:
+    state = await repository.lock_lift_state(session, ref.id, assessment)
+    if state is None:
         raise NotFound(f"Assessment {assessment!r} not found in this course.")
-    if row.anonymity_lifted_at is None:
-        if not row.anonymous:
-            raise Conflict(f"Assessment {assessment!r} is not anonymous: there is no anonymity to lift.")
-        now = clock.now()
-        await session.execute(
-            text("UPDATE assessments SET anonymity_lifted_at = :now, anonymity_lifted_by = :by WHERE id = :id"),
-            {"now": now, "by": actor, "id": row.id},
-        )
-        await audit.record(
-            session,
-            ref.organization_id,
-            ref.id,
-            actor,
-            "assessment.anonymity_lifted",
-            assessment=assessment,
-            old={"anonymous": True, "anonymity_lifted_at": None},
-            new={"anonymous": True, "anonymity_lifted_at": now.isoformat()},
-        )
-        await session.commit()
-        lifted_at, lifted_by = now, actor
-    else:
-        lifted_at, lifted_by = row.anonymity_lifted_at, row.anonymity_lifted_by
-    return {
-        "assessment": assessment,
-        "anonymous": bool(row.anonymous),
-        "anonymity_lifted_at": lifted_at,
-        "anonymity_lifted_by": lifted_by,
-    }
+    if state.anonymity_lifted_at is not None:
+        return _lift_view(assessment, state)
+    if not state.anonymous:
+        raise Conflict(f"Assessment {assessment!r} is not anonymous: there is no anonymity to lift.")
+    now = clock.now()
+    await repository.lift(session, state.id, now, actor)
+    await audit.record(
+        session,
+        ref.organization_id,
+        ref.id,
+        actor,
+        "assessment.anonymity_lifted",
+        assessment=assessment,
+        old={"anonymous": True, "anonymity_lifted_at": None},
+        new={"anonymous": True, "anonymity_lifted_at": now.isoformat()},
+    )
+    await session.commit()
+    return _lift_view(assessment, LiftState(state.id, state.anonymous, now, actor))

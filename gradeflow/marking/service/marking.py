@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import random
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gradeflow.access.service.access import IN_SCOPE, CourseRef
+from gradeflow.access.identity import CourseRef
 from gradeflow.audit import service as audit
 from gradeflow.core import csv_cells
 from gradeflow.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -21,6 +20,8 @@ from gradeflow.courses.service.assessments import AssessmentView, get_assessment
 from gradeflow.deadlines.service import late_results
 from gradeflow.grades.service import grades
 from gradeflow.marking.commands import AllocationRequest, MarkIn
+from gradeflow.marking.repository import marking as repository
+from gradeflow.marking.repository.marking import Allocation, AllocationView, Mark, Workgroup
 from gradeflow.marking.service import anonymity
 from gradeflow.notify import events
 from gradeflow.scores.commands import ScoreRow
@@ -38,29 +39,15 @@ def settings(view: AssessmentView) -> MarkingSettings:
 
 async def identities(session: AsyncSession, ref: CourseRef, user: str) -> list[str]:
     """The names a user marks under: themselves, then their workgroups in the course."""
-    groups = await session.scalars(
-        text("SELECT name FROM workgroups WHERE course_id = :c AND :u = ANY(members) ORDER BY name"),
-        {"c": ref.id, "u": user},
-    )
-    return [user, *groups]
+    return [user, *await repository.workgroups_of(session, ref.id, user)]
 
 
 async def put_workgroup(
     session: AsyncSession, ref: CourseRef, name: str, members: list[str], actor: str
 ) -> dict[str, Any]:
     """Create or replace a workgroup (shared workflow: its members mark together, as the group)."""
-    old = await session.scalar(
-        text("SELECT members FROM workgroups WHERE course_id = :c AND name = :n"), {"c": ref.id, "n": name}
-    )
-    await session.execute(
-        text(
-            """
-            INSERT INTO workgroups (course_id, name, members) VALUES (:c, :n, :m)
-            ON CONFLICT (course_id, name) DO UPDATE SET members = excluded.members
-            """
-        ),
-        {"c": ref.id, "n": name, "m": sorted(set(members))},
-    )
+    old = await repository.workgroup_members(session, ref.id, name)
+    await repository.put_workgroup(session, ref.id, name, sorted(set(members)))
     await audit.record(
         session,
         ref.organization_id,
@@ -74,11 +61,8 @@ async def put_workgroup(
     return {"name": name, "members": sorted(set(members))}
 
 
-async def list_workgroups(session: AsyncSession, ref: CourseRef) -> list[dict[str, Any]]:
-    rows = await session.execute(
-        text("SELECT name, members FROM workgroups WHERE course_id = :c ORDER BY name"), {"c": ref.id}
-    )
-    return [{"name": n, "members": m} for n, m in rows]
+async def list_workgroups(session: AsyncSession, ref: CourseRef) -> list[Workgroup]:
+    return await repository.workgroups(session, ref.id)
 
 
 # --- allocation -----------------------------------------------------------------------------------
@@ -92,37 +76,17 @@ async def _units(session: AsyncSession, view: AssessmentView, by: str) -> list[t
     manual = [i for i in view.items if i.marking == "manual"]
     if not manual:
         return []
-    rows = (
-        await session.execute(
-            text(
-                """
-                SELECT t.id, e.external_id FROM attempts t JOIN enrollments e ON e.id = t.enrollment_id
-                WHERE t.assessment_id = :a AND t.status IN ('submitted', 'pending_grading') ORDER BY t.id
-                """
-            ),
-            {"a": view.assessment.id},
-        )
-    ).all()
+    rows = await repository.attempts_to_mark(session, view.assessment.id)
     if by == "candidate":
-        return [(attempt, None, learner, "") for attempt, learner in rows]
-    return [(attempt, item.id, learner, item.external_id) for attempt, learner in rows for item in manual]
+        return [(r.attempt, None, r.learner, "") for r in rows]
+    return [(r.attempt, item.id, r.learner, item.external_id) for r in rows for item in manual]
 
 
 async def _discrepant_units(session: AsyncSession, view: AssessmentView) -> list[tuple[int, int | None, str, str]]:
     """Items whose marks differ by more than the threshold and have no third mark yet (one query)."""
-    marks: dict[tuple[int, int], list[tuple[Any, ...]]] = defaultdict(list)
-    for attempt, item_id, grader, role, points in await session.execute(
-        text(
-            """
-            SELECT m.attempt_id, m.item_id, m.grader, m.role, m.points FROM marks m
-            JOIN attempts t ON t.id = m.attempt_id WHERE t.assessment_id = :a ORDER BY m.id
-            """
-        ),
-        {"a": view.assessment.id},
-    ):
-        marks[(attempt, item_id)].append((grader, role, points))
+    marks = _by_unit(await repository.marks_of_assessment(session, view.assessment.id))
     cfg = settings(view)
-    factors = await scalings(session, view.assessment.id)
+    factors = await repository.scalings(session, view.assessment.id)
     return [
         unit
         for unit in await _units(session, view, "item")
@@ -138,30 +102,20 @@ async def allocate(
     `random` does the same in a seeded random order. Each unit gets graders_per_item markers
     (one third marker for role third)."""
     view = await get_assessment(session, ref, assessment)
-    # Candidate numbers are given when work is handed out (before this transaction's writes).
+    # Candidate numbers are given when work is handed out: committed with the allocation.
     await anonymity.ensure_numbers(session, ref.id, [view.assessment.id])
     cfg = settings(view)
     units = await (_discrepant_units(session, view) if body.role == "third" else _units(session, view, body.by))
     needed = 1 if body.role == "third" else cfg.graders_per_item
-    existing = (
-        await session.execute(
-            text(
-                """
-                SELECT l.attempt_id, l.item_id, l.grader FROM allocations l
-                JOIN attempts t ON t.id = l.attempt_id WHERE t.assessment_id = :a AND l.role = :role
-                """
-            ),
-            {"a": view.assessment.id, "role": body.role},
-        )
-    ).all()
+    existing = await repository.allocations_in_role(session, view.assessment.id, body.role)
     on_unit: dict[tuple[int, int | None], set[str]] = defaultdict(set)
     load: Counter[str] = Counter({g: 0 for g in body.graders})
-    for attempt, item_id, grader in existing:
-        on_unit[(attempt, item_id)].add(grader)
-        if grader in load:
-            load[grader] += 1
+    for e in existing:
+        on_unit[(e.attempt, e.item)].add(e.grader)
+        if e.grader in load:
+            load[e.grader] += 1
     rng = random.Random(body.seed)  # noqa: S311  (an allocation order, not a secret)
-    new: list[dict[str, Any]] = []
+    new: list[Allocation] = []
     given: dict[str, list[list[str]]] = defaultdict(list)
     for attempt, item_id, learner, item_ext in units:
         already = on_unit[(attempt, item_id)] | on_unit[(attempt, None)]
@@ -170,18 +124,10 @@ async def allocate(
             rng.shuffle(free)
         for grader in sorted(free, key=lambda g: load[g])[: max(0, needed - len(already))]:
             load[grader] += 1
-            new.append({"attempt": attempt, "item": item_id, "grader": grader, "role": body.role})
+            new.append(Allocation(attempt, item_id, grader, body.role))
             given[grader].append([learner, item_ext])
     if new:
-        await session.execute(
-            text(
-                """
-                INSERT INTO allocations (attempt_id, item_id, grader, role)
-                VALUES (:attempt, :item, :grader, :role)
-                """
-            ),
-            new,
-        )
+        await repository.add_allocations(session, new)
         await audit.record(
             session,
             ref.organization_id,
@@ -200,57 +146,23 @@ async def remove_grader(
 ) -> dict[str, Any]:
     """Take a grader off the assessment; their unmarked work goes evenly to the remaining graders."""
     view = await get_assessment(session, ref, assessment)
-    removed = (
-        await session.execute(
-            text(
-                """
-                DELETE FROM allocations l USING attempts t
-                WHERE t.id = l.attempt_id AND t.assessment_id = :a AND l.grader = :g
-                  AND NOT EXISTS (SELECT 1 FROM marks m WHERE m.attempt_id = l.attempt_id AND m.grader = l.grader
-                                  AND (l.item_id IS NULL OR m.item_id = l.item_id))
-                RETURNING l.attempt_id, l.item_id, l.role
-                """
-            ),
-            {"a": view.assessment.id, "g": grader},
-        )
-    ).all()
+    removed = await repository.release_unmarked(session, view.assessment.id, grader)
     if not removed:
         raise NotFound(f"{grader!r} has no unmarked work allocated in {assessment!r}.")
-    others = [
-        g
-        for (g,) in (
-            await session.execute(
-                text(
-                    """
-                    SELECT l.grader FROM allocations l JOIN attempts t ON t.id = l.attempt_id
-                    WHERE t.assessment_id = :a AND l.grader <> :g GROUP BY l.grader ORDER BY count(*), l.grader
-                    """
-                ),
-                {"a": view.assessment.id, "g": grader},
-            )
-        ).all()
-    ]
+    others = await repository.other_graders_by_load(session, view.assessment.id, grader)
     load: Counter[str] = Counter()
     on_attempt: dict[int, set[str]] = defaultdict(set)
-    for attempt, g in await session.execute(
-        text("SELECT attempt_id, grader FROM allocations WHERE attempt_id = ANY(:ids)"),
-        {"ids": sorted({r[0] for r in removed})},
-    ):
+    for attempt, g in await repository.graders_on(session, sorted({r.attempt for r in removed})):
         on_attempt[attempt].add(g)
-    moved = []
-    for attempt, item_id, role in removed:
-        taken = on_attempt[attempt]
+    moved: list[Allocation] = []
+    for r in removed:
+        taken = on_attempt[r.attempt]
         free = sorted((g for g in others if g not in taken), key=lambda g: load[g])
         if free:
             load[free[0]] += 1
-            moved.append({"attempt": attempt, "item": item_id, "grader": free[0], "role": role})
+            moved.append(Allocation(r.attempt, r.item, free[0], r.role))
     if moved:
-        await session.execute(
-            text(
-                "INSERT INTO allocations (attempt_id, item_id, grader, role) VALUES (:attempt, :item, :grader, :role)"
-            ),
-            moved,
-        )
+        await repository.add_allocations(session, moved)
     await audit.record(
         session,
         ref.organization_id,
@@ -265,63 +177,28 @@ async def remove_grader(
     return {"removed": len(removed), "reallocated": dict(load)}
 
 
-async def list_allocations(session: AsyncSession, ref: CourseRef, assessment: str) -> list[dict[str, Any]]:
+async def list_allocations(session: AsyncSession, ref: CourseRef, assessment: str) -> list[AllocationView]:
     view = await get_assessment(session, ref, assessment)
-    rows = await session.execute(
-        text(
-            """
-            SELECT e.external_id AS learner, i.external_id AS item, l.grader, l.role
-            FROM allocations l JOIN attempts t ON t.id = l.attempt_id
-            JOIN enrollments e ON e.id = t.enrollment_id LEFT JOIN items i ON i.id = l.item_id
-            WHERE t.assessment_id = :a ORDER BY t.id, i.position NULLS FIRST, l.grader
-            """
-        ),
-        {"a": view.assessment.id},
-    )
-    return [dict(r) for r in rows.mappings()]
+    return await repository.allocations_of(session, view.assessment.id)
 
 
 async def queue(session: AsyncSession, ref: CourseRef, grader: str, hide: bool = False) -> dict[str, Any]:
     """The grader's allocated items (their own and their workgroups') not marked yet, with counts; on an
     anonymous assessment a concealed caller (`hide`) gets each learner's candidate label."""
     names = await identities(session, ref, grader)
-    if hide:
-        await anonymity.ensure_numbers(session, ref.id)
-    rows = (
-        (
-            await session.execute(
-                text(
-                    f"""
-                SELECT a.external_id AS assessment, e.external_id AS learner, i.external_id AS item, l.role,
-                       l.grader AS marking_as, {anonymity.HIDDEN} AS hidden, n.number
-                FROM allocations l
-                JOIN attempts t ON t.id = l.attempt_id
-                JOIN assessments a ON a.id = t.assessment_id
-                JOIN enrollments e ON e.id = t.enrollment_id
-                LEFT JOIN candidate_numbers n ON n.assessment_id = a.id AND n.enrollment_id = t.enrollment_id
-                JOIN items i ON i.assessment_id = a.id AND i.marking = 'manual'
-                              AND (l.item_id IS NULL OR i.id = l.item_id)
-                WHERE a.course_id = :c AND l.grader = ANY(:names) AND t.status <> 'cancelled'
-                  AND NOT EXISTS (SELECT 1 FROM marks m WHERE m.attempt_id = t.id AND m.item_id = i.id
-                                  AND m.grader = l.grader)
-                ORDER BY a.position, a.id, CASE WHEN CAST(:hide AS boolean) AND {anonymity.HIDDEN} THEN n.number END,
-                         t.id, i.position
-                """  # noqa: S608  (constant SQL)
-                ),
-                {"c": ref.id, "names": names, "hide": hide},
-            )
-        )
-        .mappings()
-        .all()
-    )
-    counts = Counter(r["assessment"] for r in rows)
+    drawn = hide and await anonymity.ensure_numbers(session, ref.id)
+    rows = await repository.unmarked_allocated(session, ref.id, names, hide)
+    if drawn:  # the labels shown hold for the next request
+        await session.commit()
+    counts = Counter(r.assessment for r in rows)
     to_mark = [
         {
-            "assessment": r["assessment"],
-            "learner": anonymity.label(r["number"]) if hide and r["hidden"] else r["learner"],
-            "item": r["item"],
-            "role": r["role"],
-            "marking_as": r["marking_as"],
+            "assessment": r.assessment,
+            # Every attempt of a hidden assessment was numbered above (under the numbering lock).
+            "learner": anonymity.label(cast(int, r.number)) if hide and r.hidden else r.learner,
+            "item": r.item,
+            "role": r.role,
+            "marking_as": r.marking_as,
         }
         for r in rows
     ]
@@ -339,20 +216,10 @@ async def _attempt_and_item(
         raise NotFound(f"Item {item!r} not found in {view.assessment.external_id!r}.")
     if found.marking != "manual":
         raise ValidationFailed.one("item", "This item is scored automatically; override its score instead.", "path")
-    row = (
-        await session.execute(
-            text(
-                """
-                SELECT t.id, t.status FROM attempts t JOIN enrollments e ON e.id = t.enrollment_id
-                WHERE t.assessment_id = :a AND e.course_id = :c AND e.external_id = :l
-                """
-            ),
-            {"a": view.assessment.id, "c": ref.id, "l": learner},
-        )
-    ).first()
+    row = await repository.attempt_of(session, ref.id, view.assessment.id, learner)
     if row is not None and row.status == "cancelled":
         raise Conflict("The attempt is cancelled: it takes no marks.")
-    return (None if row is None else int(row.id)), found.id
+    return (None if row is None else row.id), found.id
 
 
 async def _role_for(
@@ -363,19 +230,9 @@ async def _role_for(
     without an attempt is 404 only to the final grader: to any other grader it is work not allocated
     to them, so a grader learns nothing of others' learners (whether they started, for one)."""
     candidates = names[1:] if cfg.workflow == "shared" else names[:1]
-    row = (
-        await session.execute(
-            text(
-                """
-                SELECT grader, role FROM allocations WHERE attempt_id = :t AND grader = ANY(:names)
-                  AND (item_id IS NULL OR item_id = :i) ORDER BY role = 'marker', grader LIMIT 1
-                """
-            ),
-            {"t": attempt, "i": item_id, "names": candidates},
-        )
-    ).first()
-    if row is not None:
-        return str(row[0]), str(row[1])
+    allocated = await repository.allocation_for(session, attempt, item_id, candidates)
+    if allocated is not None:
+        return allocated
     if cfg.reconciliation == "final_grader" and names[0] == cfg.final_grader:
         if attempt is None:
             raise NotFound("The learner has no attempt at this assessment.")
@@ -399,7 +256,7 @@ async def put_mark(
     assessment by candidate label, and is answered so."""
     view = await get_assessment(session, ref, assessment)
     shown = learner
-    learner = anonymity.real(await anonymity.learner(session, ref, hide, assessment, shown), shown)
+    learner = (await anonymity.resolve(session, ref, hide, assessment, shown)).learner
     cfg = settings(view)
     attempt, item_id = await _attempt_and_item(session, view, ref, learner, item)
     possible = _points_of(view, item_id)
@@ -410,22 +267,8 @@ async def put_mark(
     if cfg.reconciliation == "final_grader" and role == "marker" and grader == cfg.final_grader:
         marker, role = grader, "final"
     await lock(session, view.assessment.id, [attempt])
-    previous = (
-        await session.execute(
-            text("SELECT points, comment FROM marks WHERE attempt_id = :t AND item_id = :i AND grader = :g"),
-            {"t": attempt, "i": item_id, "g": marker},
-        )
-    ).first()
-    await session.execute(
-        text(
-            """
-            INSERT INTO marks (attempt_id, item_id, grader, role, points, comment) VALUES (:t, :i, :g, :r, :p, :c)
-            ON CONFLICT (attempt_id, item_id, grader) DO UPDATE SET
-              points = excluded.points, comment = excluded.comment, role = excluded.role, updated_at = now()
-            """
-        ),
-        {"t": attempt, "i": item_id, "g": marker, "r": role, "p": body.points, "c": body.comment},
-    )
+    previous = await repository.mark_of(session, attempt, item_id, marker)
+    await repository.put_mark(session, attempt, item_id, marker, role, body.points, body.comment)
     await audit.record(
         session,
         ref.organization_id,
@@ -435,10 +278,10 @@ async def put_mark(
         learner=learner,
         assessment=assessment,
         item=item,
-        old=None if previous is None else {"points": _num(previous[0]), "comment": previous[1]},
+        old=None if previous is None else {"points": _num(previous.points), "comment": previous.comment},
         new={"points": _num(body.points), "comment": body.comment, "role": role, "marked_as": marker},
     )
-    if previous is None or previous[0] != body.points:
+    if previous is None or previous.points != body.points:
         await _reopen_sample(session, ref, view, attempt, learner, grader)
     # The grader's new mark decides again even where a planner had overridden the item's score.
     done = await rescore(session, ref, view, [attempt], grader, items=[item_id], replace={(attempt, item_id)})
@@ -468,23 +311,9 @@ async def lock(session: AsyncSession, assessment_id: int, attempts: list[int], *
     """Serialise changes of marks and scalings until the transaction ends: the assessment shared (a
     scaling takes it exclusive, as it touches every attempt its grader marked), then each attempt
     exclusive, in one order so that two callers never wait on each other."""
-    which = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
-    await session.execute(
-        text(f"SELECT {which}(hashtext('marking.assessment'), CAST(:a % 2147483647 AS int))"),
-        {"a": assessment_id},
-    )
+    await repository.lock_assessment(session, assessment_id, exclusive=exclusive)
     if attempts:
-        await session.execute(
-            text(
-                """
-                SELECT pg_advisory_xact_lock(hashtext('marking.attempt'), k) FROM (
-                  SELECT DISTINCT CAST(x % 2147483647 AS int) AS k FROM unnest(CAST(:ids AS bigint[])) AS x
-                  ORDER BY k OFFSET 0
-                ) keys
-                """
-            ),
-            {"ids": attempts},
-        )
+        await repository.lock_attempts(session, attempts)
 
 
 @dataclass
@@ -510,35 +339,11 @@ async def rescore(
     the score marking gave is removed: totals, status, late policy and grades follow, audited as
     `item_score.removed`. Cancelled attempts take no score. Call under `lock`."""
     cfg = settings(view)
-    factors = await scalings(session, view.assessment.id)
+    factors = await repository.scalings(session, view.assessment.id)
     by_id = {i.id: i for i in view.items}
-    marks: dict[tuple[int, int], list[tuple[Any, ...]]] = defaultdict(list)
-    for attempt, item_id, grader, role, points in await session.execute(
-        text(
-            "SELECT attempt_id, item_id, grader, role, points FROM marks WHERE attempt_id = ANY(:ids)"
-            " AND (CAST(:items AS bigint[]) IS NULL OR item_id = ANY(:items)) ORDER BY id"
-        ),
-        {"ids": attempts, "items": items},
-    ):
-        marks[(attempt, item_id)].append((grader, role, points))
-    current: dict[tuple[int, int], tuple[Decimal | None, str]] = {
-        (attempt, item_id): (earned, source)
-        for attempt, item_id, earned, source in await session.execute(
-            text("SELECT attempt_id, item_id, earned, source FROM item_scores WHERE attempt_id = ANY(:ids)"),
-            {"ids": attempts},
-        )
-    }
-    learners: dict[int, str] = dict(
-        (
-            await session.execute(
-                text(
-                    "SELECT t.id, e.external_id FROM attempts t JOIN enrollments e ON e.id = t.enrollment_id"
-                    " WHERE t.id = ANY(:ids) AND t.status <> 'cancelled'"
-                ),
-                {"ids": attempts},
-            )
-        ).all()
-    )
+    marks = _by_unit(await repository.marks_of_attempts(session, attempts, items))
+    current = await repository.item_scores_of(session, attempts)
+    learners = await repository.learners_of_live_attempts(session, attempts)
     rows: list[ScoreRow] = []
     gone: list[tuple[int, int]] = []
     states: dict[tuple[int, int], dict[str, Any]] = {}
@@ -547,7 +352,8 @@ async def rescore(
         if item is None or item.marking != "manual" or attempt not in learners:
             continue
         state = states[(attempt, item_id)] = reconcile(cfg, item.points_possible, given, factors)
-        earned, source = current.get((attempt, item_id), (None, ""))
+        now = current.get((attempt, item_id))
+        earned, source = (None, "") if now is None else (now.earned, now.source)
         if source == "override" and (attempt, item_id) not in replace:
             continue
         if state["score"] is None:
@@ -585,18 +391,7 @@ async def _remove_scores(
 ) -> None:
     """Take away item scores no mark gives any more, as the score path would: audit, totals and status
     (the attempt is pending grading again and unconfirmed), the late policy, the learners' grades."""
-    removed = (
-        await session.execute(
-            text(
-                """
-                DELETE FROM item_scores sc USING unnest(CAST(:t AS bigint[]), CAST(:i AS bigint[])) AS x(t, i)
-                WHERE sc.attempt_id = x.t AND sc.item_id = x.i AND sc.source = 'manual'
-                RETURNING sc.attempt_id, sc.item_id, trim_scale(sc.earned), trim_scale(sc.possible), sc.scored_by
-                """
-            ),
-            {"t": [t for t, _ in gone], "i": [i for _, i in gone]},
-        )
-    ).all()
+    removed = await repository.remove_marking_scores(session, gone)
     if not removed:
         return
     items = {i.id: i.external_id for i in view.items}
@@ -608,21 +403,23 @@ async def _remove_scores(
         [
             {
                 "action": "item_score.removed",
-                "learner": learners[attempt],
+                "learner": learners[r.attempt],
                 "assessment": view.assessment.external_id,
-                "item": items[item_id],
-                "old": {"earned": _num(earned), "possible": _num(possible), "source": "manual", "graded_by": by},
+                "item": items[r.item],
+                "old": {
+                    "earned": _num(r.earned),
+                    "possible": _num(r.possible),
+                    "source": "manual",
+                    "graded_by": r.scored_by,
+                },
             }
-            for attempt, item_id, earned, possible, by in removed
+            for r in removed
         ],
     )
-    touched = sorted({r[0] for r in removed})
+    touched = sorted({r.attempt for r in removed})
     await scores.derive_totals(session, touched)
     await late_results.apply(session, ref.id, attempt_ids=touched, actor=actor)
-    enrollments = await session.scalars(
-        text("SELECT DISTINCT enrollment_id FROM attempts WHERE id = ANY(:ids)"), {"ids": touched}
-    )
-    await grades.refresh_learners(session, ref.id, list(enrollments))
+    await grades.refresh_learners(session, ref.id, await repository.enrollments_of(session, touched))
 
 
 async def _reopen_sample(
@@ -631,23 +428,7 @@ async def _reopen_sample(
     """A grader changed a mark of an attempt a moderator has already decided: the decision was about other
     marks, so the attempt goes back to pending in the sample (and confirmation waits for the moderator
     again). A moderator's own marks stay and still decide their items. Audited as `moderation.reopened`."""
-    old = (
-        (
-            await session.execute(
-                text(
-                    """
-                    UPDATE moderation_samples s SET status = 'pending', moderator = NULL, decided_at = NULL, note = NULL
-                    FROM moderation_samples o
-                    WHERE s.id = o.id AND s.attempt_id = :t AND s.status <> 'pending'
-                    RETURNING o.status, o.moderator, o.decided_at, o.note
-                    """
-                ),
-                {"t": attempt},
-            )
-        )
-        .mappings()
-        .first()
-    )
+    old = await repository.reopen_sample(session, attempt)
     if old is not None:
         await audit.record(
             session,
@@ -657,17 +438,17 @@ async def _reopen_sample(
             "moderation.reopened",
             learner=learner,
             assessment=view.assessment.external_id,
-            old=dict(old),
+            old=asdict(old),
             new={"status": "pending", "reason": "a grader changed a mark"},
         )
 
 
-async def scalings(session: AsyncSession, assessment_id: int) -> dict[str, Decimal]:
-    """The moderator's scalings of graders' marks on the assessment: grader -> factor."""
-    rows = await session.execute(
-        text("SELECT grader, factor FROM moderation_scalings WHERE assessment_id = :a"), {"a": assessment_id}
-    )
-    return {str(g): Decimal(f) for g, f in rows}
+def _by_unit(marks: list[Mark]) -> dict[tuple[int, int], list[tuple[Any, ...]]]:
+    """Marks by (attempt, item): (grader, role, points) each, in the order given."""
+    out: dict[tuple[int, int], list[tuple[Any, ...]]] = defaultdict(list)
+    for m in marks:
+        out[(m.attempt, m.item)].append((m.grader, m.role, m.points))
+    return out
 
 
 def _points_of(view: AssessmentView, item_id: int) -> Decimal:
@@ -740,35 +521,11 @@ async def list_marks(
     None for all, or the names whose allocated attempts they see). Full access (viewer None) sees
     every mark. A concealed caller (`hide`) sees candidate labels on an anonymous assessment."""
     view = await get_assessment(session, ref, assessment)
-    labels = await anonymity.mask(session, ref, hide, assessment)
+    labels = await anonymity.view(session, ref, hide, assessment)
     mine = await identities(session, ref, viewer) if viewer is not None else None
-    rows = (
-        (
-            await session.execute(
-                text(
-                    f"""
-                SELECT learner, item, grader, role, points, comment, updated_at, reconciled FROM (
-                  SELECT e.external_id AS learner, i.external_id AS item, m.grader, m.role, m.points, m.comment,
-                         m.updated_at, sc.attempt_id IS NOT NULL AND sc.source = 'manual' AS reconciled,
-                         {IN_SCOPE} AS in_scope, t.id AS attempt, i.position, m.id, n.number
-                  FROM marks m JOIN attempts t ON t.id = m.attempt_id JOIN enrollments e ON e.id = t.enrollment_id
-                  LEFT JOIN candidate_numbers n
-                    ON n.assessment_id = t.assessment_id AND n.enrollment_id = t.enrollment_id
-                  JOIN items i ON i.id = m.item_id
-                  LEFT JOIN item_scores sc ON sc.attempt_id = m.attempt_id AND sc.item_id = m.item_id
-                  WHERE t.assessment_id = :a
-                ) x
-                WHERE CAST(:mine AS text[]) IS NULL OR grader = ANY(CAST(:mine AS text[])) OR (reconciled AND in_scope)
-                ORDER BY CASE WHEN CAST(:hidden AS boolean) THEN number END, attempt, position, id
-                """  # noqa: S608  (constant SQL)
-                ),
-                {"a": view.assessment.id, "mine": mine, "scope": scope, "hidden": labels.hidden},
-            )
-        )
-        .mappings()
-        .all()
-    )
-    return labels.rows({**dict(r), "points": _num(r["points"])} for r in rows)
+    rows = await repository.marks_seen(session, view.assessment.id, mine, scope, labels.hidden)
+    await anonymity.keep_numbers(session, labels)
+    return labels.rows({**asdict(r), "points": _num(r.points)} for r in rows)
 
 
 def _num(value: Decimal | None) -> float | None:
@@ -776,25 +533,6 @@ def _num(value: Decimal | None) -> float | None:
 
 
 # --- confirmation ---------------------------------------------------------------------------------
-
-
-async def moderation_progress(session: AsyncSession, assessment_id: int) -> tuple[int, int, int]:
-    """The assessment's moderation: how many attempts graders marked (cancelled ones aside), how many are
-    in the sample, and how many of those are not decided yet."""
-    row = (
-        await session.execute(
-            text(
-                """
-                SELECT (SELECT count(DISTINCT m.attempt_id) FROM marks m JOIN attempts t ON t.id = m.attempt_id
-                        WHERE t.assessment_id = :a AND m.role <> 'moderator' AND t.status <> 'cancelled'),
-                       count(*), count(*) FILTER (WHERE status = 'pending')
-                FROM moderation_samples WHERE assessment_id = :a
-                """
-            ),
-            {"a": assessment_id},
-        )
-    ).one()
-    return int(row[0]), int(row[1]), int(row[2])
 
 
 def moderation_state(view: AssessmentView, marked: int, sampled: int, pending: int) -> str:
@@ -810,62 +548,57 @@ def moderation_state(view: AssessmentView, marked: int, sampled: int, pending: i
 
 
 async def confirm(
-    session: AsyncSession, ref: CourseRef, assessment: str, learners: list[str] | None, who: str, full_access: bool
+    session: AsyncSession,
+    ref: CourseRef,
+    assessment: str,
+    learners: list[str] | None,
+    who: str,
+    full_access: bool,
+    hide: bool = False,
 ) -> dict[str, Any]:
     """Confirm grading: the attempts' results become final (and count in the final course grade).
 
     Planners confirm any graded attempt; a grader only where the assessment allows graders to
     confirm, and only attempts allocated to them. Returns what was confirmed and what was skipped, why.
+    A concealed caller (`hide`) lists and is answered candidate labels on an anonymous assessment (a
+    label that names no candidate is skipped as not found).
     """
+    labels = await anonymity.view(session, ref, hide, assessment)
+    learners, unknown = labels.reals(learners)
     view = await get_assessment(session, ref, assessment)
     if not full_access and not settings(view).graders_confirm:
         raise Forbidden("Only planners confirm grading of this assessment.")
     if view.assessment.moderation_required:
-        marked, sampled, pending = await moderation_progress(session, view.assessment.id)
+        marked, sampled, pending = await repository.moderation_progress(session, view.assessment.id)
         state = moderation_state(view, marked, sampled, pending)
         if state in ("not_started", "in_progress"):
             why = "no moderation sample has been picked yet" if not sampled else f"{pending} sampled attempts pending"
             raise Conflict(f"Moderation of {assessment!r} is not complete: {why}.")
     scope = None if full_access else await identities(session, ref, who)
-    rows = (
-        await session.execute(
-            text(
-                f"""
-                SELECT e.external_id, e.id, t.id, t.status, t.confirmed_at IS NOT NULL, {IN_SCOPE}
-                FROM enrollments e
-                LEFT JOIN attempts t ON t.enrollment_id = e.id AND t.assessment_id = :a
-                WHERE e.course_id = :c AND (CAST(:learners AS text[]) IS NULL OR e.external_id = ANY(:learners))
-                ORDER BY e.id
-                """  # noqa: S608  (constant SQL)
-            ),
-            {"a": view.assessment.id, "c": ref.id, "scope": scope, "learners": learners},
-        )
-    ).all()
-    found = {r[0] for r in rows}
+    rows = await repository.to_confirm(session, ref.id, view.assessment.id, scope, learners)
+    found = {r.learner for r in rows}
     skipped = [{"learner": learner, "reason": "not enrolled"} for learner in learners or [] if learner not in found]
     chosen: list[tuple[str, int, int]] = []
-    for learner, enrollment, attempt, status, confirmed, allocated in rows:
+    for r in rows:
         # Allocation first: a grader learns nothing of work that is not theirs.
         reason = (
             "not allocated to you"
-            if not allocated
+            if not r.allocated
             else "no attempt"
-            if attempt is None
+            if r.attempt is None
             else "not graded yet"
-            if status != "graded"
+            if r.status != "graded"
             else "already confirmed"
-            if confirmed
+            if r.confirmed
             else None
         )
         if reason is None:
-            chosen.append((learner, enrollment, attempt))
+            assert r.attempt is not None  # "no attempt" otherwise
+            chosen.append((r.learner, r.enrollment, r.attempt))
         elif learners is not None:
-            skipped.append({"learner": learner, "reason": reason})
+            skipped.append({"learner": r.learner, "reason": reason})
     if chosen:
-        await session.execute(
-            text("UPDATE attempts SET confirmed_at = now(), confirmed_by = :who WHERE id = ANY(:ids)"),
-            {"who": who, "ids": [attempt for _, _, attempt in chosen]},
-        )
+        await repository.confirm_attempts(session, [attempt for _, _, attempt in chosen], who)
         await audit.record(
             session,
             ref.organization_id,
@@ -888,7 +621,7 @@ async def confirm(
             },
         )
     await session.commit()
-    return {"confirmed": [learner for learner, _, _ in chosen], "skipped": skipped}
+    return labels.confirmation({"confirmed": [learner for learner, _, _ in chosen], "skipped": skipped}, unknown)
 
 
 async def marks_csv(session: AsyncSession, ref: CourseRef, assessment: str) -> str:
@@ -901,18 +634,8 @@ async def marks_csv(session: AsyncSession, ref: CourseRef, assessment: str) -> s
         cells.setdefault((m["learner"], m["item"]), {})[m["grader"]] = m["points"]
     view = await get_assessment(session, ref, assessment)
     scored = {
-        (learner, item): (earned, source)
-        for learner, item, earned, source in await session.execute(
-            text(
-                """
-                SELECT e.external_id, i.external_id, trim_scale(sc.earned), sc.source
-                FROM item_scores sc JOIN attempts t ON t.id = sc.attempt_id
-                JOIN enrollments e ON e.id = t.enrollment_id JOIN items i ON i.id = sc.item_id
-                WHERE t.assessment_id = :a AND i.marking = 'manual'
-                """
-            ),
-            {"a": view.assessment.id},
-        )
+        (s.learner, s.item): (s.earned, s.source)
+        for s in await repository.manual_item_scores(session, view.assessment.id)
     }
     rows: list[list[Any]] = [["learner", "item", *graders, "score", "source"]]
     for (learner, item), given in cells.items():

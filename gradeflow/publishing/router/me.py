@@ -20,7 +20,7 @@ async def my_results(session: SessionDep, principal: PrincipalDep, course: Exter
     only where they were published), and your course grade once it is published. Nothing
     unpublished, nothing of anyone else, never the markers' own marks or comments. `review_sessions`
     lists your review sessions open now or still to come."""
-    return MyResults.model_validate(await publishing.my_results(session, principal, course))
+    return MyResults.model_validate(await publishing.my_results(session, principal, course), from_attributes=True)
 
 
 @router.get("/courses/{course}/assessments/{assessment}/review")

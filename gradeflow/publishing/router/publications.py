@@ -7,8 +7,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Response, status
 
-from gradeflow.access.service.access import CourseRef
-from gradeflow.access.service.auth import Principal
+from gradeflow.access.identity import CourseRef, Principal
 from gradeflow.http.deps import (
     Cursor,
     Limit,
@@ -56,8 +55,11 @@ async def create_publication(
     """Publish (or retract) results: assessments and/or the course grade, for all learners, a list,
     cohorts, groups, or every result not yet published. Only graded (and, with manual marking,
     confirmed) results are published; the answer lists what was skipped and why. With `publish_at`
-    in the future the publication is scheduled and the worker runs it then. Needs the publisher role."""
-    view = await publishing.create(session, queue, ref, principal, body, actor(principal))
+    in the future the publication is scheduled and the worker runs it then. Needs the publisher role. One who also
+    marks an anonymous assessment (grader or moderator, not planner) may not name learners in its audience until
+    its anonymity is lifted (403)."""
+    hide = anonymity.concealed(principal, ref)
+    view = await publishing.create(session, queue, ref, principal, body, actor(principal), hide)
     response.headers["Location"] = f"/v1/courses/{quote(ref.external_id, safe='')}/publications/{view['id']}"
     return (await _shown(session, principal, ref, [view]))[0]
 

@@ -7,23 +7,18 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from gradeflow.core.commands import ResultShow
+from gradeflow.core.statuses import PublicationStatus
 from gradeflow.courses.commands import ReleaseSettings
 from gradeflow.http.schemas import MyLateStatus, MyPointsDeducted, Num
+from gradeflow.publishing.commands import PublicationAction
+from gradeflow.publishing.service.publishing import SkipReason
 
 
 class PublicationSkipped(BaseModel):
     learner: str
     assessment: str | None = Field(description="Null for the course grade, or for the learner as a whole.")
-    reason: Literal[
-        "not_enrolled",
-        "no_attempt",
-        "cancelled",
-        "not_graded",
-        "not_confirmed",
-        "already_published",
-        "no_grade",
-        "not_published",
-    ]
+    reason: SkipReason
     detail: str
 
 
@@ -35,14 +30,14 @@ class EmailCounts(BaseModel):
 
 class PublicationOut(BaseModel):
     id: int
-    action: Literal["publish", "retract"]
+    action: PublicationAction
     assessments: list[str]
     course_grade: bool
     audience: dict[str, Any]
-    show: Literal["total_only", "with_items"]
+    show: ResultShow
     notify_email: bool
     publish_at: datetime | None
-    status: Literal["scheduled", "done", "cancelled"]
+    status: PublicationStatus
     trigger: Literal["request", "automatic", "scheduled"] = Field(
         description="request: a publisher asked; automatic/scheduled: the assessment's release mode."
     )

@@ -7,8 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from gradeflow.http.schemas import MyLateStatus, MyPointsDeducted, Num
-from gradeflow.publishing.schemas.publishing import PublishedItem
+from gradeflow.publishing.schemas.publishing import MyResult, PublishedItem
 
 
 class ReviewAudienceOut(BaseModel):
@@ -38,16 +37,11 @@ class ReviewWindow(BaseModel):
     ends_at: datetime
 
 
-class MyReview(BaseModel):
-    assessment: str
-    title: str
-    category: str
-    earned: Num | None = Field(description="Null when you are excused.")
-    possible: Num
+class MyReview(MyResult):
+    """A published result as the learner's results show it (``MyResult``), with the items shown in a review and the
+    window it is reviewed in. A review always states `excused`, `feedback` and `items` (null or not)."""
+
     excused: bool
-    points_deducted: MyPointsDeducted = None
-    late_status: MyLateStatus = None
-    published_at: datetime
     feedback: str | None = Field(description="Feedback on the assessment written for you.")
     items: list[PublishedItem] | None = Field(
         description="Your item scores and the feedback on each item; null when you are excused, or while your "

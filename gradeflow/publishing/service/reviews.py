@@ -18,43 +18,25 @@ internal to marking and never reach a learner.
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gradeflow.access.identity import CourseRef, Principal
 from gradeflow.access.service import access
-from gradeflow.access.service.access import CourseRef
-from gradeflow.access.service.auth import Principal
 from gradeflow.audit import service as audit
 from gradeflow.core import clock, jsonutil
 from gradeflow.core.errors import Conflict, FieldError, Forbidden, NotFound, ValidationFailed
 from gradeflow.core.paging import Page, not_ours, page_of, pair_after
+from gradeflow.courses.repository import assessments as course_assessments
 from gradeflow.courses.service import enrollments
 from gradeflow.publishing.commands import ReviewAudience, ReviewSessionIn, ReviewSessionPatch
-from gradeflow.publishing.service import visibility as published
-
-# SQL condition: review session `r` includes enrollment `e` (its published result is checked apart).
-INCLUDES = """(
-    coalesce(jsonb_array_length(r.audience->'learners'), 0) + coalesce(jsonb_array_length(r.audience->'groups'), 0)
-      + coalesce(jsonb_array_length(r.audience->'cohorts'), 0) = 0
-    OR coalesce(r.audience->'learners' @> to_jsonb(e.external_id), false)
-    OR coalesce(r.audience->'cohorts' @> to_jsonb(e.cohort), false)
-    OR EXISTS (SELECT 1 FROM jsonb_array_elements_text(r.audience->'groups') g(name) WHERE g.name = ANY(e.groups)))"""
+from gradeflow.publishing.repository import reviews as repository
+from gradeflow.publishing.repository.reviews import LearnerReviewSession, Review, ReviewSessionRow
 
 # --- staff: scheduling ----------------------------------------------------------------------------
-
-# `learners`: how many learners the session includes as things stand (in the audience, with a
-# published result of the assessment).
-_VIEW = f"""
-    SELECT r.id, r.external_id, a.external_id AS assessment, r.title, r.starts_at, r.ends_at, r.audience,
-           r.created_by, r.created_at, r.updated_at,
-           (SELECT count(*) FROM published_results pr JOIN enrollments e ON e.id = pr.enrollment_id
-            WHERE pr.assessment_id = r.assessment_id AND {INCLUDES}) AS learners
-    FROM review_sessions r JOIN assessments a ON a.id = r.assessment_id
-    WHERE r.assessment_id = :a
-"""  # noqa: S608  (constant SQL)
 
 
 def _state(starts_at: datetime, ends_at: datetime, now: datetime) -> str:
@@ -68,20 +50,18 @@ def _audience(stored: dict[str, Any] | None) -> dict[str, list[str]]:
     return {k: (stored or {}).get(k, []) for k in ("learners", "groups", "cohorts")}
 
 
-def _view(row: Any, now: datetime) -> dict[str, Any]:
-    view = {k: row[k] for k in row if k != "id"}
-    view["audience"] = _audience(row["audience"])
-    view["state"] = _state(row["starts_at"], row["ends_at"], now)
+def _view(row: ReviewSessionRow, now: datetime) -> dict[str, Any]:
+    view = {k: v for k, v in asdict(row).items() if k != "id"}
+    view["audience"] = _audience(row.audience)
+    view["state"] = _state(row.starts_at, row.ends_at, now)
     return view
 
 
 async def _assessment_id(session: AsyncSession, ref: CourseRef, assessment: str) -> int:
-    found = await session.scalar(
-        text("SELECT id FROM assessments WHERE course_id = :c AND external_id = :a"), {"c": ref.id, "a": assessment}
-    )
+    found = await course_assessments.assessment_id(session, ref.id, assessment)
     if found is None:
         raise NotFound(f"Assessment {assessment!r} not found in this course.")
-    return int(found)
+    return found
 
 
 async def _check_scope(session: AsyncSession, ref: CourseRef, principal: Principal, assessment: str) -> None:
@@ -93,18 +73,7 @@ async def _check_learners(session: AsyncSession, course_id: int, audience: Revie
     """Every learner named must be enrolled: a typo would silently shut a learner out of their review."""
     if not audience.learners:
         return
-    unknown = (
-        await session.execute(
-            text(
-                """
-                SELECT x.n - 1 FROM unnest(CAST(:l AS text[])) WITH ORDINALITY x(ext, n)
-                WHERE NOT EXISTS (SELECT 1 FROM enrollments e WHERE e.course_id = :c AND e.external_id = x.ext)
-                ORDER BY x.n LIMIT 100
-                """
-            ),
-            {"c": course_id, "l": audience.learners},
-        )
-    ).scalars()
+    unknown = await repository.unknown_learners(session, course_id, audience.learners)
     errors = [FieldError(f"/audience/learners/{n}", "No such learner in this course.") for n in unknown]
     if errors:
         raise ValidationFailed(errors)
@@ -135,29 +104,14 @@ async def list_sessions(
     """An assessment's review sessions in the order they open."""
     assessment_id = await _assessment_id(session, ref, assessment)
     after = _window_after(cursor)
-    rows = (
-        await session.execute(
-            text(
-                f"""
-                SELECT * FROM ({_VIEW}) q
-                WHERE CAST(:at AS timestamptz) IS NULL OR (q.starts_at, q.id) > (CAST(:at AS timestamptz), :id)
-                ORDER BY q.starts_at, q.id LIMIT :lim
-                """  # noqa: S608  (constant SQL)
-            ),
-            {"a": assessment_id, "at": after and after[0], "id": after and after[1], "lim": limit + 1},
-        )
-    ).mappings()
-    page = page_of(list(rows), limit, lambda r: [r["starts_at"].isoformat(), r["id"]])
+    rows = await repository.sessions_after(session, assessment_id, after, limit + 1)
+    page = page_of(rows, limit, lambda r: [r.starts_at.isoformat(), r.id])
     now = clock.now()
     return Page([_view(r, now) for r in page.items], page.next_cursor)
 
 
 async def _one(session: AsyncSession, assessment_id: int, review: str) -> dict[str, Any]:
-    row = (
-        (await session.execute(text(_VIEW + " AND r.external_id = :r"), {"a": assessment_id, "r": review}))
-        .mappings()
-        .first()
-    )
+    row = await repository.review_session(session, assessment_id, review)
     if row is None:
         raise NotFound(f"Review session {review!r} not found for this assessment.")
     return _view(row, clock.now())
@@ -183,26 +137,17 @@ async def create(
     await _check_scope(session, ref, principal, assessment)
     await _check_learners(session, ref.id, body.audience)
     audience = _audience_json(body.audience)
-    created = await session.scalar(
-        text(
-            """
-            INSERT INTO review_sessions (course_id, assessment_id, external_id, title, starts_at, ends_at, audience,
-                                         created_by, created_at, updated_at)
-            VALUES (:c, :a, :ext, :title, :starts, :ends, CAST(:audience AS jsonb), :actor, :now, :now)
-            ON CONFLICT (assessment_id, external_id) DO NOTHING RETURNING id
-            """
-        ),
-        {
-            "c": ref.id,
-            "a": assessment_id,
-            "ext": body.external_id,
-            "title": body.title,
-            "starts": body.starts_at,
-            "ends": body.ends_at,
-            "audience": jsonutil.dumps(audience),
-            "actor": actor,
-            "now": clock.now(),
-        },
+    created = await repository.insert_review_session(
+        session,
+        ref.id,
+        assessment_id,
+        external_id=body.external_id,
+        title=body.title,
+        starts_at=body.starts_at,
+        ends_at=body.ends_at,
+        audience_json=jsonutil.dumps(audience),
+        actor=actor,
+        now=clock.now(),
     )
     if created is None:
         raise Conflict(f"Review session {body.external_id!r} already exists for assessment {assessment!r}.")
@@ -234,15 +179,14 @@ async def update(
         await _check_learners(session, ref.id, body.audience)
     changed = [k for k in wanted if wanted[k] != current[k]]
     if changed:
-        await session.execute(
-            text(
-                """
-                UPDATE review_sessions SET title = :title, starts_at = :starts_at, ends_at = :ends_at,
-                       audience = CAST(:audience AS jsonb), updated_at = :now
-                WHERE id = :id
-                """
-            ),
-            {**wanted, "audience": jsonutil.dumps(wanted["audience"]), "now": clock.now(), "id": current["id"]},
+        await repository.update_review_session(
+            session,
+            current["id"],
+            title=wanted["title"],
+            starts_at=wanted["starts_at"],
+            ends_at=wanted["ends_at"],
+            audience_json=jsonutil.dumps(wanted["audience"]),
+            now=clock.now(),
         )
         await audit.record(
             session,
@@ -259,24 +203,10 @@ async def update(
 
 
 async def _locked(session: AsyncSession, assessment_id: int, review: str) -> dict[str, Any]:
-    row = (
-        (
-            await session.execute(
-                text(
-                    """
-                    SELECT id, title, starts_at, ends_at, audience FROM review_sessions
-                    WHERE assessment_id = :a AND external_id = :r FOR UPDATE
-                    """
-                ),
-                {"a": assessment_id, "r": review},
-            )
-        )
-        .mappings()
-        .first()
-    )
+    row = await repository.lock_review_session(session, assessment_id, review)
     if row is None:
         raise NotFound(f"Review session {review!r} not found for this assessment.")
-    return {**row, "audience": _audience(row["audience"])}
+    return {**asdict(row), "audience": _audience(row.audience)}
 
 
 def _patched(current: dict[str, Any], body: ReviewSessionPatch) -> dict[str, Any]:
@@ -300,21 +230,7 @@ async def delete(
     """Cancel a review session (an open one closes at once). Audited as `review_session.deleted`."""
     assessment_id = await _assessment_id(session, ref, assessment)
     await _check_scope(session, ref, principal, assessment)
-    row = (
-        (
-            await session.execute(
-                text(
-                    """
-                    DELETE FROM review_sessions WHERE assessment_id = :a AND external_id = :r
-                    RETURNING external_id, title, starts_at, ends_at, audience
-                    """
-                ),
-                {"a": assessment_id, "r": review},
-            )
-        )
-        .mappings()
-        .first()
-    )
+    row = await repository.delete_review_session(session, assessment_id, review)
     if row is None:
         raise NotFound(f"Review session {review!r} not found for this assessment.")
     await audit.record(
@@ -324,7 +240,7 @@ async def delete(
         actor,
         "review_session.deleted",
         assessment=assessment,
-        old=_record(dict(row)),
+        old=_record(asdict(row)),
     )
     await session.commit()
 
@@ -332,64 +248,10 @@ async def delete(
 # --- learners: their reviews ----------------------------------------------------------------------
 
 
-async def for_learner(session: AsyncSession, enrollment_id: int) -> list[dict[str, Any]]:
+async def for_learner(session: AsyncSession, enrollment_id: int) -> list[LearnerReviewSession]:
     """The learner's review sessions that are open now or still to come, in the order they open
     (for their dashboard, beside their published results)."""
-    rows = await session.execute(
-        text(
-            f"""
-            SELECT r.external_id AS review, a.external_id AS assessment, r.title, r.starts_at, r.ends_at,
-                   r.starts_at <= :now AS open
-            FROM enrollments e
-            JOIN published_results pr ON pr.enrollment_id = e.id
-            JOIN review_sessions r ON r.assessment_id = pr.assessment_id
-            JOIN assessments a ON a.id = r.assessment_id
-            WHERE e.id = :e AND r.ends_at > :now AND {INCLUDES}
-            ORDER BY r.starts_at, a.position, a.id, r.id
-            """  # noqa: S608  (constant SQL)
-        ),
-        {"e": enrollment_id, "now": clock.now()},
-    )
-    return [dict(r) for r in rows.mappings()]
-
-
-# Attempt `t` (or its feedback) was written after result `pr` was published: its items may no longer
-# be what was released (a re-mark that keeps the total, a draft note on an item), so a review of a
-# total-only publication shows no items until the result is published again.
-_TOUCHED_SINCE = """(t.updated_at > pr.published_at
-    OR EXISTS (SELECT 1 FROM feedback f WHERE f.attempt_id = t.id AND f.updated_at > pr.published_at))"""
-
-# The learner's published result of the assessment under review, during the open session that
-# includes them and closes last; items as the module docstring says.
-_REVIEW = f"""
-    SELECT a.external_id AS assessment, a.title, a.category, pr.earned, pr.possible, pr.excused, pr.published_at,
-           pr.points_deducted, pr.late_status, pr.feedback,
-           CASE WHEN pr.items IS NOT NULL OR pr.excused THEN pr.items
-                WHEN t.id IS NULL OR {published.AWAITS_CONFIRMATION} OR {published.CHANGED}
-                     OR {_TOUCHED_SINCE} THEN NULL
-                ELSE {published.ITEMS_JSON}
-           END AS items,
-           w.external_id AS review, w.title AS review_title, w.starts_at, w.ends_at
-    FROM enrollments e
-    JOIN assessments a ON a.course_id = e.course_id AND a.external_id = :a
-    JOIN published_results pr ON pr.enrollment_id = e.id AND pr.assessment_id = a.id
-    LEFT JOIN attempts t ON t.enrollment_id = e.id AND t.assessment_id = a.id
-    JOIN LATERAL (
-      SELECT r.external_id, r.title, r.starts_at, r.ends_at FROM review_sessions r
-      WHERE r.assessment_id = a.id AND r.starts_at <= :now AND r.ends_at > :now AND {INCLUDES}
-      ORDER BY r.ends_at DESC, r.id LIMIT 1
-    ) w ON TRUE
-    WHERE e.id = :e
-"""  # noqa: S608  (constant SQL)
-
-# When the next session that includes the learner opens (null: none to come).
-_NEXT = f"""
-    SELECT min(r.starts_at) FROM enrollments e
-    JOIN assessments a ON a.course_id = e.course_id AND a.external_id = :a
-    JOIN published_results pr ON pr.enrollment_id = e.id AND pr.assessment_id = a.id
-    JOIN review_sessions r ON r.assessment_id = a.id
-    WHERE e.id = :e AND r.starts_at > :now AND {INCLUDES}
-"""  # noqa: S608  (constant SQL)
+    return await repository.sessions_of_learner(session, enrollment_id, clock.now())
 
 
 async def my_review(session: AsyncSession, principal: Principal, course: str, assessment: str) -> dict[str, Any]:
@@ -397,11 +259,11 @@ async def my_review(session: AsyncSession, principal: Principal, course: str, as
     includes them is open. Outside every window: 403 saying when the next one opens (`next_opens_at`),
     or 404 when none is to come (no session, none including them, or no published result)."""
     enrollment_id = await enrollments.learner_enrollment(session, principal, course)
-    params = {"e": enrollment_id, "a": assessment, "now": clock.now()}
-    row = (await session.execute(text(_REVIEW), params)).mappings().first()
+    now = clock.now()
+    row = await repository.open_review(session, enrollment_id, assessment, now)
     if row is not None:
         return _review(row)
-    next_opens_at = await session.scalar(text(_NEXT), params)
+    next_opens_at = await repository.next_review_opens(session, enrollment_id, assessment, now)
     if next_opens_at is None:
         raise NotFound(f"No review of {assessment!r} is open or scheduled for you.")
     raise Forbidden(
@@ -410,11 +272,11 @@ async def my_review(session: AsyncSession, principal: Principal, course: str, as
     )
 
 
-def _review(row: Any) -> dict[str, Any]:
-    window = {"review": row["review"], "title": row["review_title"], "starts_at": row["starts_at"]}
+def _review(row: Review) -> dict[str, Any]:
+    window = {"review": row.review, "title": row.review_title, "starts_at": row.starts_at}
     # the published result as the learner's results show it: the late policy's deduction and flag included
     result = {
-        k: row[k]
+        k: getattr(row, k)
         for k in (
             "assessment",
             "title",
@@ -429,7 +291,7 @@ def _review(row: Any) -> dict[str, Any]:
     }
     return {
         **result,
-        "feedback": row["feedback"],
-        "items": row["items"],
-        "review_session": window | {"ends_at": row["ends_at"]},
+        "feedback": row.feedback,
+        "items": row.items,
+        "review_session": window | {"ends_at": row.ends_at},
     }

@@ -8,17 +8,21 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from gradeflow.core.commands import ExternalId, Moment
-from gradeflow.core.validation import CleanStr
 from gradeflow.http.deps import PrincipalDep, ResultScope, ScoreRead, SessionDep
 from gradeflow.marking.service import anonymity
+from gradeflow.readside.router.common import (
+    Assessment,
+    AttemptsInSession,
+    IncludeArchived,
+    Since,
+    Text,
+    Until,
+)
 from gradeflow.readside.schemas.dashboard import DashboardOut
 from gradeflow.readside.service import dashboard
 from gradeflow.readside.service.results_table import ResultsFilter
 
 router = APIRouter(prefix="/v1/courses/{course}", tags=["results"])
-
-Text = Annotated[CleanStr | None, Query(max_length=255)]
 
 
 @dataclass
@@ -27,29 +31,18 @@ class DashboardFilters:
     archived groups' learners or not, and a range [since, until) of the attempt's last change; and the
     breakdown: a row per assessment, group, cohort or session (none: the total alone)."""
 
-    assessment: Annotated[ExternalId | None, Query()] = None
+    assessment: Assessment = None
     group: Text = None
     cohort: Text = None
-    session: Annotated[ExternalId | None, Query(description="A course session: only the attempts in it.")] = None
-    include_archived: Annotated[
-        bool, Query(description="Also learners whose every group is archived (hidden by default).")
-    ] = False
-    since: Annotated[Moment | None, Query()] = None
-    until: Annotated[Moment | None, Query()] = None
+    session: AttemptsInSession = None
+    include_archived: IncludeArchived = False
+    since: Since = None
+    until: Until = None
     by: Annotated[dashboard.Breakdown, Query(description="A row per value of this (none: the total alone).")] = "none"
 
     def results_filter(self, scope: list[str] | None, hide_anonymous: bool = False) -> ResultsFilter:
-        return ResultsFilter(
-            assessment=self.assessment,
-            group=self.group,
-            cohort=self.cohort,
-            session=self.session,
-            include_archived=self.include_archived,
-            since=self.since,
-            until=self.until,
-            scope=scope,
-            hide_anonymous=hide_anonymous,
-        )
+        chosen = {k: v for k, v in vars(self).items() if k != "by"}
+        return ResultsFilter(**chosen, scope=scope, hide_anonymous=hide_anonymous)
 
 
 @router.get("/dashboard")

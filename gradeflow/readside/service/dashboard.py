@@ -3,7 +3,7 @@ results table lists under the same filter, how many are completed, in progress a
 other status), how long the sittings took, and how the scores are spread; for the whole selection and,
 on request, per assessment, group, cohort or session.
 
-It reads the results table's own filter (`results_table._where` over its `_FROM`) and its own percent
+It reads the results table's own filter (`results_table.where` over its `FROM`) and its own percent
 column, so a dashboard and the table it sits above always agree: the counts are the table's tabs, the
 scores are its Percent cells. "To be taken" counts the attempts registered and not started, as the table
 lists them; a learner with no attempt at all is in neither.
@@ -14,186 +14,47 @@ are aggregates over it (FILTER for the statuses and the bins, percentile_cont fo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gradeflow.access.service.access import CourseRef
-from gradeflow.courses.service import groups
-from gradeflow.db.conditions import Params
-from gradeflow.db.copy import fetch
+from gradeflow.access.identity import CourseRef
+from gradeflow.readside.repository import dashboard as repository
+from gradeflow.readside.repository.dashboard import BINS, Breakdown, Figures
 from gradeflow.readside.service import results_table
-from gradeflow.readside.service.results_table import STATUSES, ResultsFilter
+from gradeflow.readside.service.results_table import ResultsFilter
 
-Breakdown = Literal["none", "assessment", "group", "cohort", "session"]
-
-# The score distribution's bins in percent: [0, 10) ... [80, 90), then [90, 100] closed so a full mark
-# falls in the top bin, then extra credit above 100. (label, lower bound, upper bound or None)
-BINS: tuple[tuple[str, float, float | None], ...] = (
-    *((f"[{k}, {k + 10})", float(k), float(k + 10)) for k in range(0, 90, 10)),
-    ("[90, 100]", 90.0, 100.0),
-    ("above 100", 100.0, None),
-)
-
-# The table's Percent cell (graded, not excused, with points possible; rounded as the table shows it).
-_PERCENT = next(c.sql for c in results_table.COLUMNS if c.field == "percent")
-# A sitting's length in seconds, where both ends were recorded and in order (a submission before its
-# start is a client's clock error, not a negative duration).
-_DURATION = "CASE WHEN t.submitted_at >= t.started_at THEN date_part('epoch', t.submitted_at - t.started_at) END"
-
-
-def _within(low: float, high: float | None) -> str:
-    """SQL: percent `p` is in the bin [low, high) ([low, 100] for the top one, above `low` without `high`)."""
-    if high is None:
-        return f"p > {low}"
-    return f"p >= {low} AND p {'<=' if high == 100 else '<'} {high}"
-
-
-def _rounded(value: str) -> str:
-    """SQL: a figure as the results table shows its percents, rounded to 2 decimals (half away from zero)."""
-    return f"CAST(round(CAST({value} AS numeric), 2) AS float8)"
-
-
-def _aggregates() -> str:
-    """The figures of one row, over `base` rows (status, excused, p = percent, d = seconds). One
-    sort a median: the percents' is taken in hundredths, whole numbers a float holds exactly, so it is
-    exact (the mean of the two middle values where there are two)."""
-    statuses = [f"count(*) FILTER (WHERE status = '{s}') AS {s}" for s in STATUSES]
-    bins = [f"count(*) FILTER (WHERE {_within(low, high)}) AS bin_{k}" for k, (_, low, high) in enumerate(BINS)]
-    return ",\n".join(
-        [
-            "count(*) AS attempts",
-            *statuses,
-            "count(*) FILTER (WHERE excused) AS excused",
-            "count(d) AS timed",
-            f"{_rounded('avg(d)')} AS duration_mean",
-            f"{_rounded('percentile_cont(0.5) WITHIN GROUP (ORDER BY d)')} AS duration_median",
-            "count(p) AS scored",
-            f"{_rounded('avg(p)')} AS score_mean",
-            f"{_rounded('CAST(percentile_cont(0.5) WITHIN GROUP (ORDER BY CAST(p * 100 AS float8)) AS numeric) / 100')}"
-            " AS score_median",
-            "CAST(min(p) AS float8) AS score_min",
-            "CAST(max(p) AS float8) AS score_max",
-            *bins,
-        ]
-    )
-
-
-@dataclass(frozen=True)
-class _By:
-    """How a breakdown reads its rows: the columns (key, title, sort) and the join it adds to `base`; or,
-    where one attempt falls in several rows, the lateral expansion of `base` that gives each row's key."""
-
-    columns: str
-    join: str = ""
-    expand: str | None = None
-
-
-def _by(by: Breakdown, f: ResultsFilter, arg: Params) -> _By | None:
-    """The breakdown's rows: assessments in course order, the others by key; attempts without a cohort
-    or session fall in a row of their own (key null), as the results table shows them with none."""
-    if by == "none":
-        return None
-    if by == "assessment":
-        return _By("a.external_id AS key, a.title AS title, a.position AS sort")
-    if by == "cohort":
-        return _By("e.cohort AS key, CAST(NULL AS text) AS title, CAST(NULL AS int) AS sort")
-    if by == "session":
-        return _By(
-            "ds.external_id AS key, ds.title AS title, CAST(NULL AS int) AS sort",
-            join="LEFT JOIN course_sessions ds ON ds.id = t.session_id",
-        )
-    return _groups(f, arg)
-
-
-# An attempt's group keys, each once: an enrollment's `groups` is kept as sent, so it may name one twice.
-_EACH_GROUP_ONCE = "CROSS JOIN LATERAL (SELECT DISTINCT u.key FROM unnest(base.keys) AS u(key)) AS k(key)"
-
-
-def _groups(f: ResultsFilter, arg: Params) -> _By:
-    """A row per group: an attempt counts once in each of its learner's groups (so the rows may add up to
-    more than the total), and in the "no group" row (key null) when the learner has none. Under a group filter
-    only that group has a row; archived groups have none unless archived groups are asked for (their
-    learners' attempts still count in their other groups' rows)."""
-    keep = ["TRUE"]
-    if f.group is not None:
-        keep.append(f"k.key = CAST({arg(f.group)} AS text)")
-    if not f.include_archived:
-        # $1 is the course: the results table's filter binds it first.
-        keep.append(f"k.key <> ALL ({groups.archived_names('$1')})")
-    return _By(
-        "CASE WHEN cardinality(e.groups) = 0 THEN ARRAY[CAST(NULL AS text)] ELSE e.groups END AS keys",
-        expand=f"{_EACH_GROUP_ONCE} WHERE k.key IS NULL OR ({' AND '.join(keep)})",
-    )
+__all__ = ["Breakdown", "dashboard"]
 
 
 async def dashboard(session: AsyncSession, ref: CourseRef, f: ResultsFilter, by: Breakdown) -> dict[str, Any]:
     """The figures for every attempt the results table lists under `f` (a grader's scope included), and
     one row per `by` value (none: no rows), in one statement."""
-    where, args = await results_table._where(session, ref.id, f, with_status=False)
-    arg = Params(*args)
-    breakdown = _by(by, f, arg)
-    extra, join = (f", {breakdown.columns}", breakdown.join) if breakdown else ("", "")
-    # Materialized: each attempt's percent (a numeric division) is worked out once, not once for every
-    # figure that reads it (an inlined `base` repeats the expression in each aggregate: 3x slower).
-    sql = f"""
-        WITH base AS MATERIALIZED (
-            SELECT t.status, t.excused, {_PERCENT} AS p, {_DURATION} AS d{extra}
-            {results_table._FROM} {join}
-            WHERE {where}
-        )
-        {_rows(breakdown)}
-    """
-    rows = [_row(r) for r in await fetch(session, sql, arg.values)]
+    s = await results_table.resolve(session, ref.id, f)
+    rows = [_row(r) for r in await repository.figures(session, ref.id, s, by)]
     return {"by": by, "total": rows[0], "rows": rows[1:]}
 
 
-_TOTAL = "TRUE AS total, CAST(NULL AS text) AS key, CAST(NULL AS text) AS title, CAST(NULL AS int) AS sort"
-_ORDER = "ORDER BY total DESC, sort NULLS LAST, key NULLS LAST"
-
-
-def _rows(breakdown: _By | None) -> str:
-    """The total first, then the breakdown's rows. One pass over `base` where each attempt falls in one
-    row (grouping sets); where it may fall in several, the total is taken apart from the rows (it would
-    count such an attempt once per row)."""
-    aggregates = _aggregates()
-    if breakdown is None:
-        return f"SELECT {_TOTAL}, {aggregates} FROM base"  # noqa: S608 (constant SQL pieces)
-    if breakdown.expand is None:
-        return f"""SELECT GROUPING(key) = 1 AS total, key, title, sort, {aggregates}
-            FROM base GROUP BY GROUPING SETS ((), (key, title, sort)) {_ORDER}"""  # noqa: S608
-    return f"""SELECT {_TOTAL}, {aggregates} FROM base
-        UNION ALL
-        SELECT FALSE, k.key, NULL, NULL, {aggregates} FROM base {breakdown.expand} GROUP BY k.key
-        {_ORDER}"""  # noqa: S608
-
-
-def _row(r: Any) -> dict[str, Any]:
+def _row(r: Figures) -> dict[str, Any]:
     """One row's figures as the API gives them; `completed` is the document's Completed (graded)."""
-    statuses = {s: int(r[s]) for s in STATUSES}
     return {
-        "key": r["key"],
-        "title": r["title"],
-        "attempts": int(r["attempts"]),
-        "statuses": statuses,
-        "completed": statuses["graded"],
-        "in_progress": statuses["in_progress"],
-        "to_be_taken": statuses["to_be_taken"],
-        "excused": int(r["excused"]),
-        "duration": {
-            "count": int(r["timed"]),
-            "mean_seconds": r["duration_mean"],
-            "median_seconds": r["duration_median"],
-        },
+        "key": r.key,
+        "title": r.title,
+        "attempts": r.attempts,
+        "statuses": r.statuses,
+        "completed": r.statuses["graded"],
+        "in_progress": r.statuses["in_progress"],
+        "to_be_taken": r.statuses["to_be_taken"],
+        "excused": r.excused,
+        "duration": {"count": r.timed, "mean_seconds": r.duration_mean, "median_seconds": r.duration_median},
         "scores": {
-            "count": int(r["scored"]),
-            "mean": r["score_mean"],
-            "median": r["score_median"],
-            "min": r["score_min"],
-            "max": r["score_max"],
+            "count": r.scored,
+            "mean": r.score_mean,
+            "median": r.score_median,
+            "min": r.score_min,
+            "max": r.score_max,
             "bins": [
-                {"label": label, "from": low, "to": high, "count": int(r[f"bin_{k}"])}
+                {"label": label, "from": low, "to": high, "count": r.bins[k]}
                 for k, (label, low, high) in enumerate(BINS)
             ],
         },

@@ -14,19 +14,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gradeflow.access.service.access import Action, course_access
 from gradeflow.access.service.auth import Principal
 from gradeflow.core.errors import NotFound
-from gradeflow.deadlines.service import due_dates
-from gradeflow.grades.service import grades
+from gradeflow.grades.service import catalogue, sheets
 from gradeflow.grading import engine
 from gradeflow.grading.policy import Policy
 from gradeflow.grading.results import LearnerResult
 from gradeflow.grading.sheet import EXCUSED, GRADED, Sheet
 from gradeflow.marking.service import anonymity
+from gradeflow.readside.repository import progress as repository
 
 # What-if steps for "still needed": the share of the remaining points, 0 to 100 % by 0.1 %.
 _STEPS = np.linspace(0.0, 1.0, 1001)
@@ -47,38 +46,34 @@ async def viewer(session: AsyncSession, principal: Principal, course: str, learn
     published_only = principal.kind == "user" and principal.subject == learner
     hidden: frozenset[str] = frozenset()
     if published_only:
-        course_id = await session.scalar(
-            text("SELECT id FROM courses WHERE organization_id = :o AND external_id = :c"),
-            {"o": principal.organization_id, "c": course},
-        )
+        course_id = await repository.course_id(session, principal.organization_id, course)
     else:
         ref = await course_access(session, principal, course, Action.GRADE_READ)
         course_id = ref.id
         if anonymity.concealed(principal, ref):
             hidden = await anonymity.hidden_assessments(session, ref.id)
-    enrollment_id = await session.scalar(
-        text("SELECT id FROM enrollments WHERE course_id = :c AND external_id = :l"), {"c": course_id, "l": learner}
-    )
+    enrollment_id = await repository.enrollment_id(session, course_id, learner)
     if course_id is None or enrollment_id is None:
         raise NotFound(f"Learner {learner!r} not found in course {course!r}.")
     return Viewer(int(course_id), int(enrollment_id), learner, published_only, hidden)
 
 
 async def progress(session: AsyncSession, who: Viewer) -> dict[str, Any]:
-    version = await session.scalar(text("SELECT grades_version FROM courses WHERE id = :c"), {"c": who.course_id})
+    version = await repository.served_version(session, who.course_id)
     if version is None:
         raise NotFound("The course has no grading policy yet.")
-    policy = await grades.course_policy(session, who.course_id, int(version))
+    policy = await catalogue.course_policy(session, who.course_id, version)
     ids = np.array([who.enrollment_id], dtype=np.int64)
     if who.published_only:
         sheet = await _published_sheet(session, policy, who.enrollment_id)
     else:
-        sheet = await grades.load_sheet(session, who.course_id, policy, ids)
+        sheet = await sheets.load_sheet(session, who.course_id, policy, ids)
     result = engine.PRESETS[policy.preset](policy, sheet)[0]
-    shaped = _shape(who, int(version), policy, sheet, result)
-    own = await _own_dates(session, who)
+    shaped = _shape(who, version, policy, sheet, result)
+    own = await repository.own_dates(session, who.course_id, who.enrollment_id)
     for a in shaped["assessments"]:
-        a["due_at"], a["allowed_attempts"] = own.get(a["assessment"], (None, 1))
+        dates = own.get(a["assessment"])
+        a["due_at"], a["allowed_attempts"] = (dates.due_at, dates.allowed_attempts) if dates else (None, 1)
     if who.hidden:
         withheld = {a["category"] for a in shaped["assessments"] if a["assessment"] in who.hidden}
         shaped["assessments"] = [a for a in shaped["assessments"] if a["assessment"] not in who.hidden]
@@ -88,42 +83,18 @@ async def progress(session: AsyncSession, who: Viewer) -> dict[str, Any]:
     return shaped
 
 
-# The learner's own due date and attempts per assessment (deadlines/service/due_dates.py), for them as for staff.
-_OWN_DATES = f"""
-    SELECT a.external_id, {due_dates.due_at()} AS due_at, {due_dates.allowed_attempts()} AS allowed
-    FROM assessments a {due_dates.overrides_join("a.id", ":e")}
-    WHERE a.course_id = :c
-"""  # noqa: S608 (constant SQL)
-
-
-async def _own_dates(session: AsyncSession, who: Viewer) -> dict[str, tuple[Any, int]]:
-    rows = await session.execute(text(_OWN_DATES), {"c": who.course_id, "e": who.enrollment_id})
-    return {r.external_id: (r.due_at, int(r.allowed)) for r in rows}
-
-
 async def _published_sheet(session: AsyncSession, policy: Policy, enrollment_id: int) -> Sheet:
-    rows = (
-        await session.execute(
-            text(
-                """
-                SELECT a.external_id, CAST(pr.earned AS float8), CAST(pr.possible AS float8), pr.excused
-                FROM published_results pr JOIN assessments a ON a.id = pr.assessment_id
-                WHERE pr.enrollment_id = :e
-                """
-            ),
-            {"e": enrollment_id},
-        )
-    ).all()
+    rows = await repository.published_scores(session, enrollment_id)
     column_of = {a.id: j for j, a in enumerate(policy.assessments)}
-    known = [r for r in rows if r[0] in column_of]
-    return grades.sheet_of(
+    known = [r for r in rows if r.assessment in column_of]
+    return sheets.sheet_of(
         policy,
         np.array([enrollment_id], dtype=np.int64),
         np.zeros(len(known), dtype=np.int64),
-        np.array([column_of[r[0]] for r in known], dtype=np.int64),
-        np.array([grades.EXCUSED_STATUS if r[3] else grades.GRADED_STATUS for r in known], dtype=np.int8),
-        np.array([np.nan if r[1] is None else r[1] for r in known], dtype=np.float64),
-        np.array([r[2] for r in known], dtype=np.float64),
+        np.array([column_of[r.assessment] for r in known], dtype=np.int64),
+        np.array([sheets.EXCUSED_STATUS if r.excused else sheets.GRADED_STATUS for r in known], dtype=np.int8),
+        np.array([np.nan if r.earned is None else r.earned for r in known], dtype=np.float64),
+        np.array([r.possible for r in known], dtype=np.float64),
     )
 
 

@@ -15,13 +15,13 @@ import numpy as np
 import polars as pl
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gradeflow.access.service.access import CourseRef
+from gradeflow.access.identity import CourseRef
 from gradeflow.core.errors import NotFound
-from gradeflow.courses.service import groups, sessions
-from gradeflow.db.conditions import Params
-from gradeflow.db.copy import copy_frame, fetch
+from gradeflow.courses.service import sessions
 from gradeflow.grades.service import grades
-from gradeflow.publishing.service import visibility as published
+from gradeflow.readside import stats
+from gradeflow.readside.repository import statistics as repository
+from gradeflow.readside.repository.statistics import Whose
 from gradeflow.reports.service.report_data import AssessmentInfo, CourseInfo, load_course
 
 
@@ -34,31 +34,6 @@ class Scope:
     session: str | None = None  # a course session: see sessions' rule (learners here, attempts per assessment)
     include_archived: bool = False  # False: leave out learners whose every group is archived
     session_id: int | None = None  # `session` resolved (statistics() does it)
-
-
-def _who(scope: Scope, arg: Params, course_id: int, attempt: bool = False) -> str:
-    """Conditions on enrollment `e`, and with `attempt` on attempt `t` (their values added to `arg`). The
-    session filters `t` where the figures are an assessment's, the learners where they are the course
-    grade's (the rule in gradeflow/courses/service/sessions.py), so an assessment's figures are the results table's."""
-    conditions = ["NOT e.is_course_team"]
-    if scope.cohort is not None:
-        conditions.append(f"e.cohort = {arg(scope.cohort)}")
-    if scope.group is not None:
-        conditions.append(f"CAST({arg(scope.group)} AS text) = ANY(e.groups)")
-    if scope.session_id is not None and attempt:
-        conditions.append(f"t.session_id = {arg(scope.session_id)}")
-    elif scope.session_id is not None:
-        conditions.append(sessions.with_attempt_in(arg(scope.session_id)))
-    if not scope.include_archived:
-        conditions.append(groups.not_archived(arg(course_id)))
-    return " AND ".join(conditions)
-
-
-# A final result: graded, with points, not excused, and confirmed where the assessment has manual items
-# (their ids are the statement's parameter `manual`).
-_FINAL = "t.status = 'graded' AND t.earned IS NOT NULL AND t.possible > 0 AND NOT t.excused AND " + (
-    published.CONFIRMED_OR_AUTOMATIC.replace("{manual}", "CAST({manual} AS bigint[])")
-)
 
 
 def _manual(course: CourseInfo) -> list[int]:
@@ -79,43 +54,22 @@ async def statistics(session: AsyncSession, ref: CourseRef, scope: Scope) -> dic
     return await _assessment(session, course, assessment, scope)
 
 
+def _whose(scope: Scope) -> Whose:
+    return Whose(scope.cohort, scope.group, scope.session_id, scope.include_archived)
+
+
 async def _course(session: AsyncSession, course: CourseInfo, scope: Scope) -> dict[str, Any]:
-    arg = Params(course.id)
-    who = _who(scope, arg, course.id)
-    frame = await copy_frame(
-        session,
-        f"""
-        SELECT CAST(g.final_percent AS float8), g.final_grade, CAST(g.final_passed AS int)
-        FROM enrollments e JOIN courses c ON c.id = e.course_id
-        JOIN course_grades g ON g.enrollment_id = e.id AND g.policy_version = c.grades_version
-        WHERE e.course_id = $1 AND e.status = 'enrolled' AND {who}
-        """,  # noqa: S608 (constant SQL pieces)
-        arg.values,
-        {"percent": pl.Float64, "letter": pl.String, "passed": pl.Int8},
-    )
+    frame = await repository.course_grades(session, course.id, _whose(scope))
     percent = frame["percent"].drop_nulls().to_numpy()
     passed = frame["passed"].drop_nulls()
-    arg = Params(course.id, _manual(course))
-    summary = {
-        r["assessment_id"]: r
-        for r in await fetch(
-            session,
-            f"""
-            SELECT t.assessment_id, count(*) AS n, avg(CAST(t.earned / t.possible * 100 AS float8)) AS mean
-            FROM attempts t JOIN enrollments e ON e.id = t.enrollment_id
-            WHERE e.course_id = $1 AND {_FINAL.format(manual="$2")} AND {_who(scope, arg, course.id, attempt=True)}
-            GROUP BY t.assessment_id
-            """,  # noqa: S608 (constant SQL pieces)
-            arg.values,
-        )
-    }
+    summary = await repository.assessment_figures(session, course.id, _manual(course), _whose(scope))
     per_assessment = [
         {
             "assessment": a.external_id,
             "title": a.title,
             "category": a.category,
-            "count": int(summary[a.id]["n"]) if a.id in summary else 0,
-            "mean": summary[a.id]["mean"] if a.id in summary else None,
+            "count": summary[a.id].count if a.id in summary else 0,
+            "mean": summary[a.id].mean if a.id in summary else None,
         }
         for a in course.assessments
     ]
@@ -128,28 +82,9 @@ async def _course(session: AsyncSession, course: CourseInfo, scope: Scope) -> di
     }
 
 
-async def _assessment_percents(
-    session: AsyncSession, course: CourseInfo, a: AssessmentInfo, scope: Scope
-) -> tuple[np.ndarray, np.ndarray]:
-    """Attempt ids and percents of the assessment's final results."""
-    arg = Params(a.id, course.id, _manual(course))
-    who = _who(scope, arg, course.id, attempt=True)
-    frame = await copy_frame(
-        session,
-        f"""
-        SELECT t.id, CAST(t.earned / t.possible * 100 AS float8)
-        FROM attempts t JOIN enrollments e ON e.id = t.enrollment_id
-        WHERE t.assessment_id = $1 AND e.course_id = $2 AND {_FINAL.format(manual="$3")} AND {who}
-        ORDER BY t.id
-        """,  # noqa: S608 (constant SQL pieces)
-        arg.values,
-        {"attempt": pl.Int64, "percent": pl.Float64},
-    )
-    return frame["attempt"].to_numpy(), frame["percent"].to_numpy()
-
-
 async def _assessment(session: AsyncSession, course: CourseInfo, a: AssessmentInfo, scope: Scope) -> dict[str, Any]:
-    attempts, percent = await _assessment_percents(session, course, a, scope)
+    whose = _whose(scope)
+    attempts, percent = await repository.assessment_percents(session, a.id, course.id, _manual(course), whose)
     pass_mark = course.rules.pass_mark() if course.rules else None
     return {
         "of": a.external_id,
@@ -165,13 +100,7 @@ async def _items(session: AsyncSession, a: AssessmentInfo, attempts: np.ndarray)
     """Facility and discrimination of each item over the attempts given (their final results)."""
     if not a.items or not len(attempts):
         return [_item(i, np.zeros(0), np.zeros(0)) for i in a.items]
-    frame = await copy_frame(
-        session,
-        "SELECT sc.attempt_id, sc.item_id, CAST(sc.earned AS float8) FROM item_scores sc"
-        " WHERE sc.attempt_id = ANY(CAST($1 AS bigint[]))",
-        [attempts.tolist()],
-        {"attempt": pl.Int64, "item": pl.Int64, "earned": pl.Float64},
-    )
+    frame = await repository.item_scores(session, attempts)
     column = {i.id: k for k, i in enumerate(a.items)}
     scores = np.zeros((len(attempts), len(a.items)))  # an unscored item of a final result counts 0
     rows = np.searchsorted(attempts, frame["attempt"].to_numpy())
@@ -200,27 +129,19 @@ def _item(item: Any, scores: np.ndarray, rest: np.ndarray) -> dict[str, Any]:
 
 
 def _describe(values: np.ndarray, bins: int) -> dict[str, Any]:
-    """Count, mean, median, sample standard deviation, min, max, quartiles and a histogram of percents
-    over [0, 100] (values above 100, extra credit, in the last bin)."""
-    edges = np.linspace(0.0, 100.0, bins + 1)
-    counts, _ = np.histogram(np.clip(values, 0.0, 100.0), bins=edges)
-    if not len(values):
-        stats: dict[str, Any] = dict.fromkeys(("mean", "median", "std", "min", "max", "q1", "q3"))
-    else:
-        q1, median, q3 = np.percentile(values, [25, 50, 75])
-        stats = {
-            "mean": float(values.mean()),
-            "median": float(median),
-            "std": float(values.std(ddof=1)) if len(values) > 1 else None,
-            "min": float(values.min()),
-            "max": float(values.max()),
-            "q1": float(q1),
-            "q3": float(q3),
-        }
+    """Count, mean, median, sample standard deviation, min, max, quartiles (readside/stats.py) and a
+    histogram of percents over [0, 100] (values above 100, extra credit, in the last bin)."""
+    s = stats.summary(values, sample=True)
     return {
-        "count": len(values),
-        **stats,
-        "histogram": {"edges": [float(e) for e in edges], "counts": [int(c) for c in counts]},
+        "count": s.count,
+        "mean": s.mean,
+        "median": s.median,
+        "std": s.stdev,
+        "min": s.min,
+        "max": s.max,
+        "q1": s.q1,
+        "q3": s.q3,
+        "histogram": {"edges": [float(e) for e in stats.edges(bins)], "counts": stats.histogram(values, bins)},
     }
 
 

@@ -18,18 +18,19 @@ Everything is read chunk by chunk inside the report's snapshot, a few set-based 
 from __future__ import annotations
 
 import dataclasses
-import statistics
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gradeflow.grading.results import scale100
+from gradeflow.readside import stats
 from gradeflow.reports.commands import GroupProgressionParams, IndividualProgressionParams
+from gradeflow.reports.repository import progression as repository
+from gradeflow.reports.repository.learners import Who
 from gradeflow.reports.service.report_data import (
     FINAL,
     AssessmentInfo,
@@ -38,7 +39,7 @@ from gradeflow.reports.service.report_data import (
     result_cells,
     who_of,
 )
-from gradeflow.reports.service.report_records import TAKEN_IN_PERIOD, display_name, histogram
+from gradeflow.reports.service.report_records import display_name, histogram
 
 # How the parts of the tests are compared: per question (shared item external ids), per skill, or not
 # at all (the tests share neither).
@@ -64,29 +65,7 @@ class Pair:
         return [i.external_id for i in self.final.items if i.external_id in before]
 
 
-async def initial_of(session: AsyncSession, course_id: int, final: str) -> str | None:
-    """The external id of the initial test that the course's assessment `final` names, if any."""
-    found = await session.scalar(
-        text(
-            """
-            SELECT i.external_id FROM assessments f JOIN assessments i ON i.id = f.initial_assessment_id
-            WHERE f.course_id = :c AND f.external_id = :a
-            """
-        ),
-        {"c": course_id, "a": final},
-    )
-    return None if found is None else str(found)
-
-
-# Skills tagged on items of both tests (a skill is compared only if each test measures it).
-_SHARED_SKILLS = """
-    SELECT EXISTS (
-      SELECT 1 FROM items i CROSS JOIN LATERAL jsonb_to_recordset(i.skills) AS s(skill text, weight numeric)
-      WHERE i.assessment_id = :initial
-        AND s.skill IN (SELECT s2.skill FROM items i2
-                        CROSS JOIN LATERAL jsonb_to_recordset(i2.skills) AS s2(skill text, weight numeric)
-                        WHERE i2.assessment_id = :final))
-"""
+initial_of = repository.initial_of
 
 
 async def pair_of(session: AsyncSession, course: CourseInfo, final_id: str) -> Pair:
@@ -99,7 +78,7 @@ async def pair_of(session: AsyncSession, course: CourseInfo, final_id: str) -> P
     pair = Pair(initial, final, BY_NOTHING)
     if pair.shared_items:
         return dataclasses.replace(pair, by=BY_ITEM)
-    if await session.scalar(text(_SHARED_SKILLS), {"initial": initial.id, "final": final.id}):
+    if await repository.share_skills(session, initial.id, final.id):
         return dataclasses.replace(pair, by=BY_SKILL)
     return pair
 
@@ -171,60 +150,18 @@ class GroupProgression:
 
 
 def _mean(xs: Sequence[float]) -> float | None:
-    return round(statistics.fmean(xs), 2) if xs else None
+    return stats.rounded(stats.mean(xs))
 
 
 def _median(xs: Sequence[float]) -> float | None:
-    return round(statistics.median(xs), 2) if xs else None
-
-
-# Per learner of a chunk (ids ascending): a course team member?, and whether each test's attempt was
-# taken in the period ("taken" as in the group report: submitted, else started, else first recorded).
-_TEAM_AND_PERIOD = f"""
-    SELECT e.is_course_team,
-           coalesce(bool_or(t.assessment_id = :initial AND {TAKEN_IN_PERIOD}), false),
-           coalesce(bool_or(t.assessment_id = :final AND {TAKEN_IN_PERIOD}), false)
-    FROM enrollments e
-    LEFT JOIN attempts t ON t.enrollment_id = e.id AND t.assessment_id IN (:initial, :final)
-    WHERE e.id = ANY(CAST(:ids AS bigint[])) GROUP BY e.id, e.is_course_team ORDER BY e.id
-"""  # noqa: S608  (constant SQL)
+    return stats.rounded(stats.median(xs))
 
 
 async def _team_and_period(
     session: AsyncSession, pair: Pair, ids: np.ndarray, since: datetime | None, until: datetime | None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per learner: on the course team?; both tests taken in the period?"""
-    rows = (
-        await session.execute(
-            text(_TEAM_AND_PERIOD),
-            {"initial": pair.initial.id, "final": pair.final.id, "ids": ids.tolist(), "since": since, "until": until},
-        )
-    ).all()
-    team = np.array([bool(r[0]) for r in rows], dtype=bool)
-    in_period = np.array([bool(r[1]) and bool(r[2]) for r in rows], dtype=bool)
-    return team, in_period
-
-
-# Per question or skill, the sums over learners with a score on it in both tests: of their levels
-# before and after (percent). `{keys}` gives each scored item its keys and weights.
-_PART_SUMS = """
-    WITH levels AS (
-      SELECT t.enrollment_id, t.assessment_id = :final AS after, k.key,
-             sum(k.weight * sc.earned) * 100 / nullif(sum(k.weight * sc.possible), 0) AS level
-      FROM attempts t JOIN item_scores sc ON sc.attempt_id = t.id JOIN items i ON i.id = sc.item_id
-      CROSS JOIN LATERAL ({keys}) AS k(key, weight)
-      WHERE t.assessment_id IN (:initial, :final) AND t.enrollment_id = ANY(CAST(:ids AS bigint[]))
-      GROUP BY 1, 2, 3
-    )
-    SELECT b.key, count(*), CAST(sum(b.level) AS float8), CAST(sum(a.level) AS float8)
-    FROM levels b JOIN levels a ON a.enrollment_id = b.enrollment_id AND a.key = b.key AND a.after
-    WHERE NOT b.after AND b.level IS NOT NULL AND a.level IS NOT NULL
-    GROUP BY b.key
-"""
-_KEYS = {
-    BY_ITEM: "SELECT i.external_id, CAST(1 AS numeric)",
-    BY_SKILL: "SELECT s.skill, s.weight FROM jsonb_to_recordset(i.skills) AS s(skill text, weight numeric)",
-}
+    return await repository.team_and_period(session, pair.initial.id, pair.final.id, ids, since, until)
 
 
 class _PartSums:
@@ -249,15 +186,22 @@ class _PartSums:
         return out
 
 
-async def group_progression(session: AsyncSession, course: CourseInfo, p: GroupProgressionParams) -> GroupProgression:
+async def group_progression(
+    session: AsyncSession,
+    course: CourseInfo,
+    p: GroupProgressionParams,
+    who: Who | None = None,
+    pair: Pair | None = None,
+) -> GroupProgression:
     """The group's learners with a final result on both tests in the period, compared: each learner's
-    change, the distributions before and after in the same bins, the mean change per question or skill."""
-    pair = await pair_of(session, course, p.assessment)
+    change, the distributions before and after in the same bins, the mean change per question or skill.
+    `who` and `pair`: the params' learners and tests, if the caller has them already."""
+    pair = pair or await pair_of(session, course, p.assessment)
     both = dataclasses.replace(course, assessments=[pair.initial, pair.final])
     compared: list[LearnerChange] = []
     not_compared = 0
     sums = _PartSums()
-    who = await who_of(session, course.id, p)
+    who = who or await who_of(session, course.id, p)
     async for people in learner_chunks(session, course.id, who):
         ids = people["id"].to_numpy()
         value, state = await result_cells(session, both, ids)
@@ -298,12 +242,9 @@ def _part_order(pair: Pair) -> tuple[list[str], dict[str, str]]:
 
 
 async def _add_part_sums(session: AsyncSession, pair: Pair, ids: np.ndarray, sums: _PartSums) -> None:
-    rows = await session.execute(
-        text(_PART_SUMS.format(keys=_KEYS[pair.by])),
-        {"initial": pair.initial.id, "final": pair.final.id, "ids": ids.tolist()},
-    )
-    for key, n, before, after in rows:
-        sums.add(str(key), int(n), float(before), float(after))
+    by: Literal["item", "skill"] = "item" if pair.by == BY_ITEM else "skill"
+    for part in await repository.part_sums(session, by, pair.initial.id, pair.final.id, ids):
+        sums.add(part.key, part.learners, part.before, part.after)
 
 
 # --- each learner's individual progression report -------------------------------------------------
@@ -342,14 +283,19 @@ class LearnerProgression:
 
 
 async def learner_progressions(
-    session: AsyncSession, course: CourseInfo, p: IndividualProgressionParams
+    session: AsyncSession,
+    course: CourseInfo,
+    p: IndividualProgressionParams,
+    who: Who | None = None,
+    pair: Pair | None = None,
 ) -> AsyncIterator[tuple[int, list[LearnerProgression]]]:
     """Per chunk: how many learners it covered, and the reports of those with both results published
     (not excused) and both tests taken in the period. Only what was published to the learner is shown:
-    the scores of the snapshots, and questions only where both were published with their items."""
-    pair = await pair_of(session, course, p.assessment)
+    the scores of the snapshots, and questions only where both were published with their items. `who`
+    and `pair`: the params' learners and tests, if the caller has them already."""
+    pair = pair or await pair_of(session, course, p.assessment)
     skills = await _item_skills(session, pair) if pair.by == BY_SKILL else {}
-    who = await who_of(session, course.id, p)
+    who = who or await who_of(session, course.id, p)
     async for people in learner_chunks(session, course.id, who):
         ids = people["id"].to_numpy()
         _, in_period = await _team_and_period(session, pair, ids, p.since, p.until)
@@ -381,38 +327,17 @@ async def learner_progressions(
 
 async def _published_pairs(session: AsyncSession, pair: Pair, ids: np.ndarray) -> dict[int, dict[int, Published]]:
     """The chunk's published, final (not excused) results on the two tests, by enrollment and test."""
-    rows = await session.execute(
-        text(
-            """
-            SELECT pr.enrollment_id, pr.assessment_id, CAST(pr.earned AS float8), CAST(pr.possible AS float8), pr.items
-            FROM published_results pr
-            WHERE pr.enrollment_id = ANY(CAST(:ids AS bigint[])) AND pr.assessment_id IN (:initial, :final)
-              AND NOT pr.excused AND pr.earned IS NOT NULL
-            """
-        ),
-        {"ids": ids.tolist(), "initial": pair.initial.id, "final": pair.final.id},
-    )
     out: dict[int, dict[int, Published]] = {}
-    for enrollment, assessment, earned, possible, items in rows:
-        out.setdefault(int(enrollment), {})[int(assessment)] = Published(float(earned), float(possible), items)
+    for r in await repository.published_scores(session, pair.initial.id, pair.final.id, ids):
+        out.setdefault(r.enrollment_id, {})[r.assessment_id] = Published(r.earned, r.possible, r.items)
     return out
 
 
 async def _item_skills(session: AsyncSession, pair: Pair) -> dict[tuple[int, str], list[tuple[str, float]]]:
     """The skills (and weights) of each item of the two tests, by (test, item external id)."""
-    rows = await session.execute(
-        text(
-            """
-            SELECT i.assessment_id, i.external_id, s.skill, CAST(s.weight AS float8)
-            FROM items i CROSS JOIN LATERAL jsonb_to_recordset(i.skills) AS s(skill text, weight numeric)
-            WHERE i.assessment_id IN (:initial, :final)
-            """
-        ),
-        {"initial": pair.initial.id, "final": pair.final.id},
-    )
     out: dict[tuple[int, str], list[tuple[str, float]]] = {}
-    for assessment, item, skill, weight in rows:
-        out.setdefault((int(assessment), str(item)), []).append((str(skill), float(weight)))
+    for r in await repository.item_skills(session, pair.initial.id, pair.final.id):
+        out.setdefault((r.assessment_id, r.item), []).append((r.skill, r.weight))
     return out
 
 

@@ -10,20 +10,22 @@ report's language. States are catalogue keys, never English text.
 from __future__ import annotations
 
 import dataclasses
-import statistics
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gradeflow.core import names
 from gradeflow.core.errors import NotFound
 from gradeflow.grading.results import scale100
+from gradeflow.readside import stats
 from gradeflow.reports.commands import GroupReportParams, IndividualReportsParams
+from gradeflow.reports.repository import records as repository
+from gradeflow.reports.repository.learners import Who
+from gradeflow.reports.repository.records import PublishedResult
 from gradeflow.reports.service.report_data import (
     CANCELLED,
     EMPTY,
@@ -56,17 +58,7 @@ def display_name(person: dict[str, Any]) -> str:
 
 def histogram(percents: Sequence[float]) -> list[int]:
     """Counts in ten 10 % bands (below 0 in the first, 100 and above in the last)."""
-    bins = [0] * 10
-    for x in percents:
-        bins[min(9, max(0, int(x // 10)))] += 1
-    return bins
-
-
-# When a learner took a test (attempt `t`): its submission, else its start, else when the result was
-# first recorded; and whether that falls in the report's period (:since, :until).
-_TAKEN = "coalesce(t.submitted_at, t.started_at, t.created_at)"
-TAKEN_IN_PERIOD = f"""(CAST(:since AS timestamptz) IS NULL OR {_TAKEN} >= :since)
-           AND (CAST(:until AS timestamptz) IS NULL OR {_TAKEN} < :until)"""
+    return stats.histogram(percents, 10)
 
 
 # --- a group's results on one assessment ----------------------------------------------------------
@@ -104,24 +96,12 @@ class GroupResults:
     letters: dict[str, int]  # learners in `ranking` per letter, highest cutoff first
 
 
-# Per learner of a chunk (ids ascending): a course team member?, and whether their attempt at the
-# assessment was taken in the period. "Taken" is when the learner took the test: its submission,
-# else its start, else when the result was first recorded (scores sent without an attempt's times).
-# Never the last change: a re-mark in May does not move a test taken in March out of March. With a
-# session, an attempt counts only if it is in that session.
-_TEAM_AND_PERIOD = f"""
-    SELECT e.is_course_team,
-           t.id IS NOT NULL
-           AND {TAKEN_IN_PERIOD}
-           AND (CAST(:s AS bigint) IS NULL OR t.session_id = :s)
-    FROM enrollments e LEFT JOIN attempts t ON t.enrollment_id = e.id AND t.assessment_id = :a
-    WHERE e.id = ANY(CAST(:ids AS bigint[])) ORDER BY e.id
-"""  # noqa: S608  (constant SQL)
-
-
-async def group_results(session: AsyncSession, course: CourseInfo, p: GroupReportParams) -> GroupResults:
+async def group_results(
+    session: AsyncSession, course: CourseInfo, p: GroupReportParams, who: Who | None = None
+) -> GroupResults:
     """The group's (or cohort's, or everyone's) results on one assessment within the period: the
-    learners ranked (equal scores share a rank), the course team apart, statistics over the ranked."""
+    learners ranked (equal scores share a rank), the course team apart, statistics over the ranked.
+    `who`: the params' learners, if the caller has them already."""
     assessment = course.assessment(p.assessment)
     if assessment is None:
         raise NotFound(f"Assessment {p.assessment!r} not found.")
@@ -129,19 +109,13 @@ async def group_results(session: AsyncSession, course: CourseInfo, p: GroupRepor
     learners: list[tuple[float, Ranked]] = []
     team: list[Ranked] = []
     not_graded = not_taken = excused = 0
-    who = await who_of(session, course.id, p)
-    session_id = who.session_id
+    who = who or await who_of(session, course.id, p)
     async for people in learner_chunks(session, course.id, who):
         ids = people["id"].to_numpy()
         value, state = await result_cells(session, only, ids)
-        rows = (
-            await session.execute(
-                text(_TEAM_AND_PERIOD),
-                {"a": assessment.id, "ids": ids.tolist(), "since": p.since, "until": p.until, "s": session_id},
-            )
-        ).all()
-        is_team = np.array([bool(r[0]) for r in rows], dtype=bool)
-        in_period = np.array([bool(r[1]) for r in rows], dtype=bool)
+        is_team, in_period = await repository.team_and_period(
+            session, assessment.id, ids, p.since, p.until, who.session_id
+        )
         cell = np.where(in_period, state[:, 0], EMPTY)
         counted = ~is_team
         not_graded += int((counted & (cell == UNAVAILABLE)).sum())
@@ -204,15 +178,15 @@ def _ranked(scored: Sequence[tuple[float, Ranked]]) -> list[Ranked]:
 
 
 def _stats(xs: list[float]) -> dict[str, float | None]:
-    if not xs:
-        return {"count": 0, "mean": None, "median": None, "stdev": None, "min": None, "max": None}
+    """The group's figures: the population standard deviation (the report describes the group it ranks)."""
+    s = stats.summary(xs, sample=False)
     return {
-        "count": len(xs),
-        "mean": round(statistics.fmean(xs), 2),
-        "median": round(statistics.median(xs), 2),
-        "stdev": round(statistics.pstdev(xs), 2),
-        "min": min(xs),
-        "max": max(xs),
+        "count": s.count,
+        "mean": stats.rounded(s.mean),
+        "median": stats.rounded(s.median),
+        "stdev": stats.rounded(s.stdev),
+        "min": s.min,
+        "max": s.max,
     }
 
 
@@ -263,27 +237,29 @@ class LearnerRecord:
 
 
 async def learner_records(
-    session: AsyncSession, course: CourseInfo, p: IndividualReportsParams
+    session: AsyncSession, course: CourseInfo, p: IndividualReportsParams, who: Who | None = None
 ) -> AsyncIterator[list[LearnerRecord]]:
     """Each learner's record as the learner sees it: only what was published to them (the report may
     be sent to candidates). A result not published shows no score: "not attempted" without an attempt,
     "not available" with one. The course grade is the published one; the category percents and the
     dropped marks come from the stored grade's explanation, shown only while the stored grade still
-    says what was published (publishing's own test of "already published")."""
-    who = await who_of(session, course.id, p)
+    says what was published (publishing's own test of "already published"). `who`: the params'
+    learners, if the caller has them already."""
+    who = who or await who_of(session, course.id, p)
     cutoffs = [(c.grade, scale100(c.min)) for c in course.rules.cutoffs_high_first()] if course.rules else []
     label = {a.id: name for name, a in course.columns}
     categories = list(dict.fromkeys(a.category for a in course.assessments))
     async for people in learner_chunks(session, course.id, who):
         ids = people["id"].to_numpy()
         _, state = await result_cells(session, course, ids)
-        published = await _published_results(session, ids)
-        grades = await _published_grades(session, course, ids)
+        published = await repository.published_results(session, ids)
+        grades = await repository.published_grades(session, ids, course.served_version)
         records = []
         for k, person in enumerate(people.iter_rows(named=True)):
             enrollment = int(person["id"])
-            percent, letter, explained = grades.get(enrollment, (None, None, None))
-            by_category = {c["name"]: c for c in explained or []}
+            grade = grades.get(enrollment)
+            percent, letter = (grade.percent, grade.letter) if grade else (None, None)
+            by_category = {c["name"]: c for c in (grade.explained if grade else None) or []}
             drops = {x for c in by_category.values() for x in c.get("dropped") or []}
             lines: dict[str, list[AssessmentLine]] = {c: [] for c in categories}
             for j, a in enumerate(course.assessments):
@@ -322,10 +298,10 @@ async def learner_records(
         yield records
 
 
-def _published_line(label: str, title: str, r: Any, dropped: bool) -> AssessmentLine:
+def _published_line(label: str, title: str, r: PublishedResult, dropped: bool) -> AssessmentLine:
     possible = float(r.possible)
-    final = not r.excused and r.earned is not None
-    earned = float(r.earned) if final else None
+    earned = float(r.earned) if not r.excused and r.earned is not None else None
+    final = earned is not None
     return AssessmentLine(
         label=label,
         title=title,
@@ -346,38 +322,3 @@ def _published_line(label: str, title: str, r: Any, dropped: bool) -> Assessment
             for i in r.items or []
         ],
     )
-
-
-async def _published_results(session: AsyncSession, ids: np.ndarray) -> dict[tuple[int, int], Any]:
-    """The chunk's published snapshots by (enrollment, assessment): what the learners see."""
-    rows = await session.execute(
-        text(
-            """
-            SELECT pr.enrollment_id, pr.assessment_id, pr.earned, pr.possible, pr.excused, pr.items, pr.feedback
-            FROM published_results pr WHERE pr.enrollment_id = ANY(CAST(:ids AS bigint[]))
-            """
-        ),
-        {"ids": ids.tolist()},
-    )
-    return {(r.enrollment_id, r.assessment_id): r for r in rows}
-
-
-async def _published_grades(
-    session: AsyncSession, course: CourseInfo, ids: np.ndarray
-) -> dict[int, tuple[float | None, str | None, list[dict[str, Any]] | None]]:
-    """The chunk's published course grades, each with the stored grade's explanation (per category:
-    percent, counted, dropped) while the stored grade is still the one published."""
-    rows = await session.execute(
-        text(
-            """
-            SELECT pg.enrollment_id, pg.percent, pg.grade,
-                   CASE WHEN pg.percent IS NOT DISTINCT FROM g.final_percent
-                         AND pg.grade IS NOT DISTINCT FROM g.final_grade THEN g.explanation -> 'final' END
-            FROM published_grades pg
-            LEFT JOIN course_grades g ON g.enrollment_id = pg.enrollment_id AND g.policy_version = :v
-            WHERE pg.enrollment_id = ANY(CAST(:ids AS bigint[]))
-            """
-        ),
-        {"ids": ids.tolist(), "v": course.served_version},
-    )
-    return {int(r[0]): (None if r[1] is None else float(r[1]), r[2], r[3]) for r in rows}

@@ -12,19 +12,22 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gradeflow import jobs
-from gradeflow.access.service.access import Action, CourseRef, course_access
+from gradeflow.access.identity import CourseRef
+from gradeflow.access.service.access import Action, course_access
 from gradeflow.access.service.auth import Principal
 from gradeflow.audit import service as audit
 from gradeflow.core import clock, jsonutil
+from gradeflow.core.commands import Command
 from gradeflow.core.errors import Conflict, NotFound
-from gradeflow.core.paging import Page, newest_first
+from gradeflow.core.paging import Page
 from gradeflow.grades.service import grades
+from gradeflow.jobs import JobName
 from gradeflow.notify import events
-from gradeflow.reports.commands import ReportRequest
+from gradeflow.reports.repository import jobs as repository
+from gradeflow.reports.repository.jobs import ClaimedReport, Finished, ReportRecord
 from gradeflow.reports.service import report_references
 from gradeflow.storage.s3 import ObjectStore
 
@@ -32,32 +35,22 @@ MAX_TRIES = 3
 RETRY_AFTER = [timedelta(seconds=5), timedelta(seconds=30), timedelta(minutes=2)]
 
 
-def job_id(report_id: int, tries: int = 0) -> str:
-    """One job per try: a job left in the queue by a worker that died does not hold up the next try."""
-    return f"report-{report_id}" if tries == 0 else f"report-{report_id}-{tries}"
-
-
 async def create(
-    session: AsyncSession, queue: jobs.Queue, ref: CourseRef, body: ReportRequest, actor: str
+    session: AsyncSession,
+    queue: jobs.Queue,
+    ref: CourseRef,
+    kind: str,
+    params: Command,
+    notify_email: str | None,
+    actor: str,
+    kind_check: report_references.KindCheck | None = None,
 ) -> dict[str, Any]:
-    """Check what the request names (422 for anything the course lacks), record it (queued,
-    audited), commit, then enqueue the job."""
-    await report_references.check(session, ref.id, body.params)
-    params = body.params.model_dump(mode="json", exclude_none=True)
-    report_id: int = await session.scalar(
-        text(
-            """
-            INSERT INTO reports (course_id, kind, params, requested_by, message)
-            VALUES (:c, :kind, CAST(:params AS jsonb), :actor, 'waiting for a worker') RETURNING id
-            """
-        ),
-        {
-            "c": ref.id,
-            "kind": body.kind,
-            "params": jsonutil.dumps({**params, **({"notify_email": body.notify_email} if body.notify_email else {})}),
-            "actor": actor,
-        },
-    )
+    """Check what the request names (422 for anything the course lacks; `kind_check`: the kind's own
+    check), record it (queued, audited), commit, then enqueue the job."""
+    await report_references.check(session, ref.id, params, kind_check)
+    named = params.model_dump(mode="json", exclude_none=True)
+    stored = jsonutil.dumps({**named, **({"notify_email": notify_email} if notify_email else {})})
+    report_id = await repository.add_queued(session, ref.id, kind, stored, actor)
     # A report holds every learner's results: who asked for which is on the record, like each link.
     await audit.record(
         session,
@@ -65,62 +58,51 @@ async def create(
         ref.id,
         actor,
         "report.requested",
-        new={"report": report_id, "kind": body.kind, "params": params},
+        new={"report": report_id, "kind": kind, "params": named},
     )
     await session.commit()
-    await jobs.enqueue(queue, jobs.RUN_REPORT, job_id(report_id), report_id)
+    await jobs.enqueue(queue, JobName.RUN_REPORT, jobs.job_id(JobName.RUN_REPORT, report_id), report_id)
     return await _view(session, report_id)
 
 
-_SELECT = """
-    SELECT r.*, c.external_id AS course FROM reports r JOIN courses c ON c.id = r.course_id
-"""
-
-
-async def _row(session: AsyncSession, report_id: int) -> Any:
-    row = (await session.execute(text(_SELECT + " WHERE r.id = :id"), {"id": report_id})).mappings().first()
-    if row is None:
+async def _record(session: AsyncSession, report_id: int) -> ReportRecord:
+    record = await repository.report(session, report_id)
+    if record is None:
         raise NotFound(f"Report {report_id} not found.")
-    return row
+    return record
 
 
-def _shape(row: Any) -> dict[str, Any]:
+def _shape(r: ReportRecord) -> dict[str, Any]:
     return {
-        "id": row["id"],
-        "course": row["course"],
-        "kind": row["kind"],
-        "params": {k: v for k, v in row["params"].items() if k != "notify_email"},
-        "requested_by": row["requested_by"],
-        "status": row["status"],
-        "progress": row["progress"],
-        "message": row["message"],
-        "rows": row["rows"],
-        "bytes": row["bytes"],
-        "sha256": row["sha256"],
-        "file_name": row["file_name"],
-        "error": row["error"],
-        "created_at": row["created_at"],
-        "started_at": row["started_at"],
-        "finished_at": row["finished_at"],
-        "expires_at": row["expires_at"],
+        "id": r.id,
+        "course": r.course,
+        "kind": r.kind,
+        "params": {k: v for k, v in r.params.items() if k != "notify_email"},
+        "requested_by": r.requested_by,
+        "status": r.status,
+        "progress": r.progress,
+        "message": r.message,
+        "rows": r.rows,
+        "bytes": r.bytes,
+        "sha256": r.sha256,
+        "file_name": r.file_name,
+        "error": r.error,
+        "created_at": r.created_at,
+        "started_at": r.started_at,
+        "finished_at": r.finished_at,
+        "expires_at": r.expires_at,
         "download_url": None,
         "download_expires_at": None,
     }
 
 
 async def _view(session: AsyncSession, report_id: int) -> dict[str, Any]:
-    return _shape(await _row(session, report_id))
+    return _shape(await _record(session, report_id))
 
 
 async def report_access(session: AsyncSession, principal: Principal, report_id: int, action: Action) -> CourseRef:
     """The report's course, checked for `action` (a report of another organization is 404)."""
-    course = await session.scalar(
-        text(
-            "SELECT c.external_id FROM reports r JOIN courses c ON c.id = r.course_id"
-            " WHERE r.id = :id AND c.organization_id = :o"
-        ),
-        {"id": report_id, "o": principal.organization_id},
-    )
+    course = await repository.course_of(session, report_id, principal.organization_id)
     if course is None:
         raise NotFound(f"Report {report_id} not found.")
     return await course_access(session, principal, course, action)
@@ -131,29 +113,29 @@ async def get(
 ) -> dict[str, Any]:
     """The record; once succeeded, with a download link minted now (valid `link_seconds`), whose
     issuance is audited. The link is never stored."""
-    row = await _row(session, report_id)
-    view = _shape(row)
-    if row["status"] == "succeeded":
+    record = await _record(session, report_id)
+    view = _shape(record)
+    if record.status == "succeeded":
         view["download_url"], view["download_expires_at"] = await issue_link(
-            session, store, ref, row, actor, link_seconds
+            session, store, ref, record, actor, link_seconds
         )
     return view
 
 
 async def issue_link(
-    session: AsyncSession, store: ObjectStore, ref: CourseRef, row: Any, actor: str, link_seconds: int
+    session: AsyncSession, store: ObjectStore, ref: CourseRef, record: ReportRecord, actor: str, link_seconds: int
 ) -> tuple[str, datetime]:
-    if row["status"] != "succeeded":
-        raise Conflict(f"The report is {row['status']}: there is no file to download.")
+    if record.status != "succeeded" or record.object_key is None:
+        raise Conflict(f"The report is {record.status}: there is no file to download.")
     issued = clock.now()
-    url = await store.presign_get(row["object_key"], link_seconds, row["file_name"])
+    url = await store.presign_get(record.object_key, link_seconds, record.file_name)
     await audit.record(
         session,
         ref.organization_id,
         ref.id,
         actor,
         "report.link_issued",
-        new={"report": row["id"], "kind": row["kind"], "file_name": row["file_name"], "valid_seconds": link_seconds},
+        new={"report": record.id, "kind": record.kind, "file_name": record.file_name, "valid_seconds": link_seconds},
     )
     await session.commit()
     return url, issued + timedelta(seconds=link_seconds)
@@ -162,30 +144,21 @@ async def issue_link(
 async def download_link(
     session: AsyncSession, store: ObjectStore, ref: CourseRef, report_id: int, actor: str, link_seconds: int
 ) -> str:
-    url, _ = await issue_link(session, store, ref, await _row(session, report_id), actor, link_seconds)
+    url, _ = await issue_link(session, store, ref, await _record(session, report_id), actor, link_seconds)
     return url
 
 
 async def list_reports(session: AsyncSession, ref: CourseRef, limit: int, cursor: str | None) -> Page[dict[str, Any]]:
     """Most recent first, pending and running ones with their progress."""
-    page = await newest_first(session, _SELECT + " WHERE r.course_id = :c", {"c": ref.id}, limit, cursor)
+    page = await repository.reports_of_course(session, ref.id, limit, cursor)
     return Page([_shape(r) for r in page.items], page.next_cursor)
 
 
 async def cancel(session: AsyncSession, ref: CourseRef, report_id: int, actor: str) -> dict[str, Any]:
     """Cancel a queued or running report (a running one stops at its next chunk)."""
-    done = await session.scalar(
-        text(
-            """
-            UPDATE reports SET status = 'cancelled', finished_at = :now, message = 'cancelled by ' || :actor
-            WHERE id = :id AND course_id = :c AND status IN ('queued', 'running') RETURNING id
-            """
-        ),
-        {"id": report_id, "c": ref.id, "now": clock.now(), "actor": actor},
-    )
-    if done is None:
-        row = await _row(session, report_id)
-        raise Conflict(f"The report is {row['status']}; only a queued or running report can be cancelled.")
+    if not await repository.cancel(session, report_id, ref.id, clock.now(), actor):
+        record = await _record(session, report_id)
+        raise Conflict(f"The report is {record.status}; only a queued or running report can be cancelled.")
     await audit.record(session, ref.organization_id, ref.id, actor, "report.cancelled", new={"report": report_id})
     await session.commit()
     return await _view(session, report_id)
@@ -194,34 +167,17 @@ async def cancel(session: AsyncSession, ref: CourseRef, report_id: int, actor: s
 # --- the worker's side ----------------------------------------------------------------------------
 
 
-async def claim(sessionmaker: async_sessionmaker[AsyncSession], report_id: int) -> dict[str, Any] | None:
+async def claim(sessionmaker: async_sessionmaker[AsyncSession], report_id: int) -> ClaimedReport | None:
     """Take a queued report (None when it is not queued: taken, cancelled or finished), and bring the
     course's stale grades current, as every reader of stored grades does first: the report's snapshot
     is taken after this, so it never shows a grade older than the scores written before the request
     (the follow-up that refreshes them may still be waiting out its half second)."""
     async with sessionmaker() as session:
-        row = (
-            (
-                await session.execute(
-                    text(
-                        """
-                        UPDATE reports r SET status = 'running', started_at = :now, heartbeat_at = :now,
-                               tries = tries + 1, progress = 0, message = 'starting', error = NULL
-                        FROM courses c
-                        WHERE r.id = :id AND r.status = 'queued' AND c.id = r.course_id
-                        RETURNING r.*, c.external_id AS course, c.title AS course_title, c.organization_id
-                        """
-                    ),
-                    {"id": report_id, "now": clock.now()},
-                )
-            )
-            .mappings()
-            .first()
-        )
+        claimed = await repository.claim(session, report_id, clock.now())
         await session.commit()
-        if row:
-            await grades.bring_current(session, row["course_id"])
-    return dict(row) if row else None
+        if claimed is not None:
+            await grades.bring_current(session, claimed.course_id)
+    return claimed
 
 
 class Cancelled(Exception):
@@ -234,17 +190,11 @@ async def progress(
     """Record progress (and that the worker is alive); raises Cancelled if the report was cancelled,
     or taken over by another try after this worker fell silent past the lease."""
     async with sessionmaker() as session:
-        alive = await session.scalar(
-            text(
-                """
-                UPDATE reports SET progress = :p, message = :m, heartbeat_at = :now
-                WHERE id = :id AND status = 'running' AND tries = :t RETURNING id
-                """
-            ),
-            {"id": report_id, "t": try_, "p": max(0, min(99, percent)), "m": message, "now": clock.now()},
+        alive = await repository.record_progress(
+            session, report_id, try_, max(0, min(99, percent)), message, clock.now()
         )
         await session.commit()
-    if alive is None:
+    if not alive:
         raise Cancelled
 
 
@@ -264,32 +214,19 @@ async def succeed(
     """Mark the report succeeded (False when it was cancelled meanwhile: the caller deletes the file)."""
     now = clock.now()
     async with sessionmaker() as session:
-        done = (
-            await session.execute(
-                text(
-                    """
-                    UPDATE reports r SET status = 'succeeded', progress = 100, message = 'ready', finished_at = :now,
-                           object_key = :key, file_name = :name, content_type = :type, rows = :rows, bytes = :size,
-                           sha256 = :sha, expires_at = :expires
-                    FROM courses c
-                    WHERE r.id = :id AND r.status = 'running' AND r.tries = :t AND c.id = r.course_id
-                    RETURNING c.organization_id, c.external_id, r.kind
-                    """
-                ),
-                {
-                    "id": report_id,
-                    "t": try_,
-                    "now": now,
-                    "key": object_key,
-                    "name": file_name,
-                    "type": content_type,
-                    "rows": rows,
-                    "size": size,
-                    "sha": sha256,
-                    "expires": now + timedelta(days=retention_days),
-                },
-            )
-        ).first()
+        done = await repository.succeed(
+            session,
+            report_id,
+            try_,
+            now=now,
+            object_key=object_key,
+            file_name=file_name,
+            content_type=content_type,
+            rows=rows,
+            size=size,
+            sha256=sha256,
+            expires=now + timedelta(days=retention_days),
+        )
         if done is not None:
             await events.emit(
                 session,
@@ -315,10 +252,7 @@ async def retry_or_fail(
     (None) after MAX_TRIES."""
     async with sessionmaker() as session:
         if tries < MAX_TRIES:
-            await session.execute(
-                text("UPDATE reports SET status = 'queued', message = :m WHERE id = :id AND status = 'running'"),
-                {"id": report_id, "m": f"try {tries} failed ({error[:200]}); retrying"},
-            )
+            await repository.requeue(session, report_id, f"try {tries} failed ({error[:200]}); retrying")
             await session.commit()
             return RETRY_AFTER[tries - 1]
         await _fail(session, report_id, f"failed {tries} times; last error: {error}")
@@ -331,19 +265,7 @@ async def fail(sessionmaker: async_sessionmaker[AsyncSession], report_id: int, e
 
 
 async def _fail(session: AsyncSession, report_id: int, error: str) -> None:
-    failed = (
-        await session.execute(
-            text(
-                """
-                UPDATE reports r SET status = 'failed', finished_at = :now, error = :e, message = 'failed'
-                FROM courses c
-                WHERE r.id = :id AND r.status IN ('running', 'queued') AND c.id = r.course_id
-                RETURNING r.id, r.kind, r.error, c.organization_id, c.external_id
-                """
-            ),
-            {"id": report_id, "now": clock.now(), "e": error[:2000]},
-        )
-    ).first()
+    failed = await repository.fail(session, report_id, error[:2000], clock.now())
     await _announce_failures(session, [failed] if failed else [])
     await session.commit()
 
@@ -352,71 +274,38 @@ async def recover_abandoned(session: AsyncSession, lease: timedelta) -> list[tup
     """Running reports whose worker fell silent past `lease` (worker lost): back to queued for another
     try, or failed once they have had MAX_TRIES. Returns (report id, tries) of those to enqueue."""
     now = clock.now()
-    silent = {"t": now - lease, "max": MAX_TRIES, "now": now}
-    again = (
-        await session.execute(
-            text(
-                """
-                UPDATE reports SET status = 'queued',
-                  message = 'the worker was lost during try ' || tries || '; trying again'
-                WHERE status = 'running' AND heartbeat_at < :t AND tries < :max
-                RETURNING id, tries
-                """
-            ),
-            silent,
-        )
-    ).all()
-    failed = (
-        await session.execute(
-            text(
-                """
-                UPDATE reports r SET status = 'failed', finished_at = :now, message = 'failed',
-                  error = 'the worker was lost during each of ' || r.tries || ' tries'
-                FROM courses c
-                WHERE r.status = 'running' AND r.heartbeat_at < :t AND r.tries >= :max AND c.id = r.course_id
-                RETURNING r.id, r.kind, r.error, c.organization_id, c.external_id
-                """
-            ),
-            silent,
-        )
-    ).all()
+    again = await repository.requeue_silent(session, now - lease, MAX_TRIES)
+    failed = await repository.fail_silent(session, now - lease, MAX_TRIES, now)
     await _announce_failures(session, failed)
-    return [(row.id, row.tries) for row in again]
+    return [(r.id, r.tries) for r in again]
 
 
-async def _announce_failures(session: AsyncSession, failed: Sequence[Any]) -> None:
-    """`report.failed` for each (id, kind, error, organization_id, external_id) row."""
+async def _announce_failures(session: AsyncSession, failed: Sequence[Finished]) -> None:
+    """`report.failed` for each."""
     for r in failed:
         data = {"course": r.external_id, "report": r.id, "kind": r.kind, "error": r.error}
         await events.emit(session, r.organization_id, "report.failed", data)
 
 
 async def expire(session: AsyncSession, store: ObjectStore) -> int:
-    """Delete the files of reports past their retention; the records stay, marked expired."""
-    rows = (
-        await session.execute(
-            text("SELECT id, object_key FROM reports WHERE status = 'succeeded' AND expires_at <= :now LIMIT 1000"),
-            {"now": clock.now()},
-        )
-    ).all()
-    for report_id, key in rows:
-        await store.delete(key)
-        await session.execute(
-            text(
-                "UPDATE reports SET status = 'expired', message = 'file deleted after the retention period'"
-                " WHERE id = :id"
-            ),
-            {"id": report_id},
-        )
+    """Delete the files of reports past their retention (one request a thousand files); the records
+    stay, marked expired. A file the store could not delete keeps its record for the next round."""
+    due = await repository.expiring(session, clock.now())
+    if not due:
+        return 0
+    kept = set(await store.delete_many([r.object_key for r in due]))
+    deleted = [r.id for r in due if r.object_key not in kept]
+    if deleted:
+        await repository.mark_expired(session, deleted)
         await session.commit()
-    return len(rows)
+    return len(deleted)
 
 
-def object_key(report: dict[str, Any], extension: str) -> str:
+def object_key(report: ReportRecord, extension: str) -> str:
     """Known before the file is built (the upload starts while it is written); one per try, so a try
     that lost its lease never overwrites or deletes the file of the try that replaced it. The
     download's file name is given when the link is minted."""
-    return f"reports/{report['course_id']}/{report['id']}/{report['tries']}/report.{extension}"
+    return f"reports/{report.course_id}/{report.id}/{report.tries}/report.{extension}"
 
 
 def page_url(template: str, course: str, report_id: int) -> str:

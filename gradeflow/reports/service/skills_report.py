@@ -9,8 +9,8 @@ where the assessment has manual items, confirmed (what the problem grade report 
 overall level is the same sums over every assessment the filter covers. A learner with no such score
 on a skill has an empty cell, never 0: "not measured" is not "failed".
 
-Rows and attempts are the results table's: the same `ResultsFilter` read through the same SQL
-(`results_table._where`), so a filter means here what it means there; a row per learner with an attempt
+Rows and attempts are the results table's: the same selection read through the same SQL
+(readside/repository/results_table.py), so a filter means here what it means there; a row per learner with an attempt
 the filter keeps, in learner order. The sheet is streamed in chunks of learners, two COPYs a chunk: the
 learners, and their scores of tagged items. The sums are exact: points (6 decimals) and weights (at most
 6) are read as whole millionths and summed as integers in numpy (Python integers in the unlikely case
@@ -28,10 +28,9 @@ import numpy as np
 import polars as pl
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gradeflow.db.copy import copy_frame, fetch
-from gradeflow.publishing.service import visibility as published
 from gradeflow.readside.service import results_table
-from gradeflow.readside.service.results_table import ResultsFilter
+from gradeflow.readside.service.results_table import Selection
+from gradeflow.reports.repository import skills as repository
 from gradeflow.reports.service import report_data
 
 # The learner's columns, as the results table names them, in the skills file's order.
@@ -87,28 +86,13 @@ class Layout:
         )
 
 
-# The skills of the course's items in course order, weights in millionths (the API keeps 6 decimals);
-# a skill that several items of an assessment name is one column of it.
-_SKILLS = """
-    SELECT a.id, a.title, i.id AS item, s.value ->> 'skill' AS skill,
-           CAST(round(coalesce(CAST(s.value ->> 'weight' AS numeric), 1) * 1000000) AS bigint) AS weight
-    FROM assessments a JOIN items i ON i.assessment_id = a.id
-    CROSS JOIN LATERAL jsonb_array_elements(i.skills) WITH ORDINALITY AS s(value, n)
-    WHERE a.course_id = $1 AND (CAST($2 AS text) IS NULL OR a.external_id = CAST($2 AS text))
-    ORDER BY a.position, a.id, i.position, i.id, s.n
-"""
-_MANUAL = """
-    SELECT DISTINCT a.id FROM assessments a JOIN items i ON i.assessment_id = a.id
-    WHERE a.course_id = $1 AND i.marking = 'manual'
-"""
-
-
 async def layout(session: AsyncSession, course_id: int, assessment: str | None) -> Layout:
     """The columns for the course (one assessment's skills when the filter names one)."""
-    rows = await fetch(session, _SKILLS, [course_id, assessment])
+    rows = await repository.item_skills(session, course_id, assessment)
+    # A skill that several items of an assessment name is one column of it.
     pairs: dict[tuple[int, str], str] = {}  # (assessment, skill) -> "<title> - <skill>", in order
     for r in rows:
-        pairs.setdefault((r["id"], r["skill"]), f"{r['title']} - {r['skill']}")
+        pairs.setdefault((r.assessment_id, r.skill), f"{r.title} - {r.skill}")
     skills = list(dict.fromkeys(skill for _, skill in pairs))
     identity = [c.header for c in _identity()]
     overall = [f"{OVERALL} - {skill}" for skill in skills]
@@ -118,10 +102,10 @@ async def layout(session: AsyncSession, course_id: int, assessment: str | None) 
     k_pair = {pair: k for k, pair in enumerate(pairs)}
     k_overall = {skill: len(pairs) + k for k, skill in enumerate(skills)}
     entries = sorted(
-        (r["item"], k, r["weight"]) for r in rows for k in (k_pair[(r["id"], r["skill"])], k_overall[r["skill"]])
+        (r.item, k, r.weight) for r in rows for k in (k_pair[(r.assessment_id, r.skill)], k_overall[r.skill])
     )
     items, first = np.unique(np.array([e[0] for e in entries], dtype=np.int64), return_index=True)
-    manual = [int(r["id"]) for r in await fetch(session, _MANUAL, [course_id])]
+    manual = await repository.manual_assessments(session, course_id)
     return Layout(
         identity,
         [*per_assessment, *overall],
@@ -133,53 +117,22 @@ async def layout(session: AsyncSession, course_id: int, assessment: str | None) 
     )
 
 
-async def total(session: AsyncSession, course_id: int, f: ResultsFilter) -> int:
-    """The rows: learners with an attempt the filter keeps."""
-    where, args = await results_table._where(session, course_id, f)
-    sql = f"SELECT count(DISTINCT t.enrollment_id) AS n {results_table._FROM} WHERE {where}"
-    return int((await fetch(session, sql, args))[0]["n"])
-
-
-def _identity_sql() -> str:
-    return ", ".join(f"array_to_string({c.sql}, ', ')" if c.kind == "list" else c.sql for c in _identity())
-
-
-# A graded result that counts: not excused, and confirmed where its assessment has manual items.
-_FINAL = "t.status = 'graded' AND NOT t.excused AND " + published.CONFIRMED_OR_AUTOMATIC
+async def total(session: AsyncSession, course_id: int, s: Selection) -> int:
+    """The rows: learners with an attempt the selection keeps."""
+    return await repository.count_learners(session, course_id, s)
 
 
 async def frames(
-    session: AsyncSession, course_id: int, f: ResultsFilter, shape: Layout, chunk: int
+    session: AsyncSession, course_id: int, s: Selection, shape: Layout, chunk: int
 ) -> AsyncIterator[pl.DataFrame]:
     """The sheet in frames of up to `chunk` learners, with `shape`'s headers: the learner's columns as
     text, the levels as percents rounded half up to 2 decimals, null where the learner has no final
     score of the skill (or its items are worth nothing)."""
-    where, args = await results_table._where(session, course_id, f)
-    n = len(args)
     chunk = shape.learners_per_chunk(chunk)
-    # The course's learners in id order (its index), each kept if the filter keeps one of their attempts.
-    learners = f"""
-        WITH chunk AS (
-          SELECT x.id FROM enrollments x
-          WHERE x.course_id = $1 AND x.id > ${n + 1}
-            AND EXISTS (SELECT 1 {results_table._FROM} WHERE {where} AND t.enrollment_id = x.id)
-          ORDER BY x.id LIMIT ${n + 2})
-        SELECT e.id, {_identity_sql()} FROM chunk JOIN enrollments e ON e.id = chunk.id ORDER BY e.id
-    """  # noqa: S608 (built from constant SQL; values are parameters)
-    # Points are numeric(18, 6): whole millionths fit a bigint exactly. Items without skills are dropped
-    # in numpy: a list of items in the SQL would make each attempt's index probe one descent per item.
-    scores = f"""
-        SELECT t.enrollment_id, sc.item_id, CAST(sc.earned * 1000000 AS bigint), CAST(sc.possible * 1000000 AS bigint)
-        {results_table._FROM}
-        JOIN item_scores sc ON sc.attempt_id = t.id
-        WHERE {where} AND t.enrollment_id BETWEEN ${n + 1} AND ${n + 2}
-          AND {_FINAL.format(manual=f"CAST(${n + 3} AS bigint[])")}
-    """
-    people_schema = {"enrollment": pl.Int64} | dict.fromkeys(shape.identity, pl.String)
-    score_schema = {"enrollment": pl.Int64, "item": pl.Int64, "earned": pl.Int64, "possible": pl.Int64}
+    read = repository.Chunks(course_id, s, _identity(), shape.identity)
     after = 0
     while True:
-        people = await copy_frame(session, learners, [*args, after, chunk], people_schema)
+        people = await read.learners(session, after, chunk)
         if not people.height:
             return
         ids = people["enrollment"].to_numpy()
@@ -187,7 +140,7 @@ async def frames(
         if not shape.skills:  # no item carries a skill: the learners alone
             yield people.drop("enrollment")
             continue
-        found = await copy_frame(session, scores, [*args, int(ids[0]), after, shape.manual], score_schema)
+        found = await read.scores(session, int(ids[0]), after, shape.manual)
         yield await asyncio.to_thread(_sheet_rows, people, found, shape)
 
 

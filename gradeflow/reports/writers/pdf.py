@@ -6,7 +6,7 @@ the document's title and language. bench/pdf_engines.py measured it against repo
 (README, "PDF engine").
 
 This module turns a record into what the page says, every label from the catalogue in the report's
-language (shared/report_labels), every number and date in that language's format (Babel's CLDR
+language (gradeflow/reports/labels), every number and date in that language's format (Babel's CLDR
 data); pdf_reports.typ lays it out. The text travels as JSON data, never as Typst markup, so no name
 or title a client wrote is ever read as code.
 """

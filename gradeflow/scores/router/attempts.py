@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query
 
-from gradeflow.core.commands import AttemptStatus, ExternalId
+from gradeflow.core.commands import ExternalId
+from gradeflow.core.statuses import AttemptStatus
 from gradeflow.courses.schemas.records import AttemptOut
 from gradeflow.http.deps import (
     AttemptWrite,

@@ -57,14 +57,14 @@ async def create_import(
     record = await imports.create_import(
         session, queue, ref, content, file.filename, _mapping(mapping), dry_run, actor(principal)
     )
-    response.headers["Location"] = f"/v1/courses/{quote(ref.external_id, safe='')}/imports/{record['id']}"
-    return ImportOut.model_validate(record)
+    response.headers["Location"] = f"/v1/courses/{quote(ref.external_id, safe='')}/imports/{record.id}"
+    return ImportOut.model_validate(record, from_attributes=True)
 
 
 @router.get("/{import_id}")
 async def get_import(session: SessionDep, ref: ImportWrite, import_id: RecordId) -> ImportOut:
     """An import's state and, when done, its diff or its row errors."""
-    return ImportOut.model_validate(await imports.get_import(session, ref, import_id))
+    return ImportOut.model_validate(await imports.get_import(session, ref, import_id), from_attributes=True)
 
 
 @router.post("/{import_id}:revert", responses=CONFLICT)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
 
+from gradeflow.access.identity import CourseRef
 from gradeflow.access.service import idempotency
 from gradeflow.core.commands import ExternalId
 from gradeflow.courses.schemas.records import BatchResult, ScoreOut
@@ -32,12 +33,20 @@ from gradeflow.scores.service import scores
 router = APIRouter(prefix="/v1/courses/{course}", tags=["scores"])
 
 
+async def _score_write(course: str, session: SessionDep, principal: PrincipalDep) -> CourseRef:
+    return await scores.course_to_score(session, principal, course)
+
+
+# ScoreWrite, with the course an API key names remembered (the single write's common case reads nothing first).
+SingleScoreWrite = Annotated[CourseRef, Depends(_score_write)]
+
+
 @router.put("/assessments/{assessment}/scores/{learner}", responses=CONFLICT)
 async def put_score(
     session: SessionDep,
     queue: RedisDep,
     principal: PrincipalDep,
-    ref: ScoreWrite,
+    ref: SingleScoreWrite,
     assessment: ExternalId,
     learner: ExternalId,
     body: ScoreIn,

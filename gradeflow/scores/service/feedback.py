@@ -10,26 +10,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gradeflow.access.service.access import IN_SCOPE, CourseRef, sees_all_marks
+from gradeflow.access.identity import CourseRef
+from gradeflow.access.service.access import sees_all_marks
 from gradeflow.access.service.auth import Principal
 from gradeflow.audit import service as audit
 from gradeflow.core import clock
 from gradeflow.core.errors import NotFound
 from gradeflow.marking.service import anonymity, marking
 from gradeflow.scores.commands import FeedbackIn
-
-_ATTEMPT = text(
-    f"""
-    SELECT a.id AS a_id, e.id AS e_id, t.id AS t_id, {IN_SCOPE} AS in_scope
-    FROM (SELECT 1) one
-    LEFT JOIN assessments a ON a.course_id = :c AND a.external_id = :a
-    LEFT JOIN enrollments e ON e.course_id = :c AND e.external_id = :l
-    LEFT JOIN attempts t ON t.assessment_id = a.id AND t.enrollment_id = e.id
-    """  # noqa: S608  (constant SQL)
-)
+from gradeflow.scores.repository import feedback as repository
 
 
 async def _attempt(
@@ -37,14 +28,14 @@ async def _attempt(
 ) -> tuple[int, int]:
     """The assessment's id and the learner's attempt at it; 404 for a grader (`scope`, their names)
     when the attempt is not allocated to them, as for its score. Errors name the learner as `shown`."""
-    row = (await session.execute(_ATTEMPT, {"c": ref.id, "a": assessment, "l": learner, "scope": scope})).one()
-    if row.a_id is None:
+    found = await repository.attempt_of(session, ref.id, assessment, learner, scope)
+    if found.assessment_id is None:
         raise NotFound(f"Assessment {assessment!r} not found in this course.")
-    if row.e_id is None:
+    if found.enrollment_id is None:
         raise NotFound(f"Learner {shown!r} is not enrolled in this course.")
-    if row.t_id is None or not row.in_scope:
+    if found.attempt_id is None or not found.in_scope:
         raise NotFound(f"Learner {shown!r} has no attempt at {assessment!r}" + (" allocated to you." if scope else "."))
-    return int(row.a_id), int(row.t_id)
+    return found.assessment_id, found.attempt_id
 
 
 async def _writer_scope(session: AsyncSession, ref: CourseRef, principal: Principal) -> list[str] | None:
@@ -76,34 +67,16 @@ async def put(
     )
     item_id = None
     if item is not None:
-        item_id = await session.scalar(
-            text("SELECT id FROM items WHERE assessment_id = :a AND external_id = :i"), {"a": assessment_id, "i": item}
-        )
+        item_id = await repository.item_id(session, assessment_id, item)
         if item_id is None:
             raise NotFound(f"Item {item!r} not found in {assessment!r}.")
     new = body.text.strip() if body.text is not None and body.text.strip() else None
-    old = await session.scalar(
-        text("SELECT text FROM feedback WHERE attempt_id = :t AND coalesce(item_id, 0) = coalesce(:i, 0) FOR UPDATE"),
-        {"t": attempt_id, "i": item_id},
-    )
+    old = await repository.lock_text(session, attempt_id, item_id)
     if new != old:
         if new is None:
-            await session.execute(
-                text("DELETE FROM feedback WHERE attempt_id = :t AND coalesce(item_id, 0) = coalesce(:i, 0)"),
-                {"t": attempt_id, "i": item_id},
-            )
+            await repository.remove(session, attempt_id, item_id)
         else:
-            await session.execute(
-                text(
-                    """
-                    INSERT INTO feedback (attempt_id, item_id, text, updated_by, updated_at)
-                    VALUES (:t, :i, :text, :by, :now)
-                    ON CONFLICT (attempt_id, coalesce(item_id, 0)) DO UPDATE SET
-                      text = excluded.text, updated_by = excluded.updated_by, updated_at = excluded.updated_at
-                    """
-                ),
-                {"t": attempt_id, "i": item_id, "text": new, "by": actor, "now": clock.now()},
-            )
+            await repository.put(session, attempt_id, item_id, new, actor, clock.now())
         await audit.record(
             session,
             ref.organization_id,
@@ -135,26 +108,17 @@ async def get(
 async def _view(
     session: AsyncSession, assessment: str, learner: str, assessment_id: int, attempt_id: int
 ) -> dict[str, Any]:
-    rows = (
-        (
-            await session.execute(
-                text(
-                    """
-                    SELECT i.external_id AS item, f.text, f.updated_by, f.updated_at
-                    FROM feedback f LEFT JOIN items i ON i.id = f.item_id
-                    WHERE f.attempt_id = :t ORDER BY f.item_id IS NOT NULL, i.position, i.id
-                    """
-                ),
-                {"t": attempt_id},
-            )
-        )
-        .mappings()
-        .all()
-    )
-    overall = next((dict(r) for r in rows if r["item"] is None), None)
+    rows = await repository.of_attempt(session, attempt_id)
+    overall = next((r for r in rows if r.item is None), None)
     return {
         "assessment": assessment,
         "learner": learner,
-        "feedback": None if overall is None else {k: v for k, v in overall.items() if k != "item"},
-        "items": [dict(r) for r in rows if r["item"] is not None],
+        "feedback": None
+        if overall is None
+        else {"text": overall.text, "updated_by": overall.updated_by, "updated_at": overall.updated_at},
+        "items": [
+            {"item": r.item, "text": r.text, "updated_by": r.updated_by, "updated_at": r.updated_at}
+            for r in rows
+            if r.item is not None
+        ],
     }

@@ -6,14 +6,16 @@ row is reported with its index; only when all rows are good are they written (al
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from contextvars import ContextVar
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gradeflow import jobs
-from gradeflow.access.service.access import IN_SCOPE, CourseRef
+from gradeflow.access.identity import CourseRef
+from gradeflow.access.service import access
+from gradeflow.access.service.access import Action
+from gradeflow.access.service.auth import Principal
 from gradeflow.audit import service as audit
 from gradeflow.core import clock
 from gradeflow.core.errors import Conflict, FieldError, NotFound, ValidationFailed
@@ -24,189 +26,36 @@ from gradeflow.grades.service import followup, grades
 from gradeflow.marking.service import anonymity
 from gradeflow.publishing.service import visibility as published
 from gradeflow.scores.commands import ScoreIn, ScoreRow
+from gradeflow.scores.repository import scores as repository
+from gradeflow.scores.repository.scores import AttemptScore, ItemScore, RowError, SingleScore, StagedChange
 
 MAX_REPORTED_ERRORS = 100
 
-
-@dataclass
-class RowError:
-    row: int
-    field: str
-    detail: str
-    code: str  # unknown | mismatch | duplicate | cancelled
+# The courses API keys write single scores to, by (organization, external id): their id. A course is never
+# deleted nor given another external id, and an API key may write to every course of its organization, so
+# the course a key names is looked up once per process; the single write checks it again in its statement.
+_KEY_COURSES: dict[tuple[int, str], int] = {}
+_KEY_COURSES_MAX = 100_000
 
 
-# score_in is a per-connection scratch table (gradeflow/db/engine.py), emptied by each commit.
-_RESOLVE = text(
-    """
-    INSERT INTO score_in (rn, earned, possible, source, scored_by, item_ext, assessment_id, a_possible,
-                          enrollment_id, item_id, i_possible, item_revision, has_items, assessment_ext, learner_ext)
-    SELECT r.rn, r.earned, r.possible, r.source, r.scored_by, r.item,
-           a.id, a.points_possible, e.id, i.id, i.points_possible, i.revision,
-           (a.id IS NOT NULL AND EXISTS (SELECT 1 FROM items x WHERE x.assessment_id = a.id)),
-           r.assessment, r.learner
-    FROM unnest(CAST(:rn AS int[]), CAST(:assessment AS text[]), CAST(:learner AS text[]),
-                CAST(:item AS text[]), CAST(:earned AS numeric[]), CAST(:possible AS numeric[]),
-                CAST(:source AS text[]), CAST(:scored_by AS text[]))
-         AS r(rn, assessment, learner, item, earned, possible, source, scored_by)
-    LEFT JOIN assessments a ON a.course_id = :course AND a.external_id = r.assessment
-    LEFT JOIN enrollments e ON e.course_id = :course AND e.external_id = r.learner
-    LEFT JOIN items i ON i.assessment_id = a.id AND i.external_id = r.item
-    """
-)
+def known_course(principal: Principal, course: str) -> CourseRef | None:
+    """The course an API key names, when this process has resolved it before (no look-up); else None."""
+    known = _KEY_COURSES.get((principal.organization_id, course)) if principal.is_key else None
+    return None if known is None else CourseRef(known, principal.organization_id, course, frozenset())
 
-_PROBLEMS = text(
-    """
-    SELECT rn, field, detail, code FROM (
-      SELECT rn, 'assessment' AS field, 'no such assessment in this course' AS detail, 'unknown' AS code
-        FROM score_in WHERE assessment_id IS NULL
-      UNION ALL
-      SELECT rn, 'learner', 'learner is not enrolled in this course', 'unknown'
-        FROM score_in WHERE enrollment_id IS NULL
-      UNION ALL
-      SELECT rn, 'item', 'no such item in this assessment', 'unknown'
-        FROM score_in WHERE has_items AND item_ext IS NOT NULL AND item_id IS NULL
-      UNION ALL
-      SELECT rn, 'item', 'this assessment has items: score each item', 'mismatch'
-        FROM score_in WHERE has_items AND item_ext IS NULL
-      UNION ALL
-      SELECT rn, 'item', 'this assessment has no items: give no item', 'mismatch'
-        FROM score_in WHERE assessment_id IS NOT NULL AND NOT has_items AND item_ext IS NOT NULL
-      UNION ALL
-      SELECT rn, 'learner', 'the same score appears in row ' || first_rn, 'duplicate' FROM (
-        SELECT rn, min(rn) OVER w AS first_rn FROM score_in
-        WHERE assessment_id IS NOT NULL AND enrollment_id IS NOT NULL
-        WINDOW w AS (PARTITION BY assessment_id, enrollment_id, item_id)
-      ) d WHERE rn <> first_rn
-      UNION ALL
-      SELECT s.rn, 'learner', 'the attempt is cancelled and takes no score', 'cancelled'
-        FROM score_in s JOIN attempts t
-          ON t.assessment_id = s.assessment_id AND t.enrollment_id = s.enrollment_id
-        WHERE t.status = 'cancelled'
-    ) p ORDER BY rn, field LIMIT :max
-    """
-)
 
-# Each staged row with the value it would replace (read before any write) and the value it sets.
-_CHANGES = """
-    SELECT s.rn, s.learner_ext, s.assessment_ext, s.item_ext,
-           CASE WHEN s.item_ext IS NULL THEN 'score.set' ELSE 'item_score.set' END AS action,
-           CASE WHEN s.item_ext IS NULL AND t.entered IS NOT NULL THEN
-                  jsonb_build_object('earned', trim_scale(t.entered), 'possible', trim_scale(t.possible),
-                                     'source', t.source, 'graded_by', t.scored_by)
-                WHEN s.item_ext IS NOT NULL AND sc.attempt_id IS NOT NULL THEN
-                  jsonb_build_object('earned', trim_scale(sc.earned), 'possible', trim_scale(sc.possible),
-                                     'source', sc.source, 'graded_by', sc.scored_by)
-           END AS old,
-           jsonb_build_object(
-             'earned', trim_scale(s.earned),
-             'possible', trim_scale(coalesce(s.possible, CASE WHEN s.item_ext IS NULL THEN s.a_possible
-                                                              ELSE s.i_possible END)),
-             'source', s.source, 'graded_by', s.scored_by) AS new
-    FROM score_in s
-    LEFT JOIN attempts t ON t.assessment_id = s.assessment_id AND t.enrollment_id = s.enrollment_id
-    LEFT JOIN item_scores sc ON sc.attempt_id = t.id AND sc.item_id = s.item_id
-"""
-
-# One audit entry per row that changes something.
-_AUDIT = text(
-    f"""
-    INSERT INTO audit_log (organization_id, course_id, at, actor, request_id, action, learner, assessment, item,
-                           old, new, import_id)
-    SELECT :org, :course, :at, :actor, :rid, action, learner_ext, assessment_ext, item_ext, old, new,
-           CAST(:import_id AS bigint)
-    FROM ({_CHANGES}) changes WHERE old IS DISTINCT FROM new ORDER BY rn
-    """  # noqa: S608  (constant SQL)
-)
-
-# What a staged batch would do, row by row (for dry runs). Comparing earned, possible and source.
-_DIFF = text(
-    f"""
-    SELECT rn, learner_ext AS learner, assessment_ext AS assessment, item_ext AS item, old, new,
-           CASE WHEN old IS NULL THEN 'create'
-                WHEN old - 'graded_by' = new - 'graded_by' THEN 'unchanged' ELSE 'change' END AS effect
-    FROM ({_CHANGES}) changes ORDER BY rn
-    """  # noqa: S608
-)
-
-# Overrides (the same rule in both upserts below): an override replaces the score and keeps the
-# automatic value it replaced in computed_earned; a later automatic score updates computed_earned and
-# leaves the override standing, and who gave it (scored_by: who decided the score, as the marks and
-# grades report names them). Any score change reopens a confirmed attempt for confirmation.
-
-# Assessment-level scores create or update the attempt directly.
-_WRITE_TOTALS = text(
-    """
-    INSERT INTO attempts AS t (assessment_id, enrollment_id, status, entered, possible, source, scored_by, scored_at)
-    SELECT assessment_id, enrollment_id, 'graded', earned, coalesce(possible, a_possible), source, scored_by, :now
-    FROM score_in WHERE item_ext IS NULL
-    ON CONFLICT (assessment_id, enrollment_id) DO UPDATE SET
-      status = 'graded',
-      entered = CASE WHEN excluded.source = 'auto' AND t.source = 'override' THEN t.entered ELSE excluded.entered END,
-      computed_earned = CASE WHEN excluded.source = 'auto' THEN excluded.entered
-                             WHEN excluded.source = 'override' AND t.source = 'auto' THEN t.entered
-                             WHEN excluded.source = 'override' THEN t.computed_earned END,
-      source = CASE WHEN excluded.source = 'auto' AND t.source = 'override' THEN 'override' ELSE excluded.source END,
-      scored_by = CASE WHEN excluded.source = 'auto' AND t.source = 'override' THEN t.scored_by
-                       ELSE excluded.scored_by END,
-      possible = excluded.possible, scored_at = excluded.scored_at,
-      confirmed_at = NULL, confirmed_by = NULL, updated_at = :now
-    """
-)
-
-_ENSURE_ATTEMPTS = text(
-    """
-    INSERT INTO attempts (assessment_id, enrollment_id, status)
-    SELECT DISTINCT assessment_id, enrollment_id, 'pending_grading' FROM score_in WHERE item_ext IS NOT NULL
-    ON CONFLICT (assessment_id, enrollment_id) DO NOTHING
-    """
-)
-
-_WRITE_ITEMS = text(
-    """
-    INSERT INTO item_scores AS sc
-      (attempt_id, item_id, earned, possible, source, scored_by, scored_at, item_revision)
-    SELECT t.id, s.item_id, s.earned, coalesce(s.possible, s.i_possible), s.source, s.scored_by, :now,
-           s.item_revision
-    FROM score_in s JOIN attempts t ON t.assessment_id = s.assessment_id AND t.enrollment_id = s.enrollment_id
-    WHERE s.item_ext IS NOT NULL
-    ON CONFLICT (attempt_id, item_id) DO UPDATE SET
-      earned = CASE WHEN excluded.source = 'auto' AND sc.source = 'override' THEN sc.earned ELSE excluded.earned END,
-      computed_earned = CASE WHEN excluded.source = 'auto' THEN excluded.earned
-                             WHEN excluded.source = 'override' AND sc.source = 'auto' THEN sc.earned
-                             WHEN excluded.source = 'override' THEN sc.computed_earned END,
-      source = CASE WHEN excluded.source = 'auto' AND sc.source = 'override' THEN 'override' ELSE excluded.source END,
-      scored_by = CASE WHEN excluded.source = 'auto' AND sc.source = 'override' THEN sc.scored_by
-                       ELSE excluded.scored_by END,
-      possible = excluded.possible, scored_at = excluded.scored_at, item_revision = excluded.item_revision
-    """
-)
-
-# The assessment total of an attempt with items is derived from its item scores; unscored items
-# count their points possible and keep the attempt pending grading.
-_DERIVE_TOTALS = text(
-    """
-    UPDATE attempts t SET
-      entered = d.earned, possible = d.possible, source = d.source, scored_at = :now, updated_at = :now,
-      scored_by = d.scored_by, confirmed_at = NULL, confirmed_by = NULL,
-      status = CASE WHEN d.scored = d.n THEN 'graded' ELSE 'pending_grading' END
-    FROM (
-      SELECT t.id,
-             coalesce(sum(sc.earned), 0) AS earned,
-             sum(coalesce(sc.possible, i.points_possible)) AS possible,
-             count(sc.item_id) AS scored, count(*) AS n,
-             CASE WHEN bool_or(sc.source = 'override') THEN 'override'
-                  WHEN bool_or(sc.source = 'manual') THEN 'manual' ELSE 'auto' END AS source,
-             (array_agg(sc.scored_by ORDER BY sc.scored_at DESC NULLS LAST))[1] AS scored_by
-      FROM attempts t
-      JOIN items i ON i.assessment_id = t.assessment_id
-      LEFT JOIN item_scores sc ON sc.attempt_id = t.id AND sc.item_id = i.id
-      WHERE t.id = ANY(:ids)
-      GROUP BY t.id
-    ) d
-    WHERE t.id = d.id
-    """
-)
+async def course_to_score(session: AsyncSession, principal: Principal, course: str) -> CourseRef:
+    """The course a single score is written to, checked for score.write (access.course_access: 404 for a
+    course the caller may not see, 403 without the role), remembered for API keys."""
+    known = known_course(principal, course)
+    if known is not None:
+        return known
+    ref = await access.course_access(session, principal, course, Action.SCORE_WRITE)
+    if principal.is_key:
+        if len(_KEY_COURSES) >= _KEY_COURSES_MAX:
+            _KEY_COURSES.clear()
+        _KEY_COURSES[(principal.organization_id, course)] = ref.id
+    return ref
 
 
 async def stage(session: AsyncSession, ref: CourseRef, rows: list[ScoreRow], actor: str) -> list[RowError]:
@@ -214,7 +63,7 @@ async def stage(session: AsyncSession, ref: CourseRef, rows: list[ScoreRow], act
 
     Once per transaction: the scratch table empties on commit.
     """
-    cols: dict[str, list[Any]] = {
+    columns: dict[str, list[Any]] = {
         "rn": list(range(len(rows))),
         "assessment": [r.assessment for r in rows],
         "learner": [r.learner for r in rows],
@@ -224,14 +73,13 @@ async def stage(session: AsyncSession, ref: CourseRef, rows: list[ScoreRow], act
         "source": [r.source for r in rows],
         "scored_by": [r.graded_by or actor for r in rows],
     }
-    await session.execute(_RESOLVE, {"course": ref.id, **cols})
-    problems = (await session.execute(_PROBLEMS, {"max": MAX_REPORTED_ERRORS})).all()
-    return [RowError(p.rn, p.field, p.detail, p.code) for p in problems]
+    await repository.stage(session, ref.id, columns)
+    return await repository.staged_problems(session, MAX_REPORTED_ERRORS)
 
 
-async def staged_diff(session: AsyncSession) -> list[dict[str, Any]]:
+async def staged_diff(session: AsyncSession) -> list[StagedChange]:
     """What applying the staged rows would change: create, change or unchanged, with old and new."""
-    return [dict(r) for r in (await session.execute(_DIFF)).mappings()]
+    return await repository.staged_changes(session)
 
 
 async def apply_staged(
@@ -240,37 +88,26 @@ async def apply_staged(
     """Write the staged rows: audit entries, scores, derived totals, and the learners' stored grades
     (refreshed here, or with `defer_grades` marked stale for the worker or the next grade read)."""
     now = clock.now()
-    await session.execute(_AUDIT, audit.stamp(ref.organization_id, ref.id, actor))
-    await session.execute(_WRITE_TOTALS, {"now": now})
+    await repository.audit_staged(session, audit.stamp(ref.organization_id, ref.id, actor))
+    await repository.write_staged_totals(session, now)
     if any_items:
-        await session.execute(_ENSURE_ATTEMPTS)
-        await session.execute(_WRITE_ITEMS, {"now": now})
-        touched = await session.scalars(
-            text(
-                "SELECT DISTINCT t.id FROM score_in s JOIN attempts t"
-                " ON t.assessment_id = s.assessment_id AND t.enrollment_id = s.enrollment_id"
-                " WHERE s.item_ext IS NOT NULL"
-            )
-        )
-        await derive_totals(session, list(touched))
+        touched = await repository.write_staged_items(session, now)
+        await derive_totals(session, touched)
     # A new score can end a missing result or be a late one: the course's late policy, on these attempts only.
-    written = await session.scalars(
-        text(
-            "SELECT DISTINCT t.id FROM score_in s JOIN attempts t"
-            " ON t.assessment_id = s.assessment_id AND t.enrollment_id = s.enrollment_id"
-        )
-    )
-    await late_results.apply(session, ref.id, attempt_ids=list(written), actor=actor)
+    # Without a policy a score changes no late figure (lateness follows submission times, due dates and
+    # the excused flag, whose own writes apply it), so the application is skipped.
+    written, late_policy = await repository.staged_attempts(session, ref.id)
+    if late_policy:
+        await late_results.apply(session, ref.id, attempt_ids=written, actor=actor)
     if defer_grades:
-        await session.execute(grades.MARK_STALE_FROM_SCRATCH, {"c": ref.id})
+        await repository.mark_staged_stale(session, ref.id)
         return
-    learners = (await session.execute(text("SELECT DISTINCT enrollment_id FROM score_in"))).scalars().all()
-    await grades.refresh_learners(session, ref.id, list(learners))
+    await grades.refresh_learners(session, ref.id, await repository.staged_learners(session))
 
 
 async def derive_totals(session: AsyncSession, attempt_ids: list[int]) -> None:
     """Recompute these attempts' totals and status from their item scores."""
-    await session.execute(_DERIVE_TOTALS, {"now": clock.now(), "ids": attempt_ids})
+    await repository.derive_totals(session, attempt_ids, clock.now())
 
 
 async def write_rows(
@@ -302,7 +139,14 @@ async def put_score(
     actor: str,
 ) -> dict[str, Any]:
     """Set one learner's score for an assessment (idempotent) and return it. The learner's course
-    grade is refreshed a moment later (and before any read of it)."""
+    grade is refreshed a moment later (and before any read of it).
+
+    The common case (put_common) is one statement; anything else, and every error, takes the general
+    path, which writes the same rows."""
+    if not NOT_COMMON.get():
+        view = await put_common(session, queue, ref, assessment, learner, body, actor)
+        if view is not None:
+            return view
     base = {"assessment": assessment, "learner": learner, "source": body.source, "graded_by": body.graded_by}
     if body.items is not None:
         rows = [ScoreRow(item=i.item, earned=i.earned, possible=i.possible, **base) for i in body.items]
@@ -319,6 +163,45 @@ async def put_score(
     return score
 
 
+# Set (by the score PUT's fast lane) when put_common has just found that a request is not the common case:
+# put_score then goes straight to the general path rather than asking the database the same again.
+NOT_COMMON: ContextVar[bool] = ContextVar("scores_not_common", default=False)
+
+
+async def put_common(
+    session: AsyncSession,
+    queue: jobs.Queue,
+    ref: CourseRef,
+    assessment: str,
+    learner: str,
+    body: ScoreIn,
+    actor: str,
+) -> dict[str, Any] | None:
+    """put_score's common case as one statement (repository.put_single): an assessment-level score of an
+    assessment without items, in a course without a late policy, the attempt not cancelled. Returns the
+    score as put_score does, or None when it is not the common case (nothing written)."""
+    if body.items is not None or body.earned is None:
+        return None
+    single = SingleScore(
+        ref.id,
+        ref.organization_id,
+        ref.external_id,
+        assessment,
+        learner,
+        body.earned,
+        body.possible,
+        body.source,
+        body.graded_by or actor,
+    )
+    stamp = audit.stamp(ref.organization_id, ref.id, actor)
+    written = await repository.put_single(session, single, stamp, clock.now())
+    if written is None:
+        return None
+    await session.commit()  # the write, when it ran in the session; else what resolving the caller wrote
+    await followup.ask(queue, ref.id)
+    return _score_view(assessment, learner, written, None)
+
+
 def _raise_for_single(errors: list[RowError], body: ScoreIn) -> None:
     first = errors[0]
     if first.code == "unknown" and first.field in ("assessment", "learner"):
@@ -329,41 +212,6 @@ def _raise_for_single(errors: list[RowError], body: ScoreIn) -> None:
         pointer = "/earned" if body.items is None else "/items"
         raise ValidationFailed.one(pointer, first.detail)
     raise ValidationFailed([FieldError(f"/items/{e.row}/item", e.detail) for e in errors])
-
-
-# What learners see of the result (published_results `pr`): since when, and whether it has changed since.
-_PUBLISHED = f"pr.published_at, {published.CHANGED} AS changed_since_published"
-
-_GET_SCORE = text(
-    f"""
-    SELECT a.id AS a_id, e.id AS e_id, t.*, {IN_SCOPE} AS in_scope, {_PUBLISHED},
-           EXISTS (SELECT 1 FROM items i WHERE i.assessment_id = a.id) AS has_items,
-           EXISTS (SELECT 1 FROM items i WHERE i.assessment_id = a.id AND i.marking = 'manual') AS needs_confirmation
-    FROM (SELECT 1) one
-    LEFT JOIN assessments a ON a.course_id = :c AND a.external_id = :a
-    LEFT JOIN enrollments e ON e.course_id = :c AND e.external_id = :l
-    LEFT JOIN attempts t ON t.assessment_id = a.id AND t.enrollment_id = e.id
-    LEFT JOIN published_results pr ON pr.enrollment_id = e.id AND pr.assessment_id = a.id
-    """  # noqa: S608  (constant SQL)
-)
-
-_LIST_SCORES = f"""
-    SELECT t.id, e.external_id AS learner, n.number, t.status, t.earned, t.possible, t.source,
-           t.entered, t.points_deducted, t.late_status,
-           t.scored_by, t.scored_at, t.computed_earned, t.confirmed_at, t.confirmed_by, t.excused,
-           EXISTS (SELECT 1 FROM items i WHERE i.assessment_id = t.assessment_id AND i.marking = 'manual')
-             AS needs_confirmation, {_PUBLISHED}
-    FROM attempts t JOIN enrollments e ON e.id = t.enrollment_id
-    LEFT JOIN published_results pr ON pr.enrollment_id = t.enrollment_id AND pr.assessment_id = t.assessment_id
-    LEFT JOIN candidate_numbers n ON n.assessment_id = t.assessment_id AND n.enrollment_id = t.enrollment_id
-    WHERE t.assessment_id = :a AND $key > :after AND {IN_SCOPE}
-    ORDER BY $key LIMIT :lim
-    """  # noqa: S608  (constant SQL)
-# Listed and paged by attempt, or by candidate number for a caller the assessment hides learners from
-# (attempt ids follow the order the LMS started attempts in, often the roster's).
-_LIST_SCORES_BY = {
-    hidden: text(_LIST_SCORES.replace("$key", "n.number" if hidden else "t.id")) for hidden in (False, True)
-}
 
 
 async def get_score(
@@ -378,82 +226,60 @@ async def get_score(
     names of a grader who sees only allocated work; a concealed caller, `hide`, names and sees the
     learner of an anonymous assessment by candidate label)."""
     labels = await anonymity.learner(session, ref, hide, assessment, learner)
-    row = (
-        (
-            await session.execute(
-                _GET_SCORE,
-                {"c": ref.id, "a": assessment, "l": anonymity.real(labels, learner), "scope": scope},
-            )
-        )
-        .mappings()
-        .one()
-    )
-    if row["a_id"] is None:
+    found = await repository.score_of(session, ref.id, assessment, anonymity.real(labels, learner), scope)
+    if found.assessment_id is None:
         raise NotFound(f"Assessment {assessment!r} not found in this course.")
-    if row["e_id"] is None:
+    if found.enrollment_id is None:
         raise NotFound(f"Learner {learner!r} is not enrolled in this course.")
-    if row["id"] is None or not row["in_scope"]:
+    if found.score is None or not found.in_scope:
         raise NotFound(
             f"Learner {learner!r} has no attempt at {assessment!r}" + (" allocated to you." if scope else ".")
         )
     items = None
-    if row["has_items"]:
-        result = await session.execute(
-            text(
-                """
-                SELECT i.external_id AS item, i.number, sc.earned, sc.computed_earned,
-                       coalesce(sc.possible, i.points_possible) AS possible,
-                       sc.source, sc.scored_by, sc.scored_at, sc.item_revision, i.revision
-                FROM items i LEFT JOIN item_scores sc ON sc.item_id = i.id AND sc.attempt_id = :attempt
-                WHERE i.assessment_id = :a ORDER BY i.position
-                """
-            ),
-            {"attempt": row["id"], "a": row["a_id"]},
-        )
-        items = [dict(i) for i in result.mappings()]
-    return _score_view(assessment, learner, row, items)
+    if found.has_items:
+        items = await repository.item_scores_of(session, found.score.id, found.assessment_id)
+    return _score_view(assessment, learner, found.score, items)
 
 
-def _score_view(assessment: str, learner: str, attempt: Any, items: list[dict[str, Any]] | None) -> dict[str, Any]:
-    confirmed = attempt["confirmed_at"] is not None
-    final_ready = attempt["status"] == "graded" and (confirmed or not attempt["needs_confirmation"])
-    view = {
+def _score_view(assessment: str, learner: str, attempt: AttemptScore, items: list[ItemScore] | None) -> dict[str, Any]:
+    confirmed = attempt.confirmed_at is not None
+    final_ready = attempt.status == "graded" and (confirmed or not attempt.needs_confirmation)
+    return {
         "assessment": assessment,
         "learner": learner,
-        "status": attempt["status"],
-        "earned": attempt["earned"],
-        "possible": attempt["possible"],
-        "entered": attempt["entered"],
-        "points_deducted": attempt["points_deducted"],
-        "late_status": attempt["late_status"],
-        "source": attempt["source"],
-        "computed": attempt["computed_earned"],
+        "status": attempt.status,
+        "earned": attempt.earned,
+        "possible": attempt.possible,
+        "entered": attempt.entered,
+        "points_deducted": attempt.points_deducted,
+        "late_status": attempt.late_status,
+        "source": attempt.source,
+        "computed": attempt.computed_earned,
         "confirmed": confirmed,
-        "confirmed_by": attempt["confirmed_by"],
+        "confirmed_by": attempt.confirmed_by,
         # Marks are visible to staff at once; the result is final only once grading is confirmed.
-        "final": attempt["earned"] if final_ready else None,
-        "excused": attempt["excused"],
-        "graded_by": attempt["scored_by"],
-        "graded_at": attempt["scored_at"],
-        "publication": published.state(attempt["published_at"], attempt["changed_since_published"]),
+        "final": attempt.earned if final_ready else None,
+        "excused": attempt.excused,
+        "graded_by": attempt.scored_by,
+        "graded_at": attempt.scored_at,
+        "publication": published.state(attempt.published_at, attempt.changed_since_published),
         "items": [
             {
-                "item": i["item"],
-                "number": i["number"],
-                "earned": i["earned"],
-                "computed": i["computed_earned"],
-                "possible": i["possible"],
-                "source": i["source"],
-                "graded_by": i["scored_by"],
-                "graded_at": i["scored_at"],
-                "stale": i["item_revision"] is not None and i["item_revision"] != i["revision"],
+                "item": i.item,
+                "number": i.number,
+                "earned": i.earned,
+                "computed": i.computed_earned,
+                "possible": i.possible,
+                "source": i.source,
+                "graded_by": i.scored_by,
+                "graded_at": i.scored_at,
+                "stale": i.item_revision is not None and i.item_revision != i.revision,
             }
             for i in items
         ]
         if items is not None
         else None,
     }
-    return view
 
 
 async def list_scores(
@@ -469,15 +295,8 @@ async def list_scores(
     caller on an anonymous one)."""
     view = await get_assessment(session, ref, assessment)
     labels = await anonymity.mask(session, ref, hide, assessment)
-    rows = (
-        (
-            await session.execute(
-                _LIST_SCORES_BY[labels.hidden],
-                {"a": view.assessment.id, "after": last_id_after(cursor), "lim": limit + 1, "scope": scope},
-            )
-        )
-        .mappings()
-        .all()
+    rows = await repository.scores_at(
+        session, view.assessment.id, last_id_after(cursor), limit + 1, scope, labels.hidden
     )
-    page = page_of(list(rows), limit, lambda r: r["number"] if labels.hidden else r["id"])
-    return Page([_score_view(assessment, labels.show(r["learner"]), r, None) for r in page.items], page.next_cursor)
+    page = page_of(rows, limit, lambda r: r.number if labels.hidden else r.id)
+    return Page([_score_view(assessment, labels.show(r.learner or ""), r, None) for r in page.items], page.next_cursor)
