@@ -49,6 +49,20 @@ class Server:
     key: str
     database_url: str
     env: dict[str, str]
+    pid: int = 0  # the `gradeflow api` process (its workers are its children)
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user and system) the API's processes have used so far."""
+        total = 0.0
+        for line in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = line.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            pid, ppid = int(line.parent.name), int(fields[1])
+            if self.pid in (pid, ppid):
+                total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return total
 
 
 @contextmanager
@@ -63,21 +77,21 @@ def api_server(name: str, workers: int = 1, rate_limit: str = "") -> Iterator[Se
         key = "gfk_bench_" + secrets.token_urlsafe(16)
         env = {**os.environ, **stack.env(name), "GRADEFLOW_BOOTSTRAP_API_KEY": key, "GRADEFLOW_RATE_LIMIT": rate_limit}
         try:
-            with _api(env, workers, run_dir / "api.log") as base_url:
-                yield Server(base_url, key, url, env)
+            with _api(env, workers, run_dir / "api.log") as (base_url, pid):
+                yield Server(base_url, key, url, env, pid)
         finally:
             asyncio.run(infra.drop_database(stack.database_admin_url, name))
 
 
 @contextmanager
-def _api(env: dict[str, str], workers: int, log: Path) -> Iterator[str]:
+def _api(env: dict[str, str], workers: int, log: Path) -> Iterator[tuple[str, int]]:
     """`gradeflow api` on a free port, as processes.api starts it, given more time to start (a loaded
     machine imports slowly)."""
     port = infra.free_port()
     proc = processes.start(["api", "--port", str(port), "--workers", str(workers)], env, log)
     try:
         processes.wait_for_port(proc, port, seconds=180)
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}", proc.pid
     finally:
         processes.stop(proc)
 

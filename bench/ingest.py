@@ -4,6 +4,7 @@ the single-score PUT against its physical limit: raw asyncpg doing the same dura
 statement each) from 32 connections, and the API's PUT from 32 clients.
 
     .venv/bin/python -m bench.ingest [--learners 20000] [--assessments 10] [--puts 4000] [--no-batch]
+        [--workers 2] [--clients 32] [--client lean|aiohttp]
 
 Last lines: ingest_ratio=<batch API rows/s / COPY rows/s> (goal >= 0.25) and
 put_ratio=<API PUT/s / raw PUT/s> (goal >= 0.4, with the API's p99 <= 3x its p50).
@@ -16,6 +17,7 @@ import asyncio
 import time
 from datetime import UTC, datetime
 from decimal import Decimal
+from urllib.parse import urlsplit
 
 import aiohttp
 import asyncpg
@@ -161,9 +163,45 @@ def _figures(name: str, latencies: list[float], elapsed: float, clients: int) ->
     return rate
 
 
-async def put_latency(server: Server, total: int, clients: int, learners: int) -> tuple[list[float], float]:
-    """Single-score PUTs from `clients` concurrent connections (aiohttp: httpx's pool is the
-    bottleneck at this concurrency, not the server)."""
+async def put_latency(
+    server: Server, total: int, clients: int, learners: int, client: str = "lean"
+) -> tuple[list[float], float]:
+    """Single-score PUTs from `clients` concurrent keep-alive connections: `lean` writes each request and
+    reads its answer on a plain asyncio stream (a load generator costing a fraction of the server's CPU per
+    request, as asyncpg does in raw_put: on a small machine the client shares the cores with the server),
+    `aiohttp` through aiohttp's client."""
+    if client == "aiohttp":
+        return await _aiohttp_puts(server, total, clients, learners)
+    url = urlsplit(server.base_url)
+    head = (f"Host: {url.netloc}\r\nAuthorization: Bearer {server.key}\r\nContent-Type: application/json\r\n").encode()
+    latencies: list[float] = []
+    counter = iter(range(total))
+
+    async def one_client() -> None:
+        reader, writer = await asyncio.open_connection(url.hostname, url.port)
+        try:
+            for n in counter:
+                path = f"/v1/courses/bench/assessments/a{n % 3}/scores/u{(n * 31) % learners}"
+                body = orjson.dumps({"earned": n % 100})
+                request = b"PUT %s HTTP/1.1\r\n%sContent-Length: %d\r\n\r\n%s" % (path.encode(), head, len(body), body)
+                t0 = time.perf_counter()
+                writer.write(request)
+                answer = await reader.readuntil(b"\r\n\r\n")
+                status = int(answer[9:12])
+                length = int(answer.lower().split(b"content-length:", 1)[1].split(b"\r\n", 1)[0])
+                content = await reader.readexactly(length)
+                latencies.append(time.perf_counter() - t0)
+                if status != 200:
+                    raise RuntimeError(f"PUT {path}: {status} {content[:200]!r}")
+        finally:
+            writer.close()
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*[one_client() for _ in range(clients)])
+    return latencies, time.perf_counter() - t0
+
+
+async def _aiohttp_puts(server: Server, total: int, clients: int, learners: int) -> tuple[list[float], float]:
     latencies: list[float] = []
     counter = iter(range(total))
     headers = {"Authorization": f"Bearer {server.key}", "content-type": "application/json"}
@@ -199,13 +237,24 @@ async def run(server: Server, args: argparse.Namespace) -> None:
             print(f"raw COPY:  {copy_s:7.2f} s  {copy_rate:10,.0f} rows/s")
             print(f"batch API: {api_s:7.2f} s  {api_rate:10,.0f} rows/s")
             ingest_ratio = api_rate / copy_rate
+    # Statistics as a running database has them (autovacuum analyzes a while after a bulk load): without,
+    # the planner takes the just-loaded enrollments and attempts for empty tables and scans a course's
+    # enrollments for one learner.
+    conn = await asyncpg.connect(server.database_url)
+    try:
+        await conn.execute("ANALYZE")
+    finally:
+        await conn.close()
     # The raw connections close before the API's pools grow to the clients' number.
     await raw_put(server.database_url, 500, args.clients, args.learners)  # warm-up
     lat, elapsed = await raw_put(server.database_url, args.puts, args.clients, args.learners)
     raw_rate = _figures("raw PUT (asyncpg, one statement)", lat, elapsed, args.clients)
-    await put_latency(server, 500, args.clients, args.learners)  # warm-up
-    lat, elapsed = await put_latency(server, args.puts, args.clients, args.learners)
-    api_rate = _figures(f"API PUT score ({args.workers} workers)", lat, elapsed, args.clients)
+    await put_latency(server, 500, args.clients, args.learners, args.client)  # warm-up
+    cpu = server.cpu_seconds()
+    lat, elapsed = await put_latency(server, args.puts, args.clients, args.learners, args.client)
+    cpu = server.cpu_seconds() - cpu
+    api_rate = _figures(f"API PUT score ({args.workers} workers, {args.client} client)", lat, elapsed, args.clients)
+    print(f"API CPU per PUT: {cpu / len(lat) * 1000:.2f} ms")
     if ingest_ratio is not None:
         print(f"ingest_ratio={ingest_ratio:.3f}")
     print(f"put_ratio={api_rate / raw_rate:.3f}")
@@ -219,6 +268,9 @@ def main() -> None:
     parser.add_argument("--puts", type=int, default=4000)
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    parser.add_argument(
+        "--client", choices=("lean", "aiohttp"), default="lean", help="the PUT load generator (see put_latency)"
+    )
     parser.add_argument("--no-batch", dest="batch", action="store_false", help="only the single PUT figures")
     args = parser.parse_args()
     with api_server("gradeflow_bench_ingest", workers=args.workers) as server:

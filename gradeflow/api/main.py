@@ -25,6 +25,7 @@ from gradeflow.publishing.router import me, publications, reviews
 from gradeflow.readside.router import dashboard, gradebook, progress, results, statistics
 from gradeflow.reports import router as reports
 from gradeflow.scores.router import attempts, feedback, imports, scores
+from gradeflow.scores.router.fast_lane import FastLane
 from gradeflow.system import router as system
 from gradeflow.webhooks import router as webhooks
 
@@ -46,6 +47,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings or get_settings()
     errors.install(app)
+    # Added first, so the innermost: the score PUT's common case, inside the limits, request ids and metrics.
+    app.add_middleware(FastLane)
     app.add_middleware(BodyLimit, max_bytes=app.state.settings.limits.max_body_bytes)
     app.add_middleware(HeadLimits, max_header_bytes=app.state.settings.limits.max_header_bytes)
     app.add_middleware(Observe, max_in_flight=app.state.settings.max_in_flight)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from typing import Any
 
 import pytest
@@ -242,3 +244,242 @@ async def test_the_single_write_and_the_general_path_write_the_same(
         seen[ext] = (answers, [tuple(a) for a in attempt], [tuple(e) for e in entries], audited)
     assert seen["one"] == seen["general"]
     assert len(seen["one"][2]) == len(steps) - 1
+
+
+# --- the score PUT's fast lane (gradeflow/scores/router/fast_lane.py) ---------------------------------
+
+
+@pytest.fixture
+def lane(app: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """The fast lane, registered innermost; keys stay known for the test; counts the requests the app's
+    route answered (`general`)."""
+    from gradeflow.access.service import auth
+    from gradeflow.scores.router.fast_lane import FastLane
+    from gradeflow.scores.service import scores
+
+    assert app.user_middleware[-1].cls is FastLane, "the fast lane is to be the innermost middleware"
+    monkeypatch.setattr(auth, "KEY_CACHE_SECONDS", 60.0)
+    calls = {"general": 0}
+    put_score = scores.put_score
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        calls["general"] += 1
+        return await put_score(*args, **kwargs)
+
+    monkeypatch.setattr(scores, "put_score", counted)
+    return calls
+
+
+def _general_path_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gradeflow.scores.router import fast_lane
+
+    monkeypatch.setattr(fast_lane, "known_key", lambda _: None)
+
+
+HEADERS = ("content-type", "x-request-id", "www-authenticate", "retry-after", "cache-control", "etag")
+
+
+def _answer(r: Any) -> tuple[int, Any, dict[str, str]]:
+    body = r.json()
+    if isinstance(body, dict):
+        body.pop("graded_at", None)
+    return r.status_code, body, {h: r.headers[h] for h in HEADERS if h in r.headers}
+
+
+async def test_the_fast_lane_answers_and_writes_as_the_general_path(
+    app: Any, tenant: Tenant, sessionmaker: Any, lane: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gradeflow import jobs
+    from gradeflow.grades.service import followup
+    from gradeflow.jobs import JobName
+
+    steps: list[dict[str, Any]] = [
+        {"earned": 7.25},  # create
+        {"earned": 7.25},  # unchanged: no audit entry
+        {"earned": 8.50},  # change
+        {"earned": 9, "source": "override", "graded_by": "prof"},  # override
+        {"earned": 3},  # automatic under an override: kept as computed
+        {"earned": 4, "possible": 20, "source": "manual"},
+    ]
+    seen: dict[str, Any] = {}
+    for ext in ("fast", "general"):
+        if ext == "general":
+            _general_path_only(monkeypatch)
+        await course(tenant, ext)
+        await assessment(tenant, ext, "hw1", points_possible=10)
+        await enroll(tenant, ext, "l0", "l1")
+        # The first PUT to a course is the app's: it resolves the course for the key (and the lane learns
+        # the route).
+        assert (await tenant.put(f"/v1/courses/{ext}/assessments/hw1/scores/l0", json={"earned": 1})).status_code == 200
+        async with sessionmaker() as session:
+            course_id = await session.scalar(
+                text("SELECT id FROM courses WHERE external_id = :c AND organization_id = :o"),
+                {"c": ext, "o": tenant.id},
+            )
+            await session.execute(text("DELETE FROM stale_grades WHERE course_id = :c"), {"c": course_id})
+            await session.commit()
+        job_key = "arq:job:" + jobs.job_id(JobName.FOLLOW_UP, course_id)
+        general_before = lane["general"]
+        answers, asked = [], []
+        for n, body in enumerate(steps):
+            followup._ASKED.clear()
+            await app.state.redis.delete(job_key)
+            r = await tenant.put(
+                f"/v1/courses/{ext}/assessments/hw1/scores/l1", json=body, headers={"X-Request-ID": f"rid-{n}"}
+            )
+            answers.append(_answer(r))
+            asked.append(await app.state.redis.exists(job_key))
+        answers.append(_answer(await tenant.put(f"/v1/courses/{ext}/assessments/hw1/scores/l1", json={"earned": 5})))
+        generated = answers[-1][2].pop("x-request-id")
+        assert len(generated) == 32  # made up, as for any request without one
+        served = lane["general"] - general_before
+        assert served == (0 if ext == "fast" else len(steps) + 1)
+        async with sessionmaker() as session:
+            attempt = (
+                await session.execute(
+                    text(
+                        """
+                        SELECT t.status, t.entered, t.earned, t.possible, t.source, t.scored_by, t.computed_earned,
+                               t.confirmed_at, t.late_status, t.points_deducted
+                        FROM attempts t JOIN enrollments e ON e.id = t.enrollment_id
+                        WHERE e.course_id = :c AND e.external_id = 'l1'
+                        """
+                    ),
+                    {"c": course_id},
+                )
+            ).all()
+            entries = (
+                await session.execute(
+                    text(
+                        """
+                        SELECT action, actor, CASE WHEN request_id LIKE 'rid-%' THEN request_id ELSE 'made up' END,
+                               learner, assessment, item, old, new, import_id
+                        FROM audit_log WHERE course_id = :c AND learner = 'l1' AND action LIKE 'score%' ORDER BY id
+                        """
+                    ),
+                    {"c": course_id},
+                )
+            ).all()
+            stale = (
+                await session.execute(
+                    text(
+                        "SELECT e.external_id FROM stale_grades s JOIN enrollments e ON e.id = s.enrollment_id"
+                        " WHERE s.course_id = :c"
+                    ),
+                    {"c": course_id},
+                )
+            ).all()
+        seen[ext] = (answers, asked, [tuple(a) for a in attempt], [tuple(e) for e in entries], stale)
+    assert seen["fast"] == seen["general"]
+    answers, asked, _, entries, stale = seen["fast"]
+    assert all(status == 200 for status, _, _ in answers) and all(asked)
+    assert [e[2] for e in entries] == ["rid-0", "rid-2", "rid-3", "rid-4", "rid-5", "made up"]
+    assert stale == [("l1",)]
+
+
+async def test_what_the_fast_lane_leaves_to_the_app(
+    app: Any, tenant: Tenant, lane: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every request but the common case gets the app's answer: the same as without the lane."""
+    from gradeflow.core.errors import RateLimited
+
+    await _setup(tenant)
+    await course(tenant, "late")
+    await assessment(tenant, "late", "hw1", points_possible=10)
+    await enroll(tenant, "late", "l1")
+    base = "/v1/courses/c1/assessments"
+    assert (await tenant.put(f"{base}/hw1/scores/l3", json={"earned": 1})).status_code == 200  # course known
+    await tenant.put(f"{base}/hw1/attempts/l2", json={"status": "cancelled"})
+    json_type = {"content-type": "application/json"}
+    errors: list[tuple[str, dict[str, Any]]] = [
+        (f"{base}/nope/scores/l1", {"json": {"earned": 1}}),
+        (f"{base}/hw1/scores/nobody", {"json": {"earned": 1}}),
+        (f"{base}/hw1/scores/l2", {"json": {"earned": 1}}),  # cancelled: 409
+        (f"{base}/hw1/scores/l1", {"json": {"earned": -1}}),
+        (f"{base}/hw1/scores/l1", {"json": {}}),
+        (f"{base}/hw1/scores/l1", {"json": [1]}),
+        (f"{base}/hw1/scores/l1", {"json": {"earned": 1, "items": [{"item": "q1", "earned": 1}]}}),
+        (f"{base}/exam/scores/l1", {"json": {"earned": 1}}),  # an assessment with items
+        (f"{base}/hw1/scores/l1", {"content": b"{nope", "headers": json_type}),
+        (f"{base}/hw1/scores/l1", {"content": b'{"earned": NaN}', "headers": json_type}),
+        (f"{base}/hw1/scores/l1", {"content": b'{"earned": 1}', "headers": {"content-type": "text/plain"}}),
+        (f"{base}/hw1/scores/{'x' * 256}", {"json": {"earned": 1}}),
+        ("/v1/courses/unknown/assessments/hw1/scores/l1", {"json": {"earned": 1}}),
+        (f"{base}/hw1/scores/l1", {"json": {"earned": 1}, "headers": {"Authorization": "Bearer gfk_unknown"}}),
+        (f"{base}/hw1/scores/l1", {"json": {"earned": 1}, "headers": {"Authorization": "Basic eDp5"}}),
+    ]
+    with_lane = [_answer(await tenant.put(url, **kw)) for url, kw in errors]
+    assert all(status >= 400 for status, _, _ in with_lane)
+    # A rate limit's 429 is the app's own answer.
+    checks = {"n": 0}
+    unlimited = app.state.limiter.check
+
+    async def limited(_: Any) -> None:
+        checks["n"] += 1
+        raise RateLimited("More than 1 per 1 second for this credential.", retry_after=1)
+
+    monkeypatch.setattr(app.state.limiter, "check", limited)
+    with_lane.append(_answer(await tenant.put(f"{base}/hw1/scores/l3", json={"earned": 2})))
+    assert checks["n"] == 1 and with_lane[-1][0] == 429
+    monkeypatch.setattr(app.state.limiter, "check", unlimited)
+    # Common writes the lane leaves to the app all the same (answered there: counted as general).
+    general = lane["general"]
+    idempotent = await tenant.put(f"{base}/hw1/scores/l1", json={"earned": 2}, headers={"Idempotency-Key": "k1"})
+    items = await tenant.put(f"{base}/exam/scores/l1", json={"items": [{"item": "q1", "earned": 3}]})
+    r = await tenant.put("/v1/courses/late/late-policy", json={"late_submission_deduction_enabled": True})
+    assert r.status_code == 200, r.text
+    assert (await tenant.put("/v1/courses/late/assessments/hw1/scores/l1", json={"earned": 1})).status_code == 200
+    late = await tenant.put("/v1/courses/late/assessments/hw1/scores/l1", json={"earned": 2})  # course known
+    assert [r.status_code for r in (idempotent, items, late)] == [200, 200, 200]
+    assert lane["general"] - general == 4
+    _general_path_only(monkeypatch)
+    without = [_answer(await tenant.put(url, **kw)) for url, kw in errors]
+    monkeypatch.setattr(app.state.limiter, "check", limited)
+    without.append(_answer(await tenant.put(f"{base}/hw1/scores/l3", json={"earned": 2})))
+    for a, b in zip(with_lane, without, strict=True):
+        a[2].pop("x-request-id"), b[2].pop("x-request-id")
+    assert with_lane == without
+
+
+async def test_a_revoked_key_stops_on_the_fast_lane_within_a_second(
+    tenant: Tenant, sessionmaker: Any, app: Any
+) -> None:
+    from gradeflow.scores.router.fast_lane import FastLane
+
+    assert app.user_middleware[-1].cls is FastLane
+    await _setup(tenant)
+    created = (await tenant.post("/v1/api-keys", json={"name": "lms", "role": "service"})).json()
+    url = "/v1/courses/c1/assessments/hw1/scores/l1"
+    assert (await tenant.put(url, json={"earned": 1}, as_=created["secret"])).status_code == 200
+    async with sessionmaker() as session:
+        await session.execute(text("UPDATE api_keys SET revoked_at = now() WHERE id = :id"), {"id": created["id"]})
+        await session.commit()
+    revoked = time.monotonic()
+    n = 0
+    while (await tenant.put(url, json={"earned": n % 2}, as_=created["secret"])).status_code == 200:
+        assert time.monotonic() - revoked < 1.0, "the revoked key still wrote a second later"
+        n += 1
+        await asyncio.sleep(0.02)
+    assert_problem(await tenant.put(url, json={"earned": 1}, as_=created["secret"]), 401)
+
+
+async def test_fast_lane_requests_are_counted_and_logged(
+    tenant: Tenant, lane: dict[str, int], caplog: pytest.LogCaptureFixture
+) -> None:
+    from gradeflow.core import metrics
+    from gradeflow.scores.router.fast_lane import ROUTE
+
+    await _setup(tenant)
+    url = "/v1/courses/c1/assessments/hw1/scores/l1"
+    assert (await tenant.put(url, json={"earned": 1})).status_code == 200
+
+    def counted() -> float:
+        return float(metrics.REQUESTS.labels(method="PUT", route=ROUTE, status="200")._value.get())
+
+    before, general = counted(), lane["general"]
+    with caplog.at_level(logging.INFO, logger="gradeflow.access"):
+        assert (await tenant.put(url, json={"earned": 2})).status_code == 200
+    assert lane["general"] == general  # the lane answered
+    assert counted() == before + 1
+    lines = [r for r in caplog.records if r.name == "gradeflow.access"]
+    assert [(r.method, r.route, r.status) for r in lines] == [("PUT", ROUTE, 200)]  # type: ignore[attr-defined]

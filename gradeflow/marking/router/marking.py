@@ -151,13 +151,13 @@ async def rescore_item(
     revision goes up; totals and stored grades follow; each changed score and attempt status is
     audited; progress on the returned record."""
     record = await rescoring.start(session, queue, ref, assessment, item, body, actor(principal))
-    return RescoreOut.model_validate(record)
+    return RescoreOut.model_validate(record, from_attributes=True)
 
 
 @router.get("/rescores/{rescore_id}")
 async def get_rescore(session: SessionDep, ref: Allocate, rescore_id: RecordId) -> RescoreOut:
     """A rescore's progress and outcome."""
-    return RescoreOut.model_validate(await rescoring.get(session, ref, rescore_id))
+    return RescoreOut.model_validate(await rescoring.get(session, ref, rescore_id), from_attributes=True)
 
 
 @router.put("/workgroups/{name}")

@@ -499,15 +499,15 @@ class SingleScore:
 
 
 async def put_single(
-    session: AsyncSession, score: SingleScore, stamp: Mapping[str, Any], now: datetime
+    db: AsyncSession | AsyncEngine, score: SingleScore, stamp: Mapping[str, Any], now: datetime
 ) -> AttemptScore | None:
     """Write one learner's assessment-level score in the common case as one statement; None when it is not
     the common case (nothing written). `stamp` is `audit.stamp(...)` for the entry.
 
-    When the session has not used the database yet (the caller's key and course were known), the statement
-    runs on a connection of its pool in autocommit: it is its own transaction, one round trip. Otherwise it
-    runs in the session's transaction (never on a second connection: a request holding one connection and
-    waiting for another could exhaust the pool), which the caller commits."""
+    Given an engine, or a session that has not used the database yet (the caller's key and course were
+    known), the statement runs on a connection of the pool in autocommit: it is its own transaction, one
+    round trip. Otherwise it runs in the session's transaction (never on a second connection: a request
+    holding one connection and waiting for another could exhaust the pool), which the caller commits."""
     parameters = (
         score.course_id,
         score.organization_id,
@@ -524,13 +524,17 @@ async def put_single(
         stamp["import_id"],
         now,
     )
-    if session.in_transaction():
-        result = await (await session.connection()).exec_driver_sql(_PUT_SINGLE, parameters)
-        row = result.mappings().first()
+    if isinstance(db, AsyncSession) and db.in_transaction():
+        result = await (await db.connection()).exec_driver_sql(_PUT_SINGLE, parameters)
+        row: Mapping[Any, Any] | None = result.mappings().first()
     else:
-        engine = session.bind
+        engine = db if isinstance(db, AsyncEngine) else db.bind
         assert isinstance(engine, AsyncEngine)
         async with engine.connect() as connection:
-            autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
-            row = (await autocommit.exec_driver_sql(_PUT_SINGLE, parameters)).mappings().first()
+            # The driver's own connection, outside any transaction (asyncpg runs a statement as its own
+            # transaction then): SQLAlchemy starts none as long as nothing runs through it, so the pool
+            # takes the connection back without a round trip.
+            driver = (await connection.get_raw_connection()).driver_connection
+            assert driver is not None
+            row = await driver.fetchrow(_PUT_SINGLE, *parameters)
     return None if row is None else _attempt_score(row)

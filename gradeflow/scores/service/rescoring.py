@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from decimal import Decimal
 from typing import Any
 
@@ -20,6 +19,7 @@ from gradeflow.grades.service import grades
 from gradeflow.jobs import JobName
 from gradeflow.scores.commands import RescoreRequest
 from gradeflow.scores.repository import rescoring as repository
+from gradeflow.scores.repository.rescoring import RescoreRecord
 from gradeflow.scores.service import scores
 
 CHUNK = 5000
@@ -33,7 +33,7 @@ async def start(
     item: str,
     body: RescoreRequest,
     actor: str,
-) -> dict[str, Any]:
+) -> RescoreRecord:
     """Change the item's points now (its revision goes up, so existing scores show as stale) and
     queue the rescore of every attempt's score for it."""
     view = await get_assessment(session, ref, assessment)
@@ -67,12 +67,11 @@ async def start(
     return await get(session, ref, rescore_id)
 
 
-async def get(session: AsyncSession, ref: CourseRef, rescore_id: int) -> dict[str, Any]:
-    # TODO(#21): return the RescoreRecord once gradeflow/marking/router/marking.py validates it from attributes
+async def get(session: AsyncSession, ref: CourseRef, rescore_id: int) -> RescoreRecord:
     record = await repository.get(session, ref.id, rescore_id)
     if record is None:
         raise NotFound(f"Rescore {rescore_id} not found in this course.")
-    return asdict(record)
+    return record
 
 
 async def _rescore_chunk(

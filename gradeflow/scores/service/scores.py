@@ -9,7 +9,7 @@ from __future__ import annotations
 from contextvars import ContextVar
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from gradeflow import jobs
 from gradeflow.access.identity import CourseRef
@@ -169,7 +169,7 @@ NOT_COMMON: ContextVar[bool] = ContextVar("scores_not_common", default=False)
 
 
 async def put_common(
-    session: AsyncSession,
+    db: AsyncSession | AsyncEngine,
     queue: jobs.Queue,
     ref: CourseRef,
     assessment: str,
@@ -179,7 +179,9 @@ async def put_common(
 ) -> dict[str, Any] | None:
     """put_score's common case as one statement (repository.put_single): an assessment-level score of an
     assessment without items, in a course without a late policy, the attempt not cancelled. Returns the
-    score as put_score does, or None when it is not the common case (nothing written)."""
+    score as put_score does, or None when it is not the common case (nothing written).
+
+    `db`: the request's session (committed after the write), or the engine for a caller that has none."""
     if body.items is not None or body.earned is None:
         return None
     single = SingleScore(
@@ -194,10 +196,11 @@ async def put_common(
         body.graded_by or actor,
     )
     stamp = audit.stamp(ref.organization_id, ref.id, actor)
-    written = await repository.put_single(session, single, stamp, clock.now())
+    written = await repository.put_single(db, single, stamp, clock.now())
     if written is None:
         return None
-    await session.commit()  # the write, when it ran in the session; else what resolving the caller wrote
+    if isinstance(db, AsyncSession) and db.in_transaction():
+        await db.commit()  # the write, when it ran in the session; else what resolving the caller wrote
     await followup.ask(queue, ref.id)
     return _score_view(assessment, learner, written, None)
 
