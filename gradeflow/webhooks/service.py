@@ -28,19 +28,10 @@ _AUDITED = ("url", "events", "description", "active")
 
 
 @dataclass(frozen=True, slots=True)
-class WebhookView:
+class WebhookView(Webhook):
     """An endpoint as its owner sees it: the URL's password as `***`, and the secret only in the answer
     that created or rotated it."""
 
-    id: int
-    url: str
-    events: list[str]
-    description: str | None
-    active: bool
-    disabled_reason: str | None
-    failing_since: datetime | None
-    created_at: datetime
-    updated_at: datetime
     secret: str | None
 
 
