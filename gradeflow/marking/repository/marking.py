@@ -92,6 +92,7 @@ class Mark:
     grader: str
     role: str
     points: Decimal
+    comment: str | None
 
 
 async def marks_of_assessment(session: AsyncSession, assessment_id: int) -> list[Mark]:
@@ -99,7 +100,7 @@ async def marks_of_assessment(session: AsyncSession, assessment_id: int) -> list
     rows = await session.execute(
         text(
             """
-            SELECT m.attempt_id, m.item_id, m.grader, m.role, m.points FROM marks m
+            SELECT m.attempt_id, m.item_id, m.grader, m.role, m.points, m.comment FROM marks m
             JOIN attempts t ON t.id = m.attempt_id WHERE t.assessment_id = :a ORDER BY m.id
             """
         ),
@@ -428,7 +429,7 @@ async def marks_of_attempts(session: AsyncSession, attempts: list[int], items: l
     """The marks of these attempts (of these items, or all), oldest first."""
     rows = await session.execute(
         text(
-            "SELECT attempt_id, item_id, grader, role, points FROM marks WHERE attempt_id = ANY(:ids)"
+            "SELECT attempt_id, item_id, grader, role, points, comment FROM marks WHERE attempt_id = ANY(:ids)"
             " AND (CAST(:items AS bigint[]) IS NULL OR item_id = ANY(:items)) ORDER BY id"
         ),
         {"ids": attempts, "items": items},

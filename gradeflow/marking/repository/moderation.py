@@ -218,44 +218,6 @@ async def sample(session: AsyncSession, sample_id: int) -> Sample:
     return Sample(sample_id, *row)
 
 
-@dataclass(frozen=True, slots=True)
-class Mark:
-    attempt_id: int
-    item_id: int
-    grader: str
-    role: str
-    points: Decimal
-    comment: str | None
-
-
-async def marks_of(session: AsyncSession, attempts: list[int]) -> list[Mark]:
-    """Every mark (graders' and moderators') of these attempts, oldest first."""
-    rows = await session.execute(
-        text(
-            """
-            SELECT attempt_id, item_id, grader, role, points, comment FROM marks
-            WHERE attempt_id = ANY(:ids) ORDER BY id
-            """
-        ),
-        {"ids": attempts},
-    )
-    return [Mark(*r) for r in rows]
-
-
-@dataclass(frozen=True, slots=True)
-class ItemScore:
-    attempt_id: int
-    item_id: int
-    earned: Decimal | None
-
-
-async def item_scores_of(session: AsyncSession, attempts: list[int]) -> list[ItemScore]:
-    rows = await session.execute(
-        text("SELECT attempt_id, item_id, earned FROM item_scores WHERE attempt_id = ANY(:ids)"), {"ids": attempts}
-    )
-    return [ItemScore(*r) for r in rows]
-
-
 # --- decisions ------------------------------------------------------------------------------------
 
 

@@ -27,6 +27,7 @@ from gradeflow.core.errors import FieldError, Forbidden, NotFound, ValidationFai
 from gradeflow.core.paging import Page, last_id_after, page_of
 from gradeflow.courses.service.assessments import AssessmentView, get_assessment
 from gradeflow.marking.commands import ModerationAdjustment, ModerationAgreement, ModerationSampleRequest, ScalingIn
+from gradeflow.marking.repository import marking as marks_repository
 from gradeflow.marking.repository import moderation as repository
 from gradeflow.marking.repository.moderation import Sample, SampledAttempt
 from gradeflow.marking.service import anonymity, marking
@@ -143,8 +144,8 @@ async def _details(
                 "moderator": None,
                 "score": None,
             }
-    for m in await repository.marks_of(session, attempts):
-        cell = out[m.attempt_id].get(m.item_id)
+    for m in await marks_repository.marks_of_attempts(session, attempts, None):
+        cell = out[m.attempt].get(m.item)
         if cell is None:
             continue
         mark = {"grader": m.grader, "role": m.role, "points": float(m.points), "comment": m.comment}
@@ -152,8 +153,8 @@ async def _details(
             cell["moderator"] = mark
         else:
             cell["marks"].append(mark)
-    for sc in await repository.item_scores_of(session, attempts):
-        cell = out[sc.attempt_id].get(sc.item_id)
+    for (attempt_id, item_id), sc in (await marks_repository.item_scores_of(session, attempts)).items():
+        cell = out[attempt_id].get(item_id)
         if cell is not None:
             cell["score"] = None if sc.earned is None else float(sc.earned)
     return out
