@@ -41,18 +41,17 @@ fonts:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); export DEBIAN_FRONTEND=noninteractive; \
 	  $$SUDO apt-get install -y -q $$missing || { $$SUDO apt-get update -q && $$SUDO apt-get install -y -q $$missing; }; }
 
+# Two test processes (pytest-xdist, one a core), each with its own database, Redis db, SeaweedFS and SMTP server;
+# an idle process takes the next test.
 test: lint browser fonts
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist worksteal
 
 # Without PostgreSQL, Redis or SeaweedFS (a test that asks for them fails), property tests trying at most 100
 # examples each, in two processes (one a core).
 FAST := tests/unit tests/contract
-FAST_OPTIONS := -q --no-header -p no:schemathesis -p no:anyio
 test-fast: $(STAMP)
-	@export GRADEFLOW_TEST_NO_SERVICES=1 GRADEFLOW_TEST_MAX_EXAMPLES=100; \
-	$(BIN)/pytest $(FAST_OPTIONS) $(FAST) --shard 0/2 & first=$$!; \
-	$(BIN)/pytest $(FAST_OPTIONS) $(FAST) --shard 1/2; second=$$?; \
-	wait $$first && exit $$second
+	GRADEFLOW_TEST_NO_SERVICES=1 GRADEFLOW_TEST_MAX_EXAMPLES=100 \
+	  $(BIN)/pytest -q --no-header -p no:schemathesis -p no:anyio -n 2 --dist worksteal $(FAST)
 
 clean:
 	rm -rf $(VENV) .run

@@ -26,21 +26,14 @@ if TYPE_CHECKING:
 
     from gradeflow.devstack import infra, mailsink
 
-# Its own Redis db index; two test runs at once on one machine each set another one.
-TEST_REDIS_DB = int(os.environ.get("GRADEFLOW_TEST_REDIS_DB", "13"))
+# Its own Redis db index per test process: `make test` runs two (pytest-xdist workers gw0 and gw1 take 13 and 14);
+# two test runs at once on one machine each set another base.
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+TEST_REDIS_DB = int(os.environ.get("GRADEFLOW_TEST_REDIS_DB", "13")) + int(_WORKER.removeprefix("gw") or 0)
 
 
 # Set by `make test-fast`: that tier runs without PostgreSQL, Redis and SeaweedFS.
 NO_SERVICES = os.environ.get("GRADEFLOW_TEST_NO_SERVICES") == "1"
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption(
-        "--shard",
-        default=None,
-        metavar="K/N",
-        help="run every N-th collected test starting at the K-th (0-based): N processes with K = 0..N-1 run them all",
-    )
 
 
 # Set by `make test-fast`: property tests try at most this many examples each (the full suite tries what each
@@ -62,15 +55,6 @@ def _fewer_examples(items: list[pytest.Item]) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if MAX_EXAMPLES:
         _fewer_examples(items)
-    shard = config.getoption("--shard")
-    if shard is None:
-        return
-    k, n = (int(x) for x in shard.split("/"))
-    if not 0 <= k < n:
-        raise pytest.UsageError(f"--shard {shard}: K must be 0 to N-1")
-    kept = [item for i, item in enumerate(items) if i % n == k]
-    config.hook.pytest_deselected(items=[item for i, item in enumerate(items) if i % n != k])
-    items[:] = kept
 
 
 @pytest.fixture(scope="session")

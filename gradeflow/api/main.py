@@ -44,6 +44,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
         favicon_url="data:,",
+        # Metrics and logs are our own (Prometheus, JSON lines): FastAPI's OpenTelemetry hooks stay off rather
+        # than being asked on every request whether a provider was configured.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings or get_settings()
     errors.install(app)

@@ -8,10 +8,15 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gradeflow.core import metrics
+from gradeflow.core import logs, metrics
 from gradeflow.http.errors import overloaded
 
 log = logging.getLogger("gradeflow.access")
+
+
+# Methods named in metrics and log lines; any other token a client sends counts as OTHER (bounded labels, and
+# a line built only from these, route templates and numbers holds nothing to redact).
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 def _route(scope: Scope) -> str:
@@ -53,7 +58,8 @@ class Observe:
             self.in_flight -= 1
             metrics.IN_FLIGHT.dec()
             elapsed = time.perf_counter() - started
-            route, method = _route(scope), scope["method"]
+            route = _route(scope)
+            method = scope["method"] if scope["method"] in _METHODS else "OTHER"
             metrics.REQUESTS.labels(method=method, route=route, status=str(status)).inc()
             metrics.REQUEST_SECONDS.labels(method=method, route=route).observe(elapsed)
             log.info(
@@ -62,5 +68,11 @@ class Observe:
                 route,
                 status,
                 elapsed * 1000,
-                extra={"method": method, "route": route, "status": status, "duration_ms": round(elapsed * 1000, 1)},
+                extra={
+                    "method": method,
+                    "route": route,
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 1),
+                    logs.NOTHING_TO_REDACT: True,
+                },
             )

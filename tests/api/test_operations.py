@@ -36,6 +36,25 @@ async def test_metrics_count_requests_by_route_template(tenant: Tenant, client: 
     assert "c1" not in r.text and "nope" not in r.text  # paths with ids never become labels
 
 
+async def test_an_unknown_method_is_counted_and_logged_as_other(client: httpx.AsyncClient) -> None:
+    # A method is any token a client sends: it must not grow the metrics' labels or carry a secret into the log.
+    out = io.StringIO()
+    access = logging.getLogger("gradeflow.access")
+    handler, level = logs.json_handler(out), access.level
+    access.addHandler(handler)
+    access.setLevel(logging.INFO)
+    try:
+        r = await client.request("GFK_SECRETSECRET123", "/v1/courses")
+    finally:
+        access.removeHandler(handler)
+        access.setLevel(level)
+    assert r.status_code == 405
+    line = json.loads(out.getvalue().splitlines()[-1])
+    assert line["method"] == "OTHER" and line["message"].startswith("OTHER ") and "nothing_to_redact" not in line
+    metrics = (await client.get("/metrics")).text
+    assert "SECRETSECRET" not in metrics and 'method="OTHER"' in metrics
+
+
 async def test_request_id_is_echoed_or_made_up(tenant: Tenant) -> None:
     r = await tenant.get("/v1/courses", headers={"X-Request-ID": "lms-abc.123"})
     assert r.headers["x-request-id"] == "lms-abc.123"

@@ -273,7 +273,10 @@ def lane(app: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
 def _general_path_only(monkeypatch: pytest.MonkeyPatch) -> None:
     from gradeflow.scores.router import fast_lane
 
-    monkeypatch.setattr(fast_lane, "known_key", lambda _: None)
+    async def unknown(*_: Any) -> None:
+        return None
+
+    monkeypatch.setattr(fast_lane, "current_key", unknown)
 
 
 HEADERS = ("content-type", "x-request-id", "www-authenticate", "retry-after", "cache-control", "etag")

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import math
 import secrets
 import time
-from typing import Any, NoReturn
+from datetime import datetime
+from typing import Any, NoReturn, TypedDict
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gradeflow.access.identity import KeyRole as KeyRole
 from gradeflow.access.identity import Principal as Principal
@@ -117,6 +119,35 @@ async def _authenticate_key(session: AsyncSession, secret: str) -> Principal:
         _key_cache.clear()
     _key_cache[digest] = (started + KEY_CACHE_SECONDS, principal)
     return principal
+
+
+# The look-ups of keys under way, by hash: callers that find a key's cache entry ended while another is looking
+# it up wait for that look-up instead of making their own.
+_key_lookups: dict[str, asyncio.Future[Principal | None]] = {}
+
+
+async def current_key(sessionmaker: async_sessionmaker[AsyncSession], secret: str) -> Principal | None:
+    """The caller of an API key: from the cache, else from one look-up shared by every concurrent caller of
+    the key; None when it is unknown or revoked (`authenticate` then refuses it with its answer)."""
+    principal = known_key(secret)
+    if principal is not None:
+        return principal
+    digest = hash_secret(secret)
+    lookup = _key_lookups.get(digest)
+    if lookup is None:
+        lookup = asyncio.ensure_future(_look_up_key(sessionmaker, secret))
+        _key_lookups[digest] = lookup
+        lookup.add_done_callback(lambda _: _key_lookups.pop(digest, None))
+    # Shielded: one caller going away does not cancel the look-up the others wait for.
+    return await asyncio.shield(lookup)
+
+
+async def _look_up_key(sessionmaker: async_sessionmaker[AsyncSession], secret: str) -> Principal | None:
+    async with sessionmaker() as session:
+        try:
+            return await _authenticate_key(session, secret)
+        except Unauthenticated:
+            return None
 
 
 def _storable_text(value: Any, max_length: int) -> bool:
@@ -271,8 +302,16 @@ async def get_organization_by_slug(session: AsyncSession, slug: str) -> Organiza
     return org
 
 
-def token_keys_summary(org: Organization) -> dict[str, Any]:
+class TokenKeysSummary(TypedDict):
     """What the audit log says about an organization's token keys: which kinds, kids, audience; no secret."""
+
+    hs256: bool
+    rs256_kids: list[str | None]
+    audience: str | None
+
+
+def token_keys_summary(org: Organization) -> TokenKeysSummary:
+    """The organization's `TokenKeysSummary`."""
     keys = org.jwks.get("keys") if isinstance(org.jwks, dict) else None
     return {
         "hs256": bool(org.jwt_hs256_secret),
@@ -320,8 +359,17 @@ async def set_token_keys(
     return org
 
 
-def _key_entry(key: ApiKey | BootstrapKey) -> dict[str, Any]:
+class _KeyEntry(TypedDict):
     """An API key as the audit log shows it (the prefix is shown in listings too; the secret never)."""
+
+    id: int
+    name: str
+    role: str
+    prefix: str
+    revoked_at: datetime | None
+
+
+def _key_entry(key: ApiKey | BootstrapKey) -> _KeyEntry:
     return {"id": key.id, "name": key.name, "role": key.role, "prefix": key.prefix, "revoked_at": key.revoked_at}
 
 
