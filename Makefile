@@ -54,4 +54,4 @@ test-fast: $(STAMP)
 	  $(BIN)/pytest -q --no-header -p no:schemathesis -p no:anyio -n 2 --dist worksteal $(FAST)
 
 clean:
-	rm -rf $(VENV) .run
+	rm -rf $(VENV) .venv-lti-compat .run

@@ -19,6 +19,8 @@ from gradeflow.courses.router import assessments, courses, enrollments, groups, 
 from gradeflow.deadlines.router import late_policy, overrides
 from gradeflow.grades.router import grades, grading, policy
 from gradeflow.http import errors
+from gradeflow.lti import router as lti
+from gradeflow.lti.router.score_lane import ScoreLane
 from gradeflow.mailings.router import documents, mailings
 from gradeflow.marking.router import anonymity, marking, moderation
 from gradeflow.publishing.router import me, publications, reviews
@@ -52,6 +54,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     # Added first, so the innermost: the score PUT's common case, inside the limits, request ids and metrics.
     app.add_middleware(FastLane)
+    # Likewise for an LTI tool's score POST (its common case), beside the native lane.
+    app.add_middleware(ScoreLane)
     app.add_middleware(BodyLimit, max_bytes=app.state.settings.limits.max_body_bytes)
     app.add_middleware(HeadLimits, max_header_bytes=app.state.settings.limits.max_header_bytes)
     app.add_middleware(Observe, max_in_flight=app.state.settings.max_in_flight)
@@ -93,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         webhooks,
         staff,
         audit,
+        lti,
     ):
         app.include_router(module.router, responses=errors.COMMON_RESPONSES)
     webhook_docs.install(app)

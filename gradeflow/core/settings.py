@@ -118,6 +118,9 @@ class Settings(BaseSettings):
     # The worker's Prometheus endpoint (0: none), on this interface only (loopback unless set).
     worker_metrics_port: int = Field(default=9464, ge=0, le=65535)
     worker_metrics_host: str = "127.0.0.1"
+    # The API's own address as clients reach it (e.g. "https://grades.example.edu"), for the absolute URLs LTI
+    # tools are given (token URL, line items, memberships); unset: the address each request was sent to.
+    public_url: str | None = Field(default=None, pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$")
     log_level: str = "INFO"
     bootstrap_api_key: SecretStr | None = None
     bootstrap_organization: str = "default"

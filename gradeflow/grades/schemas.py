@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from gradeflow.grading.policy import PolicyRules
-from gradeflow.http.schemas import PublicationState
+from gradeflow.http.schemas import Out, PublicationState
 
 
 class GradeOut(BaseModel):
@@ -47,7 +47,7 @@ class EvaluateResponse(BaseModel):
     learners: list[LearnerGradeOut]
 
 
-class RecomputeOut(BaseModel):
+class RecomputeOut(Out):
     id: int
     policy_version: int
     status: str
@@ -59,7 +59,7 @@ class RecomputeOut(BaseModel):
     finished_at: datetime | None
 
 
-class PolicyVersionOut(BaseModel):
+class PolicyVersionOut(Out):
     version: int
     policy: PolicyRules
     fingerprint: str
@@ -72,13 +72,13 @@ class PolicyOut(PolicyVersionOut):
     recompute: RecomputeOut | None
 
 
-class Distribution(BaseModel):
+class Distribution(Out):
     letters: dict[str, int]
     histogram: dict[str, list[Any]]
     mean: float | None
 
 
-class LetterChange(BaseModel):
+class LetterChange(Out):
     model_config = ConfigDict(populate_by_name=True)
 
     learner: str
@@ -88,7 +88,7 @@ class LetterChange(BaseModel):
     percent_to: float | None
 
 
-class PreviewOut(BaseModel):
+class PreviewOut(Out):
     learners: int
     before: Distribution
     after: Distribution
@@ -96,13 +96,13 @@ class PreviewOut(BaseModel):
     changed_count: int
 
 
-class StoredGrade(BaseModel):
+class StoredGrade(Out):
     percent: float | None
     grade: str | None
     passed: bool | None
 
 
-class CourseGradeOut(BaseModel):
+class CourseGradeOut(Out):
     learner: str
     policy_version: int
     current: StoredGrade

@@ -26,9 +26,9 @@ The SQL is the repository's (gradeflow/mailings/repository.py).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -190,9 +190,20 @@ async def my_documents(
     return await repository.documents_shown(session, enrollment_id, clock.now(), limit, cursor)
 
 
+@dataclass(frozen=True, slots=True)
+class DocumentLink:
+    """A link to one of a learner's documents, minted for this answer (never stored)."""
+
+    id: int
+    download_url: str
+    download_expires_at: datetime
+    file_name: str
+    bytes: int
+
+
 async def my_document_link(
     session: AsyncSession, store: ObjectStore, principal: Principal, course: str, document_id: int, link_seconds: int
-) -> dict[str, Any]:
+) -> DocumentLink:
     """A five-minute link to one of the learner's documents that still shows (404 for anything else:
     another learner's, a retracted or re-published result's, an expired one). The issuance is audited."""
     enrollment_id = await enrollments.learner_enrollment(session, principal, course)
@@ -212,13 +223,7 @@ async def my_document_link(
         new={"document": document_id, "file_name": row.file_name, "valid_seconds": link_seconds},
     )
     await session.commit()
-    return {
-        "id": document_id,
-        "download_url": url,
-        "download_expires_at": issued + timedelta(seconds=link_seconds),
-        "file_name": row.file_name,
-        "bytes": row.bytes,
-    }
+    return DocumentLink(document_id, url, issued + timedelta(seconds=link_seconds), row.file_name, row.bytes)
 
 
 # --- the worker's side: preparing -------------------------------------------------------------------
@@ -345,7 +350,7 @@ async def send_due(
     """Send the mailing's due letters one by one (claimed before, marked after, as results e-mails);
     settle the mailing; return when the next retry is due (or None)."""
 
-    async def letter(session: AsyncSession, enrollment_id: int) -> EmailMessage | dict[str, Any]:
+    async def letter(session: AsyncSession, enrollment_id: int) -> EmailMessage | mail.Outcome:
         row = await repository.letter_facts(session, mailing_id, enrollment_id, clock.now())
         why = _skip_reason(row)
         if why is not None:  # checked again now: never sent, whatever happened since the request

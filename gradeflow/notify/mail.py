@@ -22,7 +22,7 @@ from email.errors import MessageError
 from email.message import EmailMessage
 from email.utils import formataddr, make_msgid
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, TypedDict
 from urllib.parse import quote
 
 import aiosmtplib
@@ -43,6 +43,16 @@ TEMPLATES = jinja2.Environment(
     autoescape=jinja2.select_autoescape(["html"]),
     undefined=jinja2.StrictUndefined,
 )
+
+
+class Outcome(TypedDict):
+    """What is written on a claimed message's row instead of (or after) sending it: its status, when it is due
+    again (None: never), why it was not sent, when it was."""
+
+    status: Literal["sent", "queued", "failed", "skipped"]
+    next: datetime | None
+    error: str | None
+    sent: datetime | None
 
 
 @dataclass
@@ -96,7 +106,7 @@ def link_of(template: str, course: str, learner: str) -> str:
         raise TemplateInvalid from exc
 
 
-def composed(setting: str, build: Callable[[], EmailMessage], address: str | None) -> EmailMessage | dict[str, Any]:
+def composed(setting: str, build: Callable[[], EmailMessage], address: str | None) -> EmailMessage | Outcome:
     """The message `build` makes, or the `failed` outcome that says why it cannot be made: the URL
     template named `setting` is invalid, or the message cannot be addressed to `address`."""
     try:
@@ -276,7 +286,7 @@ async def send_due(
 ) -> datetime | None:
     """Send the publication's due e-mails one by one; return when the next retry is due (or None)."""
 
-    async def letter(session: AsyncSession, enrollment_id: int) -> EmailMessage | dict[str, Any]:
+    async def letter(session: AsyncSession, enrollment_id: int) -> EmailMessage | Outcome:
         row = (await session.execute(_LETTER, {"p": publication_id, "e": enrollment_id})).mappings().one()
         if row["email"] is None:
             return failed(clock.now(), "no e-mail address")
@@ -304,7 +314,7 @@ async def send_queue(
     smtp: SmtpSettings,
     outbox: Outbox,
     parent: int,
-    letter: Callable[[AsyncSession, int], Awaitable[EmailMessage | dict[str, Any]]],
+    letter: Callable[[AsyncSession, int], Awaitable[EmailMessage | Outcome]],
 ) -> datetime | None:
     """Send `parent`'s due messages of `outbox` one by one, each claimed (committed) before the SMTP
     server hears of it and its outcome written after; return when the next retry is due (or None).
@@ -340,7 +350,7 @@ async def send_queue(
     return next_due
 
 
-async def deliver(connection: Connection, message: EmailMessage, tries: int) -> dict[str, Any]:
+async def deliver(connection: Connection, message: EmailMessage, tries: int) -> Outcome:
     """Hand one claimed message (its `tries`-th try) to the SMTP server; the outcome to write on its
     row (status, next, error, sent): `sent`; `queued` again with back-off after a refusal or an
     unreachable server; `failed` after a permanent refusal (5xx) or the last try. Every sender of
@@ -361,12 +371,12 @@ async def deliver(connection: Connection, message: EmailMessage, tries: int) -> 
     return {"status": "sent", "next": now, "error": None, "sent": now}
 
 
-def failed(now: datetime, error: str) -> dict[str, Any]:
+def failed(now: datetime, error: str) -> Outcome:
     """The outcome of a message that will never be sent, with why."""
     return {"status": "failed", "next": now, "error": error[:1000], "sent": None}
 
 
-def skipped(why: str) -> dict[str, Any]:
+def skipped(why: str) -> Outcome:
     """The outcome of a message that must not go (what it announces no longer holds), with why."""
     return {"status": "skipped", "next": None, "error": why[:1000], "sent": None}
 
@@ -381,7 +391,7 @@ def message_id(key: str, smtp: SmtpSettings) -> str:
 INTERRUPTED = "interrupted while sending (worker lost); not retried so that it is never sent twice"
 
 
-def _retry(now: datetime, tries: int, error: str) -> dict[str, Any]:
+def _retry(now: datetime, tries: int, error: str) -> Outcome:
     return {
         "status": "queued",
         "next": now + BACKOFF[min(tries, len(BACKOFF)) - 1],

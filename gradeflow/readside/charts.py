@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import io
 import itertools
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import matplotlib
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
+
+if TYPE_CHECKING:
+    from gradeflow.readside.service.progress import Progress
 
 matplotlib.rcParams["svg.fonttype"] = "none"  # text stays text in SVG: searchable, readable by screen readers
 # Titles, names and labels come from clients: never read as TeX or mathtext (a title like `$\sqrt{$`
@@ -29,27 +32,27 @@ def _bytes(fig: Figure, fmt: Format) -> bytes:
     return out.getvalue()
 
 
-def progress_chart(progress: dict[str, Any], fmt: Format) -> bytes:
+def progress_chart(progress: Progress, fmt: Format) -> bytes:
     """Bars per assessment grouped by category (dropped ones grey and hatched), an average bar per
     category, a total bar, and a line at each cutoff labelled with its letter."""
     labels: list[str] = []
     heights: list[float] = []
     colours: list[str] = []
     hatches: list[str] = []
-    for category in progress["categories"]:
-        for a in progress["assessments"]:
-            if a["category"] != category["name"]:
+    for category in progress.categories:
+        for a in progress.assessments:
+            if a.category != category.name:
                 continue
-            labels.append(a["title"])
-            heights.append(a["percent"] or 0.0)
-            colours.append(_DROPPED if a["dropped"] else _GRADED)
-            hatches.append("//" if a["dropped"] else "")
-        labels.append(f"{category['name']} avg")
-        heights.append(category["final_percent"] or 0.0)
+            labels.append(a.title)
+            heights.append(a.percent or 0.0)
+            colours.append(_DROPPED if a.dropped else _GRADED)
+            hatches.append("//" if a.dropped else "")
+        labels.append(f"{category.name} avg")
+        heights.append(category.final_percent or 0.0)
         colours.append(_AVERAGE)
         hatches.append("")
     labels.append("Total")
-    heights.append(progress["final"]["percent"] or 0.0)
+    heights.append(progress.final.percent or 0.0)
     colours.append(_TOTAL)
     hatches.append("")
 
@@ -59,15 +62,15 @@ def progress_chart(progress: dict[str, Any], fmt: Format) -> bytes:
     for bar, hatch in zip(bars, hatches, strict=True):
         bar.set_hatch(hatch)
     top = max([100.0, *heights]) * 1.08
-    for cutoff in progress["cutoffs"]:
-        y = cutoff["min"] * 100
+    for cutoff in progress.cutoffs:
+        y = cutoff.min * 100
         if 0 < y <= top:
             ax.axhline(y, color="#C44E52", linestyle="--", linewidth=0.8)
-            ax.text(len(labels) - 0.4, y, f" {cutoff['grade']}", va="center", color="#C44E52", fontsize=9)
+            ax.text(len(labels) - 0.4, y, f" {cutoff.grade}", va="center", color="#C44E52", fontsize=9)
     ax.set_ylim(0, top)
     ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right", fontsize=8)
     ax.set_ylabel("percent")
-    ax.set_title(f"Progress of {progress['learner']}", fontsize=11)
+    ax.set_title(f"Progress of {progress.learner}", fontsize=11)
     ax.legend(
         handles=[
             Patch(color=_GRADED, label="assessment"),

@@ -53,7 +53,7 @@ async def create_report(
     view = await reports.create(
         session, queue, ref, body.kind, body.params, body.notify_email, actor(principal), kind.check
     )
-    response.headers["Location"] = f"/v1/reports/{view['id']}"
+    response.headers["Location"] = f"/v1/reports/{view.id}"
     return ReportOut.model_validate(view)
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from gradeflow.core.statuses import ReportStatus
+from gradeflow.http.schemas import Out
 
 
-class ReportOut(BaseModel):
+class ReportOut(Out):
     id: int
     course: str
     kind: str

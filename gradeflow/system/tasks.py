@@ -9,6 +9,7 @@ from gradeflow import jobs
 from gradeflow.access.service import idempotency
 from gradeflow.core import clock
 from gradeflow.jobs import JobName, WorkerContext
+from gradeflow.lti.service import tokens
 from gradeflow.mailings import service as mailings
 from gradeflow.notify import mail
 from gradeflow.reports.service import reports
@@ -33,10 +34,12 @@ LOST_AFTER_AN_HOUR = {
 
 
 async def purge_idempotency_records(ctx: WorkerContext) -> int:
-    """Delete stored Idempotency-Key responses past their 24 h window."""
+    """Delete stored Idempotency-Key responses past their 24 h window, and expired LTI access tokens (of
+    tools that stopped asking for new ones: a tool's own go whenever it is issued one)."""
     ttl = timedelta(hours=ctx["settings"].limits.idempotency_ttl_hours)
     async with ctx["sessionmaker"]() as session:
-        return await idempotency.purge_expired(session, ttl)
+        purged = await idempotency.purge_expired(session, ttl)
+        return purged + await tokens.purge_expired(session)
 
 
 async def sweep_jobs(ctx: WorkerContext) -> int:

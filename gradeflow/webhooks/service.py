@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Required, TypedDict, cast
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -39,9 +39,26 @@ def _view(row: Webhook, secret: str | None = None) -> WebhookView:
     return WebhookView(**(dataclasses.asdict(row) | {"url": redacted(row.url), "secret": secret}))
 
 
-def _audited(row: Webhook, fields: tuple[str, ...] = _AUDITED) -> dict[str, Any]:
-    """What the audit trail keeps of an endpoint: never a secret, the URL without its password."""
-    return {"webhook": row.id} | {f: redacted(row.url) if f == "url" else getattr(row, f) for f in fields}
+class _Audited(TypedDict, total=False):
+    """What the audit trail keeps of an endpoint: never a secret, the URL without its password; of a change,
+    the fields it changed."""
+
+    webhook: Required[int]
+    url: str
+    events: list[str]
+    description: str | None
+    active: bool
+
+
+def _audited(row: Webhook, fields: tuple[str, ...] = _AUDITED) -> _Audited:
+    every: _Audited = {
+        "webhook": row.id,
+        "url": redacted(row.url),
+        "events": row.events,
+        "description": row.description,
+        "active": row.active,
+    }
+    return cast(_Audited, {k: v for k, v in every.items() if k == "webhook" or k in fields})
 
 
 async def _check_url(url: str, targets: WebhookSettings, pointer: str = "/url") -> None:

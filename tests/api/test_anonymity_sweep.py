@@ -29,6 +29,8 @@ NO_GRADER_RECORD = {
     "webhook_id": "1",  # webhooks: API keys
     "delivery_id": "1",  # webhook deliveries: API keys
     "key_id": "1",  # API keys: admin keys
+    "tool_id": "1",  # LTI tools: admin keys
+    "line_item": "1",  # LTI line items: LTI access tokens only (a grader's user token is 401)
     "document_id": "1",  # a learner's own documents (/v1/me)
     "code": "x",  # a learner's own certificate (/v1/me)
     "review": "x",  # review sessions: PUBLICATION_READ (overseers)

@@ -7,6 +7,7 @@ until someone decides what it records.
 from __future__ import annotations
 
 import io
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +16,7 @@ from PIL import Image
 from sqlalchemy import text
 
 from gradeflow.core.settings import Settings
+from tests.api.test_lti_token import ToolKey, access_token, register
 from tests.conftest import Tenant, run_worker
 from tests.helpers import populated_course
 
@@ -34,7 +36,13 @@ class Audited:
     files: bool = False  # a multipart import instead of a JSON body
     raw: tuple[bytes, str] | None = None  # a raw body and its Content-Type instead of JSON
     worker: bool = False  # the change is made by the job the call queues
-    gives: str | None = None  # the path value the answer's `id` is for the calls after it
+    gives: str | None = None  # the path value the answer's `id` (or its URL's last segment) is for the calls after it
+    as_tool: bool = False  # called by an LTI tool of the organization with its access token (every scope)
+
+
+def _as(media_type: str, body: dict[str, Any]) -> tuple[bytes, str]:
+    """A JSON body sent as one of the LTI media types."""
+    return json.dumps(body).encode(), media_type
 
 
 def _png() -> bytes:
@@ -47,6 +55,7 @@ def _png() -> bytes:
 NOT_AUDITED: dict[str, str] = {
     "POST /v1/grading/evaluate": "what-if arithmetic on the caller's own input: nothing is stored",
     "POST /v1/courses/{course}/policy:preview": "grades a draft policy without storing it",
+    "POST /lti/token": "issues an LTI access token: what the tool then changes is audited with the tool as actor",
 }
 
 # In the order they are called: later calls may remove what earlier ones use.
@@ -212,6 +221,45 @@ RULES: dict[str, Audited] = {
     "DELETE /v1/webhooks/{webhook_id}": Audited(("webhook.deleted",)),
     "DELETE /v1/courses/{course}/members/{user}": Audited(("member.removed",)),
     "DELETE /v1/api-keys/{key_id}": Audited(("api_key.revoked",)),
+    "POST /v1/lti/tools": Audited(
+        ("lti_tool.created",), {"name": "Audited tool", "jwks": ToolKey().jwks}, gives="tool_id"
+    ),
+    "PATCH /v1/lti/tools/{tool_id}": Audited(("lti_tool.updated",), {"name": "Renamed tool", "courses": None}),
+    "DELETE /v1/lti/tools/{tool_id}": Audited(("lti_tool.deleted",)),
+    "PUT /v1/courses/{course}/lti/line-items/{assessment}": Audited(
+        ("line_item.exposed",), {"resource_link_id": "rl-1", "tag": "hw"}, ids={"assessment": "hw"}
+    ),
+    "DELETE /v1/courses/{course}/lti/line-items/{assessment}": Audited(
+        ("line_item.unexposed",), ids={"assessment": "hw"}
+    ),
+    "POST /lti/courses/{course}/lineitems": Audited(
+        ("assessment.created", "line_item.created"),
+        raw=_as("application/vnd.ims.lis.v2.lineitem+json", {"label": "Tool quiz", "scoreMaximum": 10, "tag": "t"}),
+        gives="line_item",
+        as_tool=True,
+    ),
+    "PUT /lti/courses/{course}/lineitems/{line_item}": Audited(
+        ("line_item.updated", "assessment.updated"),
+        raw=_as("application/vnd.ims.lis.v2.lineitem+json", {"label": "Tool quiz 2", "scoreMaximum": 20, "tag": "t2"}),
+        as_tool=True,
+    ),
+    "POST /lti/courses/{course}/lineitems/{line_item}/scores": Audited(
+        ("score.set", "feedback.set"),
+        raw=_as(
+            "application/vnd.ims.lis.v1.score+json",
+            {
+                "userId": "u1",
+                "scoreGiven": 7,
+                "scoreMaximum": 10,
+                "activityProgress": "Completed",
+                "gradingProgress": "FullyGraded",
+                "timestamp": "2030-01-01T00:00:00Z",
+                "comment": "Well done",
+            },
+        ),
+        as_tool=True,
+    ),
+    "DELETE /lti/courses/{course}/lineitems/{line_item}": Audited(("line_item.deleted",), as_tool=True),
 }
 
 
@@ -223,13 +271,14 @@ async def _last_id(sessionmaker: Any, organization_id: int) -> int:
     return int(last or 0)
 
 
-async def _actions_since(sessionmaker: Any, organization_id: int, after: int) -> list[str]:
+async def _actions_since(sessionmaker: Any, organization_id: int, after: int) -> list[tuple[str, str]]:
+    """The (action, actor) of each entry written after entry `after`."""
     async with sessionmaker() as session:
         rows = await session.execute(
-            text("SELECT action FROM audit_log WHERE organization_id = :o AND id > :after ORDER BY id"),
+            text("SELECT action, actor FROM audit_log WHERE organization_id = :o AND id > :after ORDER BY id"),
             {"o": organization_id, "after": after},
         )
-    return [r for (r,) in rows]
+    return [(action, actor) for action, actor in rows]
 
 
 async def test_every_change_is_on_the_record(tenant: Tenant, settings: Settings, sessionmaker: Any) -> None:
@@ -243,6 +292,9 @@ async def test_every_change_is_on_the_record(tenant: Tenant, settings: Settings,
     # A second attempt at the exam, so that allocated work stays unmarked after one mark.
     r = await tenant.put(f"/v1/courses/{ids['course']}/assessments/ex/attempts/u2", json={"status": "submitted"})
     assert r.status_code == 200, r.text
+    key = ToolKey()
+    tool = await register(tenant, key)
+    tool_token = await access_token(tenant, tool, key)
     problems: list[str] = []
     for what, rule in RULES.items():
         method, path = what.split(" ", 1)
@@ -257,15 +309,18 @@ async def test_every_change_is_on_the_record(tenant: Tenant, settings: Settings,
         elif method in ("POST", "PUT", "PATCH") or rule.body is not None:  # a DELETE may take a body
             kw["json"] = rule.body if rule.body is not None else {}
         before = await _last_id(sessionmaker, tenant.id)
-        r = await tenant.request(method, url, **kw)
+        r = await tenant.request(method, url, as_=tool_token if rule.as_tool else None, **kw)
         if r.status_code >= 300:
             problems.append(f"{what}: {r.status_code} {r.text[:300]}")
             continue
         if rule.worker:
             await run_worker(settings, crons=False)
         written = await _actions_since(sessionmaker, tenant.id, before)
-        if missing := [a for a in rule.actions if a not in written]:
-            problems.append(f"{what}: wrote {written}, not {missing}")
+        done = [action for action, _ in written]
+        if missing := [a for a in rule.actions if a not in done]:
+            problems.append(f"{what}: wrote {done}, not {missing}")
+        if rule.as_tool and (strangers := {actor for _, actor in written} - {f"lti_tool:{tool['id']}"}):
+            problems.append(f"{what}: recorded as {sorted(strangers)}, not as the tool")
         if rule.gives:
-            ids[rule.gives] = str(r.json()["id"])
+            ids[rule.gives] = str(r.json()["id"]).rsplit("/", 1)[-1]
     assert not problems, "\n".join(problems)

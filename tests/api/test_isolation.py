@@ -1,7 +1,9 @@
 """Isolation sweep: every operation of the OpenAPI document, called by four callers who must not get
 at an organization's data - nobody, another organization's admin key, a learner's user token, and a
-grader of the course who is not allocated the work. The expected answers come from `RULES`, keyed
-by the route table: a new route without a rule fails this test until someone decides who may call it.
+grader of the course who is not allocated the work - and the LTI services (/lti/...) also by LTI tools
+holding every scope: another organization's, and one of this organization registered for other courses.
+The expected answers come from `RULES`, keyed by the route table: a new route without a rule fails this
+test until someone decides who may call it.
 """
 
 from __future__ import annotations
@@ -12,14 +14,16 @@ from typing import Any
 
 import httpx
 
+from tests.api.test_lti_token import ToolKey, access_token, register
 from tests.conftest import Tenant
-from tests.helpers import populated_course, user_token
+from tests.helpers import course, populated_course, user_token
 
 # Callers: "none" (no credentials), "other" (another organization's admin key), "learner" (a learner
 # of the course, own user token), "grader" (a grader of the course with nothing allocated).
 # Expectations: a status, or "own" (200 with the caller's own, empty data: none of the
 # organization's ids in the answer), "empty" (200 without the learner's data in it).
-PUBLIC = {"GET /healthz", "GET /readyz", "GET /metrics"}
+# The LTI token endpoint takes no key: a tool authenticates with a signed assertion (tests/api/test_lti_token.py).
+PUBLIC = {"GET /healthz", "GET /readyz", "GET /metrics", "POST /lti/token"}
 
 
 @dataclass(frozen=True)
@@ -27,12 +31,17 @@ class Rule:
     other: int | str = 404
     learner: int | str = 404
     grader: int | str = 403
+    tool: int | str | None = None  # another organization's LTI tool (every scope), on the /lti services
 
 
 ORG_ADMIN = Rule(other="own", learner=403, grader=403)  # the caller's own organization's settings
 OWN_LIST = Rule(other="own", learner="own", grader="own")
 COURSE = Rule()  # course data for staff: no role is 404, a grader without the right is 403
 ROSTER = Rule(grader=200)  # staff of the course, graders included, see who is enrolled
+# The LTI services take only an LTI access token (API keys and user tokens are 401); a tool of another
+# organization, or of this one registered for other courses, finds no such course (404).
+LTI = Rule(other=401, learner=401, grader=401, tool=404)
+TOOLS = Rule(other=404, learner=403, grader=403)  # one registered tool: admin keys of its organization only
 
 RULES: dict[str, Rule] = {
     "GET /v1/organization": ORG_ADMIN,
@@ -186,6 +195,23 @@ RULES: dict[str, Rule] = {
     "GET /v1/courses/{course}/audit.csv": COURSE,
     "GET /v1/audit": ORG_ADMIN,
     "GET /v1/audit.csv": ORG_ADMIN,
+    "GET /v1/lti/tools": ORG_ADMIN,
+    "POST /v1/lti/tools": ORG_ADMIN,
+    "GET /v1/lti/tools/{tool_id}": TOOLS,
+    "PATCH /v1/lti/tools/{tool_id}": TOOLS,
+    "DELETE /v1/lti/tools/{tool_id}": TOOLS,
+    "GET /v1/courses/{course}/lti/claims": COURSE,
+    "GET /lti/courses/{course}/memberships": LTI,
+    "GET /v1/courses/{course}/lti/line-items": COURSE,
+    "PUT /v1/courses/{course}/lti/line-items/{assessment}": COURSE,
+    "DELETE /v1/courses/{course}/lti/line-items/{assessment}": COURSE,
+    "GET /lti/courses/{course}/lineitems": LTI,
+    "POST /lti/courses/{course}/lineitems": LTI,
+    "GET /lti/courses/{course}/lineitems/{line_item}": LTI,
+    "PUT /lti/courses/{course}/lineitems/{line_item}": LTI,
+    "DELETE /lti/courses/{course}/lineitems/{line_item}": LTI,
+    "POST /lti/courses/{course}/lineitems/{line_item}/scores": LTI,
+    "GET /lti/courses/{course}/lineitems/{line_item}/results": LTI,
 }
 
 
@@ -211,6 +237,17 @@ BODIES: dict[str, dict[str, Any]] = {
     "PUT /v1/courses/{course}/assessments/{assessment}/marks/{learner}/{item}": {"points": 1},
     "PUT /v1/courses/{course}/assessments/{assessment}/feedback/{learner}": {"text": "x"},
     "PUT /v1/courses/{course}/assessments/{assessment}/feedback/{learner}/{item}": {"text": "x"},
+    "POST /v1/lti/tools": {"name": "x", "jwks": ToolKey().jwks},
+    "POST /lti/courses/{course}/lineitems": {"label": "x", "scoreMaximum": 10},
+    "PUT /lti/courses/{course}/lineitems/{line_item}": {"label": "x", "scoreMaximum": 10},
+    "POST /lti/courses/{course}/lineitems/{line_item}/scores": {
+        "userId": "u1",
+        "scoreGiven": 1,
+        "scoreMaximum": 10,
+        "activityProgress": "Completed",
+        "gradingProgress": "FullyGraded",
+        "timestamp": "2026-01-01T00:00:00Z",
+    },
 }
 
 
@@ -235,6 +272,15 @@ async def test_every_route_keeps_strangers_out(tenant: Tenant, other_tenant: Ten
     ids = await populated_course(tenant)
     learner = await user_token(tenant, "u1")
     grader = await user_token(tenant, "g2")
+    ids["tool_id"] = str((await register(tenant, ToolKey()))["id"])
+    r = await tenant.put(f"/v1/courses/{ids['course']}/lti/line-items/hw", json={})
+    assert r.status_code == 200, r.text
+    ids["line_item"] = r.json()["id"].rsplit("/", 1)[1]  # the line item's URL ends in its id
+    key = ToolKey()
+    their_tool = await access_token(other_tenant, await register(other_tenant, key), key)
+    elsewhere = "iso-elsewhere-" + ids["course"]
+    await course(tenant, elsewhere)
+    narrow_tool = await access_token(tenant, await register(tenant, key, courses=[elsewhere]), key)
     document = (await client.get("/openapi.json")).json()
     operations = _operations(document)
     unruled = [f"{m} {p}" for m, p in operations if f"{m} {p}" not in RULES and f"{m} {p}" not in PUBLIC]
@@ -262,7 +308,11 @@ async def test_every_route_keeps_strangers_out(tenant: Tenant, other_tenant: Ten
             ("other", other_tenant.key, rule.other, secret_words),
             ("learner", learner, rule.learner, {"u2"}),
             ("grader", grader, rule.grader, {"u1", "u2"}),
+            ("another organization's tool", their_tool, rule.tool, secret_words),
+            ("a tool of other courses", narrow_tool, rule.tool, secret_words),
         ):
+            if expected is None:
+                continue
             r = await tenant.request(method, url, as_=token, **kw)
             if (problem := _check(caller, expected, r, words, what)) is not None:
                 problems.append(problem)

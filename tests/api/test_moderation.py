@@ -370,19 +370,19 @@ def test_reconciliation_with_scalings_and_a_moderator() -> None:
     cfg = MarkingSettings.model_validate({"graders_per_item": 2, "reconciliation": "average", "discrepancy_points": 3})
     ten = Decimal(10)
     marks = [("g1", "marker", Decimal(6)), ("g2", "marker", Decimal(7))]
-    assert marking.reconcile(cfg, ten, marks)["score"] == Decimal("6.5")
+    assert marking.reconcile(cfg, ten, marks).score == Decimal("6.5")
     # g1 x 1.1 = 6.6: average (6.6 + 7) / 2 = 6.8.
-    assert marking.reconcile(cfg, ten, marks, {"g1": Decimal("1.1")})["score"] == Decimal("6.8")
+    assert marking.reconcile(cfg, ten, marks, {"g1": Decimal("1.1")}).score == Decimal("6.8")
     # g2 x 2 = 14 is capped at 10; the marks as given are 1 apart, so no third marker: (6 + 10) / 2 = 8.
     state = marking.reconcile(cfg, ten, marks, {"g2": Decimal(2)})
-    assert (state["status"], state["score"]) == ("reconciled", Decimal(8))
+    assert (state.status, state.score) == ("reconciled", Decimal(8))
     # Marks 4 apart as given need a third marker, whatever a scaling would make of them ...
     apart = [("g1", "marker", Decimal(3)), ("g2", "marker", Decimal(7))]
-    assert marking.reconcile(cfg, ten, apart)["status"] == "needs_third_marker"
-    assert marking.reconcile(cfg, ten, apart, {"g1": Decimal(2)})["status"] == "needs_third_marker"
+    assert marking.reconcile(cfg, ten, apart).status == "needs_third_marker"
+    assert marking.reconcile(cfg, ten, apart, {"g1": Decimal(2)}).status == "needs_third_marker"
     # ... unless a moderator decides; their mark counts as given, scaled or not.
     moderated = [*apart, ("m1", "moderator", Decimal(5))]
     state = marking.reconcile(cfg, ten, moderated, {"g2": Decimal(2), "m1": Decimal(2)})
-    assert (state["status"], state["score"], state["decided_by"]) == ("moderated", Decimal(5), "m1")
+    assert (state.status, state.score, state.decided_by) == ("moderated", Decimal(5), "m1")
     assert marking.scaled(Decimal("3.333333"), Decimal("1.5"), ten) == Decimal("5.000000")
     assert marking.scaled(Decimal("0.000001"), Decimal("0.5"), ten) == Decimal("0.000001")  # half up

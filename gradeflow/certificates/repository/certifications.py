@@ -3,6 +3,7 @@ serialises everything deciding on a course's certificates."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -39,8 +40,8 @@ class Scope:
 
 
 @dataclass(frozen=True, slots=True)
-class CertificationRow:
-    """A stored certification (its scope aside)."""
+class CertificationFields:
+    """What a certification holds beside its scope, as written (and audited as old and new)."""
 
     rule: str
     threshold: Decimal | None
@@ -51,6 +52,12 @@ class CertificationRow:
     signatory_title: str | None
     logo_image: str | None
     signature_image: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CertificationRow(CertificationFields):
+    """A stored certification (its scope aside)."""
+
     revision: int
     updated_by: str | None
     updated_at: datetime | None
@@ -125,10 +132,12 @@ _UPSERT = text(
 
 
 async def save_certification(
-    session: AsyncSession, course_id: int, scope: Scope, values: dict[str, Any], actor: str, now: datetime
+    session: AsyncSession, course_id: int, scope: Scope, values: CertificationFields, actor: str, now: datetime
 ) -> None:
     """Create the scope's certification, or replace it (its revision goes up)."""
-    await session.execute(_UPSERT, {"c": course_id, "a": scope.assessment_id, **values, "actor": actor, "now": now})
+    await session.execute(
+        _UPSERT, {"c": course_id, "a": scope.assessment_id, **dataclasses.asdict(values), "actor": actor, "now": now}
+    )
 
 
 _VALID_OF_ASSESSMENT = text("SELECT count(*) FROM certificates WHERE assessment_id = :a AND revoked_at IS NULL")

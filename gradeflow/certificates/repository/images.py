@@ -13,22 +13,28 @@ from gradeflow.core.paging import Page, last_id_after, page_of
 
 
 @dataclass(frozen=True, slots=True)
-class ImageRow:
-    """An uploaded image, and the object that holds its bytes."""
+class Upload:
+    """What an upload stores of an image (beside its name and object)."""
 
-    id: int
-    name: str
     content_type: str
     bytes: int
     width: int
     height: int
     sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class ImageRow(Upload):
+    """An uploaded image, and the object that holds its bytes."""
+
+    id: int
+    name: str
     uploaded_by: str
     uploaded_at: datetime
     object_key: str
 
 
-_COLUMNS = "id, name, content_type, bytes, width, height, sha256, uploaded_by, uploaded_at, object_key"
+_COLUMNS = "content_type, bytes, width, height, sha256, id, name, uploaded_by, uploaded_at, object_key"
 _IMAGE = f"SELECT {_COLUMNS} FROM certificate_images WHERE organization_id = :o AND name = :n"  # noqa: S608
 _READ = text(_IMAGE)
 _READ_LOCKED = text(_IMAGE + " FOR UPDATE")
@@ -63,17 +69,6 @@ _SAVE = text(
       uploaded_by = excluded.uploaded_by, uploaded_at = excluded.uploaded_at
     """
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Upload:
-    """What an upload stores of an image (beside its name and object)."""
-
-    content_type: str
-    bytes: int
-    width: int
-    height: int
-    sha256: str
 
 
 async def save_image(

@@ -35,11 +35,11 @@ Code = Annotated[
 ]
 
 
-def _answer(view: dict[str, Any], response: Response) -> DiplomaOut:
+def _answer(view: diplomas.DiplomaLink, response: Response) -> DiplomaOut:
     response.headers.update(NO_STORE)
-    if view["status"] == "rendering":
+    if view.status == "rendering":
         response.status_code = status.HTTP_202_ACCEPTED
-        response.headers["Retry-After"] = str(view["retry_after"])
+        response.headers["Retry-After"] = str(view.retry_after)
     return DiplomaOut.model_validate(view)
 
 

@@ -12,8 +12,8 @@ import asyncio
 import dataclasses
 import hashlib
 import io
-from datetime import timedelta
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from PIL import Image, UnidentifiedImageError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -36,8 +36,20 @@ MAX_PIXELS = 16_000_000
 CONTENT_TYPES = {"image/png": "PNG", "image/jpeg": "JPEG"}  # what Pillow calls each format
 EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg"}
 
-# What an image's audit entries say of it (beside its name).
-_AUDITED = ("content_type", "bytes", "width", "height", "sha256")
+
+@dataclass(frozen=True, slots=True)
+class _Audited(Upload):
+    """What an image's audit entries say of it."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class ImageLink(ImageRow):
+    """An image with a download link minted for this answer (never stored)."""
+
+    download_url: str
+    download_expires_at: datetime
 
 
 def media_type(header: str | None) -> str:
@@ -105,7 +117,7 @@ async def put(
         actor,
         "certificate_image.set",
         old=None if old is None else _audited(name, old),
-        new={"name": name, **dataclasses.asdict(upload)},
+        new=_audited(name, upload),
     )
     printing = await repository.courses_printing(session, organization_id, name)
     await session.commit()
@@ -117,13 +129,13 @@ async def put(
     return found
 
 
-def _audited(name: str, image: ImageRow) -> dict[str, Any]:
-    return {"name": name, **{k: getattr(image, k) for k in _AUDITED}}
+def _audited(name: str, image: Upload) -> _Audited:
+    return _Audited(**{f.name: getattr(image, f.name) for f in dataclasses.fields(Upload)}, name=name)
 
 
 async def get(
     session: AsyncSession, store: ObjectStore, organization_id: int, name: str, actor: str, link_seconds: int
-) -> dict[str, Any]:
+) -> ImageLink:
     """The image's description with a download link minted now (valid `link_seconds`, never stored);
     its issuance is audited, as a report's is."""
     row = await repository.image_named(session, organization_id, name)
@@ -140,11 +152,9 @@ async def get(
         new={"name": name, "sha256": row.sha256, "valid_seconds": link_seconds},
     )
     await session.commit()
-    return {
-        **dataclasses.asdict(row),
-        "download_url": url,
-        "download_expires_at": issued + timedelta(seconds=link_seconds),
-    }
+    return ImageLink(
+        **dataclasses.asdict(row), download_url=url, download_expires_at=issued + timedelta(seconds=link_seconds)
+    )
 
 
 async def list_images(session: AsyncSession, organization_id: int, limit: int, cursor: str | None) -> Page[ImageRow]:

@@ -298,7 +298,7 @@ async def diploma_link(
     assessment: str | None,
     actor: str,
     link_seconds: int,
-) -> dict[str, Any]:
+) -> diplomas.DiplomaLink:
     """A learner's diploma of the course's (or the assessment's) certificate for staff: a link minted
     now, or `rendering` (diplomas.staff_link). 404 naming an unknown assessment; 403 outside a limited
     publisher's assessments."""

@@ -9,8 +9,8 @@ it) and is audited as `certification.updated`; removing one as `certification.de
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,37 +19,37 @@ from gradeflow.access.identity import CourseRef
 from gradeflow.audit import service as audit
 from gradeflow.certificates.commands import CertificationIn
 from gradeflow.certificates.repository import certifications as repository
-from gradeflow.certificates.repository.certifications import CertificationRow, Scope
+from gradeflow.certificates.repository.certifications import CertificationFields, CertificationRow, Scope
 from gradeflow.certificates.service import diplomas
 from gradeflow.core import clock
 from gradeflow.core.errors import Conflict, FieldError, NotFound, ValidationFailed
 from gradeflow.courses.repository import assessments as course_assessments
 from gradeflow.reports.labels import languages
 
-# What a stored certification holds beside its scope, in the API's order.
-FIELDS = (
-    "rule",
-    "threshold",
-    "title",
-    "body",
-    "language",
-    "signatory_name",
-    "signatory_title",
-    "logo_image",
-    "signature_image",
+# The course certification of a course that has none (its title: the label catalogue's default, in `language`).
+DEFAULT = CertificationRow(
+    rule="course_passing",
+    threshold=None,
+    title=None,
+    body=None,
+    language="en",
+    signatory_name=None,
+    signatory_title=None,
+    logo_image=None,
+    signature_image=None,
+    revision=0,
+    updated_by=None,
+    updated_at=None,
 )
-# The course certification of a course that has none.
-DEFAULT: dict[str, Any] = {
-    "rule": "course_passing",
-    "threshold": None,
-    "title": None,  # the label catalogue's default title, in `language`
-    "body": None,
-    "language": "en",
-    "signatory_name": None,
-    "signatory_title": None,
-    "logo_image": None,
-    "signature_image": None,
-}
+
+
+@dataclass(frozen=True, slots=True)
+class CertificationView(CertificationRow):
+    """A certification as the API shows it: the assessment it certifies (None: the course), and whether the
+    course's is its own (`defined`) or the default."""
+
+    assessment: str | None
+    defined: bool
 
 
 async def scope_of(session: AsyncSession, ref: CourseRef, assessment: str | None) -> Scope:
@@ -74,14 +74,15 @@ async def certifies(session: AsyncSession, course_id: int, assessment: str) -> b
     return await repository.certifies(session, course_id, assessment)
 
 
-def _shape(scope: Scope, row: CertificationRow | None) -> dict[str, Any]:
+def _shape(scope: Scope, row: CertificationRow | None) -> CertificationView:
     if row is None:
-        return {"assessment": None, "defined": False, **DEFAULT, "revision": 0, "updated_by": None, "updated_at": None}
-    return {"assessment": scope.assessment, "defined": True, **dataclasses.asdict(row)}
+        return CertificationView(**dataclasses.asdict(DEFAULT), assessment=None, defined=False)
+    return CertificationView(**dataclasses.asdict(row), assessment=scope.assessment, defined=True)
 
 
-def _fields(row: CertificationRow) -> dict[str, Any]:
-    return {field: getattr(row, field) for field in FIELDS}
+def _fields(values: CertificationRow | CertificationIn, rule: str) -> CertificationFields:
+    held = {f.name: getattr(values, f.name) for f in dataclasses.fields(CertificationFields)}
+    return CertificationFields(**(held | {"rule": rule}))
 
 
 async def rule_of(session: AsyncSession, ref: CourseRef, scope: Scope) -> tuple[str, Decimal | None]:
@@ -91,11 +92,11 @@ async def rule_of(session: AsyncSession, ref: CourseRef, scope: Scope) -> tuple[
     if row is None:
         if scope.assessment_id is not None:
             raise NotFound(f"The assessment {scope.assessment!r} has no certification.")
-        return DEFAULT["rule"], None
+        return DEFAULT.rule, None
     return row.rule, row.threshold
 
 
-async def get(session: AsyncSession, ref: CourseRef, assessment: str | None) -> dict[str, Any]:
+async def get(session: AsyncSession, ref: CourseRef, assessment: str | None) -> CertificationView:
     """The course's certification (the default, `defined: false`, when it has none), or an assessment's
     (404 when it has none)."""
     scope = await scope_of(session, ref, assessment)
@@ -143,10 +144,10 @@ async def _check_references(session: AsyncSession, organization_id: int, body: C
         raise ValidationFailed(errors)
 
 
-def _comparable(values: dict[str, Any]) -> dict[str, Any]:
+def _comparable(values: CertificationFields) -> CertificationFields:
     # 70 and 70.0000 are one threshold.
-    t = values["threshold"]
-    return {**values, "threshold": None if t is None else Decimal(t).normalize()}
+    t = values.threshold
+    return dataclasses.replace(values, threshold=None if t is None else Decimal(t).normalize())
 
 
 async def put(
@@ -156,17 +157,17 @@ async def put(
     assessment: str | None,
     body: CertificationIn,
     actor: str,
-) -> dict[str, Any]:
+) -> CertificationView:
     """Create or replace a certification. Nothing changes (no revision, no audit entry) when the body
     says what is stored already. After a change, the course's diplomas it altered are rendered again
     ahead of time (asked for after the commit), so a link to one rarely has to wait."""
     scope = await scope_of(session, ref, assessment)
-    new = {field: getattr(body, field) for field in FIELDS} | {"rule": _rule(scope, body)}
+    new = _fields(body, _rule(scope, body))
     await _check_references(session, ref.organization_id, body)
     # One change of a course's certifications at a time, and none while a generation decides.
     await repository.lock_course(session, ref.id)
     old_row = await repository.certification_of(session, ref.id, scope, lock=True)
-    old = None if old_row is None else _fields(old_row)
+    old = None if old_row is None else _fields(old_row, old_row.rule)
     if old is not None and _comparable(old) == _comparable(new):
         await session.commit()
         return _shape(scope, old_row)
@@ -178,8 +179,8 @@ async def put(
         actor,
         "certification.updated",
         assessment=scope.assessment,
-        old=old,
-        new=new,
+        old=None if old is None else dataclasses.asdict(old),
+        new=dataclasses.asdict(new),
     )
     await session.commit()
     await diplomas.request_render(queue, ref.id)
@@ -218,7 +219,7 @@ async def delete(session: AsyncSession, queue: jobs.Queue, ref: CourseRef, asses
         actor,
         "certification.deleted",
         assessment=scope.assessment,
-        old=_fields(row),
+        old=dataclasses.asdict(_fields(row, row.rule)),
     )
     await session.commit()
     if scope.assessment_id is None:

@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, timedelta
-from typing import Any
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -235,6 +235,32 @@ async def chunks(session: AsyncSession, selection: Selection, size: int = CHUNK)
 # --- links --------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class DiplomaLink:
+    """A diploma asked for: `ready`, with a link minted now (never stored), or `rendering` (the worker is drawing
+    it: ask again after `retry_after` seconds)."""
+
+    status: Literal["ready", "rendering"]
+    code: str
+    file_name: str | None = None
+    bytes: int | None = None
+    download_url: str | None = None
+    download_expires_at: datetime | None = None
+    retry_after: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MyCertificate:
+    """One of a learner's valid certificates, as they see it in their list."""
+
+    code: str
+    assessment: str | None
+    title: str
+    type: str
+    issued_at: datetime
+    diploma_ready: bool
+
+
 async def staff_link(
     session: AsyncSession,
     store: ObjectStore,
@@ -244,7 +270,7 @@ async def staff_link(
     scope: Scope,
     actor: str,
     link_seconds: int,
-) -> dict[str, Any]:
+) -> DiplomaLink:
     """A learner's diploma of a certification's certificate (certificates.diploma_link resolves it): a
     link minted now when the stored diploma is current, else `rendering` (the render is asked for). 404
     without such a certificate; 409 when it is revoked."""
@@ -259,20 +285,13 @@ async def staff_link(
     return await _link_or_render(session, store, queue, row, actor, link_seconds)
 
 
-async def my_certificates(session: AsyncSession, principal: Principal, course: str) -> list[dict[str, Any]]:
+async def my_certificates(session: AsyncSession, principal: Principal, course: str) -> list[MyCertificate]:
     """The caller's valid certificates in the course (their own user token): the course's first, then
     each assessment's in course order. Never a revoked one, nor an assessment's before the result is
     published to them."""
     enrollment_id = await enrollments.learner_enrollment(session, principal, course)
     return [
-        {
-            "code": r.code,
-            "assessment": r.assessment,
-            "title": title(r.title, r.language),
-            "type": r.type,
-            "issued_at": r.issued_at,
-            "diploma_ready": r.current,
-        }
+        MyCertificate(r.code, r.assessment, title(r.title, r.language), r.type, r.issued_at, r.current)
         for r in await repository.shown_to(session, enrollment_id)
     ]
 
@@ -285,7 +304,7 @@ async def my_link(
     course: str,
     code: str,
     link_seconds: int,
-) -> dict[str, Any]:
+) -> DiplomaLink:
     """The caller's diploma of their certificate `code`: a link minted now, or `rendering`. Someone
     else's certificate, a revoked one, or an assessment's whose result is not published to them, is not
     found."""
@@ -310,11 +329,11 @@ def file_name(row: DiplomaRow | Mapping[str, Any]) -> str:
 
 async def _link_or_render(
     session: AsyncSession, store: ObjectStore, queue: jobs.Queue, row: DiplomaRow, actor: str, link_seconds: int
-) -> dict[str, Any]:
+) -> DiplomaLink:
     if row.diploma_key is None or not row.current:
         await session.rollback()
         await request_render(queue, row.course_id)
-        return {"status": "rendering", "code": row.code, "retry_after": RETRY_AFTER}
+        return DiplomaLink("rendering", row.code, retry_after=RETRY_AFTER)
     name = file_name(row)
     issued = clock.now()
     url = await store.presign_get(row.diploma_key, link_seconds, name)
@@ -329,11 +348,11 @@ async def _link_or_render(
         new={"code": row.code, "file_name": name, "valid_seconds": link_seconds},
     )
     await session.commit()
-    return {
-        "status": "ready",
-        "code": row.code,
-        "file_name": name,
-        "bytes": row.diploma_bytes,
-        "download_url": url,
-        "download_expires_at": issued + timedelta(seconds=link_seconds),
-    }
+    return DiplomaLink(
+        "ready",
+        row.code,
+        file_name=name,
+        bytes=row.diploma_bytes,
+        download_url=url,
+        download_expires_at=issued + timedelta(seconds=link_seconds),
+    )

@@ -18,7 +18,7 @@ class CourseOut(Out):
     updated_at: datetime
 
 
-class MemberOut(BaseModel):
+class MemberOut(Out):
     user_id: str
     roles: list[str]
     publish_assessments: list[str] | None = Field(

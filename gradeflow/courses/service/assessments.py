@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TypedDict
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,14 +21,43 @@ from gradeflow.deadlines.service import late_policies
 from gradeflow.grades.service import policies
 
 
+class ItemRecord(TypedDict):
+    """What the audit trail keeps of an item."""
+
+    external_id: str
+    number: str | None
+    title: str | None
+    points_possible: float
+    marking: str
+    revision: int
+    skills: Sequence[Mapping[str, object]]
+
+
+class AssessmentRecord(TypedDict):
+    """What the audit trail keeps of an assessment: every field that shapes its results."""
+
+    title: str
+    category: str
+    points_possible: float
+    position: int
+    due_at: str | None
+    marking: Mapping[str, object] | None
+    release: Mapping[str, object] | None
+    initial_assessment: str | None
+    allowed_attempts: int
+    anonymous: bool
+    moderation_required: bool
+    items: list[ItemRecord]
+
+
 @dataclass
 class AssessmentView:
     assessment: Assessment
     items: list[Item]
     initial_assessment: str | None = None  # the initial test's external id, for a final test
 
-    def record(self) -> dict[str, Any]:
-        """What the audit trail keeps of the assessment: every field that shapes its results."""
+    def record(self) -> AssessmentRecord:
+        """The assessment's `AssessmentRecord`."""
         a = self.assessment
         return {
             "title": a.title,
@@ -135,7 +165,9 @@ async def update_assessment(
         a.points_possible = sum((i.points_possible for i in view.items), Decimal(0))
     _check_release(a, view.items)
     after = view.record()
-    changed = [k for k in after if after[k] != before[k]]
+    was: dict[str, object] = dict(before)
+    now: dict[str, object] = dict(after)
+    changed = [k for k in now if now[k] != was[k]]
     if changed:
         await audit.record(
             session,
@@ -144,8 +176,8 @@ async def update_assessment(
             actor,
             "assessment.updated",
             assessment=external_id,
-            old={k: before[k] for k in changed},
-            new={k: after[k] for k in changed},
+            old={k: was[k] for k in changed},
+            new={k: now[k] for k in changed},
         )
     # A new due date or points possible changes who is late or missing and by how much: every learner's result,
     # applied by the worker (late_policies.request_application).
@@ -229,8 +261,9 @@ def _merge_items(assessment: Assessment, existing: list[Item], incoming: list[It
     return added
 
 
-def _skills(skills: list[SkillIn]) -> list[dict[str, Any]]:
-    """As stored: weights as JSON numbers, so the skills file's SQL weighs points by them."""
+def _skills(skills: list[SkillIn]) -> list[dict[str, str | float]]:
+    """As stored (`[{"skill": name, "weight": w}]`): weights as JSON numbers, so the skills file's SQL weighs
+    points by them."""
     return [{"skill": s.skill, "weight": _number(s.weight)} for s in skills]
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -57,17 +57,28 @@ async def list_courses(
     return page_of(rows, limit, lambda c: c.id)
 
 
-async def _member(session: AsyncSession, ref: CourseRef, user_id: str) -> dict[str, Any] | None:
-    """A user's roles in the course as the API shows them, or None when they hold none."""
-    rows = await repository.lock_roles_of(session, ref.id, user_id)
-    if not rows:
-        return None
+@dataclass(frozen=True, slots=True)
+class Member:
+    """A staff user's roles in a course, as the API shows them and the audit trail keeps them."""
+
+    user_id: str
+    roles: list[str]
+    publish_assessments: list[str] | None  # the publisher role's assessments (None: the whole course)
+
+
+def _member_of(user_id: str, rows: list[Role]) -> Member:
     scope = next((r.assessments for r in rows if r.role == "publisher"), None)
-    return {"user_id": user_id, "roles": [r.role for r in rows], "publish_assessments": scope}
+    return Member(user_id, [r.role for r in rows], scope)
+
+
+async def _member(session: AsyncSession, ref: CourseRef, user_id: str) -> Member | None:
+    """A user's roles in the course, or None when they hold none."""
+    rows = await repository.lock_roles_of(session, ref.id, user_id)
+    return _member_of(user_id, rows) if rows else None
 
 
 async def _check_role_change(
-    session: AsyncSession, principal: Principal, ref: CourseRef, user_id: str, old: Any, new: Any
+    session: AsyncSession, principal: Principal, ref: CourseRef, user_id: str, old: Member | None, new: Member | None
 ) -> None:
     """Separation of duties: nobody changes their own roles, and the publisher permission (independent
     of grading) is granted, changed or taken away only by admin keys or by members who publish
@@ -75,8 +86,8 @@ async def _check_role_change(
     if not principal.is_key and principal.subject == user_id:
         raise Forbidden("Nobody can change their own roles in a course.")
 
-    def publishing(member: Any) -> Any:
-        return (True, member["publish_assessments"]) if member and "publisher" in member["roles"] else None
+    def publishing(member: Member | None) -> tuple[bool, list[str] | None] | None:
+        return (True, member.publish_assessments) if member and "publisher" in member.roles else None
 
     if publishing(old) == publishing(new) or principal.is_admin:
         return
@@ -85,20 +96,20 @@ async def _check_role_change(
     mine = await _member(session, ref, principal.subject)
     if publishing(mine) is None:
         raise Forbidden("Only an admin API key or a publisher of the course can change who publishes.")
-    if mine is not None and mine["publish_assessments"] is not None:
-        theirs = [m["publish_assessments"] for m in (old, new) if publishing(m) is not None]
-        if any(scope is None or not set(scope) <= set(mine["publish_assessments"]) for scope in theirs):
+    if mine is not None and mine.publish_assessments is not None:
+        theirs = [p[1] for p in (publishing(old), publishing(new)) if p is not None]
+        if any(scope is None or not set(scope) <= set(mine.publish_assessments) for scope in theirs):
             raise Forbidden("A publisher limited to some assessments can only grant publishing within them.")
 
 
 async def set_member_roles(
     session: AsyncSession, principal: Principal, ref: CourseRef, user_id: str, body: MemberRoles, actor: str
-) -> dict[str, Any]:
+) -> Member:
     """Replace a staff user's roles in the course (the publisher role optionally limited to assessments)."""
     old = await _member(session, ref, user_id)
-    unique = sorted(set(body.roles))
+    unique: list[str] = sorted(set(body.roles))
     scope = sorted(set(body.publish_assessments)) if body.publish_assessments is not None else None
-    new = {"user_id": user_id, "roles": unique, "publish_assessments": scope if "publisher" in unique else None}
+    new = Member(user_id, unique, scope if "publisher" in unique else None)
     await _check_role_change(session, principal, ref, user_id, old, new)
     await repository.remove_roles(session, ref.id, user_id)
     await repository.add_roles(session, ref.id, [Role(user_id, r, scope if r == "publisher" else None) for r in unique])
@@ -119,11 +130,9 @@ async def remove_member(session: AsyncSession, principal: Principal, ref: Course
     await session.commit()
 
 
-async def list_members(session: AsyncSession, ref: CourseRef) -> list[dict[str, Any]]:
-    members: dict[str, dict[str, Any]] = {}
+async def list_members(session: AsyncSession, ref: CourseRef) -> list[Member]:
+    """Staff users of the course with their roles."""
+    roles: dict[str, list[Role]] = {}
     for r in await repository.roles(session, ref.id):
-        member = members.setdefault(r.user_id, {"user_id": r.user_id, "roles": [], "publish_assessments": None})
-        member["roles"].append(r.role)
-        if r.role == "publisher":
-            member["publish_assessments"] = r.assessments
-    return list(members.values())
+        roles.setdefault(r.user_id, []).append(r)
+    return [_member_of(user_id, rows) for user_id, rows in roles.items()]

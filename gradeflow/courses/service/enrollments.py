@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Literal, Required, TypedDict
 
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,7 +27,16 @@ _NOT_NULL = ("track", "id_verified", "status", "groups", "experiment_groups", "i
 _LATE_POLICY_INPUTS = ("groups", "status", "is_course_team")
 
 
-def _entry(learner: str, old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any] | None:
+class _Change(TypedDict, total=False):
+    """An enrollment's entry on the audit trail: the fields that changed, before and after (all of a new one's)."""
+
+    action: Required[Literal["enrollment.created", "enrollment.changed", "enrollment.unenrolled"]]
+    learner: Required[str]
+    old: Mapping[str, object]
+    new: Required[Mapping[str, object]]
+
+
+def _entry(learner: str, old: dict[str, Any] | None, new: dict[str, Any]) -> _Change | None:
     """The audit entry of one enrollment's change (only the fields that changed), or None."""
     if old is None:
         return {"action": "enrollment.created", "learner": learner, "new": new}
@@ -51,7 +61,7 @@ async def _upsert(session: AsyncSession, ref: CourseRef, rows: list[dict[str, An
     written = await repository.upsert_enrollments(session, ref.id, columns)
     ids = list(written)
     entries = [_entry(r["external_id"], before.get(r["external_id"]), {f: r[f] for f in _FIELDS}) for r in rows]
-    await audit.record_many(session, ref.organization_id, ref.id, actor, [e for e in entries if e is not None])
+    await audit.record_many(session, ref.organization_id, ref.id, actor, [dict(e) for e in entries if e is not None])
     # A new learner, or one whose groups or standing changed, may now be late, missing or on time: the late policy
     # again for them (before their grades are refreshed below, which then count it).
     new = {r["external_id"]: r for r in rows}

@@ -21,6 +21,7 @@ history shows it).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -118,9 +119,30 @@ async def delete(session: AsyncSession, ref: CourseRef, external_id: str, actor:
 # --- attempts in and out --------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class AttemptsAdded:
+    """What a batch put in a session did (as answered and audited)."""
+
+    session: str
+    asked: int  # pairs in the request
+    added: int  # attempts put in the session (moved from another one, or new)
+    created: int  # of those, attempts that did not exist
+    unchanged: int  # attempts that were in the session already
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptsRemoved:
+    """What a batch taken out of a session did (as answered and audited)."""
+
+    session: str
+    asked: int
+    removed: int
+    unchanged: int  # pairs without an attempt in the session
+
+
 async def move_attempts(
     session: AsyncSession, ref: CourseRef, external_id: str, body: SessionAttempts, actor: str, into: bool
-) -> dict[str, Any]:
+) -> AttemptsAdded | AttemptsRemoved:
     """Put the learners' attempts at the assessments in the session (`into`: creating the attempts
     that do not exist yet, `to_be_taken`), or take them out of it (they stay, in no session; pairs
     whose attempt is not in it are counted as unchanged). One statement; unknown assessments and
@@ -137,12 +159,12 @@ async def move_attempts(
     counts = await repository.move_attempts(session, stamp, target, external_id, pairs, into)
     if counts.bad:
         raise ValidationFailed(_unknown(body, counts.bad))
-    summary: dict[str, Any] = {"session": external_id, "asked": counts.asked}
-    if into:
-        summary |= {"added": counts.changed, "created": counts.created}
-    else:
-        summary["removed"] = counts.changed
-    summary["unchanged"] = counts.asked - counts.changed
+    unchanged = counts.asked - counts.changed
+    summary: AttemptsAdded | AttemptsRemoved = (
+        AttemptsAdded(external_id, counts.asked, counts.changed, counts.created, unchanged)
+        if into
+        else AttemptsRemoved(external_id, counts.asked, counts.changed, unchanged)
+    )
     action = "session.attempts_added" if into else "session.attempts_removed"
     await audit.record(session, ref.organization_id, ref.id, actor, action, new=summary)
     await session.commit()

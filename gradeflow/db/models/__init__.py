@@ -13,6 +13,8 @@ from gradeflow.db.models.deadlines import AssessmentOverride, LateApplication, L
 from gradeflow.db.models.feedback import Feedback
 from gradeflow.db.models.grades import CourseGrade, GradeRecompute, GradingPolicy, StaleGrade
 from gradeflow.db.models.imports import ScoreImport
+from gradeflow.db.models.lti import LtiAccessToken, LtiTool, LtiToolCourse
+from gradeflow.db.models.lti_line_items import LtiLineItem, LtiScoreTimestamp
 from gradeflow.db.models.mailings import CandidateLetter, CandidateMailing, LearnerDocument
 from gradeflow.db.models.marking import (
     Allocation,
@@ -63,6 +65,11 @@ __all__ = [
     "Learner",
     "LearnerDocument",
     "LearnerGroup",
+    "LtiAccessToken",
+    "LtiLineItem",
+    "LtiScoreTimestamp",
+    "LtiTool",
+    "LtiToolCourse",
     "Mark",
     "ModerationSample",
     "ModerationScaling",

@@ -3,9 +3,11 @@ makes (gradeflow/deadlines/service/late_results.py)."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Literal
 
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError
@@ -48,25 +50,36 @@ async def deducts(session: AsyncSession, course_id: int) -> str | None:
     return None if policy is None else next((f for f in ENABLED if getattr(policy, f)), None)
 
 
-def _view(policy: StoredLatePolicy | None) -> dict[str, Any]:
-    if policy is None:
-        return {**LatePolicy().model_dump(), "revision": 0, "updated_by": None, "updated_at": None}
-    return {
-        **policy.fields(),
-        "revision": policy.revision,
-        "updated_by": policy.updated_by,
-        "updated_at": policy.updated_at,
-    }
+# The late policy of a course that never had one: everything off, revision 0.
+_NONE = StoredLatePolicy(**LatePolicy().model_dump(), revision=0, updated_by=None, updated_at=None)
 
 
-async def get(session: AsyncSession, ref: CourseRef) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class Application:
+    """Where the course's last requested application of its late policy stands: applied (nothing waiting),
+    queued or running, with how far it got."""
+
+    status: Literal["applied", "queued", "running"]
+    requested_at: datetime | None
+    learners_done: int | None
+    results_changed: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class LatePolicyView(StoredLatePolicy):
+    """A course's late policy with its application to the course's results."""
+
+    application: Application
+
+
+async def get(session: AsyncSession, ref: CourseRef) -> LatePolicyView:
     """The course's late policy (all off, revision 0, until someone sets one), with its application to the
     course's results (``application``)."""
-    policy = _view(await repository.policy_of(session, ref.id))
-    return {**policy, "application": await application(session, ref.id)}
+    policy = await repository.policy_of(session, ref.id) or _NONE
+    return LatePolicyView(**dataclasses.asdict(policy), application=await application(session, ref.id))
 
 
-async def put(session: AsyncSession, queue: jobs.Queue, ref: CourseRef, body: LatePolicy, actor: str) -> dict[str, Any]:
+async def put(session: AsyncSession, queue: jobs.Queue, ref: CourseRef, body: LatePolicy, actor: str) -> LatePolicyView:
     """Replace the course's late policy (revision + 1, audited ``late_policy.updated``) and ask the worker to apply
     it to every result of the course (``request_application``: each changed result audited ``result.late_policy``);
     unchanged: nothing happens (accepted, whatever the preset).
@@ -125,17 +138,14 @@ async def enqueue_application(queue: jobs.Queue, course_id: int, requested_at: d
         log.warning("could not enqueue the late policy application of course %s; the sweep will", course_id)
 
 
-async def application(session: AsyncSession, course_id: int) -> dict[str, Any]:
-    """Where the course's last requested application stands: applied (nothing waiting), queued or running."""
+async def application(session: AsyncSession, course_id: int) -> Application:
+    """Where the course's last requested application stands."""
     row = await repository.application_status(session, course_id)
     if row is None:
-        return {"status": "applied", "requested_at": None, "learners_done": None, "results_changed": None}
-    return {
-        "status": "queued" if row.started_at is None else "running",
-        "requested_at": row.requested_at,
-        "learners_done": row.learners_done,
-        "results_changed": row.changed,
-    }
+        return Application("applied", None, None, None)
+    return Application(
+        "queued" if row.started_at is None else "running", row.requested_at, row.learners_done, row.changed
+    )
 
 
 async def run_application(

@@ -14,7 +14,8 @@ a score write.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Required, TypedDict
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -31,7 +32,15 @@ from gradeflow.deadlines.repository.overrides import Override, OverrideKey
 from gradeflow.deadlines.service import late_policies, late_results
 from gradeflow.grades.service import followup
 
-_FIELDS = ("due_at", "extra_attempts", "reason")
+
+class _Recorded(TypedDict, total=False):
+    """What an audit entry's old/new say of an override: its fields, and the group it is for (a learner is named
+    by the entry's learner column)."""
+
+    due_at: Required[datetime | None]
+    extra_attempts: Required[int]
+    reason: Required[str | None]
+    group: str
 
 
 async def list_overrides(
@@ -109,10 +118,12 @@ class _Target:
     def key(self) -> OverrideKey:
         return OverrideKey(self.assessment_id, self.enrollment_id, self.group)
 
-    @property
-    def named(self) -> dict[str, Any]:
-        """What the audit entry's old/new name (a learner is named by the entry's learner column)."""
-        return {} if self.group is None else {"group": self.group}
+    def recorded(self, values: Override | OverrideIn) -> _Recorded:
+        """What an audit entry's old/new say of the override holding `values`."""
+        entry: _Recorded = {"due_at": values.due_at, "extra_attempts": values.extra_attempts, "reason": values.reason}
+        if self.group is not None:
+            entry["group"] = self.group
+        return entry
 
     @property
     def learners(self) -> list[int] | None:
@@ -129,16 +140,12 @@ async def _check_group(session: AsyncSession, ref: CourseRef, group: str) -> Non
         raise NotFound(f"Nobody in the course is in group {group!r}.")
 
 
-def _fields(override: Override) -> dict[str, Any]:
-    return {f: getattr(override, f) for f in _FIELDS}
-
-
 async def _put(
     session: AsyncSession, queue: jobs.Queue, ref: CourseRef, target: _Target, body: OverrideIn, actor: str
 ) -> Override:
     old = await repository.override_of(session, target.key, lock=True)
-    new = body.model_dump()
-    if old is not None and all(getattr(old, f) == new[f] for f in _FIELDS):
+    new = target.recorded(body)
+    if old is not None and target.recorded(old) == new:
         return old  # the same override again: nothing changes, nothing is recorded
     await repository.put_override(
         session, target.key, due_at=body.due_at, extra_attempts=body.extra_attempts, reason=body.reason, actor=actor
@@ -151,8 +158,8 @@ async def _put(
         "override.set",
         learner=target.learner,
         assessment=target.assessment,
-        old=None if old is None else {**target.named, **_fields(old)},
-        new={**target.named, **new},
+        old=None if old is None else target.recorded(old),
+        new=new,
     )
     await _apply_late_policy(session, queue, ref, target, actor)
     found = await repository.override_of(session, target.key)
@@ -173,7 +180,7 @@ async def _delete(session: AsyncSession, queue: jobs.Queue, ref: CourseRef, targ
         "override.removed",
         learner=target.learner,
         assessment=target.assessment,
-        old={**target.named, **_fields(old)},
+        old=target.recorded(old),
     )
     await _apply_late_policy(session, queue, ref, target, actor)
 

@@ -28,7 +28,7 @@ class CatalogueRow:
 @dataclass(frozen=True, slots=True)
 class PolicyVersion:
     version: int
-    body: dict[str, Any]
+    policy: dict[str, Any]  # the stored body: the PolicyRules as JSON
     fingerprint: str
     created_by: str
     created_at: datetime

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Header, Response
 
@@ -35,7 +35,7 @@ async def get_policy(session: SessionDep, ref: PolicyRead, response: Response) -
     """The active policy (ETag = its version), which version's grades are served, and the latest
     recompute's progress."""
     policy = await policies.get_policy(session, ref)
-    response.headers["ETag"] = _etag(policy["version"])
+    response.headers["ETag"] = _etag(policy.version)
     return PolicyOut.model_validate(policy)
 
 
@@ -52,7 +52,7 @@ async def put_policy(
     """Store a new version of the policy. The course's grades are recomputed in the worker; until
     that finishes the previous version's grades are served, then all switch at once."""
     policy = await policies.put_policy(session, queue, ref, body, _version_from(if_match), actor(principal))
-    response.headers["ETag"] = _etag(policy["version"])
+    response.headers["ETag"] = _etag(policy.version)
     return PolicyOut.model_validate(policy)
 
 
@@ -69,5 +69,4 @@ async def list_versions(
 async def preview(session: SessionDep, ref: PolicyWrite, body: PolicyRules) -> PreviewOut:
     """Apply a draft policy to the course's real scores without saving it: the grade distribution
     before and after, and the learners whose final letter changes."""
-    result: dict[str, Any] = await policies.preview(session, ref, body)
-    return PreviewOut.model_validate(result)
+    return PreviewOut.model_validate(await policies.preview(session, ref, body))

@@ -4,7 +4,7 @@ catalogue (course order), cached per process."""
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any
+from typing import TypedDict
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -35,7 +35,16 @@ async def course_policy(session: AsyncSession, course_id: int, version: int, sta
     return policy
 
 
-async def catalogue(session: AsyncSession, course_id: int) -> list[dict[str, Any]]:
+class Listed(TypedDict):
+    """A course's assessment as a policy's catalogue lists it (`Policy` validates it as a `CatalogueEntry`)."""
+
+    id: str
+    category: str
+    possible: float
+    label: str
+
+
+async def catalogue(session: AsyncSession, course_id: int) -> list[Listed]:
     """The course's assessments as a policy's catalogue entries."""
     return [
         {"id": a.external_id, "category": a.category, "possible": a.points_possible, "label": a.title}
@@ -43,5 +52,5 @@ async def catalogue(session: AsyncSession, course_id: int) -> list[dict[str, Any
     ]
 
 
-def with_catalogue(assessments: list[dict[str, Any]], rules: PolicyRules, pointer: str) -> Policy:
+def with_catalogue(assessments: list[Listed], rules: PolicyRules, pointer: str) -> Policy:
     return Policy.model_validate({**rules.model_dump(), "assessments": assessments}, context={"pointer": pointer})

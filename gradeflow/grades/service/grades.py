@@ -8,8 +8,9 @@ course in a worker job under the new version while the old version's grades stay
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
+from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
 import numpy as np
 import orjson
@@ -22,7 +23,7 @@ from gradeflow.grades.repository import grades as repository
 from gradeflow.grades.repository.grades import GradeRows, StoredGrade
 from gradeflow.grades.repository.policies import grading_state
 from gradeflow.grades.service.catalogue import course_policy
-from gradeflow.grades.service.explanations import explained, explanation
+from gradeflow.grades.service.explanations import Explained, explained, explanation
 from gradeflow.grades.service.sheets import load_sheet
 from gradeflow.grading import engine
 from gradeflow.grading.policy import Policy
@@ -151,18 +152,46 @@ async def bring_current(session: AsyncSession, course_id: int) -> int:
 # --- reads ----------------------------------------------------------------------------------------
 
 
-def _grade_view(row: StoredGrade) -> dict[str, Any]:
-    return {
-        "learner": row.learner,
-        "policy_version": row.policy_version,
-        "current": {"percent": row.current_percent, "grade": row.current_grade, "passed": row.current_passed},
-        "final": {"percent": row.final_percent, "grade": row.final_grade, "passed": row.final_passed},
-        "computed_at": row.computed_at,
-        "publication": published.state(row.published_at, row.changed_since_published),
-    }
+@dataclass(frozen=True, slots=True)
+class GradeFigures:
+    """One version (current or final) of a stored course grade."""
+
+    percent: Decimal | None
+    grade: str | None
+    passed: bool | None
 
 
-async def list_grades(session: AsyncSession, ref: CourseRef, limit: int, cursor: str | None) -> Page[dict[str, Any]]:
+@dataclass(frozen=True, slots=True)
+class CourseGrade:
+    """A learner's stored course grade as the API shows it."""
+
+    learner: str
+    policy_version: int
+    current: GradeFigures
+    final: GradeFigures
+    computed_at: datetime
+    publication: published.PublicationState
+
+
+@dataclass(frozen=True, slots=True)
+class ExplainedCourseGrade(CourseGrade):
+    """A stored course grade with its explanation."""
+
+    explanation: Explained
+
+
+def _grade_view(row: StoredGrade) -> CourseGrade:
+    return CourseGrade(
+        learner=row.learner,
+        policy_version=row.policy_version,
+        current=GradeFigures(row.current_percent, row.current_grade, row.current_passed),
+        final=GradeFigures(row.final_percent, row.final_grade, row.final_passed),
+        computed_at=row.computed_at,
+        publication=published.state(row.published_at, row.changed_since_published),
+    )
+
+
+async def list_grades(session: AsyncSession, ref: CourseRef, limit: int, cursor: str | None) -> Page[CourseGrade]:
     """Stored grades of the served version, in enrollment order."""
     await bring_current(session, ref.id)
     rows = await repository.served_grades_page(session, ref.id, last_id_after(cursor), limit + 1)
@@ -170,12 +199,13 @@ async def list_grades(session: AsyncSession, ref: CourseRef, limit: int, cursor:
     return Page([_grade_view(r) for _, r in page.items], page.next_cursor)
 
 
-async def learner_grade(session: AsyncSession, ref: CourseRef, learner: str) -> dict[str, Any]:
+async def learner_grade(session: AsyncSession, ref: CourseRef, learner: str) -> ExplainedCourseGrade:
     await bring_current(session, ref.id)
     row = await repository.served_grade(session, ref.id, learner)
     if row is None:
         raise NotFound(f"No stored grade for learner {learner!r} (not enrolled, or the course has no policy yet).")
-    return {
-        **_grade_view(row.grade),
-        "explanation": explained(row.explanation, row.rules, row.grade.policy_version),
-    }
+    grade = _grade_view(row.grade)
+    return ExplainedCourseGrade(
+        **{f.name: getattr(grade, f.name) for f in fields(grade)},
+        explanation=explained(row.explanation, row.rules, row.grade.policy_version),
+    )

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import asdict
-from typing import Any
+from dataclasses import asdict, dataclass
+from typing import Any, TypedDict
 
 import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -18,7 +18,7 @@ from gradeflow.core.paging import Page, decode_cursor, page_of
 from gradeflow.core.statuses import RecomputeStatus
 from gradeflow.deadlines.service import late_policies
 from gradeflow.grades.repository import policies as repository
-from gradeflow.grades.repository.policies import PolicyVersion
+from gradeflow.grades.repository.policies import PolicyVersion, Recompute
 from gradeflow.grades.service import grades
 from gradeflow.grades.service.catalogue import catalogue, course_policy, with_catalogue
 from gradeflow.grades.service.sheets import load_sheet
@@ -28,32 +28,26 @@ from gradeflow.jobs import JobName, job_id
 from gradeflow.notify import events
 
 
-async def get_policy(session: AsyncSession, ref: CourseRef) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class PolicyView(PolicyVersion):
+    """The active policy version, which version's grades are served, and the latest recompute."""
+
+    grades_version: int | None
+    recompute: Recompute | None
+
+
+async def get_policy(session: AsyncSession, ref: CourseRef) -> PolicyView:
     """The active policy with its version and the state of the grades it produced."""
     active = await repository.active_policy(session, ref.id)
     if active is None:
         raise NotFound("This course has no grading policy yet; PUT one.")
     recompute = await repository.latest_recompute(session, ref.id)
-    return {
-        **_version_view(active.version),
-        "grades_version": active.grades_version,
-        "recompute": None if recompute is None else asdict(recompute),
-    }
-
-
-def _version_view(row: PolicyVersion) -> dict[str, Any]:
-    return {
-        "version": row.version,
-        "policy": row.body,
-        "fingerprint": row.fingerprint,
-        "created_by": row.created_by,
-        "created_at": row.created_at,
-    }
+    return PolicyView(**asdict(active.version), grades_version=active.grades_version, recompute=recompute)
 
 
 async def put_policy(
     session: AsyncSession, queue: jobs.Queue, ref: CourseRef, rules: PolicyRules, if_match: int | None, actor: str
-) -> dict[str, Any]:
+) -> PolicyView:
     """Store a new policy version and start recomputing the course's grades under it.
 
     With `if_match`, the change applies only if that is still the active version (else 412).
@@ -105,12 +99,11 @@ async def recompute_after_change(session: AsyncSession, queue: jobs.Queue, cours
     await jobs.enqueue(queue, JobName.RECOMPUTE_GRADES, job_id(JobName.RECOMPUTE_GRADES, recompute_id), recompute_id)
 
 
-async def list_versions(session: AsyncSession, ref: CourseRef, limit: int, cursor: str | None) -> Page[dict[str, Any]]:
+async def list_versions(session: AsyncSession, ref: CourseRef, limit: int, cursor: str | None) -> Page[PolicyVersion]:
     """Every version, newest first."""
     before = decode_cursor(cursor)
     rows = await repository.versions_page(session, ref.id, before if isinstance(before, int) else None, limit + 1)
-    page = page_of(rows, limit, lambda r: r.version)
-    return Page([_version_view(r) for r in page.items], page.next_cursor)
+    return page_of(rows, limit, lambda r: r.version)
 
 
 async def run_recompute(sessionmaker: async_sessionmaker[AsyncSession], recompute_id: int) -> str:
@@ -172,7 +165,44 @@ async def _finish(
     await session.commit()
 
 
-async def preview(session: AsyncSession, ref: CourseRef, rules: PolicyRules) -> dict[str, Any]:
+class Histogram(TypedDict):
+    bins: list[str]  # "0-10" ... "90-100"
+    counts: list[int]
+
+
+@dataclass(frozen=True, slots=True)
+class Distribution:
+    """Learners per final letter ("none": without one) and per tenth of the percent range, and the mean percent."""
+
+    letters: dict[str, int]
+    histogram: Histogram
+    mean: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class LetterChange:
+    """A learner whose final letter the draft changes."""
+
+    learner: str
+    from_: str | None
+    to: str | None
+    percent_from: float | None
+    percent_to: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Preview:
+    """A draft policy on the course's real scores: distributions before and after, the letters it changes (the first
+    1000, and how many in all)."""
+
+    learners: int
+    before: Distribution
+    after: Distribution
+    changed: list[LetterChange]
+    changed_count: int
+
+
+async def preview(session: AsyncSession, ref: CourseRef, rules: PolicyRules) -> Preview:
     """A draft policy on the course's real scores, nothing saved: distributions before and after,
     and the learners whose letter changes."""
     policy = with_catalogue(await catalogue(session, ref.id), rules, pointer="")
@@ -189,37 +219,31 @@ async def preview(session: AsyncSession, ref: CourseRef, rules: PolicyRules) -> 
         for eid, result in zip(chunk.tolist(), engine.PRESETS[policy.preset](policy, sheet), strict=True):
             after[eid] = (result.final.grade, result.final.percent)
     changes = [
-        {
-            "learner": stored[e][0],
-            "from": stored[e][1],
-            "to": after[e][0],
-            "percent_from": _num(stored[e][2]),
-            "percent_to": after[e][1],
-        }
+        LetterChange(stored[e][0], stored[e][1], after[e][0], _num(stored[e][2]), after[e][1])
         for e in ids.tolist()
         if stored[e][1] != after[e][0]
     ]
-    return {
-        "learners": len(ids),
-        "before": _distribution([stored[e][1] for e in stored], [_num(stored[e][2]) for e in stored]),
-        "after": _distribution([a[0] for a in after.values()], [a[1] for a in after.values()]),
-        "changed": changes[:1000],
-        "changed_count": len(changes),
-    }
+    return Preview(
+        learners=len(ids),
+        before=_distribution([stored[e][1] for e in stored], [_num(stored[e][2]) for e in stored]),
+        after=_distribution([a[0] for a in after.values()], [a[1] for a in after.values()]),
+        changed=changes[:1000],
+        changed_count=len(changes),
+    )
 
 
 def _num(x: Any) -> float | None:
     return None if x is None else float(x)
 
 
-def _distribution(letters: list[str | None], percents: list[float | None]) -> dict[str, Any]:
+def _distribution(letters: list[str | None], percents: list[float | None]) -> Distribution:
     values = np.array([p for p in percents if p is not None], dtype=np.float64)
     histogram = np.histogram(np.clip(values, 0, 100), bins=10, range=(0, 100))[0] if values.size else np.zeros(10)
-    return {
-        "letters": dict(Counter(letter or "none" for letter in letters)),
-        "histogram": {"bins": [f"{10 * i}-{10 * i + 10}" for i in range(10)], "counts": [int(c) for c in histogram]},
-        "mean": float(values.mean()) if values.size else None,
-    }
+    return Distribution(
+        letters=dict(Counter(letter or "none" for letter in letters)),
+        histogram={"bins": [f"{10 * i}-{10 * i + 10}" for i in range(10)], "counts": [int(c) for c in histogram]},
+        mean=float(values.mean()) if values.size else None,
+    )
 
 
 def _json(value: Any) -> str:

@@ -124,7 +124,10 @@ async def learner_numbered(session: AsyncSession, assessment_id: int, number: in
 
 @dataclass(frozen=True, slots=True)
 class LiftState:
+    """An assessment's anonymity: asked for, and lifted when and by whom."""
+
     id: int
+    assessment: str  # external id
     anonymous: bool
     anonymity_lifted_at: datetime | None
     anonymity_lifted_by: str | None
@@ -136,14 +139,14 @@ async def lock_lift_state(session: AsyncSession, course_id: int, assessment: str
         await session.execute(
             text(
                 """
-                SELECT id, anonymous, anonymity_lifted_at, anonymity_lifted_by FROM assessments
+                SELECT id, external_id, anonymous, anonymity_lifted_at, anonymity_lifted_by FROM assessments
                 WHERE course_id = :c AND external_id = :a FOR UPDATE
                 """
             ),
             {"c": course_id, "a": assessment},
         )
     ).first()
-    return None if row is None else LiftState(int(row.id), bool(row.anonymous), row[2], row[3])
+    return None if row is None else LiftState(int(row.id), str(row.external_id), bool(row.anonymous), row[3], row[4])
 
 
 async def lift(session: AsyncSession, assessment_id: int, at: datetime, by: str) -> None:

@@ -10,6 +10,8 @@ from decimal import Decimal
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gradeflow.core.statuses import SampleStatus
+
 # Each marked attempt of the assessment with its stratum: the grader of its first mark (moderators' marks
 # are not marking). Cancelled attempts take no score and are not moderated.
 _STRATA = """
@@ -169,7 +171,7 @@ class Sample:
     attempt_id: int
     learner: str
     grader: str | None
-    status: str
+    status: SampleStatus
     moderator: str | None
     decided_at: datetime | None
     note: str | None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -65,7 +66,7 @@ async def remove_grader(
     session: SessionDep, principal: PrincipalDep, ref: Allocate, assessment: ExternalId, grader: ExternalId
 ) -> dict[str, Any]:
     """Take a grader off the assessment; their unmarked work is re-allocated evenly to the others."""
-    return await marking.remove_grader(session, ref, assessment, grader, actor(principal))
+    return asdict(await marking.remove_grader(session, ref, assessment, grader, actor(principal)))
 
 
 @router.get("/marking/queue")

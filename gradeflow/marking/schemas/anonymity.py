@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import Field
+
+from gradeflow.http.schemas import Out
 
 
-class AnonymityOut(BaseModel):
+class AnonymityOut(Out):
     assessment: str
     anonymous: bool = Field(description="Anonymous marking was asked for on the assessment.")
     anonymity_lifted_at: datetime | None = Field(description="When anonymity was lifted (final).")

@@ -4,22 +4,22 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel
+from gradeflow.http.schemas import Out
 
 
-class AllocationResult(BaseModel):
+class AllocationResult(Out):
     allocated: int
     per_grader: dict[str, int]
 
 
-class AllocationOut(BaseModel):
+class AllocationOut(Out):
     learner: str
     item: str | None
     grader: str
     role: str
 
 
-class QueueEntry(BaseModel):
+class QueueEntry(Out):
     assessment: str
     learner: str
     item: str
@@ -27,13 +27,13 @@ class QueueEntry(BaseModel):
     marking_as: str
 
 
-class QueueOut(BaseModel):
+class QueueOut(Out):
     grader: str
     to_mark: list[QueueEntry]
     counts: dict[str, int]
 
 
-class MarkResult(BaseModel):
+class MarkResult(Out):
     learner: str
     item: str
     role: str
@@ -42,7 +42,7 @@ class MarkResult(BaseModel):
     status: str
 
 
-class MarkOut(BaseModel):
+class MarkOut(Out):
     learner: str
     item: str
     grader: str
@@ -53,17 +53,17 @@ class MarkOut(BaseModel):
     reconciled: bool
 
 
-class ConfirmSkipped(BaseModel):
+class ConfirmSkipped(Out):
     learner: str
     reason: str
 
 
-class ConfirmResult(BaseModel):
+class ConfirmResult(Out):
     confirmed: list[str]
     skipped: list[ConfirmSkipped]
 
 
-class RescoreOut(BaseModel):
+class RescoreOut(Out):
     id: int
     assessment: str
     item: str
@@ -79,6 +79,6 @@ class RescoreOut(BaseModel):
     finished_at: datetime | None
 
 
-class WorkgroupOut(BaseModel):
+class WorkgroupOut(Out):
     name: str
     members: list[str]

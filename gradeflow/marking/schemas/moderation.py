@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
 
 from pydantic import Field
 
 from gradeflow.core.statuses import SampleStatus
 from gradeflow.http.schemas import Out
-
-ModerationState = Literal["not_required", "not_started", "in_progress", "complete"]
+from gradeflow.marking.service.views import ModerationState
 
 
 class GraderModeration(Out):

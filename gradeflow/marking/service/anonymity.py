@@ -31,8 +31,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -50,16 +50,14 @@ __all__ = [
     "LABEL_PREFIX",
     "Mask",
     "Named",
+    "Shown",
     "concealed",
     "ensure_numbers",
     "hidden_assessments",
     "keep_numbers",
     "label",
-    "learner",
     "lift",
-    "mask",
     "not_found",
-    "real",
     "refuse_course_files",
     "refuse_hidden",
     "resolve",
@@ -131,6 +129,18 @@ async def ensure_numbers(session: AsyncSession, course_id: int, assessment_ids: 
             return True
 
 
+class Shown(Protocol):
+    """A row (a frozen dataclass) that names a learner: what a mask shows by candidate label."""
+
+    __dataclass_fields__: ClassVar[dict[str, Any]]
+
+    @property
+    def learner(self) -> str: ...
+
+
+R = TypeVar("R", bound=Shown)
+
+
 @dataclass
 class Mask:
     """How one caller sees the learners of one assessment: `hidden` when they get labels."""
@@ -151,15 +161,17 @@ class Mask:
             return learner
         return self.labels.get(learner, "")
 
-    def rows(self, rows: Iterable[dict[str, Any]], key: str = "learner") -> list[dict[str, Any]]:
+    def rows(self, rows: Iterable[R]) -> list[R]:
+        """Rows as this caller sees them: the learner by label, and the assessment's own allowed attempts
+        where a row has them, when hidden."""
         if not self.hidden:
             return list(rows)
         return [
-            {
-                **r,
-                key: self.show(r[key]),
-                **({"allowed_attempts": self.allowed_attempts} if "allowed_attempts" in r else {}),
-            }
+            replace(
+                r,
+                learner=self.show(r.learner),
+                **({"allowed_attempts": self.allowed_attempts} if "allowed_attempts" in r.__dataclass_fields__ else {}),
+            )
             for r in rows
         ]
 
@@ -169,15 +181,6 @@ class Mask:
             return given, []
         by_label = {shown: ext for ext, shown in self.labels.items()}
         return [by_label[g] for g in given if g in by_label], [g for g in given if g not in by_label]
-
-    def confirmation(self, result: dict[str, Any], unknown: list[str]) -> dict[str, Any]:
-        """A confirmation's answer as the caller sees it (what named no candidate: skipped, not found)."""
-        if not self.hidden:
-            return result
-        return {
-            "confirmed": [self.show(x) for x in result["confirmed"]],
-            "skipped": [*self.rows(result["skipped"]), *({"learner": g, "reason": "not found"} for g in unknown)],
-        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,48 +234,14 @@ async def keep_numbers(session: AsyncSession, m: Mask) -> None:
         await session.commit()
 
 
-# `mask`, `learner` and `real`: the form the scores domain's use cases still call. They commit numbers they
-# draw at once (nothing of the caller's precedes them there); `view` and `resolve` leave that to the use case.
-
-
-async def mask(session: AsyncSession, ref: CourseRef, hide: bool, assessment: str) -> Mask:
-    """`view`, its numbers committed at once."""
-    m = await view(session, ref, hide, assessment)
-    await keep_numbers(session, m)
-    return m
-
-
-async def learner(session: AsyncSession, ref: CourseRef, hide: bool, assessment: str, given: str) -> Mask:
-    """`resolve`'s mask, its numbers committed at once; `real(mask, given)` gives the id."""
-    named = await resolve(session, ref, hide, assessment, given)
-    await keep_numbers(session, named.mask)
-    return named.mask
-
-
-def real(m: Mask, given: str) -> str:
-    """The learner id behind what the caller gave (the label, when hidden)."""
-    if not m.hidden:
-        return given
-    return next(ext for ext, shown in m.labels.items() if shown == given)
-
-
-def _lift_view(assessment: str, state: LiftState) -> dict[str, Any]:
-    return {
-        "assessment": assessment,
-        "anonymous": state.anonymous,
-        "anonymity_lifted_at": state.anonymity_lifted_at,
-        "anonymity_lifted_by": state.anonymity_lifted_by,
-    }
-
-
-async def lift(session: AsyncSession, ref: CourseRef, assessment: str, actor: str) -> dict[str, Any]:
+async def lift(session: AsyncSession, ref: CourseRef, assessment: str, actor: str) -> LiftState:
     """Lift anonymity (final): graders see identities from now on. Audited as `assessment.anonymity_lifted`.
     Lifting again answers the first lift; an assessment that is not anonymous is 409."""
     state = await repository.lock_lift_state(session, ref.id, assessment)
     if state is None:
         raise NotFound(f"Assessment {assessment!r} not found in this course.")
     if state.anonymity_lifted_at is not None:
-        return _lift_view(assessment, state)
+        return state
     if not state.anonymous:
         raise Conflict(f"Assessment {assessment!r} is not anonymous: there is no anonymity to lift.")
     now = clock.now()
@@ -288,4 +257,4 @@ async def lift(session: AsyncSession, ref: CourseRef, assessment: str, actor: st
         new={"anonymous": True, "anonymity_lifted_at": now.isoformat()},
     )
     await session.commit()
-    return _lift_view(assessment, LiftState(state.id, state.anonymous, now, actor))
+    return replace(state, anonymity_lifted_at=now, anonymity_lifted_by=actor)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter, defaultdict
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, cast
 
@@ -21,8 +21,18 @@ from gradeflow.deadlines.service import late_results
 from gradeflow.grades.service import grades
 from gradeflow.marking.commands import AllocationRequest, MarkIn
 from gradeflow.marking.repository import marking as repository
-from gradeflow.marking.repository.marking import Allocation, AllocationView, Mark, Workgroup
+from gradeflow.marking.repository.marking import Allocation, AllocationView, Mark, MarkView, Workgroup
 from gradeflow.marking.service import anonymity
+from gradeflow.marking.service.views import (
+    Allocated,
+    Confirmation,
+    MarkDone,
+    MarkingQueue,
+    ModerationState,
+    Reconciled,
+    Released,
+    Skipped,
+)
 from gradeflow.notify import events
 from gradeflow.scores.commands import ScoreRow
 from gradeflow.scores.service import scores
@@ -42,9 +52,7 @@ async def identities(session: AsyncSession, ref: CourseRef, user: str) -> list[s
     return [user, *await repository.workgroups_of(session, ref.id, user)]
 
 
-async def put_workgroup(
-    session: AsyncSession, ref: CourseRef, name: str, members: list[str], actor: str
-) -> dict[str, Any]:
+async def put_workgroup(session: AsyncSession, ref: CourseRef, name: str, members: list[str], actor: str) -> Workgroup:
     """Create or replace a workgroup (shared workflow: its members mark together, as the group)."""
     old = await repository.workgroup_members(session, ref.id, name)
     await repository.put_workgroup(session, ref.id, name, sorted(set(members)))
@@ -58,7 +66,7 @@ async def put_workgroup(
         new={"name": name, "members": sorted(set(members))},
     )
     await session.commit()
-    return {"name": name, "members": sorted(set(members))}
+    return Workgroup(name, sorted(set(members)))
 
 
 async def list_workgroups(session: AsyncSession, ref: CourseRef) -> list[Workgroup]:
@@ -90,14 +98,14 @@ async def _discrepant_units(session: AsyncSession, view: AssessmentView) -> list
     return [
         unit
         for unit in await _units(session, view, "item")
-        if reconcile(cfg, _points_of(view, unit[1]), marks.get((unit[0], unit[1]), []), factors)["status"]  # type: ignore[arg-type]
+        if reconcile(cfg, _points_of(view, unit[1]), marks.get((unit[0], unit[1]), []), factors).status  # type: ignore[arg-type]
         == "needs_third_marker"
     ]
 
 
 async def allocate(
     session: AsyncSession, ref: CourseRef, assessment: str, body: AllocationRequest, actor: str
-) -> dict[str, Any]:
+) -> Allocated:
     """Give unallocated work to the graders: `even` balances counts (ties in the order given),
     `random` does the same in a seeded random order. Each unit gets graders_per_item markers
     (one third marker for role third)."""
@@ -138,12 +146,10 @@ async def allocate(
             new={"mode": body.mode, "by": body.by, "role": body.role, "allocated": given},
         )
     await session.commit()
-    return {"allocated": len(new), "per_grader": {g: len(v) for g, v in given.items()}}
+    return Allocated(len(new), {g: len(v) for g, v in given.items()})
 
 
-async def remove_grader(
-    session: AsyncSession, ref: CourseRef, assessment: str, grader: str, actor: str
-) -> dict[str, Any]:
+async def remove_grader(session: AsyncSession, ref: CourseRef, assessment: str, grader: str, actor: str) -> Released:
     """Take a grader off the assessment; their unmarked work goes evenly to the remaining graders."""
     view = await get_assessment(session, ref, assessment)
     removed = await repository.release_unmarked(session, view.assessment.id, grader)
@@ -174,7 +180,7 @@ async def remove_grader(
         new={"reallocated": dict(load)},
     )
     await session.commit()
-    return {"removed": len(removed), "reallocated": dict(load)}
+    return Released(len(removed), dict(load))
 
 
 async def list_allocations(session: AsyncSession, ref: CourseRef, assessment: str) -> list[AllocationView]:
@@ -182,7 +188,7 @@ async def list_allocations(session: AsyncSession, ref: CourseRef, assessment: st
     return await repository.allocations_of(session, view.assessment.id)
 
 
-async def queue(session: AsyncSession, ref: CourseRef, grader: str, hide: bool = False) -> dict[str, Any]:
+async def queue(session: AsyncSession, ref: CourseRef, grader: str, hide: bool = False) -> MarkingQueue:
     """The grader's allocated items (their own and their workgroups') not marked yet, with counts; on an
     anonymous assessment a concealed caller (`hide`) gets each learner's candidate label."""
     names = await identities(session, ref, grader)
@@ -191,18 +197,9 @@ async def queue(session: AsyncSession, ref: CourseRef, grader: str, hide: bool =
     if drawn:  # the labels shown hold for the next request
         await session.commit()
     counts = Counter(r.assessment for r in rows)
-    to_mark = [
-        {
-            "assessment": r.assessment,
-            # Every attempt of a hidden assessment was numbered above (under the numbering lock).
-            "learner": anonymity.label(cast(int, r.number)) if hide and r.hidden else r.learner,
-            "item": r.item,
-            "role": r.role,
-            "marking_as": r.marking_as,
-        }
-        for r in rows
-    ]
-    return {"grader": grader, "to_mark": to_mark, "counts": dict(counts)}
+    # Every attempt of a hidden assessment was numbered above (under the numbering lock).
+    to_mark = [replace(r, learner=anonymity.label(cast(int, r.number))) if hide and r.hidden else r for r in rows]
+    return MarkingQueue(grader, to_mark, dict(counts))
 
 
 # --- marks ----------------------------------------------------------------------------------------
@@ -249,7 +246,7 @@ async def put_mark(
     grader: str,
     body: MarkIn,
     hide: bool = False,
-) -> dict[str, Any]:
+) -> MarkDone:
     """Record the caller's mark for one item, then reconcile the item's marks into its score (`rescore`;
     a score the marks no longer give is removed). A changed mark of an attempt a moderator already decided
     sends it back to pending in the sample. A concealed caller (`hide`) names the learner of an anonymous
@@ -289,14 +286,7 @@ async def put_mark(
     if state is None:  # cancelled meanwhile: nothing of this mark is kept
         raise Conflict("The attempt is cancelled: it takes no marks.")
     await session.commit()
-    return {
-        "learner": shown,
-        "item": item,
-        "role": role,
-        "marked_as": marker,
-        "points": _num(body.points),
-        "status": state["status"],
-    }
+    return MarkDone(shown, item, role, marker, body.points, state.status)
 
 
 # --- the one path from marks to item scores --------------------------------------------------------
@@ -319,7 +309,7 @@ async def lock(session: AsyncSession, assessment_id: int, attempts: list[int], *
 @dataclass
 class Rescored:
     changed: int  # item scores written or removed
-    states: dict[tuple[int, int], dict[str, Any]]  # (attempt, item) -> reconcile() of its marks
+    states: dict[tuple[int, int], Reconciled]  # (attempt, item) -> reconcile() of its marks
 
 
 async def rescore(
@@ -346,7 +336,7 @@ async def rescore(
     learners = await repository.learners_of_live_attempts(session, attempts)
     rows: list[ScoreRow] = []
     gone: list[tuple[int, int]] = []
-    states: dict[tuple[int, int], dict[str, Any]] = {}
+    states: dict[tuple[int, int], Reconciled] = {}
     for (attempt, item_id), given in marks.items():
         item = by_id.get(item_id)
         if item is None or item.marking != "manual" or attempt not in learners:
@@ -356,20 +346,20 @@ async def rescore(
         earned, source = (None, "") if now is None else (now.earned, now.source)
         if source == "override" and (attempt, item_id) not in replace:
             continue
-        if state["score"] is None:
+        if state.score is None:
             if source == "manual":  # a score marking gave, which no mark gives now
                 gone.append((attempt, item_id))
             continue
-        if state["score"] == earned and source == "manual":
+        if state.score == earned and source == "manual":
             continue
         rows.append(
             ScoreRow(
                 assessment=view.assessment.external_id,
                 learner=learners[attempt],
                 item=item.external_id,
-                earned=state["score"],
+                earned=state.score,
                 source="manual",
-                graded_by=state["decided_by"],
+                graded_by=state.decided_by,
             )
         )
     if rows:
@@ -466,7 +456,7 @@ def reconcile(
     possible: Decimal,
     marks: list[tuple[Any, ...]],
     scalings: dict[str, Decimal] | None = None,
-) -> dict[str, Any]:
+) -> Reconciled:
     """The item's score from its marks (grader, role, points; oldest first), and its status.
 
     A moderator's mark decides the item (the graders' marks stay beside it). A grader's marks count
@@ -479,25 +469,25 @@ def reconcile(
         by_role[role].append((grader, points, points if factor is None else scaled(points, factor, possible)))
     if by_role["moderator"]:
         grader, _, points = by_role["moderator"][-1]
-        return {"status": "moderated", "score": points, "decided_by": grader}
+        return Reconciled("moderated", points, grader)
     if cfg.reconciliation == "final_grader":
         if by_role["final"]:
             grader, _, points = by_role["final"][-1]
-            return {"status": "reconciled", "score": points, "decided_by": grader}
-        return {"status": "awaiting_final_grader", "score": None, "decided_by": None}
+            return Reconciled("reconciled", points, grader)
+        return Reconciled("awaiting_final_grader", None, None)
     if by_role["third"]:
         grader, _, points = by_role["third"][-1]
-        return {"status": "reconciled", "score": points, "decided_by": grader}
+        return Reconciled("reconciled", points, grader)
     given = [p for _, p, _ in by_role["marker"]]
     markers = [p for _, _, p in by_role["marker"]]
     if len(markers) < cfg.graders_per_item:
-        return {"status": "awaiting_marks", "score": None, "decided_by": None}
+        return Reconciled("awaiting_marks", None, None)
     spread = max(given) - min(given)
     limits = [Decimal(str(cfg.discrepancy_points))] if cfg.discrepancy_points is not None else []
     if cfg.discrepancy_fraction is not None:
         limits.append(Decimal(repr(cfg.discrepancy_fraction)) * possible)
     if any(spread > limit for limit in limits):
-        return {"status": "needs_third_marker", "score": None, "decided_by": None}
+        return Reconciled("needs_third_marker", None, None)
     if cfg.reconciliation == "max":
         score = max(markers)
     elif cfg.reconciliation == "min":
@@ -505,7 +495,7 @@ def reconcile(
     else:
         score = (sum(markers, Decimal(0)) / len(markers)).quantize(SIX, rounding=ROUND_HALF_UP)
     decided_by = by_role["marker"][0][0] if len(markers) == 1 else "reconciled"
-    return {"status": "reconciled", "score": score, "decided_by": decided_by}
+    return Reconciled("reconciled", score, decided_by)
 
 
 async def list_marks(
@@ -515,7 +505,7 @@ async def list_marks(
     viewer: str | None,
     scope: list[str] | None = None,
     hide: bool = False,
-) -> list[dict[str, Any]]:
+) -> list[MarkView]:
     """Marks of the assessment. A grader (`viewer`) sees their own and their workgroups' marks, plus
     the others' on items already reconciled, of attempts in their `scope` (the results they see:
     None for all, or the names whose allocated attempts they see). Full access (viewer None) sees
@@ -525,7 +515,7 @@ async def list_marks(
     mine = await identities(session, ref, viewer) if viewer is not None else None
     rows = await repository.marks_seen(session, view.assessment.id, mine, scope, labels.hidden)
     await anonymity.keep_numbers(session, labels)
-    return labels.rows({**asdict(r), "points": _num(r.points)} for r in rows)
+    return labels.rows(rows)
 
 
 def _num(value: Decimal | None) -> float | None:
@@ -535,7 +525,7 @@ def _num(value: Decimal | None) -> float | None:
 # --- confirmation ---------------------------------------------------------------------------------
 
 
-def moderation_state(view: AssessmentView, marked: int, sampled: int, pending: int) -> str:
+def moderation_state(view: AssessmentView, marked: int, sampled: int, pending: int) -> ModerationState:
     """THE rule of where moderation stands (the status shown, and what confirmation waits for).
 
     Only graders' marks are moderated: an assessment without manual items, or whose manual items were all
@@ -555,7 +545,7 @@ async def confirm(
     who: str,
     full_access: bool,
     hide: bool = False,
-) -> dict[str, Any]:
+) -> Confirmation:
     """Confirm grading: the attempts' results become final (and count in the final course grade).
 
     Planners confirm any graded attempt; a grader only where the assessment allows graders to
@@ -577,7 +567,7 @@ async def confirm(
     scope = None if full_access else await identities(session, ref, who)
     rows = await repository.to_confirm(session, ref.id, view.assessment.id, scope, learners)
     found = {r.learner for r in rows}
-    skipped = [{"learner": learner, "reason": "not enrolled"} for learner in learners or [] if learner not in found]
+    skipped = [Skipped(learner, "not enrolled") for learner in learners or [] if learner not in found]
     chosen: list[tuple[str, int, int]] = []
     for r in rows:
         # Allocation first: a grader learns nothing of work that is not theirs.
@@ -596,7 +586,7 @@ async def confirm(
             assert r.attempt is not None  # "no attempt" otherwise
             chosen.append((r.learner, r.enrollment, r.attempt))
         elif learners is not None:
-            skipped.append({"learner": r.learner, "reason": reason})
+            skipped.append(Skipped(r.learner, reason))
     if chosen:
         await repository.confirm_attempts(session, [attempt for _, _, attempt in chosen], who)
         await audit.record(
@@ -621,17 +611,19 @@ async def confirm(
             },
         )
     await session.commit()
-    return labels.confirmation({"confirmed": [learner for learner, _, _ in chosen], "skipped": skipped}, unknown)
+    # As the caller sees it: labels when hidden, and what named no candidate skipped as not found.
+    confirmed = [labels.show(learner) for learner, _, _ in chosen]
+    return Confirmation(confirmed, [*labels.rows(skipped), *(Skipped(g, "not found") for g in unknown)])
 
 
 async def marks_csv(session: AsyncSession, ref: CourseRef, assessment: str) -> str:
     """Every manual item of every marked attempt, one column per grader (or workgroup), then the
     item's score: what each marker gave, side by side."""
     marks = await list_marks(session, ref, assessment, viewer=None)
-    graders = sorted({m["grader"] for m in marks})
+    graders = sorted({m.grader for m in marks})
     cells: dict[tuple[str, str], dict[str, Any]] = {}
     for m in marks:
-        cells.setdefault((m["learner"], m["item"]), {})[m["grader"]] = m["points"]
+        cells.setdefault((m.learner, m.item), {})[m.grader] = _num(m.points)
     view = await get_assessment(session, ref, assessment)
     scored = {
         (s.learner, s.item): (s.earned, s.source)

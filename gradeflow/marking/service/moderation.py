@@ -15,8 +15,8 @@ candidate label on an anonymous assessment (gradeflow/marking/service/anonymity.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import asdict
-from typing import Any
+from dataclasses import replace
+from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -29,13 +29,22 @@ from gradeflow.courses.service.assessments import AssessmentView, get_assessment
 from gradeflow.marking.commands import ModerationAdjustment, ModerationAgreement, ModerationSampleRequest, ScalingIn
 from gradeflow.marking.repository import marking as marks_repository
 from gradeflow.marking.repository import moderation as repository
+from gradeflow.marking.repository.marking import Mark
 from gradeflow.marking.repository.moderation import Sample, SampledAttempt
 from gradeflow.marking.service import anonymity, marking
+from gradeflow.marking.service.views import (
+    ModerationStatus,
+    SampleAdded,
+    SampleItem,
+    SampleView,
+    ScalingSet,
+    extended,
+)
 
 
 async def sample(
     session: AsyncSession, ref: CourseRef, assessment: str, body: ModerationSampleRequest, actor: str
-) -> dict[str, Any]:
+) -> SampleAdded:
     """Add to the assessment's moderation sample: the listed learners' marked attempts, then a percentage
     of each grader's marked attempts (rounded up, at least one per grader who marked; attempts already in
     the grader's stratum count towards it), at random. Nothing is ever taken out of the sample. Audited as
@@ -79,30 +88,22 @@ async def sample(
             },
         )
     await session.commit()
-    return {"added": len(picked), "added_per_grader": dict(per_grader), **await _status(session, view)}
+    return extended(await _status(session, view), SampleAdded, added=len(picked), added_per_grader=dict(per_grader))
 
 
-async def status(session: AsyncSession, ref: CourseRef, assessment: str) -> dict[str, Any]:
+async def status(session: AsyncSession, ref: CourseRef, assessment: str) -> ModerationStatus:
     """The assessment's moderation status, counts per grader and the graders' scalings."""
     return await _status(session, await get_assessment(session, ref, assessment))
 
 
-async def _status(session: AsyncSession, view: AssessmentView) -> dict[str, Any]:
+async def _status(session: AsyncSession, view: AssessmentView) -> ModerationStatus:
     a = view.assessment
     graders = await repository.grader_counts(session, a.id)
     sampled = sum(g.sampled for g in graders)
     pending = sum(g.pending for g in graders)
     state = marking.moderation_state(view, sum(g.marked for g in graders), sampled, pending)
     factors = await repository.scalings_of(session, a.id)
-    return {
-        "assessment": a.external_id,
-        "required": a.moderation_required,
-        "status": state,
-        "sampled": sampled,
-        "pending": pending,
-        "graders": [asdict(g) for g in graders],
-        "scalings": [{**asdict(s), "factor": float(s.factor)} for s in factors],
-    }
+    return ModerationStatus(a.external_id, a.moderation_required, state, sampled, pending, graders, factors)
 
 
 # --- the sample -----------------------------------------------------------------------------------
@@ -116,7 +117,7 @@ async def list_samples(
     limit: int,
     cursor: str | None,
     state: str | None = None,
-) -> Page[dict[str, Any]]:
+) -> Page[SampleView]:
     """The sampled attempts in the order they were picked (optionally those of one status), each with its
     manual items: every grader's mark, the moderator's, and the item's score. Concealed callers (`hide`)
     see candidate labels on an anonymous assessment."""
@@ -126,54 +127,39 @@ async def list_samples(
     page = page_of(rows, limit, lambda r: r.id)
     details = await _details(session, view, [r.attempt_id for r in page.items])
     await anonymity.keep_numbers(session, masked)
-    return Page([_sample_view(r, masked, details.get(r.attempt_id, {})) for r in page.items], page.next_cursor)
+    return Page([_sample_view(r, masked, details[r.attempt_id]) for r in page.items], page.next_cursor)
 
 
-async def _details(
-    session: AsyncSession, view: AssessmentView, attempts: list[int]
-) -> dict[int, dict[int, dict[str, Any]]]:
-    """attempt -> item id -> the item's marks (graders' and moderator's) and score, for manual items."""
-    out: dict[int, dict[int, dict[str, Any]]] = defaultdict(dict)
+async def _details(session: AsyncSession, view: AssessmentView, attempts: list[int]) -> dict[int, list[SampleItem]]:
+    """attempt -> its manual items: each with the marks (graders' and moderator's) and the score."""
     manual = [i for i in view.items if i.marking == "manual"]
-    for attempt in attempts:
-        for item in manual:
-            out[attempt][item.id] = {
-                "item": item.external_id,
-                "points_possible": float(item.points_possible),
-                "marks": [],
-                "moderator": None,
-                "score": None,
-            }
+    marks: dict[tuple[int, int], list[Mark]] = defaultdict(list)
     for m in await marks_repository.marks_of_attempts(session, attempts, None):
-        cell = out[m.attempt].get(m.item)
-        if cell is None:
-            continue
-        mark = {"grader": m.grader, "role": m.role, "points": float(m.points), "comment": m.comment}
-        if m.role == "moderator":
-            cell["moderator"] = mark
-        else:
-            cell["marks"].append(mark)
-    for (attempt_id, item_id), sc in (await marks_repository.item_scores_of(session, attempts)).items():
-        cell = out[attempt_id].get(item_id)
-        if cell is not None:
-            cell["score"] = None if sc.earned is None else float(sc.earned)
-    return out
-
-
-def _sample_view(row: Sample, masked: anonymity.Mask, items: dict[int, dict[str, Any]]) -> dict[str, Any]:
+        marks[(m.attempt, m.item)].append(m)
+    scores = await marks_repository.item_scores_of(session, attempts)
     return {
-        "learner": masked.show(row.learner),
-        "grader": row.grader,
-        "status": row.status,
-        "moderator": row.moderator,
-        "decided_at": row.decided_at,
-        "note": row.note,
-        "picked_by": row.picked_by,
-        "picked_at": row.picked_at,
-        "earned": None if row.earned is None else float(row.earned),
-        "possible": None if row.possible is None else float(row.possible),
-        "items": list(items.values()),
+        attempt: [
+            _item(item.external_id, item.points_possible, marks[(attempt, item.id)], scores.get((attempt, item.id)))
+            for item in manual
+        ]
+        for attempt in attempts
     }
+
+
+def _item(item: str, possible: Decimal, marks: list[Mark], score: marks_repository.ItemScore | None) -> SampleItem:
+    """One manual item of a sampled attempt: the graders' marks, the moderator's latest, the score."""
+    moderator = [m for m in marks if m.role == "moderator"]
+    return SampleItem(
+        item,
+        possible,
+        [m for m in marks if m.role != "moderator"],
+        moderator[-1] if moderator else None,
+        None if score is None else score.earned,
+    )
+
+
+def _sample_view(row: Sample, masked: anonymity.Mask, items: list[SampleItem]) -> SampleView:
+    return extended(replace(row, learner=masked.show(row.learner)), SampleView, items=items)
 
 
 # --- decisions ------------------------------------------------------------------------------------
@@ -209,7 +195,7 @@ async def agree(
     hide: bool,
     body: ModerationAgreement,
     moderator: str,
-) -> dict[str, Any]:
+) -> SampleView:
     """The moderator agrees with the graders' marks of a sampled attempt: they stand (an earlier
     adjustment of the attempt is withdrawn and its items' scores follow the graders' marks again, or
     are removed where the graders' marks give no score yet); a planner's override of an item stands.
@@ -245,7 +231,7 @@ async def adjust(
     hide: bool,
     body: ModerationAdjustment,
     moderator: str,
-) -> dict[str, Any]:
+) -> SampleView:
     """The moderator's own marks for items of a sampled attempt, stored beside the graders' marks (which
     stay as given) as marks of role moderator; each becomes the item's score through the score path,
     replacing a planner's override of that item (the moderator decided it last). Audited as
@@ -300,10 +286,10 @@ async def adjust(
     return await _one(session, view, named.mask, found.id)
 
 
-async def _one(session: AsyncSession, view: AssessmentView, masked: anonymity.Mask, sample_id: int) -> dict[str, Any]:
+async def _one(session: AsyncSession, view: AssessmentView, masked: anonymity.Mask, sample_id: int) -> SampleView:
     row = await repository.sample(session, sample_id)
     details = await _details(session, view, [row.attempt_id])
-    return _sample_view(row, masked, details.get(row.attempt_id, {}))
+    return _sample_view(row, masked, details[row.attempt_id])
 
 
 # --- scaling --------------------------------------------------------------------------------------
@@ -311,7 +297,7 @@ async def _one(session: AsyncSession, view: AssessmentView, masked: anonymity.Ma
 
 async def scale(
     session: AsyncSession, ref: CourseRef, assessment: str, grader: str, body: ScalingIn, moderator: str
-) -> dict[str, Any]:
+) -> ScalingSet:
     """Scale one grader's marks on the assessment: they count times `factor` (capped at the item's points)
     wherever their marks decide an item, for every attempt they marked; the marks themselves stay as given.
     Scores follow at once through the score path (an overridden score stands). Audited as
@@ -328,7 +314,7 @@ async def unscale(session: AsyncSession, ref: CourseRef, assessment: str, grader
 
 async def _rescale(
     session: AsyncSession, ref: CourseRef, assessment: str, grader: str, moderator: str, body: ScalingIn | None
-) -> dict[str, Any] | None:
+) -> ScalingSet | None:
     """Set (`body`) or take away (None) a grader's scaling, and rescore every attempt they marked: the one
     shape of `scale` and `unscale`. Answers the scaling set (None when taken away)."""
     view = await get_assessment(session, ref, assessment)
@@ -360,7 +346,7 @@ async def _rescale(
     )
     done = await marking.rescore(session, ref, view, attempts, moderator)
     await session.commit()
-    return None if now is None else {**asdict(now), "factor": float(now.factor), "rescored": done.changed}
+    return None if now is None else extended(now, ScalingSet, rescored=done.changed)
 
 
 async def _marked_by(session: AsyncSession, view: AssessmentView, grader: str) -> list[int]:

@@ -7,17 +7,58 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal, get_args
 
-from sqlalchemy import text
+from sqlalchemy import RowMapping, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gradeflow.audit.repository import COLUMNS as AUDIT_COLUMNS
 from gradeflow.core.paging import Page
+from gradeflow.core.statuses import LateStatus, PublicationStatus
 from gradeflow.db.paging import newest_first
 from gradeflow.deadlines.repository import due_dates
 from gradeflow.publishing.repository import visibility as published
 
 MAX_SKIPPED_DETAIL = 1000
+
+# Why a requested result was not published: the `reason` the statements below give a candidate, and the use
+# case's own two (not_enrolled, not_published).
+SkipReason = Literal[
+    "not_enrolled",
+    "no_attempt",
+    "cancelled",
+    "not_graded",
+    "not_confirmed",
+    "already_published",
+    "no_grade",
+    "not_published",
+]
+SKIP_REASONS: dict[SkipReason, str] = {
+    "not_enrolled": "the learner is not enrolled in this course",
+    "no_attempt": "the learner has no attempt: there is no result to publish",
+    "cancelled": "the attempt is cancelled",
+    "not_graded": "the attempt is not graded yet",
+    "not_confirmed": "the result awaits confirmation of its manual marking (for the course grade: a result "
+    "counted in it is not final yet)",
+    "already_published": "this result is already published as it stands",
+    "no_grade": "the course has no grading policy, so there is no course grade",
+    "not_published": "nothing of this is published",
+}
+assert tuple(SKIP_REASONS) == get_args(SkipReason)
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """A requested result not published, and why (assessment None: the course grade, or the learner as a whole)."""
+
+    learner: str
+    assessment: str | None
+    reason: SkipReason
+
+    @property
+    def detail(self) -> str:
+        """The reason in words."""
+        return SKIP_REASONS[self.reason]
 
 
 def audience_sql(audience: dict[str, Any]) -> str:
@@ -31,7 +72,7 @@ def audience_sql(audience: dict[str, Any]) -> str:
     return "TRUE"
 
 
-def audience_params(audience: dict[str, Any]) -> dict[str, Any]:
+def audience_params(audience: dict[str, Any]) -> dict[str, list[str] | None]:
     return {k: audience.get(k) for k in ("learners", "cohorts", "groups")}
 
 
@@ -128,8 +169,6 @@ _OWED_AND_SKIPPED = """
             FROM (SELECT * FROM skipped ORDER BY learner, assessment LIMIT :max_detail) s) AS detail
 """
 
-_AUDIT_COLUMNS = "organization_id, course_id, at, actor, request_id, action, learner, assessment, old, new"
-
 _PUBLISH_RESULTS = f"""
     WITH cand AS ({_RESULT_CANDIDATES}),
     written AS (
@@ -147,8 +186,8 @@ _PUBLISH_RESULTS = f"""
       RETURNING enrollment_id, assessment_id, earned, possible, excused
     ),
     audited AS (
-      INSERT INTO audit_log ({_AUDIT_COLUMNS})
-      SELECT :org, :c, :now, :actor, :rid, 'result.published', cand.learner, cand.assessment, NULL,
+      INSERT INTO audit_log ({AUDIT_COLUMNS})
+      SELECT :org, :course, :at, :actor, :rid, 'result.published', cand.learner, cand.assessment, NULL, NULL,
              jsonb_build_object('earned', trim_scale(w.earned), 'possible', trim_scale(w.possible),
                                 'excused', w.excused, 'show', CAST(:show AS text), 'publication', CAST(:pub AS bigint))
       FROM written w JOIN cand USING (enrollment_id, assessment_id)
@@ -167,8 +206,8 @@ _PUBLISH_GRADES = f"""
       RETURNING enrollment_id, percent, grade, passed
     ),
     audited AS (
-      INSERT INTO audit_log ({_AUDIT_COLUMNS})
-      SELECT :org, :c, :now, :actor, :rid, 'course_grade.published', cand.learner, NULL, NULL,
+      INSERT INTO audit_log ({AUDIT_COLUMNS})
+      SELECT :org, :course, :at, :actor, :rid, 'course_grade.published', cand.learner, NULL, NULL, NULL,
              jsonb_build_object('percent', trim_scale(w.percent), 'grade', w.grade, 'passed', w.passed,
                                 'publication', CAST(:pub AS bigint))
       FROM written w JOIN cand USING (enrollment_id)
@@ -184,8 +223,8 @@ _RETRACT_RESULTS = f"""
       RETURNING e.external_id AS learner, pr.assessment_id, pr.earned, pr.possible
     ),
     audited AS (
-      INSERT INTO audit_log ({_AUDIT_COLUMNS})
-      SELECT :org, :c, :now, :actor, :rid, 'result.retracted', w.learner, a.external_id,
+      INSERT INTO audit_log ({AUDIT_COLUMNS})
+      SELECT :org, :course, :at, :actor, :rid, 'result.retracted', w.learner, a.external_id, NULL,
              jsonb_build_object('earned', trim_scale(w.earned), 'possible', trim_scale(w.possible)),
              jsonb_build_object('publication', CAST(:pub AS bigint))
       FROM written w JOIN assessments a ON a.id = w.assessment_id
@@ -200,8 +239,8 @@ _RETRACT_GRADES = f"""
       RETURNING e.external_id AS learner, pg.percent, pg.grade, pg.passed
     ),
     audited AS (
-      INSERT INTO audit_log ({_AUDIT_COLUMNS})
-      SELECT :org, :c, :now, :actor, :rid, 'course_grade.retracted', w.learner, NULL,
+      INSERT INTO audit_log ({AUDIT_COLUMNS})
+      SELECT :org, :course, :at, :actor, :rid, 'course_grade.retracted', w.learner, NULL, NULL,
              jsonb_build_object('percent', trim_scale(w.percent), 'grade', w.grade, 'passed', w.passed),
              jsonb_build_object('publication', CAST(:pub AS bigint))
       FROM written w
@@ -309,22 +348,24 @@ class Published:
     skipped: int
     learners: list[str]
     learner_count: int
-    detail: list[dict[str, Any]]
+    detail: list[Skipped]
 
 
 async def publish(session: AsyncSession, *, course_grade: bool, audience: str, params: dict[str, Any]) -> Published:
     """Publish the candidates of the assessments (`params["assessment_ids"]`) or of the course grade to the audience
-    (``audience_sql``) in one statement: snapshots, audit entries, the e-mails owed."""
+    (``audience_sql``) in one statement: snapshots, audit entries (`params` holds audit.stamp's), the e-mails owed."""
     sql = _PUBLISH_GRADES if course_grade else _PUBLISH_RESULTS
     row = (await session.execute(text(sql.format(audience=audience)), params)).one()
-    return Published(row.changed, row.skipped, list(row.learners), row.learner_count, list(row.detail))
+    return Published(
+        row.changed, row.skipped, list(row.learners), row.learner_count, [Skipped(**d) for d in row.detail]
+    )
 
 
 async def retract(
     session: AsyncSession, *, course_grade: bool, audience: str, params: dict[str, Any]
 ) -> set[tuple[str, str | None]]:
-    """Retract the audience's published results of the assessments, or course grades, auditing each: the (learner,
-    assessment) pairs retracted (assessment None for a course grade)."""
+    """Retract the audience's published results of the assessments, or course grades, auditing each (`params` holds
+    audit.stamp's): the (learner, assessment) pairs retracted (assessment None for a course grade)."""
     sql = _RETRACT_GRADES if course_grade else _RETRACT_RESULTS
     return {(r[0], r[1]) for r in await session.execute(text(sql.format(audience=audience)), params)}
 
@@ -415,7 +456,7 @@ async def lock_scheduled(session: AsyncSession, publication_id: int) -> Schedule
 class PublicationScope:
     assessments: list[str]
     course_grade: bool
-    status: str
+    status: PublicationStatus
 
 
 async def lock_publication(session: AsyncSession, course_id: int, publication_id: int) -> PublicationScope | None:
@@ -502,6 +543,15 @@ _VIEW = """
 
 
 @dataclass(frozen=True, slots=True)
+class EmailCounts:
+    """A publication's e-mails: waiting or being sent, sent, failed."""
+
+    pending: int
+    sent: int
+    failed: int
+
+
+@dataclass(frozen=True, slots=True)
 class PublicationRow:
     """A publication as stored, with the counts of its e-mails."""
 
@@ -514,17 +564,22 @@ class PublicationRow:
     show: str
     notify_email: bool
     publish_at: datetime | None
-    status: str
+    status: PublicationStatus
     trigger: str
     created_by: str
     created_at: datetime
     done_at: datetime | None
     changed: int
     skipped: int
-    skipped_detail: list[dict[str, Any]]
-    emails_pending: int
-    emails_sent: int
-    emails_failed: int
+    skipped_detail: list[Skipped]
+    emails: EmailCounts
+
+
+def _publication_row(row: RowMapping) -> PublicationRow:
+    stored = dict(row)
+    emails = EmailCounts(*(stored.pop(f"emails_{k}") for k in ("pending", "sent", "failed")))
+    skipped = [Skipped(**d) for d in stored.pop("skipped_detail")]
+    return PublicationRow(**stored, skipped_detail=skipped, emails=emails)
 
 
 async def publication(session: AsyncSession, course_id: int, publication_id: int) -> PublicationRow | None:
@@ -537,7 +592,7 @@ async def publication(session: AsyncSession, course_id: int, publication_id: int
         .mappings()
         .first()
     )
-    return None if row is None else PublicationRow(**row)
+    return None if row is None else _publication_row(row)
 
 
 async def publications_page(
@@ -545,7 +600,7 @@ async def publications_page(
 ) -> Page[PublicationRow]:
     """The course's publications, most recent first."""
     page = await newest_first(session, _VIEW + " WHERE p.course_id = :c", {"c": course_id}, limit, cursor)
-    return Page([PublicationRow(**r) for r in page.items], page.next_cursor)
+    return Page([_publication_row(r) for r in page.items], page.next_cursor)
 
 
 @dataclass(frozen=True, slots=True)
@@ -617,7 +672,7 @@ class MyPublishedResult:
     possible: Decimal
     excused: bool
     points_deducted: Decimal | None
-    late_status: str | None
+    late_status: LateStatus | None
     feedback: str | None
     items: list[dict[str, Any]] | None
     published_at: datetime

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gradeflow.core.statuses import LateStatus
 from gradeflow.publishing.repository import visibility as published
 
 # SQL condition: review session `r` includes enrollment `e` (its published result is checked apart).
@@ -280,9 +281,24 @@ _NEXT = f"""
 """  # noqa: S608  (constant SQL)
 
 
+# The columns of _REVIEW that say the review's window (ReviewWindow's fields).
+_WINDOW = ("review", "review_title", "starts_at", "ends_at")
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewWindow:
+    """The open session a learner reviews in."""
+
+    review: str
+    title: str | None
+    starts_at: datetime
+    ends_at: datetime
+
+
 @dataclass(frozen=True, slots=True)
 class Review:
-    """The learner's published result under review, and the session they review it in."""
+    """The learner's published result under review (as their results show it: the late policy's deduction and flag
+    included), and the session they review it in."""
 
     assessment: str
     title: str
@@ -292,19 +308,19 @@ class Review:
     excused: bool
     published_at: datetime
     points_deducted: Decimal | None
-    late_status: str | None
+    late_status: LateStatus | None
     feedback: str | None
     items: list[dict[str, Any]] | None
-    review: str
-    review_title: str | None
-    starts_at: datetime
-    ends_at: datetime
+    review_session: ReviewWindow
 
 
 async def open_review(session: AsyncSession, enrollment_id: int, assessment: str, now: datetime) -> Review | None:
     """The learner's review of the assessment open at `now` (None: none open)."""
-    row = (await session.execute(text(_REVIEW), {"e": enrollment_id, "a": assessment, "now": now})).first()
-    return None if row is None else Review(*row)
+    row = (await session.execute(text(_REVIEW), {"e": enrollment_id, "a": assessment, "now": now})).mappings().first()
+    if row is None:
+        return None
+    result = {k: v for k, v in row.items() if k not in _WINDOW}
+    return Review(**result, review_session=ReviewWindow(*(row[k] for k in _WINDOW)))
 
 
 async def next_review_opens(

@@ -32,4 +32,6 @@ async def my_review(
     scores and the feedback written for you (never the markers' marks or comments). Outside every
     window: 403 with `next_opens_at`, when the next session that includes you opens; 404 when none
     is to come (or you have no published result of it)."""
-    return MyReview.model_validate(await reviews.my_review(session, principal, course, assessment))
+    return MyReview.model_validate(
+        await reviews.my_review(session, principal, course, assessment), from_attributes=True
+    )

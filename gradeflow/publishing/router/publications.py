@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import replace
 from urllib.parse import quote
 
 from fastapi import APIRouter, Response, status
@@ -30,17 +30,14 @@ router = APIRouter(prefix="/v1/courses/{course}", tags=["publishing"])
 
 
 async def _shown(
-    session: SessionDep, principal: Principal, ref: CourseRef, views: list[dict[str, Any]]
+    session: SessionDep, principal: Principal, ref: CourseRef, views: list[publishing.PublicationRow]
 ) -> list[PublicationOut]:
     """Publications as the caller sees them: one who also marks (anonymity.concealed) gets no skipped result
     of an anonymous assessment (a learner id beside the state of their work there); the counts stay."""
     hidden = await anonymity.hidden_assessments(session, ref.id) if anonymity.concealed(principal, ref) else None
     if hidden:
-        views = [
-            {**v, "skipped_detail": [d for d in v["skipped_detail"] if d.get("assessment") not in hidden]}
-            for v in views
-        ]
-    return [PublicationOut.model_validate(v) for v in views]
+        views = [replace(v, skipped_detail=[d for d in v.skipped_detail if d.assessment not in hidden]) for v in views]
+    return [PublicationOut.model_validate(v, from_attributes=True) for v in views]
 
 
 @router.post("/publications", status_code=status.HTTP_201_CREATED)
@@ -60,7 +57,7 @@ async def create_publication(
     its anonymity is lifted (403)."""
     hide = anonymity.concealed(principal, ref)
     view = await publishing.create(session, queue, ref, principal, body, actor(principal), hide)
-    response.headers["Location"] = f"/v1/courses/{quote(ref.external_id, safe='')}/publications/{view['id']}"
+    response.headers["Location"] = f"/v1/courses/{quote(ref.external_id, safe='')}/publications/{view.id}"
     return (await _shown(session, principal, ref, [view]))[0]
 
 
@@ -96,4 +93,4 @@ async def cancel_publication(
 async def publication_summary(session: SessionDep, ref: PublicationRead) -> PublicationSummary:
     """Per assessment and for the course grade: participants, published, and whether every
     participant's result is published."""
-    return PublicationSummary.model_validate(await publishing.summary(session, ref))
+    return PublicationSummary.model_validate(await publishing.summary(session, ref), from_attributes=True)

@@ -30,7 +30,10 @@ async def list_review_sessions(
     """The assessment's review sessions in the order they open, each with its state (scheduled, open,
     ended) and how many learners it includes now (in its audience, with a published result)."""
     page = await reviews.list_sessions(session, ref, assessment, limit, cursor)
-    return PageOut(items=[ReviewSessionOut.model_validate(r) for r in page.items], next_cursor=page.next_cursor)
+    return PageOut(
+        items=[ReviewSessionOut.model_validate(r, from_attributes=True) for r in page.items],
+        next_cursor=page.next_cursor,
+    )
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, responses=CONFLICT)
@@ -48,9 +51,9 @@ async def create_review_session(
     is every learner with a published result; a learner named must be enrolled (422 naming them).
     409 when the external id is taken for this assessment. Audited as `review_session.created`."""
     view = await reviews.create(session, ref, principal, assessment, body, actor(principal))
-    c, a, r = (quote(x, safe="") for x in (ref.external_id, assessment, view["external_id"]))
+    c, a, r = (quote(x, safe="") for x in (ref.external_id, assessment, view.external_id))
     response.headers["Location"] = f"/v1/courses/{c}/assessments/{a}/review-sessions/{r}"
-    return ReviewSessionOut.model_validate(view)
+    return ReviewSessionOut.model_validate(view, from_attributes=True)
 
 
 @router.get("/{review}")
@@ -58,7 +61,7 @@ async def get_review_session(
     session: SessionDep, ref: PublicationRead, assessment: ExternalId, review: ExternalId
 ) -> ReviewSessionOut:
     """One review session."""
-    return ReviewSessionOut.model_validate(await reviews.get(session, ref, assessment, review))
+    return ReviewSessionOut.model_validate(await reviews.get(session, ref, assessment, review), from_attributes=True)
 
 
 @router.patch("/{review}")
@@ -73,7 +76,7 @@ async def update_review_session(
     """Change a review session's title, window or audience (the audience is replaced as a whole); the
     change applies at once, to an open window too. Audited as `review_session.updated`."""
     view = await reviews.update(session, ref, principal, assessment, review, body, actor(principal))
-    return ReviewSessionOut.model_validate(view)
+    return ReviewSessionOut.model_validate(view, from_attributes=True)
 
 
 @router.delete("/{review}", status_code=status.HTTP_204_NO_CONTENT)

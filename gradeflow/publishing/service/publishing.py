@@ -9,7 +9,7 @@ snapshots, the audit entries and the e-mails owed, all in the publication's tran
 
 from __future__ import annotations
 
-from typing import Any, Literal, get_args
+from dataclasses import asdict, dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -27,34 +27,20 @@ from gradeflow.marking.service import anonymity
 from gradeflow.notify import events
 from gradeflow.publishing.commands import Audience, PublicationRequest
 from gradeflow.publishing.repository import publishing as repository
-from gradeflow.publishing.repository.publishing import MAX_SKIPPED_DETAIL, PublicationRow
+from gradeflow.publishing.repository.publishing import (
+    MAX_SKIPPED_DETAIL,
+    AssessmentPublished,
+    GradesPublished,
+    MyPublishedGrade,
+    MyPublishedResult,
+    Skipped,
+)
+from gradeflow.publishing.repository.publishing import PublicationRow as PublicationRow
+from gradeflow.publishing.repository.publishing import SkipReason as SkipReason
+from gradeflow.publishing.repository.reviews import LearnerReviewSession
 from gradeflow.publishing.service import reviews
 
 SYSTEM_ACTOR = "gradeflow:release"
-
-# Why a requested result was not published.
-SkipReason = Literal[
-    "not_enrolled",
-    "no_attempt",
-    "cancelled",
-    "not_graded",
-    "not_confirmed",
-    "already_published",
-    "no_grade",
-    "not_published",
-]
-SKIP_REASONS: dict[SkipReason, str] = {
-    "not_enrolled": "the learner is not enrolled in this course",
-    "no_attempt": "the learner has no attempt: there is no result to publish",
-    "cancelled": "the attempt is cancelled",
-    "not_graded": "the attempt is not graded yet",
-    "not_confirmed": "the result awaits confirmation of its manual marking (for the course grade: a result "
-    "counted in it is not final yet)",
-    "already_published": "this result is already published as it stands",
-    "no_grade": "the course has no grading policy, so there is no course grade",
-    "not_published": "nothing of this is published",
-}
-assert tuple(SKIP_REASONS) == get_args(SkipReason)
 
 
 # --- creating and running publications ----------------------------------------------------------
@@ -76,7 +62,7 @@ async def create(
     body: PublicationRequest,
     actor: str,
     hide: bool = False,
-) -> dict[str, Any]:
+) -> PublicationRow:
     """Publish or retract now, or schedule a publication for `publish_at` (the worker's
     `publish_due` cron runs it then, within seconds).
 
@@ -144,10 +130,11 @@ async def _execute(
     """Carry out a publication in the caller's transaction and record its outcome on it."""
     p = await repository.publication_order(session, publication_id)
     audience = p.audience
-    now = clock.now()
+    stamp = audit.stamp(organization_id, course_id, actor)
+    now = stamp["at"]  # the audit entries' time is the publication's
     params = {
         **repository.audience_params(audience),
-        **audit.stamp(organization_id, course_id, actor),
+        **stamp,
         "c": course_id,
         "pub": publication_id,
         "now": now,
@@ -160,7 +147,7 @@ async def _execute(
     condition = repository.audience_sql(audience)
     targets = ([False] if p.assessments else []) + ([True] if p.course_grade else [])  # course grade?
     changed, skipped = 0, 0
-    detail: list[dict[str, Any]] = []
+    detail: list[Skipped] = []
     learners: set[str] = set()
     learner_count = 0
     if p.action == "publish":
@@ -184,12 +171,12 @@ async def _execute(
             wanted += [(lr, None) for lr in audience["learners"] if p.course_grade]
             missing = [w for w in wanted if w not in done]
             skipped = len(missing)
-            detail = [{"learner": lr, "assessment": a, "reason": "not_published"} for lr, a in missing]
+            detail = [Skipped(lr, a, "not_published") for lr, a in missing]
     if audience.get("learners"):
         enrolled = await repository.enrolled_of(session, course_id, audience["learners"])
         strangers = [lr for lr in audience["learners"] if lr not in enrolled]
         skipped += len(strangers)
-        detail = [{"learner": lr, "assessment": None, "reason": "not_enrolled"} for lr in strangers] + detail
+        detail = [Skipped(lr, None, "not_enrolled") for lr in strangers] + detail
     if changed:
         await events.emit(
             session,
@@ -207,7 +194,7 @@ async def _execute(
             },
         )
     await repository.record_outcome(
-        session, publication_id, now, changed, skipped, jsonutil.dumps(detail[:MAX_SKIPPED_DETAIL])
+        session, publication_id, now, changed, skipped, jsonutil.dumps([asdict(d) for d in detail[:MAX_SKIPPED_DETAIL]])
     )
 
 
@@ -230,7 +217,7 @@ async def run_scheduled(sessionmaker: async_sessionmaker[AsyncSession], publicat
 
 async def cancel(
     session: AsyncSession, ref: CourseRef, principal: Principal, publication_id: int, actor: str
-) -> dict[str, Any]:
+) -> PublicationRow:
     """Cancel a scheduled publication (a done one is undone by a retraction instead). A publisher
     limited to some assessments cancels only publications within their scope."""
     row = await repository.lock_publication(session, ref.id, publication_id)
@@ -284,77 +271,80 @@ async def release_due(session: AsyncSession, course_id: int) -> list[int]:
 # --- reads ----------------------------------------------------------------------------------------
 
 
-def _view(row: PublicationRow) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "action": row.action,
-        "assessments": list(row.assessments),
-        "course_grade": row.course_grade,
-        "audience": row.audience,
-        "show": row.show,
-        "notify_email": row.notify_email,
-        "publish_at": row.publish_at,
-        "status": row.status,
-        "trigger": row.trigger,
-        "created_by": row.created_by,
-        "created_at": row.created_at,
-        "done_at": row.done_at,
-        "changed": row.changed,
-        "skipped": row.skipped,
-        "skipped_detail": [{**d, "detail": SKIP_REASONS[d["reason"]]} for d in row.skipped_detail],
-        "emails": {"pending": row.emails_pending, "sent": row.emails_sent, "failed": row.emails_failed},
-    }
-
-
-async def get(session: AsyncSession, ref: CourseRef, publication_id: int) -> dict[str, Any]:
+async def get(session: AsyncSession, ref: CourseRef, publication_id: int) -> PublicationRow:
     row = await repository.publication(session, ref.id, publication_id)
     if row is None:
         raise NotFound(f"Publication {publication_id} not found in this course.")
-    return _view(row)
+    return row
 
 
 async def list_publications(
     session: AsyncSession, ref: CourseRef, limit: int, cursor: str | None
-) -> Page[dict[str, Any]]:
+) -> Page[PublicationRow]:
     """Most recent first."""
-    page = await repository.publications_page(session, ref.id, limit, cursor)
-    return Page([_view(r) for r in page.items], page.next_cursor)
+    return await repository.publications_page(session, ref.id, limit, cursor)
 
 
-async def summary(session: AsyncSession, ref: CourseRef) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class AssessmentSummary(AssessmentPublished):
+    """An assessment's publication figures, its release mode (manual where none is set), and whether every
+    participant's result is published."""
+
+    fully_published: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CourseGradeSummary(GradesPublished):
+    """The course grade's publication figures, and whether every participant's grade is published."""
+
+    fully_published: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PublicationSummary:
+    assessments: list[AssessmentSummary]
+    course_grade: CourseGradeSummary
+
+
+async def summary(session: AsyncSession, ref: CourseRef) -> PublicationSummary:
     """Per assessment: participants (attempts not cancelled), results ready to publish, published, and
     whether it is fully published; the same for the course grade."""
     rows = await repository.published_by_assessment(session, ref.id)
     grade = await repository.grades_published(session, ref.id)
-    return {
-        "assessments": [
-            {
-                "assessment": r.assessment,
-                "release": r.release or {"mode": "manual"},
-                "participants": r.participants,
-                "published": r.published,
-                "graded_unpublished": r.graded_unpublished,
-                "fully_published": r.participants > 0 and r.published == r.participants,
-            }
+    return PublicationSummary(
+        assessments=[
+            AssessmentSummary(
+                **(asdict(r) | {"release": r.release or {"mode": "manual"}}),
+                fully_published=r.participants > 0 and r.published == r.participants,
+            )
             for r in rows
         ],
-        "course_grade": {
-            "participants": grade.participants,
-            "published": grade.published,
-            "fully_published": grade.participants > 0 and grade.published >= grade.participants,
-        },
-    }
+        course_grade=CourseGradeSummary(
+            **asdict(grade), fully_published=grade.participants > 0 and grade.published >= grade.participants
+        ),
+    )
 
 
-async def my_results(session: AsyncSession, principal: Principal, course: str) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class MyResults:
+    """A learner's own published results in a course, their published course grade and their review sessions."""
+
+    course: str
+    learner: str
+    results: list[MyPublishedResult]
+    course_grade: MyPublishedGrade | None
+    review_sessions: list[LearnerReviewSession]
+
+
+async def my_results(session: AsyncSession, principal: Principal, course: str) -> MyResults:
     """A learner's own published results in a course (their user token's `sub` is their enrollment's
     external id): snapshots only, item detail only where it was published with items; the feedback
     written for them, never the markers' marks, comments or names."""
     enrollment_id = await enrollments.learner_enrollment(session, principal, course)
-    return {
-        "course": course,
-        "learner": principal.subject,
-        "results": await repository.published_results_of(session, enrollment_id),
-        "course_grade": await repository.published_grade_of(session, enrollment_id),
-        "review_sessions": await reviews.for_learner(session, enrollment_id),
-    }
+    return MyResults(
+        course=course,
+        learner=principal.subject,
+        results=await repository.published_results_of(session, enrollment_id),
+        course_grade=await repository.published_grade_of(session, enrollment_id),
+        review_sessions=await reviews.for_learner(session, enrollment_id),
+    )

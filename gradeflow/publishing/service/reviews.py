@@ -18,9 +18,10 @@ internal to marking and never reach a learner.
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -34,12 +35,21 @@ from gradeflow.courses.repository import assessments as course_assessments
 from gradeflow.courses.service import enrollments
 from gradeflow.publishing.commands import ReviewAudience, ReviewSessionIn, ReviewSessionPatch
 from gradeflow.publishing.repository import reviews as repository
-from gradeflow.publishing.repository.reviews import LearnerReviewSession, Review, ReviewSessionRow
+from gradeflow.publishing.repository.reviews import LearnerReviewSession, LockedReviewSession, Review, ReviewSessionRow
 
 # --- staff: scheduling ----------------------------------------------------------------------------
 
+ReviewState = Literal["scheduled", "open", "ended"]
 
-def _state(starts_at: datetime, ends_at: datetime, now: datetime) -> str:
+
+@dataclass(frozen=True, slots=True)
+class ReviewSessionView(ReviewSessionRow):
+    """A review session as staff see it: its audience with every list present, and its state now."""
+
+    state: ReviewState
+
+
+def _state(starts_at: datetime, ends_at: datetime, now: datetime) -> ReviewState:
     if now < starts_at:
         return "scheduled"
     return "open" if now < ends_at else "ended"
@@ -50,11 +60,9 @@ def _audience(stored: dict[str, Any] | None) -> dict[str, list[str]]:
     return {k: (stored or {}).get(k, []) for k in ("learners", "groups", "cohorts")}
 
 
-def _view(row: ReviewSessionRow, now: datetime) -> dict[str, Any]:
-    view = {k: v for k, v in asdict(row).items() if k != "id"}
-    view["audience"] = _audience(row.audience)
-    view["state"] = _state(row.starts_at, row.ends_at, now)
-    return view
+def _view(row: ReviewSessionRow, now: datetime) -> ReviewSessionView:
+    shown = asdict(row) | {"audience": _audience(row.audience)}
+    return ReviewSessionView(**shown, state=_state(row.starts_at, row.ends_at, now))
 
 
 async def _assessment_id(session: AsyncSession, ref: CourseRef, assessment: str) -> int:
@@ -100,7 +108,7 @@ def _window_after(cursor: str | None) -> tuple[datetime, int] | None:
 
 async def list_sessions(
     session: AsyncSession, ref: CourseRef, assessment: str, limit: int, cursor: str | None
-) -> Page[dict[str, Any]]:
+) -> Page[ReviewSessionView]:
     """An assessment's review sessions in the order they open."""
     assessment_id = await _assessment_id(session, ref, assessment)
     after = _window_after(cursor)
@@ -110,19 +118,23 @@ async def list_sessions(
     return Page([_view(r, now) for r in page.items], page.next_cursor)
 
 
-async def _one(session: AsyncSession, assessment_id: int, review: str) -> dict[str, Any]:
+async def _one(session: AsyncSession, assessment_id: int, review: str) -> ReviewSessionView:
     row = await repository.review_session(session, assessment_id, review)
     if row is None:
         raise NotFound(f"Review session {review!r} not found for this assessment.")
     return _view(row, clock.now())
 
 
-async def get(session: AsyncSession, ref: CourseRef, assessment: str, review: str) -> dict[str, Any]:
+async def get(session: AsyncSession, ref: CourseRef, assessment: str, review: str) -> ReviewSessionView:
     """One review session, with how many learners it includes now."""
     return await _one(session, await _assessment_id(session, ref, assessment), review)
 
 
-def _record(view: dict[str, Any]) -> dict[str, Any]:
+# A value the audit log keeps of a session: its external id, title, a time (ISO, UTC) or its audience.
+RecordValue = str | dict[str, list[str]] | None
+
+
+def _record(view: Mapping[str, RecordValue | datetime]) -> dict[str, RecordValue]:
     """What the audit log keeps of a session: what decides who reviews what, and when."""
     kept = {k: view[k] for k in ("external_id", "title", "starts_at", "ends_at", "audience") if k in view}
     return {k: v.astimezone(UTC).isoformat() if isinstance(v, datetime) else v for k, v in kept.items()}
@@ -130,7 +142,7 @@ def _record(view: dict[str, Any]) -> dict[str, Any]:
 
 async def create(
     session: AsyncSession, ref: CourseRef, principal: Principal, assessment: str, body: ReviewSessionIn, actor: str
-) -> dict[str, Any]:
+) -> ReviewSessionView:
     """Schedule a review session of an assessment (409 when its external id is taken for it).
     Audited as `review_session.created`."""
     assessment_id = await _assessment_id(session, ref, assessment)
@@ -168,7 +180,7 @@ async def update(
     review: str,
     body: ReviewSessionPatch,
     actor: str,
-) -> dict[str, Any]:
+) -> ReviewSessionView:
     """Change a session's title, window or audience (a change takes effect at once, an open window
     included). Audited as `review_session.updated` with what changed; an unchanged PATCH writes nothing."""
     assessment_id = await _assessment_id(session, ref, assessment)
@@ -177,15 +189,15 @@ async def update(
     wanted = _patched(current, body)
     if body.audience is not None:
         await _check_learners(session, ref.id, body.audience)
-    changed = [k for k in wanted if wanted[k] != current[k]]
+    changed = [f.name for f in fields(current) if getattr(wanted, f.name) != getattr(current, f.name)]
     if changed:
         await repository.update_review_session(
             session,
-            current["id"],
-            title=wanted["title"],
-            starts_at=wanted["starts_at"],
-            ends_at=wanted["ends_at"],
-            audience_json=jsonutil.dumps(wanted["audience"]),
+            current.id,
+            title=wanted.title,
+            starts_at=wanted.starts_at,
+            ends_at=wanted.ends_at,
+            audience_json=jsonutil.dumps(wanted.audience),
             now=clock.now(),
         )
         await audit.record(
@@ -195,30 +207,31 @@ async def update(
             actor,
             "review_session.updated",
             assessment=assessment,
-            old=_record({"external_id": review} | {k: current[k] for k in changed}),
-            new=_record({"external_id": review} | {k: wanted[k] for k in changed}),
+            old=_record({"external_id": review} | {k: getattr(current, k) for k in changed}),
+            new=_record({"external_id": review} | {k: getattr(wanted, k) for k in changed}),
         )
     await session.commit()
     return await _one(session, assessment_id, review)
 
 
-async def _locked(session: AsyncSession, assessment_id: int, review: str) -> dict[str, Any]:
+async def _locked(session: AsyncSession, assessment_id: int, review: str) -> LockedReviewSession:
     row = await repository.lock_review_session(session, assessment_id, review)
     if row is None:
         raise NotFound(f"Review session {review!r} not found for this assessment.")
-    return {**asdict(row), "audience": _audience(row.audience)}
+    return replace(row, audience=_audience(row.audience))
 
 
-def _patched(current: dict[str, Any], body: ReviewSessionPatch) -> dict[str, Any]:
+def _patched(current: LockedReviewSession, body: ReviewSessionPatch) -> LockedReviewSession:
     """The session's fields after the patch; its window must still end after it starts."""
     given = body.model_fields_set
-    wanted: dict[str, Any] = {
-        "title": body.title if "title" in given else current["title"],
-        "starts_at": body.starts_at or current["starts_at"],
-        "ends_at": body.ends_at or current["ends_at"],
-        "audience": _audience_json(body.audience) if body.audience is not None else current["audience"],
-    }
-    if wanted["ends_at"] <= wanted["starts_at"]:
+    wanted = replace(
+        current,
+        title=body.title if "title" in given else current.title,
+        starts_at=body.starts_at or current.starts_at,
+        ends_at=body.ends_at or current.ends_at,
+        audience=_audience_json(body.audience) if body.audience is not None else current.audience,
+    )
+    if wanted.ends_at <= wanted.starts_at:
         field = "/ends_at" if body.ends_at is not None else "/starts_at"
         raise ValidationFailed.one(field, "The window must end later than it starts (ends_at after starts_at).")
     return wanted
@@ -254,7 +267,7 @@ async def for_learner(session: AsyncSession, enrollment_id: int) -> list[Learner
     return await repository.sessions_of_learner(session, enrollment_id, clock.now())
 
 
-async def my_review(session: AsyncSession, principal: Principal, course: str, assessment: str) -> dict[str, Any]:
+async def my_review(session: AsyncSession, principal: Principal, course: str, assessment: str) -> Review:
     """A learner's review of their published result of one assessment, while a review session that
     includes them is open. Outside every window: 403 saying when the next one opens (`next_opens_at`),
     or 404 when none is to come (no session, none including them, or no published result)."""
@@ -262,7 +275,7 @@ async def my_review(session: AsyncSession, principal: Principal, course: str, as
     now = clock.now()
     row = await repository.open_review(session, enrollment_id, assessment, now)
     if row is not None:
-        return _review(row)
+        return row
     next_opens_at = await repository.next_review_opens(session, enrollment_id, assessment, now)
     if next_opens_at is None:
         raise NotFound(f"No review of {assessment!r} is open or scheduled for you.")
@@ -270,28 +283,3 @@ async def my_review(session: AsyncSession, principal: Principal, course: str, as
         f"Your review of {assessment!r} is not open; the next review session opens at {next_opens_at.isoformat()}.",
         extra={"next_opens_at": next_opens_at.isoformat()},
     )
-
-
-def _review(row: Review) -> dict[str, Any]:
-    window = {"review": row.review, "title": row.review_title, "starts_at": row.starts_at}
-    # the published result as the learner's results show it: the late policy's deduction and flag included
-    result = {
-        k: getattr(row, k)
-        for k in (
-            "assessment",
-            "title",
-            "category",
-            "earned",
-            "possible",
-            "excused",
-            "points_deducted",
-            "late_status",
-            "published_at",
-        )
-    }
-    return {
-        **result,
-        "feedback": row.feedback,
-        "items": row.items,
-        "review_session": window | {"ends_at": row.ends_at},
-    }

@@ -5,7 +5,8 @@ that read them, until they import the repository)."""
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Literal, TypedDict
 
 from gradeflow.publishing.repository.visibility import (
     AWAITS_CONFIRMATION,
@@ -15,10 +16,26 @@ from gradeflow.publishing.repository.visibility import (
     feedback_digest_sql,
 )
 
-__all__ = ["AWAITS_CONFIRMATION", "CHANGED", "CONFIRMED_OR_AUTOMATIC", "ITEMS_JSON", "feedback_digest_sql", "state"]
+__all__ = [
+    "AWAITS_CONFIRMATION",
+    "CHANGED",
+    "CONFIRMED_OR_AUTOMATIC",
+    "ITEMS_JSON",
+    "PublicationState",
+    "feedback_digest_sql",
+    "state",
+]
 
 
-def state(published_at: Any, changed_since: bool | None) -> dict[str, Any]:
+class PublicationState(TypedDict):
+    """Whether learners see a result. A TypedDict, not a dataclass: the views that hold it are validated as
+    mappings and as objects alike."""
+
+    state: Literal["unpublished", "published", "changed"]
+    published_at: datetime | None
+
+
+def state(published_at: datetime | None, changed_since: bool | None) -> PublicationState:
     """unpublished; published; or changed since published (learners still see the published one)."""
     if published_at is None:
         return {"state": "unpublished", "published_at": None}

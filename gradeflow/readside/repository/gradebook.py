@@ -11,6 +11,7 @@ import numpy as np
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gradeflow.core.statuses import EnrollmentStatus, LateStatus
 from gradeflow.courses.repository import groups, sessions
 from gradeflow.db.conditions import Params, contains
 from gradeflow.db.copy import fetch
@@ -76,7 +77,7 @@ class LearnerRow:
     track: str | None
     cohort: str | None
     groups: list[str] | None
-    status: str
+    status: EnrollmentStatus
     is_course_team: bool
     current_percent: Decimal | None
     current_grade: str | None
@@ -185,7 +186,7 @@ async def learners(
     return [LearnerRow(*r.values()) for r in await fetch(session, sql, arg.values)]
 
 
-async def late_statuses(session: AsyncSession, ids: np.ndarray) -> dict[tuple[int, str], str]:
+async def late_statuses(session: AsyncSession, ids: np.ndarray) -> dict[tuple[int, str], LateStatus]:
     """The late policy's flags of the learners' attempts (few have one), by (enrollment, assessment)."""
     rows = await session.execute(
         text(
@@ -195,4 +196,4 @@ async def late_statuses(session: AsyncSession, ids: np.ndarray) -> dict[tuple[in
         ),
         {"ids": ids.tolist()},
     )
-    return {(int(e), str(a)): str(status) for e, a, status in rows}
+    return {(int(e), str(a)): status for e, a, status in rows}

@@ -16,7 +16,7 @@ from typing import Any, Literal
 import polars as pl
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gradeflow.core.statuses import ATTEMPT_STATUSES
+from gradeflow.core.statuses import ATTEMPT_STATUSES, AttemptStatus, LateStatus
 from gradeflow.courses.repository import groups
 from gradeflow.db.conditions import Params, contains
 from gradeflow.db.copy import copy_frame, fetch
@@ -189,7 +189,7 @@ class ResultRecord:
     username: str | None
     assessment: str
     assessment_title: str
-    status: str
+    status: AttemptStatus
     result: Decimal | str | None
     possible: Decimal | None
     percent: Decimal | None
@@ -207,7 +207,7 @@ class ResultRecord:
     attempt_number: int | None
     entered: Decimal | None
     points_deducted: Decimal | None
-    late_status: str | None
+    late_status: LateStatus | None
     enrollment_id: int
     assessment_id: int
 
@@ -293,8 +293,8 @@ def _cell(zone_sql: str) -> Callable[[Column, str], str]:
     return value
 
 
-def _schema(time_zone: str) -> dict[str, Any]:
-    schema: dict[str, Any] = {}
+def _schema(time_zone: str) -> dict[str, type[pl.DataType]]:
+    schema: dict[str, type[pl.DataType]] = {}
     for c in COLUMNS:
         schema[c.title(time_zone)] = {"text": pl.String, "list": pl.String, "time": pl.Int64}.get(c.kind, pl.Float64)
         if c.text is not None:

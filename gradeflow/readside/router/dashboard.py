@@ -60,4 +60,4 @@ async def get_dashboard(
     Optionally a row per assessment, group, cohort or session. Graders see only the attempts allocated
     to them, and none at an anonymous assessment."""
     f = filters.results_filter(scope, anonymity.concealed(principal, ref))
-    return DashboardOut.model_validate(await dashboard.dashboard(session, ref, f, filters.by))
+    return DashboardOut.model_validate(await dashboard.dashboard(session, ref, f, filters.by), from_attributes=True)

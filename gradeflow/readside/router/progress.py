@@ -27,7 +27,7 @@ async def learner_progress(
     the share of the remaining points that would reach it. Staff with grade access see the current
     scores; the learner, with their own user token, sees only what has been published to them."""
     who = await progress.viewer(session, principal, course, learner)
-    return ProgressOut.model_validate(await progress.progress(session, who))
+    return ProgressOut.model_validate(await progress.progress(session, who), from_attributes=True)
 
 
 @router.get("/learners/{learner}/progress.{fmt}", response_class=Response, responses=CHARTS)

@@ -37,5 +37,7 @@ async def list_results(
     f = results_table.ResultsFilter(**vars(filters), scope=scope, hide_anonymous=hide)
     page, counts = await results_table.results(session, ref, f, limit, cursor, time_zone)
     return ResultsPage(
-        items=[ResultRow.model_validate(r) for r in page.items], next_cursor=page.next_cursor, counts=counts
+        items=[ResultRow.model_validate(r, from_attributes=True) for r in page.items],
+        next_cursor=page.next_cursor,
+        counts=counts,
     )

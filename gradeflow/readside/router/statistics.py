@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
-from typing import Annotated, Any
+from dataclasses import dataclass, replace
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
@@ -41,7 +41,9 @@ class StatisticsScope:
         return statistics.Scope(**vars(self))
 
 
-async def _statistics(session: SessionDep, principal: PrincipalDep, ref: GradeRead, scope: StatisticsScope) -> Any:
+async def _statistics(
+    session: SessionDep, principal: PrincipalDep, ref: GradeRead, scope: StatisticsScope
+) -> statistics.Statistics:
     """The statistics as the caller may see them: narrowed to a cohort, group or session (a handful of
     learners, maybe one), an anonymous assessment's figures would pair learners with their results, so one
     who also marks it (anonymity.concealed) is refused them (403) and does not get its line in the course's."""
@@ -55,8 +57,8 @@ async def _statistics(session: SessionDep, principal: PrincipalDep, ref: GradeRe
             " shown to those who mark it until its anonymity is lifted."
         )
     stats = await statistics.statistics(session, ref, scope.scope())
-    if hidden and "assessments" in stats:
-        stats["assessments"] = [a for a in stats["assessments"] if a["assessment"] not in hidden]
+    if hidden and stats.assessments is not None:
+        stats = replace(stats, assessments=[a for a in stats.assessments if a.assessment not in hidden])
     return stats
 
 
@@ -69,7 +71,7 @@ async def course_statistics(
     assessment's results (with facility and discrimination per item, so weak questions stand out).
     Narrowed to a cohort, group or session, an anonymous assessment's figures are refused (403) to those
     who mark it (grader or moderator, not planner) while its anonymity holds."""
-    return StatisticsOut.model_validate(await _statistics(session, principal, ref, scope))
+    return StatisticsOut.model_validate(await _statistics(session, principal, ref, scope), from_attributes=True)
 
 
 @router.get("/statistics/histogram.{fmt}", response_class=Response, responses=CHARTS)
@@ -82,7 +84,7 @@ async def statistics_histogram(
 ) -> Response:
     """The distribution of the same statistics as a histogram chart (SVG or PNG)."""
     stats = await _statistics(session, principal, ref, scope)
-    title = f"{stats.get('title') or stats['of']}: {stats['count']} results"
-    histogram = stats["histogram"]
-    data = await asyncio.to_thread(charts.histogram_chart, title, histogram["edges"], histogram["counts"], fmt)
+    title = f"{stats.title or stats.of}: {stats.count} results"
+    histogram = stats.histogram
+    data = await asyncio.to_thread(charts.histogram_chart, title, histogram.edges, histogram.counts, fmt)
     return chart(data, fmt)

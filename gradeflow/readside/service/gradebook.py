@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import AsyncIterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from gradeflow.access.identity import CourseRef
 from gradeflow.core.errors import NotFound, ValidationFailed
 from gradeflow.core.paging import Page, encode_cursor, not_ours, pair_after
+from gradeflow.core.statuses import EnrollmentStatus, LateStatus
 from gradeflow.courses.service import sessions
 from gradeflow.grades.service import grades, sheets
 from gradeflow.marking.service import anonymity
@@ -29,10 +30,60 @@ from gradeflow.readside.repository.gradebook import GradebookQuery, LearnerRow, 
 __all__ = ["GradebookQuery", "View"]
 from gradeflow.reports.service.report_data import AssessmentInfo, CourseInfo, load_course
 
+# An attempt's cell as read: (status code, earned, possible), NaN where there is none.
+Cell = tuple[int, float, float]
+
+
+@dataclass(frozen=True, slots=True)
+class GradebookGrade:
+    percent: float | None
+    grade: str | None
+    passed: bool | None
+
+
+@dataclass(frozen=True, slots=True)
+class GradebookCell:
+    """An assessment's cell as a gradebook shows it (score in percent or points, by the view)."""
+
+    assessment: str
+    status: str
+    score: float | None
+    possible: float
+    display: str
+    dropped: bool
+    late_status: LateStatus | None
+
+
+@dataclass(frozen=True, slots=True)
+class GradebookCategory:
+    name: str
+    current_percent: float | None
+    final_percent: float | None
+    dropped: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class GradebookRow:
+    """A learner's row: each assessment's cell, each category's average and the course grade."""
+
+    learner: str
+    username: str | None
+    full_name: str | None
+    email: str | None
+    track: str | None
+    cohort: str | None
+    groups: list[str]
+    status: EnrollmentStatus
+    course_team: bool
+    assessments: list[GradebookCell]
+    categories: list[GradebookCategory]
+    current: GradebookGrade
+    final: GradebookGrade
+
 
 async def page(
     session: AsyncSession, ref: CourseRef, q: GradebookQuery, limit: int, cursor: str | None
-) -> tuple[CourseInfo, Page[dict[str, Any]]]:
+) -> tuple[CourseInfo, Page[GradebookRow]]:
     """One page of the gradebook and the course it shows (its assessment columns)."""
     await grades.bring_current(session, ref.id)
     course = await load_course(session, ref.id)
@@ -97,69 +148,79 @@ def _cursor(cursor: str | None, key_type: str) -> tuple[str, int] | None:
     return after
 
 
+@dataclass(frozen=True, slots=True)
+class _PageCells:
+    """What the page's rows are built from besides the learners: the columns shown, the attempts' cells by
+    (enrollment, column), the late policy's flags by (enrollment, assessment), and the categories withheld."""
+
+    shown: list[AssessmentInfo]
+    cells: dict[tuple[int, int], Cell]
+    late: dict[tuple[int, str], LateStatus]
+    withheld: frozenset[str]
+    view: View
+
+
 async def _rows(
     session: AsyncSession, course: CourseInfo, q: GradebookQuery, rows: list[LearnerRow], withheld: frozenset[str]
-) -> list[dict[str, Any]]:
+) -> list[GradebookRow]:
     shown = columns(course, q)
     column_of = {a.external_id: j for j, a in enumerate(shown)}
     ids = np.array(sorted(r.id for r in rows), dtype=np.int64)
     at, cols, status, earned, possible = await sheets.attempt_columns(session, course.id, ids, column_of)
-    cells: dict[tuple[int, int], tuple[int, float, float]] = {
+    cells: dict[tuple[int, int], Cell] = {
         (int(ids[k]), int(j)): (int(s), float(x), float(p))
         for k, j, s, x, p in zip(at, cols, status, earned, possible, strict=True)
     }
-    page = [_row(r, shown, cells, q, withheld) for r in rows]
     # The late policy's flags (few cells have one): read for the page's learners in one query.
     late = await repository.late_statuses(session, ids)
-    for r, row in zip(rows, page, strict=True):
-        for cell in row["assessments"]:
-            cell["late_status"] = None if cell["status"] == "excused" else late.get((r.id, cell["assessment"]))
-    return page
+    page = _PageCells(shown, cells, late, withheld, q.view)
+    return [_row(r, page) for r in rows]
 
 
-def _row(
-    r: LearnerRow,
-    shown: list[AssessmentInfo],
-    cells: dict[tuple[int, int], Any],
-    q: GradebookQuery,
-    withheld: frozenset[str],
-) -> dict[str, Any]:
+def _row(r: LearnerRow, page: _PageCells) -> GradebookRow:
     explanation = r.explanation or {}
     # A withheld category (it holds an assessment hidden from the caller) shows no average.
-    final = {c["name"]: c for c in explanation.get("final", []) if c["name"] not in withheld}
-    current = {c["name"]: c for c in explanation.get("current", []) if c["name"] not in withheld}
+    final = {c["name"]: c for c in explanation.get("final", []) if c["name"] not in page.withheld}
+    current = {c["name"]: c for c in explanation.get("current", []) if c["name"] not in page.withheld}
     dropped = {a for c in final.values() for a in c.get("dropped", [])}
     categories = [
-        {
-            "name": name,
-            "current_percent": current.get(name, {}).get("percent"),
-            "final_percent": final.get(name, {}).get("percent"),
-            "dropped": final.get(name, {}).get("dropped", []),
-        }
-        for name in dict.fromkeys(a.category for a in shown)
+        GradebookCategory(
+            name=name,
+            current_percent=current.get(name, {}).get("percent"),
+            final_percent=final.get(name, {}).get("percent"),
+            dropped=final.get(name, {}).get("dropped", []),
+        )
+        for name in dict.fromkeys(a.category for a in page.shown)
     ]
-    return {
-        "learner": r.external_id,
-        "username": r.username,
-        "full_name": r.full_name,
-        "email": r.email,
-        "track": r.track,
-        "cohort": r.cohort,
-        "groups": list(r.groups or []),
-        "status": r.status,
-        "course_team": r.is_course_team,
-        "assessments": [_cell(a, cells.get((r.id, j)), a.external_id in dropped, q.view) for j, a in enumerate(shown)],
-        "categories": categories,
-        "current": _grade(r.current_percent, r.current_grade, r.current_passed),
-        "final": _grade(r.final_percent, r.final_grade, r.final_passed),
-    }
+    return GradebookRow(
+        learner=r.external_id,
+        username=r.username,
+        full_name=r.full_name,
+        email=r.email,
+        track=r.track,
+        cohort=r.cohort,
+        groups=list(r.groups or []),
+        status=r.status,
+        course_team=r.is_course_team,
+        assessments=[
+            _cell(
+                a, page.cells.get((r.id, j)), a.external_id in dropped, page.view, page.late.get((r.id, a.external_id))
+            )
+            for j, a in enumerate(page.shown)
+        ],
+        categories=categories,
+        current=_grade(r.current_percent, r.current_grade, r.current_passed),
+        final=_grade(r.final_percent, r.final_grade, r.final_passed),
+    )
 
 
-def _grade(percent: Decimal | None, grade: str | None, passed: bool | None) -> dict[str, Any]:
-    return {"percent": None if percent is None else float(percent), "grade": grade, "passed": passed}
+def _grade(percent: Decimal | None, grade: str | None, passed: bool | None) -> GradebookGrade:
+    return GradebookGrade(None if percent is None else float(percent), grade, passed)
 
 
-def _cell(a: AssessmentInfo, cell: tuple[int, float, float] | None, dropped: bool, view: View) -> dict[str, Any]:
+def _cell(
+    a: AssessmentInfo, cell: Cell | None, dropped: bool, view: View, late_status: LateStatus | None
+) -> GradebookCell:
     if cell is None:
         status, earned, possible = "not_attempted", None, a.points
     elif cell[0] == sheets.EXCUSED_STATUS:
@@ -174,15 +235,16 @@ def _cell(a: AssessmentInfo, cell: tuple[int, float, float] | None, dropped: boo
     else:
         score, display = percent, f"{_num(percent)}%" if percent is not None else "-"
     if status == "excused":
-        display = "Excused"
-    return {
-        "assessment": a.external_id,
-        "status": status,
-        "score": score,
-        "possible": possible if view == "absolute" else 100.0,
-        "display": display,
-        "dropped": dropped,
-    }
+        display, late_status = "Excused", None
+    return GradebookCell(
+        assessment=a.external_id,
+        status=status,
+        score=score,
+        possible=possible if view == "absolute" else 100.0,
+        display=display,
+        dropped=dropped,
+        late_status=late_status,
+    )
 
 
 def _num(x: float | None) -> str:
@@ -221,19 +283,19 @@ async def csv_rows(
             first = False
         for r in p.items:
             yield [
-                r["learner"],
-                r["username"],
-                r["email"],
-                r["full_name"],
-                r["track"],
-                r["cohort"],
-                r["status"],
-                *(c["display"] for c in r["assessments"]),
-                *(c["final_percent"] for c in r["categories"]),
-                r["current"]["percent"],
-                r["final"]["percent"],
-                r["final"]["grade"],
-                r["final"]["passed"],
+                r.learner,
+                r.username,
+                r.email,
+                r.full_name,
+                r.track,
+                r.cohort,
+                r.status,
+                *(c.display for c in r.assessments),
+                *(c.final_percent for c in r.categories),
+                r.current.percent,
+                r.final.percent,
+                r.final.grade,
+                r.final.passed,
             ]
         if p.next_cursor is None:
             return

@@ -11,7 +11,7 @@ averages of its category are withheld (the course grade stays: it mixes every as
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
 
 import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,10 +22,11 @@ from gradeflow.core.errors import NotFound
 from gradeflow.grades.service import catalogue, sheets
 from gradeflow.grading import engine
 from gradeflow.grading.policy import Policy
-from gradeflow.grading.results import LearnerResult
+from gradeflow.grading.results import GradeResult, LearnerResult
 from gradeflow.grading.sheet import EXCUSED, GRADED, Sheet
 from gradeflow.marking.service import anonymity
 from gradeflow.readside.repository import progress as repository
+from gradeflow.readside.repository.progress import OwnDates
 
 # What-if steps for "still needed": the share of the remaining points, 0 to 100 % by 0.1 %.
 _STEPS = np.linspace(0.0, 1.0, 1001)
@@ -58,7 +59,60 @@ async def viewer(session: AsyncSession, principal: Principal, course: str, learn
     return Viewer(int(course_id), int(enrollment_id), learner, published_only, hidden)
 
 
-async def progress(session: AsyncSession, who: Viewer) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class ProgressAssessment:
+    """An assessment's score as the learner's progress shows it, with their own due date and attempts."""
+
+    assessment: str
+    title: str
+    category: str
+    graded: bool
+    excused: bool
+    earned: float | None
+    possible: float
+    percent: float | None
+    dropped: bool
+    due_at: datetime | None
+    allowed_attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class ProgressCategory:
+    """A category's averages (None where withheld) and the assessments its drop rules drop."""
+
+    name: str
+    weight: float | None
+    current_percent: float | None
+    final_percent: float | None
+    dropped: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Cutoff:
+    """A cutoff: reached already, out of reach, or the share of the remaining points that reaches it."""
+
+    grade: str
+    min: float
+    reached: bool
+    reachable: bool
+    needed_share_of_remaining: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    learner: str
+    published_only: bool
+    policy_version: int
+    preset: str
+    assessments: list[ProgressAssessment]
+    categories: list[ProgressCategory]
+    current: GradeResult
+    final: GradeResult
+    pass_mark: float | None
+    cutoffs: list[Cutoff]
+
+
+async def progress(session: AsyncSession, who: Viewer) -> Progress:
     version = await repository.served_version(session, who.course_id)
     if version is None:
         raise NotFound("The course has no grading policy yet.")
@@ -69,18 +123,19 @@ async def progress(session: AsyncSession, who: Viewer) -> dict[str, Any]:
     else:
         sheet = await sheets.load_sheet(session, who.course_id, policy, ids)
     result = engine.PRESETS[policy.preset](policy, sheet)[0]
-    shaped = _shape(who, version, policy, sheet, result)
     own = await repository.own_dates(session, who.course_id, who.enrollment_id)
-    for a in shaped["assessments"]:
-        dates = own.get(a["assessment"])
-        a["due_at"], a["allowed_attempts"] = (dates.due_at, dates.allowed_attempts) if dates else (None, 1)
-    if who.hidden:
-        withheld = {a["category"] for a in shaped["assessments"] if a["assessment"] in who.hidden}
-        shaped["assessments"] = [a for a in shaped["assessments"] if a["assessment"] not in who.hidden]
-        for c in shaped["categories"]:
-            if c["name"] in withheld:
-                c.update(current_percent=None, final_percent=None, dropped=[])
-    return shaped
+    return Progress(
+        learner=who.learner,
+        published_only=who.published_only,
+        policy_version=version,
+        preset=policy.preset,
+        assessments=_assessments(who, policy, sheet, result, own),
+        categories=_categories(who, policy, result),
+        current=result.current,
+        final=result.final,
+        pass_mark=policy.pass_mark(),
+        cutoffs=_still_needed(policy, sheet, result.final.percent or 0.0),
+    )
 
 
 async def _published_sheet(session: AsyncSession, policy: Policy, enrollment_id: int) -> Sheet:
@@ -98,53 +153,50 @@ async def _published_sheet(session: AsyncSession, policy: Policy, enrollment_id:
     )
 
 
-def _shape(who: Viewer, version: int, policy: Policy, sheet: Sheet, result: LearnerResult) -> dict[str, Any]:
+def _assessments(
+    who: Viewer, policy: Policy, sheet: Sheet, result: LearnerResult, own: dict[str, OwnDates]
+) -> list[ProgressAssessment]:
+    """Every assessment of the policy but those hidden from the caller, with the learner's own dates."""
     dropped = {a for _, _, final in result.categories for a in final.dropped}
-    weights = {c.name: c.weight for c in policy.categories}
     assessments = []
     for j, a in enumerate(policy.assessments):
+        if a.id in who.hidden:
+            continue
         graded = sheet.state[0, j] == GRADED
         earned = float(sheet.earned[0, j]) if graded else None
         possible = float(sheet.possible[0, j])
+        dates = own.get(a.id)
         assessments.append(
-            {
-                "assessment": a.id,
-                "title": a.label or a.id,
-                "category": a.category,
-                "graded": bool(graded),
-                "excused": bool(sheet.state[0, j] == EXCUSED),
-                "earned": earned,
-                "possible": possible,
-                "percent": round(earned / possible * 100, 2) if earned is not None and possible else None,
-                "dropped": a.id in dropped,
-            }
+            ProgressAssessment(
+                assessment=a.id,
+                title=a.label or a.id,
+                category=a.category,
+                graded=bool(graded),
+                excused=bool(sheet.state[0, j] == EXCUSED),
+                earned=earned,
+                possible=possible,
+                percent=round(earned / possible * 100, 2) if earned is not None and possible else None,
+                dropped=a.id in dropped,
+                due_at=dates.due_at if dates else None,
+                allowed_attempts=dates.allowed_attempts if dates else 1,
+            )
         )
-    categories = [
-        {
-            "name": name,
-            "weight": weights.get(name),
-            "current_percent": current.percent,
-            "final_percent": final.percent,
-            "dropped": final.dropped,
-        }
+    return assessments
+
+
+def _categories(who: Viewer, policy: Policy, result: LearnerResult) -> list[ProgressCategory]:
+    """The categories' averages; those of a category holding an assessment hidden from the caller withheld."""
+    weights = {c.name: c.weight for c in policy.categories}
+    withheld = {a.category for a in policy.assessments if a.id in who.hidden}
+    return [
+        ProgressCategory(name, weights.get(name), None, None, [])
+        if name in withheld
+        else ProgressCategory(name, weights.get(name), current.percent, final.percent, final.dropped)
         for name, current, final in result.categories
     ]
-    final = result.final.percent or 0.0
-    return {
-        "learner": who.learner,
-        "published_only": who.published_only,
-        "policy_version": version,
-        "preset": policy.preset,
-        "assessments": assessments,
-        "categories": categories,
-        "current": result.current.as_dict(),
-        "final": result.final.as_dict(),
-        "pass_mark": policy.pass_mark(),
-        "cutoffs": _still_needed(policy, sheet, final),
-    }
 
 
-def _still_needed(policy: Policy, sheet: Sheet, final: float) -> list[dict[str, Any]]:
+def _still_needed(policy: Policy, sheet: Sheet, final: float) -> list[Cutoff]:
     """Per cutoff: reached already, out of reach, or the share of the points of everything not yet
     graded that would reach it (the same share on every remaining assessment), found by grading the
     learner once per 0.1 % step in one vectorised call."""
@@ -170,13 +222,11 @@ def _still_needed(policy: Policy, sheet: Sheet, final: float) -> list[dict[str, 
         finals = np.array([r.final.percent or 0.0 for r in engine.PRESETS[policy.preset](policy, what_if)])
     out = []
     for cutoff in policy.cutoffs_high_first():
-        entry: dict[str, Any] = {"grade": cutoff.grade, "min": cutoff.min, "reached": final >= cutoff.min * 100}
-        entry["needed_share_of_remaining"] = None
-        entry["reachable"] = entry["reached"]
-        if not entry["reached"] and finals is not None:
+        reached = final >= cutoff.min * 100
+        needed = None
+        if not reached and finals is not None:
             enough = np.nonzero(finals >= cutoff.min * 100 - 1e-9)[0]
             if len(enough):
-                entry["reachable"] = True
-                entry["needed_share_of_remaining"] = float(_STEPS[enough[0]])
-        out.append(entry)
+                needed = float(_STEPS[enough[0]])
+        out.append(Cutoff(cutoff.grade, cutoff.min, reached, reached or needed is not None, needed))
     return out

@@ -16,8 +16,8 @@ order with or without an assessment filter.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import asdict, dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, tzinfo
 from typing import Any
 
 import polars as pl
@@ -32,7 +32,7 @@ from gradeflow.courses.service import sessions
 from gradeflow.readside.repository import results_table as repository
 from gradeflow.readside.repository.results_table import COLUMNS, SEARCHED, Column, Kind, ResultRecord, Selection
 
-__all__ = ["COLUMNS", "SEARCHED", "Column", "ResultsFilter", "Selection"]
+__all__ = ["COLUMNS", "SEARCHED", "Column", "ResultRecord", "ResultsFilter", "Selection"]
 
 
 @dataclass(frozen=True)
@@ -104,12 +104,11 @@ def text_columns(time_zone: str = UTC) -> dict[str, str]:
 # --- the API's pages ------------------------------------------------------------------------------
 
 _TIMES = (*(c.field for c in COLUMNS if c.kind == "time"), "due_at")
-_IDS = ("enrollment_id", "assessment_id")
 
 
 async def results(
     session: AsyncSession, ref: CourseRef, f: ResultsFilter, limit: int, cursor: str | None, time_zone: str = UTC
-) -> tuple[Page[dict[str, Any]], dict[str, int]]:
+) -> tuple[Page[ResultRecord], dict[str, int]]:
     """A page of the results table (times in `time_zone`) and the attempts per status under every filter
     but the status one (the dashboard's tabs); the filter resolved once for both."""
     s = await resolve(session, ref.id, f)
@@ -118,7 +117,7 @@ async def results(
 
 async def page(
     session: AsyncSession, ref: CourseRef, s: Selection, limit: int, cursor: str | None, time_zone: str = UTC
-) -> Page[dict[str, Any]]:
+) -> Page[ResultRecord]:
     """A page of the results table, times in `time_zone`."""
     rows = await repository.page_rows(session, ref.id, s, _cursor(cursor), limit + 1)
     more = len(rows) > limit
@@ -129,14 +128,9 @@ async def page(
     return Page(items, next_cursor)
 
 
-def _row(r: ResultRecord, tz: Any) -> dict[str, Any]:
-    row = asdict(r)
-    for field in _IDS:
-        del row[field]
-    for field in _TIMES:
-        if row[field] is not None:
-            row[field] = row[field].astimezone(tz)
-    return row
+def _row(r: ResultRecord, tz: tzinfo) -> ResultRecord:
+    local: dict[str, Any] = {f: None if (at := getattr(r, f)) is None else at.astimezone(tz) for f in _TIMES}
+    return replace(r, **local)
 
 
 def _cursor(cursor: str | None) -> tuple[int, int]:

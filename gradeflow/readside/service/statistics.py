@@ -9,7 +9,6 @@ manual); excused results and course team members are left out.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
 
 import numpy as np
 import polars as pl
@@ -22,7 +21,7 @@ from gradeflow.grades.service import grades
 from gradeflow.readside import stats
 from gradeflow.readside.repository import statistics as repository
 from gradeflow.readside.repository.statistics import Whose
-from gradeflow.reports.service.report_data import AssessmentInfo, CourseInfo, load_course
+from gradeflow.reports.service.report_data import AssessmentInfo, CourseInfo, ItemInfo, load_course
 
 
 @dataclass(frozen=True)
@@ -40,7 +39,61 @@ def _manual(course: CourseInfo) -> list[int]:
     return [a.id for a in course.assessments if any(i.marking == "manual" for i in a.items)]
 
 
-async def statistics(session: AsyncSession, ref: CourseRef, scope: Scope) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class Histogram:
+    edges: list[float]
+    counts: list[int]
+
+
+@dataclass(frozen=True, slots=True)
+class AssessmentFigures:
+    """An assessment's line in the course grade's statistics: how many final results, and their mean percent."""
+
+    assessment: str
+    title: str
+    category: str
+    count: int
+    mean: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class ItemFigures:
+    """An item's mean score, facility (mean score / points possible) and discrimination (item-rest correlation)."""
+
+    item: str
+    number: str | None
+    title: str | None
+    points_possible: float
+    count: int
+    mean: float | None
+    facility: float | None
+    discrimination: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Statistics:
+    """The distribution of the course grade's percents (with a line per assessment) or of one assessment's (with
+    its items): count, mean, median, sample standard deviation, min, max, quartiles, a histogram over 0-100 %, the
+    pass rate and how many got each letter."""
+
+    of: str  # "course grade" or the assessment
+    title: str | None
+    count: int
+    mean: float | None
+    median: float | None
+    std: float | None
+    min: float | None
+    max: float | None
+    q1: float | None
+    q3: float | None
+    histogram: Histogram
+    pass_rate: float | None
+    letters: dict[str, int]
+    assessments: list[AssessmentFigures] | None = None
+    items: list[ItemFigures] | None = None
+
+
+async def statistics(session: AsyncSession, ref: CourseRef, scope: Scope) -> Statistics:
     """The course grade's statistics (with a line per assessment), or one assessment's with its items."""
     await grades.bring_current(session, ref.id)
     course = await load_course(session, ref.id)
@@ -58,45 +111,48 @@ def _whose(scope: Scope) -> Whose:
     return Whose(scope.cohort, scope.group, scope.session_id, scope.include_archived)
 
 
-async def _course(session: AsyncSession, course: CourseInfo, scope: Scope) -> dict[str, Any]:
+async def _course(session: AsyncSession, course: CourseInfo, scope: Scope) -> Statistics:
     frame = await repository.course_grades(session, course.id, _whose(scope))
     percent = frame["percent"].drop_nulls().to_numpy()
     passed = frame["passed"].drop_nulls()
     summary = await repository.assessment_figures(session, course.id, _manual(course), _whose(scope))
     per_assessment = [
-        {
-            "assessment": a.external_id,
-            "title": a.title,
-            "category": a.category,
-            "count": summary[a.id].count if a.id in summary else 0,
-            "mean": summary[a.id].mean if a.id in summary else None,
-        }
+        AssessmentFigures(
+            assessment=a.external_id,
+            title=a.title,
+            category=a.category,
+            count=summary[a.id].count if a.id in summary else 0,
+            mean=summary[a.id].mean if a.id in summary else None,
+        )
         for a in course.assessments
     ]
-    return {
-        "of": "course grade",
-        **_describe(percent, scope.bins),
-        "pass_rate": float(passed.mean()) if len(passed) else None,  # type: ignore[arg-type]
-        "letters": _letters(course, frame["letter"].drop_nulls().to_list()),
-        "assessments": per_assessment,
-    }
+    return _described(
+        "course grade",
+        None,
+        percent,
+        scope.bins,
+        pass_rate=float(passed.mean()) if len(passed) else None,  # type: ignore[arg-type]
+        letters=_letters(course, frame["letter"].drop_nulls().to_list()),
+        assessments=per_assessment,
+    )
 
 
-async def _assessment(session: AsyncSession, course: CourseInfo, a: AssessmentInfo, scope: Scope) -> dict[str, Any]:
+async def _assessment(session: AsyncSession, course: CourseInfo, a: AssessmentInfo, scope: Scope) -> Statistics:
     whose = _whose(scope)
     attempts, percent = await repository.assessment_percents(session, a.id, course.id, _manual(course), whose)
     pass_mark = course.rules.pass_mark() if course.rules else None
-    return {
-        "of": a.external_id,
-        "title": a.title,
-        **_describe(percent, scope.bins),
-        "pass_rate": float(np.mean(percent >= pass_mark * 100)) if pass_mark is not None and len(percent) else None,
-        "letters": _letters(course, [course.letter(p / 100) for p in percent]),
-        "items": await _items(session, a, attempts),
-    }
+    return _described(
+        a.external_id,
+        a.title,
+        percent,
+        scope.bins,
+        pass_rate=float(np.mean(percent >= pass_mark * 100)) if pass_mark is not None and len(percent) else None,
+        letters=_letters(course, [course.letter(p / 100) for p in percent]),
+        items=await _items(session, a, attempts),
+    )
 
 
-async def _items(session: AsyncSession, a: AssessmentInfo, attempts: np.ndarray) -> list[dict[str, Any]]:
+async def _items(session: AsyncSession, a: AssessmentInfo, attempts: np.ndarray) -> list[ItemFigures]:
     """Facility and discrimination of each item over the attempts given (their final results)."""
     if not a.items or not len(attempts):
         return [_item(i, np.zeros(0), np.zeros(0)) for i in a.items]
@@ -111,38 +167,55 @@ async def _items(session: AsyncSession, a: AssessmentInfo, attempts: np.ndarray)
     return [_item(i, scores[:, k], total - scores[:, k]) for k, i in enumerate(a.items)]
 
 
-def _item(item: Any, scores: np.ndarray, rest: np.ndarray) -> dict[str, Any]:
+def _item(item: ItemInfo, scores: np.ndarray, rest: np.ndarray) -> ItemFigures:
     facility = float(scores.mean() / item.points) if len(scores) and item.points else None
     discrimination = None
     if len(scores) > 2 and scores.std() > 0 and rest.std() > 0:
         discrimination = float(np.corrcoef(scores, rest)[0, 1])
-    return {
-        "item": item.external_id,
-        "number": item.number,
-        "title": item.title,
-        "points_possible": item.points,
-        "count": len(scores),
-        "mean": float(scores.mean()) if len(scores) else None,
-        "facility": facility,
-        "discrimination": discrimination,
-    }
+    return ItemFigures(
+        item=item.external_id,
+        number=item.number,
+        title=item.title,
+        points_possible=item.points,
+        count=len(scores),
+        mean=float(scores.mean()) if len(scores) else None,
+        facility=facility,
+        discrimination=discrimination,
+    )
 
 
-def _describe(values: np.ndarray, bins: int) -> dict[str, Any]:
-    """Count, mean, median, sample standard deviation, min, max, quartiles (readside/stats.py) and a
-    histogram of percents over [0, 100] (values above 100, extra credit, in the last bin)."""
+def _described(
+    of: str,
+    title: str | None,
+    values: np.ndarray,
+    bins: int,
+    *,
+    pass_rate: float | None,
+    letters: dict[str, int],
+    assessments: list[AssessmentFigures] | None = None,
+    items: list[ItemFigures] | None = None,
+) -> Statistics:
+    """The statistics of `values`: count, mean, median, sample standard deviation, min, max, quartiles
+    (readside/stats.py) and a histogram of percents over [0, 100] (values above 100, extra credit, in the last
+    bin)."""
     s = stats.summary(values, sample=True)
-    return {
-        "count": s.count,
-        "mean": s.mean,
-        "median": s.median,
-        "std": s.stdev,
-        "min": s.min,
-        "max": s.max,
-        "q1": s.q1,
-        "q3": s.q3,
-        "histogram": {"edges": [float(e) for e in stats.edges(bins)], "counts": stats.histogram(values, bins)},
-    }
+    return Statistics(
+        of=of,
+        title=title,
+        count=s.count,
+        mean=s.mean,
+        median=s.median,
+        std=s.stdev,
+        min=s.min,
+        max=s.max,
+        q1=s.q1,
+        q3=s.q3,
+        histogram=Histogram([float(e) for e in stats.edges(bins)], stats.histogram(values, bins)),
+        pass_rate=pass_rate,
+        letters=letters,
+        assessments=assessments,
+        items=items,
+    )
 
 
 def _letters(course: CourseInfo, letters: list[str | None]) -> dict[str, int]:

@@ -7,9 +7,10 @@ uploads the file and marks it succeeded. Download links are minted on every read
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 from urllib.parse import quote
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -44,7 +45,7 @@ async def create(
     notify_email: str | None,
     actor: str,
     kind_check: report_references.KindCheck | None = None,
-) -> dict[str, Any]:
+) -> ReportView:
     """Check what the request names (422 for anything the course lacks; `kind_check`: the kind's own
     check), record it (queued, audited), commit, then enqueue the job."""
     await report_references.check(session, ref.id, params, kind_check)
@@ -72,31 +73,22 @@ async def _record(session: AsyncSession, report_id: int) -> ReportRecord:
     return record
 
 
-def _shape(r: ReportRecord) -> dict[str, Any]:
-    return {
-        "id": r.id,
-        "course": r.course,
-        "kind": r.kind,
-        "params": {k: v for k, v in r.params.items() if k != "notify_email"},
-        "requested_by": r.requested_by,
-        "status": r.status,
-        "progress": r.progress,
-        "message": r.message,
-        "rows": r.rows,
-        "bytes": r.bytes,
-        "sha256": r.sha256,
-        "file_name": r.file_name,
-        "error": r.error,
-        "created_at": r.created_at,
-        "started_at": r.started_at,
-        "finished_at": r.finished_at,
-        "expires_at": r.expires_at,
-        "download_url": None,
-        "download_expires_at": None,
-    }
+@dataclass(frozen=True, slots=True)
+class ReportView(ReportRecord):
+    """A report as those who may read it see it: its params without the address it notifies, and once it
+    succeeded (read one at a time) a download link minted for this answer, never stored."""
+
+    download_url: str | None = None
+    download_expires_at: datetime | None = None
 
 
-async def _view(session: AsyncSession, report_id: int) -> dict[str, Any]:
+def _shape(r: ReportRecord, link: tuple[str, datetime] | None = None) -> ReportView:
+    url, expires_at = link or (None, None)
+    params = {k: v for k, v in r.params.items() if k != "notify_email"}
+    return ReportView(**(dataclasses.asdict(r) | {"params": params}), download_url=url, download_expires_at=expires_at)
+
+
+async def _view(session: AsyncSession, report_id: int) -> ReportView:
     return _shape(await _record(session, report_id))
 
 
@@ -110,16 +102,13 @@ async def report_access(session: AsyncSession, principal: Principal, report_id: 
 
 async def get(
     session: AsyncSession, store: ObjectStore, ref: CourseRef, report_id: int, actor: str, link_seconds: int
-) -> dict[str, Any]:
+) -> ReportView:
     """The record; once succeeded, with a download link minted now (valid `link_seconds`), whose
     issuance is audited. The link is never stored."""
     record = await _record(session, report_id)
-    view = _shape(record)
-    if record.status == "succeeded":
-        view["download_url"], view["download_expires_at"] = await issue_link(
-            session, store, ref, record, actor, link_seconds
-        )
-    return view
+    if record.status != "succeeded":
+        return _shape(record)
+    return _shape(record, await issue_link(session, store, ref, record, actor, link_seconds))
 
 
 async def issue_link(
@@ -148,13 +137,13 @@ async def download_link(
     return url
 
 
-async def list_reports(session: AsyncSession, ref: CourseRef, limit: int, cursor: str | None) -> Page[dict[str, Any]]:
+async def list_reports(session: AsyncSession, ref: CourseRef, limit: int, cursor: str | None) -> Page[ReportView]:
     """Most recent first, pending and running ones with their progress."""
     page = await repository.reports_of_course(session, ref.id, limit, cursor)
     return Page([_shape(r) for r in page.items], page.next_cursor)
 
 
-async def cancel(session: AsyncSession, ref: CourseRef, report_id: int, actor: str) -> dict[str, Any]:
+async def cancel(session: AsyncSession, ref: CourseRef, report_id: int, actor: str) -> ReportView:
     """Cancel a queued or running report (a running one stops at its next chunk)."""
     if not await repository.cancel(session, report_id, ref.id, clock.now(), actor):
         record = await _record(session, report_id)

@@ -12,6 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gradeflow.access.repository.access import IN_SCOPE
+from gradeflow.core.statuses import AttemptStatus, LateStatus
 from gradeflow.deadlines.repository import due_dates
 
 
@@ -32,12 +33,12 @@ class AttemptRow:
     id: int
     learner: str
     assessment: str
-    status: str
+    status: AttemptStatus
     earned: Decimal | None
     possible: Decimal | None
     entered: Decimal | None
     points_deducted: Decimal | None
-    late_status: str | None
+    late_status: LateStatus | None
     excused: bool
     started_at: datetime | None
     submitted_at: datetime | None
@@ -45,7 +46,7 @@ class AttemptRow:
     updated_at: datetime
     attempt_number: int
     allowed_attempts: int
-    candidate: int | None  # the candidate number (anonymous assessments, once numbered)
+    number: int | None  # the candidate number (anonymous assessments, once numbered)
 
 
 _SELECT = f"""
@@ -54,7 +55,7 @@ _SELECT = f"""
            t.updated_at,
            t.attempt_number, {due_dates.allowed_attempts()} AS allowed_attempts,
            (SELECT n.number FROM candidate_numbers n
-            WHERE n.assessment_id = t.assessment_id AND n.enrollment_id = t.enrollment_id) AS candidate
+            WHERE n.assessment_id = t.assessment_id AND n.enrollment_id = t.enrollment_id) AS number
     FROM attempts t JOIN enrollments e ON e.id = t.enrollment_id JOIN assessments a ON a.id = t.assessment_id
     {due_dates.overrides_join("t.assessment_id", "t.enrollment_id")}
 """  # noqa: S608 (constant SQL)

@@ -16,6 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from gradeflow.access.repository.access import IN_SCOPE
+from gradeflow.core.statuses import AttemptStatus, LateStatus
 from gradeflow.publishing.service import visibility as published
 
 
@@ -45,12 +46,12 @@ class AttemptScore:
     """An attempt's assessment-level score as staff see it (with its publication state)."""
 
     id: int
-    status: str
+    status: AttemptStatus
     earned: Decimal | None
     possible: Decimal | None
     entered: Decimal | None
     points_deducted: Decimal | None
-    late_status: str | None
+    late_status: LateStatus | None
     source: str | None
     computed_earned: Decimal | None
     confirmed_at: datetime | None
@@ -86,16 +87,17 @@ class ScoreLookup:
 
 @dataclass(frozen=True, slots=True)
 class ItemScore:
+    """An item of the assessment with the attempt's score for it (if any), as staff see it."""
+
     item: str
-    number: int | None
+    number: str | None
     earned: Decimal | None
-    computed_earned: Decimal | None
+    computed: Decimal | None  # the automatic score an override replaced
     possible: Decimal | None
     source: str | None
-    scored_by: str | None
-    scored_at: datetime | None
-    item_revision: int | None
-    revision: int
+    graded_by: str | None
+    graded_at: datetime | None
+    stale: bool  # scored before the item last changed (its points or answer key)
 
 
 _RESOLVE = text(
@@ -370,9 +372,10 @@ _GET_SCORE = text(
 
 _ITEM_SCORES = text(
     """
-    SELECT i.external_id AS item, i.number, sc.earned, sc.computed_earned,
+    SELECT i.external_id AS item, i.number, sc.earned, sc.computed_earned AS computed,
            coalesce(sc.possible, i.points_possible) AS possible,
-           sc.source, sc.scored_by, sc.scored_at, sc.item_revision, i.revision
+           sc.source, sc.scored_by AS graded_by, sc.scored_at AS graded_at,
+           (sc.item_revision IS NOT NULL AND sc.item_revision <> i.revision) AS stale
     FROM items i LEFT JOIN item_scores sc ON sc.item_id = i.id AND sc.attempt_id = :attempt
     WHERE i.assessment_id = :a ORDER BY i.position
     """

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import quote
 
 import orjson
@@ -72,5 +72,4 @@ async def revert_import(
     session: SessionDep, principal: PrincipalDep, ref: ImportWrite, import_id: RecordId
 ) -> RevertOut:
     """Undo an applied import as a whole (scores changed again since then are left alone and listed)."""
-    result: dict[str, Any] = await imports.revert(session, ref, import_id, actor(principal))
-    return RevertOut.model_validate(result)
+    return RevertOut.model_validate(await imports.revert(session, ref, import_id, actor(principal)))

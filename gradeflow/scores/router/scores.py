@@ -53,9 +53,8 @@ async def put_score(
 ) -> ScoreOut:
     """Set a learner's score (idempotent): `earned` for an assessment without items, `items` for
     one with items (the total is their sum; unscored items leave the attempt pending grading)."""
-    return ScoreOut.model_validate(
-        await scores.put_score(session, queue, ref, assessment, learner, body, actor(principal))
-    )
+    view = await scores.put_score(session, queue, ref, assessment, learner, body, actor(principal))
+    return ScoreOut.model_validate(view, from_attributes=True)
 
 
 @router.get("/assessments/{assessment}/scores/{learner}")
@@ -70,7 +69,8 @@ async def get_score(
     """A learner's score with item detail. On an anonymous assessment a grader names the learner by
     candidate label."""
     hide = anonymity.concealed(principal, ref)
-    return ScoreOut.model_validate(await scores.get_score(session, ref, assessment, learner, scope, hide))
+    view = await scores.get_score(session, ref, assessment, learner, scope, hide)
+    return ScoreOut.model_validate(view, from_attributes=True)
 
 
 @router.get("/assessments/{assessment}/scores")
@@ -87,7 +87,9 @@ async def list_scores(
     allocated to them; on an anonymous assessment, by candidate label)."""
     hide = anonymity.concealed(principal, ref)
     page = await scores.list_scores(session, ref, assessment, limit, cursor, scope, hide)
-    return PageOut(items=[ScoreOut.model_validate(s) for s in page.items], next_cursor=page.next_cursor)
+    return PageOut(
+        items=[ScoreOut.model_validate(s, from_attributes=True) for s in page.items], next_cursor=page.next_cursor
+    )
 
 
 @router.post("/scores:batch", response_model=BatchResult, responses=CONFLICT)
@@ -123,4 +125,4 @@ async def batch_scores(
 
 
 async def _write(session: SessionDep, ref: ScoreWrite, body: ScoreBatch, who: str) -> tuple[int, dict[str, int]]:
-    return 200, await scores.write_batch(session, ref, body.scores, who)
+    return 200, {"written": await scores.write_batch(session, ref, body.scores, who)}

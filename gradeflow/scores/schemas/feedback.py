@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import Field
+
+from gradeflow.http.schemas import Out
 
 
-class FeedbackText(BaseModel):
+class FeedbackText(Out):
     text: str
     updated_by: str
     updated_at: datetime
@@ -17,7 +19,7 @@ class ItemFeedback(FeedbackText):
     item: str
 
 
-class FeedbackOut(BaseModel):
+class FeedbackOut(Out):
     assessment: str
     learner: str
     feedback: FeedbackText | None = Field(description="On the assessment as a whole; null when there is none.")

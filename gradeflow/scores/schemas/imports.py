@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from gradeflow.http.schemas import Out
+
 
 class ImportOut(BaseModel):
     id: int
@@ -21,6 +23,6 @@ class ImportOut(BaseModel):
     finished_at: datetime | None
 
 
-class RevertOut(BaseModel):
+class RevertOut(Out):
     reverted: int
     kept: list[dict[str, Any]]

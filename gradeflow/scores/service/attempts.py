@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
-from typing import Any
+from dataclasses import asdict, dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -31,6 +30,13 @@ def check_transition(current: str, target: str) -> None:
         raise InvalidTransition(f"An attempt cannot go from {current} to {target} (allowed: {allowed}).")
 
 
+@dataclass(frozen=True, slots=True)
+class AttemptView(AttemptRow):
+    """An attempt as the caller sees it, with its candidate label (anonymous assessments, once numbered)."""
+
+    candidate: str | None
+
+
 # A handed-in attempt moved back to in_progress is the learner's next attempt (when they have one left).
 _HANDED_IN = frozenset({"submitted", "pending_grading", "graded"})
 
@@ -43,7 +49,7 @@ async def put_attempt(
     learner: str,
     body: AttemptIn,
     actor: str,
-) -> dict[str, Any]:
+) -> AttemptView:
     """Create the learner's attempt or move it to a new status (409 on an illegal move); a new
     status is audited (`attempt.status_changed`). A submission without a time is stamped now.
 
@@ -185,14 +191,15 @@ async def get_attempt(
     learner: str,
     scope: list[str] | None = None,
     hide: bool = False,
-) -> dict[str, Any]:
+) -> AttemptView:
     """One learner's attempt; a concealed caller (`hide`) names and sees them by candidate label on an
     anonymous assessment."""
-    labels = await anonymity.learner(session, ref, hide, assessment, learner)
-    row = await repository.attempt_of(session, ref.id, assessment, anonymity.real(labels, learner), scope)
+    named = await anonymity.resolve(session, ref, hide, assessment, learner)
+    row = await repository.attempt_of(session, ref.id, assessment, named.learner, scope)
     if row is None:
         raise NotFound(f"Learner {learner!r} has no attempt at {assessment!r}.")
-    return labels.rows([_candidate(row)])[0]
+    await anonymity.keep_numbers(session, named.mask)
+    return named.mask.rows([_candidate(row)])[0]
 
 
 async def list_attempts(
@@ -204,19 +211,19 @@ async def list_attempts(
     status: str | None,
     scope: list[str] | None = None,
     hide: bool = False,
-) -> Page[dict[str, Any]]:
+) -> Page[AttemptView]:
     """Attempts at the assessment (candidate labels for a concealed caller on an anonymous one)."""
     view = await get_assessment(session, ref, assessment)
-    labels = await anonymity.mask(session, ref, hide, assessment)
+    labels = await anonymity.view(session, ref, hide, assessment)
     # Hidden from the caller: listed and paged by candidate number (attempt ids follow the roster's order).
     rows = await repository.attempts_at(
         session, view.assessment.id, last_id_after(cursor), limit + 1, status, scope, labels.hidden
     )
-    page = page_of(rows, limit, lambda r: r.candidate if labels.hidden else r.id)
+    page = page_of(rows, limit, lambda r: r.number if labels.hidden else r.id)
+    await anonymity.keep_numbers(session, labels)
     return Page(labels.rows(_candidate(r) for r in page.items), page.next_cursor)
 
 
-def _candidate(row: AttemptRow) -> dict[str, Any]:
+def _candidate(row: AttemptRow) -> AttemptView:
     """The attempt with its candidate label (anonymous assessments, once numbered)."""
-    number = row.candidate
-    return {**asdict(row), "candidate": None if number is None else anonymity.label(number)}
+    return AttemptView(**asdict(row), candidate=None if row.number is None else anonymity.label(row.number))

@@ -8,7 +8,7 @@ course team means the learner to read.
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,6 +21,17 @@ from gradeflow.core.errors import NotFound
 from gradeflow.marking.service import anonymity, marking
 from gradeflow.scores.commands import FeedbackIn
 from gradeflow.scores.repository import feedback as repository
+from gradeflow.scores.repository.feedback import FeedbackText
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackView:
+    """The feedback on a learner's attempt (the learner as the caller named them)."""
+
+    assessment: str
+    learner: str
+    feedback: FeedbackText | None  # on the attempt as a whole
+    items: list[FeedbackText]  # on items, in the assessment's order
 
 
 async def _attempt(
@@ -55,13 +66,12 @@ async def put(
     item: str | None,
     body: FeedbackIn,
     actor: str,
-) -> dict[str, Any]:
+) -> FeedbackView:
     """Set (or with null remove) the feedback on a learner's attempt, or on one item of it; audited
     as `feedback.set` with the old and new text. Learners see it once it is published. A concealed
     caller names the learner of an anonymous assessment by candidate label (the audit keeps the learner)."""
     shown = learner
-    labels = await anonymity.learner(session, ref, anonymity.concealed(principal, ref), assessment, shown)
-    learner = anonymity.real(labels, shown)
+    learner = (await anonymity.resolve(session, ref, anonymity.concealed(principal, ref), assessment, shown)).learner
     assessment_id, attempt_id = await _attempt(
         session, ref, assessment, learner, await _writer_scope(session, ref, principal), shown
     )
@@ -96,29 +106,19 @@ async def put(
 
 async def get(
     session: AsyncSession, ref: CourseRef, assessment: str, learner: str, scope: list[str] | None, hide: bool = False
-) -> dict[str, Any]:
+) -> FeedbackView:
     """The feedback on a learner's attempt as it stands (learners see the published one), for staff;
     a grader (`scope`) sees it only on work allocated to them (by candidate label when `hide`)."""
-    labels = await anonymity.learner(session, ref, hide, assessment, learner)
-    real = anonymity.real(labels, learner)
-    assessment_id, attempt_id = await _attempt(session, ref, assessment, real, scope, learner)
-    return await _view(session, assessment, learner, assessment_id, attempt_id)
+    named = await anonymity.resolve(session, ref, hide, assessment, learner)
+    assessment_id, attempt_id = await _attempt(session, ref, assessment, named.learner, scope, learner)
+    view = await _view(session, assessment, learner, assessment_id, attempt_id)
+    await anonymity.keep_numbers(session, named.mask)
+    return view
 
 
 async def _view(
     session: AsyncSession, assessment: str, learner: str, assessment_id: int, attempt_id: int
-) -> dict[str, Any]:
+) -> FeedbackView:
     rows = await repository.of_attempt(session, attempt_id)
     overall = next((r for r in rows if r.item is None), None)
-    return {
-        "assessment": assessment,
-        "learner": learner,
-        "feedback": None
-        if overall is None
-        else {"text": overall.text, "updated_by": overall.updated_by, "updated_at": overall.updated_at},
-        "items": [
-            {"item": r.item, "text": r.text, "updated_by": r.updated_by, "updated_at": r.updated_at}
-            for r in rows
-            if r.item is not None
-        ],
-    }
+    return FeedbackView(assessment, learner, overall, [r for r in rows if r.item is not None])

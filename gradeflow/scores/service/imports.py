@@ -7,8 +7,9 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 import orjson
 import polars as pl
@@ -33,6 +34,53 @@ FIELDS = ("learner", "assessment", "item", "earned", "possible", "source")
 REQUIRED = ("learner", "assessment", "earned")
 MAX_ROWS = 1_000_000
 MAX_LISTED = 1000
+
+
+# An import's result is a JSON document stored with it (ImportRecord.result): its parts as TypedDicts.
+
+
+class LineError(TypedDict):
+    line: int
+    field: str
+    detail: str
+
+
+class LineChange(TypedDict):
+    """What applying a line changes (create or change), with the old and new score."""
+
+    line: int
+    effect: str
+    learner: str
+    assessment: str
+    item: str | None
+    old: dict[str, Any] | None
+    new: dict[str, Any]
+
+
+class ImportSummary(TypedDict):
+    """A run's result: every line in error, or (none in error) the counts per effect and the changes."""
+
+    rows: int
+    errors: list[LineError]  # the first MAX_LISTED
+    error_count: int
+    create: NotRequired[int]
+    change: NotRequired[int]
+    unchanged: NotRequired[int]
+    changes: NotRequired[list[LineChange]]  # the first MAX_LISTED
+
+
+class KeptScore(TypedDict):
+    learner: str
+    assessment: str
+    item: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Reverted:
+    """A revert: how many scores went back, and those left alone (changed again since the import)."""
+
+    reverted: int
+    kept: list[KeptScore]  # the first MAX_LISTED
 
 
 def header_of(content: bytes) -> list[str]:
@@ -101,13 +149,13 @@ async def get_import(session: AsyncSession, ref: CourseRef, import_id: int) -> I
     return record
 
 
-def parse(content: bytes, columns: dict[str, str]) -> tuple[list[ScoreRow], list[int], list[dict[str, Any]]]:
+def parse(content: bytes, columns: dict[str, str]) -> tuple[list[ScoreRow], list[int], list[LineError]]:
     """Rows of the file as score rows (with their line numbers) and the lines that cannot be read."""
     frame = pl.read_csv(io.BytesIO(content), infer_schema=False, n_rows=MAX_ROWS, truncate_ragged_lines=True)
     data = {f: frame[columns[f]].to_list() if columns[f] in frame.columns else [None] * frame.height for f in FIELDS}
     rows: list[ScoreRow] = []
     lines: list[int] = []
-    errors: list[dict[str, Any]] = []
+    errors: list[LineError] = []
     for k in range(frame.height):
         line = k + 2  # 1 is the header
         values = {f: (data[f][k] or "").strip() for f in FIELDS}
@@ -171,39 +219,46 @@ async def _process(
     columns: dict[str, str],
     content: bytes,
     actor: str,
-) -> dict[str, Any]:
+) -> ImportSummary:
     rows, lines, errors = parse(content, columns)
     staged = await scores.stage(session, ref, rows, actor) if rows else []
-    errors += [{"line": lines[e.row], "field": e.field, "detail": e.detail} for e in staged]
+    errors += [LineError(line=lines[e.row], field=e.field, detail=e.detail) for e in staged]
     if rows:
         errors += [
-            {"line": lines[rn], "field": "earned", "detail": "more points than possible"}
+            LineError(line=lines[rn], field="earned", detail="more points than possible")
             for rn in await repository.staged_out_of_range(session)
         ]
     errors.sort(key=lambda e: e["line"])
-    summary: dict[str, Any] = {
-        "rows": len(rows) + len({e["line"] for e in errors if e["line"] not in lines}),
-        "errors": errors[:MAX_LISTED],
-        "error_count": len(errors),
-    }
     if errors:
-        return summary
+        return ImportSummary(
+            rows=len(rows) + len({e["line"] for e in errors if e["line"] not in lines}),
+            errors=errors[:MAX_LISTED],
+            error_count=len(errors),
+        )
     diff = await scores.staged_diff(session)
     counts = {effect: sum(1 for d in diff if d.effect == effect) for effect in ("create", "change", "unchanged")}
-    summary.update(counts)
-    summary["changes"] = [
-        {
-            "line": lines[d.rn],
-            "effect": d.effect,
-            "learner": d.learner,
-            "assessment": d.assessment,
-            "item": d.item,
-            "old": d.old,
-            "new": d.new,
-        }
+    changes = [
+        LineChange(
+            line=lines[d.rn],
+            effect=d.effect,
+            learner=d.learner,
+            assessment=d.assessment,
+            item=d.item,
+            old=d.old,
+            new=d.new,
+        )
         for d in diff
         if d.effect != "unchanged"
-    ][:MAX_LISTED]
+    ]
+    summary = ImportSummary(
+        rows=len(rows),
+        errors=[],
+        error_count=0,
+        create=counts["create"],
+        change=counts["change"],
+        unchanged=counts["unchanged"],
+        changes=changes[:MAX_LISTED],
+    )
     if not dry_run:
         token = context.import_id.set(import_id)
         try:
@@ -222,7 +277,7 @@ async def _finish(
     import_id: int,
     dry_run: bool,
     status: str,
-    result: Any,
+    result: ImportSummary | None,
     error: str | None,
 ) -> None:
     await events.emit(
@@ -234,8 +289,8 @@ async def _finish(
             "import": import_id,
             "status": "applied" if status == "succeeded" and not dry_run else status,
             "dry_run": dry_run,
-            "rows": None if result is None else result.get("rows"),
-            "errors": None if result is None else result.get("error_count"),
+            "rows": None if result is None else result["rows"],
+            "errors": None if result is None else result["error_count"],
         },
     )
     await repository.finish(
@@ -249,7 +304,7 @@ async def _finish(
     await session.commit()
 
 
-async def revert(session: AsyncSession, ref: CourseRef, import_id: int, actor: str) -> dict[str, Any]:
+async def revert(session: AsyncSession, ref: CourseRef, import_id: int, actor: str) -> Reverted:
     """Undo an applied import: every score it changed goes back to its value before the import.
 
     A score changed again after the import is left alone and reported, so no later work is lost.
@@ -259,12 +314,12 @@ async def revert(session: AsyncSession, ref: CourseRef, import_id: int, actor: s
         raise Conflict(
             f"Only an applied import can be reverted (this one is {'a dry run' if record.dry_run else record.status})."
         )
-    kept: list[dict[str, Any]] = []
+    kept: list[KeptScore] = []
     restore: list[Revertable] = []
     for entry in await repository.revertable(session, ref.id, import_id):
         current = entry.now_value
         if current.get("earned") != entry.new["earned"] or current.get("source") != entry.new["source"]:
-            kept.append({"learner": entry.learner, "assessment": entry.assessment, "item": entry.item})
+            kept.append(KeptScore(learner=entry.learner, assessment=entry.assessment, item=entry.item))
         else:
             restore.append(entry)
     for is_item in (False, True):
@@ -296,7 +351,7 @@ async def revert(session: AsyncSession, ref: CourseRef, import_id: int, actor: s
     await grades.refresh_learners(session, ref.id, sorted({e.enrollment_id for e in restore}))
     await repository.mark_reverted(session, import_id)
     await session.commit()
-    return {"reverted": len(restore), "kept": kept[:MAX_LISTED]}
+    return Reverted(len(restore), kept[:MAX_LISTED])
 
 
 async def _restore(session: AsyncSession, entries: list[Revertable], is_item: bool) -> None:

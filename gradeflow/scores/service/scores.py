@@ -7,6 +7,9 @@ row is reported with its index; only when all rows are good are they written (al
 from __future__ import annotations
 
 from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -20,6 +23,7 @@ from gradeflow.audit import service as audit
 from gradeflow.core import clock
 from gradeflow.core.errors import Conflict, FieldError, NotFound, ValidationFailed
 from gradeflow.core.paging import Page, last_id_after, page_of
+from gradeflow.core.statuses import AttemptStatus, LateStatus
 from gradeflow.courses.service.assessments import get_assessment
 from gradeflow.deadlines.service import late_results
 from gradeflow.grades.service import followup, grades
@@ -30,6 +34,31 @@ from gradeflow.scores.repository import scores as repository
 from gradeflow.scores.repository.scores import AttemptScore, ItemScore, RowError, SingleScore, StagedChange
 
 MAX_REPORTED_ERRORS = 100
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreView:
+    """A learner's score as staff see it (the learner as the caller named them)."""
+
+    assessment: str
+    learner: str
+    status: AttemptStatus
+    earned: Decimal | None  # the result: the entered score less the late policy's deduction
+    possible: Decimal | None
+    entered: Decimal | None
+    points_deducted: Decimal | None
+    late_status: LateStatus | None
+    source: str | None
+    computed: Decimal | None  # the automatic score an override replaced
+    confirmed: bool
+    confirmed_by: str | None
+    final: Decimal | None  # the result once grading is confirmed (None before)
+    excused: bool
+    graded_by: str | None
+    graded_at: datetime | None
+    publication: published.PublicationState
+    items: list[ItemScore] | None  # with item detail (a single score of an assessment with items)
+
 
 # The courses API keys write single scores to, by (organization, external id): their id. A course is never
 # deleted nor given another external id, and an API key may write to every course of its organization, so
@@ -120,13 +149,14 @@ async def write_rows(
     return errors
 
 
-async def write_batch(session: AsyncSession, ref: CourseRef, rows: list[ScoreRow], actor: str) -> dict[str, Any]:
-    """Write a batch (does not commit: the caller commits it with its idempotency record)."""
+async def write_batch(session: AsyncSession, ref: CourseRef, rows: list[ScoreRow], actor: str) -> int:
+    """Write a batch, all rows or none; how many were written (does not commit: the caller commits it with
+    its idempotency record)."""
     errors = await write_rows(session, ref, rows, actor)
     if errors:
         await session.rollback()
         raise ValidationFailed([FieldError(f"/scores/{e.row}/{e.field}", e.detail) for e in errors])
-    return {"written": len(rows)}
+    return len(rows)
 
 
 async def put_score(
@@ -137,7 +167,7 @@ async def put_score(
     learner: str,
     body: ScoreIn,
     actor: str,
-) -> dict[str, Any]:
+) -> ScoreView:
     """Set one learner's score for an assessment (idempotent) and return it. The learner's course
     grade is refreshed a moment later (and before any read of it).
 
@@ -176,7 +206,7 @@ async def put_common(
     learner: str,
     body: ScoreIn,
     actor: str,
-) -> dict[str, Any] | None:
+) -> ScoreView | None:
     """put_score's common case as one statement (repository.put_single): an assessment-level score of an
     assessment without items, in a course without a late policy, the attempt not cancelled. Returns the
     score as put_score does, or None when it is not the common case (nothing written).
@@ -224,12 +254,12 @@ async def get_score(
     learner: str,
     scope: list[str] | None = None,
     hide: bool = False,
-) -> dict[str, Any]:
+) -> ScoreView:
     """The learner's attempt at the assessment with its total and item scores (within `scope`, the
     names of a grader who sees only allocated work; a concealed caller, `hide`, names and sees the
     learner of an anonymous assessment by candidate label)."""
-    labels = await anonymity.learner(session, ref, hide, assessment, learner)
-    found = await repository.score_of(session, ref.id, assessment, anonymity.real(labels, learner), scope)
+    named = await anonymity.resolve(session, ref, hide, assessment, learner)
+    found = await repository.score_of(session, ref.id, assessment, named.learner, scope)
     if found.assessment_id is None:
         raise NotFound(f"Assessment {assessment!r} not found in this course.")
     if found.enrollment_id is None:
@@ -241,48 +271,34 @@ async def get_score(
     items = None
     if found.has_items:
         items = await repository.item_scores_of(session, found.score.id, found.assessment_id)
+    await anonymity.keep_numbers(session, named.mask)
     return _score_view(assessment, learner, found.score, items)
 
 
-def _score_view(assessment: str, learner: str, attempt: AttemptScore, items: list[ItemScore] | None) -> dict[str, Any]:
+def _score_view(assessment: str, learner: str, attempt: AttemptScore, items: list[ItemScore] | None) -> ScoreView:
     confirmed = attempt.confirmed_at is not None
+    # Marks are visible to staff at once; the result is final only once grading is confirmed.
     final_ready = attempt.status == "graded" and (confirmed or not attempt.needs_confirmation)
-    return {
-        "assessment": assessment,
-        "learner": learner,
-        "status": attempt.status,
-        "earned": attempt.earned,
-        "possible": attempt.possible,
-        "entered": attempt.entered,
-        "points_deducted": attempt.points_deducted,
-        "late_status": attempt.late_status,
-        "source": attempt.source,
-        "computed": attempt.computed_earned,
-        "confirmed": confirmed,
-        "confirmed_by": attempt.confirmed_by,
-        # Marks are visible to staff at once; the result is final only once grading is confirmed.
-        "final": attempt.earned if final_ready else None,
-        "excused": attempt.excused,
-        "graded_by": attempt.scored_by,
-        "graded_at": attempt.scored_at,
-        "publication": published.state(attempt.published_at, attempt.changed_since_published),
-        "items": [
-            {
-                "item": i.item,
-                "number": i.number,
-                "earned": i.earned,
-                "computed": i.computed_earned,
-                "possible": i.possible,
-                "source": i.source,
-                "graded_by": i.scored_by,
-                "graded_at": i.scored_at,
-                "stale": i.item_revision is not None and i.item_revision != i.revision,
-            }
-            for i in items
-        ]
-        if items is not None
-        else None,
-    }
+    return ScoreView(
+        assessment=assessment,
+        learner=learner,
+        status=attempt.status,
+        earned=attempt.earned,
+        possible=attempt.possible,
+        entered=attempt.entered,
+        points_deducted=attempt.points_deducted,
+        late_status=attempt.late_status,
+        source=attempt.source,
+        computed=attempt.computed_earned,
+        confirmed=confirmed,
+        confirmed_by=attempt.confirmed_by,
+        final=attempt.earned if final_ready else None,
+        excused=attempt.excused,
+        graded_by=attempt.scored_by,
+        graded_at=attempt.scored_at,
+        publication=published.state(attempt.published_at, attempt.changed_since_published),
+        items=items,
+    )
 
 
 async def list_scores(
@@ -293,13 +309,14 @@ async def list_scores(
     cursor: str | None,
     scope: list[str] | None = None,
     hide: bool = False,
-) -> Page[dict[str, Any]]:
+) -> Page[ScoreView]:
     """Assessment-level scores of every attempt at the assessment (candidate labels for a concealed
     caller on an anonymous one)."""
     view = await get_assessment(session, ref, assessment)
-    labels = await anonymity.mask(session, ref, hide, assessment)
+    labels = await anonymity.view(session, ref, hide, assessment)
     rows = await repository.scores_at(
         session, view.assessment.id, last_id_after(cursor), limit + 1, scope, labels.hidden
     )
     page = page_of(rows, limit, lambda r: r.number if labels.hidden else r.id)
+    await anonymity.keep_numbers(session, labels)
     return Page([_score_view(assessment, labels.show(r.learner or ""), r, None) for r in page.items], page.next_cursor)
