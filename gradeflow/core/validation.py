@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeGuard
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, field_validator
 
 # The longest title a client may give (an assessment's title also labels it in grading explanations).
 TITLE_MAX = 500
+
+
+def storable_text(value: Any, max_length: int) -> TypeGuard[str]:
+    """A non-empty string PostgreSQL can compare and store (no NUL, no lone surrogate) within `max_length`."""
+    if not isinstance(value, str) or not 0 < len(value) <= max_length:
+        return False
+    try:
+        clean_text(value)
+    except ValueError:
+        return False
+    return True
 
 
 def clean_text(value: Any) -> Any:

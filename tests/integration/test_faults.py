@@ -33,7 +33,10 @@ SMTP_LEASE = 6
 @pytest.fixture(autouse=True)
 async def _forget_dead_jobs(settings: Settings) -> AsyncIterator[None]:
     """A killed worker's job stays "in progress" in Redis for its whole timeout (hours for reports),
-    and an in-process burst worker of a later test would wait for it: forget it after each test."""
+    and an in-process burst worker of a later test would wait for it: forget it after each test. And
+    before: earlier tests of this process may have left jobs queued (they read their results without
+    a worker), which this test's worker processes would otherwise work through first."""
+    await _forget_dead_jobs_now(settings)
     yield
     await _forget_dead_jobs_now(settings)
 

@@ -24,7 +24,7 @@ from gradeflow.audit import service as audit
 from gradeflow.core import clock
 from gradeflow.core.errors import Conflict, FieldError, NotFound, Unauthenticated, ValidationFailed
 from gradeflow.core.settings import API_KEY_PREFIX
-from gradeflow.core.validation import clean_text
+from gradeflow.core.validation import storable_text
 from gradeflow.db.models import ApiKey, Organization
 
 KEY_PREFIX = API_KEY_PREFIX
@@ -150,17 +150,6 @@ async def _look_up_key(sessionmaker: async_sessionmaker[AsyncSession], secret: s
             return None
 
 
-def _storable_text(value: Any, max_length: int) -> bool:
-    """A non-empty string PostgreSQL can compare and store (no NUL, no lone surrogate) within `max_length`."""
-    if not isinstance(value, str) or not 0 < len(value) <= max_length:
-        return False
-    try:
-        clean_text(value)
-    except ValueError:
-        return False
-    return True
-
-
 async def _authenticate_token(session: AsyncSession, token: str, leeway: int, max_lifetime: int) -> Principal:
     try:
         header = jwt.get_unverified_header(token)
@@ -168,7 +157,7 @@ async def _authenticate_token(session: AsyncSession, token: str, leeway: int, ma
     except (jwt.PyJWTError, ValueError, TypeError) as exc:
         refuse("neither an API key nor a well-formed JWT (%s)", type(exc).__name__)
     issuer = unverified.get("iss")
-    if not _storable_text(issuer, _ISSUER_MAX):
+    if not storable_text(issuer, _ISSUER_MAX):
         refuse("user token without a usable `iss`")
     alg = header.get("alg")
     if alg not in _TOKEN_ALGORITHMS:
@@ -200,7 +189,7 @@ async def _authenticate_token(session: AsyncSession, token: str, leeway: int, ma
     if expires > clock.now().timestamp() + max_lifetime + leeway:
         refuse("user token of %r: `exp` more than %d s ahead", org.slug, max_lifetime)
     subject = claims["sub"]
-    if not _storable_text(subject, _SUBJECT_MAX):
+    if not storable_text(subject, _SUBJECT_MAX):
         refuse("user token of %r: `sub` is not a user id (1-%d characters, no NUL)", org.slug, _SUBJECT_MAX)
     # The token is the LMS's word on who the user is called: reports print it beside the id.
     await staff.remember(session, org.id, subject, staff.names_in(claims))

@@ -19,7 +19,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypeGuard
+from typing import Any
 
 import jwt
 from redis.exceptions import RedisError
@@ -29,7 +29,7 @@ from gradeflow.access.identity import CourseRef
 from gradeflow.core import clock
 from gradeflow.core.errors import NotFound
 from gradeflow.core.settings import WebhookSettings
-from gradeflow.core.validation import clean_text
+from gradeflow.core.validation import storable_text
 from gradeflow.jobs import Queue
 from gradeflow.lti.repository import tools as repository
 from gradeflow.lti.repository.tools import LtiCourse, ToolKeys
@@ -121,17 +121,6 @@ def _required(form: Mapping[str, list[str]], name: str) -> str:
     return value
 
 
-def _storable(value: Any, max_length: int) -> TypeGuard[str]:
-    """A non-empty string PostgreSQL can compare (no NUL, no lone surrogate) within `max_length`."""
-    if not isinstance(value, str) or not 0 < len(value) <= max_length:
-        return False
-    try:
-        clean_text(value)
-    except ValueError:
-        return False
-    return True
-
-
 def read_request(form: Mapping[str, list[str]], max_length: int) -> Assertion:
     """The client assertion of a token request, its header and claims parsed but not yet trusted."""
     grant_type = _required(form, "grant_type")
@@ -155,7 +144,7 @@ def read_request(form: Mapping[str, list[str]], max_length: int) -> Assertion:
             f"The client assertion's header must name its key (kid, at most {jwks.KID_MAX} characters)."
         )
     issuer, subject = claims.get("iss"), claims.get("sub")
-    if not _storable(subject, _CLIENT_ID_MAX) or issuer != subject:
+    if not storable_text(subject, _CLIENT_ID_MAX) or issuer != subject:
         raise _refuse_client("The client assertion's iss and sub must both be the client id.")
     client_id = _single(form, "client_id")
     if client_id is not None and client_id != subject:

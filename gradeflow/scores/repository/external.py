@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from gradeflow.scores.repository.scores import _TOTALS_CONFLICT  # the one override rule of score writes
+from gradeflow.scores.repository.scores import TOTALS_CONFLICT  # the one override rule of score writes
 
 # Points are numeric(18, 6): a rescaled score must stay below this.
 POINTS_LIMIT = Decimal(10) ** 12
@@ -86,7 +86,7 @@ _POST_COMMON = f"""
       SELECT assessment_id, enrollment_id, 'graded', earned, points, 'auto', CAST($actor AS text),
              CAST($now AS timestamptz)
       FROM go
-      {_TOTALS_CONFLICT.replace(":now", "CAST($now AS timestamptz)")}
+      {TOTALS_CONFLICT.replace(":now", "CAST($now AS timestamptz)")}
       RETURNING t.id
     ), commented AS (
       INSERT INTO feedback (attempt_id, item_id, text, updated_by, updated_at)

@@ -196,7 +196,7 @@ _DIFF = text(
 # and keeps the automatic value it replaced in computed_earned; a later automatic score updates
 # computed_earned and leaves the override standing, and who gave it (scored_by: who decided the score, as
 # the marks and grades report names them). Any score change reopens a confirmed attempt for confirmation.
-_TOTALS_CONFLICT = """
+TOTALS_CONFLICT = """
     ON CONFLICT (assessment_id, enrollment_id) DO UPDATE SET
       status = 'graded',
       entered = CASE WHEN excluded.source = 'auto' AND t.source = 'override' THEN t.entered ELSE excluded.entered END,
@@ -217,7 +217,7 @@ _WRITE_TOTALS = text(
     SELECT assessment_id, enrollment_id, 'graded', earned, coalesce(possible, a_possible), source, scored_by, :now
     FROM score_in WHERE item_ext IS NULL
     """  # noqa: S608  (constant SQL)
-    + _TOTALS_CONFLICT
+    + TOTALS_CONFLICT
 )
 
 _ENSURE_ATTEMPTS = text(
@@ -477,7 +477,7 @@ _PUT_SINGLE = f"""
       SELECT assessment_id, enrollment_id, 'graded', CAST($6 AS numeric), coalesce(CAST($7 AS numeric), a_possible),
              CAST($8 AS text), CAST($9 AS text), CAST($14 AS timestamptz)
       FROM target
-      {_TOTALS_CONFLICT.replace(":now", "CAST($14 AS timestamptz)")}
+      {TOTALS_CONFLICT.replace(":now", "CAST($14 AS timestamptz)")}
       RETURNING t.*
     )
     SELECT t.*, false AS needs_confirmation, {_PUBLISHED}

@@ -28,10 +28,8 @@ is the innermost).
 
 from __future__ import annotations
 
-import enum
 import logging
 import re
-from collections.abc import Iterable
 from typing import Any
 
 import orjson
@@ -39,12 +37,13 @@ from pydantic import TypeAdapter
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from gradeflow.access.service.auth import KEY_PREFIX, current_key
 from gradeflow.core.commands import ExternalId
 from gradeflow.core.errors import RateLimited
 from gradeflow.courses.schemas.records import ScoreOut
+from gradeflow.http import lanes
 from gradeflow.http.deps import actor
 from gradeflow.scores.commands import ScoreIn
 from gradeflow.scores.service import scores
@@ -56,95 +55,67 @@ ROUTE = "/v1/courses/{course}/assessments/{assessment}/scores/{learner}"
 _PATH = re.compile(r"^/v1/courses/([^/]+)/assessments/([^/]+)/scores/([^/]+)$")
 _EXTERNAL_ID: TypeAdapter[str] = TypeAdapter(ExternalId)
 _SCORE_OUT: TypeAdapter[ScoreOut] = TypeAdapter(ScoreOut)
-# The request header fields the lane reads; a request sending any of them twice is left to the app.
-_READ = (b"authorization", b"content-type", b"idempotency-key")
 
 
-class _Outcome(enum.Enum):
-    ANSWERED = enum.auto()
-    APP = enum.auto()  # for the app to answer
-    NOT_COMMON = enum.auto()  # for the app to answer: put_common found it is not the common case
+class FastLane(lanes.Lane):
+    METHOD = "PUT"
+    ROUTE = ROUTE
+    PATH = _PATH
+    NOT_COMMON = scores.NOT_COMMON
 
-
-class FastLane:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-        self.route: BaseRoute | None = None
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "PUT" or scope.get("root_path"):
-            await self.app(scope, receive, send)
-            return
-        match = _PATH.match(scope["path"])
-        if match is None:
-            await self.app(scope, receive, send)
-            return
-        received: list[Message] = []
-        outcome = await self._answer(scope, receive, send, match.groups(), received)
-        if outcome is _Outcome.ANSWERED:
-            return
-        token = scores.NOT_COMMON.set(outcome is _Outcome.NOT_COMMON)
-        try:
-            await self.app(scope, _replay(received, receive), send)
-        finally:
-            scores.NOT_COMMON.reset(token)
-        if self.route is None:
-            # The route as the app's router matched it (what the metrics and the access log name): until
-            # the app has answered one such request, the lane leaves every request to it.
-            route = scope.get("route")
-            if getattr(route, "path", None) == ROUTE and "PUT" in (getattr(route, "methods", None) or ()):
-                self.route = route
-
-    async def _answer(
-        self, scope: Scope, receive: Receive, send: Send, path: tuple[str, ...], received: list[Message]
-    ) -> _Outcome:
+    async def answer(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        path: tuple[str, ...],
+        received: list[Message],
+        route: BaseRoute,
+    ) -> lanes.Outcome:
         """Answer the request when it is the common case; else nothing is sent nor written, and `received`
         holds what was read of the body."""
         app: Any = scope["app"]
-        route = self.route
-        if route is None:
-            return _Outcome.APP
-        fields = _fields(scope["headers"])
+        fields = lanes.header_fields(scope["headers"])
         if fields is None or b"idempotency-key" in fields:
-            return _Outcome.APP
+            return lanes.Outcome.APP
         # As the route's HTTPBearer reads the header field, and `auth.authenticate` the credential.
         scheme, _, credential = fields.get(b"authorization", b"").decode("latin-1").partition(" ")
         credential = credential.strip()
         if scheme.lower() != "bearer" or not credential.startswith(KEY_PREFIX):
-            return _Outcome.APP
+            return lanes.Outcome.APP
         if len(credential) > app.state.settings.limits.max_credential_bytes:
-            return _Outcome.APP
+            return lanes.Outcome.APP
         try:
             principal = await current_key(app.state.sessionmaker, credential)
         except Exception:  # e.g. the database is away: the app answers as it does
             log.debug("the score PUT's fast lane could not look its key up; the app takes the request", exc_info=True)
-            return _Outcome.APP
+            return lanes.Outcome.APP
         if principal is None:
-            return _Outcome.APP
+            return lanes.Outcome.APP
         course, assessment, learner = path
         ref = scores.known_course(principal, course)
         if ref is None:
-            return _Outcome.APP
+            return lanes.Outcome.APP
         content_type = fields.get(b"content-type")
         if content_type is not None and content_type.split(b";")[0].strip().lower() != b"application/json":
-            return _Outcome.APP
+            return lanes.Outcome.APP
         try:
             assessment = _EXTERNAL_ID.validate_python(assessment)
             learner = _EXTERNAL_ID.validate_python(learner)
         except Exception:  # the app answers its 422
-            return _Outcome.APP
-        body = await _read_body(receive, received)
+            return lanes.Outcome.APP
+        body = await lanes.read_body(receive, received)
         if body is None:
-            return _Outcome.APP
+            return lanes.Outcome.APP
         try:
             # As the route's body: JSON (orjson refuses what it does not read exactly as json.loads does:
             # NaN, huge numbers, other encodings; those go to the app), validated as Python objects.
             data = orjson.loads(body)
             command = ScoreIn.model_validate(data) if isinstance(data, dict) else None
         except Exception:  # any doubt: the app answers, with its own error
-            return _Outcome.APP
+            return lanes.Outcome.APP
         if command is None or command.items is not None:
-            return _Outcome.APP
+            return lanes.Outcome.APP
         try:
             await app.state.limiter.check(principal)
         except RateLimited as exc:
@@ -153,7 +124,7 @@ class FastLane:
             handlers = app.exception_handlers
             handler = next(handlers[cls] for cls in type(exc).__mro__ if cls in handlers)
             await (await handler(Request(scope, receive), exc))(scope, receive, send)
-            return _Outcome.ANSWERED
+            return lanes.Outcome.ANSWERED
         try:
             # On the engine: the statement is its own transaction, so the request needs no session.
             view = await scores.put_common(
@@ -161,46 +132,10 @@ class FastLane:
             )
         except Exception:  # the app does it again (the PUT is idempotent) and answers any error
             log.debug("the score PUT's fast lane failed; the app takes the request", exc_info=True)
-            return _Outcome.APP
+            return lanes.Outcome.APP
         if view is None:
-            return _Outcome.NOT_COMMON
+            return lanes.Outcome.NOT_COMMON
         scope["route"] = route  # what the metrics and the access log line name, as for the route
         content = _SCORE_OUT.dump_json(_SCORE_OUT.validate_python(view, from_attributes=True), by_alias=True)
         await Response(content, media_type="application/json")(scope, receive, send)
-        return _Outcome.ANSWERED
-
-
-def _fields(headers: Iterable[tuple[bytes, bytes]]) -> dict[bytes, bytes] | None:
-    """The header fields the lane reads (names are lower case in ASGI); None when one is sent twice."""
-    found: dict[bytes, bytes] = {}
-    for name, value in headers:
-        if name in _READ:
-            if name in found:
-                return None
-            found[name] = value
-    return found
-
-
-async def _read_body(receive: Receive, received: list[Message]) -> bytes | None:
-    """The whole body (its size is capped by BodyLimit around the app); None if the client went away."""
-    chunks: list[bytes] = []
-    while True:
-        message = await receive()
-        received.append(message)
-        if message["type"] != "http.request":
-            return None
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            return b"".join(chunks)
-
-
-def _replay(received: list[Message], receive: Receive) -> Receive:
-    """`receive` with the messages the lane has read first."""
-    pending = list(received)
-
-    async def replayed() -> Message:
-        if pending:
-            return pending.pop(0)
-        return await receive()
-
-    return replayed
+        return lanes.Outcome.ANSWERED
