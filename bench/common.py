@@ -7,11 +7,12 @@ import os
 import secrets
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from gradeflow.db.migrate import upgrade
 from gradeflow.devstack import infra, processes
@@ -125,3 +126,54 @@ def peak_rss_mb(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     raise RuntimeError("no VmHWM")
+
+
+# A request by its number: (method, path, credential, content type, body).
+Request = tuple[str, str, str, str, bytes]
+
+
+async def drive(
+    server: Server, numbers: range, clients: int, request_for: Callable[[int], Request]
+) -> tuple[list[float], float]:
+    """Send request_for(n) for every n from `clients` concurrent keep-alive connections: each writes its request
+    and reads the answer on a plain asyncio stream (a load generator costing a fraction of the server's CPU per
+    request, as asyncpg does in a raw baseline: on a small machine the client shares the cores with the server).
+    Latencies and elapsed seconds."""
+    url = urlsplit(server.base_url)
+    latencies: list[float] = []
+    counter = iter(numbers)
+
+    async def one_client() -> None:
+        reader, writer = await asyncio.open_connection(url.hostname, url.port)
+        try:
+            for n in counter:
+                method, path, credential, content_type, body = request_for(n)
+                request = (
+                    f"{method} {path} HTTP/1.1\r\nHost: {url.netloc}\r\nAuthorization: Bearer {credential}\r\n"
+                    f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n"
+                ).encode() + body
+                t0 = time.perf_counter()
+                writer.write(request)
+                answer = await reader.readuntil(b"\r\n\r\n")
+                status = int(answer[9:12])
+                length = int(answer.lower().split(b"content-length:", 1)[1].split(b"\r\n", 1)[0])
+                content = await reader.readexactly(length)
+                latencies.append(time.perf_counter() - t0)
+                if status != 200:
+                    raise RuntimeError(f"{method} {path}: {status} {content[:300]!r}")
+        finally:
+            writer.close()
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*[one_client() for _ in range(clients)])
+    return latencies, time.perf_counter() - t0
+
+
+def figures(name: str, latencies: list[float], elapsed: float, clients: int) -> float:
+    p50, p95, p99 = (percentile(latencies, p) * 1000 for p in (50, 95, 99))
+    rate = len(latencies) / elapsed
+    print(
+        f"{name} x{len(latencies)} at {clients} clients: p50={p50:.1f} ms p95={p95:.1f} ms p99={p99:.1f} ms "
+        f"p99/p50={p99 / p50:.1f} ({rate:,.0f} req/s)"
+    )
+    return rate

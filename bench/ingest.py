@@ -15,16 +15,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
-from urllib.parse import urlsplit
 
 import aiohttp
 import asyncpg
 import httpx
 import orjson
 
-from bench.common import Server, api_server, percentile
+from bench.common import Request, Server, api_server, drive, figures
 
 BATCH = 10_000
 
@@ -156,16 +156,6 @@ async def raw_put(database_url: str, total: int, clients: int, learners: int) ->
             await c.close()
 
 
-def _figures(name: str, latencies: list[float], elapsed: float, clients: int) -> float:
-    p50, p95, p99 = (percentile(latencies, p) * 1000 for p in (50, 95, 99))
-    rate = len(latencies) / elapsed
-    print(
-        f"{name} x{len(latencies)} at {clients} clients: p50={p50:.1f} ms p95={p95:.1f} ms p99={p99:.1f} ms "
-        f"p99/p50={p99 / p50:.1f} ({rate:,.0f} req/s)"
-    )
-    return rate
-
-
 async def put_latency(
     server: Server, total: int, clients: int, learners: int, client: str = "lean"
 ) -> tuple[list[float], float]:
@@ -175,33 +165,17 @@ async def put_latency(
     `aiohttp` through aiohttp's client."""
     if client == "aiohttp":
         return await _aiohttp_puts(server, total, clients, learners)
-    url = urlsplit(server.base_url)
-    head = (f"Host: {url.netloc}\r\nAuthorization: Bearer {server.key}\r\nContent-Type: application/json\r\n").encode()
-    latencies: list[float] = []
-    counter = iter(range(total))
+    return await drive(server, range(total), clients, score_put(server, learners))
 
-    async def one_client() -> None:
-        reader, writer = await asyncio.open_connection(url.hostname, url.port)
-        try:
-            for n in counter:
-                path = f"/v1/courses/bench/assessments/a{n % 3}/scores/u{(n * 31) % learners}"
-                body = orjson.dumps({"earned": n % 100})
-                request = b"PUT %s HTTP/1.1\r\n%sContent-Length: %d\r\n\r\n%s" % (path.encode(), head, len(body), body)
-                t0 = time.perf_counter()
-                writer.write(request)
-                answer = await reader.readuntil(b"\r\n\r\n")
-                status = int(answer[9:12])
-                length = int(answer.lower().split(b"content-length:", 1)[1].split(b"\r\n", 1)[0])
-                content = await reader.readexactly(length)
-                latencies.append(time.perf_counter() - t0)
-                if status != 200:
-                    raise RuntimeError(f"PUT {path}: {status} {content[:200]!r}")
-        finally:
-            writer.close()
 
-    t0 = time.perf_counter()
-    await asyncio.gather(*[one_client() for _ in range(clients)])
-    return latencies, time.perf_counter() - t0
+def score_put(server: Server, learners: int) -> Callable[[int], Request]:
+    """The n-th single-score PUT: one of three assessments, learners in a scattered order, a score from 0 to 99."""
+
+    def put(n: int) -> Request:
+        path = f"/v1/courses/bench/assessments/a{n % 3}/scores/u{(n * 31) % learners}"
+        return "PUT", path, server.key, "application/json", orjson.dumps({"earned": n % 100})
+
+    return put
 
 
 async def _aiohttp_puts(server: Server, total: int, clients: int, learners: int) -> tuple[list[float], float]:
@@ -251,12 +225,12 @@ async def run(server: Server, args: argparse.Namespace) -> None:
     # The raw connections close before the API's pools grow to the clients' number.
     await raw_put(server.database_url, 500, args.clients, args.learners)  # warm-up
     lat, elapsed = await raw_put(server.database_url, args.puts, args.clients, args.learners)
-    raw_rate = _figures("raw PUT (asyncpg, one statement)", lat, elapsed, args.clients)
+    raw_rate = figures("raw PUT (asyncpg, one statement)", lat, elapsed, args.clients)
     await put_latency(server, 500, args.clients, args.learners, args.client)  # warm-up
     cpu = server.cpu_seconds()
     lat, elapsed = await put_latency(server, args.puts, args.clients, args.learners, args.client)
     cpu = server.cpu_seconds() - cpu
-    api_rate = _figures(f"API PUT score ({args.workers} workers, {args.client} client)", lat, elapsed, args.clients)
+    api_rate = figures(f"API PUT score ({args.workers} workers, {args.client} client)", lat, elapsed, args.clients)
     print(f"API CPU per PUT: {cpu / len(lat) * 1000:.2f} ms")
     if ingest_ratio is not None:
         print(f"ingest_ratio={ingest_ratio:.3f}")

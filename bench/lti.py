@@ -19,7 +19,6 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
@@ -29,15 +28,13 @@ import jwt
 import orjson
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from bench.common import Server, api_server, percentile
+from bench.common import Request, Server, api_server, drive, figures
+from bench.ingest import score_put
 
 SCORE_TYPE = "application/vnd.ims.lis.v1.score+json"
 SCORE_SCOPE = "https://purl.imsglobal.org/spec/lti-ags/scope/score"
 LINEITEM_SCOPE = "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem"
 BATCH = 10_000
-
-# A request by its number: (method, path, credential, content type, body).
-Request = tuple[str, str, str, str, bytes]
 
 
 async def setup(c: httpx.AsyncClient, learners: int) -> None:
@@ -87,48 +84,6 @@ async def tool_token(c: httpx.AsyncClient) -> tuple[str, str]:
     return token, urlsplit(r.json()["id"]).path
 
 
-async def drive(
-    server: Server, numbers: range, clients: int, request_for: Callable[[int], Request]
-) -> tuple[list[float], float]:
-    """Send request_for(n) for every n from `clients` concurrent keep-alive connections (a plain asyncio stream
-    each, as bench/ingest.py put_latency does); latencies and elapsed seconds."""
-    url = urlsplit(server.base_url)
-    latencies: list[float] = []
-    counter = iter(numbers)
-
-    async def one_client() -> None:
-        reader, writer = await asyncio.open_connection(url.hostname, url.port)
-        try:
-            for n in counter:
-                method, path, credential, content_type, body = request_for(n)
-                request = (
-                    f"{method} {path} HTTP/1.1\r\nHost: {url.netloc}\r\nAuthorization: Bearer {credential}\r\n"
-                    f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n"
-                ).encode() + body
-                t0 = time.perf_counter()
-                writer.write(request)
-                answer = await reader.readuntil(b"\r\n\r\n")
-                status = int(answer[9:12])
-                length = int(answer.lower().split(b"content-length:", 1)[1].split(b"\r\n", 1)[0])
-                content = await reader.readexactly(length)
-                latencies.append(time.perf_counter() - t0)
-                if status != 200:
-                    raise RuntimeError(f"{method} {path}: {status} {content[:300]!r}")
-        finally:
-            writer.close()
-
-    t0 = time.perf_counter()
-    await asyncio.gather(*[one_client() for _ in range(clients)])
-    return latencies, time.perf_counter() - t0
-
-
-def _figures(name: str, latencies: list[float], elapsed: float, clients: int) -> float:
-    p50, p99 = (percentile(latencies, p) * 1000 for p in (50, 99))
-    rate = len(latencies) / elapsed
-    print(f"{name} x{len(latencies)} at {clients} clients: p50={p50:.1f} ms p99={p99:.1f} ms ({rate:,.0f} req/s)")
-    return rate
-
-
 async def run(server: Server, args: argparse.Namespace) -> None:
     headers = {"Authorization": f"Bearer {server.key}"}
     async with httpx.AsyncClient(base_url=server.base_url, headers=headers, timeout=120) as c:
@@ -142,9 +97,7 @@ async def run(server: Server, args: argparse.Namespace) -> None:
     learners = args.learners
     start = datetime.now(UTC)
 
-    def native(n: int) -> Request:
-        path = f"/v1/courses/bench/assessments/a{n % 3}/scores/u{(n * 31) % learners}"
-        return "PUT", path, server.key, "application/json", orjson.dumps({"earned": n % 100})
+    native = score_put(server, learners)
 
     def ags(n: int) -> Request:
         body = {
@@ -160,7 +113,7 @@ async def run(server: Server, args: argparse.Namespace) -> None:
     warm = 500
     await drive(server, range(warm), args.clients, native)
     await drive(server, range(warm), args.clients, ags)
-    figures: dict[str, tuple[list[float], float]] = {"native": ([], 0.0), "ags": ([], 0.0)}
+    measured: dict[str, tuple[list[float], float]] = {"native": ([], 0.0), "ags": ([], 0.0)}
     half = args.posts // 2
     cpu = {"native": 0.0, "ags": 0.0}
     for part in range(2):
@@ -169,11 +122,11 @@ async def run(server: Server, args: argparse.Namespace) -> None:
             used = server.cpu_seconds()
             latencies, elapsed = await drive(server, numbers, args.clients, request_for)
             cpu[name] += server.cpu_seconds() - used
-            figures[name] = (figures[name][0] + latencies, figures[name][1] + elapsed)
-    native_rate = _figures(f"native single PUT ({args.workers} workers)", *figures["native"], args.clients)
-    ags_rate = _figures(f"AGS score POST ({args.workers} workers)", *figures["ags"], args.clients)
+            measured[name] = (measured[name][0] + latencies, measured[name][1] + elapsed)
+    native_rate = figures(f"native single PUT ({args.workers} workers)", *measured["native"], args.clients)
+    ags_rate = figures(f"AGS score POST ({args.workers} workers)", *measured["ags"], args.clients)
     for name in ("native", "ags"):
-        print(f"API CPU per {name} request: {cpu[name] / len(figures[name][0]) * 1000:.2f} ms")
+        print(f"API CPU per {name} request: {cpu[name] / len(measured[name][0]) * 1000:.2f} ms")
     print(f"lti_ratio={ags_rate / native_rate:.3f}")
 
 
