@@ -12,6 +12,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gradeflow.access.repository.access import IN_SCOPE
+from gradeflow.audit.repository import COLUMNS as AUDIT_COLUMNS
 from gradeflow.db.models import CourseSession
 
 
@@ -141,17 +142,17 @@ _PAIRS = """
       SELECT * FROM pairs WHERE NOT EXISTS (SELECT 1 FROM bad)
     ),
 """
-_AUDIT = """
+_AUDIT = f"""
     audited AS (
-      INSERT INTO audit_log (organization_id, course_id, at, actor, request_id, action, learner, assessment, old, new)
-      SELECT :org, :course, :at, :actor, :rid, :action, learner, assessment, old, new
+      INSERT INTO audit_log ({AUDIT_COLUMNS})
+      SELECT :org, :course, :at, :actor, :rid, :action, learner, assessment, NULL, old, new
       FROM changes ORDER BY learner, assessment
     )
     SELECT (SELECT coalesce(jsonb_agg(jsonb_build_array(i, no_assessment, no_learner) ORDER BY i), '[]') FROM bad)
              AS bad,
            (SELECT count(*) FROM ok) AS asked, (SELECT count(*) FROM changes) AS changed,
            (SELECT count(*) FROM changes WHERE created) AS created
-"""
+"""  # noqa: S608 (constant SQL)
 # Put in: new attempts (to_be_taken) where there are none; an attempt of another session moves.
 _ADD = f"""{_PAIRS}
     before AS (  -- no FOR UPDATE: it would skip the rows `written` changes in the same statement

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from gradeflow.audit.repository import COLUMNS as AUDIT_COLUMNS
 from gradeflow.scores.repository.scores import TOTALS_CONFLICT  # the one override rule of score writes
 
 # Points are numeric(18, 6): a rescaled score must stay below this.
@@ -73,8 +74,7 @@ _POST_COMMON = f"""
                                 'source', 'auto', 'graded_by', CAST($actor AS text)) AS new
       FROM target JOIN stamped USING (assessment_id)
     ), audited AS (
-      INSERT INTO audit_log (organization_id, course_id, at, actor, request_id, action, learner, assessment, item,
-                             old, new)
+      INSERT INTO audit_log ({AUDIT_COLUMNS})
       SELECT CAST($organization AS bigint), CAST($course AS bigint), CAST($now AS timestamptz), CAST($actor AS text),
              CAST($request AS text), 'score.set', CAST($learner AS text), assessment, NULL, old, new
       FROM go WHERE old IS DISTINCT FROM new
@@ -96,8 +96,7 @@ _POST_COMMON = f"""
       ON CONFLICT (attempt_id, coalesce(item_id, 0)) DO UPDATE SET
         text = excluded.text, updated_by = excluded.updated_by, updated_at = excluded.updated_at
     ), comment_audited AS (
-      INSERT INTO audit_log (organization_id, course_id, at, actor, request_id, action, learner, assessment, item,
-                             old, new)
+      INSERT INTO audit_log ({AUDIT_COLUMNS})
       SELECT CAST($organization AS bigint), CAST($course AS bigint), CAST($now AS timestamptz), CAST($actor AS text),
              CAST($request AS text), 'feedback.set', CAST($learner AS text), assessment, NULL,
              jsonb_build_object('text', old_comment), jsonb_build_object('text', CAST($comment AS text))

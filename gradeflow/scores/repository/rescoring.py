@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gradeflow.audit.repository import COLUMNS as AUDIT_COLUMNS
 from gradeflow.core.statuses import RESCORED_STATUSES
 
 
@@ -74,7 +75,7 @@ _GET = text(
 # Rescore the item's scores in one chunk of attempts, appending an audit entry per changed score, in
 # one statement; returns the attempts whose score changed.
 _RESCORE = text(
-    """
+    f"""
     WITH before AS (
       SELECT sc.attempt_id, sc.item_id, sc.earned, sc.possible, sc.source, sc.scored_by
       FROM item_scores sc JOIN attempts t ON t.id = sc.attempt_id
@@ -89,8 +90,7 @@ _RESCORE = text(
       FROM before b WHERE sc.attempt_id = b.attempt_id AND sc.item_id = b.item_id
       RETURNING sc.attempt_id, sc.earned, sc.possible, sc.source, sc.scored_by
     ), audited AS (
-      INSERT INTO audit_log (organization_id, course_id, at, actor, request_id, action, learner, assessment, item,
-                             old, new)
+      INSERT INTO audit_log ({AUDIT_COLUMNS})
       SELECT :org, :course, :now, :actor, :rid, 'item_score.rescore', e.external_id, a.external_id, i.external_id,
              jsonb_build_object('earned', trim_scale(b.earned), 'possible', trim_scale(b.possible),
                                 'source', b.source, 'graded_by', b.scored_by),
@@ -105,7 +105,7 @@ _RESCORE = text(
     )
     SELECT c.attempt_id FROM changed c JOIN before b ON b.attempt_id = c.attempt_id
     WHERE (b.earned, b.possible) IS DISTINCT FROM (c.earned, c.possible)
-    """
+    """  # noqa: S608  (constant SQL)
 )
 
 # The attempts whose totals follow, with their status and learner before: those whose score changed,
@@ -124,15 +124,15 @@ _TO_DERIVE = text(
 
 # An audit entry per attempt whose status the new totals changed (statuses before: :ids, :was).
 _STATUS_AUDIT = text(
-    """
-    INSERT INTO audit_log (organization_id, course_id, at, actor, request_id, action, learner, assessment, old, new)
-    SELECT :org, :course, :now, :actor, :rid, 'attempt.status_changed', e.external_id, a.external_id,
+    f"""
+    INSERT INTO audit_log ({AUDIT_COLUMNS})
+    SELECT :org, :course, :now, :actor, :rid, 'attempt.status_changed', e.external_id, a.external_id, NULL,
            jsonb_build_object('status', b.status), jsonb_build_object('status', t.status)
     FROM unnest(CAST(:ids AS bigint[]), CAST(:was AS text[])) AS b(id, status)
     JOIN attempts t ON t.id = b.id JOIN enrollments e ON e.id = t.enrollment_id
     JOIN assessments a ON a.id = t.assessment_id
     WHERE t.status <> b.status ORDER BY t.id
-    """
+    """  # noqa: S608  (constant SQL)
 )
 
 _CLAIM = text(

@@ -16,6 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from gradeflow.access.repository.access import IN_SCOPE
+from gradeflow.audit.repository import COLUMNS as AUDIT_COLUMNS
 from gradeflow.core.statuses import AttemptStatus, LateStatus
 from gradeflow.publishing.service import visibility as published
 
@@ -174,8 +175,7 @@ _CHANGES = """
 # One audit entry per row that changes something.
 _AUDIT = text(
     f"""
-    INSERT INTO audit_log (organization_id, course_id, at, actor, request_id, action, learner, assessment, item,
-                           old, new, import_id)
+    INSERT INTO audit_log ({AUDIT_COLUMNS}, import_id)
     SELECT :org, :course, :at, :actor, :rid, action, learner_ext, assessment_ext, item_ext, old, new,
            CAST(:import_id AS bigint)
     FROM ({_CHANGES}) changes WHERE old IS DISTINCT FROM new ORDER BY rn
@@ -464,8 +464,7 @@ _PUT_SINGLE = f"""
         AND NOT EXISTS (SELECT 1 FROM late_policies p WHERE p.course_id = c.id)
         AND t.status IS DISTINCT FROM 'cancelled'
     ), audited AS (
-      INSERT INTO audit_log (organization_id, course_id, at, actor, request_id, action, learner, assessment, item,
-                             old, new, import_id)
+      INSERT INTO audit_log ({AUDIT_COLUMNS}, import_id)
       SELECT CAST($2 AS bigint), CAST($1 AS bigint), CAST($10 AS timestamptz), CAST($11 AS text),
              CAST($12 AS text), 'score.set', CAST($5 AS text), CAST($4 AS text), NULL, old, new, CAST($13 AS bigint)
       FROM target WHERE old IS DISTINCT FROM new
