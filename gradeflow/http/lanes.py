@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from contextvars import ContextVar
 from typing import ClassVar
 
+from starlette.requests import Request
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -53,6 +54,14 @@ def replay(received: list[Message], receive: Receive) -> Receive:
         return await receive()
 
     return replayed
+
+
+async def app_error(scope: Scope, receive: Receive, send: Send, route: BaseRoute, exc: Exception) -> None:
+    """Answer `exc` for `route` with the app's own exception handler (found as Starlette finds it)."""
+    scope["route"] = route
+    handlers = scope["app"].exception_handlers
+    handler = next(handlers[cls] for cls in type(exc).__mro__ if cls in handlers)
+    await (await handler(Request(scope, receive), exc))(scope, receive, send)
 
 
 class Outcome(enum.Enum):

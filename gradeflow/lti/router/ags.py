@@ -70,6 +70,16 @@ def _courses_url(request: Request, settings: SettingsDep, course: str) -> str:
     return f"{base_url(request, settings)}/lti/courses/{quote(course, safe='')}"
 
 
+def line_item_url(request: Request, settings: SettingsDep, course: str, line_item: int) -> str:
+    """A line item's id: the absolute URL of its resource."""
+    return f"{_courses_url(request, settings, course)}/lineitems/{line_item}"
+
+
+def score_answer(line_item: str, learner: str) -> dict[str, str]:
+    """What a score POST answers: where the learner's result is read."""
+    return {"resultUrl": f"{line_item}/results?{urlencode({'user_id': learner})}"}
+
+
 def _encode(key: list[Any]) -> str:
     return json.dumps(key, separators=(",", ":")).encode().hex()
 
@@ -164,7 +174,7 @@ async def create_line_item(
     """Create a line item: a new assessment of the course (label: its title, scoreMaximum: its points)."""
     ref = await course_for(session, grant, course)
     row = await line_items.create(session, queue, ref, grant.tool_id, body.command(), grant.actor)
-    url = f"{_courses_url(request, settings, course)}/lineitems/{row.id}"
+    url = line_item_url(request, settings, course, row.id)
     return LineItemJSON(line_item_json(row, url), status_code=201, headers={"Location": url})
 
 
@@ -179,7 +189,7 @@ async def get_line_item(
 ) -> Response:
     ref = await course_for(session, grant, course)
     row = await line_items.get(session, ref, grant.tool_id, line_item)
-    url = f"{_courses_url(request, settings, course)}/lineitems/{row.id}"
+    url = line_item_url(request, settings, course, row.id)
     return LineItemJSON(line_item_json(row, url))
 
 
@@ -204,7 +214,7 @@ async def update_line_item(
     tool's fields it sends (those it omits stay). An exposed assessment is the planner's: 403."""
     ref = await course_for(session, grant, course)
     row = await line_items.update(session, queue, ref, grant.tool_id, line_item, body.command(), grant.actor)
-    url = f"{_courses_url(request, settings, course)}/lineitems/{row.id}"
+    url = line_item_url(request, settings, course, row.id)
     return LineItemJSON(line_item_json(row, url))
 
 
@@ -235,8 +245,7 @@ async def post_score(
     ags.remember_course(ref)
     command = body.command(ref, grant.tool_id, line_item)
     await external.post_tool_score(session, request.app.state.engine, queue, ref, command, grant.actor)
-    url = f"{_courses_url(request, settings, course)}/lineitems/{line_item}/results"
-    return {"resultUrl": f"{url}?{urlencode({'user_id': body.user_id})}"}
+    return score_answer(line_item_url(request, settings, course, line_item), body.user_id)
 
 
 @router.get("/lineitems/{line_item}/results", response_model=list[ResultOut], response_class=ResultContainerJSON)
@@ -259,7 +268,7 @@ async def list_results(
     if key is not None:
         after, user_id = key
     _, rows, next_after = await results.page(session, ref, grant.tool_id, line_item, user_id, after, limit)
-    url = f"{_courses_url(request, settings, course)}/lineitems/{line_item}"
+    url = line_item_url(request, settings, course, line_item)
     headers = None
     if next_after is not None:
         query = {"user_id": user_id, "limit": limit, "cursor": _encode([next_after, user_id])}

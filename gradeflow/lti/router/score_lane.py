@@ -22,7 +22,6 @@ from __future__ import annotations
 import logging
 import re
 from typing import Any
-from urllib.parse import quote, urlencode
 
 import orjson
 from starlette.requests import Request
@@ -34,7 +33,7 @@ from gradeflow.access.identity import Principal
 from gradeflow.core.errors import RateLimited
 from gradeflow.core.paging import BIGINT
 from gradeflow.http import lanes
-from gradeflow.lti.router.deps import base_url
+from gradeflow.lti.router.ags import line_item_url, score_answer
 from gradeflow.lti.schemas.ags import SCORE_MEDIA_TYPE, ScoreBody
 from gradeflow.lti.scopes import Scope as LtiScope
 from gradeflow.lti.service import ags, tokens
@@ -100,15 +99,12 @@ class ScoreLane(lanes.Lane):
         try:
             await app.state.limiter.check(Principal(grant.organization_id, "key", grant.actor))
         except RateLimited as exc:
-            scope["route"] = route
-            handlers = app.exception_handlers
-            handler = next(handlers[cls] for cls in type(exc).__mro__ if cls in handlers)
-            await (await handler(Request(scope, receive), exc))(scope, receive, send)
+            await lanes.app_error(scope, receive, send, route, exc)
             return lanes.Outcome.ANSWERED
         if not await external.post_common_score(app.state.engine, app.state.redis, ref, command, grant.actor):
             return lanes.Outcome.NOT_COMMON
         scope["route"] = route  # what the metrics and the access log line name, as for the route
-        url = f"{base_url(Request(scope), settings)}/lti/courses/{quote(course, safe='')}/lineitems/{line_item}"
-        answer = {"resultUrl": f"{url}/results?{urlencode({'user_id': command.score.learner})}"}
+        url = line_item_url(Request(scope), settings, course, int(line_item))
+        answer = score_answer(url, command.score.learner)
         await Response(orjson.dumps(answer), media_type="application/json")(scope, receive, send)
         return lanes.Outcome.ANSWERED

@@ -34,7 +34,6 @@ from typing import Any
 
 import orjson
 from pydantic import TypeAdapter
-from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 from starlette.types import Message, Receive, Scope, Send
@@ -119,11 +118,7 @@ class FastLane(lanes.Lane):
         try:
             await app.state.limiter.check(principal)
         except RateLimited as exc:
-            scope["route"] = route
-            # The app's own answer (its exception handler, found as Starlette finds it).
-            handlers = app.exception_handlers
-            handler = next(handlers[cls] for cls in type(exc).__mro__ if cls in handlers)
-            await (await handler(Request(scope, receive), exc))(scope, receive, send)
+            await lanes.app_error(scope, receive, send, route, exc)
             return lanes.Outcome.ANSWERED
         try:
             # On the engine: the statement is its own transaction, so the request needs no session.
