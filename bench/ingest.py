@@ -23,6 +23,7 @@ import aiohttp
 import asyncpg
 import httpx
 import orjson
+import uvloop
 
 from bench.common import Request, Server, api_server, drive, figures
 
@@ -251,7 +252,7 @@ def main() -> None:
     parser.add_argument("--no-batch", dest="batch", action="store_false", help="only the single PUT figures")
     args = parser.parse_args()
     with api_server("gradeflow_bench_ingest", workers=args.workers) as server:
-        asyncio.run(run(server, args))
+        uvloop.run(run(server, args))
 
 
 if __name__ == "__main__":

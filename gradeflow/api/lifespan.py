@@ -15,6 +15,7 @@ from gradeflow.core.settings import Settings, check_bootstrap_key
 from gradeflow.db.engine import make_engine, make_sessionmaker
 from gradeflow.http.rate_limits import RateLimiter
 from gradeflow.reports.labels import LabelCatalogue
+from gradeflow.scores.service.grouped import GroupedWrites
 from gradeflow.storage import open_store
 
 log = logging.getLogger("gradeflow.api")
@@ -31,6 +32,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         stack.push_async_callback(engine.dispose)
         app.state.engine = engine
         app.state.sessionmaker = make_sessionmaker(engine)
+        app.state.score_writes = GroupedWrites(engine)
         redis = await jobs.connect(settings.redis_url)
         stack.push_async_callback(redis.aclose)
         app.state.redis = redis

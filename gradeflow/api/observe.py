@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import time
 
+from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gradeflow.core import logs, metrics
@@ -31,6 +32,18 @@ class Observe:
         self.app = app
         self.max_in_flight = max_in_flight
         self.in_flight = 0
+        # The metrics' children by their labels (bounded: methods, route templates, statuses), looked up once.
+        self.children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+
+    def _metrics(self, method: str, route: str, status: int) -> tuple[Counter, Histogram]:
+        key = (method, route, status)
+        found = self.children.get(key)
+        if found is None:
+            found = self.children[key] = (
+                metrics.REQUESTS.labels(method=method, route=route, status=str(status)),
+                metrics.REQUEST_SECONDS.labels(method=method, route=route),
+            )
+        return found
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -60,8 +73,9 @@ class Observe:
             elapsed = time.perf_counter() - started
             route = _route(scope)
             method = scope["method"] if scope["method"] in _METHODS else "OTHER"
-            metrics.REQUESTS.labels(method=method, route=route, status=str(status)).inc()
-            metrics.REQUEST_SECONDS.labels(method=method, route=route).observe(elapsed)
+            counted, timed = self._metrics(method, route, status)
+            counted.inc()
+            timed.observe(elapsed)
             log.info(
                 "%s %s %s %.1f ms",
                 method,

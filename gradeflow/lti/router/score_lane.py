@@ -25,7 +25,6 @@ from typing import Any
 
 import orjson
 from starlette.requests import Request
-from starlette.responses import Response
 from starlette.routing import BaseRoute
 from starlette.types import Message, Receive, Scope, Send
 
@@ -106,5 +105,5 @@ class ScoreLane(lanes.Lane):
         scope["route"] = route  # what the metrics and the access log line name, as for the route
         url = line_item_url(Request(scope), settings, course, int(line_item))
         answer = score_answer(url, command.score.learner)
-        await Response(orjson.dumps(answer), media_type="application/json")(scope, receive, send)
+        await lanes.answer_json(send, orjson.dumps(answer))
         return lanes.Outcome.ANSWERED

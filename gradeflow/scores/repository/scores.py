@@ -6,14 +6,14 @@ score_in is a per-connection scratch table (gradeflow/db/engine.py), emptied by 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from gradeflow.access.repository.access import IN_SCOPE
 from gradeflow.audit.repository import COLUMNS as AUDIT_COLUMNS
@@ -68,6 +68,10 @@ class AttemptScore:
 
 
 _ATTEMPT_SCORE_FIELDS = tuple(f for f in AttemptScore.__dataclass_fields__ if f not in ("learner", "number"))
+# The attempt's own columns among them (the rest are computed beside it).
+_ATTEMPT_COLUMNS = tuple(
+    f for f in _ATTEMPT_SCORE_FIELDS if f not in ("needs_confirmation", "published_at", "changed_since_published")
+)
 
 
 def _attempt_score(row: Mapping[Any, Any], **extra: Any) -> AttemptScore:
@@ -439,55 +443,65 @@ async def scores_at(
 
 # --- the single score write -----------------------------------------------------------------------
 
-# One learner's assessment-level score (an assessment without items) in one statement, on the pool's
-# connection outside any transaction (the statement is one): the course checked against what the caller
-# resolved, the assessment and the learner resolved, the audit entry, the write (the upsert above), the
-# learner's grade marked stale, and the score as staff see it. Only the common case: an assessment
-# without items, an attempt not cancelled, a course without a late policy (whose deduction the general
-# path applies); anything else writes nothing and returns no row, and the caller takes the general path.
-_PUT_SINGLE = f"""
-    WITH target AS (
-      SELECT a.id AS assessment_id, a.points_possible AS a_possible, e.id AS enrollment_id,
+# Learners' assessment-level scores (of assessments without items) in one statement, on the pool's
+# connection outside any transaction (the statement is one), one row per score with its own course, caller
+# and times: the course checked against what the caller resolved, the assessment and the learner resolved,
+# the audit entry, the write (the upsert above), the learner's grade marked stale, and the score as staff see
+# it with the row's number (`rn`, from 1). Only the common case: an assessment without items, an attempt not
+# cancelled, a course without a late policy (whose deduction the general path applies); a row that is not
+# writes nothing and returns nothing, and its caller takes the general path. No two rows may name the same
+# score (an upsert cannot change a row twice).
+_PUT_SCORES = f"""
+    WITH given AS (
+      SELECT * FROM unnest(CAST($1 AS bigint[]), CAST($2 AS bigint[]), CAST($3 AS text[]), CAST($4 AS text[]),
+                           CAST($5 AS text[]), CAST($6 AS numeric[]), CAST($7 AS numeric[]), CAST($8 AS text[]),
+                           CAST($9 AS text[]), CAST($10 AS timestamptz[]), CAST($11 AS text[]), CAST($12 AS text[]),
+                           CAST($13 AS bigint[]), CAST($14 AS timestamptz[]))
+        WITH ORDINALITY AS g(course_id, organization_id, course, assessment, learner, earned, possible, source,
+                             scored_by, at, actor, request_id, import_id, now, rn)
+    ), target AS (
+      SELECT g.*, a.id AS assessment_id, e.id AS enrollment_id, coalesce(g.possible, a.points_possible) AS a_possible,
              CASE WHEN t.entered IS NOT NULL THEN
                     jsonb_build_object('earned', trim_scale(t.entered), 'possible', trim_scale(t.possible),
                                        'source', t.source, 'graded_by', t.scored_by)
              END AS old,
-             jsonb_build_object('earned', trim_scale(CAST($6 AS numeric)),
-                                'possible', trim_scale(coalesce(CAST($7 AS numeric), a.points_possible)),
-                                'source', CAST($8 AS text), 'graded_by', CAST($9 AS text)) AS new
-      FROM courses c
-      JOIN assessments a ON a.course_id = c.id AND a.external_id = CAST($4 AS text)
-      JOIN enrollments e ON e.course_id = c.id AND e.external_id = CAST($5 AS text)
+             jsonb_build_object('earned', trim_scale(g.earned),
+                                'possible', trim_scale(coalesce(g.possible, a.points_possible)),
+                                'source', g.source, 'graded_by', g.scored_by) AS new
+      FROM given g
+      JOIN courses c ON c.id = g.course_id AND c.organization_id = g.organization_id AND c.external_id = g.course
+      JOIN assessments a ON a.course_id = c.id AND a.external_id = g.assessment
+      JOIN enrollments e ON e.course_id = c.id AND e.external_id = g.learner
       LEFT JOIN attempts t ON t.assessment_id = a.id AND t.enrollment_id = e.id
-      WHERE c.id = CAST($1 AS bigint) AND c.organization_id = CAST($2 AS bigint) AND c.external_id = CAST($3 AS text)
-        AND NOT EXISTS (SELECT 1 FROM items x WHERE x.assessment_id = a.id)
+      WHERE NOT EXISTS (SELECT 1 FROM items x WHERE x.assessment_id = a.id)
         AND NOT EXISTS (SELECT 1 FROM late_policies p WHERE p.course_id = c.id)
         AND t.status IS DISTINCT FROM 'cancelled'
     ), audited AS (
       INSERT INTO audit_log ({AUDIT_COLUMNS}, import_id)
-      SELECT CAST($2 AS bigint), CAST($1 AS bigint), CAST($10 AS timestamptz), CAST($11 AS text),
-             CAST($12 AS text), 'score.set', CAST($5 AS text), CAST($4 AS text), NULL, old, new, CAST($13 AS bigint)
+      SELECT organization_id, course_id, at, actor, request_id, 'score.set', learner, assessment, NULL, old, new,
+             import_id
       FROM target WHERE old IS DISTINCT FROM new
     ), stale AS (
       INSERT INTO stale_grades (enrollment_id, course_id)
-      SELECT enrollment_id, CAST($1 AS bigint) FROM target ON CONFLICT DO NOTHING
+      SELECT enrollment_id, course_id FROM target ON CONFLICT DO NOTHING
     ), written AS (
       INSERT INTO attempts AS t (assessment_id, enrollment_id, status, entered, possible, source, scored_by, scored_at)
-      SELECT assessment_id, enrollment_id, 'graded', CAST($6 AS numeric), coalesce(CAST($7 AS numeric), a_possible),
-             CAST($8 AS text), CAST($9 AS text), CAST($14 AS timestamptz)
+      SELECT assessment_id, enrollment_id, 'graded', earned, a_possible, source, scored_by, now
       FROM target
-      {TOTALS_CONFLICT.replace(":now", "CAST($14 AS timestamptz)")}
-      RETURNING t.*
+      {TOTALS_CONFLICT.replace(":now", "excluded.scored_at")}
+      RETURNING t.assessment_id, t.enrollment_id, {", ".join(f"t.{column}" for column in _ATTEMPT_COLUMNS)}
     )
-    SELECT t.*, false AS needs_confirmation, {_PUBLISHED}
+    SELECT target.rn, t.*, false AS needs_confirmation, {_PUBLISHED}
     FROM written t
+    JOIN target ON target.assessment_id = t.assessment_id AND target.enrollment_id = t.enrollment_id
     LEFT JOIN published_results pr ON pr.enrollment_id = t.enrollment_id AND pr.assessment_id = t.assessment_id
 """  # noqa: S608  (constant SQL)
 
 
 @dataclass(frozen=True, slots=True)
 class SingleScore:
-    """One assessment-level score to write: the course as the caller resolved it, who, and what."""
+    """One assessment-level score to write: the course as the caller resolved it, who, and what; the audit
+    entry's stamp (`audit.stamp(...)`) and the time of the write."""
 
     course_id: int
     organization_id: int
@@ -498,45 +512,64 @@ class SingleScore:
     possible: Decimal | None
     source: str
     scored_by: str
+    stamp: Mapping[str, Any]
+    now: datetime
+
+    def row(self) -> tuple[Any, ...]:
+        """Its values in _PUT_SCORES's column order."""
+        stamp = self.stamp
+        return (
+            self.course_id,
+            self.organization_id,
+            self.course,
+            self.assessment,
+            self.learner,
+            self.earned,
+            self.possible,
+            self.source,
+            self.scored_by,
+            stamp["at"],
+            stamp["actor"],
+            stamp["rid"],
+            stamp["import_id"],
+            self.now,
+        )
 
 
-async def put_single(
-    db: AsyncSession | AsyncEngine, score: SingleScore, stamp: Mapping[str, Any], now: datetime
-) -> AttemptScore | None:
-    """Write one learner's assessment-level score in the common case as one statement; None when it is not
-    the common case (nothing written). `stamp` is `audit.stamp(...)` for the entry.
+async def put_scores(driver: Any, scores: Sequence[SingleScore]) -> list[AttemptScore | None]:
+    """Write the scores in the common case as one statement on `driver`, an asyncpg connection outside any
+    transaction (the statement is its own): each score as staff see it, or None for one that is not the common
+    case (not written). No two may name the same score."""
+    rows = await driver.fetch(_PUT_SCORES, *_columns(scores))
+    return _by_number(rows, len(scores))
 
-    Given an engine, or a session that has not used the database yet (the caller's key and course were
-    known), the statement runs on a connection of the pool in autocommit: it is its own transaction, one
-    round trip. Otherwise it runs in the session's transaction (never on a second connection: a request
-    holding one connection and waiting for another could exhaust the pool), which the caller commits."""
-    parameters = (
-        score.course_id,
-        score.organization_id,
-        score.course,
-        score.assessment,
-        score.learner,
-        score.earned,
-        score.possible,
-        score.source,
-        score.scored_by,
-        stamp["at"],
-        stamp["actor"],
-        stamp["rid"],
-        stamp["import_id"],
-        now,
-    )
-    if isinstance(db, AsyncSession) and db.in_transaction():
-        result = await (await db.connection()).exec_driver_sql(_PUT_SINGLE, parameters)
-        row: Mapping[Any, Any] | None = result.mappings().first()
-    else:
-        engine = db if isinstance(db, AsyncEngine) else db.bind
-        assert isinstance(engine, AsyncEngine)
-        async with engine.connect() as connection:
-            # The driver's own connection, outside any transaction (asyncpg runs a statement as its own
-            # transaction then): SQLAlchemy starts none as long as nothing runs through it, so the pool
-            # takes the connection back without a round trip.
-            driver = (await connection.get_raw_connection()).driver_connection
-            assert driver is not None
-            row = await driver.fetchrow(_PUT_SINGLE, *parameters)
-    return None if row is None else _attempt_score(row)
+
+async def put_single(session: AsyncSession, score: SingleScore) -> AttemptScore | None:
+    """put_scores for one score, in the session's transaction when it has one (never on a second connection:
+    a request holding one connection and waiting for another could exhaust the pool), which the caller commits;
+    else on a connection of the pool, as its own transaction."""
+    if session.in_transaction():
+        result = await (await session.connection()).exec_driver_sql(_PUT_SCORES, _columns([score]))
+        return _by_number(list(result.mappings()), 1)[0]
+    engine = session.bind
+    assert isinstance(engine, AsyncEngine)
+    async with engine.connect() as connection:
+        return (await put_scores(await driver_connection(connection), [score]))[0]
+
+
+async def driver_connection(connection: AsyncConnection) -> Any:
+    """The driver's own connection under `connection`, outside any transaction (asyncpg runs a statement as its
+    own transaction then): SQLAlchemy starts none as long as nothing runs through it, so the pool takes the
+    connection back without a round trip."""
+    driver = (await connection.get_raw_connection()).driver_connection
+    assert driver is not None
+    return driver
+
+
+def _columns(scores: Sequence[SingleScore]) -> tuple[list[Any], ...]:
+    return tuple(list(column) for column in zip(*(score.row() for score in scores), strict=True))
+
+
+def _by_number(rows: Sequence[Mapping[Any, Any]], count: int) -> list[AttemptScore | None]:
+    found = {row["rn"]: _attempt_score(row) for row in rows}
+    return [found.get(number) for number in range(1, count + 1)]

@@ -34,7 +34,6 @@ from typing import Any
 
 import orjson
 from pydantic import TypeAdapter
-from starlette.responses import Response
 from starlette.routing import BaseRoute
 from starlette.types import Message, Receive, Scope, Send
 
@@ -121,9 +120,9 @@ class FastLane(lanes.Lane):
             await lanes.app_error(scope, receive, send, route, exc)
             return lanes.Outcome.ANSWERED
         try:
-            # On the engine: the statement is its own transaction, so the request needs no session.
+            # With the writes of concurrent requests (one statement, its own transaction): no session.
             view = await scores.put_common(
-                app.state.engine, app.state.redis, ref, assessment, learner, command, actor(principal)
+                app.state.score_writes, app.state.redis, ref, assessment, learner, command, actor(principal)
             )
         except Exception:  # the app does it again (the PUT is idempotent) and answers any error
             log.debug("the score PUT's fast lane failed; the app takes the request", exc_info=True)
@@ -132,5 +131,5 @@ class FastLane(lanes.Lane):
             return lanes.Outcome.NOT_COMMON
         scope["route"] = route  # what the metrics and the access log line name, as for the route
         content = _SCORE_OUT.dump_json(_SCORE_OUT.validate_python(view, from_attributes=True), by_alias=True)
-        await Response(content, media_type="application/json")(scope, receive, send)
+        await lanes.answer_json(send, content)
         return lanes.Outcome.ANSWERED

@@ -12,7 +12,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from gradeflow import jobs
 from gradeflow.access.identity import CourseRef
@@ -32,6 +32,7 @@ from gradeflow.publishing.service import visibility as published
 from gradeflow.scores.commands import ScoreIn, ScoreRow
 from gradeflow.scores.repository import scores as repository
 from gradeflow.scores.repository.scores import AttemptScore, ItemScore, RowError, SingleScore, StagedChange
+from gradeflow.scores.service.grouped import GroupedWrites
 
 MAX_REPORTED_ERRORS = 100
 
@@ -199,7 +200,7 @@ NOT_COMMON: ContextVar[bool] = ContextVar("scores_not_common", default=False)
 
 
 async def put_common(
-    db: AsyncSession | AsyncEngine,
+    db: AsyncSession | GroupedWrites,
     queue: jobs.Queue,
     ref: CourseRef,
     assessment: str,
@@ -207,11 +208,12 @@ async def put_common(
     body: ScoreIn,
     actor: str,
 ) -> ScoreView | None:
-    """put_score's common case as one statement (repository.put_single): an assessment-level score of an
+    """put_score's common case as one statement (repository.put_scores): an assessment-level score of an
     assessment without items, in a course without a late policy, the attempt not cancelled. Returns the
     score as put_score does, or None when it is not the common case (nothing written).
 
-    `db`: the request's session (committed after the write), or the engine for a caller that has none."""
+    `db`: the request's session (committed after the write), or the process's grouped writes for a caller
+    that has none (the score PUT's fast lane)."""
     if body.items is not None or body.earned is None:
         return None
     single = SingleScore(
@@ -224,9 +226,13 @@ async def put_common(
         body.possible,
         body.source,
         body.graded_by or actor,
+        audit.stamp(ref.organization_id, ref.id, actor),
+        clock.now(),
     )
-    stamp = audit.stamp(ref.organization_id, ref.id, actor)
-    written = await repository.put_single(db, single, stamp, clock.now())
+    if isinstance(db, GroupedWrites):
+        written = await db.put(single)
+    else:
+        written = await repository.put_single(db, single)
     if written is None:
         return None
     if isinstance(db, AsyncSession) and db.in_transaction():
