@@ -177,7 +177,7 @@ async def test_batch_of_ten_thousand_rows(tenant: Tenant) -> None:
 
 
 async def test_the_single_write_and_the_general_path_write_the_same(
-    tenant: Tenant, sessionmaker: Any, monkeypatch: pytest.MonkeyPatch
+    app: Any, tenant: Tenant, sessionmaker: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """PUT's common case is one statement (repository.put_scores, put_single); the general path (staging, as batches
     do) must give the same answers, attempts and audit entries."""
@@ -199,8 +199,8 @@ async def test_the_single_write_and_the_general_path_write_the_same(
             async def not_common(*_: Any) -> None:
                 return None
 
-            monkeypatch.setattr(score_sql, "put_scores", none_common)
-            monkeypatch.setattr(score_sql, "put_single", not_common)
+            monkeypatch.setattr(app.state.score_writes, "write", none_common)  # the fast lane's
+            monkeypatch.setattr(score_sql, "put_single", not_common)  # the route's
         await course(tenant, ext)
         await assessment(tenant, ext, "hw1", points_possible=10)
         await enroll(tenant, ext, "l1")
@@ -446,6 +446,95 @@ async def test_what_the_fast_lane_leaves_to_the_app(
     for a, b in zip(with_lane, without, strict=True):
         a[2].pop("x-request-id"), b[2].pop("x-request-id")
     assert with_lane == without
+
+
+async def _learners_scores(sessionmaker: Any, tenant: Tenant) -> dict[str, Any]:
+    async with sessionmaker() as session:
+        rows = await session.execute(
+            text(
+                """
+                SELECT e.external_id, t.entered FROM attempts t JOIN enrollments e ON e.id = t.enrollment_id
+                JOIN courses c ON c.id = e.course_id
+                WHERE c.organization_id = :o AND c.external_id = 'c1' AND t.entered IS NOT NULL
+                """
+            ),
+            {"o": tenant.id},
+        )
+        return {learner: float(entered) for learner, entered in rows}
+
+
+async def test_concurrent_puts_are_written_together_and_each_answered_as_alone(
+    app: Any, tenant: Tenant, sessionmaker: Any, lane: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lane writes the common-case PUTs of concurrent requests as one statement (group commit): each
+    request still gets its own answer, its own audit entry and its own error; the same score twice waits."""
+    await _setup(tenant)
+    learners = [f"m{i}" for i in range(12)]
+    await enroll(tenant, "c1", *learners)
+    base = "/v1/courses/c1/assessments"
+    assert (await tenant.put(f"{base}/hw1/scores/l3", json={"earned": 1})).status_code == 200  # course known
+    await tenant.put(f"{base}/hw1/attempts/l2", json={"status": "cancelled"})
+    groups: list[int] = []
+
+    async def counted(driver: Any, scores: list[Any]) -> Any:
+        groups.append(len(scores))
+        return await score_sql.put_scores(driver, scores)
+
+    monkeypatch.setattr(app.state.score_writes, "write", counted)
+    general = lane["general"]
+    requests = [(f"{base}/hw1/scores/{learner}", {"earned": n}) for n, learner in enumerate(learners)]
+    requests += [
+        (f"{base}/hw1/scores/l1", {"earned": 4}),
+        (f"{base}/hw1/scores/l1", {"earned": 5}),  # the same score again: written after the first
+        (f"{base}/hw1/scores/l2", {"earned": 1}),  # a cancelled attempt: the app's 409
+        (f"{base}/hw1/scores/nobody", {"earned": 1}),  # the app's 404
+    ]
+    answers = await asyncio.gather(*[tenant.put(url, json=body) for url, body in requests])
+    assert [r.status_code for r in answers] == [200] * 14 + [409, 404]
+    assert [r.json()["earned"] for r in answers[:14]] == [n for n in range(12)] + [4, 5]
+    assert [r.json()["learner"] for r in answers[:14]] == [*learners, "l1", "l1"]
+    assert lane["general"] - general == 2  # only the two errors went to the app
+    assert sum(groups) == 16 and len(groups) < 8, groups  # written together, a few statements for 16 writes
+    stored = await _learners_scores(sessionmaker, tenant)
+    assert {learner: stored[learner] for learner in learners} == {m: float(n) for n, m in enumerate(learners)}
+    assert stored["l1"] == 5 and "l2" not in stored
+    async with sessionmaker() as session:
+        audited = (
+            await session.execute(
+                text(
+                    """
+                    SELECT learner, new->>'earned' FROM audit_log
+                    WHERE organization_id = :o AND action = 'score.set' AND learner <> 'l3' ORDER BY id
+                    """
+                ),
+                {"o": tenant.id},
+            )
+        ).all()
+    assert sorted(audited) == sorted([(m, str(n)) for n, m in enumerate(learners)] + [("l1", "4"), ("l1", "5")])
+    assert [e for e in audited if e[0] == "l1"] == [("l1", "4"), ("l1", "5")]
+
+
+async def test_a_group_that_fails_is_written_by_the_app_request_by_request(
+    app: Any, tenant: Tenant, sessionmaker: Any, lane: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await _setup(tenant)
+    base = "/v1/courses/c1/assessments"
+    assert (await tenant.put(f"{base}/hw1/scores/l3", json={"earned": 1})).status_code == 200  # course known
+
+    failed: list[int] = []
+
+    async def fails(_: Any, scores: list[Any]) -> Any:
+        failed.append(len(scores))
+        raise ConnectionResetError("the database went away mid-statement")
+
+    monkeypatch.setattr(app.state.score_writes, "write", fails)
+    general = lane["general"]
+    answers = await asyncio.gather(
+        *[tenant.put(f"{base}/hw1/scores/{learner}", json={"earned": 7}) for learner in ("l1", "l2", "l3")]
+    )
+    assert [r.status_code for r in answers] == [200, 200, 200]
+    assert lane["general"] - general == sum(failed) == 3 and len(failed) < 3  # each answered by the app
+    assert await _learners_scores(sessionmaker, tenant) == {"l1": 7, "l2": 7, "l3": 7}
 
 
 async def test_a_revoked_key_stops_on_the_fast_lane_within_a_second(

@@ -13,11 +13,12 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from gradeflow.access.repository.access import IN_SCOPE
 from gradeflow.audit.repository import COLUMNS as AUDIT_COLUMNS
 from gradeflow.core.statuses import AttemptStatus, LateStatus
+from gradeflow.db.grouped import driver_connection
 from gradeflow.publishing.service import visibility as published
 
 
@@ -515,6 +516,10 @@ class SingleScore:
     stamp: Mapping[str, Any]
     now: datetime
 
+    def key(self) -> tuple[int, str, str]:
+        """The score it writes (no two in one statement)."""
+        return self.course_id, self.assessment, self.learner
+
     def row(self) -> tuple[Any, ...]:
         """Its values in _PUT_SCORES's column order."""
         stamp = self.stamp
@@ -555,15 +560,6 @@ async def put_single(session: AsyncSession, score: SingleScore) -> AttemptScore 
     assert isinstance(engine, AsyncEngine)
     async with engine.connect() as connection:
         return (await put_scores(await driver_connection(connection), [score]))[0]
-
-
-async def driver_connection(connection: AsyncConnection) -> Any:
-    """The driver's own connection under `connection`, outside any transaction (asyncpg runs a statement as its
-    own transaction then): SQLAlchemy starts none as long as nothing runs through it, so the pool takes the
-    connection back without a round trip."""
-    driver = (await connection.get_raw_connection()).driver_connection
-    assert driver is not None
-    return driver
 
 
 def _columns(scores: Sequence[SingleScore]) -> tuple[list[Any], ...]:

@@ -12,7 +12,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from gradeflow import jobs
 from gradeflow.access.identity import CourseRef
@@ -25,6 +25,7 @@ from gradeflow.core.errors import Conflict, FieldError, NotFound, ValidationFail
 from gradeflow.core.paging import Page, last_id_after, page_of
 from gradeflow.core.statuses import AttemptStatus, LateStatus
 from gradeflow.courses.service.assessments import get_assessment
+from gradeflow.db.grouped import GroupCommit
 from gradeflow.deadlines.service import late_results
 from gradeflow.grades.service import followup, grades
 from gradeflow.marking.service import anonymity
@@ -32,7 +33,6 @@ from gradeflow.publishing.service import visibility as published
 from gradeflow.scores.commands import ScoreIn, ScoreRow
 from gradeflow.scores.repository import scores as repository
 from gradeflow.scores.repository.scores import AttemptScore, ItemScore, RowError, SingleScore, StagedChange
-from gradeflow.scores.service.grouped import GroupedWrites
 
 MAX_REPORTED_ERRORS = 100
 
@@ -199,8 +199,13 @@ async def put_score(
 NOT_COMMON: ContextVar[bool] = ContextVar("scores_not_common", default=False)
 
 
+def score_writes(engine: AsyncEngine) -> GroupCommit[SingleScore, AttemptScore | None]:
+    """The process's group commit of put_common's writes."""
+    return GroupCommit(engine, repository.put_scores, SingleScore.key)
+
+
 async def put_common(
-    db: AsyncSession | GroupedWrites,
+    db: AsyncSession | GroupCommit[SingleScore, AttemptScore | None],
     queue: jobs.Queue,
     ref: CourseRef,
     assessment: str,
@@ -212,8 +217,8 @@ async def put_common(
     assessment without items, in a course without a late policy, the attempt not cancelled. Returns the
     score as put_score does, or None when it is not the common case (nothing written).
 
-    `db`: the request's session (committed after the write), or the process's grouped writes for a caller
-    that has none (the score PUT's fast lane)."""
+    `db`: the request's session (committed after the write), or the process's group commit of these writes
+    (`score_writes`) for a caller that has none (the score PUT's fast lane)."""
     if body.items is not None or body.earned is None:
         return None
     single = SingleScore(
@@ -229,7 +234,7 @@ async def put_common(
         audit.stamp(ref.organization_id, ref.id, actor),
         clock.now(),
     )
-    if isinstance(db, GroupedWrites):
+    if isinstance(db, GroupCommit):
         written = await db.put(single)
     else:
         written = await repository.put_single(db, single)
