@@ -15,6 +15,7 @@ from gradeflow.core.settings import Settings, check_bootstrap_key
 from gradeflow.db.engine import make_engine, make_sessionmaker
 from gradeflow.http.rate_limits import RateLimiter
 from gradeflow.reports.labels import LabelCatalogue
+from gradeflow.scores.service.external import tool_score_writes
 from gradeflow.scores.service.scores import score_writes
 from gradeflow.storage import open_store
 
@@ -33,6 +34,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.engine = engine
         app.state.sessionmaker = make_sessionmaker(engine)
         app.state.score_writes = score_writes(engine)
+        app.state.tool_score_writes = tool_score_writes(engine)
         redis = await jobs.connect(settings.redis_url)
         stack.push_async_callback(redis.aclose)
         app.state.redis = redis

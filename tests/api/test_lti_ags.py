@@ -502,7 +502,7 @@ async def test_the_common_score_is_answered_by_the_lane(tenant: Tenant, monkeypa
     post = external.post_tool_score
 
     async def counted(*args: Any, **kwargs: Any) -> None:
-        routed.append(args[4].score.learner)
+        routed.append(args[3].score.learner)
         await post(*args, **kwargs)
 
     monkeypatch.setattr(external, "post_tool_score", counted)
@@ -580,3 +580,46 @@ async def test_concurrent_posts_with_one_timestamp_write_once(tenant: Tenant) ->
     assert sorted(r.status_code for r in answers) == [200] + [409] * 5
     params = {"learner": "ann", "action": "score.set"}
     assert len((await tenant.get("/v1/courses/c1/audit", params=params)).json()["items"]) == 1
+
+
+async def test_concurrent_posts_are_written_together_and_each_answered_as_alone(
+    app: Any, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The AGS lane writes the common-case posts of concurrent requests as one statement (group commit): each
+    keeps its own score, comment, audit entries and refusal."""
+    from gradeflow.scores.repository import external as external_sql
+
+    learners = [f"m{i}" for i in range(10)]
+    await course(tenant, "c1")
+    await enroll(tenant, "c1", "ann", *learners)
+    tool = await register(tenant)
+    item = await tool.create("c1")
+    ext = await _with_assessment(tenant, "c1", item)
+    assert (await tool.score(item["id"], "ann", scoreGiven=1, scoreMaximum=10)).status_code == 200  # course known
+    groups: list[int] = []
+
+    async def counted(driver: Any, posts: list[Any]) -> Any:
+        groups.append(len(posts))
+        return await external_sql.post_scores(driver, posts)
+
+    monkeypatch.setattr(app.state.tool_score_writes, "write", counted)
+    first, later = _now(), _now()
+    posts = [tool.score(item["id"], m, scoreGiven=n, scoreMaximum=10, comment=f"c{n}") for n, m in enumerate(learners)]
+    posts += [
+        tool.score(item["id"], "ann", scoreGiven=5, scoreMaximum=10, timestamp=first),
+        tool.score(item["id"], "ann", scoreGiven=6, scoreMaximum=10, timestamp=later),  # after the first
+        tool.score(item["id"], "nobody", scoreGiven=1, scoreMaximum=10),  # the route's 422
+    ]
+    answers = await asyncio.gather(*posts)
+    assert [r.status_code for r in answers] == [200] * 12 + [422]
+    assert sum(groups) == 13 and len(groups) < 6, groups  # the unknown learner too, not written there
+    for n, m in enumerate(learners):
+        assert (await _score_of(tenant, "c1", ext, m))["earned"] == n
+    assert (await _score_of(tenant, "c1", ext, "ann"))["earned"] == 6
+    audit = (await tenant.get("/v1/courses/c1/audit", params={"action": "feedback.set", "limit": 100})).json()
+    assert sorted((e["learner"], e["new"]["text"]) for e in audit["items"]) == [
+        (m, f"c{n}") for n, m in enumerate(learners)
+    ]
+    params = {"learner": "ann", "action": "score.set"}
+    ann = (await tenant.get("/v1/courses/c1/audit", params=params)).json()["items"]
+    assert [e["new"]["earned"] for e in ann] == [1, 5, 6]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import math
@@ -24,6 +23,7 @@ from gradeflow.audit import service as audit
 from gradeflow.core import clock
 from gradeflow.core.errors import Conflict, FieldError, NotFound, Unauthenticated, ValidationFailed
 from gradeflow.core.settings import API_KEY_PREFIX
+from gradeflow.core.single_flight import SingleFlight
 from gradeflow.core.validation import storable_text
 from gradeflow.db.models import ApiKey, Organization
 
@@ -123,7 +123,7 @@ async def _authenticate_key(session: AsyncSession, secret: str) -> Principal:
 
 # The look-ups of keys under way, by hash: callers that find a key's cache entry ended while another is looking
 # it up wait for that look-up instead of making their own.
-_key_lookups: dict[str, asyncio.Future[Principal | None]] = {}
+_key_lookups: SingleFlight[Principal | None] = SingleFlight()
 
 
 async def current_key(sessionmaker: async_sessionmaker[AsyncSession], secret: str) -> Principal | None:
@@ -132,14 +132,7 @@ async def current_key(sessionmaker: async_sessionmaker[AsyncSession], secret: st
     principal = known_key(secret)
     if principal is not None:
         return principal
-    digest = hash_secret(secret)
-    lookup = _key_lookups.get(digest)
-    if lookup is None:
-        lookup = asyncio.ensure_future(_look_up_key(sessionmaker, secret))
-        _key_lookups[digest] = lookup
-        lookup.add_done_callback(lambda _: _key_lookups.pop(digest, None))
-    # Shielded: one caller going away does not cancel the look-up the others wait for.
-    return await asyncio.shield(lookup)
+    return await _key_lookups.do(hash_secret(secret), lambda: _look_up_key(sessionmaker, secret))
 
 
 async def _look_up_key(sessionmaker: async_sessionmaker[AsyncSession], secret: str) -> Principal | None:

@@ -244,7 +244,7 @@ async def post_score(
     ref = await course_for(session, grant, course)
     ags.remember_course(ref)
     command = body.command(ref, grant.tool_id, line_item)
-    await external.post_tool_score(session, request.app.state.engine, queue, ref, command, grant.actor)
+    await external.post_tool_score(session, queue, ref, command, grant.actor)
     return score_answer(line_item_url(request, settings, course, line_item), body.user_id)
 
 

@@ -5,12 +5,13 @@ PUT's fast lane (gradeflow/scores/router/fast_lane.py) does for the PUT.
 `ScoreLane` is ASGI middleware, registered right after `FastLane` (inside the request ids, metrics and access log,
 and the size limits, which apply to it unchanged). It recognises exactly this method and path shape and answers
 only when every one of these holds:
-- the access token's grant was found valid within the last second (`tokens.known_grant`) and holds the score
-  scope, and the course is one this process resolved for a tool before (`ags.known_course`) and the tool may
-  still reach;
+- the access token's grant is valid (`tokens.current_grant`: cached for a second, then looked up once for all
+  the requests waiting on it) and holds the score scope, and the course is one this process resolved for a tool
+  before (`ags.known_course`) and the tool may still reach;
 - the body is a JSON object sent as the score media type (or application/json) that validates as `ScoreBody`
   and is the common case (graded, with a score; a comment, if any, to set as feedback);
-- the write is the common case (`external.post_common_score`, one statement).
+- the write is the common case (`external.post_common_score`, one statement with the posts of concurrent
+  requests).
 Anything else (any doubt, any error) goes to the app with the body as it came, so every rule and every error
 answer stays in one place: the route, which stays declared there (and in the OpenAPI document). The answer is
 the route's, and the route is set in the scope for the metrics and the access log line. The rate limit is
@@ -76,7 +77,11 @@ class ScoreLane(lanes.Lane):
         settings = app.state.settings
         if len(secret) > settings.limits.max_credential_bytes:
             return lanes.Outcome.APP
-        grant = tokens.known_grant(secret)
+        try:
+            grant = await tokens.current_grant(app.state.sessionmaker, secret)
+        except Exception:  # e.g. the database is away: the app answers as it does
+            log.debug("the AGS score lane could not look its token up; the app takes the request", exc_info=True)
+            return lanes.Outcome.APP
         if grant is None or LtiScope.AGS_SCORE not in grant.scopes:
             return lanes.Outcome.APP
         course, line_item = path
@@ -100,7 +105,8 @@ class ScoreLane(lanes.Lane):
         except RateLimited as exc:
             await lanes.app_error(scope, receive, send, route, exc)
             return lanes.Outcome.ANSWERED
-        if not await external.post_common_score(app.state.engine, app.state.redis, ref, command, grant.actor):
+        writes = app.state.tool_score_writes
+        if not await external.post_common_score(writes, app.state.redis, ref, command, grant.actor):
             return lanes.Outcome.NOT_COMMON
         scope["route"] = route  # what the metrics and the access log line name, as for the route
         url = line_item_url(Request(scope), settings, course, int(line_item))

@@ -23,12 +23,13 @@ from typing import Any
 
 import jwt
 from redis.exceptions import RedisError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gradeflow.access.identity import CourseRef
 from gradeflow.core import clock
 from gradeflow.core.errors import NotFound
 from gradeflow.core.settings import WebhookSettings
+from gradeflow.core.single_flight import SingleFlight
 from gradeflow.core.validation import storable_text
 from gradeflow.jobs import Queue
 from gradeflow.lti.repository import tools as repository
@@ -306,6 +307,24 @@ def known_grant(secret: str) -> LtiGrant | None:
     if cached is not None and cached[0] > time.monotonic() and cached[2] > time.time():
         return cached[1]
     return None
+
+
+# The look-ups of tokens under way, by hash (as for API keys: auth.current_key).
+_grant_lookups: SingleFlight[LtiGrant | None] = SingleFlight()
+
+
+async def current_grant(sessionmaker: async_sessionmaker[AsyncSession], secret: str) -> LtiGrant | None:
+    """What an access token allows now: from the cache, else from one look-up shared by every concurrent caller
+    of the token; None when it is unknown, expired or its tool is gone."""
+    grant = known_grant(secret)
+    if grant is not None:
+        return grant
+
+    async def look_up() -> LtiGrant | None:
+        async with sessionmaker() as session:
+            return await grant_for(session, secret)
+
+    return await _grant_lookups.do(secret_hash(secret), look_up)
 
 
 async def grant_for(session: AsyncSession, secret: str) -> LtiGrant | None:

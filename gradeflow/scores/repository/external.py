@@ -7,7 +7,7 @@ lti_score_timestamps, and a score whose timestamp is not later than it changes n
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -17,14 +17,16 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from gradeflow.audit.repository import COLUMNS as AUDIT_COLUMNS
+from gradeflow.db.grouped import driver_connection
 from gradeflow.scores.repository.scores import TOTALS_CONFLICT  # the one override rule of score writes
 
 # Points are numeric(18, 6): a rescaled score must stay below this.
 POINTS_LIMIT = Decimal(10) ** 12
 
-# The line item the tool may use in the course, with the assessment it is and the learner's attempt at it.
+# Each given row's line item (if the tool may use it in the course), with the assessment it is and the learner's
+# attempt at it. `given` is a relation of (course, line_item, tool, learner), one row per score, `g`.
 _PROBE = """
-    SELECT a.id AS assessment_id, a.external_id AS assessment, a.points_possible AS points,
+    SELECT g.*, a.id AS assessment_id, a.external_id AS assessment, a.points_possible AS points,
            e.id AS enrollment_id, t.id AS attempt_id, t.status, s.timestamp AS last_timestamp,
            EXISTS (SELECT 1 FROM items x WHERE x.assessment_id = a.id) AS has_items,
            EXISTS (SELECT 1 FROM late_policies p WHERE p.course_id = l.course_id) AS late_policy,
@@ -33,104 +35,83 @@ _PROBE = """
                                      'source', t.source, 'graded_by', t.scored_by)
            END AS old,
            f.text AS old_comment
-    FROM lti_line_items l
+    FROM {given} g
+    JOIN lti_line_items l ON l.id = g.line_item AND l.course_id = g.course AND (l.tool_id IS NULL OR l.tool_id = g.tool)
     JOIN assessments a ON a.id = l.assessment_id
-    LEFT JOIN enrollments e ON e.course_id = l.course_id AND e.external_id = $learner
+    LEFT JOIN enrollments e ON e.course_id = l.course_id AND e.external_id = g.learner
     LEFT JOIN attempts t ON t.assessment_id = a.id AND t.enrollment_id = e.id
     LEFT JOIN lti_score_timestamps s ON s.assessment_id = a.id AND s.enrollment_id = e.id
     LEFT JOIN feedback f ON f.attempt_id = t.id AND f.item_id IS NULL
-    WHERE l.id = $line_item AND l.course_id = $course AND (l.tool_id IS NULL OR l.tool_id = $tool)
 """
 
 # The score rescaled from the tool's maximum to the assessment's points (exact when they are equal).
-_RESCALED = (
-    "CASE WHEN CAST($maximum AS numeric) = p.points THEN CAST($given AS numeric)"
-    " ELSE round(CAST($given AS numeric) * p.points / CAST($maximum AS numeric), 6) END"
-)
+_RESCALED = "CASE WHEN p.maximum = p.points THEN p.given ELSE round(p.given * p.points / p.maximum, 6) END"
 
-# The common case as one statement, as scores.put_single is for the native PUT: a graded score (and the comment,
-# if any, as the learner's feedback on the attempt) on an assessment without items, in a course without a late
-# policy, the attempt not cancelled, the timestamp later than the last one. The timestamp is advanced first and
-# every write hangs on it, so of two concurrent posts with the same timestamp one writes. Audited as the general
-# path audits: score.set and feedback.set, each when it changes something. Always one row: what was found, and
-# whether the score was written.
+# The common case as one statement for several scores (each with its own course, tool, times and caller), as
+# scores.put_scores is for the native PUT: a graded score (and the comment, if any, as the learner's feedback on
+# the attempt) on an assessment without items, in a course without a late policy, the attempt not cancelled, the
+# timestamp later than the last one. The timestamp is advanced first and every write hangs on it, so of two
+# concurrent posts with the same timestamp one writes. Audited as the general path audits: score.set and
+# feedback.set, each when it changes something. One row per score, by its number `rn` (from 1): what was found,
+# and whether the score was written. No two scores may name the same learner's line item.
 _POST_COMMON = f"""
-    WITH probe AS ({_PROBE}),
+    WITH given AS (
+      SELECT * FROM unnest(CAST($1 AS bigint[]), CAST($2 AS bigint[]), CAST($3 AS bigint[]), CAST($4 AS bigint[]),
+                           CAST($5 AS text[]), CAST($6 AS numeric[]), CAST($7 AS numeric[]),
+                           CAST($8 AS timestamptz[]), CAST($9 AS text[]), CAST($10 AS text[]),
+                           CAST($11 AS timestamptz[]), CAST($12 AS text[]))
+        WITH ORDINALITY AS g(course, organization, line_item, tool, learner, given, maximum, timestamp, actor,
+                             request, now, comment, rn)
+    ), probe AS ({_PROBE.format(given="given")}),
     target AS (
       SELECT p.*, {_RESCALED} AS earned FROM probe p
       WHERE p.enrollment_id IS NOT NULL AND NOT p.has_items AND NOT p.late_policy
         AND p.status IS DISTINCT FROM 'cancelled'
-        AND (p.last_timestamp IS NULL OR p.last_timestamp < CAST($timestamp AS timestamptz))
+        AND (p.last_timestamp IS NULL OR p.last_timestamp < p.timestamp)
     ), stamped AS (
       INSERT INTO lti_score_timestamps AS s (assessment_id, enrollment_id, timestamp)
-      SELECT assessment_id, enrollment_id, CAST($timestamp AS timestamptz) FROM target
+      SELECT assessment_id, enrollment_id, timestamp FROM target
       WHERE earned < {POINTS_LIMIT}
       ON CONFLICT (assessment_id, enrollment_id) DO UPDATE SET timestamp = excluded.timestamp
         WHERE s.timestamp < excluded.timestamp
-      RETURNING s.assessment_id
+      RETURNING s.assessment_id, s.enrollment_id
     ), go AS (
       SELECT target.*,
              jsonb_build_object('earned', trim_scale(earned), 'possible', trim_scale(points),
-                                'source', 'auto', 'graded_by', CAST($actor AS text)) AS new
-      FROM target JOIN stamped USING (assessment_id)
+                                'source', 'auto', 'graded_by', actor) AS new
+      FROM target JOIN stamped USING (assessment_id, enrollment_id)
     ), audited AS (
       INSERT INTO audit_log ({AUDIT_COLUMNS})
-      SELECT CAST($organization AS bigint), CAST($course AS bigint), CAST($now AS timestamptz), CAST($actor AS text),
-             CAST($request AS text), 'score.set', CAST($learner AS text), assessment, NULL, old, new
+      SELECT organization, course, now, actor, request, 'score.set', learner, assessment, NULL, old, new
       FROM go WHERE old IS DISTINCT FROM new
     ), stale AS (
       INSERT INTO stale_grades (enrollment_id, course_id)
-      SELECT enrollment_id, CAST($course AS bigint) FROM go ON CONFLICT DO NOTHING
+      SELECT enrollment_id, course FROM go ON CONFLICT DO NOTHING
     ), written AS (
       INSERT INTO attempts AS t (assessment_id, enrollment_id, status, entered, possible, source, scored_by, scored_at)
-      SELECT assessment_id, enrollment_id, 'graded', earned, points, 'auto', CAST($actor AS text),
-             CAST($now AS timestamptz)
+      SELECT assessment_id, enrollment_id, 'graded', earned, points, 'auto', actor, now
       FROM go
-      {TOTALS_CONFLICT.replace(":now", "CAST($now AS timestamptz)")}
-      RETURNING t.id
+      {TOTALS_CONFLICT.replace(":now", "excluded.scored_at")}
+      RETURNING t.id, t.assessment_id, t.enrollment_id
     ), commented AS (
       INSERT INTO feedback (attempt_id, item_id, text, updated_by, updated_at)
-      SELECT w.id, NULL, CAST($comment AS text), CAST($actor AS text), CAST($now AS timestamptz)
-      FROM written w CROSS JOIN go
-      WHERE CAST($comment AS text) IS NOT NULL AND go.old_comment IS DISTINCT FROM CAST($comment AS text)
+      SELECT w.id, NULL, go.comment, go.actor, go.now
+      FROM written w JOIN go USING (assessment_id, enrollment_id)
+      WHERE go.comment IS NOT NULL AND go.old_comment IS DISTINCT FROM go.comment
       ON CONFLICT (attempt_id, coalesce(item_id, 0)) DO UPDATE SET
         text = excluded.text, updated_by = excluded.updated_by, updated_at = excluded.updated_at
     ), comment_audited AS (
       INSERT INTO audit_log ({AUDIT_COLUMNS})
-      SELECT CAST($organization AS bigint), CAST($course AS bigint), CAST($now AS timestamptz), CAST($actor AS text),
-             CAST($request AS text), 'feedback.set', CAST($learner AS text), assessment, NULL,
-             jsonb_build_object('text', old_comment), jsonb_build_object('text', CAST($comment AS text))
-      FROM go WHERE CAST($comment AS text) IS NOT NULL AND old_comment IS DISTINCT FROM CAST($comment AS text)
+      SELECT organization, course, now, actor, request, 'feedback.set', learner, assessment, NULL,
+             jsonb_build_object('text', old_comment), jsonb_build_object('text', comment)
+      FROM go WHERE comment IS NOT NULL AND old_comment IS DISTINCT FROM comment
     )
-    SELECT p.assessment_id, p.enrollment_id, p.last_timestamp, p.has_items, p.status,
-           EXISTS (SELECT 1 FROM written) AS written
-    FROM (SELECT 1) one LEFT JOIN probe p ON true
+    SELECT g.rn, p.assessment_id, p.enrollment_id, p.last_timestamp, p.has_items, p.status,
+           w.id IS NOT NULL AS written
+    FROM given g
+    LEFT JOIN probe p ON p.rn = g.rn
+    LEFT JOIN written w ON w.assessment_id = p.assessment_id AND w.enrollment_id = p.enrollment_id
 """  # noqa: S608  (constant SQL)
-
-_COMMON_NAMES = (
-    "course",
-    "organization",
-    "line_item",
-    "tool",
-    "learner",
-    "given",
-    "maximum",
-    "timestamp",
-    "actor",
-    "request",
-    "now",
-    "comment",
-)
-
-
-def _numbered(sql: str, names: tuple[str, ...]) -> str:
-    """The statement with `$name` as asyncpg's `$n`, in the order of `names`."""
-    for n, name in enumerate(names, start=1):
-        sql = sql.replace(f"${name}", f"${n}")
-    return sql
-
-
-_POST_COMMON_SQL = _numbered(_POST_COMMON, _COMMON_NAMES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +129,39 @@ class ToolScore:
 
 
 @dataclass(frozen=True, slots=True)
+class ToolPost:
+    """A graded score to write in the common case, with its comment (None: none), its caller and times."""
+
+    score: ToolScore
+    comment: str | None
+    actor: str
+    request_id: str | None
+    now: datetime
+
+    def key(self) -> tuple[int, int, str]:
+        """The learner's line item it writes (no two in one statement)."""
+        return self.score.course_id, self.score.line_item_id, self.score.learner
+
+    def row(self) -> tuple[Any, ...]:
+        """Its values in _POST_COMMON's column order."""
+        score = self.score
+        return (
+            score.course_id,
+            score.organization_id,
+            score.line_item_id,
+            score.tool_id,
+            score.learner,
+            score.given,
+            score.maximum,
+            score.timestamp,
+            self.actor,
+            self.request_id,
+            self.now,
+            self.comment,
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class CommonOutcome:
     """What the one statement found: the assessment (None: no such line item for the tool), the learner (None:
     not enrolled), the last timestamp, and whether it wrote the score."""
@@ -160,51 +174,42 @@ class CommonOutcome:
     written: bool
 
 
-async def post_common(
-    db: AsyncSession | AsyncEngine,
-    score: ToolScore,
-    comment: str | None,
-    actor: str,
-    request_id: str | None,
-    now: datetime,
-) -> CommonOutcome:
-    """Write a graded score (and `comment` as feedback; None: none) in the common case as one statement (see
-    _POST_COMMON); given an engine, or a session that has not used the database yet, on a pool connection in
-    autocommit (one round trip), else in the session's transaction, which the caller commits."""
-    parameters = (
-        score.course_id,
-        score.organization_id,
-        score.line_item_id,
-        score.tool_id,
-        score.learner,
-        score.given,
-        score.maximum,
-        score.timestamp,
-        actor,
-        request_id,
-        now,
-        comment,
-    )
-    row: Mapping[Any, Any] | None
-    if isinstance(db, AsyncSession) and db.in_transaction():
-        result = await (await db.connection()).exec_driver_sql(_POST_COMMON_SQL, parameters)
-        row = result.mappings().first()
-    else:
-        engine = db if isinstance(db, AsyncEngine) else db.bind
-        assert isinstance(engine, AsyncEngine)
-        async with engine.connect() as connection:
-            driver = (await connection.get_raw_connection()).driver_connection
-            assert driver is not None
-            row = await driver.fetchrow(_POST_COMMON_SQL, *parameters)
-    assert row is not None
-    return CommonOutcome(
-        row["assessment_id"],
-        row["enrollment_id"],
-        row["last_timestamp"],
-        row["has_items"],
-        row["status"],
-        bool(row["written"]),
-    )
+async def post_scores(driver: Any, posts: Sequence[ToolPost]) -> list[CommonOutcome]:
+    """Write graded scores (and their comments as feedback) in the common case as one statement (see
+    _POST_COMMON) on `driver`, an asyncpg connection outside any transaction (the statement is its own): each
+    one's outcome, in order."""
+    return _outcomes(await driver.fetch(_POST_COMMON, *_columns(posts)))
+
+
+async def post_common(session: AsyncSession, post: ToolPost) -> CommonOutcome:
+    """post_scores for one score, in the session's transaction when it has one (which the caller commits), else
+    on a connection of the pool, as its own transaction."""
+    if session.in_transaction():
+        result = await (await session.connection()).exec_driver_sql(_POST_COMMON, _columns([post]))
+        return _outcomes(list(result.mappings()))[0]
+    engine = session.bind
+    assert isinstance(engine, AsyncEngine)
+    async with engine.connect() as connection:
+        return (await post_scores(await driver_connection(connection), [post]))[0]
+
+
+def _columns(posts: Sequence[ToolPost]) -> tuple[list[Any], ...]:
+    return tuple(list(column) for column in zip(*(post.row() for post in posts), strict=True))
+
+
+def _outcomes(rows: Sequence[Mapping[Any, Any]]) -> list[CommonOutcome]:
+    ordered = sorted(rows, key=lambda row: row["rn"])
+    return [
+        CommonOutcome(
+            row["assessment_id"],
+            row["enrollment_id"],
+            row["last_timestamp"],
+            row["has_items"],
+            row["status"],
+            bool(row["written"]),
+        )
+        for row in ordered
+    ]
 
 
 # --- the general path's statements (in the caller's transaction) ------------------------------------
@@ -228,10 +233,10 @@ class ToolTarget:
 
 
 _TARGET = text(
-    _PROBE.replace("$learner", ":learner")
-    .replace("$line_item", ":line_item")
-    .replace("$course", ":course")
-    .replace("$tool", ":tool")
+    _PROBE.format(
+        given="(SELECT CAST(:course AS bigint) AS course, CAST(:line_item AS bigint) AS line_item,"
+        " CAST(:tool AS bigint) AS tool, CAST(:learner AS text) AS learner)"
+    )
 )
 
 
@@ -248,7 +253,7 @@ async def target(
         .mappings()
         .first()
     )
-    return None if row is None else ToolTarget(**row)
+    return None if row is None else ToolTarget(**{name: row[name] for name in ToolTarget.__dataclass_fields__})
 
 
 _ADVANCE = text(

@@ -8,8 +8,8 @@ and answers only when every one of these holds:
   requests waiting on it) and the course one this process resolved for such a key before (`scores.known_course`);
 - the body is a JSON object that validates as `ScoreIn` with `earned` (no items) and no Idempotency-Key
   is sent;
-- the write is the common case (`scores.put_common`, one statement: no items, no late policy, the
-  attempt not cancelled).
+- the write is the common case (`scores.put_common`, one statement with the writes of concurrent requests:
+  no items, no late policy, the attempt not cancelled).
 Anything else (any doubt, any error) falls through to the app with the body as it came, so every rule and
 every error answer stays in one place: the route, which stays declared there (and in the OpenAPI document).
 The answer is the route's: the same use case, the same response model and serialization, and the route

@@ -1,10 +1,11 @@
 """A score a registered tool posts to a line item (LTI AGS): an entry point into the one score path.
 
 The common case (a graded score, its comment if any set as feedback, an assessment without items, no late policy)
-is one statement (repository.post_common). Anything else goes through the same writes as the native PUT
-(scores.write_rows: audit, late policy, grades marked stale), plus what only a tool says: the attempt's status
-from its progress, a cleared score, a comment removed. Scores of a (line item, learner) are ordered by the tool's
-timestamp: an older or equal one changes nothing and is refused (ToolScoreOutdated).
+is one statement (repository.post_scores, on the AGS lane with the posts of concurrent requests: db.grouped).
+Anything else goes through the same writes as the native PUT (scores.write_rows: audit, late policy, grades marked
+stale), plus what only a tool says: the attempt's status from its progress, a cleared score, a comment removed.
+Scores of a (line item, learner) are ordered by the tool's timestamp: an older or equal one changes nothing and is
+refused (ToolScoreOutdated).
 """
 
 from __future__ import annotations
@@ -22,15 +23,24 @@ from gradeflow.audit import service as audit
 from gradeflow.core import clock
 from gradeflow.core.context import request_id
 from gradeflow.core.errors import Conflict, NotFound, ValidationFailed
+from gradeflow.db.grouped import GroupCommit
 from gradeflow.deadlines.service import late_results
 from gradeflow.grades.service import followup, grades
 from gradeflow.scores.commands import ScoreRow
 from gradeflow.scores.repository import external as repository
 from gradeflow.scores.repository import feedback as feedback_repository
-from gradeflow.scores.repository.external import POINTS_LIMIT, CommonOutcome, ToolScore, ToolTarget
+from gradeflow.scores.repository.external import POINTS_LIMIT, CommonOutcome, ToolPost, ToolScore, ToolTarget
 from gradeflow.scores.service.scores import write_rows
 
-__all__ = ["NOT_COMMON", "ToolScore", "ToolScoreIn", "ToolScoreOutdated", "post_common_score", "post_tool_score"]
+__all__ = [
+    "NOT_COMMON",
+    "ToolScore",
+    "ToolScoreIn",
+    "ToolScoreOutdated",
+    "post_common_score",
+    "post_tool_score",
+    "tool_score_writes",
+]
 
 
 class ToolScoreOutdated(Conflict):
@@ -51,13 +61,13 @@ class ToolScoreIn:
 
 
 async def post_tool_score(
-    session: AsyncSession, engine: AsyncEngine, queue: jobs.Queue, ref: CourseRef, body: ToolScoreIn, actor: str
+    session: AsyncSession, queue: jobs.Queue, ref: CourseRef, body: ToolScoreIn, actor: str
 ) -> None:
     """Apply a tool's score (see the module). 404 for a line item the tool may not use, 422 (/userId) for a
     learner not enrolled, 409 for an outdated timestamp, a cancelled attempt, or a score on an assessment
     with items."""
     if _common(body) and not NOT_COMMON.get():
-        outcome = await _post_common(session if session.in_transaction() else engine, queue, ref, body, actor)
+        outcome = await _post_common(session, queue, ref, body, actor)
         if outcome.assessment_id is None:
             raise _no_line_item()
         if outcome.enrollment_id is None:
@@ -76,12 +86,17 @@ async def post_tool_score(
 NOT_COMMON: ContextVar[bool] = ContextVar("tool_score_not_common", default=False)
 
 
+def tool_score_writes(engine: AsyncEngine) -> GroupCommit[ToolPost, CommonOutcome]:
+    """The process's group commit of post_common_score's writes."""
+    return GroupCommit(engine, repository.post_scores, ToolPost.key)
+
+
 async def post_common_score(
-    engine: AsyncEngine, queue: jobs.Queue, ref: CourseRef, body: ToolScoreIn, actor: str
+    writes: GroupCommit[ToolPost, CommonOutcome], queue: jobs.Queue, ref: CourseRef, body: ToolScoreIn, actor: str
 ) -> bool:
-    """Write the score when it is the common case, as one statement on a pool connection; False when it is not
-    (or is refused: post_tool_score says why), nothing written then."""
-    return _common(body) and (await _post_common(engine, queue, ref, body, actor)).written
+    """Write the score when it is the common case, with the writes of concurrent requests (`tool_score_writes`);
+    False when it is not (or is refused: post_tool_score says why), nothing written then."""
+    return _common(body) and (await _post_common(writes, queue, ref, body, actor)).written
 
 
 def _common(body: ToolScoreIn) -> bool:
@@ -94,10 +109,15 @@ def _common(body: ToolScoreIn) -> bool:
 
 
 async def _post_common(
-    db: AsyncSession | AsyncEngine, queue: jobs.Queue, ref: CourseRef, body: ToolScoreIn, actor: str
+    db: AsyncSession | GroupCommit[ToolPost, CommonOutcome],
+    queue: jobs.Queue,
+    ref: CourseRef,
+    body: ToolScoreIn,
+    actor: str,
 ) -> CommonOutcome:
     comment = None if body.comment is None else body.comment.strip()
-    outcome = await repository.post_common(db, body.score, comment, actor, request_id.get(), clock.now())
+    post = ToolPost(body.score, comment, actor, request_id.get(), clock.now())
+    outcome = await (db.put(post) if isinstance(db, GroupCommit) else repository.post_common(db, post))
     if outcome.written:
         await followup.ask(queue, ref.id)
     return outcome
