@@ -537,6 +537,43 @@ async def test_a_group_that_fails_is_written_by_the_app_request_by_request(
     assert await _learners_scores(sessionmaker, tenant) == {"l1": 7, "l2": 7, "l3": 7}
 
 
+async def test_groups_writing_the_same_scores_in_any_order_never_deadlock(tenant: Tenant, sessionmaker: Any) -> None:
+    """Two groups with the same scores, named in opposite orders, written at once many times: rows are locked
+    in key order, so neither waits on the other in a circle (PostgreSQL would abort one as a deadlock)."""
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    from gradeflow.audit import service as audit
+    from gradeflow.db.grouped import driver_connection
+
+    await _setup(tenant)
+    learners = [f"d{i}" for i in range(60)]
+    await enroll(tenant, "c1", *learners)
+    async with sessionmaker() as session:
+        course_id = await session.scalar(
+            text("SELECT id FROM courses WHERE external_id = 'c1' AND organization_id = :o"), {"o": tenant.id}
+        )
+    engine = sessionmaker.kw["bind"]
+
+    def scores(order: list[str], earned: int) -> list[score_sql.SingleScore]:
+        stamp = audit.stamp(tenant.id, course_id, "test")
+        now = datetime.now(UTC)
+        return [
+            score_sql.SingleScore(course_id, tenant.id, "c1", "hw1", m, Decimal(earned), None, "auto", "t", stamp, now)
+            for m in order
+        ]
+
+    async def write(order: list[str], earned: int) -> None:
+        async with engine.connect() as connection:
+            written = await score_sql.put_scores(await driver_connection(connection), scores(order, earned))
+        assert all(w is not None for w in written)
+
+    for n in range(15):
+        await asyncio.gather(write(learners, n), write(learners[::-1], n + 100))
+    stored = await _learners_scores(sessionmaker, tenant)
+    assert all(stored[m] in (14, 114) for m in learners)
+
+
 async def test_a_revoked_key_stops_on_the_fast_lane_within_a_second(
     tenant: Tenant, sessionmaker: Any, app: Any
 ) -> None:

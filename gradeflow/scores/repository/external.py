@@ -53,7 +53,8 @@ _RESCALED = "CASE WHEN p.maximum = p.points THEN p.given ELSE round(p.given * p.
 # timestamp later than the last one. The timestamp is advanced first and every write hangs on it, so of two
 # concurrent posts with the same timestamp one writes. Audited as the general path audits: score.set and
 # feedback.set, each when it changes something. One row per score, by its number `rn` (from 1): what was found,
-# and whether the score was written. No two scores may name the same learner's line item.
+# and whether the score was written. No two scores may name the same learner's line item. Rows are written in key
+# order, so that two statements writing the same rows lock them in the same order (no deadlock).
 _POST_COMMON = f"""
     WITH given AS (
       SELECT * FROM unnest(CAST($1 AS bigint[]), CAST($2 AS bigint[]), CAST($3 AS bigint[]), CAST($4 AS bigint[]),
@@ -71,7 +72,7 @@ _POST_COMMON = f"""
     ), stamped AS (
       INSERT INTO lti_score_timestamps AS s (assessment_id, enrollment_id, timestamp)
       SELECT assessment_id, enrollment_id, timestamp FROM target
-      WHERE earned < {POINTS_LIMIT}
+      WHERE earned < {POINTS_LIMIT} ORDER BY assessment_id, enrollment_id
       ON CONFLICT (assessment_id, enrollment_id) DO UPDATE SET timestamp = excluded.timestamp
         WHERE s.timestamp < excluded.timestamp
       RETURNING s.assessment_id, s.enrollment_id
@@ -86,18 +87,18 @@ _POST_COMMON = f"""
       FROM go WHERE old IS DISTINCT FROM new
     ), stale AS (
       INSERT INTO stale_grades (enrollment_id, course_id)
-      SELECT enrollment_id, course FROM go ON CONFLICT DO NOTHING
+      SELECT enrollment_id, course FROM go ORDER BY enrollment_id ON CONFLICT DO NOTHING
     ), written AS (
       INSERT INTO attempts AS t (assessment_id, enrollment_id, status, entered, possible, source, scored_by, scored_at)
       SELECT assessment_id, enrollment_id, 'graded', earned, points, 'auto', actor, now
-      FROM go
+      FROM go ORDER BY assessment_id, enrollment_id
       {TOTALS_CONFLICT.replace(":now", "excluded.scored_at")}
       RETURNING t.id, t.assessment_id, t.enrollment_id
     ), commented AS (
       INSERT INTO feedback (attempt_id, item_id, text, updated_by, updated_at)
       SELECT w.id, NULL, go.comment, go.actor, go.now
       FROM written w JOIN go USING (assessment_id, enrollment_id)
-      WHERE go.comment IS NOT NULL AND go.old_comment IS DISTINCT FROM go.comment
+      WHERE go.comment IS NOT NULL AND go.old_comment IS DISTINCT FROM go.comment ORDER BY w.id
       ON CONFLICT (attempt_id, coalesce(item_id, 0)) DO UPDATE SET
         text = excluded.text, updated_by = excluded.updated_by, updated_at = excluded.updated_at
     ), comment_audited AS (

@@ -451,7 +451,8 @@ async def scores_at(
 # it with the row's number (`rn`, from 1). Only the common case: an assessment without items, an attempt not
 # cancelled, a course without a late policy (whose deduction the general path applies); a row that is not
 # writes nothing and returns nothing, and its caller takes the general path. No two rows may name the same
-# score (an upsert cannot change a row twice).
+# score (an upsert cannot change a row twice). Rows are written in key order, so that two statements writing
+# the same scores lock them in the same order and never wait for each other in a circle (a deadlock).
 _PUT_SCORES = f"""
     WITH given AS (
       SELECT * FROM unnest(CAST($1 AS bigint[]), CAST($2 AS bigint[]), CAST($3 AS text[]), CAST($4 AS text[]),
@@ -484,11 +485,11 @@ _PUT_SCORES = f"""
       FROM target WHERE old IS DISTINCT FROM new
     ), stale AS (
       INSERT INTO stale_grades (enrollment_id, course_id)
-      SELECT enrollment_id, course_id FROM target ON CONFLICT DO NOTHING
+      SELECT enrollment_id, course_id FROM target ORDER BY enrollment_id ON CONFLICT DO NOTHING
     ), written AS (
       INSERT INTO attempts AS t (assessment_id, enrollment_id, status, entered, possible, source, scored_by, scored_at)
       SELECT assessment_id, enrollment_id, 'graded', earned, a_possible, source, scored_by, now
-      FROM target
+      FROM target ORDER BY assessment_id, enrollment_id
       {TOTALS_CONFLICT.replace(":now", "excluded.scored_at")}
       RETURNING t.assessment_id, t.enrollment_id, {", ".join(f"t.{column}" for column in _ATTEMPT_COLUMNS)}
     )
