@@ -14,11 +14,11 @@ later waits for the earlier's group and joins the next.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 Row = TypeVar("Row")
 Result = TypeVar("Result")
@@ -88,6 +88,24 @@ class GroupCommit(Generic[Row, Result]):
         for write, result in zip(group, results, strict=True):
             if not write.done.done():  # its request may have gone away meanwhile
                 write.done.set_result(result)
+
+
+def columns(rows: Sequence[tuple[Any, ...]]) -> tuple[list[Any], ...]:
+    """Rows' values as one list per column: a group statement's array parameters."""
+    return tuple(list(column) for column in zip(*rows, strict=True))
+
+
+async def fetch_in(session: AsyncSession, sql: str, rows: Sequence[tuple[Any, ...]]) -> list[Mapping[Any, Any]]:
+    """A group statement's answer for `rows` outside a group: in the session's transaction when it has one (never on
+    a second connection: a request holding one connection and waiting for another could exhaust the pool), which
+    the caller commits; else on a connection of the pool, as its own transaction."""
+    if session.in_transaction():
+        result = await (await session.connection()).exec_driver_sql(sql, columns(rows))
+        return list(result.mappings())
+    engine = session.bind
+    assert isinstance(engine, AsyncEngine)
+    async with engine.connect() as connection:
+        return list(await (await driver_connection(connection)).fetch(sql, *columns(rows)))
 
 
 async def driver_connection(connection: AsyncConnection) -> Any:

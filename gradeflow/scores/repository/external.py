@@ -14,10 +14,10 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from gradeflow.audit.repository import COLUMNS as AUDIT_COLUMNS
-from gradeflow.db.grouped import driver_connection
+from gradeflow.db import grouped
 from gradeflow.scores.repository.scores import TOTALS_CONFLICT  # the one override rule of score writes
 
 # Points are numeric(18, 6): a rescaled score must stay below this.
@@ -179,23 +179,12 @@ async def post_scores(driver: Any, posts: Sequence[ToolPost]) -> list[CommonOutc
     """Write graded scores (and their comments as feedback) in the common case as one statement (see
     _POST_COMMON) on `driver`, an asyncpg connection outside any transaction (the statement is its own): each
     one's outcome, in order."""
-    return _outcomes(await driver.fetch(_POST_COMMON, *_columns(posts)))
+    return _outcomes(await driver.fetch(_POST_COMMON, *grouped.columns([post.row() for post in posts])))
 
 
 async def post_common(session: AsyncSession, post: ToolPost) -> CommonOutcome:
-    """post_scores for one score, in the session's transaction when it has one (which the caller commits), else
-    on a connection of the pool, as its own transaction."""
-    if session.in_transaction():
-        result = await (await session.connection()).exec_driver_sql(_POST_COMMON, _columns([post]))
-        return _outcomes(list(result.mappings()))[0]
-    engine = session.bind
-    assert isinstance(engine, AsyncEngine)
-    async with engine.connect() as connection:
-        return (await post_scores(await driver_connection(connection), [post]))[0]
-
-
-def _columns(posts: Sequence[ToolPost]) -> tuple[list[Any], ...]:
-    return tuple(list(column) for column in zip(*(post.row() for post in posts), strict=True))
+    """post_scores for one score, with the request's session (grouped.fetch_in)."""
+    return _outcomes(await grouped.fetch_in(session, _POST_COMMON, [post.row()]))[0]
 
 
 def _outcomes(rows: Sequence[Mapping[Any, Any]]) -> list[CommonOutcome]:

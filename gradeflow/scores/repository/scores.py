@@ -13,12 +13,12 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from gradeflow.access.repository.access import IN_SCOPE
 from gradeflow.audit.repository import COLUMNS as AUDIT_COLUMNS
 from gradeflow.core.statuses import AttemptStatus, LateStatus
-from gradeflow.db.grouped import driver_connection
+from gradeflow.db import grouped
 from gradeflow.publishing.service import visibility as published
 
 
@@ -546,25 +546,13 @@ async def put_scores(driver: Any, scores: Sequence[SingleScore]) -> list[Attempt
     """Write the scores in the common case as one statement on `driver`, an asyncpg connection outside any
     transaction (the statement is its own): each score as staff see it, or None for one that is not the common
     case (not written). No two may name the same score."""
-    rows = await driver.fetch(_PUT_SCORES, *_columns(scores))
+    rows = await driver.fetch(_PUT_SCORES, *grouped.columns([score.row() for score in scores]))
     return _by_number(rows, len(scores))
 
 
 async def put_single(session: AsyncSession, score: SingleScore) -> AttemptScore | None:
-    """put_scores for one score, in the session's transaction when it has one (never on a second connection:
-    a request holding one connection and waiting for another could exhaust the pool), which the caller commits;
-    else on a connection of the pool, as its own transaction."""
-    if session.in_transaction():
-        result = await (await session.connection()).exec_driver_sql(_PUT_SCORES, _columns([score]))
-        return _by_number(list(result.mappings()), 1)[0]
-    engine = session.bind
-    assert isinstance(engine, AsyncEngine)
-    async with engine.connect() as connection:
-        return (await put_scores(await driver_connection(connection), [score]))[0]
-
-
-def _columns(scores: Sequence[SingleScore]) -> tuple[list[Any], ...]:
-    return tuple(list(column) for column in zip(*(score.row() for score in scores), strict=True))
+    """put_scores for one score, with the request's session (grouped.fetch_in)."""
+    return _by_number(await grouped.fetch_in(session, _PUT_SCORES, [score.row()]), 1)[0]
 
 
 def _by_number(rows: Sequence[Mapping[Any, Any]], count: int) -> list[AttemptScore | None]:
