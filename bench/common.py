@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
+
 from gradeflow.db.migrate import upgrade
 from gradeflow.devstack import infra, processes
 
@@ -177,3 +179,16 @@ def figures(name: str, latencies: list[float], elapsed: float, clients: int) -> 
         f"p99/p50={p99 / p50:.1f} ({rate:,.0f} req/s)"
     )
     return rate
+
+
+async def mean_group(server: Server, kind: str) -> str:
+    """Writes per group-commit statement of `kind` in the API process that answers /metrics (one of its workers),
+    since it started, as text."""
+    async with httpx.AsyncClient(base_url=server.base_url) as client:
+        text = (await client.get("/metrics")).text
+    found = {}
+    for line in text.splitlines():
+        for part in ("sum", "count"):
+            if line.startswith(f'gradeflow_group_commit_rows_{part}{{kind="{kind}"}}'):
+                found[part] = float(line.rsplit(" ", 1)[1])
+    return f"{found['sum'] / found['count']:.1f}" if found.get("count") else "no group"

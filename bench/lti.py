@@ -28,7 +28,7 @@ import jwt
 import orjson
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from bench.common import Request, Server, api_server, drive, figures
+from bench.common import Request, Server, api_server, drive, figures, mean_group
 from bench.ingest import score_put
 
 SCORE_TYPE = "application/vnd.ims.lis.v1.score+json"
@@ -127,6 +127,8 @@ async def run(server: Server, args: argparse.Namespace) -> None:
     ags_rate = figures(f"AGS score POST ({args.workers} workers)", *measured["ags"], args.clients)
     for name in ("native", "ags"):
         print(f"API CPU per {name} request: {cpu[name] / len(measured[name][0]) * 1000:.2f} ms")
+    groups = {kind: await mean_group(server, kind) for kind in ("score_put", "lti_score_post")}
+    print(f"writes per group commit (one API process): native {groups['score_put']}, AGS {groups['lti_score_post']}")
     print(f"lti_ratio={ags_rate / native_rate:.3f}")
 
 

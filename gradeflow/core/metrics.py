@@ -14,6 +14,12 @@ REQUEST_SECONDS = Histogram(
 )
 IN_FLIGHT = Gauge("gradeflow_http_requests_in_flight", "HTTP requests being answered by this process")
 REJECTED = Counter("gradeflow_http_rejected", "Requests refused before work: rate limit or overload", ["reason"])
+GROUP_ROWS = Histogram(
+    "gradeflow_group_commit_rows",
+    "Writes per group-commit statement (concurrent requests' single writes sent together)",
+    ["kind"],
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128),
+)
 
 JOBS = Counter("gradeflow_jobs", "Worker jobs finished", ["kind", "outcome"])
 JOB_SECONDS = Histogram(

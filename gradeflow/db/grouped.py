@@ -20,6 +20,8 @@ from typing import Any, Generic, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
+from gradeflow.core import metrics
+
 Row = TypeVar("Row")
 Result = TypeVar("Result")
 
@@ -40,15 +42,17 @@ class _Write(Generic[Row, Result]):
 class GroupCommit(Generic[Row, Result]):
     """One per process and kind of write (the API's lifespan makes them), on the engine's pool: `write` writes
     a group on an asyncpg connection outside any transaction (the statement is its own); `key` names what a
-    row changes."""
+    row changes; `kind` names the writes in the group-size metric."""
 
     def __init__(
         self,
+        kind: str,
         engine: AsyncEngine,
         write: Callable[[Any, list[Row]], Awaitable[list[Result]]],
         key: Callable[[Row], Hashable],
     ) -> None:
         self.engine, self.write, self.key = engine, write, key
+        self.sizes = metrics.GROUP_ROWS.labels(kind=kind)  # the metric of `kind`'s group sizes
         self.forming: dict[Hashable, _Write[Row, Result]] = {}
         self.writing: set[asyncio.Task[None]] = set()  # referenced until done
 
@@ -69,6 +73,7 @@ class GroupCommit(Generic[Row, Result]):
         if not self.forming:
             return  # sent already, full
         group, self.forming = list(self.forming.values()), {}
+        self.sizes.observe(len(group))
         task = asyncio.ensure_future(self._write(group))
         self.writing.add(task)
         task.add_done_callback(self.writing.discard)

@@ -88,7 +88,7 @@ NOT_COMMON: ContextVar[bool] = ContextVar("tool_score_not_common", default=False
 
 def tool_score_writes(engine: AsyncEngine) -> GroupCommit[ToolPost, CommonOutcome]:
     """The process's group commit of post_common_score's writes."""
-    return GroupCommit(engine, repository.post_scores, ToolPost.key)
+    return GroupCommit("lti_score_post", engine, repository.post_scores, ToolPost.key)
 
 
 async def post_common_score(

@@ -201,7 +201,7 @@ NOT_COMMON: ContextVar[bool] = ContextVar("scores_not_common", default=False)
 
 def score_writes(engine: AsyncEngine) -> GroupCommit[SingleScore, AttemptScore | None]:
     """The process's group commit of put_common's writes."""
-    return GroupCommit(engine, repository.put_scores, SingleScore.key)
+    return GroupCommit("score_put", engine, repository.put_scores, SingleScore.key)
 
 
 async def put_common(
