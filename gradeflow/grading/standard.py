@@ -174,9 +174,15 @@ def applied_weights(policy: Policy, counts: Sequence[bool]) -> list[float | None
     the others and when no counting category has weight; None with points weighting."""
     if policy.weighting == "points":
         return [None] * len(policy.categories)
-    weights = [Decimal(repr(c.weight)) for c in policy.categories]
-    total = sum((w for w, on in zip(weights, counts, strict=True) if on), Decimal(0))
-    return [float(w / total) if on and total else 0.0 for w, on in zip(weights, counts, strict=True)]
+    # Through Decimal, whose division rounds the exact quotient once (as float() of a Decimal does next).
+    return [float(Decimal(w.numerator) / Decimal(w.denominator)) for w in _exact_weights(policy, counts)]
+
+
+def _exact_weights(policy: Policy, counts: Sequence[bool]) -> list[Fraction]:
+    """applied_weights as exact fractions: the one renormalisation rule, for the near-tie path too."""
+    weights = [Fraction(Decimal(repr(c.weight))) for c in policy.categories]
+    total = sum((w for w, on in zip(weights, counts, strict=True) if on), Fraction(0))
+    return [w / total if on and total else Fraction(0) for w, on in zip(weights, counts, strict=True)]
 
 
 def _applied_per_learner(policy: Policy, counts: B) -> F64:
@@ -225,8 +231,8 @@ def _exact_fraction(policy: Policy, cats: list[_Category], i: int) -> Fraction:
     ]
     if policy.weighting == "points":
         return sum((s for s, _ in totals), Fraction(0)) / sum((p for _, p in totals), Fraction(0))
-    relevant = [(f(cat.weight), s, p) for (s, p), cat in zip(totals, policy.categories, strict=True) if p > 0]
-    return sum((w * s / p for w, s, p in relevant), Fraction(0)) / sum((w for w, _, _ in relevant), Fraction(0))
+    weights = _exact_weights(policy, [p > 0 for _, p in totals])
+    return sum((w * s / p for w, (s, p) in zip(weights, totals, strict=True) if p > 0), Fraction(0))
 
 
 def _round6(x: float) -> float:

@@ -8,11 +8,16 @@ import logging
 import re
 from collections.abc import Iterable
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import ClassVar
 
 from starlette.requests import Request
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gradeflow.access.identity import Principal
+from gradeflow.core.errors import RateLimited
+from gradeflow.http.rate_limits import RateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -56,19 +61,59 @@ def replay(received: list[Message], receive: Receive) -> Receive:
     return replayed
 
 
-async def app_error(scope: Scope, receive: Receive, send: Send, route: BaseRoute, exc: Exception) -> None:
-    """Answer `exc` for `route` with the app's own exception handler (found as Starlette finds it)."""
-    scope["route"] = route
-    handlers = scope["app"].exception_handlers
-    handler = next(handlers[cls] for cls in type(exc).__mro__ if cls in handlers)
-    await (await handler(Request(scope, receive), exc))(scope, receive, send)
+def bearer(fields: dict[bytes, bytes], prefix: str, max_bytes: int) -> str | None:
+    """The credential of the Authorization field, read as the routes' HTTPBearer reads it, when it starts with
+    `prefix` and is at most `max_bytes` long; else None (the app answers)."""
+    scheme, _, credential = fields.get(b"authorization", b"").decode("latin-1").partition(" ")
+    credential = credential.strip()
+    if scheme.lower() != "bearer" or not credential.startswith(prefix) or len(credential) > max_bytes:
+        return None
+    return credential
 
 
-async def answer_json(send: Send, content: bytes) -> None:
-    """A 200 with `content` as application/json: what the routes' JSON response sends, without building one."""
-    headers = [(b"content-length", str(len(content)).encode()), (b"content-type", b"application/json")]
-    await send({"type": "http.response.start", "status": 200, "headers": headers})
-    await send({"type": "http.response.body", "body": content})
+def media_type(fields: dict[bytes, bytes]) -> bytes | None:
+    """The Content-Type field's media type in lower case (None: not sent)."""
+    value = fields.get(b"content-type")
+    return None if value is None else value.split(b";")[0].strip().lower()
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """A request a lane may answer: the ASGI triple, the path's parameters, what the lane has read of the body
+    (for the app, when the lane leaves the request to it) and the route the app's router matches."""
+
+    scope: Scope
+    receive: Receive
+    send: Send
+    path: tuple[str, ...]
+    received: list[Message]
+    route: BaseRoute
+
+    async def rate_limited(self, limiter: RateLimiter, principal: Principal) -> bool:
+        """Count the request against `principal`'s rate limit, as the route does; over it, answer the app's own
+        429 and say so."""
+        try:
+            await limiter.check(principal)
+        except RateLimited as exc:
+            await self.app_error(exc)
+            return True
+        return False
+
+    async def app_error(self, exc: Exception) -> None:
+        """Answer `exc` for the route with the app's own exception handler (found as Starlette finds it)."""
+        scope = self.scope
+        scope["route"] = self.route
+        handlers = scope["app"].exception_handlers
+        handler = next(handlers[cls] for cls in type(exc).__mro__ if cls in handlers)
+        await (await handler(Request(scope, self.receive), exc))(scope, self.receive, self.send)
+
+    async def answer_json(self, content: bytes) -> None:
+        """A 200 with `content` as application/json for the route (named in the scope for the metrics and the
+        access log line): what the routes' JSON response sends, without building one."""
+        self.scope["route"] = self.route
+        headers = [(b"content-length", str(len(content)).encode()), (b"content-type", b"application/json")]
+        await self.send({"type": "http.response.start", "status": 200, "headers": headers})
+        await self.send({"type": "http.response.body", "body": content})
 
 
 class Outcome(enum.Enum):
@@ -111,7 +156,7 @@ class Lane:
 
         if self.route is not None:
             try:
-                outcome = await self.answer(scope, receive, tracked_send, match.groups(), received, self.route)
+                outcome = await self.answer(Call(scope, receive, tracked_send, match.groups(), received, self.route))
             except Exception:
                 if sent:
                     raise
@@ -131,15 +176,7 @@ class Lane:
             if getattr(route, "path", None) == self.ROUTE and self.METHOD in (getattr(route, "methods", None) or ()):
                 self.route = route
 
-    async def answer(
-        self,
-        scope: Scope,
-        receive: Receive,
-        send: Send,
-        path: tuple[str, ...],
-        received: list[Message],
-        route: BaseRoute,
-    ) -> Outcome:
-        """Answer the request when it is the common case (set `scope["route"] = route` first); else send and
-        write nothing, and leave in `received` what was read of the body."""
+    async def answer(self, call: Call) -> Outcome:
+        """Answer the request when it is the common case (through `call`'s answers); else send and write nothing,
+        and leave in `call.received` what was read of the body."""
         raise NotImplementedError

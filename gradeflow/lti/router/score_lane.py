@@ -26,11 +26,8 @@ from typing import Any
 
 import orjson
 from starlette.requests import Request
-from starlette.routing import BaseRoute
-from starlette.types import Message, Receive, Scope, Send
 
 from gradeflow.access.identity import Principal
-from gradeflow.core.errors import RateLimited
 from gradeflow.core.paging import BIGINT
 from gradeflow.http import lanes
 from gradeflow.lti.router.ags import line_item_url, score_answer
@@ -55,27 +52,16 @@ class ScoreLane(lanes.Lane):
     PATH = _PATH
     NOT_COMMON = external.NOT_COMMON
 
-    async def answer(
-        self,
-        scope: Scope,
-        receive: Receive,
-        send: Send,
-        path: tuple[str, ...],
-        received: list[Message],
-        route: BaseRoute,
-    ) -> lanes.Outcome:
-        """Answer the request when it is the common case; else nothing is sent nor written, and `received` holds
-        what was read of the body."""
-        app: Any = scope["app"]
-        fields = lanes.header_fields(scope["headers"])
+    async def answer(self, call: lanes.Call) -> lanes.Outcome:
+        """Answer the request when it is the common case; else nothing is sent nor written, and `call.received`
+        holds what was read of the body."""
+        app: Any = call.scope["app"]
+        fields = lanes.header_fields(call.scope["headers"])
         if fields is None:
             return lanes.Outcome.APP
-        scheme, _, secret = fields.get(b"authorization", b"").decode("latin-1").partition(" ")
-        secret = secret.strip()
-        if scheme.lower() != "bearer" or not secret.startswith(tokens.ACCESS_TOKEN_PREFIX):
-            return lanes.Outcome.APP
         settings = app.state.settings
-        if len(secret) > settings.limits.max_credential_bytes:
+        secret = lanes.bearer(fields, tokens.ACCESS_TOKEN_PREFIX, settings.limits.max_credential_bytes)
+        if secret is None:
             return lanes.Outcome.APP
         try:
             grant = await tokens.current_grant(app.state.sessionmaker, secret)
@@ -84,32 +70,24 @@ class ScoreLane(lanes.Lane):
             return lanes.Outcome.APP
         if grant is None or LtiScope.AGS_SCORE not in grant.scopes:
             return lanes.Outcome.APP
-        course, line_item = path
+        course, line_item = call.path
         if not (line_item.isascii() and line_item.isdigit() and 0 < int(line_item) <= BIGINT[-1]):
             return lanes.Outcome.APP
         ref = ags.known_course(grant, course)
-        if ref is None:
+        if ref is None or lanes.media_type(fields) not in _MEDIA_TYPES:
             return lanes.Outcome.APP
-        content_type = fields.get(b"content-type", b"").split(b";")[0].strip().lower()
-        if content_type not in _MEDIA_TYPES:
-            return lanes.Outcome.APP
-        body = await lanes.read_body(receive, received)
+        body = await lanes.read_body(call.receive, call.received)
         if body is None:
             return lanes.Outcome.APP
         data = orjson.loads(body)
         if not isinstance(data, dict):
             return lanes.Outcome.APP
         command = ScoreBody.model_validate(data).command(ref, grant.tool_id, int(line_item))
-        try:
-            await app.state.limiter.check(Principal(grant.organization_id, "key", grant.actor))
-        except RateLimited as exc:
-            await lanes.app_error(scope, receive, send, route, exc)
+        if await call.rate_limited(app.state.limiter, Principal(grant.organization_id, "key", grant.actor)):
             return lanes.Outcome.ANSWERED
         writes = app.state.tool_score_writes
         if not await external.post_common_score(writes, app.state.redis, ref, command, grant.actor):
             return lanes.Outcome.NOT_COMMON
-        scope["route"] = route  # what the metrics and the access log line name, as for the route
-        url = line_item_url(Request(scope), settings, course, int(line_item))
-        answer = score_answer(url, command.score.learner)
-        await lanes.answer_json(send, orjson.dumps(answer))
+        url = line_item_url(Request(call.scope), settings, course, int(line_item))
+        await call.answer_json(orjson.dumps(score_answer(url, command.score.learner)))
         return lanes.Outcome.ANSWERED

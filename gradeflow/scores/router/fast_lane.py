@@ -34,12 +34,9 @@ from typing import Any
 
 import orjson
 from pydantic import TypeAdapter
-from starlette.routing import BaseRoute
-from starlette.types import Message, Receive, Scope, Send
 
 from gradeflow.access.service.auth import KEY_PREFIX, current_key
 from gradeflow.core.commands import ExternalId
-from gradeflow.core.errors import RateLimited
 from gradeflow.courses.schemas.records import ScoreOut
 from gradeflow.http import lanes
 from gradeflow.http.deps import actor
@@ -61,27 +58,16 @@ class FastLane(lanes.Lane):
     PATH = _PATH
     NOT_COMMON = scores.NOT_COMMON
 
-    async def answer(
-        self,
-        scope: Scope,
-        receive: Receive,
-        send: Send,
-        path: tuple[str, ...],
-        received: list[Message],
-        route: BaseRoute,
-    ) -> lanes.Outcome:
-        """Answer the request when it is the common case; else nothing is sent nor written, and `received`
+    async def answer(self, call: lanes.Call) -> lanes.Outcome:
+        """Answer the request when it is the common case; else nothing is sent nor written, and `call.received`
         holds what was read of the body."""
-        app: Any = scope["app"]
-        fields = lanes.header_fields(scope["headers"])
+        app: Any = call.scope["app"]
+        fields = lanes.header_fields(call.scope["headers"])
         if fields is None or b"idempotency-key" in fields:
             return lanes.Outcome.APP
-        # As the route's HTTPBearer reads the header field, and `auth.authenticate` the credential.
-        scheme, _, credential = fields.get(b"authorization", b"").decode("latin-1").partition(" ")
-        credential = credential.strip()
-        if scheme.lower() != "bearer" or not credential.startswith(KEY_PREFIX):
-            return lanes.Outcome.APP
-        if len(credential) > app.state.settings.limits.max_credential_bytes:
+        # As `auth.authenticate` reads the credential.
+        credential = lanes.bearer(fields, KEY_PREFIX, app.state.settings.limits.max_credential_bytes)
+        if credential is None:
             return lanes.Outcome.APP
         try:
             principal = await current_key(app.state.sessionmaker, credential)
@@ -90,19 +76,16 @@ class FastLane(lanes.Lane):
             return lanes.Outcome.APP
         if principal is None:
             return lanes.Outcome.APP
-        course, assessment, learner = path
+        course, assessment, learner = call.path
         ref = scores.known_course(principal, course)
-        if ref is None:
-            return lanes.Outcome.APP
-        content_type = fields.get(b"content-type")
-        if content_type is not None and content_type.split(b";")[0].strip().lower() != b"application/json":
+        if ref is None or lanes.media_type(fields) not in (None, b"application/json"):
             return lanes.Outcome.APP
         try:
             assessment = _EXTERNAL_ID.validate_python(assessment)
             learner = _EXTERNAL_ID.validate_python(learner)
         except Exception:  # the app answers its 422
             return lanes.Outcome.APP
-        body = await lanes.read_body(receive, received)
+        body = await lanes.read_body(call.receive, call.received)
         if body is None:
             return lanes.Outcome.APP
         try:
@@ -114,10 +97,7 @@ class FastLane(lanes.Lane):
             return lanes.Outcome.APP
         if command is None or command.items is not None:
             return lanes.Outcome.APP
-        try:
-            await app.state.limiter.check(principal)
-        except RateLimited as exc:
-            await lanes.app_error(scope, receive, send, route, exc)
+        if await call.rate_limited(app.state.limiter, principal):
             return lanes.Outcome.ANSWERED
         try:
             # With the writes of concurrent requests (one statement, its own transaction): no session.
@@ -129,7 +109,7 @@ class FastLane(lanes.Lane):
             return lanes.Outcome.APP
         if view is None:
             return lanes.Outcome.NOT_COMMON
-        scope["route"] = route  # what the metrics and the access log line name, as for the route
-        content = _SCORE_OUT.dump_json(_SCORE_OUT.validate_python(view, from_attributes=True), by_alias=True)
-        await lanes.answer_json(send, content)
+        await call.answer_json(
+            _SCORE_OUT.dump_json(_SCORE_OUT.validate_python(view, from_attributes=True), by_alias=True)
+        )
         return lanes.Outcome.ANSWERED
