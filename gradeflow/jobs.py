@@ -26,7 +26,7 @@ class JobName(StrEnum):
 
     PURGE_IDEMPOTENCY = "purge_idempotency_records"
     RECOMPUTE_GRADES = "recompute_course_grades"
-    FOLLOW_UP = "follow_up_score_changes"  # the name queued jobs carry (older than the function's own name)
+    FOLLOW_UP = "follow_up_score_changes"  # jobs already queued carry this name: renaming it would strand them
     SEND_NOTIFICATIONS = "send_notifications"
     RUN_REPORT = "run_report"
     RUN_IMPORT = "run_score_import"

@@ -25,8 +25,14 @@ ATTEMPT_MOVES: Mapping[str, frozenset[AttemptStatus]] = {
     "cancelled": frozenset(),
 }
 
-# The statuses whose work a rescore of an item re-marks.
-RESCORED_STATUSES: tuple[AttemptStatus, ...] = ("submitted", "pending_grading", "graded")
+# Attempts the learner has not handed in: the late policy may find them missing.
+NOT_HANDED_IN_STATUSES: tuple[AttemptStatus, ...] = ("to_be_taken", "in_progress")
+# Handed-in attempts that still wait for marks: what manual marking allocates.
+AWAITING_MARKS_STATUSES: tuple[AttemptStatus, ...] = ("submitted", "pending_grading")
+# Attempts that may still get a result: a release after the last attempt waits for them.
+UNGRADED_STATUSES: tuple[AttemptStatus, ...] = NOT_HANDED_IN_STATUSES + AWAITING_MARKS_STATUSES
+# Attempts the learner has handed in: moved back to in_progress, one starts the learner's next attempt.
+HANDED_IN_STATUSES: tuple[AttemptStatus, ...] = (*AWAITING_MARKS_STATUSES, "graded")
 
 LateStatus = Literal["late", "missing"]
 LATE_STATUSES: tuple[LateStatus, ...] = get_args(LateStatus)

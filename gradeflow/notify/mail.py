@@ -240,9 +240,14 @@ class Outbox:
 
 
 NOTIFICATIONS = Outbox("notifications", "publication_id")
-# Publications with results e-mails due at :n.
+# Publications with results e-mails due at :n, each with whether its sender is gone: it claimed messages, the
+# last before :t (a live sender claims the next due message as soon as it has marked one, and a claim in
+# flight past the lease is an interruption), yet due messages remain.
 _DUE_PUBLICATIONS = text(
-    "SELECT DISTINCT publication_id FROM notifications WHERE status = 'queued' AND next_try_at <= :n"
+    """
+    SELECT publication_id, coalesce(max(claimed_at) < :t, false) AS gone FROM notifications
+    GROUP BY publication_id HAVING bool_or(status = 'queued' AND next_try_at <= :n)
+    """
 )
 
 
@@ -410,7 +415,9 @@ async def interrupted(session: AsyncSession, outbox: Outbox, lease: timedelta) -
 
 async def fail_interrupted(session: AsyncSession, lease: timedelta) -> list[tuple[int, bool]]:
     """Results e-mails whose sender died mid-send fail (`interrupted`). Returns the publications that
-    still have e-mails queued, for the sweep to re-enqueue, each with whether a sender died on it."""
+    still have e-mails queued, for the sweep to re-enqueue, each with whether its sender died (mid-send,
+    or between two messages: its job id is then still taken in the queue, so the sweep needs a new one)."""
     lost = await interrupted(session, NOTIFICATIONS, lease)
-    due = await session.scalars(_DUE_PUBLICATIONS, {"n": clock.now()})
-    return [(p, p in lost) for p in due.all()]
+    now = clock.now()
+    due = await session.execute(_DUE_PUBLICATIONS, {"n": now, "t": now - lease})
+    return [(p, p in lost or gone) for p, gone in due.all()]

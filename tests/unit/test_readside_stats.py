@@ -9,7 +9,7 @@ import statistics
 import numpy as np
 import pytest
 
-from gradeflow.readside import stats
+from gradeflow.grading import stats
 
 
 def _percents(rng: random.Random) -> list[float]:

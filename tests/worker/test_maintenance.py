@@ -108,3 +108,46 @@ async def test_a_follow_up_for_a_course_that_is_gone_does_nothing(sessionmaker: 
 
     outcome = await follow_up_course({"sessionmaker": sessionmaker, "redis": None}, 2**62)
     assert outcome == "0 grades refreshed, 0 publications"
+
+
+async def test_results_emails_of_a_sender_that_died_between_two_messages_are_sent(
+    tenant: Tenant, settings: Settings, sessionmaker: Any, mailbox: Any
+) -> None:
+    """A worker killed after marking one e-mail sent and before claiming the next leaves no claim behind, and its
+    job id is still taken in the queue: the sweep gives the publication a new job, which sends the rest once."""
+    from tests.helpers import email
+
+    await course(tenant)
+    await assessment(tenant, "c1", "hw1")
+    learners = ["ann", "bob", "cy"]
+    await enroll(tenant, "c1", *learners)
+    for learner in learners:
+        await tenant.put(f"/v1/courses/c1/assessments/hw1/scores/{learner}", json={"earned": 7})
+    body = {"assessments": ["hw1"], "audience": {"all": True}, "notify_email": True}
+    r = await tenant.post("/v1/courses/c1/publications", json=body)
+    assert r.status_code in (200, 201, 202), r.text
+    publication = r.json()["id"]
+    gone = clock.now() - timedelta(seconds=settings.smtp.lease_seconds + 60)
+    async with sessionmaker() as session:
+        # ann's e-mail went out a while ago; the job that sent it died before the next claim.
+        await session.execute(
+            text(
+                """
+                UPDATE notifications n SET status = 'sent', tries = 1, claimed_at = :t, sent_at = :t
+                FROM enrollments e WHERE e.id = n.enrollment_id AND n.publication_id = :p AND e.external_id = 'ann'
+                """
+            ),
+            {"p": publication, "t": gone},
+        )
+        await session.commit()
+    redis = await jobs.connect(settings.redis_url)
+    try:
+        taken = jobs.job_id(jobs.JobName.SEND_NOTIFICATIONS, publication)
+        assert await redis.exists(f"arq:job:{taken}")  # the dead job's id, still taken
+        await sweep_jobs({"sessionmaker": sessionmaker, "redis": redis, "settings": settings})
+        assert await redis.keys(f"arq:job:{taken}-*"), "the sweep gave the publication a new job"
+    finally:
+        await redis.aclose()
+    await run_worker(settings)
+    assert not mailbox.to(email(tenant, "ann"))
+    assert all(len(mailbox.to(email(tenant, learner))) == 1 for learner in ("bob", "cy"))

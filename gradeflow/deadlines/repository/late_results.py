@@ -11,6 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gradeflow.audit import repository as audit
+from gradeflow.core.statuses import NOT_HANDED_IN_STATUSES, sql_in
 from gradeflow.deadlines.repository import due_dates
 
 ACTION = "result.late_policy"
@@ -76,7 +77,7 @@ _CALC = f"""
              CASE WHEN b.excused OR b.status = 'cancelled' OR b.late_s = 0 THEN NULL
                   WHEN b.submitted_at IS NOT NULL THEN 'late'
                   WHEN b.m_on AND b.learner AND b.entered IS NULL
-                       AND (b.status IN ('to_be_taken', 'in_progress')
+                       AND ({sql_in("b.status", NOT_HANDED_IN_STATUSES)}
                             OR (b.status = 'graded' AND b.old_ls = 'missing'))
                     THEN 'missing'
              END AS new_ls

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from dataclasses import asdict, dataclass
 from typing import Any, TypedDict
@@ -22,7 +23,7 @@ from gradeflow.grades.repository.policies import PolicyVersion, Recompute
 from gradeflow.grades.service import grades
 from gradeflow.grades.service.catalogue import catalogue, course_policy, with_catalogue
 from gradeflow.grades.service.sheets import load_sheet
-from gradeflow.grading import engine
+from gradeflow.grading import engine, stats
 from gradeflow.grading.policy import PolicyRules
 from gradeflow.jobs import JobName, job_id
 from gradeflow.notify import events
@@ -170,6 +171,11 @@ class Histogram(TypedDict):
     counts: list[int]
 
 
+# The preview counts percents per tenth of the range; each bin is labelled with its edges.
+_BINS = 10
+_BIN_LABELS = tuple(f"{low:g}-{high:g}" for low, high in itertools.pairwise(stats.edges(_BINS).tolist()))
+
+
 @dataclass(frozen=True, slots=True)
 class Distribution:
     """Learners per final letter ("none": without one) and per tenth of the percent range, and the mean percent."""
@@ -237,12 +243,11 @@ def _num(x: Any) -> float | None:
 
 
 def _distribution(letters: list[str | None], percents: list[float | None]) -> Distribution:
-    values = np.array([p for p in percents if p is not None], dtype=np.float64)
-    histogram = np.histogram(np.clip(values, 0, 100), bins=10, range=(0, 100))[0] if values.size else np.zeros(10)
+    values = [p for p in percents if p is not None]
     return Distribution(
         letters=dict(Counter(letter or "none" for letter in letters)),
-        histogram={"bins": [f"{10 * i}-{10 * i + 10}" for i in range(10)], "counts": [int(c) for c in histogram]},
-        mean=float(values.mean()) if values.size else None,
+        histogram={"bins": list(_BIN_LABELS), "counts": stats.histogram(values, _BINS)},
+        mean=stats.mean(values),
     )
 
 

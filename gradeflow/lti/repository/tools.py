@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gradeflow.core import jsonutil
+from gradeflow.lti.keysets import JwkSet
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,7 +21,7 @@ class Tool:
     client_id: str
     deployment_id: str
     jwks_url: str | None
-    jwks: dict[str, Any] | None
+    jwks: JwkSet | None
     scopes: list[str]
     courses: list[str] | None
     created_at: datetime
@@ -80,8 +80,8 @@ async def create_tool(
     client_id: str,
     deployment_id: str,
     jwks_url: str | None,
-    jwks: dict[str, Any] | None,
-    fetched_jwks: dict[str, Any] | None,
+    jwks: JwkSet | None,
+    fetched_jwks: JwkSet | None,
     scopes: list[str],
     all_courses: bool,
     now: datetime,
@@ -104,7 +104,7 @@ async def create_tool(
     return tool_id
 
 
-def _json(value: dict[str, Any] | None) -> str | None:
+def _json(value: JwkSet | None) -> str | None:
     return None if value is None else jsonutil.dumps(value)
 
 
@@ -136,8 +136,8 @@ async def update_tool(
     *,
     name: str,
     jwks_url: str | None,
-    jwks: dict[str, Any] | None,
-    fetched_jwks: dict[str, Any] | None,
+    jwks: JwkSet | None,
+    fetched_jwks: JwkSet | None,
     fetched_at: datetime | None,
     scopes: list[str],
     all_courses: bool,
@@ -161,7 +161,7 @@ async def update_tool(
 _FETCHED = text("SELECT fetched_jwks, fetched_at FROM lti_tools WHERE id = :id")
 
 
-async def fetched_keys(session: AsyncSession, tool_id: int) -> tuple[dict[str, Any] | None, datetime | None]:
+async def fetched_keys(session: AsyncSession, tool_id: int) -> tuple[JwkSet | None, datetime | None]:
     """The keys last fetched from a tool's JWKS URL, and when."""
     row = (await session.execute(_FETCHED, {"id": tool_id})).one()
     return row[0], row[1]
@@ -188,7 +188,7 @@ class ToolKeys:
     client_id: str
     scopes: list[str]
     jwks_url: str | None
-    keys: dict[str, Any] | None  # inline, or last fetched from jwks_url
+    keys: JwkSet | None  # inline, or last fetched from jwks_url
     fetched_at: datetime | None
 
 
@@ -223,7 +223,7 @@ async def claim_fetch(session: AsyncSession, tool_id: int, now: datetime, due: d
     return url
 
 
-async def store_fetched(session: AsyncSession, tool_id: int, url: str, keys: dict[str, Any]) -> None:
+async def store_fetched(session: AsyncSession, tool_id: int, url: str, keys: JwkSet) -> None:
     """Keep the keys fetched from `url` (unless the tool's URL changed meanwhile)."""
     await session.execute(_STORE_FETCHED, {"id": tool_id, "url": url, "keys": jsonutil.dumps(keys)})
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
@@ -18,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
 from gradeflow.core.errors import FieldError, ValidationFailed
 from gradeflow.core.settings import WebhookSettings
+from gradeflow.lti.keysets import JwkSet
 from gradeflow.notify.webhooks import Address, Refused, Target, networks, parse_target, resolve
 
 PublicKey = RSAPublicKey | EllipticCurvePublicKey
@@ -37,7 +39,7 @@ class JwksUnavailable(Exception):
     """The tool's JWKS URL could not be used; the message says why (for the admin, never for a token caller)."""
 
 
-def _algorithms_of(jwk: dict[str, Any]) -> tuple[str, ...]:
+def _algorithms_of(jwk: Mapping[str, object]) -> tuple[str, ...]:
     """The allowed algorithms a key can verify (by its type and curve, narrowed by its own `alg`)."""
     kty = jwk.get("kty")
     if kty == "RSA":
@@ -77,7 +79,7 @@ def public_key(jwk: Any) -> PublicKey:
     return key
 
 
-def check_jwks(jwks: Any, pointer: str = "/jwks") -> dict[str, Any]:
+def check_jwks(jwks: Any, pointer: str = "/jwks") -> JwkSet:
     """A JWK Set whose every key is a usable public signing key with a unique `kid`; 422 naming each bad one."""
     if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list):
         raise ValidationFailed.one(pointer, 'must be a JWK Set: {"keys": [...]} (RFC 7517)')
@@ -100,9 +102,9 @@ def check_jwks(jwks: Any, pointer: str = "/jwks") -> dict[str, Any]:
     return {"keys": keys}
 
 
-def key_for(jwks: dict[str, Any] | None, kid: str, alg: str) -> PublicKey | None:
+def key_for(jwks: JwkSet | None, kid: str, alg: str) -> PublicKey | None:
     """The key `kid` of a checked set, if it verifies `alg` (None: no such key, or not for this algorithm)."""
-    for jwk in (jwks or {}).get("keys", []):
+    for jwk in [] if jwks is None else jwks.get("keys", []):
         if isinstance(jwk, dict) and jwk.get("kid") == kid:
             if alg not in _algorithms_of(jwk):
                 return None
@@ -126,7 +128,7 @@ async def _checked(url: str, targets: WebhookSettings) -> tuple[Target, list[Add
     return target, addresses
 
 
-async def fetch(url: str, targets: WebhookSettings) -> dict[str, Any]:
+async def fetch(url: str, targets: WebhookSettings) -> JwkSet:
     """GET the tool's JWK Set and check it; JwksUnavailable says why it cannot be used."""
     body = await _get(*await _checked(url, targets))
     try:

@@ -14,10 +14,10 @@ deletes. Un-exposing an assessment is the same for the planner's line items.
 from __future__ import annotations
 
 import secrets
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -224,12 +224,31 @@ def _check_dates(values: LineItemValues) -> None:
         raise ValidationFailed.one("/endDateTime", "Must not be earlier than startDateTime.")
 
 
-def _record(values: LineItemValues, tool_id: int | None) -> dict[str, Any]:
-    """What the audit trail keeps of a line item."""
+class _LineItemRecord(TypedDict):
+    """What the audit trail keeps of a line item: the tool's fields (times in ISO 8601), and the tool that owns it
+    (None: a planner exposed the assessment)."""
+
+    resource_id: str | None
+    resource_link_id: str | None
+    tag: str | None
+    start_date_time: str | None
+    end_date_time: str | None
+    tool: int | None
+
+
+def _record(values: LineItemValues, tool_id: int | None) -> _LineItemRecord:
     return {
-        **{k: v.isoformat() if isinstance(v, datetime) else v for k, v in asdict(values).items()},
+        "resource_id": values.resource_id,
+        "resource_link_id": values.resource_link_id,
+        "tag": values.tag,
+        "start_date_time": _iso(values.start_date_time),
+        "end_date_time": _iso(values.end_date_time),
         "tool": tool_id,
     }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
 
 
 async def _audit(
@@ -238,7 +257,7 @@ async def _audit(
     actor: str,
     action: str,
     assessment: str,
-    old: dict[str, Any] | None,
-    new: dict[str, Any] | None,
+    old: _LineItemRecord | None,
+    new: _LineItemRecord | None,
 ) -> None:
     await audit.record(session, ref.organization_id, ref.id, actor, action, assessment=assessment, old=old, new=new)

@@ -19,7 +19,6 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 import jwt
 from redis.exceptions import RedisError
@@ -32,6 +31,7 @@ from gradeflow.core.settings import WebhookSettings
 from gradeflow.core.single_flight import SingleFlight
 from gradeflow.core.validation import storable_text
 from gradeflow.jobs import Queue
+from gradeflow.lti.keysets import JwkSet
 from gradeflow.lti.repository import tools as repository
 from gradeflow.lti.repository.tools import LtiCourse, ToolKeys
 from gradeflow.lti.scopes import ALL_SCOPES
@@ -99,6 +99,15 @@ class Assertion:
     kid: str
     client_id: str
     scopes: frozenset[str] | None  # None: the request named none (all the tool holds)
+
+
+@dataclass(frozen=True)
+class VerifiedClaims:
+    """What issuing a token reads of a verified client assertion: its `jti`, and its `exp` (seconds since the epoch)
+    that bounds how long the jti is remembered."""
+
+    jti: str
+    exp: int
 
 
 @dataclass(frozen=True)
@@ -179,7 +188,7 @@ async def issue(
     granted = [str(s) for s in ALL_SCOPES if s in tool.scopes and (assertion.scopes is None or s in assertion.scopes)]
     if not granted:
         raise TokenError("invalid_scope", "None of the scopes requested is one this tool may be granted.")
-    await _first_use(redis, tool.id, claims["jti"], int(claims["exp"]) + leeway)
+    await _first_use(redis, tool.id, claims.jti, claims.exp + leeway)
     secret = ACCESS_TOKEN_PREFIX + secrets.token_urlsafe(32)
     now = clock.now()
     expires_at = now + timedelta(seconds=ACCESS_TOKEN_SECONDS)
@@ -210,7 +219,7 @@ async def _verification_key(
 
 async def _refetched(
     session: AsyncSession, tool_id: int, now: datetime, due: datetime, targets: WebhookSettings
-) -> dict[str, Any] | None:
+) -> JwkSet | None:
     """The tool's keys fetched now, if they were last fetched at `due` or before (None: not due, or failed)."""
     url = await repository.claim_fetch(session, tool_id, now, due)
     await session.commit()
@@ -229,9 +238,9 @@ async def _refetched(
 _REQUIRED_CLAIMS = ["iss", "sub", "aud", "exp", "iat", "jti"]
 
 
-def _verified_claims(assertion: Assertion, key: jwks.PublicKey, token_url: str, leeway: int) -> dict[str, Any]:
+def _verified_claims(assertion: Assertion, key: jwks.PublicKey, token_url: str, leeway: int) -> VerifiedClaims:
     try:
-        claims: dict[str, Any] = jwt.decode(
+        claims = jwt.decode(
             assertion.token,
             key,
             algorithms=[assertion.alg],
@@ -257,7 +266,7 @@ def _verified_claims(assertion: Assertion, key: jwks.PublicKey, token_url: str, 
     jti = claims["jti"]
     if not isinstance(jti, str) or not 0 < len(jti) <= _JTI_MAX:
         raise _refuse_client(f"The client assertion's jti must be a string of 1 to {_JTI_MAX} characters.")
-    return claims
+    return VerifiedClaims(jti, int(claims["exp"]))
 
 
 async def _first_use(redis: Queue, tool_id: int, jti: str, until: int) -> None:

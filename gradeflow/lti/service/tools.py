@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Collection
-from typing import Any
+from typing import Required, TypedDict, cast
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,6 +21,7 @@ from gradeflow.core import clock
 from gradeflow.core.errors import FieldError, NotFound, ValidationFailed
 from gradeflow.core.settings import WebhookSettings
 from gradeflow.lti.commands import ToolIn, ToolPatch
+from gradeflow.lti.keysets import JwkSet
 from gradeflow.lti.repository import tools as repository
 from gradeflow.lti.repository.tools import Tool
 from gradeflow.lti.scopes import ALL_SCOPES
@@ -29,15 +30,36 @@ from gradeflow.lti.service import jwks, tokens
 _AUDITED = ("name", "jwks_url", "jwks", "scopes", "courses")
 
 
-def _audited(tool: Tool, fields: tuple[str, ...] = _AUDITED) -> dict[str, Any]:
-    return {"tool": tool.id, "client_id": tool.client_id} | {f: getattr(tool, f) for f in fields}
+class _Audited(TypedDict, total=False):
+    """What the audit trail keeps of a tool: who it is, and its fields (of a change, the fields it changed)."""
+
+    tool: Required[int]
+    client_id: Required[str]
+    name: str
+    jwks_url: str | None
+    jwks: JwkSet | None
+    scopes: list[str]
+    courses: list[str] | None
+
+
+def _audited(tool: Tool, fields: tuple[str, ...] = _AUDITED) -> _Audited:
+    every: _Audited = {
+        "tool": tool.id,
+        "client_id": tool.client_id,
+        "name": tool.name,
+        "jwks_url": tool.jwks_url,
+        "jwks": tool.jwks,
+        "scopes": tool.scopes,
+        "courses": tool.courses,
+    }
+    return cast(_Audited, {k: v for k, v in every.items() if k in ("tool", "client_id") or k in fields})
 
 
 def _ordered_scopes(scopes: Collection[str]) -> list[str]:
     return [str(s) for s in ALL_SCOPES if s in scopes]
 
 
-async def _checked_url(url: str, targets: WebhookSettings) -> dict[str, Any]:
+async def _checked_url(url: str, targets: WebhookSettings) -> JwkSet:
     """The keys at a JWKS URL, checked; 422 at /jwks_url when they cannot be fetched or used."""
     try:
         if httpx.URL(url).userinfo:

@@ -11,6 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gradeflow.access.repository.access import IN_SCOPE
+from gradeflow.core.statuses import AWAITING_MARKS_STATUSES, sql_in
 from gradeflow.marking.repository.anonymity import HIDDEN
 
 # --- workgroups -----------------------------------------------------------------------------------
@@ -69,17 +70,15 @@ class AttemptOf:
     learner: str
 
 
+_ATTEMPTS_TO_MARK = f"""
+    SELECT t.id, e.external_id FROM attempts t JOIN enrollments e ON e.id = t.enrollment_id
+    WHERE t.assessment_id = :a AND {sql_in("t.status", AWAITING_MARKS_STATUSES)} ORDER BY t.id
+"""  # noqa: S608 (constant SQL)
+
+
 async def attempts_to_mark(session: AsyncSession, assessment_id: int) -> list[AttemptOf]:
     """The assessment's submitted or pending-grading attempts, in course order."""
-    rows = await session.execute(
-        text(
-            """
-            SELECT t.id, e.external_id FROM attempts t JOIN enrollments e ON e.id = t.enrollment_id
-            WHERE t.assessment_id = :a AND t.status IN ('submitted', 'pending_grading') ORDER BY t.id
-            """
-        ),
-        {"a": assessment_id},
-    )
+    rows = await session.execute(text(_ATTEMPTS_TO_MARK), {"a": assessment_id})
     return [AttemptOf(*r) for r in rows]
 
 

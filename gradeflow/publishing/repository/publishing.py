@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gradeflow.audit.repository import COLUMNS as AUDIT_COLUMNS
 from gradeflow.core.paging import Page
-from gradeflow.core.statuses import LateStatus, PublicationStatus
+from gradeflow.core.statuses import UNGRADED_STATUSES, LateStatus, PublicationStatus, sql_in
 from gradeflow.db.paging import newest_first
 from gradeflow.deadlines.repository import due_dates
 from gradeflow.publishing.repository import visibility as published
@@ -492,7 +492,7 @@ _DUE_RELEASES = f"""
        AND (a.release->>'after' = 'each_attempt' OR (
             {due_dates.every_due_passed("a", ":now")}
             AND NOT EXISTS (SELECT 1 FROM attempts t WHERE t.assessment_id = a.id
-                            AND t.status IN ('to_be_taken', 'in_progress', 'submitted', 'pending_grading')))))
+                            AND {sql_in("t.status", UNGRADED_STATUSES)}))))
       OR (a.release->>'mode' = 'scheduled' AND CAST(a.release->>'at' AS timestamptz) <= :now))
     ORDER BY a.position, a.id
 """  # noqa: S608 (constant SQL)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
 
 from pydantic import BaseModel, Field
 
 from gradeflow.publishing.schemas.publishing import MyResult, PublishedItem
+from gradeflow.publishing.service.reviews import ReviewState
 
 
 class ReviewAudienceOut(BaseModel):
@@ -23,7 +23,7 @@ class ReviewSessionOut(BaseModel):
     starts_at: datetime = Field(description="The window opens at this time (included).")
     ends_at: datetime = Field(description="... and closes at this time (excluded).")
     audience: ReviewAudienceOut = Field(description="Every list empty: every learner with a published result.")
-    state: Literal["scheduled", "open", "ended"]
+    state: ReviewState
     learners: int = Field(description="Learners the session includes now: in the audience, with a published result.")
     created_by: str
     created_at: datetime

@@ -1,30 +1,12 @@
 """How staff see whether learners see a result (scores and course grades alike).
 
-The SQL rules it rests on live in gradeflow/publishing/repository/visibility.py (imported from here by the domains
-that read them, until they import the repository)."""
+The SQL rules it rests on live in gradeflow/publishing/repository/visibility.py: the repositories that read
+publication state import them from there, as SQL belongs below the service."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Literal, TypedDict
-
-from gradeflow.publishing.repository.visibility import (
-    AWAITS_CONFIRMATION,
-    CHANGED,
-    CONFIRMED_OR_AUTOMATIC,
-    ITEMS_JSON,
-    feedback_digest_sql,
-)
-
-__all__ = [
-    "AWAITS_CONFIRMATION",
-    "CHANGED",
-    "CONFIRMED_OR_AUTOMATIC",
-    "ITEMS_JSON",
-    "PublicationState",
-    "feedback_digest_sql",
-    "state",
-]
 
 
 class PublicationState(TypedDict):

@@ -10,6 +10,7 @@ averages of its category are withheld (the course grade stays: it mixes every as
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -21,6 +22,7 @@ from gradeflow.access.service.auth import Principal
 from gradeflow.core.errors import NotFound
 from gradeflow.grades.service import catalogue, sheets
 from gradeflow.grading import engine
+from gradeflow.grading.policy import Cutoff as PolicyCutoff
 from gradeflow.grading.policy import Policy
 from gradeflow.grading.results import GradeResult, LearnerResult
 from gradeflow.grading.sheet import EXCUSED, GRADED, Sheet
@@ -134,7 +136,7 @@ async def progress(session: AsyncSession, who: Viewer) -> Progress:
         current=result.current,
         final=result.final,
         pass_mark=policy.pass_mark(),
-        cutoffs=_still_needed(policy, sheet, result.final.percent or 0.0),
+        cutoffs=still_needed(policy, sheet, result.final),
     )
 
 
@@ -196,37 +198,52 @@ def _categories(who: Viewer, policy: Policy, result: LearnerResult) -> list[Prog
     ]
 
 
-def _still_needed(policy: Policy, sheet: Sheet, final: float) -> list[Cutoff]:
+def still_needed(policy: Policy, sheet: Sheet, final: GradeResult) -> list[Cutoff]:
     """Per cutoff: reached already, out of reach, or the share of the points of everything not yet
     graded that would reach it (the same share on every remaining assessment), found by grading the
-    learner once per 0.1 % step in one vectorised call."""
-    remaining = sheet.state[0] != GRADED
-    remaining &= sheet.state[0] != EXCUSED
-    finals: np.ndarray | None = None
-    if remaining.any():
-        n = len(_STEPS)
-        earned = np.repeat(sheet.earned, n, axis=0)
-        state = np.repeat(sheet.state, n, axis=0)
-        possible = np.repeat(sheet.possible, n, axis=0)
-        earned[:, remaining] = _STEPS[:, None] * possible[:, remaining]
-        state[:, remaining] = GRADED
-        what_if = Sheet(
-            learner_ids=[str(k) for k in range(n)],
-            assessment_ids=sheet.assessment_ids,
-            categories=sheet.categories,
-            omit=sheet.omit,
-            earned=earned,
-            possible=possible,
-            state=state,
-        )
-        finals = np.array([r.final.percent or 0.0 for r in engine.PRESETS[policy.preset](policy, what_if)])
+    learner once per 0.1 % step in one vectorised call. A cutoff is reached when the preset gives its
+    letter or a higher one, so the view agrees with the grade at every boundary."""
+    ordered = policy.cutoffs_high_first()
+    rank = _letter_rank(ordered)
+    final_rank = rank(final.grade)
+    what_if_ranks = np.array([rank(grade) for grade in _what_if_letters(policy, sheet)], dtype=np.int64)
     out = []
-    for cutoff in policy.cutoffs_high_first():
-        reached = final >= cutoff.min * 100
-        needed = None
-        if not reached and finals is not None:
-            enough = np.nonzero(finals >= cutoff.min * 100 - 1e-9)[0]
-            if len(enough):
-                needed = float(_STEPS[enough[0]])
+    for k, cutoff in enumerate(ordered):
+        reached = final_rank <= k
+        enough = np.nonzero(what_if_ranks <= k)[0]
+        needed = float(_STEPS[enough[0]]) if not reached and len(enough) else None
         out.append(Cutoff(cutoff.grade, cutoff.min, reached, reached or needed is not None, needed))
     return out
+
+
+def _letter_rank(ordered: list[PolicyCutoff]) -> Callable[[str | None], int]:
+    """A letter's place among the cutoffs, highest first (its first row); no letter comes after all."""
+    places: dict[str, int] = {}
+    for k, cutoff in enumerate(ordered):
+        places.setdefault(cutoff.grade, k)
+    return lambda grade: len(ordered) if grade is None else places.get(grade, len(ordered))
+
+
+def _what_if_letters(policy: Policy, sheet: Sheet) -> list[str | None]:
+    """The learner's final letter per step of `_STEPS`, each step giving that share of the points of
+    everything not yet graded or excused; none when nothing remains."""
+    remaining = sheet.state[0] != GRADED
+    remaining &= sheet.state[0] != EXCUSED
+    if not remaining.any():
+        return []
+    n = len(_STEPS)
+    earned = np.repeat(sheet.earned, n, axis=0)
+    state = np.repeat(sheet.state, n, axis=0)
+    possible = np.repeat(sheet.possible, n, axis=0)
+    earned[:, remaining] = _STEPS[:, None] * possible[:, remaining]
+    state[:, remaining] = GRADED
+    what_if = Sheet(
+        learner_ids=[str(k) for k in range(n)],
+        assessment_ids=sheet.assessment_ids,
+        categories=sheet.categories,
+        omit=sheet.omit,
+        earned=earned,
+        possible=possible,
+        state=state,
+    )
+    return [r.final.grade for r in engine.PRESETS[policy.preset](policy, what_if)]

@@ -18,7 +18,7 @@ from gradeflow.access.identity import CourseRef
 from gradeflow.core.errors import NotFound
 from gradeflow.courses.service import sessions
 from gradeflow.grades.service import grades
-from gradeflow.readside import stats
+from gradeflow.grading import stats
 from gradeflow.readside.repository import statistics as repository
 from gradeflow.readside.repository.statistics import Whose
 from gradeflow.reports.service.report_data import AssessmentInfo, CourseInfo, ItemInfo, load_course
@@ -196,7 +196,7 @@ def _described(
     items: list[ItemFigures] | None = None,
 ) -> Statistics:
     """The statistics of `values`: count, mean, median, sample standard deviation, min, max, quartiles
-    (readside/stats.py) and a histogram of percents over [0, 100] (values above 100, extra credit, in the last
+    (grading/stats.py) and a histogram of percents over [0, 100] (values above 100, extra credit, in the last
     bin)."""
     s = stats.summary(values, sample=True)
     return Statistics(

@@ -26,8 +26,8 @@ from typing import Any, Literal
 import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gradeflow.grading import stats
 from gradeflow.grading.results import scale100
-from gradeflow.readside import stats
 from gradeflow.reports.commands import GroupProgressionParams, IndividualProgressionParams
 from gradeflow.reports.repository import progression as repository
 from gradeflow.reports.repository.learners import Who

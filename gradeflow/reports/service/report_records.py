@@ -20,8 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gradeflow.core import names
 from gradeflow.core.errors import NotFound
+from gradeflow.grading import stats
 from gradeflow.grading.results import scale100
-from gradeflow.readside import stats
 from gradeflow.reports.commands import GroupReportParams, IndividualReportsParams
 from gradeflow.reports.repository import records as repository
 from gradeflow.reports.repository.learners import Who

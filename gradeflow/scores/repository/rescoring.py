@@ -12,7 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gradeflow.audit.repository import COLUMNS as AUDIT_COLUMNS
-from gradeflow.core.statuses import RESCORED_STATUSES
+from gradeflow.core.statuses import HANDED_IN_STATUSES
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +156,7 @@ _FINISH = text(
     """
 )
 
-_STATUSES = list(RESCORED_STATUSES)
+_STATUSES = list(HANDED_IN_STATUSES)  # a rescore of an item re-marks the handed-in work
 
 
 async def create(

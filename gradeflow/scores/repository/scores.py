@@ -19,7 +19,7 @@ from gradeflow.access.repository.access import IN_SCOPE
 from gradeflow.audit.repository import COLUMNS as AUDIT_COLUMNS
 from gradeflow.core.statuses import AttemptStatus, LateStatus
 from gradeflow.db import grouped
-from gradeflow.publishing.service import visibility as published
+from gradeflow.publishing.repository import visibility as published
 
 
 @dataclass(frozen=True, slots=True)

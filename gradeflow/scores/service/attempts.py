@@ -12,7 +12,7 @@ from gradeflow.audit import service as audit
 from gradeflow.core import clock
 from gradeflow.core.errors import Conflict, InvalidTransition, NotFound
 from gradeflow.core.paging import Page, last_id_after, page_of
-from gradeflow.core.statuses import ATTEMPT_MOVES
+from gradeflow.core.statuses import ATTEMPT_MOVES, HANDED_IN_STATUSES
 from gradeflow.courses.service.assessments import get_assessment
 from gradeflow.courses.service.enrollments import get_enrollment
 from gradeflow.deadlines.service import late_results
@@ -35,10 +35,6 @@ class AttemptView(AttemptRow):
     """An attempt as the caller sees it, with its candidate label (anonymous assessments, once numbered)."""
 
     candidate: str | None
-
-
-# A handed-in attempt moved back to in_progress is the learner's next attempt (when they have one left).
-_HANDED_IN = frozenset({"submitted", "pending_grading", "graded"})
 
 
 async def put_attempt(
@@ -64,7 +60,7 @@ async def put_attempt(
     view = await get_assessment(session, ref, assessment)
     enrollment = await get_enrollment(session, ref, learner)
     current = await repository.lock_current(session, view.assessment.id, enrollment.id)
-    if current is not None and body.status == "in_progress" and current.status in _HANDED_IN:
+    if current is not None and body.status == "in_progress" and current.status in HANDED_IN_STATUSES:
         attempt_id = await _start_again(session, ref, assessment, learner, current, body, actor)
     else:
         attempt_id = await _move(

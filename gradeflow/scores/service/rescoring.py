@@ -112,7 +112,8 @@ async def run(sessionmaker: async_sessionmaker[AsyncSession], rescore_id: int) -
         async with sessionmaker() as session:
             attempts = np.array(await repository.attempts_to_rescore(session, job.assessment_id), dtype=np.int64)
         rescored = 0
-        token = context.request_id.set(f"rescore-{rescore_id}")
+        # The audit entries of the rescore carry its job's id, which ties each change to this rescore.
+        token = context.request_id.set(jobs.job_id(JobName.RESCORE_ITEM, rescore_id))
         try:
             for start_at in range(0, len(attempts), CHUNK):
                 chunk = attempts[start_at : start_at + CHUNK].tolist()

@@ -1,7 +1,8 @@
 """The one statistics module: the figures every view of a distribution of percents shows.
 
 /statistics (readside/service/statistics.py), the group report PDF and the progression reports
-(reports/service/report_records.py, progression_report.py) take their figures from here: the mean (of
+(reports/service/report_records.py, progression_report.py) and the policy preview's distributions
+(grades/service/policies.py) take their figures from here: the mean (of
 the exactly rounded sum, so a figure printed rounded to hundredths does not depend on the order the
 values were added in), the median (the middle value, or the mean of the two middle ones), quartiles
 (linear interpolation), min, max, the standard deviation and a histogram over 0-100 %. The dashboard
