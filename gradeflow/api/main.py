@@ -6,6 +6,7 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
 from gradeflow.access.router import organization, staff
+from gradeflow.anonymity import router as anonymity
 from gradeflow.api import webhook_docs
 from gradeflow.api.lifespan import lifespan
 from gradeflow.api.observe import Observe
@@ -22,7 +23,7 @@ from gradeflow.http import errors
 from gradeflow.lti import router as lti
 from gradeflow.lti.router.score_lane import ScoreLane
 from gradeflow.mailings.router import documents, mailings
-from gradeflow.marking.router import anonymity, marking, moderation
+from gradeflow.marking.router import marking, moderation
 from gradeflow.publishing.router import me, publications, reviews
 from gradeflow.readside.router import dashboard, gradebook, progress, results, statistics
 from gradeflow.reports import router as reports

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response, status
 from fastapi.responses import RedirectResponse
 
+from gradeflow.anonymity import service as anonymity
 from gradeflow.http.deps import (
     NO_STORE,
     Cursor,
@@ -23,7 +24,6 @@ from gradeflow.http.deps import (
 )
 from gradeflow.http.errors import CONFLICT
 from gradeflow.http.schemas import PageOut
-from gradeflow.marking.service import anonymity
 from gradeflow.reports.kinds import KINDS, ReportRequest
 from gradeflow.reports.schemas import ReportOut
 from gradeflow.reports.service import reports

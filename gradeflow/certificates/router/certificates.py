@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, status
 
+from gradeflow.anonymity import service as anonymity
 from gradeflow.certificates.commands import GenerateIn, ReinstateIn, RevokeIn
 from gradeflow.certificates.schemas.certificates import AllowanceOut, CertificateOut, GenerationOut, GenerationResult
 from gradeflow.certificates.service import certificates
@@ -16,7 +17,6 @@ from gradeflow.courses.commands import AllowanceIn
 from gradeflow.http.deps import CertificateRead, Certificates, Cursor, Limit, PrincipalDep, RedisDep, SessionDep, actor
 from gradeflow.http.errors import CONFLICT
 from gradeflow.http.schemas import PageOut
-from gradeflow.marking.service import anonymity
 from gradeflow.readside.router.common import LearnerFilters
 
 router = APIRouter(prefix="/v1/courses/{course}/certificates", tags=["certificates"])

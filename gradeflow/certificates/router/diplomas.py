@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response, status
 
+from gradeflow.anonymity import service as anonymity
 from gradeflow.certificates.schemas.diplomas import DiplomaOut, MyCertificateOut, MyCertificates
 from gradeflow.certificates.service import certificates, diplomas
 from gradeflow.core.commands import ExternalId
@@ -21,7 +22,6 @@ from gradeflow.http.deps import (
     actor,
 )
 from gradeflow.http.errors import CONFLICT
-from gradeflow.marking.service import anonymity
 
 router = APIRouter()
 RENDERING: dict[int | str, dict[str, Any]] = {

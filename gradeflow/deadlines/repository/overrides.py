@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gradeflow.marking.repository.anonymity import HIDDEN
+from gradeflow.anonymity.repository import HIDDEN
 
 
 @dataclass(frozen=True, slots=True)

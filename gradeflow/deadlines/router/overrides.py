@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, status
 
+from gradeflow.anonymity import service as anonymity
 from gradeflow.core.commands import ExternalId
 from gradeflow.core.validation import CleanStr
 from gradeflow.deadlines.commands import OverrideIn
@@ -22,7 +23,6 @@ from gradeflow.http.deps import (
     actor,
 )
 from gradeflow.http.schemas import PageOut
-from gradeflow.marking.service import anonymity
 
 router = APIRouter(prefix="/v1/courses/{course}/assessments/{assessment}/overrides", tags=["assessments"])
 

@@ -11,8 +11,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gradeflow.access.repository.access import IN_SCOPE
+from gradeflow.anonymity.repository import HIDDEN
 from gradeflow.core.statuses import AWAITING_MARKS_STATUSES, sql_in
-from gradeflow.marking.repository.anonymity import HIDDEN
 
 # --- workgroups -----------------------------------------------------------------------------------
 

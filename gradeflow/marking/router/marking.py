@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from gradeflow.access.service.access import marker_identity, sees_all_marks
+from gradeflow.anonymity import service as anonymity
 from gradeflow.core.commands import ExternalId
 from gradeflow.http.deps import (
     Allocate,
@@ -35,7 +36,7 @@ from gradeflow.marking.schemas.marking import (
     RescoreOut,
     WorkgroupOut,
 )
-from gradeflow.marking.service import anonymity, marking
+from gradeflow.marking.service import marking
 from gradeflow.scores.commands import RescoreRequest
 from gradeflow.scores.service import rescoring
 

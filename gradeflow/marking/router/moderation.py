@@ -10,6 +10,7 @@ from gradeflow.access.identity import CourseRef
 from gradeflow.access.service import access
 from gradeflow.access.service.access import Action
 from gradeflow.access.service.auth import Principal
+from gradeflow.anonymity import service as anonymity
 from gradeflow.core.commands import ExternalId
 from gradeflow.core.errors import Forbidden
 from gradeflow.core.statuses import SampleStatus
@@ -18,7 +19,7 @@ from gradeflow.http.errors import CONFLICT
 from gradeflow.http.schemas import PageOut
 from gradeflow.marking.commands import ModerationAdjustment, ModerationAgreement, ModerationSampleRequest, ScalingIn
 from gradeflow.marking.schemas.moderation import ModerationOut, SampleAdded, SampleOut, ScalingResult
-from gradeflow.marking.service import anonymity, moderation
+from gradeflow.marking.service import moderation
 
 router = APIRouter(prefix="/v1/courses/{course}/assessments/{assessment}/moderation", tags=["moderation"])
 

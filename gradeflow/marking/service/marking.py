@@ -12,6 +12,7 @@ from typing import Any, cast
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gradeflow.access.identity import CourseRef
+from gradeflow.anonymity import service as anonymity
 from gradeflow.audit import service as audit
 from gradeflow.core import csv_cells
 from gradeflow.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -22,7 +23,6 @@ from gradeflow.grades.service import grades
 from gradeflow.marking.commands import AllocationRequest, MarkIn
 from gradeflow.marking.repository import marking as repository
 from gradeflow.marking.repository.marking import Allocation, AllocationView, Mark, MarkView, Workgroup
-from gradeflow.marking.service import anonymity
 from gradeflow.marking.service.views import (
     Allocated,
     Confirmation,

@@ -9,7 +9,7 @@ are moderated: attempts whose manual items were scored without marks (imported, 
 sample, and an assessment with none marked does not wait for moderation (marking.moderation_state). A
 grader who changes a mark of a decided attempt sends it back to pending (marking.put_mark). Scores follow
 marks only through marking.rescore, under marking.lock. Moderators see learners as graders do: by
-candidate label on an anonymous assessment (gradeflow/marking/service/anonymity.py).
+candidate label on an anonymous assessment (gradeflow/anonymity/service.py).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from decimal import Decimal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gradeflow.access.identity import CourseRef
+from gradeflow.anonymity import service as anonymity
 from gradeflow.audit import service as audit
 from gradeflow.core import clock
 from gradeflow.core.errors import FieldError, Forbidden, NotFound, ValidationFailed
@@ -31,7 +32,7 @@ from gradeflow.marking.repository import marking as marks_repository
 from gradeflow.marking.repository import moderation as repository
 from gradeflow.marking.repository.marking import Mark
 from gradeflow.marking.repository.moderation import Sample, SampledAttempt
-from gradeflow.marking.service import anonymity, marking
+from gradeflow.marking.service import marking
 from gradeflow.marking.service.views import (
     ModerationStatus,
     SampleAdded,

@@ -8,6 +8,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Response, status
 
 from gradeflow.access.identity import CourseRef, Principal
+from gradeflow.anonymity import service as anonymity
 from gradeflow.http.deps import (
     Cursor,
     Limit,
@@ -21,7 +22,6 @@ from gradeflow.http.deps import (
 )
 from gradeflow.http.errors import CONFLICT
 from gradeflow.http.schemas import PageOut
-from gradeflow.marking.service import anonymity
 from gradeflow.publishing.commands import PublicationRequest
 from gradeflow.publishing.schemas.publishing import PublicationOut, PublicationSummary
 from gradeflow.publishing.service import publishing

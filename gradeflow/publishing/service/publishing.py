@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from gradeflow import jobs
 from gradeflow.access.identity import CourseRef, Principal
 from gradeflow.access.service.access import check_publisher_scope
+from gradeflow.anonymity import service as anonymity
 from gradeflow.audit import service as audit
 from gradeflow.core import clock, jsonutil
 from gradeflow.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -23,7 +24,6 @@ from gradeflow.core.paging import Page
 from gradeflow.courses.service import enrollments
 from gradeflow.grades.service import grades
 from gradeflow.jobs import JobName
-from gradeflow.marking.service import anonymity
 from gradeflow.notify import events
 from gradeflow.publishing.commands import Audience, PublicationRequest
 from gradeflow.publishing.repository import publishing as repository

@@ -16,12 +16,12 @@ from typing import Any, Literal
 import polars as pl
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gradeflow.anonymity.repository import HIDDEN
 from gradeflow.core.statuses import ATTEMPT_STATUSES, AttemptStatus, LateStatus
 from gradeflow.courses.repository import groups
 from gradeflow.db.conditions import Params, contains
 from gradeflow.db.copy import copy_frame, fetch
 from gradeflow.deadlines.repository import due_dates
-from gradeflow.marking.repository.anonymity import HIDDEN
 from gradeflow.publishing.repository.visibility import CHANGED
 
 # What the Result column says where there is no score (the document: "No result yet" until finished).

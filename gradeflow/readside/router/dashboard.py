@@ -8,8 +8,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
+from gradeflow.anonymity import service as anonymity
 from gradeflow.http.deps import PrincipalDep, ResultScope, ScoreRead, SessionDep
-from gradeflow.marking.service import anonymity
 from gradeflow.readside.router.common import (
     Assessment,
     AttemptsInSession,

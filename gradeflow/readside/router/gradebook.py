@@ -10,11 +10,11 @@ import orjson
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response, StreamingResponse
 
+from gradeflow.anonymity import service as anonymity
 from gradeflow.core import csv_cells
 from gradeflow.core.commands import ExternalId
 from gradeflow.http.deps import Cursor, GradeRead, Limit, PrincipalDep, SessionDep, SessionFactoryDep
 from gradeflow.http.streaming import primed
-from gradeflow.marking.service import anonymity
 from gradeflow.readside.router.common import Assessment, IncludeArchived, Search, Text
 from gradeflow.readside.schemas.gradebook import GradebookPage
 from gradeflow.readside.service import gradebook

@@ -6,9 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
+from gradeflow.anonymity import service as anonymity
 from gradeflow.core.time_zones import UTC, TimeZone
 from gradeflow.http.deps import Cursor, Limit, PrincipalDep, ResultScope, ScoreRead, SessionDep
-from gradeflow.marking.service import anonymity
 from gradeflow.readside.router.common import ResultFilters
 from gradeflow.readside.schemas.results import ResultRow, ResultsPage
 from gradeflow.readside.service import results_table

@@ -9,10 +9,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
+from gradeflow.anonymity import service as anonymity
 from gradeflow.core.commands import ExternalId
 from gradeflow.core.errors import Forbidden
 from gradeflow.http.deps import GradeRead, PrincipalDep, SessionDep
-from gradeflow.marking.service import anonymity
 from gradeflow.readside import charts
 from gradeflow.readside.router.common import CHARTS, Assessment, ChartFormat, IncludeArchived, Text, chart
 from gradeflow.readside.schemas.statistics import StatisticsOut

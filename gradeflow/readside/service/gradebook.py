@@ -18,12 +18,12 @@ import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gradeflow.access.identity import CourseRef
+from gradeflow.anonymity import service as anonymity
 from gradeflow.core.errors import NotFound, ValidationFailed
 from gradeflow.core.paging import Page, encode_cursor, not_ours, pair_after
 from gradeflow.core.statuses import EnrollmentStatus, LateStatus
 from gradeflow.courses.service import sessions
 from gradeflow.grades.service import grades, sheets
-from gradeflow.marking.service import anonymity
 from gradeflow.readside.repository import gradebook as repository
 from gradeflow.readside.repository.gradebook import GradebookQuery, LearnerRow, Sort, View
 

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gradeflow.access.service.access import Action, course_access
 from gradeflow.access.service.auth import Principal
+from gradeflow.anonymity import service as anonymity
 from gradeflow.core.errors import NotFound
 from gradeflow.grades.service import catalogue, sheets
 from gradeflow.grading import engine
@@ -26,7 +27,6 @@ from gradeflow.grading.policy import Cutoff as PolicyCutoff
 from gradeflow.grading.policy import Policy
 from gradeflow.grading.results import GradeResult, LearnerResult
 from gradeflow.grading.sheet import EXCUSED, GRADED, Sheet
-from gradeflow.marking.service import anonymity
 from gradeflow.readside.repository import progress as repository
 from gradeflow.readside.repository.progress import OwnDates
 

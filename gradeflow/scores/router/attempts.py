@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query
 
+from gradeflow.anonymity import service as anonymity
 from gradeflow.core.commands import ExternalId
 from gradeflow.core.statuses import AttemptStatus
 from gradeflow.courses.schemas.records import AttemptOut
@@ -20,7 +21,6 @@ from gradeflow.http.deps import (
 )
 from gradeflow.http.errors import CONFLICT
 from gradeflow.http.schemas import PageOut
-from gradeflow.marking.service import anonymity
 from gradeflow.scores.commands import AttemptIn
 from gradeflow.scores.service import attempts
 

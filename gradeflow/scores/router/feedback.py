@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from gradeflow.anonymity import service as anonymity
 from gradeflow.core.commands import ExternalId
 from gradeflow.http.deps import MarkWrite, PrincipalDep, ResultScope, ScoreRead, SessionDep, actor
-from gradeflow.marking.service import anonymity
 from gradeflow.scores.commands import FeedbackIn
 from gradeflow.scores.schemas.feedback import FeedbackOut
 from gradeflow.scores.service import feedback

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 
 from gradeflow.access.identity import CourseRef
 from gradeflow.access.service import idempotency
+from gradeflow.anonymity import service as anonymity
 from gradeflow.core.commands import ExternalId
 from gradeflow.courses.schemas.records import BatchResult, ScoreOut
 from gradeflow.http.deps import (
@@ -26,7 +27,6 @@ from gradeflow.http.deps import (
 )
 from gradeflow.http.errors import CONFLICT
 from gradeflow.http.schemas import PageOut
-from gradeflow.marking.service import anonymity
 from gradeflow.scores.commands import ScoreBatch, ScoreIn
 from gradeflow.scores.service import scores
 

@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gradeflow import jobs
 from gradeflow.access.identity import CourseRef
+from gradeflow.anonymity import service as anonymity
 from gradeflow.audit import service as audit
 from gradeflow.core import clock
 from gradeflow.core.errors import Conflict, InvalidTransition, NotFound
@@ -17,7 +18,6 @@ from gradeflow.courses.service.assessments import get_assessment
 from gradeflow.courses.service.enrollments import get_enrollment
 from gradeflow.deadlines.service import late_results
 from gradeflow.grades.service import followup, grades
-from gradeflow.marking.service import anonymity
 from gradeflow.scores.commands import AttemptIn
 from gradeflow.scores.repository import attempts as repository
 from gradeflow.scores.repository.attempts import AttemptRow, CurrentAttempt

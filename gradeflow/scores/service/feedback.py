@@ -15,10 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gradeflow.access.identity import CourseRef
 from gradeflow.access.service.access import sees_all_marks
 from gradeflow.access.service.auth import Principal
+from gradeflow.anonymity import service as anonymity
 from gradeflow.audit import service as audit
 from gradeflow.core import clock
 from gradeflow.core.errors import NotFound
-from gradeflow.marking.service import anonymity, marking
+from gradeflow.marking.service import marking
 from gradeflow.scores.commands import FeedbackIn
 from gradeflow.scores.repository import feedback as repository
 from gradeflow.scores.repository.feedback import FeedbackText

@@ -19,6 +19,7 @@ from gradeflow.access.identity import CourseRef
 from gradeflow.access.service import access
 from gradeflow.access.service.access import Action
 from gradeflow.access.service.auth import Principal
+from gradeflow.anonymity import service as anonymity
 from gradeflow.audit import service as audit
 from gradeflow.core import clock
 from gradeflow.core.errors import Conflict, FieldError, NotFound, ValidationFailed
@@ -28,7 +29,6 @@ from gradeflow.courses.service.assessments import get_assessment
 from gradeflow.db.grouped import GroupCommit
 from gradeflow.deadlines.service import late_results
 from gradeflow.grades.service import followup, grades
-from gradeflow.marking.service import anonymity
 from gradeflow.publishing.service import visibility as published
 from gradeflow.scores.commands import ScoreIn, ScoreRow
 from gradeflow.scores.repository import scores as repository

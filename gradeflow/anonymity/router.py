@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from gradeflow.anonymity import service as anonymity
+from gradeflow.anonymity.schemas import AnonymityOut
 from gradeflow.core.commands import ExternalId
 from gradeflow.http.deps import AssessmentWrite, PrincipalDep, SessionDep, actor
 from gradeflow.http.errors import CONFLICT
-from gradeflow.marking.schemas.anonymity import AnonymityOut
-from gradeflow.marking.service import anonymity
 
 router = APIRouter(prefix="/v1/courses/{course}/assessments/{assessment}", tags=["marking"])
 

@@ -38,11 +38,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gradeflow.access.identity import CourseRef
 from gradeflow.access.service.auth import Principal
+from gradeflow.anonymity import repository
+from gradeflow.anonymity.repository import HIDDEN, LiftState
 from gradeflow.audit import service as audit
 from gradeflow.core import clock
 from gradeflow.core.errors import Conflict, Forbidden, NotFound
-from gradeflow.marking.repository import anonymity as repository
-from gradeflow.marking.repository.anonymity import HIDDEN, LiftState
 
 # HIDDEN (the SQL condition) lives in the repository; other domains' SQL still takes it from here.
 __all__ = [
