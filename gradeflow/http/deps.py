@@ -164,5 +164,16 @@ async def _result_scope(session: SessionDep, principal: PrincipalDep, ref: Score
 # None, or the names (user, workgroups) of a grader who sees only the attempts allocated to them.
 ResultScope = Annotated[list[str] | None, Depends(_result_scope)]
 
+
+async def _mark_scope(session: SessionDep, principal: PrincipalDep, ref: MarkWrite) -> list[str] | None:
+    if access.sees_all_marks(principal, ref):
+        return None
+    return await marking.identities(session, ref, principal.subject)
+
+
+# None for those who write on every attempt (API keys, planners); else the names (user, workgroups) of a grader
+# who writes only on the attempts allocated to them.
+MarkScope = Annotated[list[str] | None, Depends(_mark_scope)]
+
 # Signed links are credentials: answers carrying one are never cached (ARCHITECTURE, convention 7).
 NO_STORE = {"Cache-Control": "no-store"}

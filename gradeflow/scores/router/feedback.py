@@ -7,7 +7,7 @@ from fastapi import APIRouter
 
 from gradeflow.anonymity import service as anonymity
 from gradeflow.core.commands import ExternalId
-from gradeflow.http.deps import MarkWrite, PrincipalDep, ResultScope, ScoreRead, SessionDep, actor
+from gradeflow.http.deps import MarkScope, MarkWrite, PrincipalDep, ResultScope, ScoreRead, SessionDep, actor
 from gradeflow.scores.commands import FeedbackIn
 from gradeflow.scores.schemas.feedback import FeedbackOut
 from gradeflow.scores.service import feedback
@@ -36,6 +36,7 @@ async def put_feedback(
     session: SessionDep,
     principal: PrincipalDep,
     ref: MarkWrite,
+    scope: MarkScope,
     assessment: ExternalId,
     learner: ExternalId,
     body: FeedbackIn,
@@ -44,7 +45,7 @@ async def put_feedback(
     every attempt, graders on attempts allocated to them (or their workgroups). The learner sees it
     when the result is next published; a change after publication shows as `publication.state:
     changed`. Audited as `feedback.set`."""
-    view = await feedback.put(session, ref, principal, assessment, learner, None, body, actor(principal))
+    view = await feedback.put(session, ref, principal, scope, assessment, learner, None, body, actor(principal))
     return FeedbackOut.model_validate(view)
 
 
@@ -53,6 +54,7 @@ async def put_item_feedback(
     session: SessionDep,
     principal: PrincipalDep,
     ref: MarkWrite,
+    scope: MarkScope,
     assessment: ExternalId,
     learner: ExternalId,
     item: ExternalId,
@@ -60,5 +62,5 @@ async def put_item_feedback(
 ) -> FeedbackOut:
     """Set the feedback on one item of a learner's attempt (`text: null` removes it): published
     with item detail (`show: with_items`). Same writers and audit as the assessment's feedback."""
-    view = await feedback.put(session, ref, principal, assessment, learner, item, body, actor(principal))
+    view = await feedback.put(session, ref, principal, scope, assessment, learner, item, body, actor(principal))
     return FeedbackOut.model_validate(view)

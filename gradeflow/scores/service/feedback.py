@@ -13,13 +13,11 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gradeflow.access.identity import CourseRef
-from gradeflow.access.service.access import sees_all_marks
 from gradeflow.access.service.auth import Principal
 from gradeflow.anonymity import service as anonymity
 from gradeflow.audit import service as audit
 from gradeflow.core import clock
 from gradeflow.core.errors import NotFound
-from gradeflow.marking.service import marking
 from gradeflow.scores.commands import FeedbackIn
 from gradeflow.scores.repository import feedback as repository
 from gradeflow.scores.repository.feedback import FeedbackText
@@ -50,18 +48,11 @@ async def _attempt(
     return found.assessment_id, found.attempt_id
 
 
-async def _writer_scope(session: AsyncSession, ref: CourseRef, principal: Principal) -> list[str] | None:
-    """None for those who write feedback on every attempt (API keys, planners); a grader's names
-    otherwise (the same allocation rule as for marks and scores)."""
-    if sees_all_marks(principal, ref):
-        return None
-    return await marking.identities(session, ref, principal.subject)
-
-
 async def put(
     session: AsyncSession,
     ref: CourseRef,
     principal: Principal,
+    scope: list[str] | None,
     assessment: str,
     learner: str,
     item: str | None,
@@ -69,13 +60,13 @@ async def put(
     actor: str,
 ) -> FeedbackView:
     """Set (or with null remove) the feedback on a learner's attempt, or on one item of it; audited
-    as `feedback.set` with the old and new text. Learners see it once it is published. A concealed
-    caller names the learner of an anonymous assessment by candidate label (the audit keeps the learner)."""
+    as `feedback.set` with the old and new text. Learners see it once it is published. Those who write on
+    every attempt (API keys, planners: `scope` None) or a grader on the attempts allocated to them (`scope`,
+    their names: the same allocation rule as for marks and scores). A concealed caller names the learner of an
+    anonymous assessment by candidate label (the audit keeps the learner)."""
     shown = learner
     learner = (await anonymity.resolve(session, ref, anonymity.concealed(principal, ref), assessment, shown)).learner
-    assessment_id, attempt_id = await _attempt(
-        session, ref, assessment, learner, await _writer_scope(session, ref, principal), shown
-    )
+    assessment_id, attempt_id = await _attempt(session, ref, assessment, learner, scope, shown)
     item_id = None
     if item is not None:
         item_id = await repository.item_id(session, assessment_id, item)
