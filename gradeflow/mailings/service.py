@@ -65,8 +65,9 @@ from gradeflow.mailings.repository import (
     PreparedDocument,
 )
 from gradeflow.notify import mail
+from gradeflow.readside.service import course_data
 from gradeflow.reports import labels as report_labels
-from gradeflow.reports.service import report_data, report_references
+from gradeflow.reports.service import report_references
 from gradeflow.storage.s3 import ObjectStore
 
 # A worker preparing or sending a mailing stamps a letter's claimed_at at least this often; a mailing
@@ -101,7 +102,7 @@ async def create(
     now = clock.now()
     mailing_id = await repository.new_mailing(session, ref.id, body.kind, params, actor, now)
     if body.kind == "reports":
-        who = await report_data.who_of(session, ref.id, body)
+        who = await course_data.who_of(session, ref.id, body)
         statuses = await repository.write_report_letters(
             session, mailing_id, now, ref.id, assessment_id, who.named(), body.since, body.until
         )

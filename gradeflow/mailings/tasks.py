@@ -19,10 +19,11 @@ from gradeflow.core.names import safe_name
 from gradeflow.jobs import WorkerContext
 from gradeflow.mailings import service as mailings
 from gradeflow.mailings.repository import MailingJob, PreparedDocument
+from gradeflow.readside.service import course_data
 from gradeflow.reports.builders import Drawing
 from gradeflow.reports.commands import IndividualReportsParams
 from gradeflow.reports.kinds import CONTENT_TYPES
-from gradeflow.reports.service import report_data, report_records
+from gradeflow.reports.service import report_records
 from gradeflow.reports.service.report_records import LearnerRecord
 from gradeflow.reports.writers import pdf
 from gradeflow.storage.s3 import TRANSIENT
@@ -68,7 +69,7 @@ async def _prepare(ctx: WorkerContext, mailing: MailingJob) -> int:
     sessionmaker, store, settings = ctx["sessionmaker"], ctx["store"], ctx["settings"]
     params = mailing.params
     async with sessionmaker() as session:
-        course = await report_data.load_course(session, mailing.course_id)
+        course = await course_data.load_course(session, mailing.course_id)
 
     async def chunks() -> AsyncIterator[tuple[dict[str, int], list[LearnerRecord]]]:
         after = 0

@@ -27,7 +27,8 @@ from gradeflow.core.errors import NotFound
 from gradeflow.core.names import safe_name
 from gradeflow.courses.service import sessions
 from gradeflow.readside.repository.results_table import Selection
-from gradeflow.readside.service import results_table
+from gradeflow.readside.service import course_data, results_table
+from gradeflow.readside.service.course_data import AssessmentInfo, CourseInfo, Who
 from gradeflow.reports.commands import (
     CertificatesZipParams,
     GradeReportParams,
@@ -44,12 +45,10 @@ from gradeflow.reports.service import (
     marks_report,
     openedx_reports,
     progression_report,
-    report_data,
     report_records,
     skills_report,
     streams,
 )
-from gradeflow.reports.service.report_data import AssessmentInfo, CourseInfo, Who
 from gradeflow.reports.writers import pdf
 from gradeflow.reports.writers.csv import CsvFile
 from gradeflow.reports.writers.xlsx import XlsxFile
@@ -58,7 +57,7 @@ from gradeflow.storage.s3 import ObjectStore, Upload
 Progress = Callable[[int, str], Awaitable[None]]
 # The ZIP's progress is written after this many PDFs (and at the end).
 PROGRESS_EVERY = 100
-Snapshot = report_data.Snapshot
+Snapshot = course_data.Snapshot
 
 
 @dataclass(frozen=True)
@@ -142,14 +141,14 @@ async def _who(snap: Snapshot, course: CourseInfo, p: Any) -> Who:
 
 
 async def grade_report(snap: Snapshot, course: CourseInfo, p: GradeReportParams, out: Output, c: Counter) -> Built:
-    c.covers(await report_data.count_learners(snap.session, course.id))
+    c.covers(await course_data.count_learners(snap.session, course.id))
     return await _csv(openedx_reports.grade_report(snap, course), out, p.bom, c), "grade_report"
 
 
 async def problem_grade_report(
     snap: Snapshot, course: CourseInfo, p: ProblemGradeReportParams, out: Output, c: Counter
 ) -> Built:
-    c.covers(await report_data.count_learners(snap.session, course.id))
+    c.covers(await course_data.count_learners(snap.session, course.id))
     return await _csv(openedx_reports.problem_grade_report(snap.session, course), out, p.bom, c), "problem_grade_report"
 
 
@@ -158,7 +157,7 @@ async def marks_and_grades(
 ) -> Built:
     assessment = _assessment(course, p.assessment)
     frames = marks_report.marks_and_grades(snap.session, course, assessment)
-    c.covers(await report_data.count_candidates(snap.session, assessment.id))
+    c.covers(await course_data.count_candidates(snap.session, assessment.id))
     rows = await _csv(frames, out, p.bom, c, learners=lambda frame: frame["CandidateExternalId"].n_unique())
     return rows, f"marks_and_grades_{safe_name(assessment.external_id)}"
 
@@ -170,7 +169,7 @@ async def results_xlsx(snap: Snapshot, course: CourseInfo, p: ResultsXlsxParams,
     tz = p.time_zone
     header, formats, texts = results_table.headers(tz), results_table.number_formats(tz), results_table.text_columns(tz)
     book = XlsxFile(out.path, header, total, formats=formats, texts=texts)
-    await _xlsx(book, results_table.frames(snap.session, course.id, f, report_data.CHUNK, tz), c)
+    await _xlsx(book, results_table.frames(snap.session, course.id, f, course_data.CHUNK, tz), c)
     return book.rows, "results"
 
 
@@ -182,7 +181,7 @@ async def skills_xlsx(snap: Snapshot, course: CourseInfo, p: SkillsXlsxParams, o
     total = await skills_report.total(snap.session, course.id, f)
     c.covers(total, "rows written")
     book = XlsxFile(out.path, shape.headers, total, title="Skills", formats=shape.formats)
-    await _xlsx(book, skills_report.frames(snap.session, course.id, f, shape, report_data.CHUNK), c)
+    await _xlsx(book, skills_report.frames(snap.session, course.id, f, shape, course_data.CHUNK), c)
     return book.rows, "skills"
 
 
@@ -221,7 +220,7 @@ async def individual_reports_zip(
     snap: Snapshot, course: CourseInfo, p: IndividualReportsParams, out: Output, c: Counter
 ) -> Built:
     who = await _who(snap, course, p)
-    c.covers(await report_data.count_learners(snap.session, course.id, who))
+    c.covers(await course_data.count_learners(snap.session, course.id, who))
     written = 0
 
     async def one_more() -> None:
@@ -330,7 +329,7 @@ async def individual_progression_zip(
     ("300 of 1,000 learners"), those without both results included, chunk by chunk."""
     pair = await _pair(snap, course, p.assessment)
     who = await _who(snap, course, p)
-    c.covers(await report_data.count_learners(snap.session, course.id, who))
+    c.covers(await course_data.count_learners(snap.session, course.id, who))
     chunks = progression_report.learner_progressions(snap.session, course, p, who, pair)
     count = await _zip_of_pdfs(out, chunks, pdf.individual_progression, chunk_done=c.add)
     return count, "individual_progression_reports"

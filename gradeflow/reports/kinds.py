@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gradeflow.core.commands import Command
 from gradeflow.core.errors import FieldError, ValidationFailed, json_pointer
+from gradeflow.readside.service.course_data import CourseInfo
 from gradeflow.reports import builders
 from gradeflow.reports.builders import Built, Counter, Output, Snapshot
 from gradeflow.reports.commands import (
@@ -45,7 +46,6 @@ from gradeflow.reports.commands import (
     SkillsXlsxParams,
 )
 from gradeflow.reports.service import report_references
-from gradeflow.reports.service.report_data import CourseInfo
 
 P = TypeVar("P", bound=Command)
 

@@ -19,10 +19,11 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from gradeflow.core.names import safe_name
 from gradeflow.jobs import WorkerContext
 from gradeflow.notify import mail
+from gradeflow.readside.service import course_data
 from gradeflow.reports.builders import Counter, Gone, Output
 from gradeflow.reports.kinds import KINDS
 from gradeflow.reports.repository.jobs import ClaimedReport
-from gradeflow.reports.service import report_data, reports
+from gradeflow.reports.service import reports
 from gradeflow.storage.s3 import TRANSIENT
 
 log = logging.getLogger(__name__)
@@ -73,8 +74,8 @@ async def _build_and_upload(ctx: WorkerContext, report: ClaimedReport) -> bool:
     key = reports.object_key(report, ext)
     with tempfile.TemporaryDirectory(prefix="gradeflow-report-") as folder:
         out = Output(Path(folder) / f"report.{ext}", store.upload(key, kind.content_type), store)
-        async with out.upload, report_data.snapshot(sessionmaker, kind.readers) as snap:
-            course = await report_data.load_course(snap.session, report.course_id)
+        async with out.upload, course_data.snapshot(sessionmaker, kind.readers) as snap:
+            course = await course_data.load_course(snap.session, report.course_id)
             params = kind.params.model_validate({k: v for k, v in report.params.items() if k != "notify_email"})
             rows, name = await kind.build(snap, course, params, out, Counter(progress))
             built = time.perf_counter()

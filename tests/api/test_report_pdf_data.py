@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import text
 
 from gradeflow.core.settings import Settings
+from gradeflow.readside.service import course_data
 from gradeflow.reports.commands import GroupReportParams, IndividualReportsParams
-from gradeflow.reports.service import report_data
 from gradeflow.reports.service.report_records import (
     AssessmentLine,
     CategoryLine,
@@ -30,24 +30,24 @@ def _at(day: str) -> str:
     return f"2026-{day}T00:00:00Z"
 
 
-async def _load(sessionmaker: Any, t: Tenant) -> report_data.CourseInfo:
+async def _load(sessionmaker: Any, t: Tenant) -> course_data.CourseInfo:
     async with sessionmaker() as session:
         course_id = await session.scalar(
             text("SELECT id FROM courses WHERE organization_id = :o AND external_id = 'c1'"), {"o": t.id}
         )
-        return await report_data.load_course(session, int(course_id))
+        return await course_data.load_course(session, int(course_id))
 
 
 async def _group(sessionmaker: Any, t: Tenant, **params: Any) -> Any:
     info = await _load(sessionmaker, t)
-    async with report_data.snapshot(sessionmaker) as snap:
+    async with course_data.snapshot(sessionmaker) as snap:
         return await group_results(snap.session, info, GroupReportParams(assessment="quiz", **params))
 
 
 async def _records(sessionmaker: Any, t: Tenant, **params: Any) -> dict[str, LearnerRecord]:
     info = await _load(sessionmaker, t)
     out: dict[str, LearnerRecord] = {}
-    async with report_data.snapshot(sessionmaker) as snap:
+    async with course_data.snapshot(sessionmaker) as snap:
         async for chunk in learner_records(snap.session, info, IndividualReportsParams(**params)):
             out |= {r.learner: r for r in chunk}
     return out

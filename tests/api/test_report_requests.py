@@ -9,10 +9,11 @@ import pytest
 from sqlalchemy import text
 
 from gradeflow.core.settings import Settings
+from gradeflow.readside.service import course_data
 from gradeflow.reports import builders as report_builders
 from gradeflow.reports import kinds as report_kinds
 from gradeflow.reports.kinds import REPORT_PARAMS
-from gradeflow.reports.service import marks_report, report_data
+from gradeflow.reports.service import marks_report
 from gradeflow.reports.service import reports as report_service
 from tests.conftest import Tenant, assert_problem, run_worker
 from tests.helpers import assessment, course
@@ -225,7 +226,7 @@ async def test_csv_progress_counts_rows_written_and_learners_read(
     tenant: Tenant, settings: Settings, seen: Seen, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await _course(tenant)
-    monkeypatch.setattr(report_data, "PARALLEL_CHUNK", 2)  # the grade report: two learners a chunk
+    monkeypatch.setattr(course_data, "PARALLEL_CHUNK", 2)  # the grade report: two learners a chunk
     shown, body = await _run(tenant, settings, seen, "grade_report")
     assert shown == [(40, "2 rows written"), (80, "4 rows written"), (98, "5 rows written"), (99, "uploading")]
     assert body["rows"] == 5
@@ -249,7 +250,7 @@ async def test_xlsx_progress_counts_rows_of_the_total(
     tenant: Tenant, settings: Settings, seen: Seen, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await _course(tenant)
-    monkeypatch.setattr(report_data, "CHUNK", 2)
+    monkeypatch.setattr(course_data, "CHUNK", 2)
     shown, body = await _run(tenant, settings, seen, "results_xlsx", assessment="exam")
     assert shown == [
         (40, "2 of 5 rows written"),

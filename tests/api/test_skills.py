@@ -24,7 +24,7 @@ import openpyxl
 import pytest
 
 from gradeflow.core.settings import Settings
-from gradeflow.reports.service import report_data
+from gradeflow.readside.service import course_data
 from tests.conftest import Tenant, assert_problem, run_worker
 from tests.helpers import course
 
@@ -146,7 +146,7 @@ async def test_the_skills_file_cell_by_cell(
     assert reports[0]["kind"] == "skills_xlsx" and reports[0]["rows"] == 3
     assert reports[0]["file_name"].startswith("c1_skills_") and reports[0]["file_name"].endswith(".xlsx")
     # Read two learners at a time: the same file.
-    monkeypatch.setattr(report_data, "CHUNK", 2)
+    monkeypatch.setattr(course_data, "CHUNK", 2)
     assert _values(await _sheet(tenant, settings)) == [tuple(c.value for c in header), *expected]
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from gradeflow.readside.service.course_data import CANCELLED, EMPTY, FINAL, UNAVAILABLE
 from gradeflow.reports.service import cells as report_cells
-from gradeflow.reports.service.report_data import CANCELLED, EMPTY, FINAL, UNAVAILABLE
 
 
 def test_cells_read_as_formatted_fractions() -> None:

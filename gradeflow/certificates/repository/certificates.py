@@ -19,7 +19,7 @@ from gradeflow.core import names
 from gradeflow.core.paging import Page, last_id_after, page_of
 from gradeflow.courses.repository.sessions import attempt_at_in
 from gradeflow.db.paging import newest_first
-from gradeflow.reports.repository.learners import Who
+from gradeflow.readside.repository.learners import Who
 
 # --- the allow list -------------------------------------------------------------------------------
 

@@ -43,7 +43,7 @@ from gradeflow.core.paging import Page
 from gradeflow.courses.service import enrollments
 from gradeflow.grades.service import grades
 from gradeflow.notify import events
-from gradeflow.reports.service import report_data
+from gradeflow.readside.service import course_data
 from gradeflow.storage.s3 import ObjectStore
 
 # Learners listed by name in a `certificates.generated` event (the counts are always complete).
@@ -253,7 +253,7 @@ async def select(session: AsyncSession, course_id: int, params: Any) -> Selectio
     certificate mailing's request: assessment, group, cohort, learners, session, include_archived,
     search, since, until - whichever it has). 404 naming an unknown assessment or session."""
     scope = await certifications.scope_in(session, course_id, getattr(params, "assessment", None))
-    who = await report_data.who_of(session, course_id, params)
+    who = await course_data.who_of(session, course_id, params)
     return repository.selection(course_id, scope, who, getattr(params, "since", None), getattr(params, "until", None))
 
 

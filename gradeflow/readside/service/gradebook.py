@@ -28,7 +28,7 @@ from gradeflow.readside.repository import gradebook as repository
 from gradeflow.readside.repository.gradebook import GradebookQuery, LearnerRow, Sort, View
 
 __all__ = ["GradebookQuery", "View"]
-from gradeflow.reports.service.report_data import AssessmentInfo, CourseInfo, load_course
+from gradeflow.readside.service.course_data import AssessmentInfo, CourseInfo, load_course
 
 # An attempt's cell as read: (status code, earned, possible), NaN where there is none.
 Cell = tuple[int, float, float]

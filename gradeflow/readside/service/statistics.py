@@ -21,7 +21,7 @@ from gradeflow.grades.service import grades
 from gradeflow.grading import stats
 from gradeflow.readside.repository import statistics as repository
 from gradeflow.readside.repository.statistics import Whose
-from gradeflow.reports.service.report_data import AssessmentInfo, CourseInfo, ItemInfo, load_course
+from gradeflow.readside.service.course_data import AssessmentInfo, CourseInfo, ItemInfo, load_course
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gradeflow.db.copy import copy_frame
-from gradeflow.reports.repository.learners import Extra
+from gradeflow.readside.repository.learners import Extra
 
 
 @dataclass(frozen=True, slots=True)

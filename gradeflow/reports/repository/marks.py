@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gradeflow.db.copy import copy_frame, fetch
 from gradeflow.publishing.repository.visibility import AWAITS_CONFIRMATION
-from gradeflow.reports.repository.learners import Bounds
+from gradeflow.readside.repository.learners import Bounds
 
 # Each row's score, whether it was marked by hand, and who marked it, for the attempts at assessment $1
 # ($2: the shared workflow). Items without an item score still get a row (empty scores); an

@@ -8,7 +8,7 @@ import functools
 import numpy as np
 import polars as pl
 
-from gradeflow.reports.service.report_data import (
+from gradeflow.readside.service.course_data import (
     CANCELLED,
     EXCUSED,
     EXCUSED_TEXT,

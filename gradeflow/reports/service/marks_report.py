@@ -17,8 +17,8 @@ from collections.abc import AsyncIterator
 import polars as pl
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gradeflow.readside.service.course_data import CHUNK, EXCUSED_TEXT, AssessmentInfo, CourseInfo, chunk_bounds
 from gradeflow.reports.repository import marks as repository
-from gradeflow.reports.service.report_data import CHUNK, EXCUSED_TEXT, AssessmentInfo, CourseInfo, chunk_bounds
 
 HEADER = ["CandidateExternalId", "UserID", "QuestionNo", "QuestionTitle", "QuestionRevisionId", "QuestionId"]
 

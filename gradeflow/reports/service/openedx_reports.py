@@ -14,10 +14,8 @@ import polars as pl
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gradeflow.certificates.repository.eligibility import ID_VERIFIED_TRACKS, course_rule_sql
-from gradeflow.reports.repository import grade_report as grade_repository
-from gradeflow.reports.service import report_data
-from gradeflow.reports.service.cells import CELL_DIGITS, cells, grade, number_text
-from gradeflow.reports.service.report_data import (
+from gradeflow.readside.service import course_data
+from gradeflow.readside.service.course_data import (
     CANCELLED,
     EXCUSED,
     EXCUSED_TEXT,
@@ -35,6 +33,8 @@ from gradeflow.reports.service.report_data import (
     learners_in,
     result_cells,
 )
+from gradeflow.reports.repository import grade_report as grade_repository
+from gradeflow.reports.service.cells import CELL_DIGITS, cells, grade, number_text
 from gradeflow.reports.service.streams import in_parallel
 
 # --- the course grade report (Open edX layout) ----------------------------------------------------
@@ -79,7 +79,7 @@ async def grade_report(snap: Snapshot, course: CourseInfo) -> AsyncIterator[pl.D
         people = await learners_in(session, course.id, bounds, extra=extra)
         return people, await result_cells(session, course, people["id"].to_numpy())
 
-    bounds = await chunk_bounds(snap.session, course.id, size=report_data.PARALLEL_CHUNK)
+    bounds = await chunk_bounds(snap.session, course.id, size=course_data.PARALLEL_CHUNK)
     chunks = in_parallel(snap.sessions, bounds, read)
     async for people, (value, state) in chunks:
         yield await asyncio.to_thread(_grade_frame, course, layout, people, value, state)

@@ -28,10 +28,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gradeflow.grading import stats
 from gradeflow.grading.results import scale100
-from gradeflow.reports.commands import GroupProgressionParams, IndividualProgressionParams
-from gradeflow.reports.repository import progression as repository
-from gradeflow.reports.repository.learners import Who
-from gradeflow.reports.service.report_data import (
+from gradeflow.readside.repository.learners import Who
+from gradeflow.readside.service.course_data import (
     FINAL,
     AssessmentInfo,
     CourseInfo,
@@ -39,6 +37,8 @@ from gradeflow.reports.service.report_data import (
     result_cells,
     who_of,
 )
+from gradeflow.reports.commands import GroupProgressionParams, IndividualProgressionParams
+from gradeflow.reports.repository import progression as repository
 from gradeflow.reports.service.report_records import display_name, histogram
 
 # How the parts of the tests are compared: per question (shared item external ids), per skill, or not

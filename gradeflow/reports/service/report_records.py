@@ -22,11 +22,8 @@ from gradeflow.core import names
 from gradeflow.core.errors import NotFound
 from gradeflow.grading import stats
 from gradeflow.grading.results import scale100
-from gradeflow.reports.commands import GroupReportParams, IndividualReportsParams
-from gradeflow.reports.repository import records as repository
-from gradeflow.reports.repository.learners import Who
-from gradeflow.reports.repository.records import PublishedResult
-from gradeflow.reports.service.report_data import (
+from gradeflow.readside.repository.learners import Who
+from gradeflow.readside.service.course_data import (
     CANCELLED,
     EMPTY,
     EXCUSED,
@@ -37,6 +34,9 @@ from gradeflow.reports.service.report_data import (
     result_cells,
     who_of,
 )
+from gradeflow.reports.commands import GroupReportParams, IndividualReportsParams
+from gradeflow.reports.repository import records as repository
+from gradeflow.reports.repository.records import PublishedResult
 
 # A result's state in an individual report, as a key of the label catalogue.
 STATE_FINAL = "final"

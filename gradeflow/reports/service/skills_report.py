@@ -28,10 +28,9 @@ import numpy as np
 import polars as pl
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gradeflow.readside.service import results_table
+from gradeflow.readside.service import course_data, results_table
 from gradeflow.readside.service.results_table import Selection
 from gradeflow.reports.repository import skills as repository
-from gradeflow.reports.service import report_data
 
 # The learner's columns, as the results table names them, in the skills file's order.
 IDENTITY = ("learner", "family_name", "given_name", "full_name", "username", "groups", "cohort")
@@ -98,7 +97,7 @@ async def layout(session: AsyncSession, course_id: int, assessment: str | None) 
     overall = [f"{OVERALL} - {skill}" for skill in skills]
     # Clients' titles may repeat, or read "Overall": an assessment's column then gets " (2)", never the
     # overall one, which keeps its name.
-    per_assessment = report_data.distinct(list(pairs.values()), taken=[*identity, *overall])
+    per_assessment = course_data.distinct(list(pairs.values()), taken=[*identity, *overall])
     k_pair = {pair: k for k, pair in enumerate(pairs)}
     k_overall = {skill: len(pairs) + k for k, skill in enumerate(skills)}
     entries = sorted(

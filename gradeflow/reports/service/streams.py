@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gradeflow.reports.repository.learners import Bounds
+from gradeflow.readside.repository.learners import Bounds
 
 T = TypeVar("T")
 _END = object()

@@ -1,11 +1,12 @@
-"""What every report reads, in chunks of learners so memory does not grow with the course: the course
-(its report columns named), the learners a report covers, and their results as cells.
+"""What every report (and the gradebook and statistics) reads, in chunks of learners so memory does not grow
+with the course: the course (its report columns named), the learners a report covers, and their results as
+cells.
 
 A report reads inside one read-only REPEATABLE READ transaction (`snapshot`), so its file is one
-consistent picture even while scores keep changing. The Open edX CSV reports are in
-openedx_reports.py (their cell texts in cells.py), the marks CSV in marks_report.py, the XLSX files in
-readside/service/results_table.py and skills_report.py, the PDFs' records in report_records.py and
-progression_report.py.
+consistent picture even while scores keep changing. The reports themselves are in gradeflow/reports/service:
+the Open edX CSV reports in openedx_reports.py (their cell texts in cells.py), the marks CSV in
+marks_report.py, the XLSX files in skills_report.py (and the results table here, results_table.py), the PDFs'
+records in report_records.py and progression_report.py.
 """
 
 from __future__ import annotations
@@ -21,10 +22,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gradeflow.courses.service import sessions
 from gradeflow.grades.service import sheets
-from gradeflow.reports.repository import course as course_repository
-from gradeflow.reports.repository import learners as learner_repository
-from gradeflow.reports.repository.course import AssessmentInfo, CourseInfo, ItemInfo
-from gradeflow.reports.repository.learners import EVERYONE, Bounds, Extra, Who
+from gradeflow.readside.repository import course as course_repository
+from gradeflow.readside.repository import learners as learner_repository
+from gradeflow.readside.repository.course import AssessmentInfo, CourseInfo, ItemInfo
+from gradeflow.readside.repository.learners import EVERYONE, Bounds, Extra, Who
 
 __all__ = ["EVERYONE", "AssessmentInfo", "Bounds", "CourseInfo", "Extra", "ItemInfo", "Who"]
 
@@ -54,7 +55,7 @@ class Snapshot:
 @contextlib.asynccontextmanager
 async def snapshot(sessionmaker: async_sessionmaker[AsyncSession], readers: int = 1) -> AsyncIterator[Snapshot]:
     """`readers` sessions on one snapshot for the whole report (the settings each transaction reads
-    under are the repository's: reports/repository/learners.py)."""
+    under are the repository's: readside/repository/learners.py)."""
     async with contextlib.AsyncExitStack() as stack:
         sessions = [await stack.enter_async_context(sessionmaker()) for _ in range(readers)]
         exported = None
