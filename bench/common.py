@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from gradeflow.db.migrate import upgrade
 from gradeflow.devstack import infra, processes
@@ -186,9 +187,11 @@ async def mean_group(server: Server, kind: str) -> str:
     since it started, as text."""
     async with httpx.AsyncClient(base_url=server.base_url) as client:
         text = (await client.get("/metrics")).text
-    found = {}
-    for line in text.splitlines():
-        for part in ("sum", "count"):
-            if line.startswith(f'gradeflow_group_commit_rows_{part}{{kind="{kind}"}}'):
-                found[part] = float(line.rsplit(" ", 1)[1])
+    found = {
+        sample.name.rsplit("_", 1)[1]: sample.value
+        for family in text_string_to_metric_families(text)
+        if family.name == "gradeflow_group_commit_rows"
+        for sample in family.samples
+        if sample.labels.get("kind") == kind and sample.name.endswith(("_sum", "_count"))
+    }
     return f"{found['sum'] / found['count']:.1f}" if found.get("count") else "no group"

@@ -240,13 +240,15 @@ class Outbox:
 
 
 NOTIFICATIONS = Outbox("notifications", "publication_id")
-# Publications with results e-mails due at :n, each with whether its sender is gone: it claimed messages, the
-# last before :t (a live sender claims the next due message as soon as it has marked one, and a claim in
-# flight past the lease is an interruption), yet due messages remain.
+# Publications with results e-mails due at :n (found by the due index), each with whether its sender is gone:
+# it claimed messages, the last before :t (a live sender claims the next due message as soon as it has marked
+# one, and a claim in flight past the lease is an interruption), yet due messages remain.
 _DUE_PUBLICATIONS = text(
     """
-    SELECT publication_id, coalesce(max(claimed_at) < :t, false) AS gone FROM notifications
-    GROUP BY publication_id HAVING bool_or(status = 'queued' AND next_try_at <= :n)
+    SELECT d.publication_id,
+           coalesce((SELECT max(x.claimed_at) FROM notifications x WHERE x.publication_id = d.publication_id) < :t,
+                    false) AS gone
+    FROM (SELECT DISTINCT publication_id FROM notifications WHERE status = 'queued' AND next_try_at <= :n) d
     """
 )
 

@@ -112,6 +112,7 @@ _POST_COMMON = f"""
     FROM given g
     LEFT JOIN probe p ON p.rn = g.rn
     LEFT JOIN written w ON w.assessment_id = p.assessment_id AND w.enrollment_id = p.enrollment_id
+    ORDER BY g.rn
 """  # noqa: S608  (constant SQL)
 
 
@@ -188,7 +189,6 @@ async def post_common(session: AsyncSession, post: ToolPost) -> CommonOutcome:
 
 
 def _outcomes(rows: Sequence[Mapping[Any, Any]]) -> list[CommonOutcome]:
-    ordered = sorted(rows, key=lambda row: row["rn"])
     return [
         CommonOutcome(
             row["assessment_id"],
@@ -198,7 +198,7 @@ def _outcomes(rows: Sequence[Mapping[Any, Any]]) -> list[CommonOutcome]:
             row["status"],
             bool(row["written"]),
         )
-        for row in ordered
+        for row in rows
     ]
 
 
